@@ -1,0 +1,1 @@
+"""controllers: arrives in a later issue (see DESIGN.md); importable so the layout is complete."""
