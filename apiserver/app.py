@@ -1,0 +1,394 @@
+"""The HTTP face of the API server: Kubernetes paths and verbs onto the registry.
+
+Data flow: request -> ``parse_path`` (group, version, namespace, resource, name, subresource)
+-> the verb (GET list/get/watch, POST create/binding, PUT update, PATCH, DELETE) -> ``Registry``
+-> JSON bytes (encoded once per object version by the watch cache) or a meta.k8s.io ``Table``
+when the client asks for one (``kubectl get``). Every error leaves through one handler as a
+Kubernetes ``Status``; no request ever answers with a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from machinery import errors
+
+from . import discovery
+from .cache import CacheEvent, ExpiredError, TooSlowError, Watcher
+from .registry import Registry, scale_of
+from .resources import Resource, parse_path
+from .tables import build_table
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = data if isinstance(data, bytes) else orjson.dumps(data)
+    return Response(content=body, status_code=status, media_type=JSON, headers=headers)
+
+
+def status_response(err: errors.ApiError) -> Response:
+    headers = {"Retry-After": str(err.retry_after_seconds)} if err.retry_after_seconds else None
+    return _json(err.to_status(), err.code, headers)
+
+
+def _wants_table(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "as=Table" in accept and "g=meta.k8s.io" in accept
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes")
+
+
+def _int_param(q: Any, name: str) -> int | None:
+    raw = q.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        v = int(raw)
+    except ValueError:
+        raise errors.BadRequestError(message=f'invalid value for {name}: "{raw}" is not an integer')
+    if v < 0:
+        raise errors.BadRequestError(message=f"invalid value for {name}: must be >= 0")
+    return v
+
+
+def _dry_run(q: Any) -> bool:
+    values = q.getlist("dryRun")
+    for v in values:
+        if v != "All":
+            raise errors.BadRequestError(message=f'dryRun: Unsupported value: "{v}": supported values: "All"')
+    return bool(values)
+
+
+def _warning_headers(warnings: list[str]) -> dict[str, str]:
+    if not warnings:
+        return {}
+    return {"Warning": ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in warnings)}
+
+
+def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
+               bookmark_interval: float = 10.0, on_startup: Any = None, on_shutdown: Any = None) -> FastAPI:
+    table = registry.resources
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if on_startup:
+            await on_startup()
+        yield
+        if on_shutdown:
+            await on_shutdown()
+
+    app = FastAPI(title="minik8s apiserver", version=discovery.KUBE_VERSION["gitVersion"],
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
+
+    @app.exception_handler(errors.ApiError)
+    async def _api_error(_: Request, exc: errors.ApiError) -> Response:
+        return status_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return status_response(errors.NotFoundError(message="the server could not find the requested resource"))
+        if exc.status_code == 405:
+            return status_response(errors.MethodNotAllowedError(message="the server does not allow this method on the requested resource"))
+        return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                      "message": str(exc.detail), "code": exc.status_code}, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+        return status_response(errors.BadRequestError(message=f"invalid request: {exc.errors()[:3]}"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error serving %s %s", request.method, request.url.path)
+        return status_response(errors.InternalError(message=f"an internal error occurred: {type(exc).__name__}"))
+
+    # ------------------------------------------------------------------ health, version, discovery
+    @app.get("/healthz")
+    @app.get("/livez")
+    async def livez() -> Response:
+        return Response("ok", media_type="text/plain")
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        if await registry.storage.healthy() and all(c.ready.is_set() for c in registry.caches.values()):
+            return Response("ok", media_type="text/plain")
+        return Response("[-]etcd failed: etcd is not reachable\nreadyz check failed", status_code=500,
+                        media_type="text/plain")
+
+    @app.get("/version")
+    async def version() -> Response:
+        return _json(discovery.KUBE_VERSION)
+
+    @app.get("/api")
+    async def api() -> Response:
+        return _json(discovery.api_versions(server_address))
+
+    @app.get("/apis")
+    async def apis() -> Response:
+        return _json(discovery.api_group_list(table))
+
+    @app.get("/api/v1")
+    async def core_v1() -> Response:
+        return _json(discovery.api_resource_list(table, "v1"))
+
+    @app.get("/apis/{group}")
+    async def group(group: str) -> Response:
+        doc = discovery.api_group(table, group)
+        if doc is None:
+            raise errors.NotFoundError(message="the server could not find the requested resource")
+        return _json(doc)
+
+    @app.get("/apis/{group}/{version}")
+    async def group_version(group: str, version: str) -> Response:
+        doc = discovery.api_resource_list(table, f"{group}/{version}")
+        if doc is None:
+            raise errors.NotFoundError(message="the server could not find the requested resource")
+        return _json(doc)
+
+    @app.get("/openapi/v3")
+    async def openapi_v3_index() -> Response:
+        return _json(discovery.openapi_v3_index(table))
+
+    @app.get("/openapi/v3/{path:path}")
+    async def openapi_v3(path: str) -> Response:
+        doc = discovery.openapi_v3_by_path(table, path)
+        if doc is None:
+            raise errors.NotFoundError(message="the server could not find the requested resource")
+        return _json(doc)
+
+    # ------------------------------------------------------------------ resources
+    async def dispatch(request: Request) -> Response:
+        info = parse_path(request.url.path)
+        if info is None:
+            raise errors.NotFoundError(message="the server could not find the requested resource")
+        res = table.lookup(info.group, info.version, info.plural)
+        if res is None or (info.namespace and not res.namespaced):
+            raise errors.NotFoundError(message="the server could not find the requested resource")
+        if info.subresource and info.subresource not in res.subresources:
+            raise errors.NotFoundError(message="the server could not find the requested resource")
+        ns = info.namespace if res.namespaced else None
+        if res.namespaced and info.name and not ns:
+            raise errors.NotFoundError(message="the server could not find the requested resource")
+        q = request.query_params
+        method = request.method
+        if info.name is None:
+            if method == "GET":
+                if _flag(q.get("watch")):
+                    return await _watch(request, res, ns)
+                return await _list(request, res, ns)
+            if method == "POST":
+                body = await _body(request)
+                result = await registry.create(res, ns, body, dry_run=_dry_run(q),
+                                               field_validation=q.get("fieldValidation", ""))
+                return _object_response(request, res, result.raw, result.obj, status=201,
+                                        headers=_warning_headers(result.warnings))
+            if method == "DELETE":
+                options = await _delete_options(request)
+                deleted = await registry.delete_collection(
+                    res, ns, label_selector=q.get("labelSelector", ""), field_selector=q.get("fieldSelector", ""),
+                    options=options, dry_run=_dry_run(q))
+                return _json({"kind": f"{res.kind}List", "apiVersion": res.api_version,
+                              "metadata": {}, "items": deleted})
+            raise errors.MethodNotAllowedError(message=f"{method} is not supported on a collection")
+        name = info.name
+        sub = info.subresource
+        if sub == "log":
+            if method != "GET":
+                raise errors.MethodNotAllowedError(message="only GET is supported on pods/log")
+            return await _log(res, ns, name)
+        if sub == "binding":
+            if method != "POST":
+                raise errors.MethodNotAllowedError(message="only POST is supported on pods/binding")
+            await registry.bind(res, ns, name, await _body(request))
+            return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+        if sub == "scale":
+            if method == "GET":
+                return _json(await registry.get_scale(res, ns, name))
+            if method in ("PUT", "PATCH"):
+                body = await request.body() if method == "PATCH" else await _body(request)
+                scale = await registry.update_scale(
+                    res, ns, name, body, dry_run=_dry_run(q),
+                    patch_type=request.headers.get("content-type", JSON) if method == "PATCH" else None)
+                return _json(scale)
+            raise errors.MethodNotAllowedError(message=f"{method} is not supported on scale")
+        if method == "GET":
+            if _flag(q.get("watch")):
+                return await _watch(request, res, ns, name=name)
+            entry = await registry.get(res, ns, name)
+            return _object_response(request, res, entry.raw, entry.obj)
+        if method == "PUT":
+            body = await _body(request)
+            result = await registry.update(res, ns, name, body, subresource=sub, dry_run=_dry_run(q),
+                                           field_validation=q.get("fieldValidation", ""))
+            return _object_response(request, res, result.raw, result.obj, headers=_warning_headers(result.warnings))
+        if method == "PATCH":
+            result = await registry.patch(res, ns, name, await request.body(),
+                                          content_type=request.headers.get("content-type", ""),
+                                          subresource=sub, dry_run=_dry_run(q),
+                                          field_validation=q.get("fieldValidation", ""))
+            return _object_response(request, res, result.raw, result.obj, headers=_warning_headers(result.warnings))
+        if method == "DELETE" and sub is None:
+            options = await _delete_options(request)
+            obj, _gone = await registry.delete(res, ns, name, options=options, dry_run=_dry_run(q))
+            return _json(obj)
+        raise errors.MethodNotAllowedError(message=f"{method} is not supported here")
+
+    async def _body(request: Request) -> Any:
+        raw = await request.body()
+        ctype = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+        if ctype not in ("", JSON, "*/*", "application/yaml"):
+            raise errors.UnsupportedMediaTypeError(message=f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml')
+        if not raw:
+            raise errors.BadRequestError(message="the request body is empty")
+        try:
+            if ctype == "application/yaml":
+                import yaml
+                return yaml.safe_load(raw)
+            return orjson.loads(raw)
+        except Exception as e:  # noqa: BLE001 - any parse failure is the client's error
+            raise errors.BadRequestError(message=f"the request body is not valid JSON: {e}")
+
+    async def _delete_options(request: Request) -> dict[str, Any]:
+        q = request.query_params
+        options: dict[str, Any] = {}
+        raw = await request.body()
+        if raw:
+            try:
+                parsed = orjson.loads(raw)
+            except orjson.JSONDecodeError as e:
+                raise errors.BadRequestError(message=f"invalid DeleteOptions: {e}")
+            if not isinstance(parsed, dict):
+                raise errors.BadRequestError(message="invalid DeleteOptions: expected an object")
+            options = parsed
+        grace = _int_param(q, "gracePeriodSeconds")
+        if grace is not None:
+            options["gracePeriodSeconds"] = grace
+        if q.get("propagationPolicy"):
+            options["propagationPolicy"] = q["propagationPolicy"]
+        if q.get("orphanDependents"):
+            options["orphanDependents"] = _flag(q["orphanDependents"])
+        g = options.get("gracePeriodSeconds")
+        if g is not None and (isinstance(g, bool) or not isinstance(g, int)):
+            raise errors.BadRequestError(message="invalid DeleteOptions: gracePeriodSeconds must be an integer")
+        if options.get("preconditions") is not None and not isinstance(options["preconditions"], dict):
+            raise errors.BadRequestError(message="invalid DeleteOptions: preconditions must be an object")
+        return options
+
+    def _object_response(request: Request, res: Resource, raw: bytes, obj: dict[str, Any], *,
+                         status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        if _wants_table(request):
+            return _json(_table(request, res, [obj], str((obj.get("metadata") or {}).get("resourceVersion", ""))),
+                         status, headers)
+        return _json(raw, status, headers)
+
+    def _table(request: Request, res: Resource, objs: list[dict[str, Any]], rv: str, cont: str = "") -> dict[str, Any]:
+        include = request.query_params.get("includeObject", "Metadata")
+        try:
+            return build_table(res.kind, objs, now=datetime.now(timezone.utc), include_object=include,
+                               resource_version=rv, continue_token=cont)
+        except ValueError as e:
+            raise errors.BadRequestError(message=str(e))
+
+    async def _list(request: Request, res: Resource, ns: str | None) -> Response:
+        q = request.query_params
+        result = await registry.list(res, ns, label_selector=q.get("labelSelector", ""),
+                                     field_selector=q.get("fieldSelector", ""),
+                                     limit=_int_param(q, "limit") or 0, continue_token=q.get("continue", ""))
+        rv = str(result.resource_version)
+        if _wants_table(request):
+            return _json(_table(request, res, [e.obj for e in result.items], rv, result.continue_token))
+        meta: dict[str, Any] = {"resourceVersion": rv}
+        if result.continue_token:
+            meta["continue"] = result.continue_token
+            meta["remainingItemCount"] = result.remaining
+        head = orjson.dumps({"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta})
+        body = head[:-1] + b',"items":[' + b",".join(e.raw for e in result.items) + b"]}"
+        return _json(body)
+
+    async def _watch(request: Request, res: Resource, ns: str | None, *, name: str | None = None) -> Response:
+        q = request.query_params
+        field_selector = q.get("fieldSelector", "")
+        if name:
+            field_selector = ",".join(x for x in (field_selector, f"metadata.name={name}") if x)
+        timeout = _int_param(q, "timeoutSeconds")
+        bookmarks = _flag(q.get("allowWatchBookmarks"))
+        watcher = await registry.watch(res, ns, label_selector=q.get("labelSelector", ""),
+                                       field_selector=field_selector,
+                                       resource_version=q.get("resourceVersion", ""))
+        as_table = _wants_table(request)
+        cache = registry.cache(res)
+
+        def encode(ev: CacheEvent) -> bytes:
+            if as_table:
+                return orjson.dumps({"type": ev.type, "object": _table(request, res, [ev.entry.obj],
+                                                                       str(ev.revision))}) + b"\n"
+            return ev.wire_line()
+
+        async def stream() -> AsyncIterator[bytes]:
+            deadline = time.monotonic() + (timeout if timeout is not None else 1800)
+            try:
+                while True:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    try:
+                        item = await asyncio.wait_for(watcher.queue.get(), min(remaining, bookmark_interval))
+                    except asyncio.TimeoutError:
+                        if bookmarks and time.monotonic() < deadline:
+                            yield orjson.dumps({"type": "BOOKMARK", "object": {
+                                "kind": res.kind, "apiVersion": res.api_version,
+                                "metadata": {"resourceVersion": str(cache.revision)}}}) + b"\n"
+                        continue
+                    if item is None:
+                        return
+                    if isinstance(item, Exception):
+                        yield _error_event(item)
+                        return
+                    yield encode(item)
+            finally:
+                cache.unwatch(watcher)
+
+        return StreamingResponse(stream(), media_type=JSON,
+                                 headers={"Cache-Control": "no-cache, private", "Transfer-Encoding": "chunked"})
+
+    async def _log(res: Resource, ns: str | None, name: str) -> Response:
+        pod = (await registry.get(res, ns, name)).obj
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not node:
+            raise errors.BadRequestError(message=f'pod "{name}" is not scheduled to a node yet, so it has no logs')
+        raise errors.ServiceUnavailableError(
+            message=f'no kubelet serves logs for node "{node}" yet: minik8s has no container runtime agent running there')
+
+    for prefix in ("/api/{path:path}", "/apis/{path:path}"):
+        app.add_api_route(prefix, dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                          include_in_schema=False)
+    return app
+
+
+def _error_event(exc: Exception) -> bytes:
+    if isinstance(exc, ExpiredError):
+        err: errors.ApiError = errors.GoneError(message=str(exc))
+    elif isinstance(exc, TooSlowError):
+        err = errors.GoneError(message="the watch fell too far behind and was closed; relist and watch again")
+    else:
+        err = errors.InternalError(message=str(exc))
+    return orjson.dumps({"type": "ERROR", "object": err.to_status()}) + b"\n"
+
+
+__all__ = ["create_app", "scale_of", "Watcher"]

@@ -1,0 +1,274 @@
+"""The watch-fed cache: one etcd watch per resource type, fanned out in process.
+
+Data flow: ``start()`` lists the resource's prefix at revision R, then one background task
+watches etcd from R+1. Each etcd event is decoded and encoded to JSON **once** (``Entry``), the
+object map is updated, the event is appended to a bounded history, and every matching
+``Watcher`` gets it through its own queue. Reads (get/list) and watches are served from here;
+nothing ranges etcd per request. A watch from a revision older than the retained history (the
+ring buffer's floor, or what the apiserver compacted) answers 410 Expired.
+
+When the etcd watch breaks (etcd restarted) the task reconnects with backoff and resumes from
+the last revision; if that revision was compacted meanwhile it relists and ends every open
+watcher with a 410, so clients relist too, exactly as Kubernetes' reflector expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+import orjson
+
+from .storage import RevisionCompactedError, Storage, StorageError
+
+log = logging.getLogger(__name__)
+
+EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+
+
+@dataclass(slots=True)
+class Entry:
+    """One version of one object: parsed once, encoded once."""
+
+    key: bytes
+    obj: dict[str, Any]
+    raw: bytes  # JSON of ``obj`` with metadata.resourceVersion set
+    revision: int
+
+
+def decode(key: bytes, value: bytes, revision: int) -> Entry:
+    obj = orjson.loads(value)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+    return Entry(key, obj, orjson.dumps(obj), revision)
+
+
+@dataclass(slots=True)
+class CacheEvent:
+    type: EventType
+    entry: Entry  # for DELETED: the last state, with the deletion's resourceVersion
+    prev: Entry | None
+    revision: int
+    # The whole watch-stream line, encoded once for every watcher that takes it as is.
+    line: bytes = b""
+
+    def wire_line(self) -> bytes:
+        if not self.line:
+            self.line = b'{"type":"' + self.type.encode() + b'","object":' + self.entry.raw + b"}\n"
+        return self.line
+
+
+Matcher = Callable[[dict[str, Any]], bool]
+
+
+@dataclass(eq=False)
+class Watcher:
+    """One client's view: a bounded queue of events that match its filter."""
+
+    matches: Matcher
+    after: int = 0  # events at or below this revision were already seen by the client
+    queue: asyncio.Queue["CacheEvent | Exception | None"] = field(default_factory=lambda: asyncio.Queue(4096))
+    closed: bool = False
+
+    def offer(self, ev: CacheEvent) -> None:
+        if ev.revision <= self.after:
+            return
+        was = ev.prev is not None and self.matches(ev.prev.obj)
+        now = ev.type != "DELETED" and self.matches(ev.entry.obj)
+        if ev.type == "DELETED":
+            now, was = False, self.matches(ev.entry.obj)
+        if not was and not now:
+            return
+        if was and now:
+            out = ev
+        elif now:  # moved into the selection: the watcher sees it appear
+            out = ev if ev.type == "ADDED" else CacheEvent("ADDED", ev.entry, ev.prev, ev.revision)
+        else:  # moved out of (or deleted from) the selection
+            out = ev if ev.type == "DELETED" else CacheEvent("DELETED", ev.entry, ev.prev, ev.revision)
+        self._put(out)
+
+    def _put(self, item: "CacheEvent | Exception | None") -> None:
+        if self.closed:
+            return
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # A consumer this slow would hold events forever; Kubernetes drops it too.
+            self.closed = True
+            self.queue = asyncio.Queue(2)
+            self.queue.put_nowait(TooSlowError())
+            self.queue.put_nowait(None)
+
+    def close(self, error: Exception | None = None) -> None:
+        if error is not None:
+            self._put(error)
+        self._put(None)
+        self.closed = True
+
+
+class TooSlowError(Exception):
+    pass
+
+
+class ExpiredError(Exception):
+    """The requested resourceVersion is older than this cache can replay."""
+
+    def __init__(self, requested: int, oldest: int) -> None:
+        super().__init__(f"too old resource version: {requested} ({oldest})")
+        self.requested, self.oldest = requested, oldest
+
+
+class WatchCache:
+    def __init__(self, storage: Storage, prefix: bytes, *, history: int = 10000,
+                 retry_seconds: float = 0.5) -> None:
+        self._storage = storage
+        self.prefix = prefix
+        self._history: deque[CacheEvent] = deque()
+        self._history_size = history
+        self._retry = retry_seconds
+        self.objects: dict[bytes, Entry] = {}
+        self.revision = 0
+        self.floor = 0  # events after this revision are all in _history
+        self._watchers: set[Watcher] = set()
+        self._advanced = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+        # (time, revision) samples so the compactor can find "the revision N seconds ago".
+        self.samples: deque[tuple[float, int]] = deque(maxlen=4096)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"watchcache {self.prefix.decode()}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        for w in list(self._watchers):
+            w.close()
+
+    async def _relist(self) -> None:
+        items, rev = await self._storage.list(self.prefix)
+        fresh = {kv.key: decode(kv.key, kv.value, kv.mod_revision) for kv in items}
+        restarted = self.ready.is_set()
+        self.objects, self.revision, self.floor = fresh, rev, rev
+        self._history.clear()
+        if restarted:
+            for w in list(self._watchers):
+                w.close(ExpiredError(rev, rev))
+            self._watchers.clear()
+        await self._notify()
+        self.ready.set()
+
+    async def _run(self) -> None:
+        delay = self._retry
+        need_list = True
+        while True:
+            try:
+                if need_list:
+                    await self._relist()
+                    need_list = False
+                async for ev in self._storage.watch(self.prefix, from_revision=self.revision + 1):
+                    self._apply(ev.type, ev.key, ev.value, ev.revision)
+                    delay = self._retry
+                    await self._notify()
+            except asyncio.CancelledError:
+                raise
+            except RevisionCompactedError:
+                log.warning("watch on %s fell behind compaction; relisting", self.prefix.decode())
+                need_list = True
+            except StorageError as e:
+                log.warning("watch on %s broke (%s); retrying in %.1fs", self.prefix.decode(), e, delay)
+            except Exception:  # noqa: BLE001 - keep the cache alive whatever a decode hits
+                log.exception("watch cache %s failed; relisting", self.prefix.decode())
+                need_list = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    def _apply(self, etype: str, key: bytes, value: bytes, revision: int) -> None:
+        prev = self.objects.get(key)
+        if etype == "DELETE":
+            if prev is None:
+                return
+            # The deleted object is served as its last state, stamped with the deletion's revision.
+            last = dict(prev.obj, metadata={**prev.obj["metadata"], "resourceVersion": str(revision)})
+            gone = Entry(key, last, orjson.dumps(last), revision)
+            del self.objects[key]
+            ev = CacheEvent("DELETED", gone, prev, revision)
+        else:
+            entry = decode(key, value, revision)
+            self.objects[key] = entry
+            ev = CacheEvent("MODIFIED" if prev is not None else "ADDED", entry, prev, revision)
+        self.revision = revision
+        self._history.append(ev)
+        if len(self._history) > self._history_size:
+            self.floor = self._history.popleft().revision
+        for w in list(self._watchers):
+            if w.closed:
+                self._watchers.discard(w)
+            else:
+                w.offer(ev)
+        self.samples.append((time.monotonic(), revision))
+
+    async def _notify(self) -> None:
+        async with self._advanced:
+            self._advanced.notify_all()
+
+    async def wait_for(self, revision: int, *, timeout: float = 5.0) -> bool:
+        """Wait until this cache has seen ``revision`` (read-your-writes for this apiserver)."""
+        if self.revision >= revision and self.ready.is_set():
+            return True
+        async def _wait() -> None:
+            await self.ready.wait()
+            async with self._advanced:
+                await self._advanced.wait_for(lambda: self.revision >= revision)
+        try:
+            await asyncio.wait_for(_wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    def compacted(self, revision: int) -> None:
+        """The apiserver compacted etcd at ``revision``: history at or below it is gone too."""
+        while self._history and self._history[0].revision <= revision:
+            self._history.popleft()
+        self.floor = max(self.floor, min(revision, self.revision))
+
+    def list(self, prefix: bytes | None = None) -> tuple[list[Entry], int]:
+        if prefix is None or prefix == self.prefix:
+            items = list(self.objects.values())
+        else:
+            items = [e for k, e in self.objects.items() if k.startswith(prefix)]
+        items.sort(key=lambda e: e.key)
+        return items, self.revision
+
+    def get(self, key: bytes) -> Entry | None:
+        return self.objects.get(key)
+
+    def watch(self, *, from_revision: int | None, matches: Matcher) -> Watcher:
+        """A watcher fed with every matching event after ``from_revision``.
+
+        ``None`` means "now, with the current objects as ADDED events first" (resourceVersion
+        unset or "0" in the API). Raises ``ExpiredError`` for a revision this cache cannot replay.
+        """
+        w = Watcher(matches, after=from_revision or 0)
+        if from_revision is None:
+            for entry in sorted(self.objects.values(), key=lambda e: e.key):
+                w.offer(CacheEvent("ADDED", entry, None, entry.revision))
+        else:
+            if from_revision < self.floor:
+                raise ExpiredError(from_revision, self.floor)
+            for ev in self._history:
+                if ev.revision > from_revision:
+                    w.offer(ev)
+        self._watchers.add(w)
+        return w
+
+    def unwatch(self, w: Watcher) -> None:
+        self._watchers.discard(w)
+        w.closed = True

@@ -1,0 +1,54 @@
+"""Periodic etcd compaction, so history does not grow without bound.
+
+Every ``interval`` seconds: find the newest revision that is at least ``retention`` seconds old
+(from the revision samples the watch caches record as events arrive), compact etcd there, and
+tell every cache that history at or below it is gone, so a watch from an older
+resourceVersion answers 410 Expired, as it would against Kubernetes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from .cache import WatchCache
+from .storage import Storage, StorageError
+
+log = logging.getLogger(__name__)
+
+
+class Compactor:
+    def __init__(self, storage: Storage, caches: list[WatchCache], *, interval: float = 60.0,
+                 retention: float = 300.0) -> None:
+        self._storage = storage
+        self._caches = caches
+        self.interval = interval
+        self.retention = retention
+        self.compacted = 0
+        self._samples: list[tuple[float, int]] = []
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.compact_once()
+            except StorageError as e:
+                log.warning("compaction skipped: %s", e)
+
+    async def compact_once(self, *, now: float | None = None) -> int:
+        """Compact to the newest revision older than the retention window; returns it (0: none)."""
+        now = time.monotonic() if now is None else now
+        self._samples.append((now, await self._storage.current_revision()))
+        cutoff = now - self.retention
+        old = [rev for t, rev in self._samples if t <= cutoff]
+        self._samples = [(t, r) for t, r in self._samples if t > cutoff] + ([(cutoff, old[-1])] if old else [])
+        target = old[-1] if old else 0
+        if target <= self.compacted:
+            return 0
+        await self._storage.compact(target)
+        self.compacted = target
+        for c in self._caches:
+            c.compacted(target)
+        log.info("compacted etcd at revision %d", target)
+        return target

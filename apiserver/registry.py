@@ -1,0 +1,751 @@
+"""The generic REST logic of every resource: what Kubernetes' generic registry store does.
+
+Data flow of a write: body -> ``decode`` (prune unknown fields, type errors -> 400) ->
+metadata rules (uid, timestamps, generation, generateName, immutable fields) -> ``apply_defaults``
+-> ``validate_object`` (-> 422 with causes, nothing written) -> storage create / compare-and-swap
+on the expected revision -> the new ``resourceVersion``. Reads and watches come from the
+per-resource ``WatchCache``; a read first waits until the cache has seen this apiserver's last
+write to that resource, so a client always reads its own writes.
+
+Storage errors become API errors here (NotFound, AlreadyExists, Conflict, Gone), in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import ipaddress
+import logging
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import orjson
+
+from machinery import errors
+from machinery.errors import StatusCause
+from machinery.selectors import SelectorError, parse_field_selector, parse_label_selector
+
+from . import patch as patches
+from .cache import Entry, ExpiredError, Watcher, WatchCache
+from .decode import DecodeError, decode
+from .defaults import apply_defaults
+from .resources import Resource, ResourceTable
+from .storage import (
+    KeyExistsError,
+    KeyNotFoundError,
+    RevisionConflictError,
+    Storage,
+    StorageUnavailableError,
+)
+from .validation import validate_object
+
+log = logging.getLogger(__name__)
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' generateName alphabet
+_GUARANTEED_UPDATE_TRIES = 16
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+def now_rfc3339(now: datetime | None = None) -> str:
+    return (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class RegistrySettings:
+    service_cidr: str = "10.96.0.0/12"
+    read_wait_seconds: float = 5.0
+
+
+@dataclass
+class WriteResult:
+    obj: dict[str, Any]
+    raw: bytes
+    warnings: list[str] = field(default_factory=list)
+    created: bool = False
+
+
+@dataclass
+class ListResult:
+    items: list[Entry]
+    resource_version: int
+    continue_token: str = ""
+    remaining: int | None = None
+
+
+class Registry:
+    def __init__(self, storage: Storage, resources: ResourceTable, *,
+                 settings: RegistrySettings | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.storage = storage
+        self.resources = resources
+        self.settings = settings or RegistrySettings()
+        self.clock = clock
+        self.caches: dict[str, WatchCache] = {r.group_resource: WatchCache(storage, r.prefix) for r in resources.all}
+        self._last_write: dict[str, int] = {}
+        self._ip_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        for c in self.caches.values():
+            await c.start()
+        await asyncio.gather(*(c.ready.wait() for c in self.caches.values()))
+        ns = self.resources.by_kind("Namespace")
+        assert ns is not None
+        for name in SYSTEM_NAMESPACES:
+            try:
+                await self.create(ns, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+            except errors.AlreadyExistsError:
+                pass
+
+    async def stop(self) -> None:
+        for c in self.caches.values():
+            await c.stop()
+
+    def cache(self, res: Resource) -> WatchCache:
+        return self.caches[res.group_resource]
+
+    async def _fresh_cache(self, res: Resource) -> WatchCache:
+        cache = self.cache(res)
+        if not await cache.wait_for(self._last_write.get(res.group_resource, 0),
+                                    timeout=self.settings.read_wait_seconds):
+            raise errors.ServiceUnavailableError(
+                message=f"the watch cache for {res.group_resource} is not ready (is etcd reachable?)",
+                retry_after_seconds=1)
+        return cache
+
+    def _wrote(self, res: Resource, revision: int) -> None:
+        if revision > self._last_write.get(res.group_resource, 0):
+            self._last_write[res.group_resource] = revision
+
+    # ------------------------------------------------------------------ errors
+    def _not_found(self, res: Resource, name: str) -> errors.NotFoundError:
+        return errors.NotFoundError(message=f'{res.group_resource} "{name}" not found',
+                                    name=name, group=res.group, kind=res.plural)
+
+    def _conflict(self, res: Resource, name: str, detail: str = "") -> errors.ConflictError:
+        detail = detail or "the object has been modified; please apply your changes to the latest version and try again"
+        return errors.ConflictError(message=f'Operation cannot be fulfilled on {res.group_resource} "{name}": {detail}',
+                                    name=name, group=res.group, kind=res.plural)
+
+    # ------------------------------------------------------------------ reads
+    async def get(self, res: Resource, namespace: str | None, name: str) -> Entry:
+        cache = await self._fresh_cache(res)
+        entry = cache.get(res.key(namespace, name))
+        if entry is None:
+            raise self._not_found(res, name)
+        return entry
+
+    def _matcher(self, res: Resource, namespace: str | None, label_selector: str,
+                 field_selector: str) -> Callable[[dict[str, Any]], bool]:
+        try:
+            labels = parse_label_selector(label_selector or "")
+            fields = parse_field_selector(field_selector or "")
+        except SelectorError as e:
+            raise errors.BadRequestError(message=str(e))
+        unknown = fields.unknown_fields(res.selectable_fields)
+        if unknown:
+            raise errors.BadRequestError(message=f'field label not supported: {unknown[0]}')
+
+        def matches(obj: dict[str, Any]) -> bool:
+            meta = obj.get("metadata") or {}
+            if namespace and res.namespaced and meta.get("namespace") != namespace:
+                return False
+            if not labels.empty and not labels.matches(meta.get("labels") or {}):
+                return False
+            return fields.empty or fields.matches(res.field_values(obj))
+        return matches
+
+    async def list(self, res: Resource, namespace: str | None, *, label_selector: str = "",
+                   field_selector: str = "", limit: int = 0, continue_token: str = "") -> ListResult:
+        matches = self._matcher(res, namespace, label_selector, field_selector)
+        cache = await self._fresh_cache(res)
+        entries, rev = cache.list(res.namespace_prefix(namespace))
+        start = b""
+        if continue_token:
+            try:
+                tok = orjson.loads(base64.urlsafe_b64decode(continue_token.encode()))
+                start, rev = base64.b64decode(tok["start"]), int(tok["rv"])
+            except Exception:  # noqa: BLE001 - any garbage token is the client's error
+                raise errors.BadRequestError(message="invalid continue token")
+            if rev < cache.floor:
+                raise errors.GoneError(message="The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+        out: list[Entry] = []
+        token, remaining = "", None
+        for i, e in enumerate(entries):
+            if start and e.key <= start:
+                continue
+            if not matches(e.obj):
+                continue
+            if limit and len(out) >= limit:
+                token = base64.urlsafe_b64encode(orjson.dumps(
+                    {"rv": rev, "start": base64.b64encode(out[-1].key).decode()})).decode()
+                remaining = sum(1 for x in entries[i:] if matches(x.obj))
+                break
+            out.append(e)
+        return ListResult(out, rev, token, remaining)
+
+    async def watch(self, res: Resource, namespace: str | None, *, label_selector: str = "",
+                    field_selector: str = "", resource_version: str = "") -> Watcher:
+        matches = self._matcher(res, namespace, label_selector, field_selector)
+        cache = await self._fresh_cache(res)
+        from_rev: int | None = None
+        if resource_version not in ("", "0"):
+            try:
+                from_rev = int(resource_version)
+            except ValueError:
+                raise errors.BadRequestError(message=f'invalid resource version "{resource_version}"')
+            if from_rev < 0:
+                raise errors.BadRequestError(message=f'invalid resource version "{resource_version}"')
+            if from_rev > cache.revision:
+                await cache.wait_for(from_rev, timeout=self.settings.read_wait_seconds)
+        try:
+            return cache.watch(from_revision=from_rev, matches=matches)
+        except ExpiredError as e:
+            raise errors.GoneError(message=f"too old resource version: {e.requested} ({e.oldest})")
+
+    # ------------------------------------------------------------------ decoding
+    def _decode(self, res: Resource, body: Any, *, kind: str | None = None,
+                field_validation: str = "") -> tuple[dict[str, Any], list[str]]:
+        kind = kind or res.kind
+        if not isinstance(body, dict):
+            raise errors.BadRequestError(message=f"the body of the request was in an unknown format: expected a JSON object for {kind}")
+        api_version = res.api_version if kind == res.kind else body.get("apiVersion")
+        if body.get("kind") not in (None, "", kind):
+            raise errors.BadRequestError(message=f'the kind in the data ({body.get("kind")}) does not match the expected kind ({kind})')
+        if res.kind == kind and body.get("apiVersion") not in (None, "", api_version):
+            raise errors.BadRequestError(
+                message=f'the API version in the data ({body.get("apiVersion")}) does not match the expected API version ({api_version})')
+        try:
+            obj, unknown = decode(kind, body)
+        except DecodeError as e:
+            raise errors.BadRequestError(message=f'{kind} in version "{res.version}" cannot be handled as a {kind}: {e}')
+        if res.kind == kind:
+            obj["apiVersion"], obj["kind"] = res.api_version, res.kind
+        obj.setdefault("metadata", {})
+        mode = (field_validation or "Warn").lower()
+        if mode not in ("strict", "warn", "ignore"):
+            raise errors.BadRequestError(message=f"fieldValidation must be one of Ignore, Warn, Strict, got {field_validation!r}")
+        warnings: list[str] = []
+        if unknown and mode == "strict":
+            listed = ", ".join(f'unknown field "{u}"' for u in unknown)
+            raise errors.BadRequestError(message=f"strict decoding error: {listed}")
+        if unknown and mode == "warn":
+            warnings = [f'unknown field "{u}"' for u in unknown]
+        return obj, warnings
+
+    def _validate(self, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None = None) -> None:
+        causes = validate_object(res.kind, obj, old=old, namespaced=res.namespaced)
+        if causes:
+            name = (obj.get("metadata") or {}).get("name") or (obj.get("metadata") or {}).get("generateName") or ""
+            raise errors.invalid(res.kind, name, causes, group=res.group)
+
+    async def _check_namespace(self, res: Resource, namespace: str | None, *, creating: bool) -> None:
+        if not res.namespaced:
+            return
+        ns_res = self.resources.by_kind("Namespace")
+        assert ns_res is not None
+        cache = await self._fresh_cache(ns_res)
+        ns = cache.get(ns_res.key(None, namespace or ""))
+        if ns is None:
+            raise errors.NotFoundError(message=f'namespaces "{namespace}" not found', name=namespace, kind="namespaces")
+        if creating and ns.obj["metadata"].get("deletionTimestamp"):
+            raise errors.ForbiddenError(
+                message=f'{res.plural} "" is forbidden: unable to create new content in namespace {namespace} because it is being terminated',
+                kind=res.plural, group=res.group)
+
+    # ------------------------------------------------------------------ create
+    async def create(self, res: Resource, namespace: str | None, body: Any, *, dry_run: bool = False,
+                     field_validation: str = "") -> WriteResult:
+        obj, warnings = self._decode(res, body, field_validation=field_validation)
+        meta = obj["metadata"]
+        if res.namespaced:
+            if meta.get("namespace") and namespace and meta["namespace"] != namespace:
+                raise errors.BadRequestError(message="the namespace of the provided object does not match the namespace sent on the request")
+            meta["namespace"] = namespace or meta.get("namespace") or "default"
+        else:
+            meta.pop("namespace", None)
+        await self._check_namespace(res, meta.get("namespace"), creating=True)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + "".join(random.choice(_NAME_CHARS) for _ in range(5))
+        for f in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"):
+            meta.pop(f, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339(self.clock())
+        meta["generation"] = 1
+        if res.resets_status_on_create:
+            obj.pop("status", None)
+        apply_defaults(res.kind, obj)
+        self._prepare_create(res, obj)
+        self._validate(res, obj)
+        if res.kind == "Service":
+            await self._allocate_cluster_ip(res, obj)
+        if dry_run:
+            return WriteResult(obj, orjson.dumps(obj), warnings, created=True)
+        key = res.key(meta.get("namespace"), meta["name"])
+        try:
+            rev = await self.storage.create(key, orjson.dumps(obj))
+        except KeyExistsError:
+            raise errors.AlreadyExistsError(message=f'{res.group_resource} "{meta["name"]}" already exists',
+                                            name=meta["name"], group=res.group, kind=res.plural)
+        except StorageUnavailableError as e:
+            raise errors.ServiceUnavailableError(message=str(e), retry_after_seconds=1)
+        self._wrote(res, rev)
+        meta["resourceVersion"] = str(rev)
+        return WriteResult(obj, orjson.dumps(obj), warnings, created=True)
+
+    def _prepare_create(self, res: Resource, obj: dict[str, Any]) -> None:
+        if res.kind == "Pod":
+            obj["status"] = {"phase": "Pending", "qosClass": qos_class((obj.get("spec") or {}))}
+            spec = obj.get("spec") or {}
+            if spec.get("nodeName"):
+                obj["status"]["conditions"] = [_pod_scheduled(self.clock())]
+        elif res.kind == "Namespace":
+            obj["status"] = {"phase": "Active"}
+
+    async def _allocate_cluster_ip(self, res: Resource, obj: dict[str, Any]) -> None:
+        spec = obj.setdefault("spec", {})
+        if spec.get("type") == "ExternalName" or spec.get("clusterIP") == "None":
+            if spec.get("clusterIP") == "None":
+                spec["clusterIPs"] = ["None"]
+            return
+        net = ipaddress.ip_network(self.settings.service_cidr, strict=False)
+        async with self._ip_lock:
+            used = {(e.obj.get("spec") or {}).get("clusterIP") for e in self.cache(res).objects.values()}
+            wanted = spec.get("clusterIP")
+            if wanted:
+                try:
+                    ip = ipaddress.ip_address(wanted)
+                except ValueError:
+                    ip = None
+                if ip is None or ip not in net:
+                    raise errors.invalid(res.kind, obj["metadata"]["name"], [StatusCause(
+                        "FieldValueInvalid", f'Invalid value: "{wanted}": provided IP is not in the valid range. The range of valid IPs is {net}',
+                        "spec.clusterIPs")])
+                if wanted in used:
+                    raise errors.invalid(res.kind, obj["metadata"]["name"], [StatusCause(
+                        "FieldValueInvalid", f'Invalid value: "{wanted}": provided IP is already allocated', "spec.clusterIPs")])
+            else:
+                hosts = net.num_addresses - 2
+                for _ in range(64):
+                    candidate = str(net.network_address + random.randint(10, max(10, hosts)))
+                    if candidate not in used:
+                        wanted = candidate
+                        break
+                else:
+                    raise errors.InternalError(message="failed to allocate a serviceIP: range is full")
+            spec["clusterIP"] = wanted
+            spec["clusterIPs"] = [wanted]
+
+    # ------------------------------------------------------------------ update
+    async def update(self, res: Resource, namespace: str | None, name: str, body: Any, *,
+                     subresource: str | None = None, dry_run: bool = False,
+                     field_validation: str = "") -> WriteResult:
+        obj, warnings = self._decode(res, body, field_validation=field_validation)
+        meta = obj["metadata"]
+        if meta.get("name") and meta["name"] != name:
+            raise errors.BadRequestError(message=f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+        if res.namespaced and meta.get("namespace") and meta["namespace"] != namespace:
+            raise errors.BadRequestError(message="the namespace of the provided object does not match the namespace sent on the request")
+        expected = meta.get("resourceVersion")
+        if expected is not None and not str(expected).isdigit():
+            raise errors.BadRequestError(message=f'invalid resourceVersion "{expected}"')
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            return obj
+
+        result = await self._guaranteed_update(res, namespace, name, mutate, subresource=subresource,
+                                               precondition=int(expected) if expected else None,
+                                               dry_run=dry_run)
+        result.warnings = warnings + result.warnings
+        return result
+
+    async def patch(self, res: Resource, namespace: str | None, name: str, body: bytes, *,
+                    content_type: str, subresource: str | None = None, dry_run: bool = False,
+                    field_validation: str = "") -> WriteResult:
+        ctype = content_type.split(";")[0].strip().lower()
+        if ctype not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH):
+            if ctype == APPLY_PATCH:
+                raise errors.UnsupportedMediaTypeError(message="server-side apply is not supported by minik8s; use client-side kubectl apply")
+            raise errors.UnsupportedMediaTypeError(message=f"the body of the request was in an unknown format - accepted media types include: {JSON_PATCH}, {MERGE_PATCH}, {STRATEGIC_PATCH}")
+        try:
+            doc = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError as e:
+            raise errors.BadRequestError(message=f"error decoding patch: {e}")
+        if ctype == JSON_PATCH and not isinstance(doc, list):
+            raise errors.BadRequestError(message="the JSON patch must be a list of operations")
+        if ctype != JSON_PATCH and not isinstance(doc, dict):
+            raise errors.BadRequestError(message="the patch must be a JSON object")
+        warnings: list[str] = []
+        precondition: int | None = None
+        if isinstance(doc, dict):
+            rv = (doc.get("metadata") or {}).get("resourceVersion") if isinstance(doc.get("metadata"), dict) else None
+            if rv:
+                if not str(rv).isdigit():
+                    raise errors.BadRequestError(message=f'invalid resourceVersion "{rv}"')
+                precondition = int(rv)
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            base = _strip_rv(current)
+            try:
+                if ctype == MERGE_PATCH:
+                    patched = patches.apply_merge_patch(base, doc)
+                elif ctype == JSON_PATCH:
+                    patched = patches.apply_json_patch(base, doc)
+                else:
+                    patched = patches.apply_strategic_merge_patch(base, doc, kind=res.kind, api_version=res.api_version)
+            except patches.PatchError as e:
+                # Kubernetes answers 422 for a patch that does not apply to the object.
+                raise errors.InvalidError(message=str(e), name=name, group=res.group, kind=res.plural)
+            new, w = self._decode(res, patched, field_validation=field_validation)
+            warnings.extend(x for x in w if x not in warnings)
+            if isinstance(doc, dict) and precondition is not None:
+                new["metadata"]["resourceVersion"] = str(precondition)
+            else:
+                new["metadata"].pop("resourceVersion", None)
+            return new
+
+        result = await self._guaranteed_update(res, namespace, name, mutate, subresource=subresource,
+                                               precondition=precondition, dry_run=dry_run)
+        result.warnings = warnings + result.warnings
+        return result
+
+    async def _guaranteed_update(self, res: Resource, namespace: str | None, name: str,
+                                 mutate: Callable[[dict[str, Any]], dict[str, Any]], *,
+                                 subresource: str | None, precondition: int | None,
+                                 dry_run: bool) -> WriteResult:
+        key = res.key(namespace, name)
+        for attempt in range(_GUARANTEED_UPDATE_TRIES):
+            current = await self._current(res, key, name, fresh=attempt > 0)
+            if precondition is not None and precondition != current.revision:
+                raise self._conflict(res, name)
+            new = mutate(copy.deepcopy(current.obj))
+            new = self._prepare_update(res, current.obj, new, subresource=subresource)
+            if _same(new, current.obj):
+                return WriteResult(current.obj, current.raw)
+            if dry_run:
+                return WriteResult(new, orjson.dumps(new))
+            try:
+                if _should_delete_on_update(res, new):
+                    _, rev = await self.storage.delete(key, expected_revision=current.revision)
+                else:
+                    rev = await self.storage.update(key, orjson.dumps(new), expected_revision=current.revision)
+            except RevisionConflictError:
+                if precondition is not None:
+                    raise self._conflict(res, name)
+                await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+                continue
+            except KeyNotFoundError:
+                raise self._not_found(res, name)
+            except StorageUnavailableError as e:
+                raise errors.ServiceUnavailableError(message=str(e), retry_after_seconds=1)
+            self._wrote(res, rev)
+            new["metadata"]["resourceVersion"] = str(rev)
+            return WriteResult(new, orjson.dumps(new))
+        raise self._conflict(res, name, "too many concurrent updates; please retry")
+
+    async def _current(self, res: Resource, key: bytes, name: str, *, fresh: bool) -> Entry:
+        """The object to update: from the cache, or from etcd after a lost race."""
+        if not fresh:
+            cache = await self._fresh_cache(res)
+            entry = cache.get(key)
+            if entry is None:
+                raise self._not_found(res, name)
+            return entry
+        try:
+            kv = await self.storage.get(key)
+        except KeyNotFoundError:
+            raise self._not_found(res, name)
+        except StorageUnavailableError as e:
+            raise errors.ServiceUnavailableError(message=str(e), retry_after_seconds=1)
+        from .cache import decode as decode_entry
+        return decode_entry(kv.key, kv.value, kv.mod_revision)
+
+    def _prepare_update(self, res: Resource, old: dict[str, Any], new: dict[str, Any], *,
+                        subresource: str | None) -> dict[str, Any]:
+        old_meta = old.get("metadata") or {}
+        if subresource == "status":
+            merged = copy.deepcopy(old)
+            if "status" in new:
+                merged["status"] = new["status"]
+            else:
+                merged.pop("status", None)
+            new = merged
+        else:
+            if res.has_status:
+                if "status" in old:
+                    new["status"] = copy.deepcopy(old["status"])
+                else:
+                    new.pop("status", None)
+            apply_defaults(res.kind, new)
+        meta = new.setdefault("metadata", {})
+        for f in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            if f in old_meta:
+                meta[f] = old_meta[f]
+            else:
+                meta.pop(f, None)
+        meta.pop("resourceVersion", None)
+        meta.pop("managedFields", None)
+        meta.pop("selfLink", None)
+        gen = int(old_meta.get("generation") or 1)
+        if subresource is None and "spec" in old and new.get("spec") != old.get("spec"):
+            gen += 1
+        meta["generation"] = gen
+        if meta.get("deletionTimestamp") and "finalizers" in old_meta:
+            # While deleting, finalizers may only be removed, never added.
+            meta["finalizers"] = [f for f in (meta.get("finalizers") or []) if f in old_meta["finalizers"]]
+            if not meta["finalizers"]:
+                del meta["finalizers"]
+        if subresource is None or subresource == "scale":
+            self._validate(res, new, old)
+        return new
+
+    # ------------------------------------------------------------------ subresources
+    async def get_scale(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
+        return scale_of(res, (await self.get(res, namespace, name)).obj)
+
+    async def update_scale(self, res: Resource, namespace: str | None, name: str, body: Any, *,
+                           dry_run: bool = False, patch_type: str | None = None) -> dict[str, Any]:
+        """PUT or PATCH of ``/scale``: only spec.replicas of the parent changes."""
+        if patch_type:
+            current = scale_of(res, (await self.get(res, namespace, name)).obj)
+            try:
+                doc = orjson.loads(body) if body else None
+                if patch_type.startswith(JSON_PATCH):
+                    scale = patches.apply_json_patch(current, doc)
+                else:
+                    scale = patches.apply_merge_patch(current, doc)
+            except (orjson.JSONDecodeError, patches.PatchError) as e:
+                raise errors.BadRequestError(message=f"the patch could not be applied: {e}")
+        else:
+            scale = body
+        if not isinstance(scale, dict):
+            raise errors.BadRequestError(message="expected a Scale object")
+        try:
+            scale, _ = decode("Scale", scale)
+        except DecodeError as e:
+            raise errors.BadRequestError(message=f'Scale in version "v1" cannot be handled as a Scale: {e}')
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if replicas is None or replicas < 0:
+            raise errors.invalid("Scale", name, [StatusCause(
+                "FieldValueInvalid", f"Invalid value: {replicas}: must be greater than or equal to 0", "spec.replicas")],
+                group="autoscaling")
+        rv = (scale.get("metadata") or {}).get("resourceVersion")
+        precondition = int(rv) if rv and str(rv).isdigit() and not patch_type else None
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            current = _strip_rv(current)
+            current.setdefault("spec", {})["replicas"] = replicas
+            return current
+
+        result = await self._guaranteed_update(res, namespace, name, mutate, subresource="scale",
+                                               precondition=precondition, dry_run=dry_run)
+        return scale_of(res, result.obj)
+
+    async def bind(self, res: Resource, namespace: str | None, name: str, body: Any) -> None:
+        """POST pods/{name}/binding: set spec.nodeName once, as the scheduler does."""
+        binding, _ = self._decode(res, body, kind="Binding")
+        target = binding.get("target") or {}
+        node = target.get("name")
+        if not node:
+            raise errors.invalid("Binding", name, [StatusCause("FieldValueRequired", "Required value", "target.name")])
+        now = self.clock()
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            current = _strip_rv(current)
+            spec = current.setdefault("spec", {})
+            if current["metadata"].get("deletionTimestamp"):
+                raise errors.ConflictError(message=f'pod {name} is being deleted, cannot be assigned to a host')
+            if spec.get("nodeName"):
+                raise errors.ConflictError(message=f"pod {name} is already assigned to node \"{spec['nodeName']}\"",
+                                           name=name, kind="pods")
+            spec["nodeName"] = node
+            return current
+
+        result = await self._guaranteed_update(res, namespace, name, mutate, subresource="binding",
+                                               precondition=None, dry_run=False)
+        # The PodScheduled condition belongs to status; write it through the status path.
+        def set_condition(current: dict[str, Any]) -> dict[str, Any]:
+            current = _strip_rv(current)
+            status = current.setdefault("status", {})
+            conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+            status["conditions"] = [_pod_scheduled(now)] + conds
+            return current
+        del result
+        await self._guaranteed_update(res, namespace, name, set_condition, subresource="status",
+                                      precondition=None, dry_run=False)
+
+    # ------------------------------------------------------------------ delete
+    async def delete(self, res: Resource, namespace: str | None, name: str, *,
+                     options: dict[str, Any] | None = None, dry_run: bool = False) -> tuple[dict[str, Any], bool]:
+        """Delete (or start deleting) one object; returns (object, gone-now)."""
+        options = options or {}
+        key = res.key(namespace, name)
+        for attempt in range(_GUARANTEED_UPDATE_TRIES):
+            current = await self._current(res, key, name, fresh=attempt > 0)
+            obj = current.obj
+            meta = obj.get("metadata") or {}
+            pre = options.get("preconditions") or {}
+            if pre.get("uid") and pre["uid"] != meta.get("uid"):
+                raise self._conflict(res, name, f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {meta.get('uid')}")
+            if pre.get("resourceVersion") and str(pre["resourceVersion"]) != meta.get("resourceVersion"):
+                raise self._conflict(res, name, f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, ResourceVersion in object meta: {meta.get('resourceVersion')}")
+            new = self._deletion_state(res, obj, options)
+            try:
+                if new is None:
+                    if dry_run:
+                        return obj, True
+                    _, rev = await self.storage.delete(key, expected_revision=current.revision)
+                    self._wrote(res, rev)
+                    return obj, True
+                if _same(new, obj):
+                    return obj, False
+                if dry_run:
+                    return new, False
+                new_meta = new["metadata"]
+                new_meta.pop("resourceVersion", None)
+                rev = await self.storage.update(key, orjson.dumps(new), expected_revision=current.revision)
+                self._wrote(res, rev)
+                new_meta["resourceVersion"] = str(rev)
+                return new, False
+            except RevisionConflictError:
+                continue
+            except KeyNotFoundError:
+                raise self._not_found(res, name)
+            except StorageUnavailableError as e:
+                raise errors.ServiceUnavailableError(message=str(e), retry_after_seconds=1)
+        raise self._conflict(res, name, "too many concurrent updates; please retry")
+
+    def _deletion_state(self, res: Resource, obj: dict[str, Any], options: dict[str, Any]) -> dict[str, Any] | None:
+        """The object marked for deletion, or None when it can be removed right away."""
+        new = copy.deepcopy(obj)
+        meta = new["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        policy = options.get("propagationPolicy")
+        if options.get("orphanDependents") is True and not policy:
+            policy = "Orphan"
+        if policy not in (None, "", "Background", "Foreground", "Orphan"):
+            raise errors.BadRequestError(message=f'propagationPolicy must be one of Orphan, Background or Foreground, got "{policy}"')
+        if not meta.get("deletionTimestamp") or finalizers:
+            if policy == "Foreground" and "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+            elif policy == "Orphan" and "orphan" not in finalizers:
+                finalizers.append("orphan")
+        if finalizers:
+            meta["finalizers"] = finalizers
+        now = self.clock()
+        grace = self._grace_period(res, obj, options)
+        spec_finalizers = res.kind == "Namespace" and bool((obj.get("spec") or {}).get("finalizers"))
+        if not finalizers and not spec_finalizers and grace == 0:
+            return None
+        if meta.get("deletionTimestamp"):
+            # Already deleting: a shorter grace period may shorten the wait, nothing else changes.
+            current_grace = int(meta.get("deletionGracePeriodSeconds") or 0)
+            if grace < current_grace:
+                meta["deletionGracePeriodSeconds"] = grace
+                meta["deletionTimestamp"] = now_rfc3339(now + timedelta(seconds=grace))
+            return new
+        meta["deletionTimestamp"] = now_rfc3339(now + timedelta(seconds=grace))
+        meta["deletionGracePeriodSeconds"] = grace
+        if res.kind == "Namespace":
+            new.setdefault("status", {})["phase"] = "Terminating"
+        return new
+
+    def _grace_period(self, res: Resource, obj: dict[str, Any], options: dict[str, Any]) -> int:
+        if res.kind != "Pod":
+            return 0
+        spec = obj.get("spec") or {}
+        phase = (obj.get("status") or {}).get("phase")
+        if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
+            return 0  # no kubelet has to stop anything
+        g = options.get("gracePeriodSeconds")
+        if g is None:
+            g = spec.get("terminationGracePeriodSeconds", 30)
+        try:
+            return max(0, int(g))
+        except (TypeError, ValueError):
+            raise errors.BadRequestError(message=f"invalid gracePeriodSeconds {g!r}")
+
+    async def delete_collection(self, res: Resource, namespace: str | None, *, label_selector: str = "",
+                                field_selector: str = "", options: dict[str, Any] | None = None,
+                                dry_run: bool = False) -> list[dict[str, Any]]:
+        listed = await self.list(res, namespace, label_selector=label_selector, field_selector=field_selector)
+        out = []
+        for e in listed.items:
+            meta = e.obj["metadata"]
+            try:
+                obj, _ = await self.delete(res, meta.get("namespace"), meta["name"], options=options, dry_run=dry_run)
+                out.append(obj)
+            except errors.NotFoundError:
+                pass
+        return out
+
+
+# ---------------------------------------------------------------------- pure helpers
+def _strip_rv(obj: dict[str, Any]) -> dict[str, Any]:
+    obj = copy.deepcopy(obj)
+    obj.get("metadata", {}).pop("resourceVersion", None)
+    return obj
+
+
+def _same(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """Equal but for resourceVersion: such a write is a no-op and keeps the old version."""
+    a = dict(new, metadata={k: v for k, v in (new.get("metadata") or {}).items() if k != "resourceVersion"})
+    b = dict(old, metadata={k: v for k, v in (old.get("metadata") or {}).items() if k != "resourceVersion"})
+    return a == b
+
+
+def _should_delete_on_update(res: Resource, new: dict[str, Any]) -> bool:
+    """An update that removes the last finalizer of an object being deleted finishes the delete."""
+    meta = new.get("metadata") or {}
+    if not meta.get("deletionTimestamp") or meta.get("finalizers"):
+        return False
+    if res.kind == "Namespace":
+        return not (new.get("spec") or {}).get("finalizers")
+    if res.kind == "Pod":
+        return int(meta.get("deletionGracePeriodSeconds") or 0) == 0
+    return True
+
+
+def _pod_scheduled(now: datetime) -> dict[str, Any]:
+    return {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+            "lastTransitionTime": now_rfc3339(now)}
+
+
+def qos_class(spec: dict[str, Any]) -> str:
+    """BestEffort / Burstable / Guaranteed from the containers' requests and limits."""
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    any_set, guaranteed = False, True
+    for c in containers:
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        if req or lim:
+            any_set = True
+        for r in ("cpu", "memory"):
+            if r not in lim or str(req.get(r, lim[r])) != str(lim[r]):
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def scale_of(res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+    from machinery.selectors import format_label_selector
+
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    return {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
+        "spec": {"replicas": spec.get("replicas", 1)},
+        "status": {"replicas": int((obj.get("status") or {}).get("replicas") or 0),
+                   "selector": format_label_selector(spec.get("selector") or {})},
+    }

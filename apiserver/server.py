@@ -1,0 +1,91 @@
+"""Wiring of the apiserver process: etcd storage -> registry + caches -> HTTP app -> uvicorn.
+
+``ApiServerSettings`` is everything that can be tuned (tests shrink the intervals);
+``build`` returns the app with its background tasks (watch caches, compactor, namespace
+finalizer) started by the app's lifespan, so the same object runs under uvicorn or in process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+
+from .app import create_app
+from .compactor import Compactor
+from .namespaces import NamespaceFinalizer
+from .registry import Registry, RegistrySettings
+from .resources import default_resources
+from .storage.etcd import EtcdStorage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApiServerSettings:
+    etcd_servers: str = "http://127.0.0.1:2379"
+    bind_address: str = "127.0.0.1"
+    port: int = 8080
+    compaction_interval: float = 60.0
+    history_retention: float = 300.0
+    bookmark_interval: float = 10.0
+    namespace_sync_interval: float = 1.0
+    service_cluster_ip_range: str = "10.96.0.0/12"
+    etcd_timeout: float = 5.0
+    log_level: str = "info"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ApiServer:
+    app: FastAPI
+    registry: Registry
+    compactor: Compactor
+
+
+def build(settings: ApiServerSettings) -> ApiServer:
+    storage = EtcdStorage(settings.etcd_servers, timeout=settings.etcd_timeout)
+    registry = Registry(storage, default_resources(),
+                        settings=RegistrySettings(service_cidr=settings.service_cluster_ip_range))
+    compactor = Compactor(storage, list(registry.caches.values()), interval=settings.compaction_interval,
+                          retention=settings.history_retention)
+    finalizer = NamespaceFinalizer(registry, interval=settings.namespace_sync_interval)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def startup() -> None:
+        await _start_registry(registry)
+        tasks.append(asyncio.create_task(compactor.run(), name="compactor"))
+        tasks.append(asyncio.create_task(finalizer.run(), name="namespace-finalizer"))
+
+    async def shutdown() -> None:
+        for t in tasks:
+            t.cancel()
+        await registry.stop()
+        await storage.close()
+
+    app = create_app(registry, server_address=f"{settings.bind_address}:{settings.port}",
+                     bookmark_interval=settings.bookmark_interval, on_startup=startup, on_shutdown=shutdown)
+    return ApiServer(app, registry, compactor)
+
+
+async def _start_registry(registry: Registry) -> None:
+    """Start the caches; while etcd is unreachable, keep trying (readyz says not ready)."""
+    delay = 0.5
+    while True:
+        try:
+            await registry.start()
+            return
+        except Exception as e:  # noqa: BLE001 - any etcd trouble at start-up: wait and retry
+            log.warning("waiting for etcd: %s", e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def run(settings: ApiServerSettings) -> None:
+    import uvicorn
+
+    server = build(settings)
+    uvicorn.run(server.app, host=settings.bind_address, port=settings.port, log_level=settings.log_level,
+                timeout_graceful_shutdown=3)

@@ -1,0 +1,143 @@
+"""The etcd implementation of ``Storage`` over aetcd: the only module that imports an etcd client.
+
+Create is a transaction guarded by ``create_revision == 0``; update and delete are guarded by
+``mod_revision == expected``. Every aetcd/gRPC failure is translated here into the typed
+storage errors, so nothing above ever sees a gRPC exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncIterator
+from urllib.parse import urlparse
+
+import aetcd
+import aetcd.exceptions as etcd_errors
+from aetcd.utils import prefix_range_end
+
+from .interface import (
+    KeyExistsError,
+    KeyNotFoundError,
+    KeyValue,
+    RevisionCompactedError,
+    RevisionConflictError,
+    StorageUnavailableError,
+    WatchEvent,
+)
+
+
+def parse_endpoint(url: str) -> tuple[str, int]:
+    """``http://127.0.0.1:2379`` (or ``host:port``) -> (host, port); the first of a comma list."""
+    first = url.split(",")[0].strip()
+    parsed = urlparse(first if "//" in first else f"http://{first}")
+    return parsed.hostname or "127.0.0.1", parsed.port or 2379
+
+
+class EtcdStorage:
+    def __init__(self, endpoint: str, *, timeout: float = 5.0) -> None:
+        host, port = parse_endpoint(endpoint)
+        self._client = aetcd.Client(host=host, port=port, timeout=timeout)  # type: ignore[arg-type]
+        self._timeout = timeout
+
+    async def _call(self, coro):  # type: ignore[no-untyped-def]
+        try:
+            return await asyncio.wait_for(coro, self._timeout)
+        except (etcd_errors.ConnectionFailedError, etcd_errors.ConnectionTimeoutError,
+                etcd_errors.InternalError, asyncio.TimeoutError) as e:
+            raise StorageUnavailableError(f"etcd is unavailable: {e or type(e).__name__}") from e
+        except etcd_errors.RevisionCompactedError as e:
+            raise RevisionCompactedError(e.compacted_revision) from e
+        except etcd_errors.ClientError as e:
+            raise StorageUnavailableError(f"etcd error: {e}") from e
+
+    async def get(self, key: bytes) -> KeyValue:
+        res = await self._call(self._client.get(key))
+        if res is None:
+            raise KeyNotFoundError(key.decode())
+        return KeyValue(res.key, res.value, res.mod_revision)
+
+    async def list(self, prefix: bytes) -> tuple[list[KeyValue], int]:
+        res = await self._call(self._client.get_prefix(prefix))
+        items = [KeyValue(kv.key, kv.value, kv.mod_revision) for kv in res.kvs]
+        return items, res.header.revision
+
+    async def create(self, key: bytes, value: bytes) -> int:
+        tx = self._client.transactions
+        ok, responses = await self._call(self._client.transaction(
+            compare=[tx.create(key) == 0], success=[tx.put(key, value)], failure=[]))
+        if not ok:
+            raise KeyExistsError(key.decode())
+        return int(responses[0].response_put.header.revision)
+
+    async def update(self, key: bytes, value: bytes, *, expected_revision: int) -> int:
+        tx = self._client.transactions
+        ok, responses = await self._call(self._client.transaction(
+            compare=[tx.mod(key) == expected_revision],
+            success=[tx.put(key, value)],
+            failure=[tx.get(key)]))
+        if not ok:
+            raise self._conflict(key, responses)
+        return int(responses[0].response_put.header.revision)
+
+    async def delete(self, key: bytes, *, expected_revision: int | None = None) -> tuple[KeyValue, int]:
+        tx = self._client.transactions
+        compare = [tx.mod(key) == expected_revision] if expected_revision else [tx.create(key) > 0]
+        ok, responses = await self._call(self._client.transaction(
+            compare=compare, success=[tx.get(key), tx.delete(key)], failure=[tx.get(key)]))
+        if not ok:
+            raise self._conflict(key, responses)
+        value, meta = responses[0][0]
+        revision = int(responses[1].response_delete_range.header.revision)
+        return KeyValue(key, value, meta.mod_revision), revision
+
+    @staticmethod
+    def _conflict(key: bytes, responses: list) -> Exception:  # type: ignore[type-arg]
+        current = responses[0] if responses else []
+        if not current:
+            return KeyNotFoundError(key.decode())
+        value, meta = current[0]
+        return RevisionConflictError(KeyValue(key, value, meta.mod_revision))
+
+    async def watch(self, prefix: bytes, *, from_revision: int) -> AsyncIterator[WatchEvent]:
+        watch = await self._call(self._client.watch(
+            prefix, range_end=prefix_range_end(prefix), start_revision=from_revision, prev_kv=True))
+        try:
+            async for ev in watch:
+                kv = ev.kv
+                if ev.kind == "DELETE":
+                    prev = ev.prev_kv.value if ev.prev_kv is not None else b""
+                    yield WatchEvent("DELETE", kv.key, prev, kv.mod_revision)
+                else:
+                    yield WatchEvent("PUT", kv.key, kv.value, kv.mod_revision)
+        except etcd_errors.RevisionCompactedError as e:
+            raise RevisionCompactedError(e.compacted_revision) from e
+        except etcd_errors.ClientError as e:
+            raise StorageUnavailableError(f"etcd watch failed: {e}") from e
+        finally:
+            try:
+                await asyncio.wait_for(watch.cancel(), 2)
+            except Exception:  # noqa: BLE001 - a dead connection cannot be cancelled; nothing to do
+                pass
+
+    async def current_revision(self) -> int:
+        res = await self._call(self._client.get_range(b"\0", b"\0\0"))
+        return int(res.header.revision)
+
+    async def compact(self, revision: int) -> None:
+        try:
+            await self._call(self._client.compact(revision))
+        except RevisionCompactedError:
+            pass  # already compacted at or past this revision
+
+    async def healthy(self) -> bool:
+        try:
+            await self.current_revision()
+            return True
+        except Exception:  # noqa: BLE001 - any failure means not healthy
+            return False
+
+    async def close(self) -> None:
+        try:
+            await self._client.close()
+        except Exception:  # noqa: BLE001
+            pass

@@ -1,0 +1,1 @@
+"""cli: the ``minik8s`` command (components) and ``mkctl`` (the kubectl-like client)."""
