@@ -328,9 +328,14 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
             field_selector = ",".join(x for x in (field_selector, f"metadata.name={name}") if x)
         timeout = _int_param(q, "timeoutSeconds")
         bookmarks = _flag(q.get("allowWatchBookmarks"))
-        watcher = await registry.watch(res, ns, label_selector=q.get("labelSelector", ""),
-                                       field_selector=field_selector,
-                                       resource_version=q.get("resourceVersion", ""))
+        try:
+            watcher = await registry.watch(res, ns, label_selector=q.get("labelSelector", ""),
+                                           field_selector=field_selector,
+                                           resource_version=q.get("resourceVersion", ""))
+        except errors.GoneError as e:
+            # Like Kubernetes' cacher: a well-formed but expired watch gets a 200 and one ERROR event.
+            line = orjson.dumps({"type": "ERROR", "object": e.to_status()}) + b"\n"
+            return Response(content=line, media_type=JSON)
         as_table = _wants_table(request)
         cache = registry.cache(res)
 

@@ -42,7 +42,8 @@ class Compactor:
         self._samples.append((now, await self._storage.current_revision()))
         cutoff = now - self.retention
         old = [rev for t, rev in self._samples if t <= cutoff]
-        self._samples = [(t, r) for t, r in self._samples if t > cutoff] + ([(cutoff, old[-1])] if old else [])
+        # Keep the newest expired sample (first, so the list stays in time order) and the young ones.
+        self._samples = ([(cutoff, old[-1])] if old else []) + [(t, r) for t, r in self._samples if t > cutoff]
         target = old[-1] if old else 0
         if target <= self.compacted:
             return 0

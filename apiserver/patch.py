@@ -654,8 +654,29 @@ def _set_element_order(
         merged = _merge_list(current, patched, field=field, path=path)
     if field.merges_list or _element_kind(merged, path=path) == "scalar":
         live = [] if current is _MISSING else current
+        if key is not None and patched is not _MISSING:
+            live = _live_view_after_merge(live, patched, merge_key=key)
         merged = _order(merged, order=order, server_order=live, merge_key=key, path=path)
     result[name] = merged
+
+
+def _live_view_after_merge(live: list[Any], patched: list[Any], *, merge_key: str) -> list[Any]:
+    """The live order Kubernetes sorts against after merging ``patched`` into ``live``.
+
+    Go's merge deletes and appends inside the live list's backing array, so the view it then
+    orders by is the live list minus deletions plus appended new items, cut to its old length.
+    Reproducing that keeps new items after untouched live ones, as ``kubectl apply`` does.
+    """
+    directives = [item.get(_DIRECTIVE) for item in patched if _is_directive(item)]
+    if "replace" in directives:
+        return live
+    doomed = [item.get(merge_key) for item in patched if _is_directive(item) and item[_DIRECTIVE] == "delete"]
+    view = [item for item in live if not (isinstance(item, dict) and item.get(merge_key, _MISSING) in doomed)]
+    for item in patched:
+        is_plain = isinstance(item, dict) and item.get(_DIRECTIVE, "merge") == "merge"
+        if is_plain and not any(_has_key(seen, merge_key, item.get(merge_key)) for seen in view):
+            view.append(item)
+    return view[: len(live)]
 
 
 def _check_order(patched: list[Any], order: list[Any], *, merge_key: str | None, path: str) -> None:

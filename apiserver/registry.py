@@ -485,6 +485,8 @@ class Registry:
                     new["status"] = copy.deepcopy(old["status"])
                 else:
                     new.pop("status", None)
+            if res.kind == "Service":
+                _keep_cluster_ip(old, new)
             apply_defaults(res.kind, new)
         meta = new.setdefault("metadata", {})
         for f in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
@@ -713,6 +715,14 @@ def _should_delete_on_update(res: Resource, new: dict[str, Any]) -> bool:
     if res.kind == "Pod":
         return int(meta.get("deletionGracePeriodSeconds") or 0) == 0
     return True
+
+
+def _keep_cluster_ip(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """An update that leaves clusterIP out keeps the allocated one (as Kubernetes' service registry does)."""
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec")
+    if isinstance(new_spec, dict) and not new_spec.get("clusterIP") and old_spec.get("clusterIP"):
+        new_spec["clusterIP"] = old_spec["clusterIP"]
+        new_spec.setdefault("clusterIPs", old_spec.get("clusterIPs") or [old_spec["clusterIP"]])
 
 
 def _pod_scheduled(now: datetime) -> dict[str, Any]:

@@ -507,7 +507,7 @@ def validate_object_meta(obj: Obj, *, name_fn: NameFn, namespaced: bool, path: s
 _SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 
-def validate_label_selector(selector: Obj, path: str, causes: Causes) -> bool:
+def _validate_label_selector(selector: Obj, path: str, causes: Causes) -> bool:
     """ValidateLabelSelector; returns whether the selector is usable for matching."""
     before = len(causes)
     _read_labels(selector, "matchLabels", path, causes)
@@ -759,7 +759,7 @@ def _resource_list(resources: Obj, name: str, path: str, causes: Causes) -> dict
     return amounts
 
 
-def validate_resources(container: Obj, path: str, causes: Causes) -> None:
+def _validate_resources(container: Obj, path: str, causes: Causes) -> None:
     """ValidateResourceRequirements: names, quantities, requests <= limits (== for extended ones)."""
     resources = _map(container, "resources", path, causes)
     res_path = child(path, "resources")
@@ -855,7 +855,7 @@ def _validate_container(container: Obj, path: str, *, volumes: set[str], init: b
     _validate_env(container, path, causes)
     _validate_volume_mounts(container, path, volumes, causes)
     causes.extend(_enum(child(path, "imagePullPolicy"), _str(container, "imagePullPolicy", path, causes), _PULL_POLICIES))
-    validate_resources(container, path, causes)
+    _validate_resources(container, path, causes)
     _opt_map(container, "securityContext", path, causes)
     for flag in ("stdin", "stdinOnce", "tty"):
         _bool(container, flag, path, causes)
@@ -1037,7 +1037,7 @@ def _validate_replicated(obj: Obj, *, owner: str) -> tuple[Causes, Obj]:
     if selector is None:
         causes.append(required("spec.selector"))
     else:
-        usable = validate_label_selector(selector, "spec.selector", causes)
+        usable = _validate_label_selector(selector, "spec.selector", causes)
         if not selector.get("matchLabels") and not selector.get("matchExpressions"):
             usable = False
             # Kubernetes says "for deployment" for ReplicaSets too.

@@ -31,6 +31,8 @@ def apiserver(
                                             help="seconds of etcd history kept for watches"),
     service_cluster_ip_range: str = typer.Option("10.96.0.0/12", envvar="MINIK8S_SERVICE_CLUSTER_IP_RANGE",
                                                  help="CIDR that Service cluster IPs are allocated from"),
+    bookmark_interval: float = typer.Option(10.0, envvar="MINIK8S_BOOKMARK_INTERVAL",
+                                            help="seconds between BOOKMARK events on idle watches that allow them"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
 ) -> None:
     """Run the API server (Kubernetes REST API on etcd)."""
@@ -39,7 +41,8 @@ def apiserver(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run(ApiServerSettings(etcd_servers=etcd_servers, bind_address=bind_address, port=port,
                           compaction_interval=compaction_interval, history_retention=history_retention,
-                          service_cluster_ip_range=service_cluster_ip_range, log_level=log_level))
+                          service_cluster_ip_range=service_cluster_ip_range, bookmark_interval=bookmark_interval,
+                          log_level=log_level))
 
 
 def main() -> None:

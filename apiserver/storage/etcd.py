@@ -128,6 +128,9 @@ class EtcdStorage:
             await self._call(self._client.compact(revision))
         except RevisionCompactedError:
             pass  # already compacted at or past this revision
+        except StorageUnavailableError as e:
+            if "required revision has been compacted" not in str(e):
+                raise
 
     async def healthy(self) -> bool:
         try:

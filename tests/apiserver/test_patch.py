@@ -395,6 +395,64 @@ OTHER_KINDS = [
         {"spec": {"template": {"spec": {"containers": [{"name": "b"}]}}}},
     ),
     (
+        "kubectl apply renames a container next to an injected one: the new one goes last",
+        "Pod",
+        "v1",
+        {"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "injected", "image": "1"}]}},
+        {
+            "spec": {
+                "$setElementOrder/containers": [{"name": "z"}],
+                "containers": [{"name": "z", "image": "2"}, {"name": "a", "$patch": "delete"}],
+            }
+        },
+        {"spec": {"containers": [{"name": "injected", "image": "1"}, {"name": "z", "image": "2"}]}},
+    ),
+    (
+        "$setElementOrder names an item in neither list",
+        "Pod",
+        "v1",
+        {"spec": {"containers": [{"name": "a"}, {"name": "b"}]}},
+        {"spec": {"$setElementOrder/containers": [{"name": "b"}, {"name": "zz"}, {"name": "a"}]}},
+        {"spec": {"containers": [{"name": "b"}, {"name": "a"}]}},
+    ),
+    (
+        "$patch: delete on a field the target lacks leaves it out",
+        "Pod",
+        "v1",
+        {"spec": {"containers": []}},
+        {"spec": {"securityContext": {"$patch": "delete"}}},
+        {"spec": {"containers": []}},
+    ),
+    (
+        "nulls inside a new list element are dropped",
+        "Pod",
+        "v1",
+        {"spec": {"containers": [{"name": "a"}]}},
+        {"spec": {"containers": [{"name": "b", "image": None, "env": [{"name": "x", "value": None}]}]}},
+        {"spec": {"containers": [{"name": "b", "env": [{"name": "x"}]}, {"name": "a"}]}},
+    ),
+    (
+        "volume source switch with $retainKeys inside a list element",
+        "Pod",
+        "v1",
+        {"spec": {"volumes": [{"name": "v", "emptyDir": {}}]}},
+        {
+            "spec": {
+                "$setElementOrder/volumes": [{"name": "v"}],
+                "volumes": [{"$retainKeys": ["configMap", "name"], "name": "v", "configMap": {"name": "cm"}}],
+            }
+        },
+        {"spec": {"volumes": [{"name": "v", "configMap": {"name": "cm"}}]}},
+    ),
+    (
+        "podCIDRs merge as a set",
+        "Node",
+        "v1",
+        {"spec": {"podCIDRs": ["10.0.0.0/24", "10.1.0.0/24"]}},
+        {"spec": {"podCIDRs": ["10.2.0.0/24", "10.0.0.0/24"]}},
+        {"spec": {"podCIDRs": ["10.2.0.0/24", "10.0.0.0/24", "10.1.0.0/24"]}},
+    ),
+    (
         "top-level $patch: replace",
         "ConfigMap",
         "v1",

@@ -1,0 +1,44 @@
+"""Session fixtures: one real etcd and one real apiserver process for the whole run.
+
+Tests isolate themselves by working in their own namespace (the ``namespace`` fixture), so
+they can share the cluster and still run in any order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Iterator
+
+import httpx
+import pytest
+
+from tests.cluster import ApiServerProcess, Etcd
+
+
+@pytest.fixture(scope="session")
+def etcd() -> Iterator[Etcd]:
+    e = Etcd.start()
+    yield e
+    e.stop()
+
+
+@pytest.fixture(scope="session")
+def apiserver(etcd: Etcd) -> Iterator[ApiServerProcess]:
+    s = ApiServerProcess.start(etcd.url)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def http(apiserver: ApiServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=apiserver.url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+def namespace(http: httpx.Client) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    r = http.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    assert r.status_code == 201, r.text
+    yield name
+    http.delete(f"/api/v1/namespaces/{name}")

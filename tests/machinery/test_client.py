@@ -1,0 +1,317 @@
+"""ApiClient against the real apiserver process: verbs, typed errors, watch, retry_on_conflict."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, AsyncIterator
+
+import httpx
+import pytest
+
+from machinery import errors
+from machinery.client import (
+    ApiClient, ApiResource, ConnectionFailedError, parse_warnings, resource_for, retry_on_conflict,
+)
+from machinery.kubeconfig import ClientConfig
+from machinery.models import ConfigMap, Deployment, Pod
+from tests.cluster import ApiServerProcess, free_port
+
+
+@pytest.fixture
+async def client(apiserver: ApiServerProcess) -> AsyncIterator[ApiClient]:
+    async with ApiClient(apiserver.url) as c:
+        yield c
+
+
+def cm(name: str, data: dict[str, str] | None = None, **labels: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels},
+            "data": data or {}}
+
+
+def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
+
+
+def test_resource_for_accepts_every_spelling() -> None:
+    deploy = ApiResource("apps/v1", "deployments", True, "Deployment")
+    for spelling in (Deployment, "Deployment", "deployments", "deploy", "deployments.apps", ("apps/v1", "deployments")):
+        assert resource_for(spelling) == deploy
+    assert resource_for("namespaces").namespaced is False
+    assert resource_for(("example.com/v1", "widgets")) == ApiResource("example.com/v1", "widgets")
+    with pytest.raises(errors.NotFoundError):
+        resource_for("gadgets")
+    assert ApiClient.path(resource_for(Pod), "ns", "p", "status") == "/api/v1/namespaces/ns/pods/p/status"
+    assert ApiClient.path(deploy, None) == "/apis/apps/v1/deployments"
+
+
+def test_parse_warnings() -> None:
+    assert parse_warnings(['299 - "unknown field \\"x\\"", 299 - "second"', '299 - "third"']) == [
+        'unknown field "x"', "second", "third"]
+    assert parse_warnings([]) == []
+
+
+async def test_crud_round_trip(client: ApiClient, namespace: str) -> None:
+    created = await client.create("configmaps", cm("a", {"k": "v"}, app="x"), namespace=namespace)
+    assert created["metadata"]["namespace"] == namespace and created["metadata"]["resourceVersion"]
+    got = await client.get(ConfigMap, "a", namespace=namespace)
+    assert got["data"] == {"k": "v"}
+
+    await client.create(("v1", "configmaps"), {**cm("b", app="y"), "metadata": {"name": "b", "namespace": namespace,
+                                                                               "labels": {"app": "y"}}})
+    listed = await client.list("configmaps", namespace=namespace, label_selector="app=x")
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["a"]
+    assert int(listed["metadata"]["resourceVersion"]) >= int(created["metadata"]["resourceVersion"])
+    everywhere = await client.list("configmaps", field_selector=f"metadata.namespace={namespace}")
+    assert sorted(i["metadata"]["name"] for i in everywhere["items"]) == ["a", "b"]
+
+    got["data"]["k"] = "v2"
+    updated = await client.update("configmaps", got)
+    assert updated["data"]["k"] == "v2"
+    assert updated["metadata"]["resourceVersion"] != got["metadata"]["resourceVersion"]
+
+    merged = await client.patch("configmaps", "a", {"data": {"m": "1"}}, namespace=namespace)
+    assert merged["data"] == {"k": "v2", "m": "1"}
+    jsonp = await client.patch("configmaps", "a", [{"op": "remove", "path": "/data/k"}], namespace=namespace,
+                               patch_type="json")
+    assert jsonp["data"] == {"m": "1"}
+    strategic = await client.patch("configmaps", "a", {"metadata": {"labels": {"extra": "y"}}},
+                                   namespace=namespace, patch_type="strategic")
+    assert strategic["metadata"]["labels"] == {"app": "x", "extra": "y"}
+
+    await client.delete("configmaps", "a", namespace=namespace)
+    with pytest.raises(errors.NotFoundError) as e:
+        await client.get("configmaps", "a", namespace=namespace)
+    assert e.value.code == 404 and e.value.name == "a"
+
+
+async def test_default_namespace_comes_from_config(apiserver: ApiServerProcess, namespace: str) -> None:
+    async with ApiClient(ClientConfig(server=apiserver.url, namespace=namespace)) as c:
+        await c.create("configmaps", cm("defaulted"))
+        assert (await c.get("configmaps", "defaulted"))["metadata"]["namespace"] == namespace
+        await c.delete("configmaps", "defaulted")
+
+
+async def test_typed_errors(client: ApiClient, namespace: str) -> None:
+    first = await client.create("configmaps", cm("dup"), namespace=namespace)
+    with pytest.raises(errors.AlreadyExistsError) as exists:
+        await client.create("configmaps", cm("dup"), namespace=namespace)
+    assert exists.value.code == 409 and exists.value.reason == "AlreadyExists"
+
+    await client.patch("configmaps", "dup", {"data": {"x": "1"}}, namespace=namespace)
+    with pytest.raises(errors.ConflictError):
+        await client.update("configmaps", first)  # stale resourceVersion
+
+    with pytest.raises(errors.InvalidError) as invalid:
+        await client.create("configmaps", cm("Not_A_Valid_Name"), namespace=namespace)
+    assert invalid.value.code == 422
+    assert invalid.value.causes and invalid.value.causes[0].field == "metadata.name"
+
+    with pytest.raises(errors.NotFoundError):
+        await client.delete("configmaps", "nothing-here", namespace=namespace)
+    with pytest.raises(errors.NotFoundError):
+        await client.get(("example.com/v1", "widgets"), "w", namespace=namespace)
+    with pytest.raises(errors.ConflictError):
+        await client.delete("configmaps", "dup", namespace=namespace, preconditions={"uid": "not-its-uid"})
+
+
+async def test_delete_collection_and_options(client: ApiClient, namespace: str) -> None:
+    for n in ("x1", "x2", "y1"):
+        await client.create("configmaps", cm(n, group=n[0]), namespace=namespace)
+    deleted = await client.delete_collection("configmaps", namespace=namespace, label_selector="group=x")
+    assert sorted(i["metadata"]["name"] for i in deleted["items"]) == ["x1", "x2"]
+    remaining = await client.list("configmaps", namespace=namespace)
+    assert [i["metadata"]["name"] for i in remaining["items"]] == ["y1"]
+    uid = remaining["items"][0]["metadata"]["uid"]
+    await client.delete("configmaps", "y1", namespace=namespace, grace_period_seconds=0,
+                        propagation_policy="Background", preconditions={"uid": uid})
+    assert (await client.list("configmaps", namespace=namespace))["items"] == []
+
+
+async def test_warning_headers(apiserver: ApiServerProcess, namespace: str) -> None:
+    seen: list[str] = []
+    async with ApiClient(apiserver.url, on_warning=seen.append) as c:
+        body = cm("warned")
+        body["bogusField"] = 1
+        await c.create("configmaps", body, namespace=namespace)
+        assert c.last_warnings == ['unknown field "bogusField"']
+        assert seen == c.last_warnings
+        await c.get("configmaps", "warned", namespace=namespace)
+        assert c.last_warnings == []
+
+
+async def test_paging(client: ApiClient, namespace: str) -> None:
+    for i in range(5):
+        await client.create("configmaps", cm(f"p{i}"), namespace=namespace)
+    names: list[str] = []
+    token: str | None = None
+    while True:
+        page = await client.list("configmaps", namespace=namespace, limit=2, continue_=token)
+        names += [i["metadata"]["name"] for i in page["items"]]
+        token = page["metadata"].get("continue")
+        if not token:
+            break
+    assert names == [f"p{i}" for i in range(5)]
+
+
+async def test_watch_from_resource_version(client: ApiClient, namespace: str) -> None:
+    created = await client.create("configmaps", cm("w"), namespace=namespace)
+    rv = created["metadata"]["resourceVersion"]
+    await client.patch("configmaps", "w", {"data": {"a": "1"}}, namespace=namespace)
+    await client.create("configmaps", cm("other"), namespace=namespace)
+    await client.delete("configmaps", "w", namespace=namespace)
+
+    events: list[tuple[str, str]] = []
+    async with client.watch("configmaps", namespace=namespace, resource_version=rv, timeout_seconds=5) as stream:
+        async for etype, obj in stream:
+            events.append((etype, obj["metadata"]["name"]))
+            if len(events) == 3:
+                break
+    assert events == [("MODIFIED", "w"), ("ADDED", "other"), ("DELETED", "w")]
+
+    # A single object by name, starting from "now" (resourceVersion unset: current state as ADDED).
+    async with client.watch("configmaps", namespace=namespace, name="other", timeout_seconds=5) as stream:
+        first = await stream.__anext__()
+        assert first[0] == "ADDED" and first[1]["metadata"]["name"] == "other"
+        await client.patch("configmaps", "other", {"data": {"b": "2"}}, namespace=namespace)
+        second = await asyncio.wait_for(stream.__anext__(), 5)
+        assert second[0] == "MODIFIED" and second[1]["data"] == {"b": "2"}
+
+
+async def test_watch_ends_at_timeout(client: ApiClient, namespace: str) -> None:
+    started = time.monotonic()
+    events = [e async for e in client.watch("configmaps", namespace=namespace, resource_version="0",
+                                            timeout_seconds=1)]
+    assert events == []
+    assert 0.5 < time.monotonic() - started < 10
+
+
+async def test_watch_bad_resource_version_is_typed(client: ApiClient, namespace: str) -> None:
+    with pytest.raises(errors.BadRequestError):
+        async for _ in client.watch("configmaps", namespace=namespace, resource_version="abc", timeout_seconds=1):
+            pass
+
+
+async def test_retry_on_conflict_with_concurrent_writers(client: ApiClient, namespace: str) -> None:
+    await client.create("configmaps", cm("counter", {"n": "0"}), namespace=namespace)
+    conflicts = 0
+
+    async def increment() -> None:
+        async def attempt() -> dict[str, Any]:
+            nonlocal conflicts
+            obj = await client.get("configmaps", "counter", namespace=namespace)
+            obj["data"]["n"] = str(int(obj["data"]["n"]) + 1)
+            await asyncio.sleep(0)  # let the other writers read the same version
+            try:
+                return await client.update("configmaps", obj)
+            except errors.ConflictError:
+                conflicts += 1
+                raise
+
+        await retry_on_conflict(attempt, attempts=50, base_delay_s=0.005, max_delay_s=0.05)
+
+    await asyncio.gather(*(increment() for _ in range(8)))
+    final = await client.get("configmaps", "counter", namespace=namespace)
+    assert final["data"]["n"] == "8"
+    assert conflicts > 0  # the writers really did collide
+
+
+async def test_retry_on_conflict_gives_up_and_passes_other_errors() -> None:
+    calls = 0
+
+    async def always_conflicts() -> None:
+        nonlocal calls
+        calls += 1
+        raise errors.ConflictError(message="conflict")
+
+    with pytest.raises(errors.ConflictError):
+        await retry_on_conflict(always_conflicts, attempts=3, base_delay_s=0.001)
+    assert calls == 3
+
+    async def not_found() -> None:
+        raise errors.NotFoundError(message="gone")
+
+    with pytest.raises(errors.NotFoundError):
+        await retry_on_conflict(not_found)
+
+
+async def test_scale_subresource(client: ApiClient, namespace: str) -> None:
+    await client.create(Deployment, deployment("web", 2), namespace=namespace)
+    scale = await client.get_scale(Deployment, "web", namespace=namespace)
+    assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 2
+    scale = await client.patch_scale("deployments", "web", 5, namespace=namespace)
+    assert scale["spec"]["replicas"] == 5
+    assert (await client.get("deployments", "web", namespace=namespace))["spec"]["replicas"] == 5
+
+
+async def test_bind_and_status(client: ApiClient, namespace: str) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+    created = await client.create(Pod, pod, namespace=namespace)
+    status = await client.bind("p", "node-1", namespace=namespace, uid=created["metadata"]["uid"])
+    assert status["status"] == "Success"
+    bound = await client.get(Pod, "p", namespace=namespace)
+    assert bound["spec"]["nodeName"] == "node-1"
+    with pytest.raises(errors.ConflictError):
+        await client.bind("p", "node-2", namespace=namespace)
+
+    bound["status"] = {**(bound.get("status") or {}), "phase": "Running"}
+    bound["spec"]["nodeName"] = "ignored-by-status-endpoint"
+    written = await client.update_status(Pod, bound)
+    assert written["status"]["phase"] == "Running"
+    assert written["spec"]["nodeName"] == "node-1"
+
+
+async def test_typed_model_helpers(client: ApiClient, namespace: str) -> None:
+    made = await client.create_model(ConfigMap.model_validate(cm("typed", {"a": "b"}, tier="x")), namespace=namespace)
+    assert isinstance(made, ConfigMap) and made.metadata.namespace == namespace
+    got = await client.get_model(ConfigMap, "typed", namespace=namespace)
+    assert got.data == {"a": "b"}
+    got.data = {"a": "c"}
+    again = await client.update_model(got)
+    assert again.data == {"a": "c"}
+    listed = await client.list_models(ConfigMap, namespace=namespace, label_selector="tier=x")
+    assert [m.metadata.name for m in listed] == ["typed"]
+
+
+async def test_raw_request(client: ApiClient) -> None:
+    version = await client.request("GET", "/version")
+    assert version["major"] == "1"
+    assert await client.request("GET", "/healthz") == "ok"
+    with pytest.raises(errors.NotFoundError):
+        await client.request("GET", "/apis/nothing.example/v1")
+
+
+async def test_connection_failure_is_typed_and_gets_are_retried() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    async with ApiClient(url, get_retries=2) as c:
+        started = time.monotonic()
+        with pytest.raises(ConnectionFailedError) as e:
+            await c.get("configmaps", "x", namespace="default")
+        assert time.monotonic() - started >= 0.3  # 0.1 + 0.2 s of backoff
+        assert isinstance(e.value, errors.ServiceUnavailableError)
+        started = time.monotonic()
+        with pytest.raises(ConnectionFailedError):
+            await c.create("configmaps", cm("x"), namespace="default")
+        assert time.monotonic() - started < 0.3  # writes are never retried
+        with pytest.raises(ConnectionFailedError):
+            async for _ in c.watch("configmaps"):
+                pass
+
+
+async def test_non_status_error_bodies_are_still_typed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/busy"):
+            return httpx.Response(503, text="<html>upstream down</html>")
+        return httpx.Response(429, json={"kind": "Status", "code": 429, "reason": "TooManyRequests",
+                                         "message": "slow down", "details": {"retryAfterSeconds": 2}})
+
+    async with ApiClient("http://mock", transport=httpx.MockTransport(handler)) as c:
+        with pytest.raises(errors.ServiceUnavailableError, match="upstream down"):
+            await c.get("configmaps", "busy", namespace="n")
+        with pytest.raises(errors.TooManyRequestsError) as e:
+            await c.get("configmaps", "x", namespace="n")
+        assert e.value.retry_after_seconds == 2
