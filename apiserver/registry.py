@@ -423,13 +423,21 @@ class Registry:
                                  subresource: str | None, precondition: int | None,
                                  dry_run: bool) -> WriteResult:
         key = res.key(namespace, name)
+        fresh = False  # the first try reads the cache; any doubt re-reads etcd (like Kubernetes' GuaranteedUpdate)
         for attempt in range(_GUARANTEED_UPDATE_TRIES):
-            current = await self._current(res, key, name, fresh=attempt > 0)
+            current = await self._current(res, key, name, fresh=fresh)
             if precondition is not None and precondition != current.revision:
+                if not fresh:
+                    fresh = True
+                    continue
                 raise self._conflict(res, name)
             new = mutate(copy.deepcopy(current.obj))
             new = self._prepare_update(res, current.obj, new, subresource=subresource)
             if _same(new, current.obj):
+                if not fresh:
+                    # A no-op is only a success against the current version, not a cached one.
+                    fresh = True
+                    continue
                 return WriteResult(current.obj, current.raw)
             if dry_run:
                 return WriteResult(new, orjson.dumps(new))
@@ -441,6 +449,7 @@ class Registry:
             except RevisionConflictError:
                 if precondition is not None:
                     raise self._conflict(res, name)
+                fresh = True
                 await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
                 continue
             except KeyNotFoundError:
@@ -498,7 +507,7 @@ class Registry:
         meta.pop("managedFields", None)
         meta.pop("selfLink", None)
         gen = int(old_meta.get("generation") or 1)
-        if subresource is None and "spec" in old and new.get("spec") != old.get("spec"):
+        if subresource in (None, "scale") and "spec" in old and new.get("spec") != old.get("spec"):
             gen += 1
         meta["generation"] = gen
         if meta.get("deletionTimestamp") and "finalizers" in old_meta:

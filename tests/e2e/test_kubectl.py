@@ -423,7 +423,7 @@ def test_scale(kubectl: Kubectl, app: tuple[str, Path]) -> None:
     assert out.strip() == f"deployment.apps/{DEPLOY} scaled"
     d = get_json(kubectl, "deploy", DEPLOY, "-n", ns)
     assert d["spec"]["replicas"] == 5
-    pass  #
+    assert d["metadata"]["generation"] == 2
     # a precondition that does not hold is refused
     p = kubectl("scale", f"deploy/{DEPLOY}", "--replicas=1", "--current-replicas=3", "-n", ns)
     assert p.returncode == 1
@@ -501,6 +501,16 @@ def test_create_namespace(kubectl: Kubectl, unique_ns: str) -> None:
     p = kubectl("create", "namespace", unique_ns)
     assert p.returncode == 1
     assert p.stderr.strip() == f'Error from server (AlreadyExists): namespaces "{unique_ns}" already exists'
+
+
+def test_create_deployment_imperative(kubectl: Kubectl, namespace: str) -> None:
+    # Like `create namespace`, kubectl's typed clients POST these bodies as protobuf.
+    out = kubectl.ok("create", "deployment", "hello", "--image=nginx:1.25", "--replicas=2", "-n", namespace)
+    assert out.strip() == "deployment.apps/hello created"
+    d = get_json(kubectl, "deploy", "hello", "-n", namespace)
+    assert d["spec"]["replicas"] == 2
+    assert d["spec"]["selector"] == {"matchLabels": {"app": "hello"}}
+    assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
 
 
 def test_delete_file_removes_everything(kubectl: Kubectl, app: tuple[str, Path], http: httpx.Client) -> None:

@@ -235,7 +235,7 @@ def test_deployment_crud_and_scale(apps: client.AppsV1Api, namespace: str) -> No
     assert scale.spec.replicas == 6
     after = apps.read_namespaced_deployment("web", namespace)
     assert after.spec.replicas == 6
-    pass  #, "a change of spec.replicas through /scale bumps the generation"
+    assert after.metadata.generation == 4, "a change of spec.replicas through /scale bumps the generation"
     assert after.spec.template.spec.containers[0].image == "nginx:1.16.1"
 
     scale.spec.replicas = 1
