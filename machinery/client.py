@@ -23,6 +23,7 @@ Warnings: the ``Warning`` response headers (``299 - "text"``) of the latest requ
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import random
 import re
@@ -457,7 +458,7 @@ class ApiClient:
         return model.model_validate(await self.get(_facts(model), name, namespace=namespace))
 
     async def list_models(self, model: type[M], *, namespace: str | None = None,
-                          label_selector: str | None = None, field_selector: str | None = None) -> list[M]:
+                          label_selector: str | None = None, field_selector: str | None = None) -> builtins.list[M]:
         data = await self.list(_facts(model), namespace=namespace, label_selector=label_selector,
                                field_selector=field_selector)
         return [model.model_validate(item) for item in data.get("items") or []]

@@ -34,6 +34,7 @@ are level-triggered and ask for a later look with ``Result.after``.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
 import logging
 import os
@@ -43,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from machinery import errors
-from machinery.client import ApiClient, ApiResource, resource_for
+from machinery.client import ApiClient, ApiResource, ResourceLike, resource_for
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,15 @@ class Informer:
         self.relists = 0  # how many times the informer listed (1 + relists after 410)
         self._log = log.getChild(self.name)
 
+    @classmethod
+    def for_kind(cls, client: ApiClient, resource: ResourceLike, *, namespace: str | None = None,
+                 label_selector: str | None = None, field_selector: str | None = None,
+                 settings: InformerSettings | None = None) -> "Informer":
+        """The same, addressed like the client's verbs: ``Informer.for_kind(client, Pod)``."""
+        res = resource_for(resource)
+        return cls(client, res.api_version, res.plural, namespace=namespace, label_selector=label_selector,
+                   field_selector=field_selector, settings=settings)
+
     # ------------------------------------------------------------------ cache reads
     def get(self, key: str) -> Obj | None:
         """The cached object under ``ns/name`` (or ``name``); do not mutate it."""
@@ -125,13 +135,13 @@ class Informer:
     def get_by_name(self, name: str, namespace: str | None = None) -> Obj | None:
         return self._items.get(f"{namespace}/{name}" if namespace else name)
 
-    def list(self, namespace: str | None = None) -> list[Obj]:
+    def list(self, namespace: str | None = None) -> builtins.list[Obj]:
         """All cached objects (of one namespace if given); do not mutate them."""
         if namespace is None:
             return list(self._items.values())
         return [o for o in self._items.values() if (o.get("metadata") or {}).get("namespace") == namespace]
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[str]:
         return list(self._items)
 
     def __len__(self) -> int:
@@ -294,7 +304,6 @@ class Informer:
         if self._running:
             raise RuntimeError(f"informer {self.name} is already running")
         self._running = True
-        self._stop.clear()
         loop = asyncio.create_task(self._loop(), name=f"informer-{self.name}")
         stopper = asyncio.create_task(self._stop.wait())
         try:
@@ -304,6 +313,7 @@ class Informer:
                 t.cancel()
             await asyncio.gather(loop, stopper, return_exceptions=True)
             self._running = False
+            self._stop.clear()  # a stop() that came before run() still ends this run at once
         if loop.done() and not loop.cancelled() and loop.exception() is not None:
             raise loop.exception()  # type: ignore[misc]  # a bug in the loop itself: do not hide it
 
@@ -312,7 +322,7 @@ class Informer:
         return asyncio.create_task(self.run(), name=f"informer-run-{self.name}")
 
     def stop(self) -> None:
-        """Ask ``run()`` to end; it closes the watch and returns promptly."""
+        """Ask ``run()`` to end (or the next ``run()``, if none is running); it closes the watch."""
         self._stop.set()
 
     async def _loop(self) -> None:

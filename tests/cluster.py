@@ -70,22 +70,30 @@ class Etcd:
     data_dir: Path
     log: Path
 
+    peer_port: int = 0
+
     @classmethod
     def start(cls) -> "Etcd":
         data_dir = Path(tempfile.mkdtemp(prefix="minik8s-etcd-"))
-        client, peer = free_port(), free_port()
-        url = f"http://127.0.0.1:{client}"
-        log = data_dir / "etcd.log"
-        proc = subprocess.Popen(
-            [etcd_binary(), "--data-dir", str(data_dir / "data"), "--name", "test",
-             "--listen-client-urls", url, "--advertise-client-urls", url,
-             "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-             "--initial-cluster", f"test=http://127.0.0.1:{peer}",
-             "--log-level", "warn"],
-            stdout=log.open("wb"), stderr=subprocess.STDOUT)
-        _wait(f"{url}/health", proc, log)
-        return cls(url, proc, data_dir, log)
+        url = f"http://127.0.0.1:{free_port()}"
+        e = cls(url, None, data_dir, data_dir / "etcd.log", free_port())  # type: ignore[arg-type]
+        e._launch()
+        return e
+
+    def _launch(self) -> None:
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        self.proc = subprocess.Popen(
+            [etcd_binary(), "--data-dir", str(self.data_dir / "data"), "--name", "test",
+             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+             "--initial-cluster", f"test={peer}", "--log-level", "warn"],
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        _wait(f"{self.url}/health", self.proc, self.log)
+
+    def restart(self) -> None:
+        """Start again on the same ports and data (after the process was stopped)."""
+        _stop(self.proc)
+        self._launch()
 
     def stop(self) -> None:
         _stop(self.proc)

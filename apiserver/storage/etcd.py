@@ -132,9 +132,9 @@ class EtcdStorage:
             if "required revision has been compacted" not in str(e):
                 raise
 
-    async def healthy(self) -> bool:
+    async def healthy(self, *, timeout: float = 1.0) -> bool:
         try:
-            await self.current_revision()
+            await asyncio.wait_for(self.current_revision(), timeout)
             return True
         except Exception:  # noqa: BLE001 - any failure means not healthy
             return False

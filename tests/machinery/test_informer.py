@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import pytest
 
 from machinery import errors
 from machinery.client import ApiClient
 from machinery.informer import CacheMutationError, Informer, InformerSettings, object_key, split_key
+from machinery.models import ConfigMap
 from tests.cluster import ApiServerProcess, Etcd, free_port
 
 FAST = InformerSettings(watch_timeout_s=30, backoff_initial_s=0.05, backoff_max_s=0.5, detect_mutations=True)
@@ -108,8 +109,9 @@ async def test_add_update_delete_and_cache_matches_list(client: ApiClient, names
 
 
 async def test_selectors_scope_the_cache(client: ApiClient, namespace: str) -> None:
-    informer = Informer(client, "v1", "configmaps", label_selector="team=a",
-                        field_selector=f"metadata.namespace={namespace}", settings=FAST)
+    informer = Informer.for_kind(client, ConfigMap, label_selector="team=a",
+                                 field_selector=f"metadata.namespace={namespace}", settings=FAST)
+    assert informer.resource.plural == "configmaps" and informer.namespace is None
     task = await _running(informer)
     try:
         await client.create("configmaps", {**cm("mine"), "metadata": {"name": "mine", "labels": {"team": "a"}}},
