@@ -26,6 +26,7 @@ from machinery import errors
 
 from . import discovery
 from .cache import CacheEvent, ExpiredError, TooSlowError, Watcher
+from .protobuf import PROTOBUF, ProtobufError, UnknownKindError, decode_protobuf
 from .registry import Registry, scale_of
 from .resources import Resource, parse_path
 from .tables import build_table
@@ -252,10 +253,12 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
     async def _body(request: Request) -> Any:
         raw = await request.body()
         ctype = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
-        if ctype not in ("", JSON, "*/*", "application/yaml"):
-            raise errors.UnsupportedMediaTypeError(message=f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml')
+        if ctype not in ("", JSON, "*/*", "application/yaml", PROTOBUF):
+            raise errors.UnsupportedMediaTypeError(message=f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, {PROTOBUF}')
         if not raw:
             raise errors.BadRequestError(message="the request body is empty")
+        if ctype == PROTOBUF:
+            return _protobuf(raw)
         try:
             if ctype == "application/yaml":
                 import yaml
@@ -264,13 +267,22 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         except Exception as e:  # noqa: BLE001 - any parse failure is the client's error
             raise errors.BadRequestError(message=f"the request body is not valid JSON: {e}")
 
+    def _protobuf(raw: bytes) -> dict[str, Any]:
+        try:
+            return decode_protobuf(raw)
+        except UnknownKindError as e:
+            raise errors.UnsupportedMediaTypeError(message=str(e))
+        except ProtobufError as e:
+            raise errors.BadRequestError(message=f"the request body is not a valid protobuf object: {e}")
+
     async def _delete_options(request: Request) -> dict[str, Any]:
         q = request.query_params
         options: dict[str, Any] = {}
         raw = await request.body()
         if raw:
             try:
-                parsed = orjson.loads(raw)
+                is_pb = request.headers.get("content-type", "").split(";")[0].strip().lower() == PROTOBUF
+                parsed = _protobuf(raw) if is_pb else orjson.loads(raw)
             except orjson.JSONDecodeError as e:
                 raise errors.BadRequestError(message=f"invalid DeleteOptions: {e}")
             if not isinstance(parsed, dict):

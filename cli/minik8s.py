@@ -1,7 +1,8 @@
 """``minik8s``: runs each component alone, configured by flags and environment variables.
 
 ``minik8s apiserver --etcd-servers URL --bind-address ADDR --port N`` is the API server;
-the scheduler, controller-manager, kubelet, gitops and proxy join in later issues.
+``minik8s up`` runs etcd and every component on this machine as child processes. The
+scheduler, controller-manager, kubelet, gitops and proxy join in later issues.
 """
 
 from __future__ import annotations
@@ -43,6 +44,23 @@ def apiserver(
                           compaction_interval=compaction_interval, history_retention=history_retention,
                           service_cluster_ip_range=service_cluster_ip_range, bookmark_interval=bookmark_interval,
                           log_level=log_level))
+
+
+@app.command()
+def up(
+    port: int = typer.Option(8080, help="apiserver port on 127.0.0.1 (8080: kubectl's default without kubeconfig)"),
+    data_dir: str = typer.Option("~/.minik8s", help="where etcd data, logs and the kubeconfig live"),
+    kubeconfig: str = typer.Option("", help="write the kubeconfig here (default: DATA_DIR/kubeconfig)"),
+    fresh: bool = typer.Option(False, help="start from an empty etcd"),
+) -> None:
+    """Run a whole cluster on this machine as child processes; Ctrl-C stops it."""
+    from pathlib import Path
+
+    from cli.up import UpSettings, run as run_up
+
+    raise typer.Exit(run_up(UpSettings(port=port, data_dir=Path(data_dir).expanduser(),
+                                       kubeconfig=Path(kubeconfig).expanduser() if kubeconfig else None,
+                                       fresh=fresh)))
 
 
 def main() -> None:

@@ -358,9 +358,9 @@ class ApiClient:
                      preconditions: Mapping[str, str] | None = None, dry_run: bool = False) -> dict[str, Any]:
         """DELETE; returns what the server answers (the object, with deletionTimestamp if it lingers)."""
         res = resource_for(resource)
-        options = self._delete_options(grace_period_seconds, propagation_policy, preconditions, dry_run)
+        options = self._delete_options(grace_period_seconds, propagation_policy, preconditions)
         return await self._json("DELETE", self.path(res, self._namespace(res, namespace), name),
-                                json=options or None)
+                                json=options or None, params={"dryRun": "All" if dry_run else None})
 
     async def delete_collection(self, resource: ResourceLike, *, namespace: str | None = None,
                                 label_selector: str | None = None, field_selector: str | None = None,
@@ -368,14 +368,16 @@ class ApiClient:
                                 propagation_policy: str | None = None, dry_run: bool = False) -> dict[str, Any]:
         """DELETE the collection (namespace None: the default namespace); returns the deleted list."""
         res = resource_for(resource)
-        options = self._delete_options(grace_period_seconds, propagation_policy, None, dry_run)
-        params = {"labelSelector": label_selector or None, "fieldSelector": field_selector or None}
+        options = self._delete_options(grace_period_seconds, propagation_policy, None)
+        params = {"labelSelector": label_selector or None, "fieldSelector": field_selector or None,
+                  "dryRun": "All" if dry_run else None}
         return await self._json("DELETE", self.path(res, self._namespace(res, namespace)), params=params,
                                 json=options or None)
 
     @staticmethod
-    def _delete_options(grace: int | None, propagation: str | None, preconditions: Mapping[str, str] | None,
-                        dry_run: bool) -> dict[str, Any]:
+    def _delete_options(grace: int | None, propagation: str | None,
+                        preconditions: Mapping[str, str] | None) -> dict[str, Any]:
+        # dryRun goes in the query, not here: this apiserver reads it only from the query.
         options: dict[str, Any] = {}
         if grace is not None:
             options["gracePeriodSeconds"] = grace
@@ -383,8 +385,6 @@ class ApiClient:
             options["propagationPolicy"] = propagation
         if preconditions:
             options["preconditions"] = dict(preconditions)
-        if dry_run:
-            options["dryRun"] = ["All"]
         if options:
             options = {"kind": "DeleteOptions", "apiVersion": "v1", **options}
         return options

