@@ -169,7 +169,8 @@ class Run:
     session: requests.Session
     counts: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
-    failures: list[str] = field(default_factory=list)
+    # (problem, operation, status code, reason) -> the requests that showed it
+    failures: dict[tuple[str, str, int, str], list[str]] = field(default_factory=dict)
     accepted_negative: list[str] = field(default_factory=list)
     generation_errors: list[str] = field(default_factory=list)
 
@@ -184,24 +185,34 @@ class Run:
         self.check(case, response)
         return response
 
+    def fail(self, problem: str, case: schemathesis.Case, response: Any) -> None:
+        try:
+            reason = str(json.loads(response.content).get("message", ""))[:80]
+        except (ValueError, AttributeError):
+            reason = ""
+        key = (problem, case.operation.label, response.status_code, reason)
+        self.failures.setdefault(key, []).append(
+            f"{case.method} {case.formatted_path} query={_short(case.query)} body={_short(case.body)} -> "
+            f"{response.status_code} {response.content[:300]!r}")
+
     def check(self, case: schemathesis.Case, response: Any) -> None:
-        where = f"{case.method} {case.formatted_path} query={_short(case.query)} body={_short(case.body)}"
         code = response.status_code
         if code >= 500:
-            self.failures.append(f"5xx: {where} -> {code} {response.content[:300]!r}")
+            self.fail("5xx", case, response)
         if code >= 400:
             try:
                 status = json.loads(response.content)
             except ValueError:
-                self.failures.append(f"error body is not JSON: {where} -> {code} {response.content[:300]!r}")
+                self.fail("error body is not JSON", case, response)
                 return
             if not (isinstance(status, dict) and status.get("kind") == "Status" and status.get("code") == code
                     and status.get("status") == "Failure"):
-                self.failures.append(f"error body is not a Status with code {code}: {where} -> "
-                                     f"{response.content[:300]!r}")
+                self.fail("error body is not a Status with code == HTTP status", case, response)
 
 
 def _short(value: Any, limit: int = 240) -> str:
+    if type(value).__name__ == "NotSet":
+        return "-"
     try:
         text = json.dumps(value, default=str)
     except (TypeError, ValueError):
@@ -299,7 +310,6 @@ def test_fuzz_api_from_openapi(etcd: Any, apiserver: Any, http: httpx.Client,
         # Pass 1: negative (schema-violating) requests to every mutating operation, with an etcd
         # snapshot around each one. Anything but a 2xx must leave /registry/ untouched.
         ensure_seeded(http, seeds)
-        rejected_changes: list[str] = []
         accepted_keys: set[str] = set()
         pass_before = snapshots.take()
 
@@ -322,8 +332,8 @@ def test_fuzz_api_from_openapi(etcd: Any, apiserver: Any, http: httpx.Client,
                 accepted_keys.update(changed)
                 run.accepted_negative.append(f"{where} -> {response.status_code}")
             elif changed:
-                rejected_changes.append(f"{where} -> {response.status_code} {response.content[:200]!r} "
-                                        f"but etcd changed: {changed}")
+                run.fail(f"answered {response.status_code} but etcd changed ({', '.join(sorted(changed))})",
+                         case, response)
 
         for op in operations:
             if op.method.upper() in MUTATING:
@@ -364,7 +374,8 @@ def test_fuzz_api_from_openapi(etcd: Any, apiserver: Any, http: httpx.Client,
 
     assert total >= 1000, f"only {total} requests were made"
     assert run.counts["negative"] > 0 and run.counts["positive"] > 0
-    problems = run.failures + rejected_changes
+    problems = [f"{len(examples)}x {problem}: {label} -> {code} {reason!r}\n    e.g. {examples[0]}"
+                for (problem, label, code, reason), examples in sorted(run.failures.items())]
     if unexplained:
         problems.append(f"etcd changed during the negative pass by keys no accepted request explains: {unexplained}")
-    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:40])
+    assert not problems, f"{len(problems)} kind(s) of problem:\n" + "\n".join(problems)
