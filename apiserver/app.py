@@ -76,6 +76,14 @@ def _dry_run(q: Any) -> bool:
     return bool(values)
 
 
+def _options_dry_run(options: dict[str, Any]) -> bool:
+    """DeleteOptions.dryRun (the form client-go and kubectl send) means the same as ?dryRun=All."""
+    values = options.get("dryRun") or []
+    if not isinstance(values, list) or any(v != "All" for v in values):
+        raise errors.BadRequestError(message=f'dryRun: Unsupported value: {values!r}: supported values: "All"')
+    return bool(values)
+
+
 def _warning_headers(warnings: list[str]) -> dict[str, str]:
     if not warnings:
         return {}
@@ -203,7 +211,7 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
                 options = await _delete_options(request)
                 deleted = await registry.delete_collection(
                     res, ns, label_selector=q.get("labelSelector", ""), field_selector=q.get("fieldSelector", ""),
-                    options=options, dry_run=_dry_run(q))
+                    options=options, dry_run=_dry_run(q) or _options_dry_run(options))
                 return _json({"kind": f"{res.kind}List", "apiVersion": res.api_version,
                               "metadata": {}, "items": deleted})
             raise errors.MethodNotAllowedError(message=f"{method} is not supported on a collection")
@@ -246,7 +254,8 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
             return _object_response(request, res, result.raw, result.obj, headers=_warning_headers(result.warnings))
         if method == "DELETE" and sub is None:
             options = await _delete_options(request)
-            obj, _gone = await registry.delete(res, ns, name, options=options, dry_run=_dry_run(q))
+            obj, _gone = await registry.delete(res, ns, name, options=options,
+                                               dry_run=_dry_run(q) or _options_dry_run(options))
             return _json(obj)
         raise errors.MethodNotAllowedError(message=f"{method} is not supported here")
 

@@ -151,7 +151,7 @@ MESSAGES: dict[str, str] = {
         "error:4:s"),
     "NodeRuntimeHandler": "name:1:s! features:2:NodeRuntimeHandlerFeatures",
     "NodeFeatures": "supplementalGroupsPolicy:1:b!",
-    "Volume": "name:1:s! volumeSource:2:VolumeSource",
+    "Volume": "name:1:s! -:2:VolumeSource",
     "Container": (
         "name:1:s! image:2:s command:3:*s args:4:*s workingDir:5:s ports:6:*ContainerPort "
         "envFrom:19:*EnvFromSource env:7:*EnvVar resources:8:ResourceRequirements "
@@ -220,7 +220,7 @@ MESSAGES: dict[str, str] = {
     "ReplicaSetCondition": "type:1:s! status:2:s! lastTransitionTime:3:Time reason:4:s message:5:s",
     "IngressBackend": "service:4:IngressServiceBackend resource:3:TypedLocalObjectReference",
     "IngressTLS": "hosts:1:*s secretName:2:s",
-    "IngressRule": "host:1:s ingressRuleValue:2:IngressRuleValue",
+    "IngressRule": "host:1:s -:2:IngressRuleValue",
     "IngressLoadBalancerStatus": "ingress:1:*IngressLoadBalancerIngress",
     "ConfigMapNodeConfigSource": (
         "namespace:1:s! name:2:s! uid:3:s resourceVersion:4:s kubeletConfigKey:5:s!"),
@@ -253,7 +253,7 @@ MESSAGES: dict[str, str] = {
         "mountPropagation:5:s! subPathExpr:6:s bindMountOptions:8:*s"),
     "VolumeDevice": "name:1:s! devicePath:2:s!",
     "Probe": (
-        "handler:1:ProbeHandler initialDelaySeconds:2:i timeoutSeconds:3:i periodSeconds:4:i "
+        "-:1:ProbeHandler initialDelaySeconds:2:i timeoutSeconds:3:i periodSeconds:4:i "
         "successThreshold:5:i failureThreshold:6:i terminationGracePeriodSeconds:7:i!"),
     "Lifecycle": "postStart:1:LifecycleHandler preStop:2:LifecycleHandler stopSignal:3:s!",
     "SecurityContext": (
@@ -334,8 +334,8 @@ MESSAGES: dict[str, str] = {
     "FCVolumeSource": "targetWWNs:1:*s lun:2:i! fsType:3:s readOnly:4:b wwids:5:*s",
     "AzureFileVolumeSource": "secretName:1:s! shareName:2:s! readOnly:3:b",
     "ConfigMapVolumeSource": (
-        "localObjectReference:1:LocalObjectReference items:2:*KeyToPath defaultMode:3:i! "
-        "optional:4:b! defaultUser:5:i!"),
+        "-:1:LocalObjectReference items:2:*KeyToPath defaultMode:3:i! optional:4:b! "
+        "defaultUser:5:i!"),
     "VsphereVirtualDiskVolumeSource": (
         "volumePath:1:s! fsType:2:s storagePolicyName:3:s storagePolicyID:4:s"),
     "QuobyteVolumeSource": "registry:1:s! volume:2:s! readOnly:3:b user:4:s group:5:s tenant:6:s",
@@ -356,8 +356,8 @@ MESSAGES: dict[str, str] = {
         "nodePublishSecretRef:5:LocalObjectReference"),
     "EphemeralVolumeSource": "volumeClaimTemplate:1:PersistentVolumeClaimTemplate",
     "ImageVolumeSource": "reference:1:s pullPolicy:2:s",
-    "ConfigMapEnvSource": "localObjectReference:1:LocalObjectReference optional:2:b!",
-    "SecretEnvSource": "localObjectReference:1:LocalObjectReference optional:2:b!",
+    "ConfigMapEnvSource": "-:1:LocalObjectReference optional:2:b!",
+    "SecretEnvSource": "-:1:LocalObjectReference optional:2:b!",
     "EnvVarSource": (
         "fieldRef:1:ObjectFieldSelector resourceFieldRef:2:ResourceFieldSelector "
         "configMapKeyRef:3:ConfigMapKeySelector secretKeyRef:4:SecretKeySelector "
@@ -399,8 +399,8 @@ MESSAGES: dict[str, str] = {
     "PersistentVolumeClaimTemplate": "metadata:1:ObjectMeta spec:2:PersistentVolumeClaimSpec",
     "ObjectFieldSelector": "apiVersion:1:s fieldPath:2:s!",
     "ResourceFieldSelector": "containerName:1:s resource:2:s! divisor:3:Quantity",
-    "ConfigMapKeySelector": "localObjectReference:1:LocalObjectReference key:2:s! optional:3:b!",
-    "SecretKeySelector": "localObjectReference:1:LocalObjectReference key:2:s! optional:3:b!",
+    "ConfigMapKeySelector": "-:1:LocalObjectReference key:2:s! optional:3:b!",
+    "SecretKeySelector": "-:1:LocalObjectReference key:2:s! optional:3:b!",
     "FileKeySelector": "volumeName:1:s! path:2:s! key:3:s! optional:4:b!",
     "ExecAction": "command:1:*s",
     "HTTPGetAction": (
@@ -412,11 +412,9 @@ MESSAGES: dict[str, str] = {
         "matchExpressions:1:*NodeSelectorRequirement matchFields:2:*NodeSelectorRequirement"),
     "ImageVolumeStatus": "imageRef:1:s",
     "HTTPIngressPath": "path:1:s pathType:3:s! backend:2:IngressBackend",
-    "SecretProjection": (
-        "localObjectReference:1:LocalObjectReference items:2:*KeyToPath optional:4:b!"),
+    "SecretProjection": "-:1:LocalObjectReference items:2:*KeyToPath optional:4:b!",
     "DownwardAPIProjection": "items:1:*DownwardAPIVolumeFile",
-    "ConfigMapProjection": (
-        "localObjectReference:1:LocalObjectReference items:2:*KeyToPath optional:4:b!"),
+    "ConfigMapProjection": "-:1:LocalObjectReference items:2:*KeyToPath optional:4:b!",
     "ServiceAccountTokenProjection": "audience:1:s expirationSeconds:2:i! path:3:s! user:4:i!",
     "ClusterTrustBundleProjection": (
         "name:1:s! signerName:2:s! labelSelector:3:LabelSelector optional:5:b! path:4:s! "

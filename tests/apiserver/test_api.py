@@ -405,3 +405,11 @@ def test_service_gets_a_cluster_ip_that_survives_updates(http: httpx.Client, nam
     dup = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web2"},
            "spec": {"clusterIP": ip, "ports": [{"port": 80}]}}
     assert_status(http.post(f"/api/v1/namespaces/{namespace}/services", json=dup), 422, "Invalid")
+
+
+def test_dry_run_in_delete_options_body(http: httpx.Client, namespace: str) -> None:
+    http.post(deps(namespace), json=deployment("drybody"))
+    r = http.request("DELETE", f"{deps(namespace)}/drybody",
+                     json={"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]})
+    assert r.status_code == 200
+    assert http.get(f"{deps(namespace)}/drybody").status_code == 200
