@@ -31,6 +31,7 @@ MAGIC = b"k8s\x00"
 
 _VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
 _NUMERIC = frozenset({"i", "b"})
+_SCALARS = frozenset({"s", "i", "b", "y"})
 
 
 class ProtobufError(ValueError):
@@ -113,7 +114,10 @@ def _schema(message: str) -> dict[int, _Field]:
 
 @cache
 def _keeps_zero(message: str) -> frozenset[str]:
-    return frozenset(f.name for f in _schema(message).values() if f.keep_zero)
+    """Fields whose zero value stays: marked ``!``, or not a scalar (Go's JSON never omits a
+    struct such as an IntOrString 0 or a Quantity "0"; lists and maps are dropped only when absent)."""
+    return frozenset(f.name for f in _schema(message).values()
+                     if f.keep_zero or f.shape or f.type not in _SCALARS)
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -237,10 +241,6 @@ def _zero(type_: str) -> Any:
         type_, None if type_ in ("Time", "MicroTime", "FieldsV1") else {})
 
 
-def _is_zero(value: Any) -> bool:
-    return value is None or (not isinstance(value, (dict, list)) and not value)
-
-
 def _message(buf: bytes, message: str) -> dict[str, Any]:
     """Decodes one message of ``MESSAGES`` into its JSON-shaped dict."""
     schema = _schema(message)
@@ -269,7 +269,7 @@ def _message(buf: bytes, message: str) -> dict[str, Any]:
         else:
             out[f.name] = _value(where, f.type, wire, value)
     keep = _keeps_zero(message)
-    return {k: v for k, v in out.items() if v is not None and (k in keep or not _is_zero(v))}
+    return {k: v for k, v in out.items() if v is not None and (k in keep or v)}
 
 
 # --- envelope -------------------------------------------------------------------------------

@@ -126,6 +126,7 @@ MESSAGES: dict[str, str] = {
         "renewTime:4:MicroTime leaseTransitions:5:i! strategy:6:s! preferredHolder:7:s!"),
     "ScaleSpec": "replicas:1:i",
     "ScaleStatus": "replicas:1:i! selector:2:s",
+    "Preconditions": "uid:1:s! resourceVersion:2:s!",
     "OwnerReference": (
         "apiVersion:5:s! kind:1:s! name:3:s! uid:4:s! controller:6:b! blockOwnerDeletion:7:b!"),
     "ManagedFieldsEntry": (

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import copy
 import ipaddress
 import logging
@@ -214,7 +215,7 @@ class Registry:
 
     # ------------------------------------------------------------------ decoding
     def _decode(self, res: Resource, body: Any, *, kind: str | None = None,
-                field_validation: str = "") -> tuple[dict[str, Any], list[str]]:
+                field_validation: str = "") -> tuple[dict[str, Any], builtins.list[str]]:
         kind = kind or res.kind
         if not isinstance(body, dict):
             raise errors.BadRequestError(message=f"the body of the request was in an unknown format: expected a JSON object for {kind}")
@@ -384,7 +385,7 @@ class Registry:
             raise errors.BadRequestError(message="the JSON patch must be a list of operations")
         if ctype != JSON_PATCH and not isinstance(doc, dict):
             raise errors.BadRequestError(message="the patch must be a JSON object")
-        warnings: list[str] = []
+        warnings: builtins.list[str] = []
         precondition: int | None = None
         if isinstance(doc, dict):
             rv = (doc.get("metadata") or {}).get("resourceVersion") if isinstance(doc.get("metadata"), dict) else None
@@ -401,6 +402,7 @@ class Registry:
                 elif ctype == JSON_PATCH:
                     patched = patches.apply_json_patch(base, doc)
                 else:
+                    assert isinstance(doc, dict)
                     patched = patches.apply_strategic_merge_patch(base, doc, kind=res.kind, api_version=res.api_version)
             except patches.PatchError as e:
                 # Kubernetes answers 422 for a patch that does not apply to the object.
@@ -687,7 +689,7 @@ class Registry:
 
     async def delete_collection(self, res: Resource, namespace: str | None, *, label_selector: str = "",
                                 field_selector: str = "", options: dict[str, Any] | None = None,
-                                dry_run: bool = False) -> list[dict[str, Any]]:
+                                dry_run: bool = False) -> builtins.list[dict[str, Any]]:
         listed = await self.list(res, namespace, label_selector=label_selector, field_selector=field_selector)
         out = []
         for e in listed.items:

@@ -8,7 +8,8 @@ storage errors, so nothing above ever sees a gRPC exception.
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+import builtins
+from typing import Any, AsyncIterator
 from urllib.parse import urlparse
 
 import aetcd
@@ -91,7 +92,7 @@ class EtcdStorage:
         return KeyValue(key, value, meta.mod_revision), revision
 
     @staticmethod
-    def _conflict(key: bytes, responses: list) -> Exception:  # type: ignore[type-arg]
+    def _conflict(key: bytes, responses: builtins.list[Any]) -> Exception:
         current = responses[0] if responses else []
         if not current:
             return KeyNotFoundError(key.decode())

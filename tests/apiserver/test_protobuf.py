@@ -68,7 +68,7 @@ def test_deployment_keeps_zero_pointer_replicas_and_drops_zero_scalars() -> None
         f(6, m(f(1, ""), f(2, 0), f(3, 8080), f(4, "TCP"), f(5, ""))),
         f(7, m(f(1, "A"), f(2, "1"))), f(7, m(f(1, "B"), f(2, ""))),
         f(8, m(f(1, m(f(1, "cpu"), f(2, m(f(1, "500m"))))), f(2, m(f(1, "memory"), f(2, m(f(1, "64Mi"))))))),
-        f(12, False), f(15, False),
+        f(16, False), f(18, False),  # stdin, tty: non-pointer bools written as false
     )
     spec = m(
         f(1, 0),  # *int32 replicas = 0: must survive
