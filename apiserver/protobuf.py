@@ -245,6 +245,7 @@ def _message(buf: bytes, message: str) -> dict[str, Any]:
     """Decodes one message of ``MESSAGES`` into its JSON-shaped dict."""
     schema = _schema(message)
     out: dict[str, Any] = {}
+    inline: dict[str, Any] = {}  # already filtered by its own message's rules
     for number, wire, value in _wire_fields(buf):
         f = schema.get(number)
         if f is None:
@@ -265,11 +266,11 @@ def _message(buf: bytes, message: str) -> dict[str, Any]:
         elif f.name == "-":
             _expect(where, wire, _LEN)
             assert isinstance(value, bytes)
-            out.update(_message(value, f.type))
+            inline.update(_message(value, f.type))
         else:
             out[f.name] = _value(where, f.type, wire, value)
     keep = _keeps_zero(message)
-    return {k: v for k, v in out.items() if v is not None and (k in keep or v)}
+    return {**{k: v for k, v in out.items() if v is not None and (k in keep or v)}, **inline}
 
 
 # --- envelope -------------------------------------------------------------------------------

@@ -183,62 +183,60 @@ def _env_lines(container: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _containers(w: _Writer, level: int, title: str, containers: Sequence[Mapping[str, Any]],
-                statuses: Sequence[Mapping[str, Any]] | None) -> None:
-    w.write(level, f"{title}:")
+def _containers(w: _Writer, title: str, containers: Sequence[Mapping[str, Any]],
+                statuses: Sequence[Mapping[str, Any]] | None, *, template: bool = False) -> None:
+    """kubectl's describeContainers: in a pod template the title is indented and names get one more space."""
+    space = "  " if template else ""
+    w.write(0, f"{space}{title}:{'' if containers else ' <none>'}")
     by_name = {s.get("name"): s for s in statuses or []}
     for c in containers:
-        w.write(level + 1, f"{c.get('name')}:")
-        inner = level + 2
+        w.write(1, f"{' ' if template else ''}{c.get('name')}:")
         status = by_name.get(c.get("name"))
         if statuses is not None:
-            w.write(inner, f"Container ID:\t{(status or {}).get('containerID', '')}")
-        w.write(inner, f"Image:\t{c.get('image', '')}")
+            w.write(2, f"Container ID:\t{(status or {}).get('containerID', '')}")
+        w.write(2, f"Image:\t{c.get('image', '')}")
         if statuses is not None:
-            w.write(inner, f"Image ID:\t{(status or {}).get('imageID', '')}")
+            w.write(2, f"Image ID:\t{(status or {}).get('imageID', '')}")
         ports = c.get("ports") or []
         host_ports = [_port_text(p, "hostPort") for p in ports]
         if len(ports) > 1:
-            w.write(inner, f"Ports:\t{', '.join(_port_text(p) for p in ports)}")
-            w.write(inner, f"Host Ports:\t{', '.join(host_ports)}")
+            w.write(2, f"Ports:\t{', '.join(_port_text(p) for p in ports)}")
+            w.write(2, f"Host Ports:\t{', '.join(host_ports)}")
         else:
-            w.write(inner, f"Port:\t{_port_text(ports[0]) if ports else '<none>'}")
-            w.write(inner, f"Host Port:\t{host_ports[0] if ports else '<none>'}")
-        if c.get("command"):
-            w.write(inner, "Command:")
-            for part in c["command"]:
-                w.write(inner + 1, str(part))
-        if c.get("args"):
-            w.write(inner, "Args:")
-            for part in c["args"]:
-                w.write(inner + 1, str(part))
+            w.write(2, f"Port:\t{_port_text(ports[0]) if ports else '<none>'}")
+            w.write(2, f"Host Port:\t{host_ports[0] if ports else '<none>'}")
+        for part in ("command", "args"):
+            if c.get(part):
+                w.write(2, f"{part.capitalize()}:")
+                for item in c[part]:
+                    w.write(3, str(item))
         if statuses is not None:
-            _container_state(w, inner, "State", (status or {}).get("state"))
+            _container_state(w, 2, "State", (status or {}).get("state"))
             if (status or {}).get("lastState"):
-                _container_state(w, inner, "Last State", status["lastState"])  # type: ignore[index]
-            w.write(inner, f"Ready:\t{'True' if (status or {}).get('ready') else 'False'}")
-            w.write(inner, f"Restart Count:\t{(status or {}).get('restartCount', 0)}")
+                _container_state(w, 2, "Last State", (status or {})["lastState"])
+            w.write(2, f"Ready:\t{'True' if (status or {}).get('ready') else 'False'}")
+            w.write(2, f"Restart Count:\t{(status or {}).get('restartCount', 0)}")
         resources = c.get("resources") or {}
         for part in ("limits", "requests"):
             if resources.get(part):
-                w.write(inner, f"{part.capitalize()}:")
+                w.write(2, f"{part.capitalize()}:")
                 for k, v in sorted(resources[part].items()):
-                    w.write(inner + 1, f"{k}:\t{v}")
+                    w.write(3, f"{k}:\t{v}")
         env = _env_lines(c)
         if env:
-            w.write(inner, "Environment:")
+            w.write(2, "Environment:")
             for line in env:
-                w.write(inner + 1, line)
+                w.write(3, line)
         else:
-            w.write(inner, "Environment:\t<none>")
+            w.write(2, "Environment:\t<none>")
         mounts = [f"{m.get('mountPath')} from {m.get('name')} ({'ro' if m.get('readOnly') else 'rw'})"
                   for m in c.get("volumeMounts") or []]
         if mounts:
-            w.write(inner, "Mounts:")
+            w.write(2, "Mounts:")
             for m in mounts:
-                w.write(inner + 1, m)
+                w.write(3, m)
         else:
-            w.write(inner, "Mounts:\t<none>")
+            w.write(2, "Mounts:\t<none>")
 
 
 def _volumes(w: _Writer, level: int, volumes: Sequence[Mapping[str, Any]]) -> None:
@@ -263,8 +261,8 @@ def _pod_template(w: _Writer, level: int, template: Mapping[str, Any]) -> None:
     if spec.get("serviceAccountName"):
         w.write(level + 1, f"Service Account:\t{spec['serviceAccountName']}")
     if spec.get("initContainers"):
-        _containers(w, level + 1, "Init Containers", spec["initContainers"], None)
-    _containers(w, level + 1, "Containers", spec.get("containers") or [], None)
+        _containers(w, "Init Containers", spec["initContainers"], None, template=True)
+    _containers(w, "Containers", spec.get("containers") or [], None, template=True)
     _volumes(w, level + 1, spec.get("volumes") or [])
     w.write(level + 1, f"Node-Selectors:\t{_selector(spec.get('nodeSelector')) if spec.get('nodeSelector') else '<none>'}")
     w.write(level + 1, f"Tolerations:\t{_tolerations(spec.get('tolerations'))[0]}")
@@ -387,8 +385,8 @@ def _describe_pod(w: _Writer, obj: Obj, related: Related, now: datetime) -> None
     _multiline(w, 0, "IPs", [f"IP:  {ip}" for ip in ips])
     _controlled_by(w, obj)
     if spec.get("initContainers"):
-        _containers(w, 0, "Init Containers", spec["initContainers"], status.get("initContainerStatuses") or [])
-    _containers(w, 0, "Containers", spec.get("containers") or [], status.get("containerStatuses") or [])
+        _containers(w, "Init Containers", spec["initContainers"], status.get("initContainerStatuses") or [])
+    _containers(w, "Containers", spec.get("containers") or [], status.get("containerStatuses") or [])
     _conditions(w, status.get("conditions") or [], reason=False)
     _volumes(w, 0, spec.get("volumes") or [])
     w.write(0, f"QoS Class:\t{status.get('qosClass') or 'BestEffort'}")

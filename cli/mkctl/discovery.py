@@ -95,6 +95,14 @@ def resolve(resources: Sequence[ResourceInfo], typed: str) -> ResourceInfo:
     raise UnknownResourceType(typed)
 
 
+def category(resources: Sequence[ResourceInfo], typed: str) -> list[ResourceInfo]:
+    """The types in a category (``all``), unless a type itself has that name; [] otherwise."""
+    wanted = typed.strip().lower()
+    if any(wanted in r.names() for r in resources):
+        return []
+    return [r for r in resources if wanted in r.categories]
+
+
 def for_kind(resources: Sequence[ResourceInfo], api_version: str, kind: str) -> ResourceInfo:
     """The type of a manifest; raises ``UnknownResourceType`` (kubectl: "no matches for kind")."""
     group, _, version = api_version.rpartition("/")
@@ -116,5 +124,5 @@ async def discover(client: ApiClient) -> list[ResourceInfo]:
     return resources
 
 
-__all__ = ["ResourceInfo", "UnknownResourceType", "discover", "for_kind", "parse_resource_list",
+__all__ = ["ResourceInfo", "UnknownResourceType", "category", "discover", "for_kind", "parse_resource_list",
            "preferred_group_versions", "resolve"]

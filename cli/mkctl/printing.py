@@ -227,8 +227,26 @@ def as_list(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {"apiVersion": "v1", "items": list(items), "kind": "List", "metadata": {"resourceVersion": ""}}
 
 
+class _GoStyleDumper(yaml.SafeDumper):
+    """YAML as kubectl (go-yaml) writes it: ``"double"`` quotes when needed, ``|`` blocks for multi-line."""
+
+    def choose_scalar_style(self) -> str:
+        style = super().choose_scalar_style()
+        return '"' if style == "'" else style
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_GoStyleDumper.add_representer(str, _represent_str)
+
+
 def to_yaml(obj: Any) -> str:
-    return yaml.safe_dump(obj, default_flow_style=False, sort_keys=True, allow_unicode=True, width=1 << 20)
+    return yaml.dump(obj, Dumper=_GoStyleDumper, default_flow_style=False, sort_keys=True, allow_unicode=True,
+                     width=1 << 20)
 
 
 def to_json(obj: Any) -> str:

@@ -46,10 +46,10 @@ def envelope(api_version: str, kind: str, raw: bytes) -> bytes:
     return MAGIC + f(1, m(f(1, api_version), f(2, kind))) + f(2, raw) + f(3, "") + f(4, "")
 
 
-def meta(name: str, **extra: bytes) -> bytes:
+def meta(name: str, *, namespace: str = "", more: list[bytes] | None = None) -> bytes:
     """An ObjectMeta as Go writes it: every non-pointer string present, even when empty."""
-    return m(f(1, name), f(2, ""), f(3, extra.get("namespace", b"")), f(4, ""), f(5, ""), f(6, ""),
-             f(7, 0), f(8, b""), *extra.get("more", []))
+    return m(f(1, name), f(2, ""), f(3, namespace), f(4, ""), f(5, ""), f(6, ""), f(7, 0), f(8, b""),
+             *(more or []))
 
 
 def test_media_type() -> None:
@@ -123,7 +123,7 @@ def test_time_microtime_and_negative_ints() -> None:
 
 
 def test_configmap_maps_binary_data_and_empty_values() -> None:
-    raw = m(f(1, meta("cm", namespace=b"ns")), f(2, entry("a", "1")), f(2, entry("b", "")),
+    raw = m(f(1, meta("cm", namespace="ns")), f(2, entry("a", "1")), f(2, entry("b", "")),
             f(2, m(f(1, "c"))), f(3, entry("bin", b"\x00\xff")))
     assert decode_protobuf(envelope("v1", "ConfigMap", raw)) == {
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "ns"},
@@ -136,9 +136,11 @@ def test_inline_embedded_messages() -> None:
     probe = m(f(1, m(f(2, m(f(1, "/healthz"), f(2, m(f(1, 0), f(2, 8080))), f(3, ""), f(4, "HTTP"))))),
               f(2, 5), f(3, 0))
     container = m(f(1, "c"), f(2, "img"), f(10, probe))
-    pod = m(f(1, meta("p")), f(2, m(f(1, volume), f(2, container))))
+    scratch = m(f(1, "scratch"), f(2, m(f(2, b""))))  # emptyDir: {} must stay
+    pod = m(f(1, meta("p")), f(2, m(f(1, volume), f(1, scratch), f(2, container))))
     got = decode_protobuf(envelope("v1", "Pod", pod))
-    assert got["spec"]["volumes"] == [{"name": "cfg", "configMap": {"name": "my-config", "defaultMode": 420}}]
+    assert got["spec"]["volumes"] == [{"name": "cfg", "configMap": {"name": "my-config", "defaultMode": 420}},
+                                      {"name": "scratch", "emptyDir": {}}]
     assert got["spec"]["containers"][0]["livenessProbe"] == {
         "httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"}, "initialDelaySeconds": 5}
 

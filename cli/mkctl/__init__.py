@@ -1,0 +1,20 @@
+"""mkctl, the kubectl-like command line of minik8s: ``main`` is the ``mkctl`` console script.
+
+Data flow: argv -> ``app`` (typer; global flags hoisted, see ``app.py``) -> one verb module
+(``get``, ``apply``, ``describe_cmd``, ``delete``, ``misc``) -> ``Session`` (kubeconfig +
+``machinery.client.ApiClient`` + discovery) -> the API server -> pure formatting
+(``printing``, ``describe``, ``threeway`` for apply patches) -> stdout; errors as kubectl's
+one-line messages on stderr with exit code 1.
+"""
+
+from __future__ import annotations
+
+from . import apply, delete, describe_cmd, get, misc  # noqa: F401  (they register the verbs)
+from .app import app
+
+
+def main() -> None:
+    app(prog_name="mkctl")
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,5 @@
+"""``python -m cli.mkctl``: the same as the ``mkctl`` console script."""
+
+from . import main
+
+main()
