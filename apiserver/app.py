@@ -87,7 +87,9 @@ def _options_dry_run(options: dict[str, Any]) -> bool:
 def _warning_headers(warnings: list[str]) -> dict[str, str]:
     if not warnings:
         return {}
-    return {"Warning": ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in warnings)}
+    # HTTP headers are Latin-1; a field name from the client may hold anything, so escape it.
+    text = ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in warnings)
+    return {"Warning": text.encode("ascii", "backslashreplace").decode("ascii")}
 
 
 def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",

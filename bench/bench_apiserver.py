@@ -2,14 +2,15 @@
 
 Data flow: start a private etcd and ``minik8s apiserver`` (the test suite's ``Etcd`` and
 ``ApiServerProcess``) -> build one ConfigMap of about ``--value-size`` bytes of JSON -> for each
-concurrency level, time N creates (``POST /api/v1/namespaces/bench/configmaps`` through httpx vs
+concurrency level, time N creates (``POST /api/v1/namespaces/bench/configmaps`` through aiohttp vs
 aetcd ``put`` of the same bytes under ``/bench/``) and N gets (``GET .../configmaps/{name}`` vs
 aetcd ``get``) -> print ops/s, latency percentiles and the apiserver/etcd ratio per cell, plus
 the machine it ran on.
 
-Both clients run in this one process on asyncio (httpx.AsyncClient with a connection per
-worker; one aetcd client, whose gRPC channel multiplexes the concurrent calls), so both sides
-pay the same client overhead. Run: ``python bench/bench_apiserver.py [--concurrency 1 64]
+Both clients run in this one process on asyncio (an aiohttp session with a connection per
+worker; one aetcd client, whose gRPC channel multiplexes the concurrent calls). aiohttp, not
+httpx: httpx's connection pool itself caps out near 150 requests/s at 64 connections here,
+which would measure the client instead of the server. Run: ``python bench/bench_apiserver.py [--concurrency 1 64]
 [--requests 500 2000] [--value-size 1024]``.
 """
 
@@ -33,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import aetcd  # noqa: E402
-import httpx  # noqa: E402
+import aiohttp  # noqa: E402
 import orjson  # noqa: E402
 
 from apiserver.storage.etcd import parse_endpoint  # noqa: E402
@@ -128,12 +129,13 @@ async def run(args: argparse.Namespace, api_url: str, etcd_url: str) -> list[tup
     host, port = parse_endpoint(etcd_url)
     etcd = aetcd.Client(host=host, port=port, timeout=30)
     max_c = max(args.concurrency)
-    limits = httpx.Limits(max_connections=max_c + 8, max_keepalive_connections=max_c + 8)
     rows: list[tuple[Cell, Cell]] = []
-    async with httpx.AsyncClient(base_url=api_url, limits=limits, timeout=60) as http:
-        r = await http.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
-                                                         "metadata": {"name": NAMESPACE}})
-        assert r.status_code in (201, 409), r.text
+    connector = aiohttp.TCPConnector(limit=max_c + 8)
+    async with aiohttp.ClientSession(base_url=api_url, connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=60)) as http:
+        async with http.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
+                                                          "metadata": {"name": NAMESPACE}}) as r:
+            assert r.status in (201, 409), await r.text()
         headers = {"Content-Type": "application/json"}
         for conc, n in zip(args.concurrency, args.requests):
             tag = f"c{conc}"
@@ -141,16 +143,19 @@ async def run(args: argparse.Namespace, api_url: str, etcd_url: str) -> list[tup
             keys = [f"/bench/configmaps/{NAMESPACE}/cm-{tag}-{i:06d}".encode() for i in range(n)]
 
             async def api_create(i: int) -> bool:
-                resp = await http.post(f"/api/v1/namespaces/{NAMESPACE}/configmaps", content=bodies[i], headers=headers)
-                return resp.status_code == 201
+                async with http.post(f"/api/v1/namespaces/{NAMESPACE}/configmaps", data=bodies[i],
+                                     headers=headers) as resp:
+                    await resp.read()
+                    return resp.status == 201
 
             async def etcd_put(i: int) -> bool:
                 await etcd.put(keys[i], bodies[i])
                 return True
 
             async def api_get(i: int) -> bool:
-                resp = await http.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps/cm-{tag}-{i:06d}")
-                return resp.status_code == 200
+                async with http.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps/cm-{tag}-{i:06d}") as resp:
+                    await resp.read()
+                    return resp.status == 200
 
             async def etcd_get(i: int) -> bool:
                 return (await etcd.get(keys[i])) is not None
@@ -158,8 +163,10 @@ async def run(args: argparse.Namespace, api_url: str, etcd_url: str) -> list[tup
             # Warm up both paths (connections, caches, JIT-free but import-heavy first calls).
             for w in range(min(conc, 32)):
                 warm = configmap(f"warm-{tag}-{w}", args.value_size)
-                await http.post(f"/api/v1/namespaces/{NAMESPACE}/configmaps", content=warm, headers=headers)
-                await http.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps/warm-{tag}-{w}")
+                async with http.post(f"/api/v1/namespaces/{NAMESPACE}/configmaps", data=warm, headers=headers) as r:
+                    await r.read()
+                async with http.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps/warm-{tag}-{w}") as r:
+                    await r.read()
                 await etcd.put(f"/bench/warm/{tag}-{w}".encode(), warm)
                 await etcd.get(f"/bench/warm/{tag}-{w}".encode())
 

@@ -230,6 +230,9 @@ def as_list(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 class _GoStyleDumper(yaml.SafeDumper):
     """YAML as kubectl (go-yaml) writes it: ``"double"`` quotes when needed, ``|`` blocks for multi-line."""
 
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # never &anchors/*aliases, even for repeated objects
+
     def choose_scalar_style(self) -> str:
         style = super().choose_scalar_style()
         return '"' if style == "'" else style
