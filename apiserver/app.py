@@ -87,9 +87,11 @@ def _options_dry_run(options: dict[str, Any]) -> bool:
 def _warning_headers(warnings: list[str]) -> dict[str, str]:
     if not warnings:
         return {}
-    # HTTP headers are Latin-1; a field name from the client may hold anything, so escape it.
-    text = ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in warnings)
-    return {"Warning": text.encode("ascii", "backslashreplace").decode("ascii")}
+    # A header value must be printable ASCII; a field name from the client may hold anything
+    # (control characters, lone surrogates), so escape it the way Go's %q would.
+    text = ", ".join('299 - "' + w.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+                     for w in warnings)
+    return {"Warning": text}
 
 
 def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
@@ -198,6 +200,9 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
             raise errors.NotFoundError(message="the server could not find the requested resource")
         q = request.query_params
         method = request.method
+        if q.get("fieldValidation", "") not in ("", "Ignore", "Warn", "Strict"):
+            raise errors.BadRequestError(
+                message=f'fieldValidation: Unsupported value: "{q["fieldValidation"]}": supported values: "Ignore", "Strict", "Warn"')
         if info.name is None:
             if method == "GET":
                 if _flag(q.get("watch")):

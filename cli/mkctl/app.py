@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -59,7 +58,7 @@ def normalize_args(args: list[str]) -> list[str]:
 class KubectlGroup(TyperGroup):
     """A typer group that accepts global flags after the verb, like kubectl's cobra commands."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, normalize_args(list(args)))
 
 

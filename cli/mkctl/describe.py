@@ -25,10 +25,10 @@ Obj = Mapping[str, Any]
 class Related:
     """Objects a describer shows besides the object itself."""
 
-    events: list[Obj] = field(default_factory=list)
-    replica_sets: list[Obj] = field(default_factory=list)  # a Deployment's, owned by it
+    events: Sequence[Obj] = field(default_factory=list)
+    replica_sets: Sequence[Obj] = field(default_factory=list)  # a Deployment's, owned by it
     endpoints: Obj | None = None  # a Service's
-    pods: list[Obj] = field(default_factory=list)  # a Node's
+    pods: Sequence[Obj] = field(default_factory=list)  # a Node's
 
 
 class _Writer:
@@ -246,7 +246,7 @@ def _volumes(w: _Writer, level: int, volumes: Sequence[Mapping[str, Any]]) -> No
     w.write(level, "Volumes:")
     for v in volumes:
         w.write(level + 1, f"{v.get('name')}:")
-        source = next(((k, val) for k, val in v.items() if k != "name"), ("", {}))
+        source: tuple[str, Any] = next(((k, val) for k, val in v.items() if k != "name"), ("", {}))
         w.write(level + 2, f"Type:\t{source[0]}")
         if isinstance(source[1], dict):
             for k, val in sorted(source[1].items()):

@@ -119,8 +119,8 @@ async def _get_tables(session: Session, targets: list[Target], opts: GetOptions)
         typer.echo(text, nl=False)
     elif not failures and not any(t.names for t in targets):
         typer.echo(no_resources_message(_empty_namespace(session, targets, opts)), err=True)
-    for e in failures:
-        print_error(e, server=session.config.server)
+    for failure in failures:
+        print_error(failure, server=session.config.server)
     return 1 if failures else 0
 
 
@@ -151,8 +151,8 @@ async def _get_objects(session: Session, targets: list[Target], opts: GetOptions
             typer.echo(no_resources_message(_empty_namespace(session, targets, opts)), err=True)
     elif objects or not single:
         typer.echo(render_objects(objects, opts.output, single=single), nl=False)
-    for e in failures:
-        print_error(e, server=session.config.server)
+    for failure in failures:
+        print_error(failure, server=session.config.server)
     return 1 if failures else 0
 
 

@@ -416,7 +416,8 @@ def test_dry_run_in_delete_options_body(http: httpx.Client, namespace: str) -> N
 
 
 def test_unknown_field_with_any_characters_is_warned_not_a_500(http: httpx.Client, namespace: str) -> None:
-    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "uni"}, "data": {"a": "b"}, "unknown€": 1}
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "uni"}, "data": {"a": "b"},
+            "unknown€": 1, "bell\x07\nline": 2}
     r = http.post(f"/api/v1/namespaces/{namespace}/configmaps", json=body)
     assert r.status_code == 201, r.text
-    assert "unknown\\u20ac" in r.headers["warning"]
+    assert "unknown\\u20ac" in r.headers["warning"] and "bell\\x07\\nline" in r.headers["warning"]
