@@ -331,6 +331,9 @@ def test_fuzz_api_from_openapi(etcd: Any, apiserver: Any, http: httpx.Client,
             if 200 <= response.status_code < 300:
                 accepted_keys.update(changed)
                 run.accepted_negative.append(f"{where} -> {response.status_code}")
+                # An accepted delete may have started a namespace's deletion: remember it now,
+                # before the background finalizer removes it (and with it the evidence).
+                terminating.update(snapshots.terminating_namespaces())
             elif changed:
                 run.fail(f"answered {response.status_code} but etcd changed ({', '.join(sorted(changed))})",
                          case, response)
