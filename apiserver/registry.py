@@ -442,6 +442,8 @@ class Registry:
                     continue
                 return WriteResult(current.obj, current.raw)
             if dry_run:
+                # What would be stored, at the version it would replace (as Kubernetes answers).
+                new["metadata"]["resourceVersion"] = str(current.revision)
                 return WriteResult(new, orjson.dumps(new))
             try:
                 if _should_delete_on_update(res, new):

@@ -421,3 +421,13 @@ def test_unknown_field_with_any_characters_is_warned_not_a_500(http: httpx.Clien
     r = http.post(f"/api/v1/namespaces/{namespace}/configmaps", json=body)
     assert r.status_code == 201, r.text
     assert "unknown\\u20ac" in r.headers["warning"] and "bell\\x07\\nline" in r.headers["warning"]
+
+
+def test_dry_run_update_answers_the_result_at_the_current_version(http: httpx.Client, namespace: str) -> None:
+    obj = http.post(deps(namespace), json=deployment("dryupd")).json()
+    r = http.patch(f"{deps(namespace)}/dryupd", params={"dryRun": "All"}, content=b'{"spec":{"replicas":7}}',
+                   headers={"content-type": "application/merge-patch+json"})
+    assert r.status_code == 200
+    assert r.json()["spec"]["replicas"] == 7 and r.json()["metadata"]["generation"] == 2
+    assert r.json()["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]
+    assert http.get(f"{deps(namespace)}/dryupd").json() == obj
