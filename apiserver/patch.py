@@ -636,28 +636,35 @@ def _set_element_order(
     if not isinstance(order, list):
         raise PatchError(f"{path}: $setElementOrder/{name} must be a list")
     field = _field(type_name, name)
-    current, patched = result.get(name, _MISSING), patch.get(name, _MISSING)
-    if current is not _MISSING and not isinstance(current, list):
+    current, patched = _list_or_none(result, name), _list_or_none(patch, name)
+    if current is None and name in result:
         raise PatchError(f"{path}: $setElementOrder/{name} names a field that is not a list")
-    if patched is not _MISSING and not isinstance(patched, list):
+    if patched is None and name in patch:
         raise PatchError(f"{path}: $setElementOrder/{name} needs {name} to be a list")
     key = field.merge_key if field.merges_list else None
-    if patched is not _MISSING:
+    if patched is not None:
         _check_order(patched, order, merge_key=key, path=path)
-    if current is _MISSING and patched is _MISSING:
-        return
-    if patched is _MISSING:
-        merged: list[Any] = current
-    elif current is _MISSING or not field.merges_list:
+    merged: list[Any]
+    if patched is None:
+        if current is None:
+            return
+        merged = current
+    elif current is None or not field.merges_list:
         merged = _fresh(patched, field=field, path=path)
     else:
         merged = _merge_list(current, patched, field=field, path=path)
     if field.merges_list or _element_kind(merged, path=path) == "scalar":
-        live = [] if current is _MISSING else current
-        if key is not None and patched is not _MISSING:
+        live = [] if current is None else current
+        if key is not None and patched is not None:
             live = _live_view_after_merge(live, patched, merge_key=key)
         merged = _order(merged, order=order, server_order=live, merge_key=key, path=path)
     result[name] = merged
+
+
+def _list_or_none(obj: dict[str, Any], name: str) -> list[Any] | None:
+    """``obj[name]`` when it is a list; None when it is absent or not a list."""
+    value = obj.get(name)
+    return value if isinstance(value, list) else None
 
 
 def _live_view_after_merge(live: list[Any], patched: list[Any], *, merge_key: str) -> list[Any]:

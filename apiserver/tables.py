@@ -317,7 +317,7 @@ def _with_more(items: list[str], *, total: int, limit: int = 3) -> str:
 
 
 def _is_restartable_init(container: Mapping[str, Any] | None) -> bool:
-    return bool(container) and container.get("restartPolicy") == "Always"
+    return container is not None and container.get("restartPolicy") == "Always"
 
 
 def _condition_true(conditions: list[Mapping[str, Any]], condition_type: str) -> bool:

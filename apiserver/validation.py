@@ -160,6 +160,12 @@ def _map(obj: Obj, name: str, path: str, causes: Causes) -> Obj:
     return {}
 
 
+def _dict_at(obj: Obj, name: str) -> Obj:
+    """``obj[name]`` when it is a map, else an empty one (for checks that only compare)."""
+    value = obj.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 def _opt_map(obj: Obj, name: str, path: str, causes: Causes) -> Obj | None:
     """A pointer-to-struct field: None when absent or mistyped."""
     if obj.get(name) is None:
@@ -1101,8 +1107,8 @@ def _validate_deployment(obj: Obj) -> Causes:
     deadline = _int(spec, "progressDeadlineSeconds", "spec", causes)
     if deadline is not None:
         causes.extend(_nonnegative("spec.progressDeadlineSeconds", deadline))
-        min_ready = spec.get("minReadySeconds") if isinstance(spec.get("minReadySeconds"), int) else 0
-        if deadline <= min_ready:
+        min_ready = spec.get("minReadySeconds")
+        if deadline <= (min_ready if isinstance(min_ready, int) else 0):
             causes.append(invalid("spec.progressDeadlineSeconds", deadline, "must be greater than minReadySeconds"))
     _bool(spec, "paused", "spec", causes)
     return causes
@@ -1347,7 +1353,7 @@ def _validate_event(obj: Obj) -> Causes:
     involved_ns = _str(involved, "namespace", "involvedObject", causes)
     for name in ("kind", "name", "apiVersion", "uid", "fieldPath", "resourceVersion"):
         _str(involved, name, "involvedObject", causes)
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    meta = _dict_at(obj, "metadata")
     namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else ""
     event_type = _str(obj, "type", "", causes)
     if event_type:
@@ -1538,16 +1544,16 @@ def _pod_update_causes(new: Obj, old: Obj) -> Causes:
 
 def _selector_update_causes(new: Obj, old: Obj) -> Causes:
     """apps/v1 Deployments and ReplicaSets may never change their selector."""
-    new_spec = new.get("spec") if isinstance(new.get("spec"), dict) else {}
-    old_spec = old.get("spec") if isinstance(old.get("spec"), dict) else {}
+    new_spec = _dict_at(new, "spec")
+    old_spec = _dict_at(old, "spec")
     if new_spec.get("selector") != old_spec.get("selector"):
         return [invalid("spec.selector", new_spec.get("selector"), FIELD_IMMUTABLE)]
     return []
 
 
 def _service_update_causes(new: Obj, old: Obj) -> Causes:
-    new_spec = new.get("spec") if isinstance(new.get("spec"), dict) else {}
-    old_spec = old.get("spec") if isinstance(old.get("spec"), dict) else {}
+    new_spec = _dict_at(new, "spec")
+    old_spec = _dict_at(old, "spec")
     if new_spec.get("type") == "ExternalName" or old_spec.get("type") == "ExternalName" or not old_spec.get("clusterIP"):
         return []
     if new_spec.get("clusterIP") != old_spec.get("clusterIP"):

@@ -39,11 +39,99 @@ def apiserver(
     """Run the API server (Kubernetes REST API on etcd)."""
     from apiserver.server import ApiServerSettings, run
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging(log_level)
     run(ApiServerSettings(etcd_servers=etcd_servers, bind_address=bind_address, port=port,
                           compaction_interval=compaction_interval, history_retention=history_retention,
                           service_cluster_ip_range=service_cluster_ip_range, bookmark_interval=bookmark_interval,
                           log_level=log_level))
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+_SERVER = typer.Option("http://127.0.0.1:8080", "--server", "-s", envvar="MINIK8S_SERVER", help="the apiserver URL")
+
+
+@app.command()
+def scheduler(
+    server: str = _SERVER,
+    scheduler_name: str = typer.Option("default-scheduler", help="schedule pods whose spec.schedulerName is this"),
+    leader_elect: bool = typer.Option(True, help="run as one of several replicas, one leading through a Lease"),
+    lease_duration: float = typer.Option(15.0, envvar="MINIK8S_LEASE_DURATION"),
+    renew_deadline: float = typer.Option(10.0, envvar="MINIK8S_RENEW_DEADLINE"),
+    retry_period: float = typer.Option(2.0, envvar="MINIK8S_RETRY_PERIOD"),
+    identity: str = typer.Option("", help="this replica's name in the Lease (default: host name + random)"),
+    log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
+) -> None:
+    """Run the scheduler: binds pending pods to nodes."""
+    from scheduler.server import SchedulerSettings, run as run_scheduler
+
+    _logging(log_level)
+    settings = SchedulerSettings(server=server, scheduler_name=scheduler_name, leader_elect=leader_elect,
+                                 lease_duration=lease_duration, renew_deadline=renew_deadline,
+                                 retry_period=retry_period)
+    if identity:
+        settings.identity = identity
+    run_scheduler(settings)
+
+
+@app.command("controller-manager")
+def controller_manager(
+    server: str = _SERVER,
+    controllers: str = typer.Option("*", help="comma-separated controllers to run; '*' all, '-name' to leave one out"),
+    leader_elect: bool = typer.Option(True, help="run as one of several replicas, one leading through a Lease"),
+    lease_duration: float = typer.Option(15.0, envvar="MINIK8S_LEASE_DURATION"),
+    renew_deadline: float = typer.Option(10.0, envvar="MINIK8S_RENEW_DEADLINE"),
+    retry_period: float = typer.Option(2.0, envvar="MINIK8S_RETRY_PERIOD"),
+    identity: str = typer.Option("", help="this replica's name in the Lease (default: host name + random)"),
+    node_monitor_period: float = typer.Option(5.0, envvar="MINIK8S_NODE_MONITOR_PERIOD"),
+    node_monitor_grace_period: float = typer.Option(40.0, envvar="MINIK8S_NODE_MONITOR_GRACE_PERIOD",
+                                                    help="seconds without a node lease renewal before NotReady"),
+    default_toleration_seconds: float = typer.Option(300.0, envvar="MINIK8S_DEFAULT_TOLERATION_SECONDS",
+                                                     help="how long pods tolerate an unreachable node"),
+    log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
+) -> None:
+    """Run the controller-manager: ReplicaSets, Deployments, garbage collection, nodes, endpoints."""
+    from controllers.manager import ControllerManagerSettings, run as run_cm
+
+    _logging(log_level)
+    settings = ControllerManagerSettings(
+        server=server, controllers=tuple(c.strip() for c in controllers.split(",") if c.strip()),
+        leader_elect=leader_elect, lease_duration=lease_duration, renew_deadline=renew_deadline,
+        retry_period=retry_period, node_monitor_period=node_monitor_period,
+        node_monitor_grace_period=node_monitor_grace_period,
+        default_toleration_seconds=default_toleration_seconds)
+    if identity:
+        settings.identity = identity
+    run_cm(settings)
+
+
+@app.command()
+def kubelet(
+    server: str = _SERVER,
+    node_name: str = typer.Option(..., "--node-name", envvar="MINIK8S_NODE_NAME", help="the Node this kubelet registers"),
+    simulated: bool = typer.Option(False, "--simulated", help="run no containers: pods only change state (like kwok)"),
+    count: int = typer.Option(1, "--count", help="with --simulated: N nodes named NAME-0 ... NAME-(N-1)"),
+    capacity: str = typer.Option("cpu=8,memory=32Gi,pods=110", help="the node's capacity"),
+    lease_renew_interval: float = typer.Option(10.0, envvar="MINIK8S_NODE_LEASE_RENEW_INTERVAL",
+                                               help="seconds between node Lease renewals"),
+    log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
+) -> None:
+    """Run a node agent. Today only ``--simulated`` (the Docker kubelet is the next issue)."""
+    if not simulated:
+        typer.echo("error: the Docker kubelet is not built yet; run with --simulated", err=True)
+        raise typer.Exit(2)
+    from kubelet.simulated import SimulatedKubeletSettings, parse_capacity, run as run_sim
+
+    _logging(log_level)
+    try:
+        cap = parse_capacity(capacity)
+    except ValueError as e:
+        typer.echo(f"error: --capacity: {e}", err=True)
+        raise typer.Exit(2)
+    run_sim(SimulatedKubeletSettings(server=server, node_name=node_name, count=count, capacity=cap,
+                                     lease_renew_interval=lease_renew_interval))
 
 
 @app.command()

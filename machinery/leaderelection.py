@@ -18,7 +18,8 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from machinery import errors
 from machinery.client import ApiClient
@@ -107,7 +108,7 @@ class LeaderElector:
             return False
         return True
 
-    async def run(self, on_started_leading: Callable[[], Awaitable[None]],
+    async def run(self, on_started_leading: Callable[[], Coroutine[Any, Any, None]],
                   on_stopped_leading: Callable[[], Awaitable[None]] | None = None) -> None:
         """Campaign forever; run ``on_started_leading`` as a task while leading, cancel it on loss."""
         s = self.settings

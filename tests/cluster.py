@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cli.processes import component_command, etcd_binary, etcd_command, free_port, stop as _stop, wait_http as _wait
 
-__all__ = ["ApiServerProcess", "Etcd", "etcd_binary", "free_port"]
+__all__ = ["ApiServerProcess", "ComponentProcess", "Etcd", "etcd_binary", "free_port"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,3 +79,33 @@ class ApiServerProcess:
 
     def logs(self) -> str:
         return self.log.read_text()
+
+
+@dataclass
+class ComponentProcess:
+    """Any other ``minik8s <component>`` process (scheduler, controller-manager, kubelet, ...)."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    args: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, component: str, *args: str, log_level: str = "info") -> "ComponentProcess":
+        log = Path(tempfile.mkstemp(prefix=f"minik8s-{component}-", suffix=".log")[1])
+        argv = component_command(component, *args, "--log-level", log_level)
+        proc = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return cls(component, proc, log, argv)
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to clean up (a crash)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
