@@ -31,8 +31,9 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 NAMESPACE_FINALIZER = "kubernetes"
 
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
-_PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
-_VOLUME_SOURCES = (
+PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+# Every volume source a Volume may name (exactly one per volume); validation checks the same list.
+VOLUME_SOURCES = (
     "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs",
     "iscsi", "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker",
     "downwardAPI", "fc", "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk",
@@ -108,7 +109,7 @@ def _default_container(container: Obj) -> None:
     _set_if_unset(container, "terminationMessagePolicy", "File")
     for port in _maps(container, "ports"):
         _set_if_unset(port, "protocol", "TCP")
-    for key in _PROBES:
+    for key in PROBES:
         probe = _map(container, key)
         if probe is not None:
             _default_probe(probe)
@@ -126,7 +127,7 @@ def _default_container(container: Obj) -> None:
 
 
 def _default_volume(volume: Obj) -> None:
-    if not any(volume.get(source) is not None for source in _VOLUME_SOURCES):
+    if not any(volume.get(source) is not None for source in VOLUME_SOURCES):
         volume["emptyDir"] = {}
     for source in ("secret", "configMap", "downwardAPI", "projected"):
         body = _map(volume, source)
@@ -194,12 +195,18 @@ def _default_template(spec: Obj) -> None:
         default_pod_spec(pod_spec)
 
 
-def _default_deployment(obj: Obj) -> None:
+def _replicated_spec(obj: Obj) -> Obj | None:
+    """The spec of a Deployment or ReplicaSet, with ``replicas`` defaulted to 1."""
     spec = _map(obj, "spec", create=True)
+    if spec is not None and spec.get("replicas") is None:
+        spec["replicas"] = 1
+    return spec
+
+
+def _default_deployment(obj: Obj) -> None:
+    spec = _replicated_spec(obj)
     if spec is None:
         return
-    if spec.get("replicas") is None:
-        spec["replicas"] = 1
     strategy = _map(spec, "strategy", create=True)
     if strategy is not None:
         _set_if_unset(strategy, "type", "RollingUpdate")
@@ -218,12 +225,9 @@ def _default_deployment(obj: Obj) -> None:
 
 
 def _default_replica_set(obj: Obj) -> None:
-    spec = _map(obj, "spec", create=True)
-    if spec is None:
-        return
-    if spec.get("replicas") is None:
-        spec["replicas"] = 1
-    _default_template(spec)
+    spec = _replicated_spec(obj)
+    if spec is not None:
+        _default_template(spec)
 
 
 def _externally_accessible(spec: Obj) -> bool:

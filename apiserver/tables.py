@@ -18,8 +18,10 @@ upper-cases them when it prints the header.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
+
+from machinery.timefmt import age_since, aware, human_duration, parse_time
 
 # ---------------------------------------------------------------------------------------------
 # Column definitions
@@ -38,14 +40,14 @@ _AGE_DOC = (
     "system. Read-only. Null for lists. More info: "
     "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
 )
-_CONTAINERS_DOC = "Names of each container in the template."
-_IMAGES_DOC = "Images referenced by each container in the template."
 
 # (name, type, priority, format, description); format "name" marks the object-name column.
 _Column = tuple[str, str, int, str, str]
 
 _NAME: _Column = ("Name", "string", 0, "name", _NAME_DOC)
 _AGE: _Column = ("Age", "string", 0, "", _AGE_DOC)
+_CONTAINERS: _Column = ("Containers", "string", 1, "", "Names of each container in the template.")
+_IMAGES: _Column = ("Images", "string", 1, "", "Images referenced by each container in the template.")
 
 _COLUMNS: dict[str, tuple[_Column, ...]] = {
     "Pod": (
@@ -103,8 +105,8 @@ _COLUMNS: dict[str, tuple[_Column, ...]] = {
         ("Up-to-date", "string", 0, "", "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
         ("Available", "string", 0, "", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
         _AGE,
-        ("Containers", "string", 1, "", _CONTAINERS_DOC),
-        ("Images", "string", 1, "", _IMAGES_DOC),
+        _CONTAINERS,
+        _IMAGES,
         ("Selector", "string", 1, "", "Label selector for pods."),
     ),
     "ReplicaSet": (
@@ -113,8 +115,8 @@ _COLUMNS: dict[str, tuple[_Column, ...]] = {
         ("Current", "integer", 0, "", "Replicas is the most recently observed number of replicas."),
         ("Ready", "integer", 0, "", "The number of ready replicas for this replica set."),
         _AGE,
-        ("Containers", "string", 1, "", _CONTAINERS_DOC),
-        ("Images", "string", 1, "", _IMAGES_DOC),
+        _CONTAINERS,
+        _IMAGES,
         ("Selector", "string", 1, "", "Selector is a label query over pods that should match the replica count."),
     ),
     "Ingress": (
@@ -165,68 +167,8 @@ def column_definitions(kind: str) -> list[dict]:
     ]
 
 
-# ---------------------------------------------------------------------------------------------
-# Durations and timestamps
-# ---------------------------------------------------------------------------------------------
-
-
-def human_duration(seconds: float) -> str:
-    """A duration as apimachinery's ``duration.HumanDuration`` writes it: "5s", "3m20s", "2d3h"."""
-    whole = int(seconds)  # truncates toward zero, like Go's int(d.Seconds())
-    if whole < -1:
-        return "<invalid>"
-    if whole < 0:
-        return "0s"
-    if whole < 60 * 2:
-        return f"{whole}s"
-    minutes = whole // 60
-    if minutes < 10:
-        rest = whole % 60
-        return f"{minutes}m" if rest == 0 else f"{minutes}m{rest}s"
-    if minutes < 60 * 3:
-        return f"{minutes}m"
-    hours = whole // 3600
-    if hours < 8:
-        rest = minutes % 60
-        return f"{hours}h" if rest == 0 else f"{hours}h{rest}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        rest = hours % 24
-        return f"{hours // 24}d" if rest == 0 else f"{hours // 24}d{rest}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        rest = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" if rest == 0 else f"{hours // 24 // 365}y{rest}d"
-    return f"{hours // 24 // 365}y"
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp (``metav1.Time`` or ``MicroTime``) as an aware datetime; None if unset."""
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def _since(value: Any, now: datetime) -> str:
-    """``translateTimestampSince``: the age of a timestamp, or "<unknown>" when it is unset."""
-    moment = _parse_time(value)
-    if moment is None:
-        return "<unknown>"
-    return human_duration((_aware(now) - moment).total_seconds())
-
-
 def _age(obj: Mapping[str, Any], now: datetime) -> str:
-    return _since(_meta(obj).get("creationTimestamp"), now)
+    return age_since(_meta(obj).get("creationTimestamp"), now)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,7 +276,7 @@ def _has_condition_true(conditions: list[Mapping[str, Any]], condition_type: str
 
 def _finished_at(container_status: Mapping[str, Any]) -> datetime | None:
     terminated = (container_status.get("lastState") or {}).get("terminated")
-    return _parse_time(terminated.get("finishedAt")) if terminated else None
+    return parse_time(terminated.get("finishedAt")) if terminated else None
 
 
 def _later(current: datetime | None, candidate: datetime | None) -> datetime | None:
@@ -442,7 +384,7 @@ def _pod_cells(pod: Mapping[str, Any], now: datetime) -> list:
     ready, total, reason, restarts, last_restart = _pod_summary(pod)
     restarts_cell = str(restarts)
     if restarts and last_restart is not None:
-        restarts_cell = f"{restarts} ({human_duration((_aware(now) - last_restart).total_seconds())} ago)"
+        restarts_cell = f"{restarts} ({human_duration((aware(now) - last_restart).total_seconds())} ago)"
     return [
         _name(pod),
         f"{ready}/{total}",
@@ -651,15 +593,15 @@ def _event_source(event: Mapping[str, Any]) -> str:
 
 def _event_cells(event: Mapping[str, Any], now: datetime) -> list:
     first = (
-        _since(event.get("firstTimestamp"), now)
+        age_since(event.get("firstTimestamp"), now)
         if event.get("firstTimestamp")
-        else _since(event.get("eventTime"), now)
+        else age_since(event.get("eventTime"), now)
     )
-    last = _since(event.get("lastTimestamp"), now) if event.get("lastTimestamp") else first
+    last = age_since(event.get("lastTimestamp"), now) if event.get("lastTimestamp") else first
     count = event.get("count") or 0
     series = event.get("series")
     if series is not None:
-        last = _since(series.get("lastObservedTime"), now)
+        last = age_since(series.get("lastObservedTime"), now)
         count = series.get("count") or 0
     elif count == 0:
         count = 1

@@ -26,6 +26,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from apiserver.defaults import PROBES, VOLUME_SOURCES
+from machinery import selectors
 from machinery.errors import StatusCause
 from machinery.quantity import QuantityError, parse_quantity
 
@@ -235,8 +237,6 @@ _DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL_FMT + "(\\." + _DNS1123_LABEL_FMT + ")*"
 _DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
 _WILDCARD_FMT = "\\*\\." + _DNS1123_SUBDOMAIN_FMT
-_LABEL_KEY_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_LABEL_VALUE_FMT = "(" + _LABEL_KEY_FMT + ")?"
 _CONFIG_KEY_FMT = "[-._a-zA-Z0-9]+"
 _PERCENT_FMT = "[0-9]+%"
 
@@ -244,8 +244,6 @@ _DNS1123_LABEL_RE = re.compile(f"^{_DNS1123_LABEL_FMT}$")
 _DNS1123_SUBDOMAIN_RE = re.compile(f"^{_DNS1123_SUBDOMAIN_FMT}$")
 _DNS1035_LABEL_RE = re.compile(f"^{_DNS1035_LABEL_FMT}$")
 _WILDCARD_RE = re.compile(f"^{_WILDCARD_FMT}$")
-_LABEL_KEY_RE = re.compile(f"^{_LABEL_KEY_FMT}$")
-_LABEL_VALUE_RE = re.compile(f"^{_LABEL_VALUE_FMT}$")
 _CONFIG_KEY_RE = re.compile(f"^{_CONFIG_KEY_FMT}$")
 _PERCENT_RE = re.compile(f"^{_PERCENT_FMT}$")
 _PORT_NAME_CHARSET_RE = re.compile("^[-a-z0-9]+$")
@@ -282,69 +280,45 @@ def dns1123_label_errors(value: str) -> list[str]:
     return errs
 
 
-def dns1123_subdomain_errors(value: str) -> list[str]:
-    errs = [_max_len(253)] if len(value) > 253 else []
-    if not _full(_DNS1123_SUBDOMAIN_RE, value):
-        errs.append(regex_error(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-            "and must start and end with an alphanumeric character",
-            _DNS1123_SUBDOMAIN_FMT, "example.com"))
+def _format_errors(value: str, *, max_len: int, regex: re.Pattern[str], fmt: str, msg: str,
+                   examples: tuple[str, ...]) -> list[str]:
+    """A length limit and a pattern, checked as the IsDNS1123Subdomain family checks them."""
+    errs = [_max_len(max_len)] if len(value) > max_len else []
+    if not _full(regex, value):
+        errs.append(regex_error(msg, fmt, *examples))
     return errs
+
+
+def dns1123_subdomain_errors(value: str) -> list[str]:
+    return _format_errors(
+        value, max_len=253, regex=_DNS1123_SUBDOMAIN_RE, fmt=_DNS1123_SUBDOMAIN_FMT, examples=("example.com",),
+        msg="a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+            "and must start and end with an alphanumeric character")
 
 
 def dns1035_label_errors(value: str) -> list[str]:
-    errs = [_max_len(63)] if len(value) > 63 else []
-    if not _full(_DNS1035_LABEL_RE, value):
-        errs.append(regex_error(
-            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-            "alphabetic character, and end with an alphanumeric character",
-            _DNS1035_LABEL_FMT, "my-name", "abc-123"))
-    return errs
+    return _format_errors(
+        value, max_len=63, regex=_DNS1035_LABEL_RE, fmt=_DNS1035_LABEL_FMT, examples=("my-name", "abc-123"),
+        msg="a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+            "alphabetic character, and end with an alphanumeric character")
 
 
 def wildcard_subdomain_errors(value: str) -> list[str]:
-    errs = [_max_len(253)] if len(value) > 253 else []
-    if not _full(_WILDCARD_RE, value):
-        errs.append(regex_error(
-            "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which "
+    return _format_errors(
+        value, max_len=253, regex=_WILDCARD_RE, fmt=_WILDCARD_FMT, examples=("*.example.com",),
+        msg="a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which "
             "must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric "
-            "character", _WILDCARD_FMT, "*.example.com"))
-    return errs
+            "character")
 
 
 def qualified_name_errors(value: str) -> list[str]:
     """IsQualifiedName / IsLabelKey: ``[prefix/]name`` with a DNS subdomain prefix."""
-    name_msg = regex_error(
-        "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-        "alphanumeric character", _LABEL_KEY_FMT, "MyName", "my.name", "123-abc")
-    parts = value.split("/")
-    if len(parts) > 2:
-        return ["a valid label key " + name_msg + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
-    errs: list[str] = []
-    name = parts[-1]
-    if len(parts) == 2:
-        prefix = parts[0]
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        else:
-            errs.extend("prefix part " + m for m in dns1123_subdomain_errors(prefix))
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name) > 63:
-        errs.append("name part " + _max_len(63))
-    if not _full(_LABEL_KEY_RE, name):
-        errs.append("name part " + name_msg)
-    return errs
+    return selectors.qualified_name_errors(
+        value, noun="a valid label key", regex_error=regex_error, subdomain_errors=dns1123_subdomain_errors)
 
 
 def label_value_errors(value: str) -> list[str]:
-    errs = [_max_len(63)] if len(value) > 63 else []
-    if not _full(_LABEL_VALUE_RE, value):
-        errs.append(regex_error(
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-            "and must start and end with an alphanumeric character",
-            _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
-    return errs
+    return selectors.label_value_errors(value, regex_error=regex_error)
 
 
 def port_name_errors(value: str) -> list[str]:
@@ -567,13 +541,6 @@ _STANDARD_CONTAINER_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage"}
 _ENV_FIELD_PATHS = (
     "metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace", "metadata.uid",
     "spec.nodeName", "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs",
-)
-_VOLUME_SOURCES = (
-    "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs",
-    "iscsi", "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker",
-    "downwardAPI", "fc", "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk",
-    "photonPersistentDisk", "projected", "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral",
-    "image",
 )
 
 
@@ -836,7 +803,7 @@ def _validate_container(container: Obj, path: str, *, volumes: set[str], init: b
             if handler is not None:
                 _validate_handler(handler, child(child(path, "lifecycle"), hook), causes,
                                   kinds=("exec", "httpGet", "tcpSocket", "sleep"))
-    for probe_name in ("livenessProbe", "readinessProbe", "startupProbe"):
+    for probe_name in PROBES:
         probe = _opt_map(container, probe_name, path, causes)
         if probe is None:
             continue
@@ -897,7 +864,7 @@ def _validate_volumes(spec: Obj, path: str, causes: Causes) -> set[str]:
             errs.extend(_each(child(volume_path, "name"), name, dns1123_label_errors(name)))
         if name in names:
             errs.append(duplicate(child(volume_path, "name"), name))
-        sources = [s for s in _VOLUME_SOURCES if volume.get(s) is not None]
+        sources = [s for s in VOLUME_SOURCES if volume.get(s) is not None]
         if not sources:
             errs.append(required(volume_path, "must specify a volume type"))
         for extra in sources[1:]:

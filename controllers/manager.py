@@ -17,7 +17,8 @@ import importlib
 import logging
 import signal
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from machinery.client import ApiClient
 from machinery.events import EventRecorder
@@ -70,7 +71,7 @@ def enabled(settings: ControllerManagerSettings) -> list[str]:
 
 
 async def run_controllers(ctx: ControllerContext) -> None:
-    runners: list[Callable[[ControllerContext], Awaitable[None]]] = []
+    runners: list[Callable[[ControllerContext], Coroutine[Any, Any, None]]] = []
     for name in enabled(ctx.settings):
         runners.append(importlib.import_module(CONTROLLERS[name]).run)
     tasks = [asyncio.create_task(r(ctx), name=f"controller:{n}") for r, n in zip(runners, enabled(ctx.settings))]

@@ -2,7 +2,8 @@
 
 - ``models``: pydantic models shaped exactly like Kubernetes objects (data only, no I/O);
 - ``errors``: the typed API errors and their ``Status`` wire form, translated in one place;
-- ``selectors`` / ``quantity``: label and field selectors, resource quantities;
+- ``selectors`` / ``quantity`` / ``timefmt``: label and field selectors, resource quantities,
+  timestamps and ages as Kubernetes prints them;
 - ``client``: the async HTTP client for the API server;
 - ``informer`` / ``workqueue`` / ``controller``: list+watch caches, the key queue and the runner.
 """

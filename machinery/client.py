@@ -392,11 +392,12 @@ class ApiClient:
     def watch(self, resource: ResourceLike, *, namespace: str | None = None, name: str | None = None,
               label_selector: str | None = None, field_selector: str | None = None,
               resource_version: str | None = None, timeout_seconds: int | None = None,
-              allow_watch_bookmarks: bool = False) -> WatchStream:
+              allow_watch_bookmarks: bool = False, accept: str | None = None) -> WatchStream:
         """``?watch=1``: events after ``resource_version`` (unset/"0": current objects as ADDED first).
 
         The request is sent on the first iteration; a 410 for a too old resourceVersion raises
-        ``GoneError`` there, just as an ``ERROR`` event later does.
+        ``GoneError`` there, just as an ``ERROR`` event later does. ``accept`` replaces the
+        ``Accept`` header, e.g. to receive each event's object as a ``meta.k8s.io`` Table.
         """
         res = resource_for(resource)
         ns = self._namespace(res, namespace, all_namespaces=name is None)
@@ -405,15 +406,17 @@ class ApiClient:
         params = {"watch": "1", "labelSelector": label_selector or None, "fieldSelector": field_selector or None,
                   "resourceVersion": resource_version or None, "timeoutSeconds": timeout_seconds,
                   "allowWatchBookmarks": "true" if allow_watch_bookmarks else None}
-        return WatchStream(self._watch(self.path(res, ns), params, timeout_seconds))
+        headers = {"Accept": accept} if accept else None
+        return WatchStream(self._watch(self.path(res, ns), params, timeout_seconds, headers))
 
-    async def _watch(self, path: str, params: dict[str, Any], timeout_seconds: int | None) -> AsyncIterator[WatchEvent]:
+    async def _watch(self, path: str, params: dict[str, Any], timeout_seconds: int | None,
+                     headers: Mapping[str, str] | None = None) -> AsyncIterator[WatchEvent]:
         clean = {k: v for k, v in params.items() if v is not None}
         # No read timeout without timeoutSeconds: a quiet watch is not a dead one.
         read = timeout_seconds + 30.0 if timeout_seconds is not None else None
         timeout = httpx.Timeout(self._timeout, read=read)
         try:
-            async with self._http.stream("GET", path, params=clean, timeout=timeout) as resp:
+            async with self._http.stream("GET", path, params=clean, timeout=timeout, headers=headers) as resp:
                 self._note_warnings(resp)
                 if resp.status_code >= 300:
                     raise _error_from_response(resp.status_code, await resp.aread())

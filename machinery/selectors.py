@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, NamedTuple
@@ -58,45 +58,58 @@ def _regex_error(msg: str, fmt: str, *examples: str) -> str:
     return f"{msg} (e.g. {shown}regex used for validation is '{fmt}')"
 
 
-def qualified_name_errors(value: str) -> list[str]:
-    """validation.IsQualifiedName: ``[prefix/]name`` as label keys require; [] when valid."""
-    errs: list[str] = []
+def _dns1123_subdomain_errors(value: str) -> list[str]:
+    errs = [f"must be no more than {_MAX_SUBDOMAIN} characters"] if len(value) > _MAX_SUBDOMAIN else []
+    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
+        errs.append(_regex_error(_DNS1123_SUBDOMAIN_ERR, _DNS1123_SUBDOMAIN_FMT, "example.com"))
+    return errs
+
+
+RegexErrorFn = Callable[..., str]
+
+
+def qualified_name_errors(
+    value: str,
+    *,
+    noun: str = "a qualified name",
+    regex_error: RegexErrorFn = _regex_error,
+    subdomain_errors: Callable[[str], list[str]] = _dns1123_subdomain_errors,
+) -> list[str]:
+    """validation.IsQualifiedName: ``[prefix/]name`` as label keys require; [] when valid.
+
+    The checks are the same everywhere; the wording is not: the selector parser speaks as above,
+    while the apiserver's object validation passes its own ``noun``, ``regex_error`` and
+    ``subdomain_errors`` (Kubernetes' newer label-key messages).
+    """
+    name_msg = regex_error(_QNAME_ERR, _QNAME_FMT, "MyName", "my.name", "123-abc")
     parts = value.split("/")
     if len(parts) > 2:
-        return [
-            "a qualified name "
-            + _regex_error(_QNAME_ERR, _QNAME_FMT, "MyName", "my.name", "123-abc")
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
+        return [f"{noun} {name_msg} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
+    errs: list[str] = []
     name = parts[-1]
     if len(parts) == 2:
         prefix = parts[0]
         if not prefix:
             errs.append("prefix part must be non-empty")
         else:
-            if len(prefix) > _MAX_SUBDOMAIN:
-                errs.append(f"prefix part must be no more than {_MAX_SUBDOMAIN} characters")
-            if not _DNS1123_SUBDOMAIN_RE.match(prefix):
-                errs.append(
-                    "prefix part "
-                    + _regex_error(_DNS1123_SUBDOMAIN_ERR, _DNS1123_SUBDOMAIN_FMT, "example.com")
-                )
+            errs.extend("prefix part " + message for message in subdomain_errors(prefix))
     if not name:
         errs.append("name part must be non-empty")
     elif len(name) > _MAX_NAME:
         errs.append(f"name part must be no more than {_MAX_NAME} characters")
-    if not _QNAME_RE.match(name):
-        errs.append("name part " + _regex_error(_QNAME_ERR, _QNAME_FMT, "MyName", "my.name", "123-abc"))
+    # fullmatch, not match: Python's $ also matches before a trailing newline, Go's does not.
+    if not _QNAME_RE.fullmatch(name):
+        errs.append("name part " + name_msg)
     return errs
 
 
-def label_value_errors(value: str) -> list[str]:
+def label_value_errors(value: str, *, regex_error: RegexErrorFn = _regex_error) -> list[str]:
     """validation.IsValidLabelValue: <= 63 chars of the qualified-name charset, or empty."""
     errs: list[str] = []
     if len(value) > _MAX_NAME:
         errs.append(f"must be no more than {_MAX_NAME} characters")
-    if not _LABEL_VALUE_RE.match(value):
-        errs.append(_regex_error(_LABEL_VALUE_ERR, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
+    if not _LABEL_VALUE_RE.fullmatch(value):
+        errs.append(regex_error(_LABEL_VALUE_ERR, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
     return errs
 
 

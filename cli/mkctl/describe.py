@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
-from .printing import age_since, parse_time, tabwrite
+from machinery.timefmt import age_since, parse_time
+
+from .printing import tabwrite
 from .threeway import LAST_APPLIED
 
 Obj = Mapping[str, Any]
@@ -60,6 +62,19 @@ def rfc1123(value: Any) -> str:
     if moment is None:
         return "<unknown>"
     return moment.astimezone().strftime("%a, %d %b %Y %H:%M:%S %z")
+
+
+def _heading(w: _Writer, level: int, title: str, items: Sequence[Any]) -> bool:
+    """``Title:`` before a list of ``items``, or ``Title:\t<none>`` when there are none."""
+    w.write(level, f"{title}:" if items else f"{title}:\t<none>")
+    return bool(items)
+
+
+def _section(w: _Writer, level: int, title: str, lines: Sequence[str]) -> None:
+    """``Title:`` then each line one level deeper; ``Title:\t<none>`` when there are none."""
+    if _heading(w, level, title, lines):
+        for line in lines:
+            w.write(level + 1, line)
 
 
 def _multiline(w: _Writer, level: int, title: str, items: Sequence[str]) -> None:
@@ -133,10 +148,8 @@ def _event_sort_key(event: Obj) -> str:
 
 
 def _events(w: _Writer, events: Sequence[Obj], now: datetime) -> None:
-    if not events:
-        w.write(0, "Events:\t<none>")
+    if not _heading(w, 0, "Events", events):
         return
-    w.write(0, "Events:")
     w.write(1, "Type\tReason\tAge\tFrom\tMessage")
     w.write(1, "----\t------\t----\t----\t-------")
     for e in sorted(events, key=_event_sort_key):
@@ -222,28 +235,14 @@ def _containers(w: _Writer, title: str, containers: Sequence[Mapping[str, Any]],
                 w.write(2, f"{part.capitalize()}:")
                 for k, v in sorted(resources[part].items()):
                     w.write(3, f"{k}:\t{v}")
-        env = _env_lines(c)
-        if env:
-            w.write(2, "Environment:")
-            for line in env:
-                w.write(3, line)
-        else:
-            w.write(2, "Environment:\t<none>")
-        mounts = [f"{m.get('mountPath')} from {m.get('name')} ({'ro' if m.get('readOnly') else 'rw'})"
-                  for m in c.get("volumeMounts") or []]
-        if mounts:
-            w.write(2, "Mounts:")
-            for m in mounts:
-                w.write(3, m)
-        else:
-            w.write(2, "Mounts:\t<none>")
+        _section(w, 2, "Environment", _env_lines(c))
+        _section(w, 2, "Mounts", [f"{m.get('mountPath')} from {m.get('name')} ({'ro' if m.get('readOnly') else 'rw'})"
+                                  for m in c.get("volumeMounts") or []])
 
 
 def _volumes(w: _Writer, level: int, volumes: Sequence[Mapping[str, Any]]) -> None:
-    if not volumes:
-        w.write(level, "Volumes:\t<none>")
+    if not _heading(w, level, "Volumes", volumes):
         return
-    w.write(level, "Volumes:")
     for v in volumes:
         w.write(level + 1, f"{v.get('name')}:")
         source: tuple[str, Any] = next(((k, val) for k, val in v.items() if k != "name"), ("", {}))

@@ -21,7 +21,7 @@ from .app import app, options_of
 from .printing import TableBlock, no_resources_message, render_objects, render_tables, table_lines, tabwrite, \
     TABLE_MINWIDTH, TABLE_PADDING, to_json, to_yaml
 from .session import CliError, Session, print_error, run_command
-from .targets import Target, fetch_object, fetch_objects, fetch_table, parse_targets, scope, watch_tables
+from .targets import TABLE_ACCEPT, Target, fetch_object, fetch_objects, fetch_table, parse_targets, scope
 
 OUTPUTS = ("", "wide", "yaml", "json", "name")
 
@@ -219,11 +219,15 @@ async def _watch_tables(session: Session, target: Target, opts: GetOptions, ns: 
         header_done = True
     elif not opts.watch_only and not table.get("rows"):
         typer.echo(no_resources_message(None if opts.all_namespaces or not res.namespaced else ns), err=True)
-    async for etype, event_table in watch_tables(session, res, ns, resource_version=rv,
-                                                 label_selector=opts.label_selector, field_selector=field_selector,
-                                                 timeout_seconds=timeout_seconds):
-        _echo_rows(TableBlock(event_table, res.prefix, res.namespaced), etype, opts, headers=not header_done)
-        header_done = True
+    stream = session.client.watch(res.api_resource, namespace=ns, label_selector=opts.label_selector,
+                                  field_selector=field_selector, resource_version=rv,
+                                  timeout_seconds=timeout_seconds, accept=TABLE_ACCEPT)
+    async with stream:
+        async for etype, event_table in stream:
+            if etype == "BOOKMARK":
+                continue
+            _echo_rows(TableBlock(event_table, res.prefix, res.namespaced), etype, opts, headers=not header_done)
+            header_done = True
 
 
 def _echo_rows(block: TableBlock, etype: str, opts: GetOptions, *, headers: bool) -> None:

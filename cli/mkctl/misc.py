@@ -48,12 +48,9 @@ async def create_from_files(session: Session, filenames: list[str], *, recursive
         try:
             res = await session.for_manifest(m.obj, m.source)
             await session.client.create(res.api_resource, m.obj, namespace=session.namespace_for(res, m.obj))
-        except errors.ApiError as e:
-            print_error(with_source(e, "creating", m.source), server=session.config.server)
-            failed = True
-            continue
-        except CliError as e:
-            print_error(e, server=session.config.server)
+        except (errors.ApiError, CliError) as e:
+            shown = with_source(e, "creating", m.source) if isinstance(e, errors.ApiError) else e
+            print_error(shown, server=session.config.server)
             failed = True
             continue
         typer.echo(f"{res.prefix}/{m.name} created")

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
+
+from machinery.timefmt import age_since, human_duration, parse_time
 
 # kubectl's printers.GetNewTabWriter: minwidth 6, padding 3; describe uses minwidth 0, padding 2.
 TABLE_MINWIDTH = 6
@@ -63,58 +64,6 @@ def _write_lines(lines: list[list[str]], line0: int, line1: int, widths: list[in
             # The trailing cell, and any cell beyond the block's columns, is written unpadded.
             parts.append(cell.ljust(widths[j]) if j < len(cells) - 1 and j < len(widths) else cell)
         out.append("".join(parts))
-
-
-# ------------------------------------------------------------------------------- ages
-def human_duration(seconds: float) -> str:
-    """apimachinery's ``duration.HumanDuration``: ``5s``, ``3m20s``, ``2d5h``, ``3y``."""
-    s = int(seconds)
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
-    if s < 60 * 2:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        rest = s % 60
-        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
-    if minutes < 60 * 3:
-        return f"{minutes}m"
-    hours = s // 3600
-    if hours < 8:
-        rest = minutes % 60
-        return f"{hours}h{rest}m" if rest else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        rest = hours % 24
-        return f"{hours // 24}d{rest}h" if rest else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        days = hours // 24
-        rest = days % 365
-        return f"{days // 365}y{rest}d" if rest else f"{days // 365}y"
-    return f"{hours // 24 // 365}y"
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def age_since(value: Any, now: datetime) -> str:
-    """``translateTimestampSince``: the age of an RFC 3339 timestamp, ``<unknown>`` if unset."""
-    moment = parse_time(value)
-    if moment is None:
-        return "<unknown>"
-    return human_duration((now - moment).total_seconds())
 
 
 # ------------------------------------------------------------------------------- names

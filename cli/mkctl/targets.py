@@ -4,21 +4,15 @@ Data flow: ``TYPE[,TYPE] [NAME...]`` or ``TYPE/NAME...`` arguments -> ``parse_ta
 ``Target`` (a discovered type and the names asked for) -> ``fetch_table`` (the server's
 ``meta.k8s.io`` Table: the client's ``request`` escape hatch with the Table ``Accept`` header)
 or ``fetch_objects`` (plain objects, ``apiVersion``/``kind`` filled in like kubectl does).
-``watch_tables`` streams a watch in Table form, which ``ApiClient.watch`` cannot ask for (it
-has no way to set the ``Accept`` header), over its own short-lived httpx connection built from
-the same ``ClientConfig``; its failures are translated to the same typed errors.
+A watch in Table form is ``ApiClient.watch(..., accept=TABLE_ACCEPT)``.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
 
-import httpx
-
-from machinery import errors
-from machinery.client import ApiClient, ConnectionFailedError
+from machinery.client import ApiClient
 
 from .discovery import ResourceInfo, category
 from .printing import with_type
@@ -95,40 +89,4 @@ async def fetch_object(session: Session, res: ResourceInfo, namespace: str | Non
     return with_type(obj, api_version=res.api_version, kind=res.kind)
 
 
-async def watch_tables(session: Session, res: ResourceInfo, namespace: str | None, *, resource_version: str,
-                       label_selector: str | None, field_selector: str | None,
-                       timeout_seconds: int | None) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """``(type, Table)`` for each change after ``resource_version`` (the server's Table per event)."""
-    config = session.config
-    path = ApiClient.path(res.api_resource, namespace)
-    params = {k: v for k, v in {"watch": "1", "resourceVersion": resource_version or None,
-                                "labelSelector": label_selector or None, "fieldSelector": field_selector or None,
-                                "timeoutSeconds": timeout_seconds}.items() if v is not None}
-    headers = {"Accept": TABLE_ACCEPT, **config.auth_headers}
-    try:
-        async with httpx.AsyncClient(base_url=config.server, headers=headers, auth=config.basic_auth,
-                                     verify=config.verify, timeout=httpx.Timeout(30.0, read=None)) as http:
-            async with http.stream("GET", path, params=params) as resp:
-                if resp.status_code >= 300:
-                    body = await resp.aread()
-                    try:
-                        status = json.loads(body)
-                    except ValueError:
-                        status = {"message": body.decode(errors="replace")[:500]}
-                    raise errors.ApiError.from_status(status if isinstance(status, dict) else {}, resp.status_code)
-                async for line in resp.aiter_lines():
-                    if not line.strip():
-                        continue
-                    event = json.loads(line)
-                    etype, obj = str(event.get("type")), event.get("object") or {}
-                    if etype == "ERROR":
-                        raise errors.ApiError.from_status(obj)
-                    if etype == "BOOKMARK":
-                        continue
-                    yield etype, obj
-    except httpx.HTTPError as e:
-        raise ConnectionFailedError(message=f"GET {path} failed: {type(e).__name__}: {e}") from e
-
-
-__all__ = ["TABLE_ACCEPT", "Target", "fetch_object", "fetch_objects", "fetch_table", "parse_targets", "scope",
-           "watch_tables"]
+__all__ = ["TABLE_ACCEPT", "Target", "fetch_object", "fetch_objects", "fetch_table", "parse_targets", "scope"]

@@ -183,6 +183,17 @@ async def test_watch_from_resource_version(client: ApiClient, namespace: str) ->
         assert second[0] == "MODIFIED" and second[1]["data"] == {"b": "2"}
 
 
+async def test_watch_can_ask_for_table_events(client: ApiClient, namespace: str) -> None:
+    created = await client.create("configmaps", cm("t"), namespace=namespace)
+    await client.patch("configmaps", "t", {"data": {"a": "1"}}, namespace=namespace)
+    table_accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    async with client.watch("configmaps", namespace=namespace, resource_version=created["metadata"]["resourceVersion"],
+                            timeout_seconds=5, accept=table_accept) as stream:
+        etype, obj = await stream.__anext__()
+    assert etype == "MODIFIED"
+    assert obj["kind"] == "Table" and obj["rows"][0]["cells"][0] == "t"
+
+
 async def test_watch_ends_at_timeout(client: ApiClient, namespace: str) -> None:
     started = time.monotonic()
     events = [e async for e in client.watch("configmaps", namespace=namespace, resource_version="0",
