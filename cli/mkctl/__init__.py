@@ -9,7 +9,7 @@ one-line messages on stderr with exit code 1.
 
 from __future__ import annotations
 
-from . import apply, delete, describe_cmd, get, misc  # noqa: F401  (they register the verbs)
+from . import apply, delete, describe_cmd, get, misc, rollout  # noqa: F401  (they register the verbs)
 from .app import app
 
 

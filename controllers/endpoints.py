@@ -1,0 +1,307 @@
+"""The endpoints controller: one ``Endpoints`` object per Service with a selector.
+
+Data flow (Kubernetes' pkg/controller/endpoint): the services, pods and endpoints informers ->
+handlers enqueue ``namespace/name`` of every Service a changed pod matches (before and after the
+change), of a changed Service, and of a changed Endpoints -> ``reconcile(key)``:
+
+- Service gone -> delete the Endpoints of that name (Kubernetes' controller does this itself);
+- Service without a selector -> nothing (its Endpoints are the user's);
+- else ``desired_subsets(service, pods)`` (pure) -> compare with the cached Endpoints -> create
+  or update only when subsets or labels differ, so an unchanged world writes nothing.
+
+The pure part follows Kubernetes: a pod belongs in the Endpoints when it has an IP, is not
+terminating (unless ``publishNotReadyAddresses``) and is not finished for its restart policy; it
+goes under ``addresses`` when its Ready condition is True (or the Service publishes not-ready
+addresses), else under ``notReadyAddresses``; each Service port's ``targetPort`` is resolved per
+pod (a number, or a named container port of the same protocol; a pod where a name does not
+resolve offers no address for that port); addresses offering the same set of ports are packed
+into one subset (``RepackSubsets``) and everything is sorted, so the result is deterministic.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+from controllers.manager import ControllerContext
+from machinery import errors
+from machinery.controller import Controller, Result
+from machinery.informer import object_key, split_key
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+SERVICES = ("v1", "services")
+PODS = ("v1", "pods")
+ENDPOINTS = ("v1", "endpoints")
+
+HEADLESS_LABEL = "service.kubernetes.io/headless"
+OVER_CAPACITY_ANNOTATION = "endpoints.kubernetes.io/over-capacity"
+MAX_CAPACITY = 1000  # Kubernetes truncates an Endpoints object to 1000 addresses
+
+
+# ---------------------------------------------------------------------------------- pure part
+def selector_matches(selector: dict[str, str], labels: dict[str, str] | None) -> bool:
+    """A Service selector (a plain map) matches when every pair is among the labels."""
+    have = labels or {}
+    return all(have.get(k) == v for k, v in selector.items())
+
+
+def is_pod_ready(pod: Obj) -> bool:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return bool(c.get("status") == "True")
+    return False
+
+
+def should_pod_be_in_endpoints(pod: Obj, *, include_terminating: bool) -> bool:
+    """Kubernetes' ``endpointsliceutil.ShouldPodBeInEndpoints``."""
+    status = pod.get("status") or {}
+    if not status.get("podIP") and not status.get("podIPs"):
+        return False
+    if not include_terminating and (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    phase = status.get("phase")
+    policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
+    if policy == "Never":
+        return phase not in ("Failed", "Succeeded")
+    if policy == "OnFailure":
+        return phase != "Succeeded"
+    return True
+
+
+def find_port(pod: Obj, service_port: Obj) -> int | None:
+    """The pod's port for one Service port: ``targetPort`` as a number, or a named container port."""
+    target = service_port.get("targetPort")
+    if target is None or target == "":
+        target = service_port.get("port")
+    if isinstance(target, int):
+        return target
+    if isinstance(target, str) and target.isdigit():
+        return int(target)
+    protocol = service_port.get("protocol") or "TCP"
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for port in container.get("ports") or []:
+            if port.get("name") == target and (port.get("protocol") or "TCP") == protocol:
+                return int(port["containerPort"])
+    return None
+
+
+def endpoint_address(pod: Obj, service: Obj) -> Obj:
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    status = pod.get("status") or {}
+    ip = status.get("podIP") or ((status.get("podIPs") or [{}])[0].get("ip"))
+    addr: Obj = {"ip": ip}
+    svc_meta = service.get("metadata") or {}
+    if spec.get("hostname") and spec.get("subdomain") == svc_meta.get("name") \
+            and meta.get("namespace") == svc_meta.get("namespace"):
+        addr["hostname"] = spec["hostname"]
+    if spec.get("nodeName"):
+        addr["nodeName"] = spec["nodeName"]
+    addr["targetRef"] = {"kind": "Pod", "namespace": meta.get("namespace"), "name": meta.get("name"),
+                         "uid": meta.get("uid")}
+    return addr
+
+
+def _port_key(p: Obj) -> tuple[str, int, str]:
+    return (p.get("name") or "", int(p.get("port") or 0), p.get("protocol") or "TCP")
+
+
+def _address_key(a: Obj) -> tuple[str, str]:
+    return (a.get("ip") or "", (a.get("targetRef") or {}).get("uid") or "")
+
+
+def desired_subsets(service: Obj, pods: list[Obj]) -> list[Obj]:
+    """The ``subsets`` of the Endpoints of ``service``, given the pods of its namespace."""
+    spec = service.get("spec") or {}
+    selector = spec.get("selector") or {}
+    publish_not_ready = bool(spec.get("publishNotReadyAddresses"))
+    service_ports = spec.get("ports") or []
+    headless = spec.get("clusterIP") == "None"
+    # frozenset of ports -> (ready addresses, not-ready addresses)
+    groups: dict[tuple[tuple[str, int, str], ...], tuple[list[Obj], list[Obj]]] = {}
+    ports_of: dict[tuple[str, int, str], Obj] = {}
+    for pod in pods:
+        if not selector_matches(selector, (pod.get("metadata") or {}).get("labels")):
+            continue
+        if not should_pod_be_in_endpoints(pod, include_terminating=publish_not_ready):
+            continue
+        ports: list[Obj] = []
+        if not service_ports:
+            if not headless:
+                continue  # a Service with no ports gets addresses only when headless
+        else:
+            for sp in service_ports:
+                number = find_port(pod, sp)
+                if number is None:
+                    log.debug("pod %s has no port for %s", object_key(pod), sp.get("name") or sp.get("port"))
+                    continue
+                ep: Obj = {"name": sp.get("name") or "", "port": number, "protocol": sp.get("protocol") or "TCP"}
+                if not ep["name"]:
+                    del ep["name"]
+                if sp.get("appProtocol"):
+                    ep["appProtocol"] = sp["appProtocol"]
+                ports.append(ep)
+            if not ports:
+                continue
+        key = tuple(sorted({_port_key(p) for p in ports}))
+        for p in ports:
+            ports_of[_port_key(p)] = p
+        ready, not_ready = groups.setdefault(key, ([], []))
+        addr = endpoint_address(pod, service)
+        (ready if publish_not_ready or is_pod_ready(pod) else not_ready).append(addr)
+    subsets: list[Obj] = []
+    for key in sorted(groups):
+        ready, not_ready = groups[key]
+        subset: Obj = {}
+        if ready:
+            subset["addresses"] = sorted(ready, key=_address_key)
+        if not_ready:
+            subset["notReadyAddresses"] = sorted(not_ready, key=_address_key)
+        if key:
+            subset["ports"] = [copy.deepcopy(ports_of[k]) for k in key]
+        subsets.append(subset)
+    return subsets
+
+
+def truncate(subsets: list[Obj], limit: int = MAX_CAPACITY) -> tuple[list[Obj], bool]:
+    """Keep at most ``limit`` addresses, ready ones first (Kubernetes' ``truncateEndpoints``)."""
+    total = sum(len(s.get("addresses") or []) + len(s.get("notReadyAddresses") or []) for s in subsets)
+    if total <= limit:
+        return subsets, False
+    out = [{k: v for k, v in s.items() if k == "ports"} for s in subsets]
+    left = limit
+    for field in ("addresses", "notReadyAddresses"):
+        for s, o in zip(subsets, out):
+            take = (s.get(field) or [])[:left]
+            left -= len(take)
+            if take:
+                o[field] = take
+    return [o for o in out if o.get("addresses") or o.get("notReadyAddresses")], True
+
+
+def desired_labels(service: Obj) -> dict[str, str]:
+    labels = dict((service.get("metadata") or {}).get("labels") or {})
+    if (service.get("spec") or {}).get("clusterIP") == "None":
+        labels[HEADLESS_LABEL] = ""
+    else:
+        labels.pop(HEADLESS_LABEL, None)
+    return labels
+
+
+def desired_endpoints(service: Obj, pods: list[Obj], current: Obj | None) -> Obj | None:
+    """The Endpoints object to write, or None when ``current`` is already right."""
+    subsets, truncated = truncate(desired_subsets(service, pods))
+    labels = desired_labels(service)
+    annotations = dict(((current or {}).get("metadata") or {}).get("annotations") or {})
+    if truncated:
+        annotations[OVER_CAPACITY_ANNOTATION] = "truncated"
+    else:
+        annotations.pop(OVER_CAPACITY_ANNOTATION, None)
+    if current is not None:
+        meta = current.get("metadata") or {}
+        if ((current.get("subsets") or []) == subsets and (meta.get("labels") or {}) == labels
+                and (meta.get("annotations") or {}) == annotations):
+            return None
+        body = copy.deepcopy(current)
+    else:
+        svc_meta = service.get("metadata") or {}
+        body = {"apiVersion": "v1", "kind": "Endpoints",
+                "metadata": {"name": svc_meta.get("name"), "namespace": svc_meta.get("namespace")}}
+    body["metadata"]["labels"] = labels
+    if annotations:
+        body["metadata"]["annotations"] = annotations
+    else:
+        body["metadata"].pop("annotations", None)
+    body["subsets"] = subsets
+    return body
+
+
+def services_for_pod(pod: Obj, services: list[Obj]) -> list[str]:
+    """Keys of the Services (with selectors) in the pod's namespace whose selector matches it."""
+    labels = (pod.get("metadata") or {}).get("labels")
+    out = []
+    for svc in services:
+        sel = (svc.get("spec") or {}).get("selector")
+        if sel and selector_matches(sel, labels):
+            out.append(object_key(svc))
+    return out
+
+
+# ---------------------------------------------------------------------------------- executor
+class EndpointsController:
+    def __init__(self, ctx: ControllerContext) -> None:
+        self.client = ctx.client
+        self.services = ctx.informers.informer(SERVICES)
+        self.pods = ctx.informers.informer(PODS)
+        self.endpoints = ctx.informers.informer(ENDPOINTS)
+        self.controller: Controller[str] = Controller("endpoints", self.reconcile, workers=ctx.settings.workers)
+        self.services.add_handler(self._on_service, lambda old, new: self._on_service(new), self._on_service)
+        self.pods.add_handler(self._on_pod, self._on_pod_update, self._on_pod)
+        self.endpoints.add_handler(self._on_endpoints, lambda old, new: self._on_endpoints(new), self._on_endpoints)
+
+    def _on_service(self, svc: Obj) -> None:
+        self.controller.enqueue(object_key(svc))
+
+    def _on_endpoints(self, ep: Obj) -> None:
+        # Only ours matter; a user's Endpoints of a selector-less Service is left alone in reconcile.
+        self.controller.enqueue(object_key(ep))
+
+    def _services_in(self, pod: Obj) -> list[Obj]:
+        return self.services.list((pod.get("metadata") or {}).get("namespace"))
+
+    def _on_pod(self, pod: Obj) -> None:
+        for key in services_for_pod(pod, self._services_in(pod)):
+            self.controller.enqueue(key)
+
+    def _on_pod_update(self, old: Obj, new: Obj) -> None:
+        if (old.get("metadata") or {}).get("resourceVersion") == (new.get("metadata") or {}).get("resourceVersion"):
+            return
+        keys = set(services_for_pod(new, self._services_in(new)))
+        if (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"):
+            keys |= set(services_for_pod(old, self._services_in(old)))
+        for key in keys:
+            self.controller.enqueue(key)
+
+    async def reconcile(self, key: str) -> Result | None:
+        namespace, name = split_key(key)
+        service = self.services.get(key)
+        current = self.endpoints.get(key)
+        if service is None:
+            if current is not None:
+                try:
+                    await self.client.delete(ENDPOINTS, name, namespace=namespace,
+                                             preconditions={"uid": current["metadata"]["uid"]})
+                except (errors.NotFoundError, errors.ConflictError):
+                    pass
+            return None
+        selector = (service.get("spec") or {}).get("selector")
+        if not selector:
+            return None  # a Service without a selector: its Endpoints are managed by the user
+        body = desired_endpoints(service, self.pods.list(namespace), current)
+        if body is None:
+            return None
+        try:
+            if current is None:
+                await self.client.create(ENDPOINTS, body, namespace=namespace)
+            else:
+                await self.client.update(ENDPOINTS, body, namespace=namespace)
+        except errors.NotFoundError:
+            if current is not None:
+                return Result.after(0.1)  # deleted under us: create it on the next look
+            raise
+        return None
+
+    async def run(self) -> None:
+        await self.services.wait_synced()
+        await self.pods.wait_synced()
+        await self.endpoints.wait_synced()
+        await self.controller.run()
+
+
+async def run(ctx: ControllerContext) -> None:
+    ctl = EndpointsController(ctx)
+    ctx.informers.start()
+    await ctl.run()

@@ -1,0 +1,105 @@
+"""mkctl rollout: kubectl's status wording and rollback patch as pure functions, then the verbs for real."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from cli.mkctl import app
+from cli.mkctl.rollout import history_rows, status_message, undo_patch
+from cli.mkctl.session import CliError
+
+runner = CliRunner()
+
+
+def deploy(*, generation: int = 2, observed: int = 2, **status: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "web", "generation": generation, "uid": "d-uid"},
+            "spec": {"replicas": 3, "template": template("nginx:2")},
+            "status": {"observedGeneration": observed, **status}}
+
+
+def template(image: str) -> dict[str, Any]:
+    return {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": image}]}}
+
+
+def rs(revision: int, image: str, *, cause: str | None = None) -> dict[str, Any]:
+    t = template(image)
+    t["metadata"]["labels"]["pod-template-hash"] = f"h{revision}"
+    ann = {"deployment.kubernetes.io/revision": str(revision)}
+    if cause:
+        ann["kubernetes.io/change-cause"] = cause
+    return {"metadata": {"name": f"web-h{revision}", "annotations": ann,
+                         "ownerReferences": [{"uid": "d-uid", "controller": True, "kind": "Deployment", "name": "web"}]},
+            "spec": {"template": t}}
+
+
+@pytest.mark.parametrize("d,message,done", [
+    (deploy(generation=3, observed=2), "Waiting for deployment spec update to be observed...", False),
+    (deploy(updatedReplicas=1, replicas=1),
+     'Waiting for deployment "web" rollout to finish: 1 out of 3 new replicas have been updated...', False),
+    (deploy(updatedReplicas=3, replicas=4, availableReplicas=3),
+     'Waiting for deployment "web" rollout to finish: 1 old replicas are pending termination...', False),
+    (deploy(updatedReplicas=3, replicas=3, availableReplicas=2),
+     'Waiting for deployment "web" rollout to finish: 2 of 3 updated replicas are available...', False),
+    (deploy(updatedReplicas=3, replicas=3, availableReplicas=3), 'deployment "web" successfully rolled out', True),
+])
+def test_status_message(d: dict[str, Any], message: str, done: bool) -> None:
+    assert status_message(d) == (message, done)
+
+
+def test_status_progress_deadline_is_an_error() -> None:
+    d = deploy(conditions=[{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}])
+    with pytest.raises(CliError, match='deployment "web" exceeded its progress deadline'):
+        status_message(d)
+
+
+def test_history_and_undo_patch() -> None:
+    sets = [rs(1, "nginx:1", cause="first"), rs(2, "nginx:2")]
+    assert history_rows(sets) == [(1, "first"), (2, "<none>")]
+    patch, rev = undo_patch(deploy(), sets, 0)
+    assert rev == 1 and patch is not None
+    assert patch[0] == {"op": "replace", "path": "/spec/template", "value": template("nginx:1")}
+    assert patch[1] == {"op": "add", "path": "/metadata/annotations", "value": {"kubernetes.io/change-cause": "first"}}
+    assert undo_patch(deploy(), sets, 2) == (None, 2)  # already at revision 2
+    with pytest.raises(CliError, match="unable to find specified revision 7"):
+        undo_patch(deploy(), sets, 7)
+
+
+def test_rollout_verbs_against_the_apiserver(apiserver, http: httpx.Client, namespace: str) -> None:  # type: ignore[no-untyped-def]
+    base = f"/apis/apps/v1/namespaces/{namespace}"
+    d = http.post(f"{base}/deployments", json={
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": template("nginx:2")}}).json()
+    owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": d["metadata"]["uid"], "controller": True}
+    for r in (rs(1, "nginx:1"), rs(2, "nginx:2")):
+        body = copy.deepcopy(r)
+        body["metadata"]["ownerReferences"] = [owner]
+        body["spec"].update(replicas=0, selector={"matchLabels": body["spec"]["template"]["metadata"]["labels"]})
+        assert http.post(f"{base}/replicasets", json=body).status_code == 201
+
+    def mk(*args: str) -> Any:
+        return runner.invoke(app, ["--server", apiserver.url, "-n", namespace, *args])
+
+    out = mk("rollout", "history", "deploy/web")
+    assert out.exit_code == 0 and "REVISION  CHANGE-CAUSE\n1         <none>\n2         <none>" in out.output
+    out = mk("rollout", "undo", "deployment/web")
+    assert out.exit_code == 0 and out.output.strip() == "deployment.apps/web rolled back", out.output
+    got = http.get(f"{base}/deployments/web").json()
+    assert got["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1"
+    assert "pod-template-hash" not in got["spec"]["template"]["metadata"]["labels"]
+    out = mk("rollout", "undo", "deploy/web", "--to-revision", "1")
+    assert "skipped rollback (current template already matches revision 1)" in out.output
+    assert mk("rollout", "pause", "deploy/web").output.strip() == "deployment.apps/web paused"
+    assert http.get(f"{base}/deployments/web").json()["spec"]["paused"] is True
+    out = mk("rollout", "undo", "deploy/web")
+    assert out.exit_code == 1 and "cannot rollback a paused deployment" in out.output
+    assert mk("rollout", "resume", "deploy/web").exit_code == 0
+    assert "paused" not in http.get(f"{base}/deployments/web").json()["spec"]
+    # No controller runs here: status reports the spec update as not yet observed, and times out.
+    out = mk("rollout", "status", "deploy/web", "--timeout", "1")
+    assert out.exit_code == 1 and "Waiting for deployment spec update to be observed..." in out.output
+    assert "timed out waiting for the condition" in out.output

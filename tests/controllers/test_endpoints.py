@@ -1,0 +1,211 @@
+"""The endpoints controller: the pure subset computation, then the controller against the apiserver."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from controllers import endpoints
+from controllers.manager import ControllerContext, ControllerManagerSettings
+from machinery import errors
+from machinery.client import ApiClient
+from machinery.sharedinformers import InformerFactory
+
+Obj = dict[str, Any]
+
+
+def pod(name: str, ip: str | None, *, ready: bool = True, labels: Obj | None = None, ports: list[Obj] | None = None,
+        deleting: bool = False, node: str = "n1", phase: str = "Running") -> Obj:
+    p: Obj = {"metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "labels": labels or {"app": "web"}},
+              "spec": {"nodeName": node, "containers": [{"name": "c", "ports": ports or []}]},
+              "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+    if ip:
+        p["status"]["podIP"] = ip
+    if deleting:
+        p["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return p
+
+
+def service(ports: list[Obj], *, selector: Obj | None = None, cluster_ip: str = "10.96.0.10", **spec: Any) -> Obj:
+    return {"metadata": {"name": "web", "namespace": "ns", "labels": {"tier": "front"}},
+            "spec": {"selector": selector if selector is not None else {"app": "web"}, "ports": ports,
+                     "clusterIP": cluster_ip, **spec}}
+
+
+def test_ready_and_not_ready_split_sorted() -> None:
+    svc = service([{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}])
+    pods = [pod("b", "10.244.0.2"), pod("a", "10.244.0.9"), pod("c", "10.244.0.3", ready=False),
+            pod("nolabel", "10.244.0.4", labels={"app": "other"}), pod("noip", None),
+            pod("gone", "10.244.0.5", deleting=True)]
+    subsets = endpoints.desired_subsets(svc, pods)
+    assert subsets == [{
+        "addresses": [
+            {"ip": "10.244.0.2", "nodeName": "n1", "targetRef": {"kind": "Pod", "namespace": "ns", "name": "b", "uid": "uid-b"}},
+            {"ip": "10.244.0.9", "nodeName": "n1", "targetRef": {"kind": "Pod", "namespace": "ns", "name": "a", "uid": "uid-a"}},
+        ],
+        "notReadyAddresses": [
+            {"ip": "10.244.0.3", "nodeName": "n1", "targetRef": {"kind": "Pod", "namespace": "ns", "name": "c", "uid": "uid-c"}},
+        ],
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+    }]
+    # Deterministic: the order of the pods does not matter.
+    assert endpoints.desired_subsets(svc, list(reversed(pods))) == subsets
+
+
+def test_named_target_port_groups_pods_by_the_ports_they_offer() -> None:
+    svc = service([{"name": "http", "port": 80, "targetPort": "web"}, {"name": "metrics", "port": 9090, "targetPort": 9090}])
+    p1 = pod("a", "10.244.0.1", ports=[{"name": "web", "containerPort": 8080}])
+    p2 = pod("b", "10.244.0.2", ports=[{"name": "web", "containerPort": 8081}])
+    p3 = pod("c", "10.244.0.3", ports=[{"name": "other", "containerPort": 1}])  # "web" does not resolve
+    subsets = endpoints.desired_subsets(svc, [p1, p2, p3])
+    got = {tuple((p["name"], p["port"]) for p in s["ports"]): [a["ip"] for a in s["addresses"]] for s in subsets}
+    assert got == {
+        (("http", 8080), ("metrics", 9090)): ["10.244.0.1"],
+        (("http", 8081), ("metrics", 9090)): ["10.244.0.2"],
+        (("metrics", 9090),): ["10.244.0.3"],
+    }
+
+
+@pytest.mark.parametrize("policy,phase,included", [
+    ("Always", "Running", True), ("Never", "Succeeded", False), ("Never", "Failed", False),
+    ("OnFailure", "Failed", True), ("OnFailure", "Succeeded", False),
+])
+def test_finished_pods_by_restart_policy(policy: str, phase: str, included: bool) -> None:
+    p = pod("a", "10.244.0.1", phase=phase)
+    p["spec"]["restartPolicy"] = policy
+    assert endpoints.should_pod_be_in_endpoints(p, include_terminating=False) is included
+
+
+def test_publish_not_ready_and_headless_labels() -> None:
+    svc = service([{"port": 80}], publishNotReadyAddresses=True, cluster_ip="None")
+    subsets = endpoints.desired_subsets(svc, [pod("a", "10.244.0.1", ready=False)])
+    assert [a["ip"] for a in subsets[0]["addresses"]] == ["10.244.0.1"] and "notReadyAddresses" not in subsets[0]
+    body = endpoints.desired_endpoints(svc, [], None)
+    assert body is not None and body["metadata"]["labels"] == {"tier": "front", endpoints.HEADLESS_LABEL: ""}
+    # Headless without ports: addresses with no ports; a ClusterIP Service without ports: nothing.
+    assert endpoints.desired_subsets(service([], cluster_ip="None"), [pod("a", "10.244.0.1")]) == [
+        {"addresses": [endpoints.endpoint_address(pod("a", "10.244.0.1"), svc)]}]
+    assert endpoints.desired_subsets(service([]), [pod("a", "10.244.0.1")]) == []
+
+
+def test_unchanged_endpoints_need_no_write() -> None:
+    svc = service([{"port": 80, "targetPort": 80, "protocol": "TCP"}])
+    pods = [pod("a", "10.244.0.1")]
+    body = endpoints.desired_endpoints(svc, pods, None)
+    assert body is not None
+    body["metadata"]["resourceVersion"] = "5"
+    assert endpoints.desired_endpoints(svc, pods, body) is None
+    assert endpoints.desired_endpoints(svc, pods + [pod("b", "10.244.0.2")], body) is not None
+
+
+def test_truncation_over_capacity() -> None:
+    svc = service([{"port": 80}])
+    pods = [pod(f"p{i}", f"10.244.{i // 250}.{i % 250}", ready=i % 2 == 0) for i in range(1100)]
+    body = endpoints.desired_endpoints(svc, pods, None)
+    assert body is not None
+    total = sum(len(s.get("addresses") or []) + len(s.get("notReadyAddresses") or []) for s in body["subsets"])
+    assert total == 1000 and len(body["subsets"][0]["addresses"]) == 550
+    assert body["metadata"]["annotations"] == {endpoints.OVER_CAPACITY_ANNOTATION: "truncated"}
+
+
+# ---------------------------------------------------------------------------------- in process
+@asynccontextmanager
+async def running_controller(url: str) -> AsyncIterator[ApiClient]:
+    async with ApiClient(url) as client:
+        factory = InformerFactory(client)
+        ctx = ControllerContext(client, factory, ControllerManagerSettings(server=url, leader_elect=False, workers=2))
+        task = asyncio.create_task(endpoints.run(ctx))
+        try:
+            yield client
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await factory.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def make_pod(client: ApiClient, ns: str, name: str, ip: str, *, ready: bool) -> Obj:
+    created = await client.create("pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": {"app": "web"}},
+        "spec": {"nodeName": "node-a", "containers": [{"name": "c", "image": "nginx",
+                                                       "ports": [{"name": "http", "containerPort": 8080}]}]}})
+    return await set_status(client, created, ip=ip, ready=ready)
+
+
+async def set_status(client: ApiClient, p: Obj, *, ip: str, ready: bool) -> Obj:
+    live = await client.get("pods", p["metadata"]["name"], namespace=p["metadata"]["namespace"])
+    live["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                      "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+    return await client.update_status("pods", live)
+
+
+async def test_endpoints_follow_pods_and_service(apiserver: Any, namespace: str) -> None:
+    async with running_controller(apiserver.url) as client:
+        await client.create("services", {
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": namespace, "labels": {"tier": "front"}},
+            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}})
+        a = await make_pod(client, namespace, "a", "10.244.1.1", ready=True)
+        await make_pod(client, namespace, "b", "10.244.1.2", ready=False)
+        # A Service without a selector: its (user's) Endpoints are left alone.
+        await client.create("services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "manual", "namespace": namespace},
+                                         "spec": {"ports": [{"port": 80}]}})
+        await client.create("endpoints", {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "manual", "namespace": namespace},
+                                          "subsets": [{"addresses": [{"ip": "192.0.2.1"}], "ports": [{"port": 80}]}]})
+
+        async def ep() -> Obj | None:
+            try:
+                return await client.get("endpoints", "web", namespace=namespace)
+            except errors.NotFoundError:
+                return None
+
+        def ips(e: Obj | None, field: str) -> list[str]:
+            return [x["ip"] for s in (e or {}).get("subsets") or [] for x in s.get(field) or []]
+
+        async def split(ready: list[str], not_ready: list[str]) -> bool:
+            e = await ep()
+            return ips(e, "addresses") == ready and ips(e, "notReadyAddresses") == not_ready
+
+        await eventually(lambda: split(["10.244.1.1"], ["10.244.1.2"]), what="ready/not-ready split")
+        e = await ep()
+        assert e is not None
+        assert e["metadata"]["labels"] == {"tier": "front"} and not e["metadata"].get("ownerReferences")
+        assert e["subsets"][0]["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
+        assert e["subsets"][0]["addresses"][0]["targetRef"] == {"kind": "Pod", "namespace": namespace, "name": "a",
+                                                               "uid": a["metadata"]["uid"]}
+
+        # Nothing changed -> nothing written, even when the controller looks again.
+        rv = e["metadata"]["resourceVersion"]
+        live_a = await client.get("pods", "a", namespace=namespace)
+        live_a["metadata"].setdefault("annotations", {})["touched"] = "yes"  # a pod change that does not matter
+        await client.update("pods", live_a)
+        await asyncio.sleep(0.5)
+        e2 = await ep()
+        assert e2 is not None and e2["metadata"]["resourceVersion"] == rv
+
+        # b becomes ready; then a is deleted.
+        await set_status(client, await client.get("pods", "b", namespace=namespace), ip="10.244.1.2", ready=True)
+        await eventually(lambda: split(["10.244.1.1", "10.244.1.2"], []), what="b ready")
+        await client.delete("pods", "a", namespace=namespace, grace_period_seconds=0)
+        await eventually(lambda: split(["10.244.1.2"], []), what="a removed")
+
+        manual = await client.get("endpoints", "manual", namespace=namespace)
+        assert ips(manual, "addresses") == ["192.0.2.1"]
+
+        # The Service goes -> its Endpoints go.
+        await client.delete("services", "web", namespace=namespace)
+
+        async def gone() -> bool:
+            return await ep() is None
+        await eventually(gone, what="endpoints deleted")
