@@ -261,7 +261,9 @@ class Registry:
         if creating and ns.obj["metadata"].get("deletionTimestamp"):
             raise errors.ForbiddenError(
                 message=f'{res.plural} "" is forbidden: unable to create new content in namespace {namespace} because it is being terminated',
-                kind=res.plural, group=res.group)
+                kind=res.plural, group=res.group,
+                causes=[StatusCause("NamespaceTerminating",
+                                    f"namespace {namespace} is being terminated", "metadata.namespace")])
 
     # ------------------------------------------------------------------ create
     async def create(self, res: Resource, namespace: str | None, body: Any, *, dry_run: bool = False,

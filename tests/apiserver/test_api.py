@@ -287,7 +287,8 @@ def test_namespace_deletion_removes_its_content(http: httpx.Client) -> None:
     http.post(deps("doomed-ns"), json=deployment("d"))
     r = http.delete("/api/v1/namespaces/doomed-ns")
     assert r.status_code == 200 and r.json()["status"]["phase"] == "Terminating"
-    assert_status(http.post(deps("doomed-ns"), json=deployment("late")), 403, "Forbidden")
+    late = assert_status(http.post(deps("doomed-ns"), json=deployment("late")), 403, "Forbidden")
+    assert late["details"]["causes"][0]["reason"] == "NamespaceTerminating"
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and http.get("/api/v1/namespaces/doomed-ns").status_code == 200:
         time.sleep(0.2)

@@ -1,0 +1,505 @@
+"""The ReplicaSet controller: keep ``spec.replicas`` pods of ``spec.template`` alive per ReplicaSet.
+
+Data flow (Kubernetes' pkg/controller/replicaset):
+
+    informers (replicasets, pods) --handlers--> work queue of "ns/name" keys
+        (pod add/delete also lower the ReplicaSet's expectations)
+    reconcile(key):
+        rs, pods of its namespace from the caches
+        plan(rs, pods, now=..., manage=expectations.satisfied(key)) -> ReplicaSetPlan   (pure)
+            claim: adopt matching orphans, release owned pods that stopped matching
+            active = owned pods not terminal and not being deleted
+            create N (capped at burst) / delete the first N of rank_for_deletion(active)
+            status: replicas, fullyLabeledReplicas, readyReplicas, availableReplicas,
+                    observedGeneration, ReplicaFailure condition
+        execute: adopt/release patches -> expectations raised -> creations in slow-start batches
+            (1, 2, 4, ...) / deletions -> PUT /status only if it changed -> events
+            SuccessfulCreate / SuccessfulDelete / FailedCreate
+
+Expectations make the controller wait, after creating or deleting N pods, until the pod watch has
+shown all N (or a TTL passed), so a slow watch never causes a second round of creations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from controllers import podcontrol
+from controllers.expectations import Expectations
+from controllers.podcontrol import Obj, get_controller_of, is_deleting, key_of, meta, name_of
+from machinery import errors
+from machinery.client import ApiClient
+from machinery.controller import Controller, Result
+from machinery.events import EventRecorder
+from machinery.informer import Informer, split_key
+from machinery.selectors import SelectorError, label_selector_from_dict, label_selector_from_set
+from machinery.timefmt import parse_time
+
+if TYPE_CHECKING:
+    from controllers.manager import ControllerContext
+
+log = logging.getLogger(__name__)
+
+RS_RESOURCE = ("apps/v1", "replicasets")
+POD_RESOURCE = ("v1", "pods")
+BURST_REPLICAS = 500  # Kubernetes' BurstReplicas: at most this many creations/deletions per sync
+SLOW_START_INITIAL_BATCH = 1
+STATUS_UPDATE_RETRIES = 1
+
+_PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
+
+
+# ============================================================================ pod predicates (pure)
+def _ready_condition(pod: Obj) -> dict[str, Any] | None:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return c  # type: ignore[no-any-return]
+    return None
+
+
+def is_pod_active(pod: Obj) -> bool:
+    """``FilterActivePods``: not Succeeded/Failed and not being deleted."""
+    phase = (pod.get("status") or {}).get("phase")
+    return phase not in ("Succeeded", "Failed") and not is_deleting(pod)
+
+
+def is_pod_ready(pod: Obj) -> bool:
+    cond = _ready_condition(pod)
+    return cond is not None and cond.get("status") == "True"
+
+
+def pod_ready_time(pod: Obj) -> datetime | None:
+    cond = _ready_condition(pod)
+    if cond is None or cond.get("status") != "True":
+        return None
+    return parse_time(cond.get("lastTransitionTime"))
+
+
+def is_pod_available(pod: Obj, min_ready_seconds: int, now: datetime) -> bool:
+    """``podutil.IsPodAvailable``: ready, and ready for longer than ``min_ready_seconds``."""
+    if not is_pod_ready(pod):
+        return False
+    if min_ready_seconds <= 0:
+        return True
+    since = pod_ready_time(pod)
+    return since is not None and since + timedelta(seconds=min_ready_seconds) < now
+
+
+def _max_restarts(pod: Obj) -> int:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return max((int(s.get("restartCount") or 0) for s in statuses), default=0)
+
+
+def _after_or_zero(t1: datetime | None, t2: datetime | None) -> bool:
+    """``afterOrZero``: an unset time sorts first, then the later one."""
+    if t1 is None or t2 is None:
+        return t1 is None
+    return t1 > t2
+
+
+def _deletion_less(a: Obj, b: Obj, rank_a: int, rank_b: int) -> bool:
+    """``ActivePodsWithRanks.Less``: True if ``a`` should be deleted before ``b``."""
+    na, nb = (a.get("spec") or {}).get("nodeName") or "", (b.get("spec") or {}).get("nodeName") or ""
+    if na != nb and (not na or not nb):
+        return not na  # 1. unscheduled first
+    pa = _PHASE_ORDINAL.get((a.get("status") or {}).get("phase") or "", 0)
+    pb = _PHASE_ORDINAL.get((b.get("status") or {}).get("phase") or "", 0)
+    if pa != pb:
+        return pa < pb  # 2. Pending < Unknown < Running
+    ra, rb = is_pod_ready(a), is_pod_ready(b)
+    if ra != rb:
+        return not ra  # 3. not ready first
+    ca = _deletion_cost(a)
+    cb = _deletion_cost(b)
+    if ca != cb:
+        return ca < cb  # 4. lower pod-deletion-cost first
+    if rank_a != rank_b:
+        return rank_a > rank_b  # 5. doubled up on a node first
+    if ra and rb:
+        ta, tb = pod_ready_time(a), pod_ready_time(b)
+        if ta != tb:
+            return _after_or_zero(ta, tb)  # 6. ready for less time first
+    xa, xb = _max_restarts(a), _max_restarts(b)
+    if xa != xb:
+        return xa > xb  # 7. more restarts first
+    ta, tb = parse_time(meta(a).get("creationTimestamp")), parse_time(meta(b).get("creationTimestamp"))
+    if ta != tb:
+        return _after_or_zero(ta, tb)  # 8. newer first
+    return False
+
+
+def _deletion_cost(pod: Obj) -> int:
+    raw = (meta(pod).get("annotations") or {}).get("controller.kubernetes.io/pod-deletion-cost")
+    try:
+        return int(raw) if raw is not None else 0
+    except ValueError:
+        return 0
+
+
+def rank_for_deletion(pods: Sequence[Obj], related: Sequence[Obj] | None = None) -> list[Obj]:
+    """``pods`` in the order Kubernetes deletes them (first = first to go).
+
+    The rank of a pod is the number of active ready ``related`` pods (default: ``pods``) on its
+    node, so pods doubled up on a node go before lone ones. Creation and ready times compare
+    directly (Kubernetes' order with the LogarithmicScaleDown gate off, which is deterministic).
+    """
+    related = pods if related is None else related
+    on_node: dict[str, int] = {}
+    for p in related:
+        node = (p.get("spec") or {}).get("nodeName") or ""
+        if node and is_pod_active(p) and is_pod_ready(p):
+            on_node[node] = on_node.get(node, 0) + 1
+    ranks = {id(p): on_node.get((p.get("spec") or {}).get("nodeName") or "", 0) for p in pods}
+
+    def cmp(a: Obj, b: Obj) -> int:
+        if _deletion_less(a, b, ranks[id(a)], ranks[id(b)]):
+            return -1
+        if _deletion_less(b, a, ranks[id(b)], ranks[id(a)]):
+            return 1
+        return 0
+
+    return sorted(pods, key=functools.cmp_to_key(cmp))
+
+
+def slow_start_batches(count: int, initial: int = SLOW_START_INITIAL_BATCH) -> list[int]:
+    """Batch sizes of ``slowStartBatch``: 1, 2, 4, ... until ``count`` is reached."""
+    out: list[int] = []
+    remaining = count
+    size = min(remaining, initial)
+    while size > 0:
+        out.append(size)
+        remaining -= size
+        size = min(2 * size, remaining)
+    return out
+
+
+# ============================================================================ the plan (pure)
+@dataclass
+class ReplicaSetPlan:
+    adopt: list[Obj] = field(default_factory=list)
+    release: list[Obj] = field(default_factory=list)
+    create: int = 0
+    delete: list[Obj] = field(default_factory=list)
+    active: list[Obj] = field(default_factory=list)
+    status: dict[str, Any] = field(default_factory=dict)
+    # After creating, look again once ready pods may have become available (minReadySeconds).
+    requeue_after: float | None = None
+
+
+def spec_replicas(obj: Obj) -> int:
+    """``spec.replicas`` of a ReplicaSet or Deployment (the API defaults it to 1)."""
+    value = (obj.get("spec") or {}).get("replicas")
+    return 1 if value is None else int(value)
+
+
+def rs_selector_matches(rs: Obj) -> Any:
+    try:
+        sel = label_selector_from_dict((rs.get("spec") or {}).get("selector"))
+    except SelectorError:
+        sel = None
+    return lambda pod: sel is not None and sel.matches(meta(pod).get("labels") or {})
+
+
+def calculate_status(rs: Obj, active: Sequence[Obj], *, now: datetime,
+                     manage_error: str | None = None) -> dict[str, Any]:
+    """``calculateStatus`` + observedGeneration: the status the ReplicaSet should have now.
+
+    Zero counts are left out as Go's ``omitempty`` does (``replicas`` is always written).
+    """
+    spec = rs.get("spec") or {}
+    old = rs.get("status") or {}
+    template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    template_sel = label_selector_from_set(template_labels)
+    min_ready = int(spec.get("minReadySeconds") or 0)
+    fully = ready = available = 0
+    for pod in active:
+        if template_sel.matches(meta(pod).get("labels") or {}):
+            fully += 1
+        if is_pod_ready(pod):
+            ready += 1
+            if is_pod_available(pod, min_ready, now):
+                available += 1
+    conditions = [c for c in old.get("conditions") or [] if c.get("type") != "ReplicaFailure"]
+    failure = next((c for c in old.get("conditions") or [] if c.get("type") == "ReplicaFailure"), None)
+    if manage_error is not None:
+        if failure is None:
+            desired = spec_replicas(rs)
+            reason = "FailedCreate" if len(active) < desired else "FailedDelete"
+            failure = {"type": "ReplicaFailure", "status": "True", "reason": reason, "message": manage_error,
+                       "lastTransitionTime": _rfc3339(now)}
+        conditions.append(failure)
+    status: dict[str, Any] = {"replicas": len(active)}
+    for k, v in (("fullyLabeledReplicas", fully), ("readyReplicas", ready), ("availableReplicas", available),
+                 ("observedGeneration", int(meta(rs).get("generation") or 0))):
+        if v:
+            status[k] = v
+    if conditions:
+        status["conditions"] = conditions
+    return status
+
+
+def plan(rs: Obj, pods: Sequence[Obj], *, now: datetime, manage: bool = True,
+         burst: int = BURST_REPLICAS) -> ReplicaSetPlan:
+    """Decide what to do for ``rs`` given every pod of its namespace (pure).
+
+    ``manage=False`` (expectations not yet satisfied, or the ReplicaSet is being deleted): only
+    claim and compute status, create/delete nothing.
+    """
+    out = ReplicaSetPlan()
+    candidates = [p for p in pods if is_pod_active(p)]
+    claimed = podcontrol.claim(rs, candidates, rs_selector_matches(rs))
+    out.adopt, out.release = claimed.adopt, claimed.release
+    out.active = claimed.owned
+    spec = rs.get("spec") or {}
+    want = spec_replicas(rs)
+    if manage and not is_deleting(rs):
+        diff = len(out.active) - want
+        if diff < 0:
+            out.create = min(-diff, burst)
+        elif diff > 0:
+            out.delete = rank_for_deletion(out.active)[: min(diff, burst)]
+    out.status = calculate_status(rs, out.active, now=now)
+    min_ready = int(spec.get("minReadySeconds") or 0)
+    st = out.status
+    if min_ready > 0 and st.get("readyReplicas", 0) == want and st.get("availableReplicas", 0) != want:
+        out.requeue_after = float(min_ready)
+    elif min_ready > 0 and st.get("readyReplicas", 0) > st.get("availableReplicas", 0):
+        out.requeue_after = float(min_ready)
+    return out
+
+
+def namespace_terminating(e: errors.ApiError) -> bool:
+    """A create refused because the namespace is being deleted (cause ``NamespaceTerminating``)."""
+    if any(c.reason == "NamespaceTerminating" for c in e.causes):
+        return True
+    return isinstance(e, errors.ForbiddenError) and "because it is being terminated" in e.message
+
+
+def status_changed(rs: Obj, status: dict[str, Any]) -> bool:
+    return (rs.get("status") or {}) != status
+
+
+def _rfc3339(now: datetime) -> str:
+    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ============================================================================ the executor
+@dataclass
+class ReplicaSetControllerSettings:
+    workers: int = 4
+    burst_replicas: int = BURST_REPLICAS
+    expectations_ttl_s: float = 5 * 60.0
+
+
+class ReplicaSetController:
+    """Wires the informers to a work queue and runs ``reconcile`` (see the module docstring)."""
+
+    def __init__(self, client: ApiClient, rs_informer: Informer, pod_informer: Informer, *,
+                 recorder: EventRecorder | None = None,
+                 settings: ReplicaSetControllerSettings | None = None) -> None:
+        self.client = client
+        self.rss = rs_informer
+        self.pods = pod_informer
+        self.settings = settings or ReplicaSetControllerSettings()
+        self.recorder = recorder or EventRecorder(client, "replicaset-controller")
+        self.expectations = Expectations(ttl_s=self.settings.expectations_ttl_s)
+        self.controller: Controller[str] = Controller("replicaset", self.reconcile, workers=self.settings.workers)
+        self.rss.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
+        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+
+    # ------------------------------------------------------------------ handlers
+    def _rs_added(self, rs: Obj) -> None:
+        self.controller.enqueue(key_of(rs))
+
+    def _rs_updated(self, old: Obj, new: Obj) -> None:
+        self.controller.enqueue(key_of(new))
+
+    def _rs_deleted(self, rs: Obj) -> None:
+        self.expectations.delete(key_of(rs))
+        self.controller.enqueue(key_of(rs))
+
+    def _owner_key(self, pod: Obj) -> str | None:
+        ref = get_controller_of(pod)
+        if ref is None or ref.get("kind") != "ReplicaSet":
+            return None
+        key = f"{meta(pod).get('namespace')}/{ref.get('name')}"
+        rs = self.rss.get(key)
+        if rs is None or podcontrol.uid_of(rs) != ref.get("uid"):
+            return None
+        return key
+
+    def _enqueue_matching(self, pod: Obj) -> None:
+        """An orphan changed: every ReplicaSet whose selector matches may want to adopt it."""
+        ns = meta(pod).get("namespace")
+        for rs in self.rss.list(ns):
+            if rs_selector_matches(rs)(pod):
+                self.controller.enqueue(key_of(rs))
+
+    def _pod_added(self, pod: Obj) -> None:
+        if is_deleting(pod):
+            self._pod_deleted(pod)
+            return
+        key = self._owner_key(pod)
+        if key is not None:
+            self.expectations.creation_observed(key)
+            self.controller.enqueue(key)
+        elif get_controller_of(pod) is None:
+            self._enqueue_matching(pod)
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        if meta(old).get("resourceVersion") == meta(new).get("resourceVersion"):
+            return
+        labels_changed = meta(old).get("labels") != meta(new).get("labels")
+        if is_deleting(new):
+            self._pod_deleted(new)
+            if labels_changed:
+                self._pod_deleted(old)
+            return
+        old_ref, new_ref = get_controller_of(old), get_controller_of(new)
+        if old_ref is not None and (new_ref is None or old_ref.get("uid") != new_ref.get("uid")):
+            old_key = self._owner_key(old)
+            if old_key is not None:
+                self.controller.enqueue(old_key)
+        key = self._owner_key(new)
+        if key is not None:
+            self.controller.enqueue(key)
+            rs = self.rss.get(key)
+            min_ready = int(((rs or {}).get("spec") or {}).get("minReadySeconds") or 0)
+            if min_ready > 0 and not is_pod_ready(old) and is_pod_ready(new):
+                # Available only after minReadySeconds: look again then.
+                self.controller.enqueue_after(key, float(min_ready) + 0.1)
+        elif new_ref is None and (labels_changed or old_ref is not None):
+            self._enqueue_matching(new)
+
+    def _pod_deleted(self, pod: Obj) -> None:
+        key = self._owner_key(pod)
+        if key is not None:
+            self.expectations.deletion_observed(key, key_of(pod))
+            self.controller.enqueue(key)
+
+    # ------------------------------------------------------------------ reconcile
+    async def reconcile(self, key: str) -> Result | None:
+        rs = self.rss.get(key)
+        if rs is None:
+            self.expectations.delete(key)
+            return None
+        ns, _ = split_key(key)
+        now = datetime.now(timezone.utc)
+        manage = self.expectations.satisfied(key)
+        p = plan(rs, self.pods.list(ns), now=now, manage=manage, burst=self.settings.burst_replicas)
+        await self._claim(rs, p)
+        active = list(p.active)
+        manage_error: str | None = None
+        try:
+            if p.create:
+                await self._create(rs, key, p.create)
+            elif p.delete:
+                await self._delete(rs, key, p.delete)
+        except errors.ApiError as e:
+            manage_error = str(e)
+        status = calculate_status(rs, active, now=now, manage_error=manage_error)
+        if status_changed(rs, status):
+            await self._write_status(rs, status)
+        if manage_error is not None:
+            raise RuntimeError(f"managing replicas of {key} failed: {manage_error}")
+        if p.requeue_after is not None:
+            return Result.after(p.requeue_after)
+        return None
+
+    async def _claim(self, rs: Obj, p: ReplicaSetPlan) -> None:
+        if p.adopt:
+            # canAdopt: re-read the ReplicaSet uncached, so a deleted/recreated one adopts nothing.
+            fresh = await self.client.get(RS_RESOURCE, name_of(rs), namespace=meta(rs).get("namespace"))
+            if podcontrol.uid_of(fresh) != podcontrol.uid_of(rs) or is_deleting(fresh):
+                raise RuntimeError(f"cannot adopt pods for {key_of(rs)}: the ReplicaSet changed")
+            ref = podcontrol.controller_ref(rs, api_version="apps/v1", kind="ReplicaSet")
+            for pod in p.adopt:
+                try:
+                    await podcontrol.adopt(self.client, POD_RESOURCE, pod, ref)
+                except errors.NotFoundError:
+                    p.active.remove(pod)
+        for pod in p.release:
+            await podcontrol.release(self.client, POD_RESOURCE, pod, podcontrol.uid_of(rs))
+
+    async def _create(self, rs: Obj, key: str, count: int) -> None:
+        self.expectations.expect_creations(key, count)
+        body = podcontrol.pod_from_template((rs.get("spec") or {}).get("template") or {}, rs,
+                                            api_version="apps/v1", kind="ReplicaSet")
+        ns = meta(rs).get("namespace")
+        done = 0
+        for size in slow_start_batches(count):
+            results = await asyncio.gather(*(self._create_one(rs, body, ns) for _ in range(size)),
+                                           return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            done += size - len(failures)
+            if failures:
+                # Neither the failed nor the skipped creations will ever be observed.
+                self.expectations.lower(key, adds=count - done)
+                raise failures[0]
+        log.debug("created %d pods for %s", done, key)
+
+    async def _create_one(self, rs: Obj, body: Obj, ns: str | None) -> None:
+        try:
+            pod = await self.client.create(POD_RESOURCE, copy.deepcopy(body), namespace=ns)
+        except errors.ApiError as e:
+            if namespace_terminating(e):
+                return  # as Kubernetes: the namespace is going away, nothing to report
+            await self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {e}")
+            raise
+        await self.recorder.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {name_of(pod)}")
+
+    async def _delete(self, rs: Obj, key: str, victims: list[Obj]) -> None:
+        self.expectations.expect_deletions(key, [key_of(p) for p in victims])
+
+        async def one(pod: Obj) -> None:
+            try:
+                await self.client.delete(POD_RESOURCE, name_of(pod), namespace=meta(pod).get("namespace"))
+            except errors.NotFoundError:
+                self.expectations.deletion_observed(key, key_of(pod))
+                return
+            except errors.ApiError as e:
+                self.expectations.deletion_observed(key, key_of(pod))
+                await self.recorder.event(rs, "Warning", "FailedDelete", f"Error deleting: {e}")
+                raise
+            await self.recorder.event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {name_of(pod)}")
+
+        results = await asyncio.gather(*(one(p) for p in victims), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+
+    async def _write_status(self, rs: Obj, status: dict[str, Any]) -> None:
+        """PUT /status with the cached resourceVersion; on conflict re-read once and retry."""
+        body = copy.deepcopy(rs)
+        for attempt in range(STATUS_UPDATE_RETRIES + 1):
+            body["status"] = status
+            try:
+                await self.client.update_status(RS_RESOURCE, body)
+                return
+            except errors.ConflictError:
+                if attempt >= STATUS_UPDATE_RETRIES:
+                    raise
+                body = await self.client.get(RS_RESOURCE, name_of(rs), namespace=meta(rs).get("namespace"))
+            except errors.NotFoundError:
+                return
+
+    async def run(self) -> None:
+        await self.controller.run()
+
+
+async def run(ctx: ControllerContext) -> None:
+    """Entry point of the controller-manager: one ReplicaSet controller over the shared informers."""
+    rsc = ReplicaSetController(
+        ctx.client, ctx.informers.informer(RS_RESOURCE), ctx.informers.informer(POD_RESOURCE),
+        recorder=ctx.recorder("replicaset-controller"),
+        settings=ReplicaSetControllerSettings(workers=ctx.settings.workers))
+    ctx.informers.start()
+    await ctx.informers.wait_synced()
+    await rsc.run()
