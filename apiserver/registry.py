@@ -494,7 +494,7 @@ class Registry:
             else:
                 merged.pop("status", None)
             new = merged
-        else:
+        elif subresource != "binding":  # a binding sets spec.nodeName and PodScheduled in one write
             if res.has_status:
                 if "status" in old:
                     new["status"] = copy.deepcopy(old["status"])
@@ -585,19 +585,13 @@ class Registry:
                 raise errors.ConflictError(message=f"pod {name} is already assigned to node \"{spec['nodeName']}\"",
                                            name=name, kind="pods")
             spec["nodeName"] = node
-            return current
-
-        result = await self._guaranteed_update(res, namespace, name, mutate, subresource="binding",
-                                               precondition=None, dry_run=False)
-        # The PodScheduled condition belongs to status; write it through the status path.
-        def set_condition(current: dict[str, Any]) -> dict[str, Any]:
-            current = _strip_rv(current)
+            # As Kubernetes' binding does: host and PodScheduled=True in the same write.
             status = current.setdefault("status", {})
             conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
             status["conditions"] = [_pod_scheduled(now)] + conds
             return current
-        del result
-        await self._guaranteed_update(res, namespace, name, set_condition, subresource="status",
+
+        await self._guaranteed_update(res, namespace, name, mutate, subresource="binding",
                                       precondition=None, dry_run=False)
 
     # ------------------------------------------------------------------ delete

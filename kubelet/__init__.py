@@ -1,1 +1,2 @@
-"""kubelet: arrives in a later issue (see DESIGN.md); importable so the layout is complete."""
+"""kubelet: the node agent. ``simulated`` runs pods without containers (like kwok); ``nodestatus`` and
+``podstatus`` hold the pure parts (Node, Lease, pod CIDRs, pod IPs, pod status). The Docker kubelet is a later issue."""
