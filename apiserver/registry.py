@@ -197,7 +197,9 @@ class Registry:
     async def watch(self, res: Resource, namespace: str | None, *, label_selector: str = "",
                     field_selector: str = "", resource_version: str = "") -> Watcher:
         matches = self._matcher(res, namespace, label_selector, field_selector)
-        cache = await self._fresh_cache(res)
+        # A watch needs no read-your-writes wait: it gets every event after its revision anyway.
+        cache = self.cache(res)
+        await cache.ready.wait()
         from_rev: int | None = None
         if resource_version not in ("", "0"):
             try:

@@ -1,1 +1,1 @@
-"""scheduler: arrives in a later issue (see DESIGN.md); importable so the layout is complete."""
+"""The scheduler: binds pending pods to nodes (see scheduler.server for the process, plugins for the decisions)."""

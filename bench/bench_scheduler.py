@@ -1,0 +1,204 @@
+"""Scheduler throughput: pods scheduled per second (binds included) on 100 and on 1000 nodes.
+
+Data flow, for each node count: start a private etcd and ``minik8s apiserver`` (``tests/cluster.py``)
+-> create N Node objects through the API and PUT their status (Ready, allocatable
+cpu=32/memory=128Gi/pods=110, so 10,000 small pods fit on 100 nodes) -> start ``minik8s scheduler
+--no-leader-elect`` as a real process and wait for it to be ready (it binds a probe pod) -> open a
+watch on the namespace's pods -> create ``--pods`` pods (100m cpu, 64Mi each) with ``--concurrency``
+aiohttp workers -> the rate is pods / (last pod seen bound through the watch - first create). The
+scheduler's Scheduled events are on, as in production, so the apiserver also absorbs one Event
+create per bind. Also printed: how fast the creates alone went (the upper bound any scheduler
+could reach here), the scheduler process's CPU seconds, the ratio rate(1000)/rate(100) and the
+machine.
+
+Run from the repository root: ``.venv/bin/python bench/bench_scheduler.py [--nodes 100 1000]
+[--pods 10000] [--concurrency 32]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import orjson  # noqa: E402
+
+from bench.bench_apiserver import machine  # noqa: E402
+from machinery import errors  # noqa: E402
+from machinery.client import ApiClient  # noqa: E402
+from tests.cluster import ApiServerProcess, ComponentProcess, Etcd  # noqa: E402
+
+NAMESPACE = "bench"
+ALLOCATABLE = {"cpu": "32", "memory": "128Gi", "pods": "110"}
+
+
+@dataclass
+class Result:
+    nodes: int
+    pods: int
+    seconds: float
+    create_seconds: float
+    scheduler_cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.pods / self.seconds
+
+
+def pod(name: str) -> bytes:
+    return orjson.dumps({"apiVersion": "v1", "kind": "Pod",
+                         "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": "bench"}},
+                         "spec": {"containers": [{"name": "c", "image": "nginx", "resources": {
+                             "requests": {"cpu": "100m", "memory": "64Mi"}}}]}})
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def pool(n: int, concurrency: int, call: Callable[[int], Awaitable[None]]) -> None:
+    it = iter(range(n))
+
+    async def worker() -> None:
+        for i in it:
+            await call(i)
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def make_nodes(http: aiohttp.ClientSession, count: int, concurrency: int) -> None:
+    headers = {"Content-Type": "application/json"}
+
+    async def one(i: int) -> None:
+        name = f"node-{i:04d}"
+        body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}
+        async with http.post("/api/v1/nodes", data=orjson.dumps(body), headers=headers) as r:
+            assert r.status == 201, await r.text()
+            node = orjson.loads(await r.read())
+        node["status"] = {"capacity": ALLOCATABLE, "allocatable": ALLOCATABLE,
+                          "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}
+        async with http.put(f"/api/v1/nodes/{name}/status", data=orjson.dumps(node), headers=headers) as r:
+            assert r.status == 200, await r.text()
+    await pool(count, concurrency, one)
+
+
+async def wait_bound(client: ApiClient, names: set[str], rv: str, timeout: float) -> float:
+    """Watch pods from ``rv`` until every name in ``names`` is seen bound; the time of the last one."""
+    left = set(names)
+    last = time.perf_counter()
+    deadline = time.monotonic() + timeout
+    while left:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(left)} pods still unbound after {timeout}s")
+        try:
+            async with client.watch("pods", namespace=NAMESPACE, resource_version=rv, timeout_seconds=600) as stream:
+                async for _etype, obj in stream:
+                    rv = obj["metadata"]["resourceVersion"]
+                    name = obj["metadata"]["name"]
+                    if name in left and (obj.get("spec") or {}).get("nodeName"):
+                        left.discard(name)
+                        last = time.perf_counter()
+                        if not left:
+                            break
+        except errors.GoneError:
+            # Fell behind the compacted history: the rest is read from a list (times are then late).
+            listed = await client.list("pods", namespace=NAMESPACE)
+            rv = listed["metadata"]["resourceVersion"]
+            for obj in listed["items"]:
+                if obj["metadata"]["name"] in left and obj["spec"].get("nodeName"):
+                    left.discard(obj["metadata"]["name"])
+                    last = time.perf_counter()
+        except errors.ServiceUnavailableError as e:
+            print(f"  (watch: {e}; retrying)", flush=True)
+            await asyncio.sleep(0.5)
+    return last
+
+
+async def one_run(nodes: int, pods: int, concurrency: int, timeout: float) -> Result:
+    etcd = Etcd.start()
+    api = ApiServerProcess.start(etcd.url)
+    sched: ComponentProcess | None = None
+    try:
+        connector = aiohttp.TCPConnector(limit=concurrency + 4)
+        async with aiohttp.ClientSession(base_url=api.url, connector=connector,
+                                         timeout=aiohttp.ClientTimeout(total=120)) as http, \
+                ApiClient(api.url, timeout=120) as client:
+            await client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                               "metadata": {"name": NAMESPACE}})
+            t0 = time.perf_counter()
+            await make_nodes(http, nodes, concurrency)
+            print(f"  {nodes} nodes created in {time.perf_counter() - t0:.1f}s", flush=True)
+            sched = ComponentProcess.start("scheduler", "--server", api.url, "--no-leader-elect", log_level="warning")
+            # Ready = it has synced and binds: one probe pod, not counted.
+            rv = (await client.list("pods", namespace=NAMESPACE))["metadata"]["resourceVersion"]
+            await client.create("pods", orjson.loads(pod("probe")), namespace=NAMESPACE)
+            await wait_bound(client, {"probe"}, rv, 60)
+            cpu0 = cpu_seconds(sched.proc.pid)
+            rv = (await client.list("pods", namespace=NAMESPACE, limit=1))["metadata"]["resourceVersion"]
+            names = {f"pod-{i:05d}" for i in range(pods)}
+            watcher = asyncio.create_task(wait_bound(client, names, rv, timeout))
+            headers = {"Content-Type": "application/json"}
+
+            async def create(i: int) -> None:
+                async with http.post(f"/api/v1/namespaces/{NAMESPACE}/pods", data=pod(f"pod-{i:05d}"),
+                                     headers=headers) as r:
+                    assert r.status == 201, await r.text()
+            started = time.perf_counter()
+            await pool(pods, concurrency, create)
+            created = time.perf_counter() - started
+            print(f"  {pods} pods created in {created:.1f}s ({pods / created:.0f}/s)", flush=True)
+            last = await watcher
+            cpu = cpu_seconds(sched.proc.pid) - cpu0
+            return Result(nodes, pods, last - started, created, cpu)
+    finally:
+        if sched is not None:
+            if sched.proc.poll() is not None:
+                print(sched.logs()[-3000:])
+            sched.stop()
+        api.stop()
+        etcd.stop()
+
+
+async def amain(args: argparse.Namespace) -> int:
+    m = machine()
+    print("machine: " + "; ".join(f"{k} {v}" for k, v in m.items()), flush=True)
+    results: list[Result] = []
+    for n in args.nodes:
+        print(f"{n} nodes, {args.pods} pods:", flush=True)
+        r = await one_run(n, args.pods, args.concurrency, args.timeout)
+        results.append(r)
+        print(f"  scheduled {r.pods} pods in {r.seconds:.1f}s: {r.rate:.1f} pods/s "
+              f"(creates alone {r.pods / r.create_seconds:.1f}/s; scheduler CPU {r.scheduler_cpu_s:.1f}s, "
+              f"{r.scheduler_cpu_s / r.pods * 1000:.2f} ms/pod)", flush=True)
+    print()
+    print("| nodes | pods | seconds | pods scheduled/s | creates/s | scheduler CPU s | scheduler CPU ms/pod |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r.nodes} | {r.pods} | {r.seconds:.1f} | {r.rate:.1f} | {r.pods / r.create_seconds:.1f} | "
+              f"{r.scheduler_cpu_s:.1f} | {r.scheduler_cpu_s / r.pods * 1000:.2f} |")
+    if len(results) >= 2:
+        print(f"\nratio rate({results[-1].nodes})/rate({results[0].nodes}) = {results[-1].rate / results[0].rate:.3f}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--nodes", type=int, nargs="+", default=[100, 1000])
+    p.add_argument("--pods", type=int, default=10000)
+    p.add_argument("--concurrency", type=int, default=32, help="concurrent creates (default 32)")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the pods to bind")
+    return asyncio.run(amain(p.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

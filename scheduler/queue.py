@@ -1,0 +1,100 @@
+"""The scheduling queue: pods ready to try (active) and pods that fit nowhere (unschedulable).
+
+Data flow: pod informer events -> ``add(key)`` (a pending pod of ours; duplicates merge in the
+shared ``WorkQueue``) -> the scheduling loop ``get()``s one key at a time and calls ``done`` ->
+a pod that fits nowhere goes to ``add_unschedulable`` and waits there, out of the loop's way,
+until ``move_all_to_active()`` (called on cluster changes: a node added or made more useful, a
+pod deleted or finished, a failed bind's resources given back) or until it has waited
+``max_unschedulable_s`` (a slow periodic flush; never a busy loop). Moving a pod honours its
+backoff (``initial_backoff_s * 2**attempts``, capped), so a stream of cluster changes retries a
+hopeless pod at most once per backoff period, as Kubernetes' backoff queue does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from machinery.workqueue import WorkQueue
+
+
+@dataclass
+class _Waiting:
+    since: float
+    attempts: int
+
+
+class SchedulingQueue:
+    def __init__(self, *, initial_backoff_s: float = 1.0, max_backoff_s: float = 10.0,
+                 max_unschedulable_s: float = 60.0) -> None:
+        self.active: WorkQueue[str] = WorkQueue(base_delay_s=initial_backoff_s, max_delay_s=max_backoff_s)
+        self.unschedulable: dict[str, _Waiting] = {}
+        self._attempts: dict[str, int] = {}
+        self._initial_backoff_s = initial_backoff_s
+        self._max_backoff_s = max_backoff_s
+        self.max_unschedulable_s = max_unschedulable_s
+        self.moves = 0  # how many move_all_to_active calls moved something (for tests and logs)
+
+    def add(self, key: str) -> None:
+        """A pod that may be schedulable now (new, or changed)."""
+        self.unschedulable.pop(key, None)
+        self.active.add(key)
+
+    def add_backoff(self, key: str) -> None:
+        """Try again after the pod's backoff (a failed bind, an error)."""
+        self.unschedulable.pop(key, None)
+        self.active.add_rate_limited(key)
+
+    def add_unschedulable(self, key: str) -> None:
+        attempts = self._attempts.get(key, 0) + 1
+        self._attempts[key] = attempts
+        self.unschedulable[key] = _Waiting(time.monotonic(), attempts)
+
+    def backoff(self, attempts: int) -> float:
+        if attempts <= 0:
+            return 0.0
+        return min(self._initial_backoff_s * 2 ** min(attempts - 1, 30), self._max_backoff_s)
+
+    def remove(self, key: str) -> None:
+        """The pod is bound, deleted or no longer ours: stop tracking it."""
+        self.unschedulable.pop(key, None)
+        self._attempts.pop(key, None)
+        self.active.forget(key)
+
+    def is_unschedulable(self, key: str) -> bool:
+        return key in self.unschedulable
+
+    def move_all_to_active(self) -> int:
+        """The cluster changed: every unschedulable pod gets another try (after its backoff)."""
+        if not self.unschedulable:
+            return 0
+        now = time.monotonic()
+        waiting, self.unschedulable = self.unschedulable, {}
+        for key, w in waiting.items():
+            self.active.add_after(key, max(0.0, w.since + self.backoff(w.attempts) - now))
+        self.moves += 1
+        return len(waiting)
+
+    def flush_stale(self) -> int:
+        """Move pods that waited ``max_unschedulable_s`` without any cluster change to active."""
+        now = time.monotonic()
+        stale = [k for k, w in self.unschedulable.items() if now - w.since >= self.max_unschedulable_s]
+        for key in stale:
+            del self.unschedulable[key]
+            self.active.add(key)
+        return len(stale)
+
+    async def flush_forever(self, period_s: float = 5.0) -> None:
+        while True:
+            await asyncio.sleep(min(period_s, self.max_unschedulable_s))
+            self.flush_stale()
+
+    async def get(self) -> str:
+        return await self.active.get()
+
+    def done(self, key: str) -> None:
+        self.active.done(key)
+
+
+__all__ = ["SchedulingQueue"]
