@@ -335,9 +335,13 @@ def test_node_that_stops_heartbeating_goes_not_ready_and_its_pods_move(cluster: 
     assert on_b, "the scheduler spreads pods, so sim-b has some"
     c.kubelets["b"].kill()
     c.wait("sim-b NotReady", lambda: "sim-b" not in ready_nodes(c), 30)
-    node = c.http.get("/api/v1/nodes/sim-b").json()
-    assert {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"} in [
-        {"key": t["key"], "effect": t["effect"]} for t in node["spec"].get("taints") or []]
+
+    def unreachable_taint() -> bool:
+        node = c.http.get("/api/v1/nodes/sim-b").json()
+        return {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"} in [
+            {"key": t["key"], "effect": t["effect"]} for t in node["spec"].get("taints") or []]
+
+    c.wait("the unreachable NoExecute taint on sim-b", unreachable_taint, 15)
     assert "NotReady" in c.kubectl("get", "node", "sim-b").stdout
     c.wait("6 running pods, none on sim-b", lambda: len([
         p for p in running(c, ns) if p["spec"]["nodeName"] != "sim-b"]) == 6, 60)
