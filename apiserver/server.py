@@ -1,8 +1,8 @@
 """Wiring of the apiserver process: etcd storage -> registry + caches -> HTTP app -> uvicorn.
 
 ``ApiServerSettings`` is everything that can be tuned (tests shrink the intervals);
-``build`` returns the app with its background tasks (watch caches, compactor, namespace
-finalizer) started by the app's lifespan, so the same object runs under uvicorn or in process.
+``build`` returns the app with its background tasks (watch caches, compactor) started by the
+app's lifespan, so the same object runs under uvicorn or in process.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from fastapi import FastAPI
 
 from .app import create_app
 from .compactor import Compactor
-from .namespaces import NamespaceFinalizer
 from .registry import Registry, RegistrySettings
 from .resources import default_resources
 from .storage.etcd import EtcdStorage
@@ -31,7 +30,6 @@ class ApiServerSettings:
     compaction_interval: float = 60.0
     history_retention: float = 300.0
     bookmark_interval: float = 10.0
-    namespace_sync_interval: float = 1.0
     service_cluster_ip_range: str = "10.96.0.0/12"
     etcd_timeout: float = 5.0
     log_level: str = "info"
@@ -51,13 +49,11 @@ def build(settings: ApiServerSettings) -> ApiServer:
                         settings=RegistrySettings(service_cidr=settings.service_cluster_ip_range))
     compactor = Compactor(storage, list(registry.caches.values()), interval=settings.compaction_interval,
                           retention=settings.history_retention)
-    finalizer = NamespaceFinalizer(registry, interval=settings.namespace_sync_interval)
     tasks: list[asyncio.Task[None]] = []
 
     async def startup() -> None:
         await _start_registry(registry)
         tasks.append(asyncio.create_task(compactor.run(), name="compactor"))
-        tasks.append(asyncio.create_task(finalizer.run(), name="namespace-finalizer"))
 
     async def shutdown() -> None:
         for t in tasks:

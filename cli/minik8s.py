@@ -90,6 +90,9 @@ def controller_manager(
                                                     help="seconds without a node lease renewal before NotReady"),
     default_toleration_seconds: float = typer.Option(300.0, envvar="MINIK8S_DEFAULT_TOLERATION_SECONDS",
                                                      help="how long pods tolerate an unreachable node"),
+    namespace_deletion_grace_period: float = typer.Option(
+        5.0, envvar="MINIK8S_NAMESPACE_DELETION_GRACE_PERIOD",
+        help="seconds a deleted namespace waits before its content is removed"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
 ) -> None:
     """Run the controller-manager: ReplicaSets, Deployments, garbage collection, nodes, endpoints."""
@@ -101,7 +104,8 @@ def controller_manager(
         leader_elect=leader_elect, lease_duration=lease_duration, renew_deadline=renew_deadline,
         retry_period=retry_period, node_monitor_period=node_monitor_period,
         node_monitor_grace_period=node_monitor_grace_period,
-        default_toleration_seconds=default_toleration_seconds)
+        default_toleration_seconds=default_toleration_seconds,
+        namespace_deletion_grace_period=namespace_deletion_grace_period)
     if identity:
         settings.identity = identity
     run_cm(settings)
@@ -140,6 +144,7 @@ def up(
     data_dir: str = typer.Option("~/.minik8s", help="where etcd data, logs and the kubeconfig live"),
     kubeconfig: str = typer.Option("", help="write the kubeconfig here (default: DATA_DIR/kubeconfig)"),
     fresh: bool = typer.Option(False, help="start from an empty etcd"),
+    nodes: int = typer.Option(1, help="how many simulated nodes to run (pods run no containers yet)"),
 ) -> None:
     """Run a whole cluster on this machine as child processes; Ctrl-C stops it."""
     from pathlib import Path
@@ -148,7 +153,7 @@ def up(
 
     raise typer.Exit(run_up(UpSettings(port=port, data_dir=Path(data_dir).expanduser(),
                                        kubeconfig=Path(kubeconfig).expanduser() if kubeconfig else None,
-                                       fresh=fresh)))
+                                       fresh=fresh, nodes=nodes)))
 
 
 def main() -> None:

@@ -2,11 +2,12 @@
 
 Data flow: etcd (local binary, data under ``--data-dir``) -> ``minik8s apiserver`` on
 127.0.0.1:PORT (8080 by default: the address kubectl tries when it has no kubeconfig) ->
-a kubeconfig written for kubectl and mkctl -> a summary -> wait; Ctrl-C (or SIGTERM) stops
-every child in reverse order, so nothing is left running.
+scheduler, controller-manager and a simulated kubelet holding ``--nodes`` nodes -> a kubeconfig
+written for kubectl and mkctl -> a summary -> wait; Ctrl-C (or SIGTERM) stops every child in
+reverse order, so nothing is left running.
 
-Today the cluster is etcd + apiserver; the scheduler, controller-manager, kubelets and gitops
-join as their issues land.
+The nodes are simulated (pods run no containers) until the Docker kubelet lands; gitops joins
+with its issue.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class UpSettings:
     data_dir: Path = field(default_factory=lambda: Path("~/.minik8s").expanduser())
     kubeconfig: Path | None = None  # default: <data_dir>/kubeconfig, and ~/.kube/config when absent
     fresh: bool = False
+    nodes: int = 1
 
 
 @dataclass
@@ -65,13 +67,18 @@ class LocalCluster:
         server = f"http://127.0.0.1:{s.port}"
         api = self._spawn("apiserver", component_command("apiserver", "--etcd-servers", etcd_url, "--port", str(s.port)))
         wait_http(f"{server}/readyz", api.proc, api.log)
+        self._spawn("scheduler", component_command("scheduler", "--server", server))
+        self._spawn("controller-manager", component_command("controller-manager", "--server", server))
+        if s.nodes > 0:
+            self._spawn("kubelet", component_command("kubelet", "--simulated", "--server", server,
+                                                     "--node-name", "minik8s-node", "--count", str(s.nodes)))
         kubeconfig = s.kubeconfig or s.data_dir / "kubeconfig"
         write_kubeconfig(kubeconfig, server=server)
         default = Path("~/.kube/config").expanduser()
         if s.kubeconfig is None and not default.exists():
             write_kubeconfig(default, server=server)
-        return {"apiserver": server, "etcd": etcd_url, "kubeconfig": str(kubeconfig),
-                "logs": str(s.data_dir / "logs")}
+        return {"apiserver": server, "etcd": etcd_url, "nodes": f"{s.nodes} simulated (minik8s-node-N)",
+                "kubeconfig": str(kubeconfig), "logs": str(s.data_dir / "logs")}
 
     def failed(self) -> Child | None:
         return next((c for c in self.children if c.proc.poll() is not None), None)

@@ -34,6 +34,7 @@ CONTROLLERS: dict[str, str] = {
     "garbagecollector": "controllers.garbagecollector",
     "nodelifecycle": "controllers.nodelifecycle",
     "endpoints": "controllers.endpoints",
+    "namespace": "controllers.namespace",
 }
 
 
@@ -51,6 +52,8 @@ class ControllerManagerSettings:
     node_monitor_period: float = 5.0
     node_monitor_grace_period: float = 40.0
     default_toleration_seconds: float = 300.0
+    # namespace
+    namespace_deletion_grace_period: float = 5.0
 
 
 @dataclass

@@ -1,7 +1,9 @@
-"""Session fixtures: one real etcd and one real apiserver process for the whole run.
+"""Session fixtures: one real etcd, one real apiserver and the namespace controller for the run.
 
 Tests isolate themselves by working in their own namespace (the ``namespace`` fixture), so
-they can share the cluster and still run in any order.
+they can share the cluster and still run in any order. Only the namespace controller runs beside
+the apiserver (so deleting a namespace completes, as in any cluster); tests of the other
+controllers, the scheduler and the kubelets start those themselves.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.cluster import ApiServerProcess, Etcd
+from tests.cluster import ApiServerProcess, ComponentProcess, Etcd
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +27,10 @@ def etcd() -> Iterator[Etcd]:
 @pytest.fixture(scope="session")
 def apiserver(etcd: Etcd) -> Iterator[ApiServerProcess]:
     s = ApiServerProcess.start(etcd.url)
+    namespaces = ComponentProcess.start("controller-manager", "--server", s.url, "--controllers", "namespace",
+                                        "--no-leader-elect", log_level="warning")
     yield s
+    namespaces.stop()
     s.stop()
 
 

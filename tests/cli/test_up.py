@@ -50,7 +50,19 @@ def test_up_runs_a_cluster_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert r.returncode == 0 and "namespace/default" in r.stdout, r.stderr
         children = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                                    text=True).stdout.split()]
-        assert len(children) == 2  # etcd and the apiserver
+        assert len(children) == 5  # etcd, apiserver, scheduler, controller-manager, kubelet
+        # The whole control plane works: a pod gets scheduled onto the simulated node and runs.
+        env_k = {**env, "KUBECONFIG": str(kubeconfig)}
+        r = subprocess.run(["kubectl", "run", "hello", "--image=busybox"], capture_output=True, text=True,
+                           env=env_k, timeout=60)
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 60
+        phase = ""
+        while time.monotonic() < deadline and phase != "Running":
+            phase = subprocess.run(["kubectl", "get", "pod", "hello", "-o", "jsonpath={.status.phase}"],
+                                   capture_output=True, text=True, env=env_k, timeout=60).stdout
+            time.sleep(0.5)
+        assert phase == "Running"
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
