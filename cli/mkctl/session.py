@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, NoReturn
 from urllib.parse import urlsplit
 
-import httpx
 import typer
 
 from machinery import errors
-from machinery.client import ApiClient, ConnectionFailedError
+from machinery.client import ApiClient, ConnectionFailedError, is_connection_refused
 from machinery.kubeconfig import ClientConfig, KubeconfigError, load_config
 
 from .discovery import ResourceInfo, UnknownResourceType, discover, for_kind, resolve
@@ -105,8 +104,8 @@ def format_error(exc: BaseException, *, server: str) -> str:
         return f"error: {exc}"
     if isinstance(exc, ConnectionFailedError):
         host = urlsplit(server).netloc or server
-        cause = exc.__cause__
-        if isinstance(cause, httpx.ConnectError) or "refused" in str(exc).lower():
+        # The cause is the aiohttp exception (ClientConnectorError with an ECONNREFUSED os_error).
+        if is_connection_refused(exc.__cause__) or "refused" in str(exc).lower():
             return f"The connection to the server {host} was refused - did you specify the right host or port?"
         return f"Unable to connect to the server: {exc}"
     if isinstance(exc, errors.InvalidError) and exc.causes:

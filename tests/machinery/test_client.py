@@ -6,12 +6,15 @@ import asyncio
 import time
 from typing import Any, AsyncIterator
 
-import httpx
+import aiohttp
+import orjson
 import pytest
+from aiohttp import web
 
 from machinery import errors
 from machinery.client import (
-    ApiClient, ApiResource, ConnectionFailedError, parse_warnings, resource_for, retry_on_conflict,
+    ApiClient, ApiResource, ConnectionFailedError, is_connection_refused, parse_warnings, resource_for,
+    retry_on_conflict,
 )
 from machinery.kubeconfig import ClientConfig
 from machinery.models import ConfigMap, Deployment, Pod
@@ -306,6 +309,8 @@ async def test_connection_failure_is_typed_and_gets_are_retried() -> None:
             await c.get("configmaps", "x", namespace="default")
         assert time.monotonic() - started >= 0.3  # 0.1 + 0.2 s of backoff
         assert isinstance(e.value, errors.ServiceUnavailableError)
+        assert isinstance(e.value.__cause__, aiohttp.ClientConnectorError)  # what mkctl reads
+        assert is_connection_refused(e.value.__cause__)
         started = time.monotonic()
         with pytest.raises(ConnectionFailedError):
             await c.create("configmaps", cm("x"), namespace="default")
@@ -315,16 +320,144 @@ async def test_connection_failure_is_typed_and_gets_are_retried() -> None:
                 pass
 
 
-async def test_non_status_error_bodies_are_still_typed() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/busy"):
-            return httpx.Response(503, text="<html>upstream down</html>")
-        return httpx.Response(429, json={"kind": "Status", "code": 429, "reason": "TooManyRequests",
-                                         "message": "slow down", "details": {"retryAfterSeconds": 2}})
+class TinyServer:
+    """A real HTTP server on 127.0.0.1 whose routes a test adds (to answer what the apiserver never does)."""
 
-    async with ApiClient("http://mock", transport=httpx.MockTransport(handler)) as c:
+    def __init__(self) -> None:
+        self.app = web.Application()
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> str:
+        # handler_cancellation: a client that hangs up cancels its handler (how the tests see it).
+        self._runner = web.AppRunner(self.app, handler_cancellation=True)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        return f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@pytest.fixture
+async def tiny() -> AsyncIterator[TinyServer]:
+    server = TinyServer()
+    yield server
+    await server.stop()
+
+
+async def test_non_status_error_bodies_are_still_typed(tiny: TinyServer) -> None:
+    app = tiny.app
+
+    async def busy(request: web.Request) -> web.Response:
+        return web.Response(status=503, text="<html>upstream down</html>", content_type="text/html")
+
+    async def slow_down(request: web.Request) -> web.Response:
+        return web.json_response({"kind": "Status", "code": 429, "reason": "TooManyRequests",
+                                  "message": "slow down", "details": {"retryAfterSeconds": 2}}, status=429)
+
+    async def moved(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": "/api/v1/namespaces/n/configmaps/x"})
+
+    app.router.add_get("/api/v1/namespaces/n/configmaps/busy", busy)
+    app.router.add_get("/api/v1/namespaces/n/configmaps/x", slow_down)
+    app.router.add_get("/api/v1/namespaces/n/configmaps/moved", moved)
+    url = await tiny.start()
+    async with ApiClient(url) as c:
         with pytest.raises(errors.ServiceUnavailableError, match="upstream down"):
             await c.get("configmaps", "busy", namespace="n")
         with pytest.raises(errors.TooManyRequestsError) as e:
             await c.get("configmaps", "x", namespace="n")
         assert e.value.retry_after_seconds == 2
+        with pytest.raises(errors.ApiError, match="HTTP 302"):  # redirects are not followed (as kubectl)
+            await c.get("configmaps", "moved", namespace="n")
+
+
+async def test_watch_reads_long_and_split_lines(tiny: TinyServer) -> None:
+    """An event far longer than aiohttp's readline() buffer, sent in pieces that split lines anywhere."""
+    app = tiny.app
+    big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"k": "x" * 1_000_000}}
+    events = [{"type": "ADDED", "object": {"metadata": {"name": "a"}}}, {"type": "MODIFIED", "object": big},
+              {"type": "DELETED", "object": {"metadata": {"name": "a"}}}]
+    seen: dict[str, str] = {}
+
+    async def watch(request: web.Request) -> web.StreamResponse:
+        seen.update(request.query)
+        seen["accept"] = request.headers.get("Accept", "")
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        wire = b"".join(orjson.dumps(e) + b"\n" for e in events) + b"\n"
+        for i in range(0, len(wire), 7_001):
+            await resp.write(wire[i:i + 7_001])
+        # The last event without its newline: the end of the stream ends it.
+        await resp.write(orjson.dumps({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}}))
+        await resp.write_eof()
+        return resp
+
+    app.router.add_get("/api/v1/namespaces/n/configmaps", watch)
+    url = await tiny.start()
+    async with ApiClient(url) as c:
+        got = [e async for e in c.watch("configmaps", namespace="n", resource_version="5", timeout_seconds=3,
+                                        accept="application/json;as=Table;v=v1;g=meta.k8s.io")]
+    assert [t for t, _ in got] == ["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
+    assert got[1][1] == big
+    assert seen["watch"] == "1" and seen["resourceVersion"] == "5" and seen["timeoutSeconds"] == "3"
+    assert seen["accept"].startswith("application/json;as=Table")
+
+
+async def test_watch_error_event_and_early_close(tiny: TinyServer) -> None:
+    app = tiny.app
+    closed = asyncio.Event()
+
+    async def watch(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        if request.query.get("resourceVersion") == "1":
+            await resp.write(orjson.dumps({"type": "ERROR", "object": {
+                "kind": "Status", "code": 410, "reason": "Expired", "message": "too old resource version"}}) + b"\n")
+            return resp
+        await resp.write(orjson.dumps({"type": "ADDED", "object": {"metadata": {"name": "a"}}}) + b"\n")
+        try:
+            await asyncio.sleep(30)  # a quiet watch: the client gives up first
+        finally:
+            closed.set()
+        return resp
+
+    app.router.add_get("/api/v1/namespaces/n/configmaps", watch)
+    url = await tiny.start()
+    async with ApiClient(url) as c:
+        with pytest.raises(errors.GoneError):
+            async for _ in c.watch("configmaps", namespace="n", resource_version="1"):
+                pass
+        async with c.watch("configmaps", namespace="n", resource_version="2") as stream:
+            assert (await stream.__anext__())[0] == "ADDED"
+        await asyncio.wait_for(closed.wait(), 5)  # closing the stream closed its connection
+
+
+async def test_client_built_outside_a_loop_and_request_timeout(tiny: TinyServer) -> None:
+    app = tiny.app
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.json_response({})
+
+    async def version(request: web.Request) -> web.Response:
+        return web.json_response({"major": "1"}, headers={"Warning": '299 - "careful"'})
+
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/version", version)
+    url = await tiny.start()
+    warned: list[str] = []
+    # Built in a thread with no event loop (as components and mkctl do before asyncio.run).
+    c = await asyncio.to_thread(lambda: ApiClient(url, timeout=0.3, get_retries=0, on_warning=warned.append))
+    async with c:
+        assert await c.request("GET", "/version") == {"major": "1"}
+        assert c.last_warnings == ["careful"] and warned == ["careful"]
+        started = time.monotonic()
+        with pytest.raises(ConnectionFailedError, match="timed out") as e:
+            await c.request("GET", "/slow")
+        assert isinstance(e.value.__cause__, TimeoutError)
+        assert time.monotonic() - started < 2
+    with pytest.raises(RuntimeError):
+        await c.request("GET", "/version")
