@@ -5,7 +5,7 @@ list; missing files are skipped; for each cluster / user / context name the firs
 defines it wins, and so does the first non-empty ``current-context``), else ``~/.kube/config``
 -> pick the context (``--context`` or ``current-context``) -> its cluster (server URL, TLS
 settings) and user (token / token file, basic auth, client certificate) -> ``ClientConfig``,
-which ``machinery.client.ApiClient`` turns into an ``the HTTP client.AsyncClient``.
+which ``machinery.client.ApiClient`` turns into its aiohttp session.
 
 With no kubeconfig anywhere (or one without a current context) and no ``server`` override, the
 server is ``http://127.0.0.1:8080``: what kubectl tries, and where ``minik8s apiserver`` listens
@@ -73,7 +73,7 @@ class ClientConfig:
 
     @property
     def verify(self) -> ssl.SSLContext | bool:
-        """What the HTTP client takes as ``verify``: a context carrying the CA and client cert for https.
+        """What the HTTP client takes for TLS: a context carrying the CA and client cert for https.
 
         Client certificate *data* is written to a private temporary file only for the moment
         ``load_cert_chain`` reads it (the ssl module accepts files only), then removed.
