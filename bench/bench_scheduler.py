@@ -1,8 +1,10 @@
 """Scheduler throughput: pods scheduled per second (binds included) on 100 and on 1000 nodes.
 
 Data flow, for each node count: start a private etcd and ``minik8s apiserver`` (``tests/cluster.py``)
--> create N Node objects through the API and PUT their status (Ready, allocatable
-cpu=32/memory=128Gi/pods=110, so 10,000 small pods fit on 100 nodes) -> start ``minik8s scheduler
+-> N simulated nodes: ``minik8s kubelet --simulated --count N`` (Ready, allocatable
+cpu=32/memory=128Gi/pods=110, so 10,000 small pods fit on 100 nodes; the kubelet renews their
+leases and moves bound pods to Running, as it would in a cluster), or with ``--nodes-from api``
+bare Node objects with no kubelet -> start ``minik8s scheduler
 --no-leader-elect`` as a real process and wait for it to be ready (it binds a probe pod) -> open a
 watch on the namespace's pods -> create ``--pods`` pods (100m cpu, 64Mi each) with ``--concurrency``
 aiohttp workers -> the rate is pods / (last pod seen bound through the watch - first create). The
@@ -12,7 +14,7 @@ could reach here), the scheduler process's CPU seconds, the ratio rate(1000)/rat
 machine.
 
 Run from the repository root: ``.venv/bin/python bench/bench_scheduler.py [--nodes 100 1000]
-[--pods 10000] [--concurrency 32]``.
+[--pods 10000] [--concurrency 32] [--nodes-from kubelet|api]``.
 """
 
 from __future__ import annotations
@@ -92,6 +94,22 @@ async def make_nodes(http: aiohttp.ClientSession, count: int, concurrency: int) 
     await pool(count, concurrency, one)
 
 
+async def simulated_nodes(client: ApiClient, api_url: str, count: int) -> ComponentProcess:
+    capacity = ",".join(f"{k}={v}" for k, v in ALLOCATABLE.items())
+    kubelet = ComponentProcess.start("kubelet", "--simulated", "--server", api_url, "--node-name", "node",
+                                     "--count", str(count), "--capacity", capacity, log_level="warning")
+    deadline = time.monotonic() + 300
+    while True:
+        nodes = (await client.list("nodes"))["items"]
+        ready = [n for n in nodes if any(c.get("type") == "Ready" and c.get("status") == "True"
+                                         for c in (n.get("status") or {}).get("conditions") or [])]
+        if len(ready) >= count:
+            return kubelet
+        if kubelet.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"simulated kubelet: {len(ready)}/{count} nodes Ready\n{kubelet.logs()[-2000:]}")
+        await asyncio.sleep(0.5)
+
+
 async def wait_bound(client: ApiClient, names: set[str], rv: str, timeout: float) -> float:
     """Watch pods from ``rv`` until every name in ``names`` is seen bound; the time of the last one."""
     left = set(names)
@@ -124,10 +142,11 @@ async def wait_bound(client: ApiClient, names: set[str], rv: str, timeout: float
     return last
 
 
-async def one_run(nodes: int, pods: int, concurrency: int, timeout: float) -> Result:
+async def one_run(nodes: int, pods: int, concurrency: int, timeout: float, nodes_from: str) -> Result:
     etcd = Etcd.start()
     api = ApiServerProcess.start(etcd.url)
     sched: ComponentProcess | None = None
+    kubelet: ComponentProcess | None = None
     try:
         connector = aiohttp.TCPConnector(limit=concurrency + 4)
         async with aiohttp.ClientSession(base_url=api.url, connector=connector,
@@ -136,8 +155,11 @@ async def one_run(nodes: int, pods: int, concurrency: int, timeout: float) -> Re
             await client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                "metadata": {"name": NAMESPACE}})
             t0 = time.perf_counter()
-            await make_nodes(http, nodes, concurrency)
-            print(f"  {nodes} nodes created in {time.perf_counter() - t0:.1f}s", flush=True)
+            if nodes_from == "kubelet":
+                kubelet = await simulated_nodes(client, api.url, nodes)
+            else:
+                await make_nodes(http, nodes, concurrency)
+            print(f"  {nodes} nodes ({nodes_from}) Ready in {time.perf_counter() - t0:.1f}s", flush=True)
             sched = ComponentProcess.start("scheduler", "--server", api.url, "--no-leader-elect", log_level="warning")
             # Ready = it has synced and binds: one probe pod, not counted.
             rv = (await client.list("pods", namespace=NAMESPACE))["metadata"]["resourceVersion"]
@@ -165,6 +187,8 @@ async def one_run(nodes: int, pods: int, concurrency: int, timeout: float) -> Re
             if sched.proc.poll() is not None:
                 print(sched.logs()[-3000:])
             sched.stop()
+        if kubelet is not None:
+            kubelet.stop()
         api.stop()
         etcd.stop()
 
@@ -175,7 +199,7 @@ async def amain(args: argparse.Namespace) -> int:
     results: list[Result] = []
     for n in args.nodes:
         print(f"{n} nodes, {args.pods} pods:", flush=True)
-        r = await one_run(n, args.pods, args.concurrency, args.timeout)
+        r = await one_run(n, args.pods, args.concurrency, args.timeout, args.nodes_from)
         results.append(r)
         print(f"  scheduled {r.pods} pods in {r.seconds:.1f}s: {r.rate:.1f} pods/s "
               f"(creates alone {r.pods / r.create_seconds:.1f}/s; scheduler CPU {r.scheduler_cpu_s:.1f}s, "
@@ -195,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nodes", type=int, nargs="+", default=[100, 1000])
     p.add_argument("--pods", type=int, default=10000)
+    p.add_argument("--nodes-from", choices=["kubelet", "api"], default="kubelet",
+                   help="simulated kubelet nodes (default) or bare Node objects")
     p.add_argument("--concurrency", type=int, default=32, help="concurrent creates (default 32)")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the pods to bind")
     return asyncio.run(amain(p.parse_args(argv)))
