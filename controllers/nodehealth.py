@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from machinery.taints import tolerates
 from machinery.timefmt import parse_time
 
 Obj = dict[str, Any]
@@ -211,20 +212,6 @@ def desired_taints(node: Obj, *, mode: str, now: datetime) -> list[Obj] | None:
 
 
 # ---------------------------------------------------------------------------------- eviction
-def tolerates(toleration: Obj, taint: Obj) -> bool:
-    """Kubernetes' ``Toleration.ToleratesTaint``."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    if operator == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
 
 
 def with_default_tolerations(tolerations: list[Obj], default_seconds: float) -> list[Obj]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from machinery.quantity import QuantityError, cpu_millis, to_bytes
+from machinery.taints import tolerates
 
 Obj = Mapping[str, Any]
 
@@ -224,20 +225,6 @@ class NodeInfo:
 # ------------------------------------------------------------------------------ filters
 # Each returns None when the node passes, else the list of reasons (Kubernetes' texts).
 
-def tolerates(toleration: Obj, taint: Obj) -> bool:
-    """Kubernetes' Toleration.ToleratesTaint."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    op = toleration.get("operator") or "Equal"
-    if op == "Exists":
-        return True
-    if op == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
 
 
 def filter_unschedulable(pod: PodInfo, node: NodeInfo) -> list[str] | None:

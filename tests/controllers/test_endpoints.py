@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from controller_helpers import eventually, running
 import asyncio
 import time
 from contextlib import asynccontextmanager
@@ -113,27 +114,8 @@ def test_truncation_over_capacity() -> None:
 
 
 # ---------------------------------------------------------------------------------- in process
-@asynccontextmanager
-async def running_controller(url: str) -> AsyncIterator[ApiClient]:
-    async with ApiClient(url) as client:
-        factory = InformerFactory(client)
-        ctx = ControllerContext(client, factory, ControllerManagerSettings(server=url, leader_elect=False, workers=2))
-        task = asyncio.create_task(endpoints.run(ctx))
-        try:
-            yield client
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await factory.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def running_controller(url: str) -> Any:
+    return running(endpoints, url, workers=2)
 
 
 async def make_pod(client: ApiClient, ns: str, name: str, ip: str, *, ready: bool) -> Obj:

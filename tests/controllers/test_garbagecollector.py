@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from controller_helpers import eventually, running
 import asyncio
 import time
 from contextlib import asynccontextmanager
@@ -82,27 +83,8 @@ def test_graph_indexes_dependents_and_reports_what_needs_a_look() -> None:
 
 
 # ---------------------------------------------------------------------------------- in process
-@asynccontextmanager
-async def collector(url: str) -> AsyncIterator[ApiClient]:
-    async with ApiClient(url) as client:
-        factory = InformerFactory(client)
-        ctx = ControllerContext(client, factory, ControllerManagerSettings(server=url, leader_elect=False, workers=4))
-        task = asyncio.create_task(garbagecollector.run(ctx))
-        try:
-            yield client
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await factory.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def collector(url: str) -> Any:
+    return running(garbagecollector, url, workers=4)
 
 
 TEMPLATE = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}

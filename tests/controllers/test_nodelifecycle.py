@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from controller_helpers import eventually, running
 import asyncio
 import time
 import uuid
@@ -115,27 +116,8 @@ def test_untolerated_no_execute_taint_evicts_at_once() -> None:
 SETTINGS = dict(node_monitor_grace_period=1.5, node_monitor_period=0.2, default_toleration_seconds=1.0)
 
 
-@asynccontextmanager
-async def controller(url: str) -> AsyncIterator[ApiClient]:
-    async with ApiClient(url) as client:
-        factory = InformerFactory(client)
-        settings = ControllerManagerSettings(server=url, leader_elect=False, workers=2, **SETTINGS)  # type: ignore[arg-type]
-        task = asyncio.create_task(nodelifecycle.run(ControllerContext(client, factory, settings)))
-        try:
-            yield client
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await factory.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def controller(url: str) -> Any:
+    return running(nodelifecycle, url, workers=2, **SETTINGS)
 
 
 def micro(moment: datetime | None = None) -> str:
