@@ -28,10 +28,10 @@ import orjson
 
 from machinery import errors
 from machinery.errors import StatusCause
-from machinery.selectors import SelectorError, parse_field_selector, parse_label_selector
+from machinery.selectors import SelectorError, format_label_selector, parse_field_selector, parse_label_selector
 
 from . import patch as patches
-from .cache import Entry, ExpiredError, Watcher, WatchCache
+from .cache import Entry, ExpiredError, Watcher, WatchCache, decode as decode_entry
 from .decode import DecodeError, decode
 from .defaults import apply_defaults
 from .resources import Resource, ResourceTable
@@ -483,7 +483,6 @@ class Registry:
             raise self._not_found(res, name)
         except StorageUnavailableError as e:
             raise errors.ServiceUnavailableError(message=str(e), retry_after_seconds=1)
-        from .cache import decode as decode_entry
         return decode_entry(kv.key, kv.value, kv.mod_revision)
 
     def _prepare_update(self, res: Resource, old: dict[str, Any], new: dict[str, Any], *,
@@ -759,8 +758,6 @@ def qos_class(spec: dict[str, Any]) -> str:
 
 
 def scale_of(res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
-    from machinery.selectors import format_label_selector
-
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     return {
