@@ -295,8 +295,13 @@ def test_too_big_pod_waits_with_kubernetes_message_then_lands_on_a_big_node(clus
     cond = c.wait("PodScheduled=False Unschedulable", unschedulable)
     assert cond["status"] == "False"
     assert cond["message"].startswith("0/3 nodes are available: 3 Insufficient cpu."), cond["message"]
-    events = c.http.get(f"/api/v1/namespaces/{ns}/events", params={"fieldSelector": "involvedObject.name=big"}).json()["items"]
-    assert any(e["reason"] == "FailedScheduling" and e["type"] == "Warning" for e in events)
+
+    def failed_scheduling_event() -> bool:
+        events = c.http.get(f"/api/v1/namespaces/{ns}/events",
+                            params={"fieldSelector": "involvedObject.name=big"}).json()["items"]
+        return any(e["reason"] == "FailedScheduling" and e["type"] == "Warning" for e in events)
+
+    c.wait("a FailedScheduling event", failed_scheduling_event, 15)
     big = c.kubelet("sim-big", capacity="cpu=32,memory=64Gi,pods=30")
     try:
         pod = c.wait("the big pod running on sim-big", lambda: next(
