@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from machinery import errors
 
-from . import discovery
+from . import discovery, nodeproxy
 from .cache import CacheEvent, ExpiredError, TooSlowError, Watcher
 from .protobuf import PROTOBUF, ProtobufError, UnknownKindError, decode_protobuf
 from .registry import Registry, scale_of
@@ -227,7 +227,7 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         if sub == "log":
             if method != "GET":
                 raise errors.MethodNotAllowedError(message="only GET is supported on pods/log")
-            return await _log(res, ns, name)
+            return await _log(request, res, ns, name)
         if sub == "binding":
             if method != "POST":
                 raise errors.MethodNotAllowedError(message="only POST is supported on pods/binding")
@@ -400,13 +400,20 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         return StreamingResponse(stream(), media_type=JSON,
                                  headers={"Cache-Control": "no-cache, private", "Transfer-Encoding": "chunked"})
 
-    async def _log(res: Resource, ns: str | None, name: str) -> Response:
+    async def _log(request: Request, res: Resource, ns: str | None, name: str) -> Response:
+        """pods/log: proxied to the kubelet of the pod's node (apiserver/nodeproxy.py)."""
         pod = (await registry.get(res, ns, name)).obj
-        node = (pod.get("spec") or {}).get("nodeName")
-        if not node:
+        q = request.query_params
+        container = nodeproxy.choose_container(pod, q.get("container", ""))
+        options = nodeproxy.log_options(q)
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        if not node_name:
             raise errors.BadRequestError(message=f'pod "{name}" is not scheduled to a node yet, so it has no logs')
-        raise errors.ServiceUnavailableError(
-            message=f'no kubelet serves logs for node "{node}" yet: minik8s has no container runtime agent running there')
+        nodes = table.lookup("", "v1", "nodes")
+        assert nodes is not None
+        node = (await registry.get(nodes, None, node_name)).obj
+        address, port = nodeproxy.kubelet_location(node)
+        return await nodeproxy.proxy_logs(node_name, address, port, ns or "", name, container, options)
 
     for prefix in ("/api/{path:path}", "/apis/{path:path}"):
         app.add_api_route(prefix, dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"],

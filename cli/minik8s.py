@@ -120,20 +120,32 @@ def kubelet(
     capacity: str = typer.Option("cpu=8,memory=32Gi,pods=110", help="the node's capacity"),
     lease_renew_interval: float = typer.Option(10.0, envvar="MINIK8S_NODE_LEASE_RENEW_INTERVAL",
                                                help="seconds between node Lease renewals"),
+    pod_network_subnet: str = typer.Option("172.28.0.0/16", envvar="MINIK8S_POD_NETWORK_SUBNET",
+                                           help="subnet of the Docker pod network (shared by kubelets)"),
+    pod_network_name: str = typer.Option("minik8s-pods", envvar="MINIK8S_POD_NETWORK_NAME",
+                                         help="name of the Docker pod network"),
+    runtime_endpoint: str = typer.Option("unix:///var/run/docker.sock", envvar="MINIK8S_RUNTIME_ENDPOINT",
+                                         help="the Docker engine"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
 ) -> None:
-    """Run a node agent. Today only ``--simulated`` (the Docker kubelet is the next issue)."""
-    if not simulated:
-        typer.echo("error: the Docker kubelet is not built yet; run with --simulated", err=True)
-        raise typer.Exit(2)
-    from kubelet.simulated import SimulatedKubeletSettings, parse_capacity, run as run_sim
-
+    """Run a node agent: pods as Docker containers, or ``--simulated`` (no containers, like kwok)."""
     _logging(log_level)
+    from kubelet.simulated import parse_capacity
+
     try:
         cap = parse_capacity(capacity)
     except ValueError as e:
         typer.echo(f"error: --capacity: {e}", err=True)
         raise typer.Exit(2)
+    if not simulated:
+        from kubelet.agent import KubeletSettings, run as run_kubelet
+
+        run_kubelet(KubeletSettings(server=server, node_name=node_name, capacity=cap,
+                                    lease_renew_interval=lease_renew_interval, runtime_endpoint=runtime_endpoint,
+                                    pod_network_name=pod_network_name, pod_network_subnet=pod_network_subnet))
+        return
+    from kubelet.simulated import SimulatedKubeletSettings, run as run_sim
+
     run_sim(SimulatedKubeletSettings(server=server, node_name=node_name, count=count, capacity=cap,
                                      lease_renew_interval=lease_renew_interval))
 

@@ -1,0 +1,663 @@
+"""The Docker kubelet: one Node whose pods run as Docker containers.
+
+``minik8s kubelet --server URL --node-name NAME [--capacity ...] [--pod-network-subnet ...]``
+
+Data flow:
+
+    start: runtime.version() / ensure_network(pod network)   (engine down: node NotReady, retried)
+           register the Node (nodestatus helpers; InternalIP = the pod network's gateway) + Lease
+    pods:  informer (fieldSelector spec.nodeName=NAME) -> key ns/name -> Controller -> reconcile:
+             runtime.list(pod uid label) -> containers
+             deletionTimestamp  -> plan_deletion: stop (grace: SIGTERM, then SIGKILL), remove,
+                                   DELETE gracePeriodSeconds=0 with a uid precondition
+             otherwise          -> podsync.plan -> execute (sandbox, pull, create+start) ->
+                                   list again -> podsync.pod_status -> PUT pods/{name}/status if
+                                   it changed -> requeue after sync_interval (Docker's state is
+                                   polled, like the kubelet's PLEG relist)
+    heartbeat: Lease renewal every lease_renew_interval; the engine is pinged every
+           runtime_check_interval and the Node's Ready condition follows it (never crashes).
+    housekeeping: containers on this node whose pod uid is not in the informer are removed.
+
+Restart-safety: all the state that matters is in Docker (labels: pod uid, container name,
+restart count), so a new kubelet process adopts running containers as they are.
+
+Probes: ``probe_results(pod_uid, container)`` is the hook (kubelet.probes replaces it); it
+answers ``(ready, liveness_failed)``; ready None means "no readiness probe" (ready when running).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import logging
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from kubelet import podsync
+from kubelet.nodestatus import (
+    DEFAULT_CAPACITY, NODE_LEASE_DURATION_SECONDS, NODE_LEASE_NAMESPACE, NodeIdentity, lease_body, new_node,
+    node_spec_patch, node_status,
+)
+from kubelet.runtime import (
+    DEFAULT_DOCKER_URL, DEFAULT_SANDBOX_IMAGE, LABEL_NODE, LABEL_POD_UID, ContainerInfo, ContainerRuntime,
+    ContainerRuntimeError, ContainerSpec, DockerRuntime, ImageNotPresent, ImagePullError, Mount,
+    RuntimeUnavailable,
+)
+from machinery import errors
+from machinery.client import ApiClient
+from machinery.controller import Controller, Result
+from machinery.events import EventRecorder
+from machinery.informer import Informer, object_key, split_key
+from machinery.quantity import parse_quantity, to_bytes
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+LEASES = ("coordination.k8s.io/v1", "leases")
+
+
+@dataclass
+class KubeletSettings:
+    server: str
+    node_name: str
+    capacity: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CAPACITY))
+    runtime_endpoint: str = DEFAULT_DOCKER_URL
+    pod_network_name: str = "minik8s-pods"
+    pod_network_subnet: str = "172.28.0.0/16"
+    sandbox_image: str = DEFAULT_SANDBOX_IMAGE
+    data_dir: str = ""  # default: /var/lib/minik8s/kubelet/<node>
+    lease_renew_interval: float = 10.0
+    lease_duration_seconds: int = NODE_LEASE_DURATION_SECONDS
+    node_status_interval: float = 60.0
+    runtime_check_interval: float = 5.0
+    sync_interval: float = 2.0  # how often a live pod's containers are looked at again
+    housekeeping_interval: float = 10.0
+    workers: int = 8
+    sync: podsync.SyncSettings = field(default_factory=podsync.SyncSettings)
+    retry_initial_s: float = 0.2
+    retry_max_s: float = 5.0
+
+    @property
+    def pods_dir(self) -> Path:
+        return Path(self.data_dir or f"/var/lib/minik8s/kubelet/{self.node_name}") / "pods"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+ProbeHook = Callable[[str, str], "tuple[bool | None, bool]"]
+
+
+class Kubelet:
+    """One node. ``run(stop)`` until ``stop`` is set; ``registered`` is set once the Node exists."""
+
+    def __init__(self, client: ApiClient, settings: KubeletSettings, *,
+                 runtime: ContainerRuntime | None = None) -> None:
+        self.client = client
+        self.settings = settings
+        self.name = settings.node_name
+        self.runtime: ContainerRuntime = runtime or DockerRuntime(settings.runtime_endpoint,
+                                                                  sandbox_image=settings.sandbox_image)
+        self.pods = Informer.for_kind(client, "pods", field_selector=f"spec.nodeName={self.name}")
+        self.controller: Controller[str] = Controller(f"kubelet-{self.name}", self.reconcile, workers=settings.workers)
+        self.recorder = EventRecorder(client, "kubelet", host=self.name)
+        self.registered = asyncio.Event()
+        self.runtime_ok = False
+        self.runtime_error = "container runtime not checked yet"
+        self.runtime_version = "docker://unknown"
+        self.internal_ip = "127.0.0.1"
+        self.status_writes = 0
+        self.memory: dict[str, podsync.PodMemory] = {}  # pod uid -> memory
+        self._uids: dict[str, str] = {}  # key -> uid
+        self._network_ready = False
+        self._node_uid: str | None = None
+        self._lease: Obj | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.probe_results: ProbeHook = lambda _uid, _container: (None, False)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def run(self, stop: asyncio.Event) -> None:
+        controller_task: asyncio.Task[None] | None = None
+        try:
+            await self._check_runtime()
+            await self._retrying("registering the node", self._register)
+            self.pods.add_handler(self._on_pod, lambda _o, new: self._on_pod(new), self._on_pod_deleted)
+            self._tasks.append(self.pods.start())
+            self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+            self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+            await self.pods.wait_synced()
+            controller_task = asyncio.create_task(self.controller.run())
+            self.registered.set()
+            log.info("node %s registered; runtime %s", self.name, "ready" if self.runtime_ok else "down")
+            await stop.wait()
+        finally:
+            for t in self._tasks:
+                if t is not None:
+                    t.cancel()
+            self.pods.stop()
+            if controller_task is not None:
+                await self.controller.stop(timeout_s=2.0)
+                controller_task.cancel()
+                await asyncio.gather(controller_task, return_exceptions=True)
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _rt(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kw)
+
+    async def _retrying(self, what: str, fn: Callable[[], Any]) -> Any:
+        delay = self.settings.retry_initial_s
+        while True:
+            try:
+                return await fn()
+            except (errors.InvalidError, errors.BadRequestError):
+                raise
+            except errors.ApiError as e:
+                log.warning("%s failed: %s; retrying in %.1fs", what, e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.retry_max_s)
+
+    # ------------------------------------------------------------------ runtime health
+    async def _check_runtime(self) -> bool:
+        """Pings the engine (and makes the pod network once); True when the Ready state changed."""
+        was = self.runtime_ok
+        try:
+            v = await self._rt(self.runtime.version)
+            self.runtime_version = f"docker://{v.version}"
+            if not self._network_ready:
+                net = await self._rt(self.runtime.ensure_network, self.settings.pod_network_name,
+                                     self.settings.pod_network_subnet)
+                # Docker's bridge gateway is the subnet's first address when none is given.
+                self.internal_ip = net.gateway or _first_host(net.subnet) or "127.0.0.1"
+                self._network_ready = True
+            self.runtime_ok = True
+            self.runtime_error = ""
+        except ContainerRuntimeError as e:
+            self.runtime_ok = False
+            self.runtime_error = f"container runtime is down: {e}"
+            if isinstance(e, RuntimeUnavailable):
+                self._network_ready = False  # the engine may come back without our network
+        if was != self.runtime_ok:
+            log.warning("container runtime %s", "is back" if self.runtime_ok else self.runtime_error)
+            if self.runtime_ok:
+                for key in self.pods.keys():
+                    self.controller.enqueue(key)
+        return was != self.runtime_ok
+
+    # ------------------------------------------------------------------ node and lease
+    def _identity(self) -> NodeIdentity:
+        return NodeIdentity(name=self.name, pod_cidr=self.settings.pod_network_subnet, internal_ip=self.internal_ip,
+                            capacity=dict(self.settings.capacity), runtime_version=self.runtime_version,
+                            os_image="minik8s docker node", kernel_version=os.uname().release, simulated=False)
+
+    def _node_status(self, current: Obj | None) -> Obj:
+        status = node_status(self._identity(), now=_now(), current=current)
+        if not self.runtime_ok:
+            for c in status["conditions"]:
+                if c["type"] == "Ready":
+                    old = {x.get("type"): x for x in (current or {}).get("conditions") or []}.get("Ready") or {}
+                    c.update(status="False", reason="KubeletNotReady", message=self.runtime_error,
+                             lastTransitionTime=old.get("lastTransitionTime") if old.get("status") == "False"
+                             else c["lastHeartbeatTime"])
+        return status
+
+    async def _register(self) -> None:
+        ident = self._identity()
+        try:
+            body = new_node(ident, now=_now())
+            body["status"] = self._node_status(None)
+            created = await self.client.create("nodes", body)
+            self._node_uid = str(created["metadata"]["uid"])
+        except errors.AlreadyExistsError:
+            existing = await self.client.get("nodes", self.name)
+            self._node_uid = str(existing["metadata"]["uid"])
+            patch = node_spec_patch(ident, existing)
+            if patch:
+                await self.client.patch("nodes", self.name, patch)
+            await self._write_node_status(existing)
+        await self._renew()
+
+    async def _write_node_status(self, node: Obj | None = None) -> None:
+        if node is None:
+            node = await self.client.get("nodes", self.name)
+        await self.client.patch("nodes", self.name, {"status": self._node_status(node.get("status") or {})},
+                                subresource="status")
+
+    async def _renew(self) -> None:
+        node = {"metadata": {"name": self.name, "uid": self._node_uid}}
+        duration = self.settings.lease_duration_seconds
+        for _ in range(3):
+            current = self._lease
+            if current is None:
+                try:
+                    current = await self.client.get(LEASES, self.name, namespace=NODE_LEASE_NAMESPACE)
+                except errors.NotFoundError:
+                    try:
+                        self._lease = await self.client.create(
+                            LEASES, lease_body(node, now=_now(), duration_s=duration), namespace=NODE_LEASE_NAMESPACE)
+                        return
+                    except errors.AlreadyExistsError:
+                        continue
+            try:
+                self._lease = await self.client.update(
+                    LEASES, lease_body(node, now=_now(), current=current, duration_s=duration),
+                    namespace=NODE_LEASE_NAMESPACE)
+                return
+            except (errors.ConflictError, errors.NotFoundError):
+                self._lease = None
+
+    async def _heartbeat(self) -> None:
+        s = self.settings
+        last_lease = time.monotonic()
+        last_status = time.monotonic()
+        tick = min(s.lease_renew_interval, s.runtime_check_interval)
+        while True:
+            await asyncio.sleep(tick)
+            try:
+                changed = await self._check_runtime()
+                now = time.monotonic()
+                if now - last_lease >= s.lease_renew_interval - 1e-3:
+                    await self._renew()
+                    last_lease = now
+                if changed or now - last_status >= s.node_status_interval:
+                    try:
+                        await self._write_node_status()
+                    except errors.NotFoundError:
+                        log.warning("node %s is gone; registering it again", self.name)
+                        self._lease = None
+                        await self._register()
+                    last_status = now
+            except errors.ApiError as e:
+                log.warning("heartbeat failed: %s", e)
+            except Exception:  # never let the heartbeat die
+                log.exception("heartbeat failed")
+
+    # ------------------------------------------------------------------ pods
+    def _on_pod(self, pod: Obj) -> None:
+        key = object_key(pod)
+        uid = (pod.get("metadata") or {}).get("uid")
+        if uid:
+            self._uids[key] = str(uid)
+        self.controller.enqueue(key)
+
+    def _on_pod_deleted(self, pod: Obj) -> None:
+        self.controller.enqueue(object_key(pod))
+
+    def _pod_dir(self, uid: str) -> Path:
+        return self.settings.pods_dir / uid
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.housekeeping_interval)
+            try:
+                await self.remove_orphans()
+            except ContainerRuntimeError as e:
+                log.info("housekeeping skipped: %s", e)
+            except Exception:
+                log.exception("housekeeping failed")
+
+    async def remove_orphans(self) -> int:
+        """Removes containers on this node whose pod is gone; how many were removed."""
+        if not self.pods.has_synced or not self.runtime_ok:
+            return 0
+        containers: list[ContainerInfo] = await self._rt(self.runtime.list, {LABEL_NODE: self.name})
+        live = {str((p.get("metadata") or {}).get("uid")) for p in self.pods.list()}
+        gone = podsync.orphans(containers, live)
+        # Re-check against the cache after the (slow) listing: a pod may have arrived meanwhile.
+        live = {str((p.get("metadata") or {}).get("uid")) for p in self.pods.list()}
+        gone = [c for c in gone if c.pod_uid not in live]
+        for c in gone:
+            log.info("removing container %s of pod uid %s that no longer exists", c.name, c.pod_uid)
+            await self._rt(self.runtime.remove, c.id)
+        for uid in {c.pod_uid for c in gone if c.pod_uid}:
+            self.memory.pop(uid, None)
+            shutil.rmtree(self._pod_dir(uid), ignore_errors=True)
+        return len(gone)
+
+    async def reconcile(self, key: str) -> Result | None:
+        pod = self.pods.get(key)
+        if pod is None:
+            uid = self._uids.pop(key, None)
+            if uid and self.runtime_ok:
+                # Gone without us (force delete): kill what is left.
+                for c in await self._rt(self.runtime.list, {LABEL_POD_UID: uid}):
+                    await self._rt(self.runtime.remove, c.id)
+                self.memory.pop(uid, None)
+                shutil.rmtree(self._pod_dir(uid), ignore_errors=True)
+            return None
+        if not self.runtime_ok:
+            return Result.after(self.settings.runtime_check_interval)
+        try:
+            return await self._sync(key, pod)
+        except RuntimeUnavailable as e:
+            log.warning("pod %s: %s", key, e)
+            return Result.after(self.settings.runtime_check_interval)
+
+    async def _sync(self, key: str, pod: Obj) -> Result | None:
+        meta = pod.get("metadata") or {}
+        uid = str(meta.get("uid"))
+        namespace, name = split_key(key)
+        containers: list[ContainerInfo] = await self._rt(self.runtime.list, {LABEL_POD_UID: uid})
+        if meta.get("deletionTimestamp"):
+            await self._terminate(pod, containers)
+            try:
+                await self.client.delete("pods", name, namespace=namespace, grace_period_seconds=0,
+                                         preconditions={"uid": uid})
+            except errors.NotFoundError:
+                pass
+            except errors.ConflictError:
+                log.info("pod %s is no longer uid %s; not deleting it", key, uid)
+            self.memory.pop(uid, None)
+            shutil.rmtree(self._pod_dir(uid), ignore_errors=True)
+            return None
+        memory = self.memory.setdefault(uid, podsync.PodMemory())
+        liveness_failed = frozenset(
+            str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []
+            if self.probe_results(uid, str(c.get("name")))[1])
+        p = podsync.plan(pod, containers, now=_now(), memory=memory, settings=self.settings.sync,
+                         liveness_failed=liveness_failed)
+        waiting = dict(p.waiting)
+        requeue = p.requeue_after
+        if p.actions:
+            extra_wait, extra_requeue = await self._execute(pod, containers, p.actions, memory)
+            waiting.update(extra_wait)
+            if extra_requeue is not None:
+                requeue = extra_requeue if requeue is None else min(requeue, extra_requeue)
+            containers = await self._rt(self.runtime.list, {LABEL_POD_UID: uid})
+        for w_name, (reason, message) in p.waiting.items():
+            if reason == "CrashLoopBackOff":
+                await self.recorder.event(pod, "Warning", "BackOff", "Back-off restarting failed container "
+                                          f"{w_name} in pod {_pod_label(pod)}")
+            elif reason == "ImagePullBackOff":
+                await self.recorder.event(pod, "Normal", "BackOff", message)
+        ready_of: dict[str, bool] = {}
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            ready, _ = self.probe_results(uid, str(c.get("name")))
+            if ready is not None:
+                ready_of[str(c.get("name"))] = ready
+        status = podsync.pod_status(pod, containers, now=_now(), host_ip=self.internal_ip, waiting=waiting,
+                                    ready_of=ready_of)
+        if status != (pod.get("status") or {}):
+            try:
+                await self.client.update_status("pods", {**pod, "status": status}, namespace=namespace)
+                self.status_writes += 1
+            except (errors.ConflictError, errors.NotFoundError):
+                return Result.after(0.2)
+        if status.get("phase") in podsync.TERMINAL:
+            return None
+        interval = self.settings.sync_interval
+        return Result.after(interval if requeue is None else min(requeue, interval))
+
+    # ------------------------------------------------------------------ executing a plan
+    async def _terminate(self, pod: Obj, containers: list[ContainerInfo]) -> None:
+        actions = podsync.plan_deletion(pod, containers, settings=self.settings.sync)
+        stops = [a for a in actions if isinstance(a, podsync.StopContainer)]
+        for s in stops:
+            await self.recorder.event(pod, "Normal", "Killing", f"Stopping container {s.name}")
+        await asyncio.gather(*(self._rt(self.runtime.stop, s.id, timeout=s.grace_s) for s in stops),
+                             return_exceptions=True)
+        for a in actions:
+            if isinstance(a, podsync.RemoveContainer):
+                await self._rt(self.runtime.remove, a.id)
+
+    async def _execute(self, pod: Obj, containers: list[ContainerInfo], actions: list[podsync.Action],
+                       memory: podsync.PodMemory) -> tuple[dict[str, tuple[str, str]], float | None]:
+        waiting: dict[str, tuple[str, str]] = {}
+        requeue: float | None = None
+        meta = pod.get("metadata") or {}
+        sandbox = podsync.running_sandbox(containers)
+        for a in actions:
+            if isinstance(a, podsync.RemoveContainer):
+                await self._rt(self.runtime.remove, a.id)
+            elif isinstance(a, podsync.StopContainer):
+                if a.reason == "Unhealthy":
+                    await self.recorder.event(pod, "Normal", "Killing",
+                                              f"Container {a.name} failed liveness probe, will be restarted")
+                await self._rt(self.runtime.stop, a.id, timeout=a.grace_s)
+            elif isinstance(a, podsync.CreateSandbox):
+                sb = await self._rt(self.runtime.run_sandbox, pod_uid=str(meta.get("uid")),
+                                    pod_name=str(meta.get("name")), namespace=str(meta.get("namespace")),
+                                    node=self.name, network=self.settings.pod_network_name, attempt=a.attempt)
+                sandbox = ContainerInfo(id=sb.id, name=sb.name, labels={}, state="running", exit_code=None,
+                                        created_at=None, started_at=None, finished_at=None, image="", image_id="",
+                                        ip=sb.ip)
+                requeue = 0.05  # the containers start on the next pass, with the sandbox listed
+            elif isinstance(a, podsync.StartContainer):
+                if sandbox is None:
+                    continue
+                result = await self._start(pod, a, sandbox, memory)
+                if result is not None:
+                    waiting[a.name] = result
+                    f = memory.pull_failures.get(a.name)
+                    if result[0] == "ErrImagePull" and f is not None:
+                        # Look again halfway through the back-off so ImagePullBackOff shows.
+                        r = max(0.1, f.delay / 2)
+                        requeue = r if requeue is None else min(requeue, r)
+        return waiting, requeue
+
+    async def _start(self, pod: Obj, a: podsync.StartContainer, sandbox: ContainerInfo,
+                     memory: podsync.PodMemory) -> tuple[str, str] | None:
+        """Pulls (per imagePullPolicy), creates and starts one container; a waiting reason on failure."""
+        spec = pod.get("spec") or {}
+        c_spec = next((c for c in spec.get("initContainers" if a.init else "containers") or []
+                       if c.get("name") == a.name), None)
+        if c_spec is None:
+            return None
+        image = str(c_spec.get("image") or "")
+        policy = c_spec.get("imagePullPolicy") or ("Always" if image.endswith(":latest") or ":" not in
+                                                    image.rsplit("/", 1)[-1] else "IfNotPresent")
+        try:
+            await self._ensure_image(image, str(policy))
+        except ImagePullError as e:
+            f = memory.record_pull_failure(a.name, str(e), now=_now(), settings=self.settings.sync)
+            await self.recorder.event(pod, "Warning", "Failed", f'Failed to pull image "{image}": {e}')
+            log.info("pod %s: pull of %s failed (next try in %.1fs)", object_key(pod), image, f.delay)
+            return ("ErrImageNeverPull" if policy == "Never" else "ErrImagePull", f"Failed to pull image \"{image}\": {e}")
+        memory.pull_failures.pop(a.name, None)
+        try:
+            cspec = await self._container_spec(pod, c_spec, a, sandbox)
+        except _ConfigError as e:
+            await self.recorder.event(pod, "Warning", "Failed", f"Error: {e}")
+            return ("CreateContainerConfigError", str(e))
+        try:
+            cid = await self._rt(self.runtime.create_container, cspec)
+        except ImageNotPresent as e:
+            return ("ErrImagePull", str(e))
+        if a.next_delay is not None:
+            memory.crash_delay[a.name] = a.next_delay
+        try:
+            await self._rt(self.runtime.start, cid)
+        except RuntimeUnavailable:
+            raise
+        except ContainerRuntimeError as e:
+            # Left in "created": the plan counts it as a failed run (StartError) and restarts it.
+            await self.recorder.event(pod, "Warning", "Failed", f"Error: {e}")
+            return None
+        await self.recorder.event(pod, "Normal", "Started", f"Started container {a.name}")
+        return None
+
+    async def _ensure_image(self, image: str, policy: str) -> None:
+        present = await self._rt(self.runtime.image_present, image)
+        if policy == "Never":
+            if not present:
+                raise ImagePullError(f"image {image} is not present with pull policy of Never")
+            return
+        if present and policy != "Always":
+            return
+        try:
+            await self._rt(self.runtime.pull, image)
+        except ImagePullError:
+            if not present:
+                raise
+            # Always with no registry reachable: the local copy is what we have.
+            log.info("pull of %s failed; using the local image", image)
+
+    async def _container_spec(self, pod: Obj, c: Obj, a: podsync.StartContainer, sandbox: ContainerInfo) -> ContainerSpec:
+        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        uid = str(meta.get("uid"))
+        env = await self._env(pod, c, pod_ip=sandbox.ip or "")
+        mounts = await self._mounts(pod, c)
+        limits = (c.get("resources") or {}).get("limits") or {}
+        nano_cpus = int(parse_quantity(limits["cpu"]) * 1_000_000_000) if limits.get("cpu") else None
+        mem = to_bytes(limits["memory"]) if limits.get("memory") else None
+        return ContainerSpec(
+            pod_uid=uid, pod_name=str(meta.get("name")), namespace=str(meta.get("namespace")), node=self.name,
+            name=a.name, image=str(c.get("image")), sandbox_id=sandbox.id, command=c.get("command"),
+            args=c.get("args"), env=env, working_dir=c.get("workingDir"), nano_cpus=nano_cpus, mem_limit=mem,
+            mounts=mounts, restart_count=a.restart_count,
+            labels={podsync.LABEL_INIT: "true"} if a.init else {})
+
+    async def _lookup(self, kind: str, namespace: str, name: str, key: str, optional: bool) -> str | None:
+        try:
+            obj = await self.client.get(kind, name, namespace=namespace)
+        except errors.NotFoundError:
+            if optional:
+                return None
+            raise _ConfigError(f"{kind[:-1]} \"{name}\" not found")
+        if kind == "secrets":
+            raw = (obj.get("data") or {}).get(key)
+            value = base64.b64decode(raw).decode() if raw is not None else (obj.get("stringData") or {}).get(key)
+        else:
+            value = (obj.get("data") or {}).get(key)
+        if value is None and not optional:
+            raise _ConfigError(f"couldn't find key {key} in {kind[:-1]} {namespace}/{name}")
+        return value
+
+    async def _env(self, pod: Obj, c: Obj, *, pod_ip: str) -> dict[str, str]:
+        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        ns = str(meta.get("namespace"))
+        fields = {"metadata.name": meta.get("name"), "metadata.namespace": ns, "metadata.uid": meta.get("uid"),
+                  "status.podIP": pod_ip, "status.hostIP": self.internal_ip, "spec.nodeName": self.name,
+                  "spec.serviceAccountName": spec.get("serviceAccountName") or "default"}
+        env: dict[str, str] = {}
+        for src in c.get("envFrom") or []:
+            prefix = src.get("prefix") or ""
+            for kind, ref_key in (("configmaps", "configMapRef"), ("secrets", "secretRef")):
+                ref = src.get(ref_key)
+                if not ref:
+                    continue
+                try:
+                    obj = await self.client.get(kind, ref["name"], namespace=ns)
+                except errors.NotFoundError:
+                    if ref.get("optional"):
+                        continue
+                    raise _ConfigError(f"{kind[:-1]} \"{ref['name']}\" not found")
+                for k, v in (obj.get("data") or {}).items():
+                    env[prefix + k] = base64.b64decode(v).decode() if kind == "secrets" else str(v)
+        for e in c.get("env") or []:
+            name = str(e.get("name"))
+            if "value" in e:
+                env[name] = str(e.get("value") or "")
+                continue
+            vf = e.get("valueFrom") or {}
+            if "fieldRef" in vf:
+                path = vf["fieldRef"].get("fieldPath")
+                if path.startswith("metadata.labels['") or path.startswith("metadata.annotations['"):
+                    which = "labels" if "labels" in path else "annotations"
+                    env[name] = str((meta.get(which) or {}).get(path.split("'")[1], ""))
+                else:
+                    env[name] = str(fields.get(path) or "")
+            elif "configMapKeyRef" in vf or "secretKeyRef" in vf:
+                kind, ref = ("configmaps", vf["configMapKeyRef"]) if "configMapKeyRef" in vf \
+                    else ("secrets", vf["secretKeyRef"])
+                value = await self._lookup(kind, ns, ref["name"], ref["key"], bool(ref.get("optional")))
+                if value is not None:
+                    env[name] = value
+        return env
+
+    async def _mounts(self, pod: Obj, c: Obj) -> list[Mount]:
+        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        volumes = {v.get("name"): v for v in spec.get("volumes") or []}
+        base = self._pod_dir(str(meta.get("uid"))) / "volumes"
+        mounts: list[Mount] = []
+        for vm in c.get("volumeMounts") or []:
+            vol = volumes.get(vm.get("name"))
+            if vol is None:
+                raise _ConfigError(f"volume {vm.get('name')} not found")
+            path = base / str(vm.get("name"))
+            if "emptyDir" in vol:
+                await asyncio.to_thread(_mkdir, path)
+            elif "configMap" in vol or "secret" in vol:
+                kind = "configmaps" if "configMap" in vol else "secrets"
+                src = vol.get("configMap") or vol.get("secret") or {}
+                obj_name = src.get("name") or src.get("secretName")
+                try:
+                    obj = await self.client.get(kind, str(obj_name), namespace=str(meta.get("namespace")))
+                except errors.NotFoundError:
+                    if not src.get("optional"):
+                        raise _ConfigError(f"{kind[:-1]} \"{obj_name}\" not found")
+                    obj = {}
+                data = dict(obj.get("data") or {})
+                if kind == "secrets":
+                    data = {k: base64.b64decode(v).decode() for k, v in data.items()}
+                items = src.get("items")
+                files = {i["path"]: data.get(i["key"], "") for i in items} if items else data
+                await asyncio.to_thread(_write_files, path, files)
+            else:
+                raise _ConfigError(f"volume {vm.get('name')}: only emptyDir, configMap and secret are supported")
+            target = str(vm.get("mountPath"))
+            if vm.get("subPath"):
+                path = path / str(vm["subPath"])
+            mounts.append(Mount(source=str(path), target=target,
+                                read_only=bool(vm.get("readOnly")) or "configMap" in vol or "secret" in vol))
+        return mounts
+
+
+class _ConfigError(Exception):
+    """The pod refers to something missing (a ConfigMap, a key): CreateContainerConfigError."""
+
+
+def _pod_label(pod: Obj) -> str:
+    meta = pod.get("metadata") or {}
+    return f"{meta.get('name')}_{meta.get('namespace')}({meta.get('uid')})"
+
+
+def _first_host(subnet: str) -> str | None:
+    try:
+        return str(next(ipaddress.IPv4Network(subnet, strict=False).hosts()))
+    except (ValueError, StopIteration):
+        return None
+
+
+def _mkdir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o777)
+
+
+def _write_files(path: Path, files: dict[str, str]) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    for rel, content in files.items():
+        target = path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(content)
+        os.replace(tmp, target)
+
+
+async def main(settings: KubeletSettings, *, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    async with ApiClient(settings.server) as client:
+        await Kubelet(client, settings).run(stop)
+
+
+def run(settings: KubeletSettings) -> None:
+    """``main`` in a fresh event loop; SIGTERM and SIGINT end it (containers keep running)."""
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await main(settings, stop=stop)
+
+    asyncio.run(_main())
+
+
+__all__ = ["Kubelet", "KubeletSettings", "main", "run"]

@@ -1,0 +1,373 @@
+"""The kubelet's own small HTTP API: container logs for the API server's ``pods/{name}/log``.
+
+Data flow (``kubectl logs -f web``):
+
+    kubectl -> apiserver GET /api/v1/namespaces/NS/pods/web/log?follow=true
+            -> (apiserver.nodeproxy) GET http://NODE-IP:PORT/containerLogs/NS/web/CONTAINER?follow=true
+            -> this app: resolve(NS, web, CONTAINER) -> (current id, previous id)
+            -> runtime.logs / runtime.follow_logs (Docker) -> text/plain stream back
+
+Endpoints (the real kubelet's paths and query parameters):
+
+    GET /healthz                                  "ok"
+    GET /containerLogs/{namespace}/{pod}/{container}
+        ?follow=true&tailLines=N&sinceSeconds=N&sinceTime=RFC3339&timestamps=true
+        &previous=true&limitBytes=N
+
+The kubelet tells this app which Docker container is "the" container of a pod through
+``resolve(namespace, pod, container) -> (current id, previous id or None)``; it raises
+``LogsUnavailable(message, status)`` when it cannot answer (404: unknown pod or container; 400:
+``container "c" in pod "p" is waiting to start: ContainerCreating``). The message is answered as
+``text/plain`` with that status and the API server turns it into a Kubernetes ``Status``.
+
+``runtime.follow_logs`` is a blocking iterator: each follow gets a daemon thread of its own (never
+the default executor, which a quiet container would hold forever) that hands chunks to the event
+loop through an ``asyncio.Queue``; when the client goes away the iterator is interrupted (its
+engine connection is shut down) so the thread ends at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, Iterator, Mapping
+
+from aiohttp import web
+
+from .runtime import (
+    LABEL_CONTAINER_NAME,
+    LABEL_NODE,
+    LABEL_POD_NAME,
+    LABEL_POD_NAMESPACE,
+    LABEL_ROLE,
+    ROLE_CONTAINER,
+    ContainerInfo,
+    ContainerNotFound,
+    ContainerRuntime,
+    ContainerRuntimeError,
+    RuntimeUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+Resolver = Callable[[str, str, str], Awaitable[tuple[str, "str | None"]]]
+
+
+class LogsUnavailable(Exception):
+    """Raised by a resolver: no logs for that container. ``status`` is the HTTP answer (404 for an
+    unknown pod or container, 400 for a container that exists in the spec but never ran)."""
+
+    def __init__(self, message: str, status: int = 404) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def waiting_to_start(pod: str, container: str, reason: str = "ContainerCreating") -> LogsUnavailable:
+    """The real kubelet's answer for a container that has not run yet (kubectl shows it as is)."""
+    return LogsUnavailable(f'container "{container}" in pod "{pod}" is waiting to start: {reason}', 400)
+
+
+# ---------------------------------------------------------------------------------------------
+# Query parameters (PodLogOptions)
+
+
+def _flag(q: Mapping[str, str], name: str) -> bool:
+    return q.get(name, "").lower() in ("1", "true", "yes")
+
+
+def _nonneg(q: Mapping[str, str], name: str, *, minimum: int = 0) -> int | None:
+    raw = q.get(name, "")
+    if raw == "":
+        return None
+    try:
+        v = int(raw)
+    except ValueError:
+        raise LogsUnavailable(f'invalid value for {name}: "{raw}" is not an integer', 400)
+    if v < minimum:
+        raise LogsUnavailable(f"invalid value for {name}: must be >= {minimum}", 400)
+    return v
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """RFC 3339 (with ``Z`` or an offset, any fraction digits) as an aware UTC datetime."""
+    s = text.strip()
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    if "." in s:
+        head, rest = s.split(".", 1)
+        i = 0
+        while i < len(rest) and rest[i].isdigit():
+            i += 1
+        s = head + "." + (rest[:i] + "000000")[:6] + rest[i:]
+    dt = datetime.fromisoformat(s)
+    if dt.tzinfo is None:
+        raise ValueError("no time zone")
+    return dt.astimezone(timezone.utc)
+
+
+class LogOptions:
+    """Parsed PodLogOptions of one request."""
+
+    def __init__(self, q: Mapping[str, str]) -> None:
+        self.follow = _flag(q, "follow")
+        self.previous = _flag(q, "previous")
+        self.timestamps = _flag(q, "timestamps")
+        self.tail = _nonneg(q, "tailLines")
+        self.limit = _nonneg(q, "limitBytes", minimum=1)
+        since_seconds = _nonneg(q, "sinceSeconds", minimum=1)
+        since_time = q.get("sinceTime", "")
+        if since_seconds is not None and since_time:
+            raise LogsUnavailable("at most one of sinceTime or sinceSeconds may be specified", 400)
+        self.since: datetime | float | None = None
+        if since_seconds is not None:
+            self.since = time.time() - since_seconds
+        elif since_time:
+            try:
+                self.since = parse_rfc3339(since_time)
+            except ValueError:
+                raise LogsUnavailable(f'invalid value for sinceTime: "{since_time}" is not RFC 3339', 400)
+
+    def runtime_kwargs(self) -> dict[str, Any]:
+        return {"tail": self.tail, "since": self.since, "timestamps": self.timestamps}
+
+
+# ---------------------------------------------------------------------------------------------
+# Following a blocking iterator from asyncio
+
+
+def interrupt_follow(it: Iterator[bytes]) -> None:
+    """Stops a ``runtime.follow_logs`` iterator from another thread.
+
+    A generator that is blocked inside the engine read cannot be ``close()``d from another
+    thread ("generator already executing"): shut its engine stream down instead (the Docker SDK's
+    ``CancellableStream.close`` shuts the socket, which wakes the blocked read). Best effort."""
+    try:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+            return
+    except ValueError:
+        pass  # executing in the follower thread right now
+    except Exception:  # noqa: BLE001 - stopping is best effort
+        return
+    frame = getattr(it, "gi_frame", None)
+    if frame is None:
+        return
+    try:
+        for value in list(frame.f_locals.values()):
+            if value is not it and hasattr(value, "close") and type(value).__name__ == "CancellableStream":
+                value.close()
+    except Exception:  # noqa: BLE001
+        log.debug("could not interrupt a log follow", exc_info=True)
+
+
+async def _follow(runtime: ContainerRuntime, container_id: str, opts: LogOptions,
+                  write: Callable[[bytes], Awaitable[None]]) -> None:
+    """Streams ``follow_logs`` into ``write`` until the container stops or ``write`` fails."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=256)
+    stop = threading.Event()
+    holder: dict[str, Iterator[bytes]] = {}
+    opened = threading.Event()
+
+    def put(item: bytes | BaseException | None) -> None:
+        # Blocks the follower (back pressure) until the loop took the item, or the request ended.
+        fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+        while not stop.is_set():
+            try:
+                fut.result(timeout=0.5)
+                return
+            except TimeoutError:
+                continue
+            except Exception:  # noqa: BLE001 - the loop is gone
+                return
+        fut.cancel()
+
+    def pump() -> None:
+        try:
+            it = runtime.follow_logs(container_id, **opts.runtime_kwargs())
+            holder["it"] = it
+            opened.set()
+            if stop.is_set():
+                interrupt_follow(it)
+                return
+            for chunk in it:
+                if stop.is_set():
+                    break
+                if chunk:
+                    put(chunk)
+        except BaseException as e:  # noqa: BLE001 - handed to the loop
+            if not stop.is_set():
+                put(e)
+        finally:
+            opened.set()
+            put(None)
+
+    thread = threading.Thread(target=pump, name=f"follow-logs-{container_id[:12]}", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            await write(item)
+    finally:
+        stop.set()
+        it = holder.get("it")
+        if it is not None and thread.is_alive():
+            interrupt_follow(it)  # a socket shutdown: does not block
+
+
+# ---------------------------------------------------------------------------------------------
+# The app
+
+
+def _text(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=message.rstrip("\n") + "\n", content_type="text/plain")
+
+
+class _Limiter:
+    """Cuts the output after ``limit`` bytes (limitBytes)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.left = limit
+
+    def cut(self, data: bytes) -> bytes:
+        if self.left is None:
+            return data
+        data = data[: self.left]
+        self.left -= len(data)
+        return data
+
+    @property
+    def done(self) -> bool:
+        return self.left is not None and self.left <= 0
+
+
+class _LimitReached(Exception):
+    pass
+
+
+def build_app(runtime: ContainerRuntime, resolve: Resolver) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok", content_type="text/plain")
+
+    async def container_logs(request: web.Request) -> web.StreamResponse:
+        ns = request.match_info["namespace"]
+        pod = request.match_info["pod"]
+        container = request.match_info["container"]
+        try:
+            opts = LogOptions(request.query)
+            current, previous = await resolve(ns, pod, container)
+        except LogsUnavailable as e:
+            return _text(e.status, e.message)
+        except RuntimeUnavailable as e:
+            return _text(503, f"the container runtime is not reachable: {e}")
+        container_id = current
+        if opts.previous:
+            if not previous:
+                return _text(400, f'previous terminated container "{container}" in pod "{pod}" not found')
+            container_id = previous
+        limiter = _Limiter(opts.limit)
+        try:
+            if not opts.follow:
+                data = await asyncio.to_thread(runtime.logs, container_id, **opts.runtime_kwargs())
+                return web.Response(body=limiter.cut(data), content_type="text/plain")
+            # Fail before the 200 when the container is gone (removed between resolve and here).
+            await asyncio.to_thread(runtime.inspect, container_id)
+        except ContainerNotFound:
+            return _text(404, f'container "{container}" in pod "{pod}" not found (it was removed)')
+        except RuntimeUnavailable as e:
+            return _text(503, f"the container runtime is not reachable: {e}")
+        except ContainerRuntimeError as e:
+            return _text(500, f"reading the logs of {container} failed: {e}")
+
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8",
+                                           "Cache-Control": "no-cache"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+
+        async def write(chunk: bytes) -> None:
+            data = limiter.cut(chunk)
+            if data:
+                await resp.write(data)
+            if limiter.done:
+                raise _LimitReached()
+
+        try:
+            await _follow(runtime, container_id, opts, write)
+        except _LimitReached:
+            pass
+        except (ConnectionError, asyncio.CancelledError):
+            raise  # the client went away: _follow already stopped the follower
+        except ContainerRuntimeError as e:
+            log.info("following the logs of %s/%s/%s ended: %s", ns, pod, container, e)
+        try:
+            await resp.write_eof()
+        except ConnectionError:
+            pass
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", container_logs)
+    return app
+
+
+async def start_kubelet_server(runtime: ContainerRuntime, *, host: str, port: int,
+                               resolve: Resolver) -> tuple[web.AppRunner, int]:
+    """Starts the kubelet's HTTP API on ``host:port`` (port 0: any free port) and returns the
+    runner (``await runner.cleanup()`` stops it) and the port it listens on."""
+    # handler_cancellation: a client that goes away cancels its handler, which stops a quiet follow.
+    runner = web.AppRunner(build_app(runtime, resolve), access_log=None, handle_signals=False,
+                           shutdown_timeout=1.0, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    actual = port
+    for address in runner.addresses:
+        actual = int(address[1])
+        break
+    return runner, actual
+
+
+# ---------------------------------------------------------------------------------------------
+# A resolver from the engine's labels alone (tests; a kubelet that lost its state)
+
+
+def label_resolver(runtime: ContainerRuntime, *, node: str | None = None) -> Resolver:
+    """``resolve`` from container labels: the containers labelled with the pod's namespace, name
+    and container name (on ``node`` when given); of the newest pod UID, the highest restart
+    count is the current container and the next lower one the previous."""
+
+    async def resolve(namespace: str, pod: str, container: str) -> tuple[str, str | None]:
+        labels = {LABEL_POD_NAMESPACE: namespace, LABEL_POD_NAME: pod}
+        if node is not None:
+            labels[LABEL_NODE] = node
+        found = await asyncio.to_thread(runtime.list, labels)
+        if not found:
+            raise LogsUnavailable(f'pod "{pod}" in namespace "{namespace}" is not known to this kubelet', 404)
+        mine = [c for c in found if c.labels.get(LABEL_ROLE) == ROLE_CONTAINER
+                and c.labels.get(LABEL_CONTAINER_NAME) == container]
+        if not mine:
+            raise waiting_to_start(pod, container)
+        newest_uid = max(mine, key=_created).pod_uid
+        ordered = sorted((c for c in mine if c.pod_uid == newest_uid),
+                         key=lambda c: (c.restart_count, _created(c)), reverse=True)
+        return ordered[0].id, (ordered[1].id if len(ordered) > 1 else None)
+
+    return resolve
+
+
+def _created(c: ContainerInfo) -> datetime:
+    return c.created_at or datetime.min.replace(tzinfo=timezone.utc)
+
+
+__all__ = ["LogsUnavailable", "LogOptions", "Resolver", "build_app", "interrupt_follow", "label_resolver",
+           "parse_rfc3339", "start_kubelet_server", "waiting_to_start"]
