@@ -126,6 +126,14 @@ def kubelet(
                                          help="name of the Docker pod network"),
     runtime_endpoint: str = typer.Option("unix:///var/run/docker.sock", envvar="MINIK8S_RUNTIME_ENDPOINT",
                                          help="the Docker engine"),
+    kubelet_port: int = typer.Option(10250, "--kubelet-port", envvar="MINIK8S_KUBELET_PORT",
+                                     help="port of the kubelet's HTTP API (container logs); 0: any free port. "
+                                          "Several kubelets on one machine need different ports"),
+    address: str = typer.Option("0.0.0.0", "--address", envvar="MINIK8S_KUBELET_ADDRESS",
+                                help="address the kubelet's HTTP API listens on (a specific address is also the "
+                                     "Node's InternalIP; 0.0.0.0 publishes the pod network's gateway)"),
+    sync_interval: float = typer.Option(2.0, envvar="MINIK8S_KUBELET_SYNC_INTERVAL",
+                                        help="seconds between two looks at a running pod's containers"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
 ) -> None:
     """Run a node agent: pods as Docker containers, or ``--simulated`` (no containers, like kwok)."""
@@ -142,7 +150,8 @@ def kubelet(
 
         run_kubelet(KubeletSettings(server=server, node_name=node_name, capacity=cap,
                                     lease_renew_interval=lease_renew_interval, runtime_endpoint=runtime_endpoint,
-                                    pod_network_name=pod_network_name, pod_network_subnet=pod_network_subnet))
+                                    pod_network_name=pod_network_name, pod_network_subnet=pod_network_subnet,
+                                    kubelet_port=kubelet_port, address=address, sync_interval=sync_interval))
         return
     from kubelet.simulated import SimulatedKubeletSettings, run as run_sim
 

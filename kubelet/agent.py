@@ -21,8 +21,16 @@ Data flow:
 Restart-safety: all the state that matters is in Docker (labels: pod uid, container name,
 restart count), so a new kubelet process adopts running containers as they are.
 
-Probes: ``probe_results(pod_uid, container)`` is the hook (kubelet.probes replaces it); it
-answers ``(ready, liveness_failed)``; ready None means "no readiness probe" (ready when running).
+Probes: one ``kubelet.probes.ProbeManager``; every sync hands it the pod's current containers
+and IP, and ``probe_results(pod_uid, container)`` answers ``(ready, liveness_failed)`` from it
+(ready None: no readiness probe, ready when running and started). A changed result enqueues the
+pod; each failed run is a Warning ``Unhealthy`` event; a failed liveness/startup probe stops the
+container (event ``Killing``) and the restart policy brings the next one.
+
+Logs: ``kubelet.server`` on ``address:kubelet_port`` (port published in the Node's
+``status.daemonEndpoints.kubeletEndpoint.Port``; the apiserver's pods/log proxies to it). It
+resolves a pod's container from this kubelet's informer and the engine: the instance with the
+highest restart count is the current one, the one before it the previous.
 """
 
 from __future__ import annotations
@@ -41,10 +49,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubelet import podsync
+from kubelet.probes import ProbeEvent, ProbeManager
 from kubelet.nodestatus import (
     DEFAULT_CAPACITY, NODE_LEASE_DURATION_SECONDS, NODE_LEASE_NAMESPACE, NodeIdentity, lease_body, new_node,
     node_spec_patch, node_status,
 )
+from kubelet.server import LogsUnavailable, start_kubelet_server, waiting_to_start
 from kubelet.runtime import (
     DEFAULT_DOCKER_URL, DEFAULT_SANDBOX_IMAGE, LABEL_NODE, LABEL_POD_UID, ContainerInfo, ContainerRuntime,
     ContainerRuntimeError, ContainerSpec, DockerRuntime, ImageNotPresent, ImagePullError, Mount,
@@ -83,6 +93,8 @@ class KubeletSettings:
     sync: podsync.SyncSettings = field(default_factory=podsync.SyncSettings)
     retry_initial_s: float = 0.2
     retry_max_s: float = 5.0
+    address: str = "0.0.0.0"  # where the kubelet's HTTP API (logs) listens
+    kubelet_port: int = 10250  # 0: any free port; -1: no HTTP API
 
     @property
     def pods_dir(self) -> Path:
@@ -121,13 +133,18 @@ class Kubelet:
         self._node_uid: str | None = None
         self._lease: Obj | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.probe_results: ProbeHook = lambda _uid, _container: (None, False)
+        self.probes = ProbeManager(self.runtime, on_change=self._on_probe_change, on_event=self._on_probe_event)
+        self.probe_results: ProbeHook = self._probe_results
+        self.kubelet_port = 0  # the port the HTTP API listens on (0: none)
+        self._server: Any = None
+        self._event_tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, stop: asyncio.Event) -> None:
         controller_task: asyncio.Task[None] | None = None
         try:
             await self._check_runtime()
+            await self._start_server()
             await self._retrying("registering the node", self._register)
             self.pods.add_handler(self._on_pod, lambda _o, new: self._on_pod(new), self._on_pod_deleted)
             self._tasks.append(self.pods.start())
@@ -148,6 +165,13 @@ class Kubelet:
                 controller_task.cancel()
                 await asyncio.gather(controller_task, return_exceptions=True)
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.probes.close()
+            for et in list(self._event_tasks):
+                et.cancel()
+            await asyncio.gather(*self._event_tasks, return_exceptions=True)
+            if self._server is not None:
+                await self._server.cleanup()
+                self._server = None
 
     async def _rt(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kw)
@@ -192,13 +216,23 @@ class Kubelet:
         return was != self.runtime_ok
 
     # ------------------------------------------------------------------ node and lease
+    @property
+    def node_address(self) -> str:
+        """The Node's InternalIP: where the apiserver reaches this kubelet's HTTP API. Bound to every
+        address, that is the pod network's gateway (an address of this host); bound to one
+        address (loopback, say), that address."""
+        if self.settings.address in ("", "0.0.0.0", "::"):
+            return self.internal_ip
+        return self.settings.address
+
     def _identity(self) -> NodeIdentity:
-        return NodeIdentity(name=self.name, pod_cidr=self.settings.pod_network_subnet, internal_ip=self.internal_ip,
+        return NodeIdentity(name=self.name, pod_cidr=self.settings.pod_network_subnet, internal_ip=self.node_address,
                             capacity=dict(self.settings.capacity), runtime_version=self.runtime_version,
                             os_image="minik8s docker node", kernel_version=os.uname().release, simulated=False)
 
     def _node_status(self, current: Obj | None) -> Obj:
         status = node_status(self._identity(), now=_now(), current=current)
+        status["daemonEndpoints"] = {"kubeletEndpoint": {"Port": self.kubelet_port}}
         if not self.runtime_ok:
             for c in status["conditions"]:
                 if c["type"] == "Ready":
@@ -279,6 +313,86 @@ class Kubelet:
             except Exception:  # never let the heartbeat die
                 log.exception("heartbeat failed")
 
+    # ------------------------------------------------------------------ the HTTP API (logs)
+    async def _start_server(self) -> None:
+        s = self.settings
+        if s.kubelet_port < 0 or self._server is not None:
+            return
+        try:
+            self._server, self.kubelet_port = await start_kubelet_server(
+                self.runtime, host=s.address or "0.0.0.0", port=s.kubelet_port, resolve=self.resolve_logs)
+            log.info("kubelet API (logs) on %s:%d", s.address, self.kubelet_port)
+        except OSError as e:
+            # Pods still run; `kubectl logs` answers 503 (the Node publishes no port).
+            log.error("cannot serve the kubelet API on %s:%d: %s; logs are unavailable", s.address, s.kubelet_port, e)
+            self.kubelet_port = 0
+
+    async def resolve_logs(self, namespace: str, name: str, container: str) -> tuple[str, str | None]:
+        """(current, previous) Docker container of a pod's container, for the log server."""
+        pod = self.pods.get(f"{namespace}/{name}")
+        if pod is None:
+            raise LogsUnavailable(f'pod "{name}" in namespace "{namespace}" is not running on node {self.name}', 404)
+        spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        inits = {str(c.get("name")) for c in spec.get("initContainers") or []}
+        apps = {str(c.get("name")) for c in spec.get("containers") or []}
+        if container not in inits | apps:
+            raise LogsUnavailable(f"container {container} is not valid for pod {name}", 404)
+        uid = str((pod.get("metadata") or {}).get("uid"))
+        containers: list[ContainerInfo] = await self._rt(self.runtime.list, {LABEL_POD_UID: uid})
+        ins = podsync.instances(containers, container, init=container not in apps)
+        if not ins:
+            reason = "ContainerCreating"
+            for st in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []):
+                if st.get("name") == container:
+                    reason = str(((st.get("state") or {}).get("waiting") or {}).get("reason") or reason)
+            raise waiting_to_start(name, container, reason)
+        return ins[-1].id, (ins[-2].id if len(ins) >= 2 else None)
+
+    # ------------------------------------------------------------------ probes
+    def _probe_results(self, uid: str, container: str) -> tuple[bool | None, bool]:
+        ready = self.probes.readiness(uid, container)
+        started = self.probes.started(uid, container)
+        if not started:
+            ready = False  # a startup probe that has not passed yet: neither ready nor live-checked
+        return ready, self.probes.needs_restart(uid, container) is not None
+
+    def _key_of(self, uid: str) -> str | None:
+        return next((k for k, u in self._uids.items() if u == uid), None)
+
+    def _on_probe_change(self, uid: str) -> None:
+        key = self._key_of(uid)
+        if key is not None:
+            self.controller.enqueue(key)
+
+    def _on_probe_event(self, ev: ProbeEvent) -> None:
+        key = self._key_of(ev.pod_uid)
+        pod = self.pods.get(key) if key is not None else None
+        if pod is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._record(pod, ev.type, ev.reason, ev.message))
+        self._event_tasks.add(task)
+        task.add_done_callback(self._event_tasks.discard)
+
+    async def _record(self, pod: Obj, type_: str, reason: str, message: str) -> None:
+        try:
+            await self.recorder.event(pod, type_, reason, message)
+        except Exception:  # events are best effort
+            log.debug("recording event %s failed", reason, exc_info=True)
+
+    def _sync_probes(self, pod: Obj, containers: list[ContainerInfo]) -> None:
+        current: dict[str, ContainerInfo] = {}
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            ins = podsync.instances(containers, str(c.get("name")), init=False)
+            if ins:
+                current[str(c.get("name"))] = ins[-1]
+        sandbox = podsync.running_sandbox(containers)
+        self.probes.sync(pod, current, sandbox.ip if sandbox is not None else None, time.time())
+
+    def _forget(self, uid: str) -> None:
+        self.memory.pop(uid, None)
+        self.probes.remove_pod(uid)
+        shutil.rmtree(self._pod_dir(uid), ignore_errors=True)
+
     # ------------------------------------------------------------------ pods
     def _on_pod(self, pod: Obj) -> None:
         key = object_key(pod)
@@ -317,8 +431,7 @@ class Kubelet:
             log.info("removing container %s of pod uid %s that no longer exists", c.name, c.pod_uid)
             await self._rt(self.runtime.remove, c.id)
         for uid in {c.pod_uid for c in gone if c.pod_uid}:
-            self.memory.pop(uid, None)
-            shutil.rmtree(self._pod_dir(uid), ignore_errors=True)
+            self._forget(uid)
         return len(gone)
 
     async def reconcile(self, key: str) -> Result | None:
@@ -329,8 +442,8 @@ class Kubelet:
                 # Gone without us (force delete): kill what is left.
                 for c in await self._rt(self.runtime.list, {LABEL_POD_UID: uid}):
                     await self._rt(self.runtime.remove, c.id)
-                self.memory.pop(uid, None)
-                shutil.rmtree(self._pod_dir(uid), ignore_errors=True)
+            if uid:
+                self._forget(uid)
             return None
         if not self.runtime_ok:
             return Result.after(self.settings.runtime_check_interval)
@@ -354,10 +467,10 @@ class Kubelet:
                 pass
             except errors.ConflictError:
                 log.info("pod %s is no longer uid %s; not deleting it", key, uid)
-            self.memory.pop(uid, None)
-            shutil.rmtree(self._pod_dir(uid), ignore_errors=True)
+            self._forget(uid)
             return None
         memory = self.memory.setdefault(uid, podsync.PodMemory())
+        self._sync_probes(pod, containers)
         liveness_failed = frozenset(
             str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []
             if self.probe_results(uid, str(c.get("name")))[1])
@@ -371,6 +484,7 @@ class Kubelet:
             if extra_requeue is not None:
                 requeue = extra_requeue if requeue is None else min(requeue, extra_requeue)
             containers = await self._rt(self.runtime.list, {LABEL_POD_UID: uid})
+            self._sync_probes(pod, containers)
         for w_name, (reason, message) in p.waiting.items():
             if reason == "CrashLoopBackOff":
                 await self.recorder.event(pod, "Warning", "BackOff", "Back-off restarting failed container "
@@ -382,8 +496,11 @@ class Kubelet:
             ready, _ = self.probe_results(uid, str(c.get("name")))
             if ready is not None:
                 ready_of[str(c.get("name"))] = ready
-        status = podsync.pod_status(pod, containers, now=_now(), host_ip=self.internal_ip, waiting=waiting,
+        status = podsync.pod_status(pod, containers, now=_now(), host_ip=self.node_address, waiting=waiting,
                                     ready_of=ready_of)
+        for st in status.get("containerStatuses") or []:
+            if st.get("started"):
+                st["started"] = self.probes.started(uid, str(st.get("name")))
         if status != (pod.get("status") or {}):
             try:
                 await self.client.update_status("pods", {**pod, "status": status}, namespace=namespace)
@@ -534,7 +651,7 @@ class Kubelet:
         meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
         ns = str(meta.get("namespace"))
         fields = {"metadata.name": meta.get("name"), "metadata.namespace": ns, "metadata.uid": meta.get("uid"),
-                  "status.podIP": pod_ip, "status.hostIP": self.internal_ip, "spec.nodeName": self.name,
+                  "status.podIP": pod_ip, "status.hostIP": self.node_address, "spec.nodeName": self.name,
                   "spec.serviceAccountName": spec.get("serviceAccountName") or "default"}
         env: dict[str, str] = {}
         for src in c.get("envFrom") or []:
