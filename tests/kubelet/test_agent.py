@@ -85,7 +85,7 @@ class InProcessKubelet:
 def settings(server: str, tmp: str) -> KubeletSettings:
     return KubeletSettings(server=server, node_name=NODE, capacity={"cpu": "4", "memory": "8Gi", "pods": "20"},
                            sandbox_image=IMAGE, data_dir=tmp, lease_renew_interval=1.0, runtime_check_interval=1.0,
-                           sync_interval=0.3, housekeeping_interval=1.0,
+                           sync_interval=0.3, housekeeping_interval=1.0, kubelet_port=0,
                            sync=SyncSettings(backoff_base_s=1.0, backoff_max_s=4.0, pull_backoff_base_s=1.0,
                                              pull_backoff_max_s=4.0))
 
