@@ -16,7 +16,6 @@ Errors are the typed ``machinery.errors`` the app's handler turns into ``Status`
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any, AsyncIterator, Mapping
 from urllib.parse import quote
 
@@ -24,6 +23,7 @@ import aiohttp
 from fastapi.responses import Response, StreamingResponse
 
 from machinery import errors
+from machinery.timefmt import parse_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -116,29 +116,11 @@ def log_options(q: Mapping[str, str]) -> dict[str, str]:
         if "sinceSeconds" in out:
             raise errors.BadRequestError(message="at most one of sinceTime or sinceSeconds may be specified")
         try:
-            _parse_rfc3339(since_time)
+            parse_rfc3339(since_time)
         except ValueError:
             raise errors.BadRequestError(message=f'invalid value for sinceTime: "{since_time}" is not RFC 3339')
         out["sinceTime"] = since_time
     return out
-
-
-def _parse_rfc3339(text: str) -> datetime:
-    """RFC 3339 with ``Z`` or an offset and any fraction digits (validation only: the kubelet
-    parses it again; kubelet.server is not imported here, it pulls in the Docker SDK)."""
-    s = text.strip()
-    if s.endswith(("Z", "z")):
-        s = s[:-1] + "+00:00"
-    if "." in s:
-        head, rest = s.split(".", 1)
-        i = 0
-        while i < len(rest) and rest[i].isdigit():
-            i += 1
-        s = head + "." + (rest[:i] + "000000")[:6] + rest[i:]
-    dt = datetime.fromisoformat(s)
-    if dt.tzinfo is None or "T" not in s.upper():
-        raise ValueError("not RFC 3339")
-    return dt
 
 
 def _kubelet_error(code: int, text: str, node: str) -> errors.ApiError:

@@ -37,6 +37,8 @@ from typing import Any, Awaitable, Callable, Iterator, Mapping
 
 from aiohttp import web
 
+from machinery.timefmt import parse_rfc3339
+
 from .runtime import (
     LABEL_CONTAINER_NAME,
     LABEL_NODE,
@@ -90,23 +92,6 @@ def _nonneg(q: Mapping[str, str], name: str, *, minimum: int = 0) -> int | None:
     if v < minimum:
         raise LogsUnavailable(f"invalid value for {name}: must be >= {minimum}", 400)
     return v
-
-
-def parse_rfc3339(text: str) -> datetime:
-    """RFC 3339 (with ``Z`` or an offset, any fraction digits) as an aware UTC datetime."""
-    s = text.strip()
-    if s.endswith(("Z", "z")):
-        s = s[:-1] + "+00:00"
-    if "." in s:
-        head, rest = s.split(".", 1)
-        i = 0
-        while i < len(rest) and rest[i].isdigit():
-            i += 1
-        s = head + "." + (rest[:i] + "000000")[:6] + rest[i:]
-    dt = datetime.fromisoformat(s)
-    if dt.tzinfo is None:
-        raise ValueError("no time zone")
-    return dt.astimezone(timezone.utc)
 
 
 class LogOptions:

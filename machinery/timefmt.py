@@ -65,3 +65,24 @@ def age_since(value: Any, now: datetime) -> str:
     if moment is None:
         return "<unknown>"
     return human_duration((aware(now) - moment).total_seconds())
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """A strict RFC 3339 timestamp (``Z`` or an offset, any number of fraction digits) as UTC.
+
+    Raises ``ValueError`` for anything else (no time zone, no ``T``), as Go's time.Parse does for
+    ``sinceTime`` and friends; ``parse_time`` is the lenient reader of stored timestamps.
+    """
+    s = text.strip()
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    if "." in s:
+        head, rest = s.split(".", 1)
+        i = 0
+        while i < len(rest) and rest[i].isdigit():
+            i += 1
+        s = head + "." + (rest[:i] + "000000")[:6] + rest[i:]
+    dt = datetime.fromisoformat(s)
+    if dt.tzinfo is None or "T" not in s.upper():
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    return dt.astimezone(timezone.utc)
