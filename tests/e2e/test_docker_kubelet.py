@@ -32,10 +32,10 @@ from kubelet.runtime import (
     DockerRuntime, RuntimeUnavailable,
 )
 from tests.cluster import ApiServerProcess, ComponentProcess, Etcd, free_port
+from tests.dockertest import IMAGE, unusable
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
-IMAGE = os.environ.get("MINIK8S_TEST_IMAGE", "minik8s/busybox:1")
 NODES = ("dk-1", "dk-2")
 POD_NET = ipaddress.IPv4Network("172.28.0.0/16")
 LEASE = ("--lease-duration", "2", "--renew-deadline", "1.5", "--retry-period", "0.2")
@@ -43,12 +43,6 @@ LEASE = ("--lease-duration", "2", "--renew-deadline", "1.5", "--retry-period", "
 NODE_TIMINGS = ("--node-monitor-period", "0.5", "--node-monitor-grace-period", "15",
                 "--default-toleration-seconds", "300")
 CAPACITY = "cpu=2,memory=4Gi,pods=20"
-
-
-def _unusable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set and {reason}: run scripts/docker-up and scripts/build-images", pytrace=False)
-    pytest.skip(reason)
 
 
 def _clean(rt: DockerRuntime) -> None:
@@ -201,9 +195,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         rt.ping()
     except RuntimeUnavailable as e:
-        _unusable(f"no Docker engine answers ({e})")
+        unusable(f"no Docker engine answers ({e})")
     if not rt.image_present(IMAGE):
-        _unusable(f"the image {IMAGE} is missing (scripts/build-images makes it)")
+        unusable(f"the image {IMAGE} is missing (scripts/build-images makes it)")
     _clean(rt)
     c = Cluster(tmp_path_factory.mktemp("docker-kubelet"), rt)
     try:

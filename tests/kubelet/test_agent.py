@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import threading
 import time
 import uuid
@@ -20,35 +19,19 @@ import pytest
 
 from kubelet.agent import Kubelet, KubeletSettings
 from kubelet.podsync import SyncSettings
-from kubelet.runtime import DEFAULT_DOCKER_URL, LABEL_NODE, LABEL_POD_UID, DockerRuntime, RuntimeUnavailable
+from kubelet.runtime import LABEL_NODE, LABEL_POD_UID, DockerRuntime
 from machinery.client import ApiClient
 from tests.cluster import ApiServerProcess
+from tests.dockertest import IMAGE, docker_runtime
 
 pytestmark = pytest.mark.docker
 
-IMAGE = os.environ.get("MINIK8S_TEST_IMAGE", "minik8s/busybox:1")
 NODE = f"dk-{uuid.uuid4().hex[:8]}"
-
-
-def _unusable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set and {reason}: run scripts/docker-up and scripts/build-images", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[DockerRuntime]:
-    rt = DockerRuntime(os.environ.get("DOCKER_HOST", DEFAULT_DOCKER_URL), sandbox_image=IMAGE)
-    try:
-        rt.ping()
-    except RuntimeUnavailable as e:
-        _unusable(f"no Docker engine answers ({e})")
-    if not rt.image_present(IMAGE):
-        _unusable(f"the image {IMAGE} is missing (scripts/build-images makes it)")
-    yield rt
-    for c in rt.list({LABEL_NODE: NODE}):
-        rt.remove(c.id, force=True)
-    rt.close()
+    yield from docker_runtime({LABEL_NODE: NODE})
 
 
 class InProcessKubelet:

@@ -27,16 +27,11 @@ import httpx
 import pytest
 
 from tests.cluster import ApiServerProcess, ComponentProcess
+from tests.dockertest import taken_networks, unusable
 
 pytestmark = pytest.mark.docker
 
 RUN_ID = uuid.uuid4().hex[:8]
-
-
-def _unusable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set and {reason}: run scripts/docker-up", pytrace=False)
-    pytest.skip(reason)
 
 
 class PrivateDockerd:
@@ -114,28 +109,8 @@ class PrivateDockerd:
             return "(no log)"
 
 
-def _taken_networks() -> list[ipaddress.IPv4Network]:
-    """Subnets on this machine's interfaces and the main engine's networks (never overlap them)."""
-    taken: list[ipaddress.IPv4Network] = []
-    out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        parts = line.split()
-        if "inet" in parts:
-            taken.append(ipaddress.IPv4Interface(parts[parts.index("inet") + 1]).network)
-    ids = subprocess.run(["docker", "network", "ls", "-q"], capture_output=True, text=True).stdout.split()
-    if ids:
-        out = subprocess.run(["docker", "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
-                              *ids], capture_output=True, text=True).stdout
-        for s in out.split():
-            try:
-                taken.append(ipaddress.IPv4Network(s))
-            except ValueError:
-                pass  # IPv6
-    return taken
-
-
 def _free_subnet() -> str:
-    taken = _taken_networks()
+    taken = taken_networks()
     for candidate in ipaddress.IPv4Network("172.30.0.0/16").subnets(new_prefix=24):
         if not any(candidate.overlaps(t) for t in taken):
             return str(candidate)
@@ -145,9 +120,9 @@ def _free_subnet() -> str:
 @pytest.fixture
 def private_dockerd() -> Iterator[PrivateDockerd]:
     if shutil.which("dockerd") is None or shutil.which("docker") is None:
-        _unusable("dockerd / docker are not installed")
+        unusable("dockerd / docker are not installed")
     if os.geteuid() != 0:
-        _unusable("a private dockerd needs root")
+        unusable("a private dockerd needs root")
     # Short path: containerd's unix sockets live under the exec root (108-byte limit).
     root = Path(tempfile.mkdtemp(prefix=f"mk8s-eng-{RUN_ID}-", dir="/tmp"))
     bridge = f"mk8sb-{RUN_ID}"  # at most 15 characters

@@ -22,7 +22,8 @@ import pytest
 from kubelet.runtime import DockerRuntime, NetworkInfo
 from kubelet.server import LogsUnavailable, label_resolver, start_kubelet_server
 from kubelet.runtime import RuntimeConflict
-from tests.kubelet.test_runtime import RUN_ID, RUN_LABELS, Pod, _taken_networks, run, runtime, wait_exited  # noqa: F401
+from tests.kubelet.test_runtime import RUN_ID, RUN_LABELS, Pod, run, runtime, wait_exited  # noqa: F401
+from tests.dockertest import taken_networks
 
 pytestmark = pytest.mark.docker
 
@@ -31,7 +32,7 @@ def make_test_network(rt: DockerRuntime, suffix: str) -> NetworkInfo:
     """A network of this run with a free /24 in 172.29.0.0/16 (172.28.0.0/16 is the cluster's),
     named per module (test_runtime's session ``network`` fixture keeps its own name)."""
     name = f"minik8s-test-{RUN_ID}-{suffix}"
-    taken = _taken_networks(rt)
+    taken = taken_networks()
     for candidate in ipaddress.IPv4Network("172.29.0.0/16").subnets(new_prefix=24):
         if any(candidate.overlaps(t) for t in taken):
             continue

@@ -9,7 +9,6 @@ when ``CI`` is set, and skip with the reason otherwise.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import subprocess
 import time
@@ -26,7 +25,6 @@ from kubelet.runtime import (
     LABEL_ROLE,
     ROLE_CONTAINER,
     ROLE_SANDBOX,
-    DEFAULT_DOCKER_URL,
     ContainerNotFound,
     ContainerRuntime,
     ContainerSpec,
@@ -40,61 +38,25 @@ from kubelet.runtime import (
     RuntimeUnavailable,
     Sandbox,
 )
+from tests.dockertest import IMAGE, docker_runtime, taken_networks
 
 pytestmark = pytest.mark.docker
 
-IMAGE = os.environ.get("MINIK8S_TEST_IMAGE", "minik8s/busybox:1")
 RUN_ID = uuid.uuid4().hex[:10]
 RUN_LABEL = "io.minik8s.test-run"
 RUN_LABELS = {RUN_LABEL: RUN_ID}
 
 
-def _unusable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set and {reason}: run scripts/docker-up and scripts/build-images", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def runtime() -> Iterator[DockerRuntime]:
-    rt = DockerRuntime(os.environ.get("DOCKER_HOST", DEFAULT_DOCKER_URL), sandbox_image=IMAGE)
-    try:
-        rt.ping()
-    except RuntimeUnavailable as e:
-        _unusable(f"no Docker engine answers ({e})")
-    if not rt.image_present(IMAGE):
-        _unusable(f"the image {IMAGE} is missing (scripts/build-images makes it)")
-    yield rt
-    for c in rt.list(RUN_LABELS):
-        rt.remove(c.id, force=True)
-    rt.close()
-
-
-def _taken_networks(rt: DockerRuntime) -> list[ipaddress.IPv4Network]:
-    """Subnets on this machine's interfaces and Docker networks (never reuse or overlap them)."""
-    taken: list[ipaddress.IPv4Network] = []
-    out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        parts = line.split()
-        if "inet" in parts:
-            taken.append(ipaddress.IPv4Interface(parts[parts.index("inet") + 1]).network)
-    ids = subprocess.run(["docker", "network", "ls", "-q"], capture_output=True, text=True).stdout.split()
-    if ids:
-        out = subprocess.run(["docker", "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", *ids],
-                             capture_output=True, text=True).stdout
-        for s in out.split():
-            try:
-                taken.append(ipaddress.IPv4Network(s))
-            except ValueError:
-                pass  # IPv6
-    return taken
+    yield from docker_runtime(RUN_LABELS)
 
 
 @pytest.fixture(scope="session")
 def network(runtime: DockerRuntime) -> Iterator[NetworkInfo]:
     """This run's pod network: a free /24 in 172.29.0.0/16 (172.28.0.0/16 is left to the cluster)."""
     name = f"minik8s-test-{RUN_ID}"
-    taken = _taken_networks(runtime)
+    taken = taken_networks()
     info = None
     for candidate in ipaddress.IPv4Network("172.29.0.0/16").subnets(new_prefix=24):
         if any(candidate.overlaps(t) for t in taken):
