@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import signal
 from dataclasses import dataclass, field
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from machinery.client import ApiClient
 from machinery.events import EventRecorder
 from machinery.leaderelection import LeaderElectionSettings, LeaderElector, default_identity
+from machinery.process import run_until_signalled, until_stopped
 from machinery.sharedinformers import InformerFactory
 
 log = logging.getLogger(__name__)
@@ -87,30 +87,24 @@ async def run_controllers(ctx: ControllerContext) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def main(settings: ControllerManagerSettings) -> None:
+async def main(settings: ControllerManagerSettings, *, stop: asyncio.Event | None = None) -> None:
+    """Run the controllers (while leading) until ``stop`` is set (forever if None)."""
     async with ApiClient(settings.server) as client:
         informers = InformerFactory(client)
         ctx = ControllerContext(client, informers, settings)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
         if settings.leader_elect:
             elector = LeaderElector(client, LeaderElectionSettings(
                 lease_name="kube-controller-manager", identity=settings.identity,
                 lease_duration=settings.lease_duration, renew_deadline=settings.renew_deadline,
                 retry_period=settings.retry_period))
-            work = asyncio.create_task(elector.run(lambda: run_controllers(ctx)))
+            work = elector.run(lambda: run_controllers(ctx))
         else:
-            work = asyncio.create_task(run_controllers(ctx))
-        done, _ = await asyncio.wait({work, asyncio.create_task(stop.wait())},
-                                     return_when=asyncio.FIRST_COMPLETED)
-        work.cancel()
-        await asyncio.gather(work, return_exceptions=True)
-        await informers.stop()
-        if work in done and work.exception():
-            raise work.exception()  # type: ignore[misc]
+            work = run_controllers(ctx)
+        try:
+            await until_stopped(work, stop or asyncio.Event())
+        finally:
+            await informers.stop()
 
 
 def run(settings: ControllerManagerSettings) -> None:
-    asyncio.run(main(settings))
+    run_until_signalled(lambda stop: main(settings, stop=stop))

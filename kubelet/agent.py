@@ -41,7 +41,6 @@ import ipaddress
 import logging
 import os
 import shutil
-import signal
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -65,6 +64,7 @@ from machinery.client import ApiClient
 from machinery.controller import Controller, Result
 from machinery.events import EventRecorder
 from machinery.informer import Informer, object_key, split_key
+from machinery.process import run_until_signalled
 from machinery.quantity import parse_quantity, to_bytes
 
 log = logging.getLogger(__name__)
@@ -617,7 +617,7 @@ class Kubelet:
             log.info("pull of %s failed; using the local image", image)
 
     async def _container_spec(self, pod: Obj, c: Obj, a: podsync.StartContainer, sandbox: ContainerInfo) -> ContainerSpec:
-        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        meta = pod.get("metadata") or {}
         uid = str(meta.get("uid"))
         env = await self._env(pod, c, pod_ip=sandbox.ip or "")
         mounts = await self._mounts(pod, c)
@@ -766,15 +766,7 @@ async def main(settings: KubeletSettings, *, stop: asyncio.Event | None = None) 
 
 def run(settings: KubeletSettings) -> None:
     """``main`` in a fresh event loop; SIGTERM and SIGINT end it (containers keep running)."""
-
-    async def _main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await main(settings, stop=stop)
-
-    asyncio.run(_main())
+    run_until_signalled(lambda stop: main(settings, stop=stop))
 
 
 __all__ = ["Kubelet", "KubeletSettings", "main", "run"]

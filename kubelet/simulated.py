@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -47,6 +46,7 @@ from machinery import errors
 from machinery.client import ApiClient
 from machinery.controller import Controller, Result
 from machinery.informer import Informer, object_key, split_key
+from machinery.process import run_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -351,15 +351,7 @@ async def main(settings: SimulatedKubeletSettings, *, stop: asyncio.Event | None
 
 def run(settings: SimulatedKubeletSettings) -> None:
     """``main`` in a fresh event loop; SIGTERM and SIGINT end it cleanly."""
-
-    async def _main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await main(settings, stop=stop)
-
-    asyncio.run(_main())
+    run_until_signalled(lambda stop: main(settings, stop=stop))
 
 
 __all__ = ["SimulatedKubelet", "SimulatedKubeletSettings", "main", "parse_capacity", "run"]

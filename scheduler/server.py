@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from machinery.client import ApiClient
 from machinery.events import EventRecorder
 from machinery.leaderelection import LeaderElectionSettings, LeaderElector, default_identity
+from machinery.process import run_until_signalled, until_stopped
 from machinery.sharedinformers import InformerFactory
 from scheduler.scheduler import CycleSettings, Scheduler
 
@@ -66,28 +67,22 @@ def build(settings: SchedulerSettings, client: ApiClient) -> tuple[Scheduler, In
     return sched, factory, elector
 
 
-async def main(settings: SchedulerSettings) -> None:
-    """Run the scheduler until cancelled."""
+async def main(settings: SchedulerSettings, *, stop: asyncio.Event | None = None) -> None:
+    """Run the scheduler until ``stop`` is set (or until cancelled)."""
     client = ApiClient(settings.server)
     sched, factory, elector = build(settings, client)
     factory.start()
     log.info("scheduler %s (%s) against %s, leader election %s", settings.identity, settings.scheduler_name,
              settings.server, "on" if elector else "off")
     try:
-        if elector is not None:
-            await elector.run(sched.run)
-        else:
-            await sched.run()
+        await until_stopped(elector.run(sched.run) if elector is not None else sched.run(), stop or asyncio.Event())
     finally:
         await factory.stop()
         await client.close()
 
 
 def run(settings: SchedulerSettings) -> None:
-    try:
-        asyncio.run(main(settings))
-    except KeyboardInterrupt:
-        pass
+    run_until_signalled(lambda stop: main(settings, stop=stop))
 
 
 __all__ = ["LEASE_NAME", "LEASE_NAMESPACE", "SchedulerSettings", "build", "main", "run"]
