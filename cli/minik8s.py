@@ -62,6 +62,9 @@ def scheduler(
     renew_deadline: float = typer.Option(10.0, envvar="MINIK8S_RENEW_DEADLINE"),
     retry_period: float = typer.Option(2.0, envvar="MINIK8S_RETRY_PERIOD"),
     identity: str = typer.Option("", help="this replica's name in the Lease (default: host name + random)"),
+    healthz_bind_address: str = typer.Option("127.0.0.1", envvar="MINIK8S_HEALTHZ_BIND_ADDRESS",
+                                             help="address of the /healthz endpoint"),
+    healthz_port: int = typer.Option(10259, envvar="MINIK8S_HEALTHZ_PORT", help="port of /healthz; 0: none"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
 ) -> None:
     """Run the scheduler: binds pending pods to nodes."""
@@ -70,7 +73,8 @@ def scheduler(
     _logging(log_level)
     settings = SchedulerSettings(server=server, scheduler_name=scheduler_name, leader_elect=leader_elect,
                                  lease_duration=lease_duration, renew_deadline=renew_deadline,
-                                 retry_period=retry_period)
+                                 retry_period=retry_period, healthz_bind_address=healthz_bind_address,
+                                 healthz_port=healthz_port)
     if identity:
         settings.identity = identity
     run_scheduler(settings)
@@ -93,6 +97,9 @@ def controller_manager(
     namespace_deletion_grace_period: float = typer.Option(
         5.0, envvar="MINIK8S_NAMESPACE_DELETION_GRACE_PERIOD",
         help="seconds a deleted namespace waits before its content is removed"),
+    healthz_bind_address: str = typer.Option("127.0.0.1", envvar="MINIK8S_HEALTHZ_BIND_ADDRESS",
+                                             help="address of the /healthz endpoint"),
+    healthz_port: int = typer.Option(10257, envvar="MINIK8S_HEALTHZ_PORT", help="port of /healthz; 0: none"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
 ) -> None:
     """Run the controller-manager: ReplicaSets, Deployments, garbage collection, nodes, endpoints."""
@@ -105,7 +112,8 @@ def controller_manager(
         retry_period=retry_period, node_monitor_period=node_monitor_period,
         node_monitor_grace_period=node_monitor_grace_period,
         default_toleration_seconds=default_toleration_seconds,
-        namespace_deletion_grace_period=namespace_deletion_grace_period)
+        namespace_deletion_grace_period=namespace_deletion_grace_period,
+        healthz_bind_address=healthz_bind_address, healthz_port=healthz_port)
     if identity:
         settings.identity = identity
     run_cm(settings)
@@ -134,6 +142,16 @@ def kubelet(
                                      "Node's InternalIP; 0.0.0.0 publishes the pod network's gateway)"),
     sync_interval: float = typer.Option(2.0, envvar="MINIK8S_KUBELET_SYNC_INTERVAL",
                                         help="seconds between two looks at a running pod's containers"),
+    node_ip: str = typer.Option("", "--node-ip", envvar="MINIK8S_NODE_IP",
+                                help="the Node's InternalIP, where the apiserver reaches this kubelet (default: "
+                                     "in a container its own address, else the pod network's gateway)"),
+    root_dir: str = typer.Option("", "--root-dir", envvar="MINIK8S_KUBELET_ROOT_DIR",
+                                 help="where pod volumes live (default /var/lib/minik8s/kubelet/NODE); in a "
+                                      "container, mount it at the same path as on the host"),
+    shutdown_grace_period: float = typer.Option(
+        0.0, "--shutdown-grace-period", envvar="MINIK8S_SHUTDOWN_GRACE_PERIOD",
+        help="on SIGTERM, stop and remove every pod container within this many seconds and mark the pods "
+             "Failed (graceful node shutdown); 0 leaves them running for the next kubelet"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
 ) -> None:
     """Run a node agent: pods as Docker containers, or ``--simulated`` (no containers, like kwok)."""
@@ -151,7 +169,9 @@ def kubelet(
         run_kubelet(KubeletSettings(server=server, node_name=node_name, capacity=cap,
                                     lease_renew_interval=lease_renew_interval, runtime_endpoint=runtime_endpoint,
                                     pod_network_name=pod_network_name, pod_network_subnet=pod_network_subnet,
-                                    kubelet_port=kubelet_port, address=address, sync_interval=sync_interval))
+                                    kubelet_port=kubelet_port, address=address, sync_interval=sync_interval,
+                                    node_ip=node_ip, data_dir=root_dir,
+                                    shutdown_grace_period=shutdown_grace_period))
         return
     from kubelet.simulated import SimulatedKubeletSettings, run as run_sim
 
@@ -162,19 +182,53 @@ def kubelet(
 @app.command()
 def up(
     port: int = typer.Option(8080, help="apiserver port on 127.0.0.1 (8080: kubectl's default without kubeconfig)"),
-    data_dir: str = typer.Option("~/.minik8s", help="where etcd data, logs and the kubeconfig live"),
+    data_dir: str = typer.Option("~/.minik8s", help="where etcd data, pod volumes, logs and the kubeconfig live"),
     kubeconfig: str = typer.Option("", help="write the kubeconfig here (default: DATA_DIR/kubeconfig)"),
     fresh: bool = typer.Option(False, help="start from an empty etcd"),
-    nodes: int = typer.Option(1, help="how many simulated nodes to run (pods run no containers yet)"),
+    simulated: bool = typer.Option(False, "--simulated",
+                                   help="simulated nodes (pods run no containers, like kwok) instead of one "
+                                        "Docker node"),
+    nodes: int = typer.Option(1, help="how many nodes: 0 (the control plane only), 1, or with --simulated any"),
+    node_name: str = typer.Option("", "--node-name",
+                                  help="the node's name (default: this machine's host name; with --simulated "
+                                       "minik8s-node, then NAME-0 ... NAME-(N-1) for several)"),
+    runtime_endpoint: str = typer.Option("unix:///var/run/docker.sock", envvar="MINIK8S_RUNTIME_ENDPOINT",
+                                         help="the Docker engine the node runs its pods on"),
+    pod_network_subnet: str = typer.Option("172.28.0.0/16", envvar="MINIK8S_POD_NETWORK_SUBNET",
+                                           help="subnet of the Docker pod network minik8s-pods"),
+    shutdown_grace_period: float = typer.Option(10.0, help="seconds the kubelet has on Ctrl-C to stop and "
+                                                           "remove the pod containers"),
 ) -> None:
     """Run a whole cluster on this machine as child processes; Ctrl-C stops it."""
     from pathlib import Path
 
     from cli.up import UpSettings, run as run_up
 
-    raise typer.Exit(run_up(UpSettings(port=port, data_dir=Path(data_dir).expanduser(),
-                                       kubeconfig=Path(kubeconfig).expanduser() if kubeconfig else None,
-                                       fresh=fresh, nodes=nodes)))
+    raise typer.Exit(run_up(UpSettings(port=port, data_dir=Path(data_dir).expanduser().absolute(),
+                                       kubeconfig=Path(kubeconfig).expanduser().absolute() if kubeconfig else None,
+                                       fresh=fresh, simulated=simulated, nodes=nodes, node_name=node_name,
+                                       runtime_endpoint=runtime_endpoint, pod_network_subnet=pod_network_subnet,
+                                       shutdown_grace_period=shutdown_grace_period)))
+
+
+@app.command()
+def healthcheck(
+    url: str = typer.Argument(..., help="a health endpoint, e.g. http://127.0.0.1:10257/healthz"),
+    timeout: float = typer.Option(3.0, help="seconds to wait for the answer"),
+) -> None:
+    """Exit 0 when URL answers 200, else print why and exit 1 (for container health checks)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            typer.echo(resp.read(200).decode(errors="replace").strip())
+    except urllib.error.HTTPError as e:
+        typer.echo(f"{url}: {e.code} {e.read(500).decode(errors='replace').strip()}", err=True)
+        raise typer.Exit(1)
+    except (OSError, ValueError) as e:
+        typer.echo(f"{url}: {e}", err=True)
+        raise typer.Exit(1)
 
 
 def main() -> None:

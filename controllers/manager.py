@@ -21,6 +21,7 @@ from typing import Any
 
 from machinery.client import ApiClient
 from machinery.events import EventRecorder
+from machinery.healthz import Check, serve_healthz
 from machinery.leaderelection import LeaderElectionSettings, LeaderElector, default_identity
 from machinery.process import run_until_signalled, until_stopped
 from machinery.sharedinformers import InformerFactory
@@ -54,6 +55,8 @@ class ControllerManagerSettings:
     default_toleration_seconds: float = 300.0
     # namespace
     namespace_deletion_grace_period: float = 5.0
+    healthz_bind_address: str = "127.0.0.1"
+    healthz_port: int = 10257  # GET /healthz (plain HTTP); 0: none
 
 
 @dataclass
@@ -92,17 +95,23 @@ async def main(settings: ControllerManagerSettings, *, stop: asyncio.Event | Non
     async with ApiClient(settings.server) as client:
         informers = InformerFactory(client)
         ctx = ControllerContext(client, informers, settings)
+        checks: dict[str, Check] = {}
         if settings.leader_elect:
             elector = LeaderElector(client, LeaderElectionSettings(
                 lease_name="kube-controller-manager", identity=settings.identity,
                 lease_duration=settings.lease_duration, renew_deadline=settings.renew_deadline,
                 retry_period=settings.retry_period))
             work = elector.run(lambda: run_controllers(ctx))
+            checks["leaderElection"] = elector.health
         else:
             work = run_controllers(ctx)
+        health = await serve_healthz(settings.healthz_bind_address, settings.healthz_port, checks) \
+            if settings.healthz_port else None
         try:
             await until_stopped(work, stop or asyncio.Event())
         finally:
+            if health is not None:
+                await health.cleanup()
             await informers.stop()
 
 

@@ -17,6 +17,10 @@ Data flow:
     heartbeat: Lease renewal every lease_renew_interval; the engine is pinged every
            runtime_check_interval and the Node's Ready condition follows it (never crashes).
     housekeeping: containers on this node whose pod uid is not in the informer are removed.
+    shutdown: SIGTERM with ``shutdown_grace_period`` > 0 -> Node NotReady -> every pod's containers
+           stopped -> pods Failed (reason Terminated, podsync.shutdown_status) -> containers removed
+           (Kubernetes' graceful node shutdown); with 0 the containers keep running and the next
+           kubelet adopts them.
 
 Restart-safety: all the state that matters is in Docker (labels: pod uid, container name,
 restart count), so a new kubelet process adopts running containers as they are.
@@ -41,6 +45,7 @@ import ipaddress
 import logging
 import os
 import shutil
+import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -95,6 +100,10 @@ class KubeletSettings:
     retry_max_s: float = 5.0
     address: str = "0.0.0.0"  # where the kubelet's HTTP API (logs) listens
     kubelet_port: int = 10250  # 0: any free port; -1: no HTTP API
+    node_ip: str = ""  # the Node's InternalIP; default: see Kubelet.node_address
+    # Graceful node shutdown: on SIGTERM, stop every pod's containers within this many seconds,
+    # mark the pods Failed (reason Terminated) and remove the containers. 0: leave them running.
+    shutdown_grace_period: float = 0.0
 
     @property
     def pods_dir(self) -> Path:
@@ -138,6 +147,8 @@ class Kubelet:
         self.kubelet_port = 0  # the port the HTTP API listens on (0: none)
         self._server: Any = None
         self._event_tasks: set[asyncio.Task[None]] = set()
+        self.shutting_down = False
+        self._container_ip = _own_container_ip()
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, stop: asyncio.Event) -> None:
@@ -155,6 +166,9 @@ class Kubelet:
             self.registered.set()
             log.info("node %s registered; runtime %s", self.name, "ready" if self.runtime_ok else "down")
             await stop.wait()
+            if self.settings.shutdown_grace_period > 0:
+                await self.controller.stop(timeout_s=2.0)
+                await self.shutdown_node()
         finally:
             for t in self._tasks:
                 if t is not None:
@@ -218,11 +232,14 @@ class Kubelet:
     # ------------------------------------------------------------------ node and lease
     @property
     def node_address(self) -> str:
-        """The Node's InternalIP: where the apiserver reaches this kubelet's HTTP API. Bound to every
-        address, that is the pod network's gateway (an address of this host); bound to one
-        address (loopback, say), that address."""
+        """The Node's InternalIP: where the apiserver reaches this kubelet's HTTP API. ``--node-ip``
+        when given. Bound to every address: in a container, the address its host name resolves to
+        (the container's own, as Kubernetes' kubelet resolves its host name), else the pod
+        network's gateway (an address of this host). Bound to one address, that address."""
+        if self.settings.node_ip:
+            return self.settings.node_ip
         if self.settings.address in ("", "0.0.0.0", "::"):
-            return self.internal_ip
+            return self._container_ip or self.internal_ip
         return self.settings.address
 
     def _identity(self) -> NodeIdentity:
@@ -233,11 +250,12 @@ class Kubelet:
     def _node_status(self, current: Obj | None) -> Obj:
         status = node_status(self._identity(), now=_now(), current=current)
         status["daemonEndpoints"] = {"kubeletEndpoint": {"Port": self.kubelet_port}}
-        if not self.runtime_ok:
+        if not self.runtime_ok or self.shutting_down:
             for c in status["conditions"]:
                 if c["type"] == "Ready":
                     old = {x.get("type"): x for x in (current or {}).get("conditions") or []}.get("Ready") or {}
-                    c.update(status="False", reason="KubeletNotReady", message=self.runtime_error,
+                    c.update(status="False", reason="KubeletNotReady",
+                             message="node is shutting down" if self.shutting_down else self.runtime_error,
                              lastTransitionTime=old.get("lastTransitionTime") if old.get("status") == "False"
                              else c["lastHeartbeatTime"])
         return status
@@ -416,6 +434,56 @@ class Kubelet:
                 log.info("housekeeping skipped: %s", e)
             except Exception:
                 log.exception("housekeeping failed")
+
+    # ------------------------------------------------------------------ graceful node shutdown
+    async def shutdown_node(self) -> None:
+        """Kubernetes' graceful node shutdown: the Node turns NotReady, every pod's containers are
+        stopped (each within its own grace period, all within ``shutdown_grace_period``), the pods
+        are marked Failed with reason ``Terminated`` (a pod being deleted is deleted instead), and
+        every container of this node is removed. API calls are best effort: the apiserver may be
+        going away too; the containers go regardless."""
+        grace = self.settings.shutdown_grace_period
+        log.info("node %s is shutting down: stopping its pods within %.0fs", self.name, grace)
+        self.shutting_down = True
+        await self._best_effort("marking the node NotReady", self._write_node_status())
+        if self.runtime_ok:
+            await asyncio.gather(*(self._shut_down_pod(p, grace) for p in self.pods.list()))
+            try:
+                left: list[ContainerInfo] = await self._rt(self.runtime.list, {LABEL_NODE: self.name})
+                for c in left:
+                    await self._rt(self.runtime.remove, c.id)
+            except ContainerRuntimeError as e:
+                log.warning("node shutdown: cannot remove the remaining containers: %s", e)
+        log.info("node %s shut down", self.name)
+
+    async def _shut_down_pod(self, pod: Obj, grace: float) -> None:
+        meta = pod.get("metadata") or {}
+        uid, name, namespace = str(meta.get("uid")), str(meta.get("name")), str(meta.get("namespace"))
+        try:
+            containers: list[ContainerInfo] = await self._rt(self.runtime.list, {LABEL_POD_UID: uid})
+            actions = podsync.plan_deletion(pod, containers, settings=self.settings.sync)
+            await asyncio.gather(*(self._rt(self.runtime.stop, a.id, timeout=min(a.grace_s, grace))
+                                   for a in actions if isinstance(a, podsync.StopContainer)), return_exceptions=True)
+            if meta.get("deletionTimestamp"):
+                await self._best_effort(f"deleting pod {namespace}/{name}", self.client.delete(
+                    "pods", name, namespace=namespace, grace_period_seconds=0, preconditions={"uid": uid}))
+            elif (pod.get("status") or {}).get("phase") not in podsync.TERMINAL:
+                stopped: list[ContainerInfo] = await self._rt(self.runtime.list, {LABEL_POD_UID: uid})
+                status = podsync.shutdown_status(pod, stopped, now=_now(), host_ip=self.node_address)
+                await self._best_effort(f"marking pod {namespace}/{name} Failed", self.client.update_status(
+                    "pods", {**pod, "status": status}, namespace=namespace))
+            for a in actions:
+                if isinstance(a, podsync.RemoveContainer):
+                    await self._rt(self.runtime.remove, a.id)
+        except ContainerRuntimeError as e:
+            log.warning("node shutdown: pod %s/%s: %s", namespace, name, e)
+        self._forget(uid)
+
+    async def _best_effort(self, what: str, call: Any, timeout_s: float = 3.0) -> None:
+        try:
+            await asyncio.wait_for(call, timeout_s)
+        except (errors.ApiError, asyncio.TimeoutError, OSError) as e:
+            log.warning("node shutdown: %s failed: %s", what, e)
 
     async def remove_orphans(self) -> int:
         """Removes containers on this node whose pod is gone; how many were removed."""
@@ -736,6 +804,17 @@ def _pod_label(pod: Obj) -> str:
     return f"{meta.get('name')}_{meta.get('namespace')}({meta.get('uid')})"
 
 
+def _own_container_ip() -> str | None:
+    """In a Docker container (``/.dockerenv``), the address its host name resolves to; else None."""
+    if not os.path.exists("/.dockerenv"):
+        return None
+    try:
+        ip = socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return None
+    return None if ip.startswith("127.") else ip
+
+
 def _first_host(subnet: str) -> str | None:
     try:
         return str(next(ipaddress.IPv4Network(subnet, strict=False).hosts()))
@@ -765,7 +844,8 @@ async def main(settings: KubeletSettings, *, stop: asyncio.Event | None = None) 
 
 
 def run(settings: KubeletSettings) -> None:
-    """``main`` in a fresh event loop; SIGTERM and SIGINT end it (containers keep running)."""
+    """``main`` in a fresh event loop; SIGTERM and SIGINT end it (a graceful node shutdown when
+    ``shutdown_grace_period`` > 0, else the containers keep running)."""
     run_until_signalled(lambda stop: main(settings, stop=stop))
 
 

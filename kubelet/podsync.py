@@ -446,6 +446,29 @@ def pod_status(pod: Obj, containers: Sequence[ContainerInfo], *, now: datetime, 
     return status
 
 
-__all__ = ["Action", "CreateSandbox", "LABEL_INIT", "Plan", "PodMemory", "PullFailure", "RemoveContainer",
+NODE_SHUTDOWN_REASON = "Terminated"
+NODE_SHUTDOWN_MESSAGE = "Pod was terminated in response to imminent node shutdown."
+
+
+def shutdown_status(pod: Obj, containers: Sequence[ContainerInfo], *, now: datetime, host_ip: str) -> Obj:
+    """The status of a pod whose containers a node shutdown stopped: Failed, reason ``Terminated``,
+    a ``DisruptionTarget`` condition, the containers' real exit states (Kubernetes' graceful node
+    shutdown). Its controller replaces it; the kubelet never starts it again (a terminal phase)."""
+    status = pod_status(pod, containers, now=now, host_ip=host_ip)
+    stamp = rfc3339(now)
+    status["phase"] = "Failed"
+    status["reason"] = NODE_SHUTDOWN_REASON
+    status["message"] = NODE_SHUTDOWN_MESSAGE
+    for c in status["conditions"]:
+        if c.get("type") in ("Ready", "ContainersReady") and c.get("status") == "True":
+            c.update(status="False", reason="PodFailed", lastTransitionTime=stamp)
+            c.pop("message", None)
+    status["conditions"] = [c for c in status["conditions"] if c.get("type") != "DisruptionTarget"] + [{
+        "type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet",
+        "message": NODE_SHUTDOWN_MESSAGE, "lastProbeTime": None, "lastTransitionTime": stamp}]
+    return status
+
+
+__all__ = ["Action", "CreateSandbox", "NODE_SHUTDOWN_MESSAGE", "NODE_SHUTDOWN_REASON", "shutdown_status", "LABEL_INIT", "Plan", "PodMemory", "PullFailure", "RemoveContainer",
            "StartContainer", "StopContainer", "SyncSettings", "exit_code", "grace_seconds", "instances",
            "orphans", "plan", "plan_deletion", "pod_status", "running_sandbox", "sandboxes", "should_restart"]

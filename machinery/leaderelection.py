@@ -88,6 +88,17 @@ class LeaderElector:
         self.settings = settings
         self._clock = clock
         self.is_leader = False
+        self._last_renew: float | None = None  # loop time of the last successful renewal
+
+    def health(self, *, tolerance_s: float = 20.0) -> str | None:
+        """None while healthy; the reason when this replica leads but has not renewed its lease for
+        longer than the renew deadline plus ``tolerance_s`` (Kubernetes' leader-election healthz)."""
+        if not self.is_leader or self._last_renew is None:
+            return None
+        late = asyncio.get_running_loop().time() - self._last_renew
+        if late > self.settings.renew_deadline + tolerance_s:
+            return f"the lease {self.settings.lease_name} was last renewed {late:.0f}s ago"
+        return None
 
     async def _try_acquire_or_renew(self) -> bool:
         s = self.settings
@@ -123,7 +134,7 @@ class LeaderElector:
                     ok = False
                 now = asyncio.get_running_loop().time()
                 if ok:
-                    last_renew = now
+                    last_renew = self._last_renew = now
                     if not self.is_leader:
                         log.info("%s became the leader of %s", s.identity, s.lease_name)
                         self.is_leader = True

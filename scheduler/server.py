@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from machinery.client import ApiClient
 from machinery.events import EventRecorder
+from machinery.healthz import serve_healthz
 from machinery.leaderelection import LeaderElectionSettings, LeaderElector, default_identity
 from machinery.process import run_until_signalled, until_stopped
 from machinery.sharedinformers import InformerFactory
@@ -42,6 +43,8 @@ class SchedulerSettings:
     max_unschedulable_s: float = 60.0  # an unschedulable pod is retried at least this often
     emit_scheduled_events: bool = True
     seed: int | None = None  # tie-breaking randomness (tests)
+    healthz_bind_address: str = "127.0.0.1"
+    healthz_port: int = 10259  # GET /healthz (plain HTTP); 0: none
 
     def cycle(self) -> CycleSettings:
         return CycleSettings(scheduler_name=self.scheduler_name, bind_concurrency=self.bind_concurrency,
@@ -74,9 +77,14 @@ async def main(settings: SchedulerSettings, *, stop: asyncio.Event | None = None
     factory.start()
     log.info("scheduler %s (%s) against %s, leader election %s", settings.identity, settings.scheduler_name,
              settings.server, "on" if elector else "off")
+    checks = {"leaderElection": elector.health} if elector is not None else {}
+    health = await serve_healthz(settings.healthz_bind_address, settings.healthz_port, checks) \
+        if settings.healthz_port else None
     try:
         await until_stopped(elector.run(sched.run) if elector is not None else sched.run(), stop or asyncio.Event())
     finally:
+        if health is not None:
+            await health.cleanup()
         await factory.stop()
         await client.close()
 

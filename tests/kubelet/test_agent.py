@@ -59,8 +59,11 @@ class InProcessKubelet:
         asyncio.run(main())
 
     def kill(self) -> None:
-        """Ends the kubelet (its containers stay, as after a SIGKILL)."""
+        """Ends the kubelet (its containers stay, as after a SIGKILL, unless its settings ask for a
+        graceful node shutdown)."""
         assert self.loop is not None and self.stop_event is not None
+        if not self.thread.is_alive():
+            return
         self.loop.call_soon_threadsafe(self.stop_event.set)
         self.thread.join(15)
 
@@ -274,3 +277,40 @@ def test_kubelet_restart_adopts_containers(apiserver: ApiServerProcess, kubelet:
         assert cstatus(now)["restartCount"] == 0 and now["status"]["podIP"] == keep["status"]["podIP"]  # type: ignore[index]
     finally:
         kubelet.__dict__.update(restarted.__dict__)  # the module fixture stops this one
+
+
+def test_graceful_node_shutdown_stops_pods_and_marks_them_failed(
+        apiserver: ApiServerProcess, runtime: DockerRuntime, http: httpx.Client, namespace: str,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """SIGTERM with a shutdown grace period: Kubernetes' graceful node shutdown. The pods' containers
+    are stopped and removed, the pods end Failed with reason Terminated, the Node is NotReady."""
+    node = f"{NODE}-sd"
+    s = settings(apiserver.url, str(tmp_path_factory.mktemp("kubelet-sd")))
+    s.node_name, s.shutdown_grace_period = node, 5.0
+    k = InProcessKubelet(s)
+    try:
+        for name in ("sd-a", "sd-b"):
+            body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+                    "spec": {"nodeName": node, "containers": [sleeper()]}}
+            assert http.post(f"/api/v1/namespaces/{namespace}/pods", json=body).status_code == 201
+        for name in ("sd-a", "sd-b"):
+            running_pod(http, namespace, name)
+        assert len([c for c in runtime.list({LABEL_NODE: node}) if c.running]) == 4  # 2 sandboxes + 2 apps
+        k.kill()  # sets the stop event, as SIGTERM does in the process
+        assert runtime.list({LABEL_NODE: node}) == []
+        for name in ("sd-a", "sd-b"):
+            pod = get_pod(http, namespace, name)
+            assert pod is not None
+            st = pod["status"]
+            assert (st["phase"], st["reason"]) == ("Failed", "Terminated"), st
+            assert st["message"] == "Pod was terminated in response to imminent node shutdown."
+            conds = {c["type"]: c for c in st["conditions"]}
+            assert conds["DisruptionTarget"]["reason"] == "TerminationByKubelet"
+            assert conds["Ready"]["status"] == "False"
+            assert "terminated" in st["containerStatuses"][0]["state"]
+        ready = {c["type"]: c for c in http.get(f"/api/v1/nodes/{node}").json()["status"]["conditions"]}["Ready"]
+        assert (ready["status"], ready["message"]) == ("False", "node is shutting down")
+    finally:
+        k.kill()
+        for c in runtime.list({LABEL_NODE: node}):
+            runtime.remove(c.id)
