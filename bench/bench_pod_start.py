@@ -215,7 +215,7 @@ async def bench(n: int) -> None:
             subnet = free_subnet()
             kubelet = ComponentProcess.start("kubelet", "--server", api.url, "--node-name", NODE,
                                              "--pod-network-name", NETWORK, "--pod-network-subnet", subnet,
-                                             log_level="warning")
+                                             "--pod-infra-container-image", IMAGE, log_level="warning")
             deadline = time.monotonic() + 60
             while True:
                 if kubelet.proc.poll() is not None:

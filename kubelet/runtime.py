@@ -61,7 +61,9 @@ ROLE_SANDBOX = "sandbox"
 ROLE_CONTAINER = "container"
 
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
-DEFAULT_SANDBOX_IMAGE = "minik8s/busybox:1"
+# Any image with a `sleep`: the sandbox runs `sleep` as its only process. Pulled when missing;
+# machines without a registry pass a local one (--pod-infra-container-image, MINIK8S_SANDBOX_IMAGE).
+DEFAULT_SANDBOX_IMAGE = "busybox:1.36"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,6 +492,8 @@ class DockerRuntime:
         """Creates and starts the pod's infra container on ``network`` (at ``ip`` when given, else
         the engine's IPAM picks one in the subnet) and returns its id and the pod IP."""
         name = _docker_name("POD", pod_name, namespace, pod_uid, str(attempt))
+        if not self.image_present(self.sandbox_image):
+            self.pull(self.sandbox_image)
         all_labels = {LABEL_MANAGED: "true", LABEL_ROLE: ROLE_SANDBOX, LABEL_POD_UID: pod_uid,
                       LABEL_POD_NAME: pod_name, LABEL_POD_NAMESPACE: namespace, LABEL_NODE: node,
                       **(labels or {})}

@@ -8,6 +8,7 @@ controllers, the scheduler and the kubelets start those themselves.
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Iterator
 
@@ -15,6 +16,11 @@ import httpx
 import pytest
 
 from tests.cluster import ApiServerProcess, ComponentProcess, Etcd
+from tests.dockertest import IMAGE
+
+# Every Docker kubelet a test starts (they inherit this environment) uses the local image as its
+# pods' sandbox: the default one would be pulled from a registry, and none is reachable here.
+os.environ.setdefault("MINIK8S_SANDBOX_IMAGE", IMAGE)
 
 
 @pytest.fixture(scope="session")

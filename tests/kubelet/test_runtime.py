@@ -319,7 +319,8 @@ def test_list_by_pod_uid_finds_exactly_the_pods_containers(runtime: DockerRuntim
     assert b not in {c.id for c in runtime.list({LABEL_POD_UID: pod.uid})}
 
 
-def test_images_present_missing_and_pull_errors(runtime: DockerRuntime, make_pod: Callable[..., Pod]) -> None:
+def test_images_present_missing_and_pull_errors(runtime: DockerRuntime, make_pod: Callable[..., Pod],
+                                               network: NetworkInfo) -> None:
     assert runtime.image_present(IMAGE)
     assert runtime.image_id(IMAGE) == runtime.inspect(make_pod("img").sandbox.id).image_id
     assert not runtime.image_present("minik8s/does-not-exist:1")
@@ -337,6 +338,14 @@ def test_images_present_missing_and_pull_errors(runtime: DockerRuntime, make_pod
         runtime.pull(f"127.0.0.1:{port}/minik8s/missing:1", timeout=20)
     assert time.monotonic() - t0 < 10
     assert "127.0.0.1" in str(err.value)
+    # A missing sandbox image is pulled first; here that pull fails, clearly, and nothing is left.
+    other = DockerRuntime(runtime.base_url, sandbox_image=f"127.0.0.1:{port}/minik8s/sandbox:1")
+    try:
+        with pytest.raises(ImagePullError):
+            other.run_sandbox(pod_uid=str(uuid.uuid4()), pod_name="nosandbox", namespace="default", node="node-a",
+                              network=network.name, labels=RUN_LABELS)
+    finally:
+        other.close()
 
 
 def test_runtime_unavailable_when_no_engine_answers(tmp_path: Path) -> None:
