@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import httpx
 
+from cli.healthcheck import check
 from machinery.healthz import serve_healthz
 
 
@@ -32,6 +34,11 @@ async def test_healthz_answers_ok_then_names_the_failed_check() -> None:
             assert r.status_code == 500
             assert "[-]leaderElection failed: the lease was last renewed 99s ago" in r.text
             assert "[+]ping ok" in r.text
+        # What the compose health checks run (a blocking call: in a thread, the server is on this loop).
+        ok, text = await asyncio.to_thread(check, f"http://127.0.0.1:{port}/healthz")
+        assert not ok and "500" in text and "leaderElection failed" in text
+        broken.clear()
+        assert await asyncio.to_thread(check, f"http://127.0.0.1:{port}/healthz") == (True, "ok")
     finally:
         await runner.cleanup()
 
