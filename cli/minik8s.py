@@ -194,8 +194,13 @@ def up(
                                        "minik8s-node, then NAME-0 ... NAME-(N-1) for several)"),
     runtime_endpoint: str = typer.Option("unix:///var/run/docker.sock", envvar="MINIK8S_RUNTIME_ENDPOINT",
                                          help="the Docker engine the node runs its pods on"),
+    pod_network_name: str = typer.Option("minik8s-pods", envvar="MINIK8S_POD_NETWORK_NAME",
+                                         help="name of the Docker pod network (made if missing)"),
     pod_network_subnet: str = typer.Option("172.28.0.0/16", envvar="MINIK8S_POD_NETWORK_SUBNET",
-                                           help="subnet of the Docker pod network minik8s-pods"),
+                                           help="subnet of the Docker pod network (an existing network must "
+                                                "have exactly this one)"),
+    sandbox_image: str = typer.Option("", "--pod-infra-container-image", envvar="MINIK8S_SANDBOX_IMAGE",
+                                      help="image of every pod's sandbox container (default: the kubelet's)"),
     shutdown_grace_period: float = typer.Option(10.0, help="seconds the kubelet has on Ctrl-C to stop and "
                                                            "remove the pod containers"),
 ) -> None:
@@ -207,7 +212,8 @@ def up(
     raise typer.Exit(run_up(UpSettings(port=port, data_dir=Path(data_dir).expanduser().absolute(),
                                        kubeconfig=Path(kubeconfig).expanduser().absolute() if kubeconfig else None,
                                        fresh=fresh, simulated=simulated, nodes=nodes, node_name=node_name,
-                                       runtime_endpoint=runtime_endpoint, pod_network_subnet=pod_network_subnet,
+                                       runtime_endpoint=runtime_endpoint, pod_network_name=pod_network_name,
+                                       pod_network_subnet=pod_network_subnet, sandbox_image=sandbox_image,
                                        shutdown_grace_period=shutdown_grace_period)))
 
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import httpx
 
@@ -46,35 +47,47 @@ def component_command(component: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "cli.minik8s", component, *args]
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, *, timeout: float = 30.0) -> None:
+class Interrupted(Exception):
+    """A wait was given up because ``cancelled()`` became true (a signal asked us to stop)."""
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, *, timeout: float = 30.0,
+              cancelled: Callable[[], bool] | None = None) -> None:
     """Wait until ``url`` answers 200; fail with the log's tail if the process dies or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if cancelled is not None and cancelled():
+            raise Interrupted(url)
         if proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode}:\n{_tail(log)}")
+            raise RuntimeError(f"process exited with {proc.returncode}:\n{tail(log)}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"{url} not ready after {timeout}s:\n{_tail(log)}")
+    raise RuntimeError(f"{url} not ready after {timeout}s:\n{tail(log)}")
 
 
-def _tail(log: Path) -> str:
+def tail(log: Path, *, chars: int = 3000) -> str:
+    """The end of a child's log file (for error messages)."""
     try:
-        return log.read_text(errors="replace")[-3000:]
+        return log.read_text(errors="replace")[-chars:]
     except OSError:
         return "(no log)"
 
 
-def stop(proc: subprocess.Popen[bytes] | None, *, timeout: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL after ``timeout``; a no-op for a process that already ended."""
+def stop(proc: subprocess.Popen[bytes] | None, *, timeout: float = 10.0) -> bool:
+    """SIGTERM, then SIGKILL after ``timeout``; a no-op for a process that already ended.
+
+    Returns False when the process had to be killed (it did not stop within ``timeout``)."""
     if proc is None or proc.poll() is not None:
-        return
+        return True
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout)
+        return True
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
+        return False

@@ -1,0 +1,209 @@
+"""``minik8s up`` with its one Docker node, end to end: pods really run as containers, Ctrl-C leaves
+nothing behind.
+
+``minik8s up --port P --data-dir TMP/mk --kubeconfig TMP/kc --node-name up-e2e-XXXX`` runs as a
+subprocess (a node name of its own, so other tests on this engine are never touched) -> its summary
+-> ``mkctl apply`` of a 2-replica Deployment (the local busybox image, ``sleep``) with the written
+kubeconfig -> both pods Running and their containers in Docker (label io.minik8s.node=NODE) ->
+SIGINT, what a terminal's Ctrl-C sends -> ``up`` exits 0; no process it started is alive, no
+container of the node is left (running or not), the apiserver's port is closed.
+
+Without an engine (or the image of scripts/build-images) the module fails when ``CI`` is set and
+skips with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from kubelet.runtime import LABEL_NODE, LABEL_POD_UID, LABEL_ROLE, ROLE_CONTAINER, DockerRuntime
+from tests.cluster import free_port
+from tests.dockertest import IMAGE, docker_runtime
+
+pytestmark = [pytest.mark.docker, pytest.mark.e2e]
+
+NODE = f"up-e2e-{uuid.uuid4().hex[:8]}"
+
+DEPLOYMENT = {
+    "apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "sleepers", "namespace": "default"},
+    "spec": {
+        "replicas": 2,
+        "selector": {"matchLabels": {"app": "sleepers"}},
+        "template": {
+            "metadata": {"labels": {"app": "sleepers"}},
+            "spec": {
+                # sleep as PID 1 ignores SIGTERM: the node shutdown has to kill it after this grace.
+                "terminationGracePeriodSeconds": 2,
+                "containers": [{"name": "sleep", "image": IMAGE, "imagePullPolicy": "Never",
+                                "command": ["sleep", "3600"]}],
+            },
+        },
+    },
+}
+
+
+@pytest.fixture
+def rt() -> Iterator[DockerRuntime]:
+    yield from docker_runtime({LABEL_NODE: NODE})
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (Linux: /proc/PID/task/TID/children)."""
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                kids = {int(k) for k in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo += list(kids - out)
+            out |= kids
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Up:
+    """The ``minik8s up`` subprocess; its output is read by a thread so every wait has a timeout."""
+
+    def __init__(self, tmp: Path, port: int) -> None:
+        self.tmp = tmp
+        self.kubeconfig = tmp / "kc"
+        self.env = {**os.environ, "HOME": str(tmp)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cli.minik8s", "up", "--port", str(port), "--data-dir", str(tmp / "mk"),
+             "--kubeconfig", str(self.kubeconfig), "--node-name", NODE],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env)
+        self.lines: list[str] = []
+        self._q: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._q.put(line)
+        self._q.put(None)
+
+    def wait_for_line(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._q.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"minik8s up ended ({self.proc.wait()}) before {text!r}:\n{self.output()}")
+            self.lines.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"no {text!r} from minik8s up after {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        while True:
+            try:
+                line = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                self.lines.append(line)
+        logs = self.tmp / "mk" / "logs" / "kubelet.log"
+        kubelet = logs.read_text(errors="replace")[-3000:] if logs.exists() else "(no kubelet log)"
+        return "".join(self.lines) + "\n--- kubelet.log:\n" + kubelet
+
+    def mkctl(self, *args: str, stdin: str | None = None) -> str:
+        p = subprocess.run([sys.executable, "-m", "cli.mkctl", "--kubeconfig", str(self.kubeconfig), *args],
+                           input=stdin, capture_output=True, text=True, env=self.env, timeout=60)
+        assert p.returncode == 0, f"mkctl {' '.join(args)}: {p.stdout}{p.stderr}\n{self.output()}"
+        return p.stdout
+
+    def wait(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            last = check()
+            if last:
+                return last
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n{self.output()}")
+            time.sleep(0.3)
+
+
+def test_up_runs_pods_as_containers_and_ctrl_c_removes_them(tmp_path: Path, rt: DockerRuntime) -> None:
+    port = free_port()
+    t0 = time.monotonic()
+    up = Up(tmp_path, port)
+    children: set[int] = set()
+    try:
+        up.wait_for_line("Press Ctrl-C", timeout=120)
+        ready_s = time.monotonic() - t0
+        out = "".join(up.lines)
+        assert f"apiserver:    http://127.0.0.1:{port}" in out, out
+        assert f"node:         {NODE} (Docker" in out, out
+        assert "kubelet API:  http://127.0.0.1:" in out and "pod network:  minik8s-pods" in out, out
+        assert f"kubeconfig:   {up.kubeconfig}" in out, out
+        children = _descendants(up.proc.pid)
+        assert len(children) >= 5, children  # etcd, apiserver, scheduler, controller-manager, kubelet
+
+        # The node is Ready the moment the summary is printed.
+        node = json.loads(up.mkctl("get", "node", NODE, "-o", "json"))
+        assert [c["status"] for c in node["status"]["conditions"] if c["type"] == "Ready"] == ["True"]
+
+        up.mkctl("apply", "-f", "-", stdin=json.dumps(DEPLOYMENT))
+
+        def running_pods() -> list[dict[str, Any]] | None:
+            pods = json.loads(up.mkctl("get", "pods", "-l", "app=sleepers", "-o", "json"))["items"]
+            running = [p for p in pods if p["status"].get("phase") == "Running"]
+            return running if len(running) == 2 else None
+
+        pods = up.wait("2 Running pods", running_pods, timeout=90)
+        assert {p["spec"]["nodeName"] for p in pods} == {NODE}
+
+        def containers() -> bool:
+            running = {c.labels.get(LABEL_POD_UID) for c in rt.list({LABEL_NODE: NODE, LABEL_ROLE: ROLE_CONTAINER})
+                       if c.running}
+            return running == {p["metadata"]["uid"] for p in pods}
+
+        up.wait("a running container per pod in Docker", containers, timeout=30)
+        children |= _descendants(up.proc.pid)
+    finally:
+        t_stop = time.monotonic()
+        up.proc.send_signal(signal.SIGINT)
+        try:
+            code = up.proc.wait(90)
+        except subprocess.TimeoutExpired:
+            up.proc.kill()
+            raise AssertionError(f"minik8s up did not stop within 90s after SIGINT:\n{up.output()}")
+        stop_s = time.monotonic() - t_stop
+    assert code == 0, up.output()
+    print(f"\nminik8s up: summary (node Ready) after {ready_s:.1f}s; stopped {stop_s:.1f}s after SIGINT")
+    left = [c for c in children if _alive(c)]
+    assert not left, f"processes left running: {left}\n{up.output()}"
+    leftover = rt.list({LABEL_NODE: NODE})
+    assert not leftover, f"containers left: {[(c.name, c.state) for c in leftover]}\n{up.output()}"
+    assert not _port_open(port), "the apiserver's port is still open"
