@@ -6,7 +6,9 @@ subprocess (a node name of its own, so other tests on this engine are never touc
 -> ``mkctl apply`` of a 2-replica Deployment (the local busybox image, ``sleep``) with the written
 kubeconfig -> both pods Running and their containers in Docker (label io.minik8s.node=NODE) ->
 SIGINT, what a terminal's Ctrl-C sends -> ``up`` exits 0; no process it started is alive, no
-container of the node is left (running or not), the apiserver's port is closed.
+container of the node is left (running or not), the apiserver's port is closed. A second ``up``
+on the same data dir then finds those pods Failed (Kubernetes' graceful node shutdown) and runs
+the Deployment's replacements.
 
 Without an engine (or the image of scripts/build-images) the module fails when ``CI`` is set and
 skips with the reason otherwise.
@@ -137,6 +139,18 @@ class Up:
         kubelet = logs.read_text(errors="replace")[-3000:] if logs.exists() else "(no kubelet log)"
         return "".join(self.lines) + "\n--- kubelet.log:\n" + kubelet
 
+    def ctrl_c(self, timeout: float = 90) -> float:
+        """SIGINT (a terminal's Ctrl-C); asserts exit 0; the seconds it took."""
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(f"minik8s up did not stop within {timeout}s after SIGINT:\n{self.output()}")
+        assert code == 0, self.output()
+        return time.monotonic() - t0
+
     def mkctl(self, *args: str, stdin: str | None = None) -> str:
         p = subprocess.run([sys.executable, "-m", "cli.mkctl", "--kubeconfig", str(self.kubeconfig), *args],
                            input=stdin, capture_output=True, text=True, env=self.env, timeout=60)
@@ -152,6 +166,16 @@ class Up:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n{self.output()}")
             time.sleep(0.3)
+
+
+def _pods(up: Up) -> list[dict[str, Any]]:
+    return list(json.loads(up.mkctl("get", "pods", "-l", "app=sleepers", "-o", "json"))["items"])
+
+
+def _running(up: Up) -> list[dict[str, Any]] | None:
+    """The Deployment's pods once exactly two are Running."""
+    running = [p for p in _pods(up) if p["status"].get("phase") == "Running"]
+    return running if len(running) == 2 else None
 
 
 def test_up_runs_pods_as_containers_and_ctrl_c_removes_them(tmp_path: Path, rt: DockerRuntime) -> None:
@@ -176,12 +200,7 @@ def test_up_runs_pods_as_containers_and_ctrl_c_removes_them(tmp_path: Path, rt: 
 
         up.mkctl("apply", "-f", "-", stdin=json.dumps(DEPLOYMENT))
 
-        def running_pods() -> list[dict[str, Any]] | None:
-            pods = json.loads(up.mkctl("get", "pods", "-l", "app=sleepers", "-o", "json"))["items"]
-            running = [p for p in pods if p["status"].get("phase") == "Running"]
-            return running if len(running) == 2 else None
-
-        pods = up.wait("2 Running pods", running_pods, timeout=90)
+        pods = up.wait("2 Running pods", lambda: _running(up), timeout=90)
         assert {p["spec"]["nodeName"] for p in pods} == {NODE}
 
         def containers() -> bool:
@@ -192,18 +211,44 @@ def test_up_runs_pods_as_containers_and_ctrl_c_removes_them(tmp_path: Path, rt: 
         up.wait("a running container per pod in Docker", containers, timeout=30)
         children |= _descendants(up.proc.pid)
     finally:
-        t_stop = time.monotonic()
-        up.proc.send_signal(signal.SIGINT)
-        try:
-            code = up.proc.wait(90)
-        except subprocess.TimeoutExpired:
-            up.proc.kill()
-            raise AssertionError(f"minik8s up did not stop within 90s after SIGINT:\n{up.output()}")
-        stop_s = time.monotonic() - t_stop
-    assert code == 0, up.output()
+        stop_s = up.ctrl_c()
     print(f"\nminik8s up: summary (node Ready) after {ready_s:.1f}s; stopped {stop_s:.1f}s after SIGINT")
     left = [c for c in children if _alive(c)]
     assert not left, f"processes left running: {left}\n{up.output()}"
     leftover = rt.list({LABEL_NODE: NODE})
     assert not leftover, f"containers left: {[(c.name, c.state) for c in leftover]}\n{up.output()}"
     assert not _port_open(port), "the apiserver's port is still open"
+
+
+@pytest.mark.xfail(strict=True, reason="kubelet bug: on its next start the Docker kubelet writes a status computed "
+                                       "from no containers (Pending) over a Failed pod, then runs it again")
+def test_pods_stopped_by_ctrl_c_stay_failed_and_are_replaced(tmp_path: Path, rt: DockerRuntime) -> None:
+    port = free_port()
+    up = Up(tmp_path, port)
+    try:
+        up.wait_for_line("Press Ctrl-C", timeout=120)
+        up.mkctl("apply", "-f", "-", stdin=json.dumps(DEPLOYMENT))
+        first = up.wait("2 Running pods", lambda: _running(up), timeout=90)
+    finally:
+        up.ctrl_c()
+    old = {p["metadata"]["name"] for p in first}
+
+    up = Up(tmp_path, port)
+    try:
+        up.wait_for_line("Press Ctrl-C", timeout=120)
+
+        def settled() -> tuple[dict[str, str], set[str]] | None:
+            pods = _pods(up)
+            phases = {p["metadata"]["name"]: str(p["status"].get("phase")) for p in pods}
+            running_new = {n for n, ph in phases.items() if n not in old and ph == "Running"}
+            if any(phases.get(n) not in ("Failed", None) for n in old) or len(running_new) == 2:
+                return {n: phases.get(n, "gone") for n in old}, running_new
+            return None
+
+        old_phases, new_running = up.wait("the replacements Running (or an old pod coming back)", settled,
+                                          timeout=90)
+        assert set(old_phases.values()) <= {"Failed", "gone"}, old_phases
+        assert len(new_running) == 2
+    finally:
+        up.ctrl_c()
+    assert not rt.list({LABEL_NODE: NODE})
