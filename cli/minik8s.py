@@ -148,6 +148,9 @@ def kubelet(
     root_dir: str = typer.Option("", "--root-dir", envvar="MINIK8S_KUBELET_ROOT_DIR",
                                  help="where pod volumes live (default /var/lib/minik8s/kubelet/NODE); in a "
                                       "container, mount it at the same path as on the host"),
+    sandbox_image: str = typer.Option("", "--pod-infra-container-image", envvar="MINIK8S_SANDBOX_IMAGE",
+                                      help="image of every pod's sandbox container, which runs `sleep` (default: "
+                                           "kubelet.runtime.DEFAULT_SANDBOX_IMAGE, busybox); pulled if missing"),
     shutdown_grace_period: float = typer.Option(
         0.0, "--shutdown-grace-period", envvar="MINIK8S_SHUTDOWN_GRACE_PERIOD",
         help="on SIGTERM, stop and remove every pod container within this many seconds and mark the pods "
@@ -165,12 +168,14 @@ def kubelet(
         raise typer.Exit(2)
     if not simulated:
         from kubelet.agent import KubeletSettings, run as run_kubelet
+        from kubelet.runtime import DEFAULT_SANDBOX_IMAGE
 
         run_kubelet(KubeletSettings(server=server, node_name=node_name, capacity=cap,
                                     lease_renew_interval=lease_renew_interval, runtime_endpoint=runtime_endpoint,
                                     pod_network_name=pod_network_name, pod_network_subnet=pod_network_subnet,
                                     kubelet_port=kubelet_port, address=address, sync_interval=sync_interval,
                                     node_ip=node_ip, data_dir=root_dir,
+                                    sandbox_image=sandbox_image or DEFAULT_SANDBOX_IMAGE,
                                     shutdown_grace_period=shutdown_grace_period))
         return
     from kubelet.simulated import SimulatedKubeletSettings, run as run_sim
@@ -223,17 +228,11 @@ def healthcheck(
     timeout: float = typer.Option(3.0, help="seconds to wait for the answer"),
 ) -> None:
     """Exit 0 when URL answers 200, else print why and exit 1 (for container health checks)."""
-    import urllib.error
-    import urllib.request
+    from cli.healthcheck import check
 
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            typer.echo(resp.read(200).decode(errors="replace").strip())
-    except urllib.error.HTTPError as e:
-        typer.echo(f"{url}: {e.code} {e.read(500).decode(errors='replace').strip()}", err=True)
-        raise typer.Exit(1)
-    except (OSError, ValueError) as e:
-        typer.echo(f"{url}: {e}", err=True)
+    ok, text = check(url, timeout)
+    typer.echo(text, err=not ok)
+    if not ok:
         raise typer.Exit(1)
 
 

@@ -132,6 +132,7 @@ class Kubelet:
         self.recorder = EventRecorder(client, "kubelet", host=self.name)
         self.registered = asyncio.Event()
         self.runtime_ok = False
+        self._runtime_seen = False  # whether the engine ever answered (first success is no "comeback")
         self.runtime_error = "container runtime not checked yet"
         self.runtime_version = "docker://unknown"
         self.internal_ip = "127.0.0.1"
@@ -223,7 +224,11 @@ class Kubelet:
             if isinstance(e, RuntimeUnavailable):
                 self._network_ready = False  # the engine may come back without our network
         if was != self.runtime_ok:
-            log.warning("container runtime %s", "is back" if self.runtime_ok else self.runtime_error)
+            if self.runtime_ok and not self._runtime_seen:
+                log.info("container runtime %s is ready", self.runtime_version)
+            else:
+                log.warning("container runtime %s", "is back" if self.runtime_ok else self.runtime_error)
+            self._runtime_seen = self._runtime_seen or self.runtime_ok
             if self.runtime_ok:
                 for key in self.pods.keys():
                     self.controller.enqueue(key)
@@ -536,6 +541,10 @@ class Kubelet:
             except errors.ConflictError:
                 log.info("pod %s is no longer uid %s; not deleting it", key, uid)
             self._forget(uid)
+            return None
+        if (pod.get("status") or {}).get("phase") in podsync.TERMINAL:
+            # Succeeded and Failed are final: never recompute (a kubelet that restarts finds the
+            # containers gone, which would read as Pending) and never start the pod again.
             return None
         memory = self.memory.setdefault(uid, podsync.PodMemory())
         self._sync_probes(pod, containers)

@@ -220,8 +220,6 @@ def test_up_runs_pods_as_containers_and_ctrl_c_removes_them(tmp_path: Path, rt: 
     assert not _port_open(port), "the apiserver's port is still open"
 
 
-@pytest.mark.xfail(strict=True, reason="kubelet bug: on its next start the Docker kubelet writes a status computed "
-                                       "from no containers (Pending) over a Failed pod, then runs it again")
 def test_pods_stopped_by_ctrl_c_stay_failed_and_are_replaced(tmp_path: Path, rt: DockerRuntime) -> None:
     port = free_port()
     up = Up(tmp_path, port)
