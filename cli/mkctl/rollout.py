@@ -19,7 +19,7 @@ import typer
 from machinery import errors
 
 from .app import app, options_of
-from .session import CliError, Session, run_command
+from .session import CliError, Session, parse_duration, run_command
 from .targets import parse_targets
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -137,11 +137,13 @@ async def _replicasets(session: Session, deploy: dict[str, Any]) -> list[dict[st
 def status_command(ctx: typer.Context,
                    args: Annotated[list[str], typer.Argument(help="deployment/NAME")],
                    watch: Annotated[bool, typer.Option("--watch", "-w")] = True,
-                   timeout: Annotated[float, typer.Option("--timeout", help="seconds to wait (0: forever)")] = 0) -> None:
+                   timeout: Annotated[str, typer.Option(
+                       "--timeout", help="how long to wait, like kubectl: 0 (forever), 90, 90s, 5m")] = "0") -> None:
     """Show the status of the rollout, waiting until it is done."""
     async def run(s: Session) -> int:
+        wait_s = parse_duration(timeout)
         name, deploy = await _deployment(s, args, "rollout status")
-        deadline = time.monotonic() + timeout if timeout else None
+        deadline = time.monotonic() + wait_s if wait_s else None
         last = ""
         rv = deploy["metadata"].get("resourceVersion")
         while True:

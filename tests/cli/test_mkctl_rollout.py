@@ -103,3 +103,7 @@ def test_rollout_verbs_against_the_apiserver(apiserver, http: httpx.Client, name
     out = mk("rollout", "status", "deploy/web", "--timeout", "1")
     assert out.exit_code == 1 and "Waiting for deployment spec update to be observed..." in out.output
     assert "timed out waiting for the condition" in out.output
+    out = mk("rollout", "status", "deploy/web", "--timeout=1500ms")  # kubectl's duration syntax
+    assert out.exit_code == 1 and "timed out waiting for the condition" in out.output
+    out = mk("rollout", "status", "deploy/web", "--timeout=soon")
+    assert out.exit_code == 1 and 'invalid duration "soon"' in out.output
