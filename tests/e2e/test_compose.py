@@ -1,0 +1,337 @@
+"""Issue 5's acceptance: the user's day with the real docker-compose.yml.
+
+From nothing: build the image, ``up``, wait until every service is healthy; a 4-replica
+Deployment applied with mkctl runs as Docker containers on both nodes; kubectl sees the same
+objects and reads a pod's logs; scale, image change and rollback; a killed node's pods come back
+on the other node (and the node, started again, cleans up after itself); restarting the
+apiserver, then etcd, loses nothing acknowledged; ``down -v`` leaves no container (pod containers
+included), network or volume.
+
+The stack is this module's own compose project, with its own network, subnet, API port, node
+names and volume directory, so it runs beside anything else on the engine. The images are the
+local ones from ``scripts/build-images --offline`` (no registry is reachable here), through
+``docker-compose.offline.yml``, exactly as the README's offline instructions say. Node failure
+timings are shortened through the compose file's environment variables.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+
+from cli.processes import free_port
+from tests.dockertest import IMAGE, taken_networks, unusable
+
+pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILES = ("docker-compose.yml", "docker-compose.offline.yml")
+SERVICES = ("etcd", "apiserver", "scheduler", "controller-manager", "node-1", "node-2")
+IMAGE_V2 = "minik8s/busybox:e2e-v2"  # the same image under another name: the "new version"
+LABEL_NODE = "io.minik8s.node"
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  replicas: 4
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: web
+        image: {image}
+        command: ["sh", "-c", "echo hello from $(hostname); echo ok > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"]
+        ports:
+        - containerPort: 8080
+        readinessProbe:
+          httpGet:
+            path: /
+            port: 8080
+          periodSeconds: 2
+        resources:
+          requests:
+            cpu: 100m
+            memory: 32Mi
+"""
+
+
+def compose_command() -> list[str]:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    unusable("neither docker-compose nor docker compose is installed")
+    raise AssertionError("unreachable")
+
+
+def free_subnet() -> str:
+    taken = taken_networks()
+    for third in range(200, 250):
+        net = ipaddress.IPv4Network(f"192.168.{third}.0/24")
+        if not any(net.overlaps(t) for t in taken):
+            return str(net)
+    raise AssertionError("no free /24 subnet in 192.168.200-249 for the compose network")
+
+
+def wait_for(fn: Callable[[], Any], timeout: float, what: str, diagnose: Callable[[], str] = lambda: "") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+        except (httpx.HTTPError, OSError) as e:
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last}\n{diagnose()}")
+
+
+class Stack:
+    def __init__(self, tmp: Path) -> None:
+        self.project = f"mk8se2e{uuid.uuid4().hex[:6]}"
+        self.port = free_port()
+        self.prefix = f"{self.project}-"
+        self.network = f"{self.project}-net"
+        self.tmp = tmp
+        self.root_dir = tmp / "kubelet"
+        self.root_dir.mkdir()
+        self.env = {
+            **os.environ,
+            "MINIK8S_API_PORT": str(self.port), "MINIK8S_NETWORK": self.network, "MINIK8S_SUBNET": free_subnet(),
+            "MINIK8S_NODE_PREFIX": self.prefix, "MINIK8S_ROOT_DIR": str(self.root_dir),
+            # A dead node: NotReady after 6 s without a lease renewal, its pods evicted 2 s later.
+            "MINIK8S_NODE_LEASE_RENEW_INTERVAL": "1", "MINIK8S_NODE_MONITOR_PERIOD": "1",
+            "MINIK8S_NODE_MONITOR_GRACE_PERIOD": "6", "MINIK8S_DEFAULT_TOLERATION_SECONDS": "2",
+        }
+        self.compose_cmd = [*compose_command(), "-p", self.project,
+                            *[a for f in COMPOSE_FILES for a in ("-f", str(ROOT / f))]]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+        self.kubeconfig = tmp / "kubeconfig"
+        self.kubeconfig.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "compose",
+            "clusters": [{"name": "compose", "cluster": {"server": self.url}}],
+            "users": [{"name": "compose", "user": {}}],
+            "contexts": [{"name": "compose", "context": {"cluster": "compose", "user": "compose"}}]}))
+        self.node1, self.node2 = f"{self.prefix}node-1", f"{self.prefix}node-2"
+
+    # -- running things
+    def compose(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
+        p = subprocess.run([*self.compose_cmd, *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
+                           timeout=timeout)
+        if check:
+            assert p.returncode == 0, f"compose {' '.join(args)} -> {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+        return p
+
+    def tool(self, name: str, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        exe = shutil.which(name) or name
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.tmp), "KUBECONFIG": str(self.kubeconfig)}
+        p = subprocess.run([exe, *args], env=env, cwd=self.tmp, capture_output=True, text=True, timeout=timeout)
+        if check:
+            assert p.returncode == 0, f"{name} {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}"
+        return p
+
+    def mkctl(self, *args: str, stdin: str | None = None) -> str:
+        exe = str(Path(sys.executable).parent / "mkctl")
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.tmp), "KUBECONFIG": str(self.kubeconfig)}
+        p = subprocess.run([exe, *args], env=env, cwd=self.tmp, input=stdin, capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == 0, f"mkctl {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}"
+        return p.stdout
+
+    def kubectl(self, *args: str) -> str:
+        return self.tool("kubectl", *args).stdout
+
+    def docker(self, *args: str) -> str:
+        p = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, f"docker {' '.join(args)}: {p.stderr}"
+        return p.stdout
+
+    def container(self, service: str) -> str:
+        return self.compose("ps", "-q", service).stdout.strip()
+
+    def diagnostics(self) -> str:
+        p = self.compose("logs", "--no-color", "--tail", "40", check=False, timeout=60)
+        return f"--- compose logs:\n{p.stdout[-12000:]}"
+
+    # -- state
+    def health(self) -> dict[str, str]:
+        out = {}
+        for s in SERVICES:
+            cid = self.container(s)
+            out[s] = self.docker("inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}{{else}}"
+                                 "{{.State.Status}}{{end}}", cid).strip() if cid else "missing"
+        return out
+
+    def all_healthy(self) -> bool:
+        return all(v == "healthy" for v in self.health().values())
+
+    def pods(self) -> list[dict[str, Any]]:
+        r = self.http.get("/api/v1/namespaces/default/pods", params={"labelSelector": "app=web"})
+        r.raise_for_status()
+        return list(r.json()["items"])
+
+    def live_pods(self) -> list[dict[str, Any]]:
+        return [p for p in self.pods() if not p["metadata"].get("deletionTimestamp")
+                and p["status"].get("phase") not in ("Succeeded", "Failed")]
+
+    def ready_pods(self, n: int, image: str = IMAGE) -> list[dict[str, Any]] | None:
+        """Exactly ``n`` live pods, all Ready, all running ``image``, nothing else left terminating."""
+        pods = self.pods()
+        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        ready = [p for p in live if p["status"].get("phase") == "Running" and p["spec"]["containers"][0]["image"] == image
+                 and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])]
+        return ready if len(ready) == n == len(pods) else None
+
+    def pod_containers(self, node: str) -> list[dict[str, Any]]:
+        ids = self.docker("ps", "-aq", "--filter", f"label={LABEL_NODE}={node}").split()
+        return json.loads(self.docker("inspect", *ids)) if ids else []
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        unusable("no Docker engine answers")
+    for image in (IMAGE, "minik8s/etcd:v3.5.1"):
+        if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
+            unusable(f"the image {image} is missing (scripts/build-images --offline makes it)")
+    s = Stack(tmp_path_factory.mktemp("compose"))
+    subprocess.run(["docker", "tag", IMAGE, IMAGE_V2], check=True)
+    try:
+        yield s
+    finally:
+        s.compose("down", "-v", "--timeout", "30", check=False)
+        for node in (s.node1, s.node2):  # only if a test failed half-way: never leave pods behind
+            for c in s.pod_containers(node):
+                subprocess.run(["docker", "rm", "-f", c["Id"]], capture_output=True)
+        subprocess.run(["docker", "network", "rm", s.network], capture_output=True)
+        subprocess.run(["docker", "rmi", IMAGE_V2], capture_output=True)
+        s.http.close()
+
+
+def test_build_up_and_everything_healthy(stack: Stack) -> None:
+    stack.compose("build", timeout=900)
+    stack.compose("up", "-d", timeout=300)
+    wait_for(stack.all_healthy, 120, "every service healthy", lambda: f"{stack.health()}\n{stack.diagnostics()}")
+    nodes = stack.http.get("/api/v1/nodes").json()["items"]
+    ready = {n["metadata"]["name"] for n in nodes
+             if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])}
+    assert ready == {stack.node1, stack.node2}
+    # The apiserver is published on loopback only.
+    ports = json.loads(stack.docker("inspect", stack.container("apiserver")))[0]["NetworkSettings"]["Ports"]
+    assert [b["HostIp"] for b in ports["8080/tcp"]] == ["127.0.0.1"]
+
+
+def test_deployment_runs_on_both_nodes_and_kubectl_sees_it(stack: Stack) -> None:
+    manifest = stack.tmp / "web.yaml"
+    manifest.write_text(DEPLOYMENT.format(image=IMAGE))
+    assert "deployment.apps/web created" in stack.mkctl("apply", "-f", str(manifest))
+    pods = wait_for(lambda: stack.ready_pods(4), 120, "4 ready pods", stack.diagnostics)
+    assert {p["spec"]["nodeName"] for p in pods} == {stack.node1, stack.node2}
+    # Each pod is a real Docker container on the engine, labelled with its node, at its pod IP.
+    for p in pods:
+        containers = [c for c in stack.pod_containers(p["spec"]["nodeName"])
+                      if c["Config"]["Labels"].get("io.minik8s.pod.uid") == p["metadata"]["uid"]]
+        assert any(c["State"]["Running"] and c["Config"]["Image"] == IMAGE for c in containers), containers
+        assert ipaddress.ip_address(p["status"]["podIP"]) in ipaddress.ip_network(stack.env["MINIK8S_SUBNET"])
+    # kubectl sees the same objects, and reads a pod's logs through the apiserver and its kubelet.
+    names = sorted(p["metadata"]["name"] for p in pods)
+    got = json.loads(stack.kubectl("get", "pods", "-l", "app=web", "-o", "json"))
+    assert sorted(i["metadata"]["name"] for i in got["items"]) == names
+    assert re.search(r"^web\s+4/4\s", stack.kubectl("get", "deployment", "web"), re.M)
+    for name in names[:2]:
+        assert stack.kubectl("logs", name).strip() == f"hello from {name}"
+    assert "NAME" in stack.mkctl("get", "pods", "-o", "wide")
+
+
+def test_scale_image_change_and_rollback(stack: Stack) -> None:
+    stack.mkctl("scale", "deployment/web", "--replicas=6")
+    wait_for(lambda: stack.ready_pods(6), 120, "6 ready pods", stack.diagnostics)
+    manifest = stack.tmp / "web.yaml"
+    manifest.write_text(DEPLOYMENT.format(image=IMAGE_V2).replace("replicas: 4", "replicas: 6"))
+    stack.mkctl("apply", "-f", str(manifest))
+    assert "successfully rolled out" in stack.mkctl("rollout", "status", "deployment/web", "--timeout=180s")
+    pods = wait_for(lambda: stack.ready_pods(6, IMAGE_V2), 60, "6 pods of the new image", stack.diagnostics)
+    for p in pods:
+        assert p["status"]["containerStatuses"][0]["image"] == IMAGE_V2
+    assert "2" in stack.kubectl("rollout", "history", "deployment/web")
+    stack.mkctl("rollout", "undo", "deployment/web")
+    assert "successfully rolled out" in stack.kubectl("rollout", "status", "deployment/web", "--timeout=180s")
+    wait_for(lambda: stack.ready_pods(6, IMAGE), 60, "6 pods of the old image again", stack.diagnostics)
+    stack.mkctl("scale", "deployment/web", "--replicas=4")
+    wait_for(lambda: stack.ready_pods(4), 60, "4 pods", stack.diagnostics)
+
+
+def test_killed_node_pods_come_back_on_the_other_node(stack: Stack) -> None:
+    before = stack.ready_pods(4)
+    assert before and any(p["spec"]["nodeName"] == stack.node1 for p in before)
+    stack.docker("kill", stack.container("node-1"))
+    pods = wait_for(lambda: (r := stack.live_pods()) and len(r) == 4 and all(
+        p["spec"].get("nodeName") == stack.node2 and p["status"].get("phase") == "Running" for p in r) and r,
+        120, "4 running pods, all on node-2", stack.diagnostics)
+    assert Counter(p["spec"]["nodeName"] for p in pods) == {stack.node2: 4}
+    node1 = stack.http.get(f"/api/v1/nodes/{stack.node1}").json()
+    assert {c["type"]: c["status"] for c in node1["status"]["conditions"]}["Ready"] == "Unknown"
+    # The node comes back: it deletes the pods that were evicted while it was away, and their containers.
+    stack.compose("start", "node-1")
+    wait_for(lambda: stack.ready_pods(4), 90, "the evicted pods gone", stack.diagnostics)
+    live_uids = {p["metadata"]["uid"] for p in stack.pods()}
+    wait_for(lambda: all(c["Config"]["Labels"].get("io.minik8s.pod.uid") in live_uids
+                         for c in stack.pod_containers(stack.node1)), 60,
+             "node-1's stale containers removed", stack.diagnostics)
+    wait_for(stack.all_healthy, 60, "every service healthy again", stack.diagnostics)
+
+
+def test_apiserver_then_etcd_restart_lose_nothing(stack: Stack) -> None:
+    stack.kubectl("create", "configmap", "before-apiserver", "--from-literal=k=1")
+    stack.compose("restart", "apiserver", timeout=120)
+    wait_for(stack.all_healthy, 120, "healthy after the apiserver restart", stack.diagnostics)
+    stack.mkctl("scale", "deployment/web", "--replicas=3")
+    wait_for(lambda: stack.ready_pods(3), 90, "3 pods after the apiserver restart", stack.diagnostics)
+
+    stack.kubectl("create", "configmap", "before-etcd", "--from-literal=k=2")
+    stack.compose("restart", "etcd", timeout=120)
+    wait_for(stack.all_healthy, 120, "healthy after the etcd restart", stack.diagnostics)
+    for name in ("before-apiserver", "before-etcd"):
+        assert json.loads(stack.kubectl("get", "configmap", name, "-o", "json"))["data"]["k"] in ("1", "2")
+    # Every component reconnected: the controllers make pods, the scheduler binds, the kubelets run them.
+    stack.mkctl("scale", "deployment/web", "--replicas=5")
+    pods = wait_for(lambda: stack.ready_pods(5), 120, "5 pods after the etcd restart", stack.diagnostics)
+    running = sum(1 for node in (stack.node1, stack.node2) for c in stack.pod_containers(node)
+                  if c["State"]["Running"] and c["Config"]["Labels"].get("io.minik8s.role") != "sandbox")
+    assert running == len(pods) == 5
+
+
+def test_down_v_leaves_nothing(stack: Stack) -> None:
+    stack.compose("down", "-v", "--timeout", "30", timeout=180)
+    left = stack.docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={stack.project}").split()
+    assert left == []
+    for node in (stack.node1, stack.node2):
+        assert stack.pod_containers(node) == [], f"pod containers of {node} left"
+    assert subprocess.run(["docker", "network", "inspect", stack.network], capture_output=True).returncode != 0
+    volumes = stack.docker("volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={stack.project}")
+    assert volumes.split() == []
