@@ -33,6 +33,7 @@ from kubelet.runtime import (
 )
 from tests.cluster import ApiServerProcess, ComponentProcess, Etcd, free_port
 from tests.dockertest import IMAGE, unusable
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -109,15 +110,7 @@ class Cluster:
         return "\n".join(parts)
 
     def wait(self, what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while True:
-            last = check()
-            if last:
-                return last
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n{self.diagnostics()}")
-            time.sleep(0.2)
+        return wait_for(check, timeout, what, self.diagnostics)
 
     def namespace(self) -> str:
         name = f"dk-{uuid.uuid4().hex[:8]}"

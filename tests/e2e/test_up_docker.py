@@ -34,6 +34,7 @@ import pytest
 from kubelet.runtime import LABEL_NODE, LABEL_POD_UID, LABEL_ROLE, ROLE_CONTAINER, DockerRuntime
 from tests.cluster import free_port
 from tests.dockertest import IMAGE, docker_runtime
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -158,14 +159,7 @@ class Up:
         return p.stdout
 
     def wait(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            last = check()
-            if last:
-                return last
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n{self.output()}")
-            time.sleep(0.3)
+        return wait_for(check, timeout, what, self.output, interval=0.3)
 
 
 def _pods(up: Up) -> list[dict[str, Any]]:
