@@ -16,6 +16,7 @@ timings are shortened through the compose file's environment variables.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -23,17 +24,18 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
 
 from cli.processes import free_port
+from machinery.kubeconfig import write_kubeconfig
 from tests.dockertest import IMAGE, taken_networks, unusable
+from tests.waiting import wait_for as _wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
@@ -43,39 +45,9 @@ SERVICES = ("etcd", "apiserver", "scheduler", "controller-manager", "node-1", "n
 IMAGE_V2 = "minik8s/busybox:e2e-v2"  # the same image under another name: the "new version"
 LABEL_NODE = "io.minik8s.node"
 
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  labels:
-    app: web
-spec:
-  replicas: 4
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      containers:
-      - name: web
-        image: {image}
-        command: ["sh", "-c", "echo hello from $(hostname); echo ok > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"]
-        ports:
-        - containerPort: 8080
-        readinessProbe:
-          httpGet:
-            path: /
-            port: 8080
-          periodSeconds: 2
-        resources:
-          requests:
-            cpu: 100m
-            memory: 32Mi
-"""
+# The README's example for machines with no registry, as a user would apply it.
+DEPLOYMENT = (ROOT / "examples" / "busybox-web.yaml").read_text()
+assert f"image: {IMAGE}" in DEPLOYMENT
 
 
 def compose_command() -> list[str]:
@@ -96,18 +68,8 @@ def free_subnet() -> str:
     raise AssertionError("no free /24 subnet in 192.168.200-249 for the compose network")
 
 
-def wait_for(fn: Callable[[], Any], timeout: float, what: str, diagnose: Callable[[], str] = lambda: "") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-        except (httpx.HTTPError, OSError) as e:
-            last = e
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last}\n{diagnose()}")
+# Components restart during these tests: any HTTP or connection error only means "not yet".
+wait_for = functools.partial(_wait_for, interval=0.5, retry_on=(httpx.HTTPError, OSError))
 
 
 class Stack:
@@ -132,11 +94,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = httpx.Client(base_url=self.url, timeout=30)
         self.kubeconfig = tmp / "kubeconfig"
-        self.kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "compose",
-            "clusters": [{"name": "compose", "cluster": {"server": self.url}}],
-            "users": [{"name": "compose", "user": {}}],
-            "contexts": [{"name": "compose", "context": {"cluster": "compose", "user": "compose"}}]}))
+        write_kubeconfig(self.kubeconfig, server=self.url)
         self.node1, self.node2 = f"{self.prefix}node-1", f"{self.prefix}node-2"
 
     # -- running things
@@ -248,7 +206,7 @@ def test_build_up_and_everything_healthy(stack: Stack) -> None:
 
 def test_deployment_runs_on_both_nodes_and_kubectl_sees_it(stack: Stack) -> None:
     manifest = stack.tmp / "web.yaml"
-    manifest.write_text(DEPLOYMENT.format(image=IMAGE))
+    manifest.write_text(DEPLOYMENT)
     assert "deployment.apps/web created" in stack.mkctl("apply", "-f", str(manifest))
     pods = wait_for(lambda: stack.ready_pods(4), 120, "4 ready pods", stack.diagnostics)
     assert {p["spec"]["nodeName"] for p in pods} == {stack.node1, stack.node2}
@@ -264,7 +222,7 @@ def test_deployment_runs_on_both_nodes_and_kubectl_sees_it(stack: Stack) -> None
     assert sorted(i["metadata"]["name"] for i in got["items"]) == names
     assert re.search(r"^web\s+4/4\s", stack.kubectl("get", "deployment", "web"), re.M)
     for name in names[:2]:
-        assert stack.kubectl("logs", name).strip() == f"hello from {name}"
+        assert stack.kubectl("logs", name).splitlines()[0] == f"hello from {name}"
     assert "NAME" in stack.mkctl("get", "pods", "-o", "wide")
 
 
@@ -272,7 +230,7 @@ def test_scale_image_change_and_rollback(stack: Stack) -> None:
     stack.mkctl("scale", "deployment/web", "--replicas=6")
     wait_for(lambda: stack.ready_pods(6), 120, "6 ready pods", stack.diagnostics)
     manifest = stack.tmp / "web.yaml"
-    manifest.write_text(DEPLOYMENT.format(image=IMAGE_V2).replace("replicas: 4", "replicas: 6"))
+    manifest.write_text(DEPLOYMENT.replace(f"image: {IMAGE}", f"image: {IMAGE_V2}").replace("replicas: 4", "replicas: 6"))
     stack.mkctl("apply", "-f", str(manifest))
     assert "successfully rolled out" in stack.mkctl("rollout", "status", "deployment/web", "--timeout=180s")
     pods = wait_for(lambda: stack.ready_pods(6, IMAGE_V2), 60, "6 pods of the new image", stack.diagnostics)
