@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from cli.mkctl import app as mkctl_app
 from machinery.quantity import cpu_millis, to_bytes
 from tests.cluster import ApiServerProcess, ComponentProcess, Etcd
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -79,14 +80,7 @@ class Cluster:
         return self.http.get(f"/api/v1/namespaces/{ns}/pods", params=params).json()["items"]
 
     def wait(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            got = check()
-            if got:
-                return got
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}\n{self.diagnostics()}")
-            time.sleep(0.2)
+        return wait_for(check, timeout, what, self.diagnostics)
 
     def namespace(self) -> str:
         name = f"w-{uuid.uuid4().hex[:8]}"

@@ -12,7 +12,7 @@ import ipaddress
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -23,6 +23,7 @@ from kubelet.runtime import LABEL_NODE, LABEL_POD_UID, DockerRuntime
 from machinery.client import ApiClient
 from tests.cluster import ApiServerProcess
 from tests.dockertest import IMAGE, docker_runtime
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -82,17 +83,6 @@ def kubelet(apiserver: ApiServerProcess, runtime: DockerRuntime,
     k = InProcessKubelet(settings(apiserver.url, str(tmp_path_factory.mktemp("kubelet"))))
     yield k
     k.kill()
-
-
-def wait_for(fn: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last}")
 
 
 def make_pod(http: httpx.Client, ns: str, name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
