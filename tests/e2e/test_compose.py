@@ -187,6 +187,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             for c in s.pod_containers(node):
                 subprocess.run(["docker", "rm", "-f", c["Id"]], capture_output=True)
         subprocess.run(["docker", "network", "rm", s.network], capture_output=True)
+        volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter",
+                                  f"label=com.docker.compose.project={s.project}"], capture_output=True, text=True)
+        for v in volumes.stdout.split():
+            subprocess.run(["docker", "volume", "rm", v], capture_output=True)
         subprocess.run(["docker", "rmi", IMAGE_V2], capture_output=True)
         s.http.close()
 
