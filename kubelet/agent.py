@@ -41,12 +41,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import ipaddress
 import logging
 import os
 import shutil
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -150,6 +152,7 @@ class Kubelet:
         self._event_tasks: set[asyncio.Task[None]] = set()
         self.shutting_down = False
         self._container_ip = _own_container_ip()
+        self._pool = ThreadPoolExecutor(max_workers=max(32, 4 * settings.workers), thread_name_prefix="runtime")
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, stop: asyncio.Event) -> None:
@@ -187,9 +190,13 @@ class Kubelet:
             if self._server is not None:
                 await self._server.cleanup()
                 self._server = None
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _rt(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        return await asyncio.to_thread(fn, *args, **kw)
+        """A blocking runtime call in the kubelet's own thread pool. Not the loop's default pool:
+        a few long ``docker stop`` calls must never starve what else runs in threads there
+        (aiohttp resolves the apiserver's host name in it)."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args, **kw))
 
     async def _retrying(self, what: str, fn: Callable[[], Any]) -> Any:
         delay = self.settings.retry_initial_s
@@ -452,11 +459,16 @@ class Kubelet:
         self.shutting_down = True
         await self._best_effort("marking the node NotReady", self._write_node_status())
         if self.runtime_ok:
-            await asyncio.gather(*(self._shut_down_pod(p, grace) for p in self.pods.list()))
+            limit = grace + 5.0  # the stops, then the status writes and removals
             try:
+                await asyncio.wait_for(asyncio.gather(*(self._shut_down_pod(p, grace) for p in self.pods.list())),
+                                       limit)
+            except asyncio.TimeoutError:
+                log.warning("node shutdown: the pods were not done within %.0fs; removing their containers", limit)
+            try:
+                # Whatever is left (a pod that came late, a stop that hung): removed by force.
                 left: list[ContainerInfo] = await self._rt(self.runtime.list, {LABEL_NODE: self.name})
-                for c in left:
-                    await self._rt(self.runtime.remove, c.id)
+                await asyncio.gather(*(self._rt(self.runtime.remove, c.id) for c in left))
             except ContainerRuntimeError as e:
                 log.warning("node shutdown: cannot remove the remaining containers: %s", e)
         log.info("node %s shut down", self.name)
@@ -492,7 +504,7 @@ class Kubelet:
 
     async def remove_orphans(self) -> int:
         """Removes containers on this node whose pod is gone; how many were removed."""
-        if not self.pods.has_synced or not self.runtime_ok:
+        if not self.pods.has_synced or not self.runtime_ok or self.shutting_down:
             return 0
         containers: list[ContainerInfo] = await self._rt(self.runtime.list, {LABEL_NODE: self.name})
         live = {str((p.get("metadata") or {}).get("uid")) for p in self.pods.list()}
