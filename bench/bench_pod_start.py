@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import math
 import shutil
 import subprocess
@@ -42,6 +41,7 @@ if str(ROOT) not in sys.path:
 from bench.bench_apiserver import machine  # noqa: E402
 from machinery import errors  # noqa: E402
 from machinery.client import ApiClient  # noqa: E402
+from tests import dockertest  # noqa: E402
 from tests.cluster import ApiServerProcess, ComponentProcess, Etcd  # noqa: E402
 
 IMAGE = "minik8s/busybox:1"
@@ -64,21 +64,8 @@ def docker(*args: str, check: bool = True) -> str:
 
 
 def free_subnet() -> str:
-    taken: list[ipaddress.IPv4Network] = []
-    for line in subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout.splitlines():
-        parts = line.split()
-        if "inet" in parts:
-            taken.append(ipaddress.IPv4Interface(parts[parts.index("inet") + 1]).network)
-    ids = docker("network", "ls", "-q").split()
-    for s in docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", *ids).split():
-        try:
-            taken.append(ipaddress.IPv4Network(s))
-        except ValueError:
-            pass
-    for c in ipaddress.IPv4Network("172.31.0.0/16").subnets(new_prefix=24):
-        if not any(c.overlaps(t) for t in taken):
-            return str(c)
-    raise SystemExit("no free /24 in 172.31.0.0/16")
+    """A free /24 in 172.31.0.0/16, a pool no test uses, so the benchmark runs beside the tests."""
+    return dockertest.free_subnet("172.31.0.0/16")
 
 
 def pod(name: str) -> dict[str, Any]:

@@ -51,19 +51,26 @@ def _logging(level: str) -> None:
 
 
 _SERVER = typer.Option("http://127.0.0.1:8080", "--server", "-s", envvar="MINIK8S_SERVER", help="the apiserver URL")
+# Shared by the scheduler and the controller-manager.
+_LEADER_ELECT = typer.Option(True, help="run as one of several replicas, one leading through a Lease")
+_LEASE_DURATION = typer.Option(15.0, envvar="MINIK8S_LEASE_DURATION")
+_RENEW_DEADLINE = typer.Option(10.0, envvar="MINIK8S_RENEW_DEADLINE")
+_RETRY_PERIOD = typer.Option(2.0, envvar="MINIK8S_RETRY_PERIOD")
+_IDENTITY = typer.Option("", help="this replica's name in the Lease (default: host name + random)")
+_HEALTHZ_BIND_ADDRESS = typer.Option("127.0.0.1", envvar="MINIK8S_HEALTHZ_BIND_ADDRESS",
+                                     help="address of the /healthz endpoint")
 
 
 @app.command()
 def scheduler(
     server: str = _SERVER,
     scheduler_name: str = typer.Option("default-scheduler", help="schedule pods whose spec.schedulerName is this"),
-    leader_elect: bool = typer.Option(True, help="run as one of several replicas, one leading through a Lease"),
-    lease_duration: float = typer.Option(15.0, envvar="MINIK8S_LEASE_DURATION"),
-    renew_deadline: float = typer.Option(10.0, envvar="MINIK8S_RENEW_DEADLINE"),
-    retry_period: float = typer.Option(2.0, envvar="MINIK8S_RETRY_PERIOD"),
-    identity: str = typer.Option("", help="this replica's name in the Lease (default: host name + random)"),
-    healthz_bind_address: str = typer.Option("127.0.0.1", envvar="MINIK8S_HEALTHZ_BIND_ADDRESS",
-                                             help="address of the /healthz endpoint"),
+    leader_elect: bool = _LEADER_ELECT,
+    lease_duration: float = _LEASE_DURATION,
+    renew_deadline: float = _RENEW_DEADLINE,
+    retry_period: float = _RETRY_PERIOD,
+    identity: str = _IDENTITY,
+    healthz_bind_address: str = _HEALTHZ_BIND_ADDRESS,
     healthz_port: int = typer.Option(10259, envvar="MINIK8S_HEALTHZ_PORT", help="port of /healthz; 0: none"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
 ) -> None:
@@ -84,11 +91,11 @@ def scheduler(
 def controller_manager(
     server: str = _SERVER,
     controllers: str = typer.Option("*", help="comma-separated controllers to run; '*' all, '-name' to leave one out"),
-    leader_elect: bool = typer.Option(True, help="run as one of several replicas, one leading through a Lease"),
-    lease_duration: float = typer.Option(15.0, envvar="MINIK8S_LEASE_DURATION"),
-    renew_deadline: float = typer.Option(10.0, envvar="MINIK8S_RENEW_DEADLINE"),
-    retry_period: float = typer.Option(2.0, envvar="MINIK8S_RETRY_PERIOD"),
-    identity: str = typer.Option("", help="this replica's name in the Lease (default: host name + random)"),
+    leader_elect: bool = _LEADER_ELECT,
+    lease_duration: float = _LEASE_DURATION,
+    renew_deadline: float = _RENEW_DEADLINE,
+    retry_period: float = _RETRY_PERIOD,
+    identity: str = _IDENTITY,
     node_monitor_period: float = typer.Option(5.0, envvar="MINIK8S_NODE_MONITOR_PERIOD"),
     node_monitor_grace_period: float = typer.Option(40.0, envvar="MINIK8S_NODE_MONITOR_GRACE_PERIOD",
                                                     help="seconds without a node lease renewal before NotReady"),
@@ -97,8 +104,7 @@ def controller_manager(
     namespace_deletion_grace_period: float = typer.Option(
         5.0, envvar="MINIK8S_NAMESPACE_DELETION_GRACE_PERIOD",
         help="seconds a deleted namespace waits before its content is removed"),
-    healthz_bind_address: str = typer.Option("127.0.0.1", envvar="MINIK8S_HEALTHZ_BIND_ADDRESS",
-                                             help="address of the /healthz endpoint"),
+    healthz_bind_address: str = _HEALTHZ_BIND_ADDRESS,
     healthz_port: int = typer.Option(10257, envvar="MINIK8S_HEALTHZ_PORT", help="port of /healthz; 0: none"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
 ) -> None:

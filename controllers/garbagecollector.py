@@ -207,49 +207,52 @@ class GarbageCollector:
         # A ConflictError (changed since our cache) propagates: the key is retried with backoff
         # and decided again on the newer object.
 
-    async def _strip_owners(self, res: ApiResource, obj: Obj, uids: set[str]) -> None:
+    async def _patch_live(self, res: ApiResource, obj: Obj, change: Callable[[Obj], "Obj | None"]) -> bool:
+        """Reads ``obj`` again and, while it is still the same object (uid), patches its metadata
+        with what ``change(live)`` returns (None: nothing to do), under a resourceVersion
+        precondition; a conflict is retried on a fresh read. True when a patch landed."""
         meta = obj["metadata"]
         name, namespace, uid = meta["name"], meta.get("namespace"), meta["uid"]
+        patched = False
 
         async def attempt() -> None:
+            nonlocal patched
             try:
                 live = await self.client.get(res, name, namespace=namespace)
             except errors.NotFoundError:
                 return
             if _uid(live) != uid:
                 return
+            meta_patch = change(live)
+            if meta_patch is None:
+                return
+            patch = {"metadata": {**meta_patch, "resourceVersion": live["metadata"]["resourceVersion"]}}
+            try:
+                await self.client.patch(res, name, patch, namespace=namespace)
+                patched = True
+            except errors.NotFoundError:
+                return
+
+        await retry_on_conflict(attempt)
+        return patched
+
+    async def _strip_owners(self, res: ApiResource, obj: Obj, uids: set[str]) -> None:
+        def change(live: Obj) -> Obj | None:
             refs = gcgraph.without_owners(live, uids)
             if len(refs) == len((live.get("metadata") or {}).get("ownerReferences") or []):
-                return
-            patch = {"metadata": {"ownerReferences": refs or None,
-                                  "resourceVersion": live["metadata"]["resourceVersion"]}}
-            try:
-                await self.client.patch(res, name, patch, namespace=namespace)
-            except errors.NotFoundError:
-                return
+                return None
+            return {"ownerReferences": refs or None}
 
-        await retry_on_conflict(attempt)
+        await self._patch_live(res, obj, change)
 
     async def _remove_finalizer(self, res: ApiResource, obj: Obj, finalizer: str) -> None:
-        meta = obj["metadata"]
-        name, namespace, uid = meta["name"], meta.get("namespace"), meta["uid"]
+        def change(live: Obj) -> Obj | None:
+            if finalizer not in gcgraph.finalizers(live):
+                return None
+            return {"finalizers": [f for f in gcgraph.finalizers(live) if f != finalizer] or None}
 
-        async def attempt() -> None:
-            try:
-                live = await self.client.get(res, name, namespace=namespace)
-            except errors.NotFoundError:
-                return
-            if _uid(live) != uid or finalizer not in gcgraph.finalizers(live):
-                return
-            rest = [f for f in gcgraph.finalizers(live) if f != finalizer]
-            patch = {"metadata": {"finalizers": rest or None, "resourceVersion": live["metadata"]["resourceVersion"]}}
-            try:
-                await self.client.patch(res, name, patch, namespace=namespace)
-            except errors.NotFoundError:
-                return
+        if await self._patch_live(res, obj, change):
             log.info("removed finalizer %s from %s %s", finalizer, res.kind or res.plural, object_key(obj))
-
-        await retry_on_conflict(attempt)
 
     async def run(self) -> None:
         for inf in self.informers:

@@ -1,4 +1,4 @@
-"""What every Docker-backed test shares: the engine and image check, and free subnets.
+"""What every Docker-backed test shares: the engine and image check, free subnets, test networks.
 
 A test that needs Docker fails loudly under CI (``CI`` set) when the engine or the local image is
 missing, and is skipped with the reason elsewhere. Subnets for test networks are picked so they
@@ -14,7 +14,7 @@ from typing import Iterator, Mapping
 
 import pytest
 
-from kubelet.runtime import DEFAULT_DOCKER_URL, DockerRuntime, RuntimeUnavailable
+from kubelet.runtime import DEFAULT_DOCKER_URL, DockerRuntime, NetworkInfo, RuntimeConflict, RuntimeUnavailable
 
 IMAGE = os.environ.get("MINIK8S_TEST_IMAGE", "minik8s/busybox:1")
 
@@ -25,8 +25,8 @@ def unusable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def docker_runtime(cleanup: Mapping[str, str]) -> Iterator[DockerRuntime]:
-    """A checked runtime for a fixture; on teardown removes every container carrying ``cleanup``."""
+def checked_runtime() -> DockerRuntime:
+    """A runtime on the engine, once the engine answers and the test image is there."""
     rt = DockerRuntime(os.environ.get("DOCKER_HOST", DEFAULT_DOCKER_URL), sandbox_image=IMAGE)
     try:
         rt.ping()
@@ -34,6 +34,12 @@ def docker_runtime(cleanup: Mapping[str, str]) -> Iterator[DockerRuntime]:
         unusable(f"no Docker engine answers ({e})")
     if not rt.image_present(IMAGE):
         unusable(f"the image {IMAGE} is missing (scripts/build-images makes it)")
+    return rt
+
+
+def docker_runtime(cleanup: Mapping[str, str]) -> Iterator[DockerRuntime]:
+    """A checked runtime for a fixture; on teardown removes every container carrying ``cleanup``."""
+    rt = checked_runtime()
     yield rt
     for c in rt.list(dict(cleanup)):
         rt.remove(c.id, force=True)
@@ -58,3 +64,32 @@ def taken_networks() -> list[ipaddress.IPv4Network]:
             except ValueError:
                 pass  # IPv6
     return taken
+
+
+# The test networks' default pool: neither the cluster's pod network (172.28.0.0/16) nor the
+# compose stack's (172.29.0.0/16), so the tests run beside both.
+TEST_POOL = "172.30.0.0/16"
+
+
+def free_subnets(pool: str = TEST_POOL) -> Iterator[str]:
+    """The /24s of ``pool`` that overlap nothing on this machine right now."""
+    taken = taken_networks()
+    for candidate in ipaddress.IPv4Network(pool).subnets(new_prefix=24):
+        if not any(candidate.overlaps(t) for t in taken):
+            yield str(candidate)
+
+
+def free_subnet(pool: str = TEST_POOL) -> str:
+    found = next(free_subnets(pool), None)
+    assert found is not None, f"no free /24 in {pool}"
+    return found
+
+
+def make_test_network(rt: DockerRuntime, name: str, labels: Mapping[str, str]) -> NetworkInfo:
+    """The Docker network ``name`` on a free /24 of the test pool, carrying ``labels``."""
+    for subnet in free_subnets():
+        try:
+            return rt.ensure_network(name, subnet, labels=labels)
+        except RuntimeConflict:
+            continue  # another run took it meanwhile
+    raise AssertionError(f"no free /24 in {TEST_POOL}")

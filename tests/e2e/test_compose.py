@@ -34,7 +34,7 @@ import pytest
 
 from cli.processes import free_port
 from machinery.kubeconfig import write_kubeconfig
-from tests.dockertest import IMAGE, taken_networks, unusable
+from tests.dockertest import IMAGE, free_subnet, unusable
 from tests.waiting import wait_for as _wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
@@ -59,15 +59,6 @@ def compose_command() -> list[str]:
     raise AssertionError("unreachable")
 
 
-def free_subnet() -> str:
-    taken = taken_networks()
-    for third in range(200, 250):
-        net = ipaddress.IPv4Network(f"192.168.{third}.0/24")
-        if not any(net.overlaps(t) for t in taken):
-            return str(net)
-    raise AssertionError("no free /24 subnet in 192.168.200-249 for the compose network")
-
-
 # Components restart during these tests: any HTTP or connection error only means "not yet".
 wait_for = functools.partial(_wait_for, interval=0.5, retry_on=(httpx.HTTPError, OSError))
 
@@ -83,7 +74,7 @@ class Stack:
         self.root_dir.mkdir()
         self.env = {
             **os.environ,
-            "MINIK8S_API_PORT": str(self.port), "MINIK8S_NETWORK": self.network, "MINIK8S_SUBNET": free_subnet(),
+            "MINIK8S_API_PORT": str(self.port), "MINIK8S_NETWORK": self.network, "MINIK8S_SUBNET": free_subnet("192.168.200.0/21"),
             "MINIK8S_NODE_PREFIX": self.prefix, "MINIK8S_ROOT_DIR": str(self.root_dir),
             # A dead node: NotReady after 6 s without a lease renewal, its pods evicted 2 s later.
             "MINIK8S_NODE_LEASE_RENEW_INTERVAL": "1", "MINIK8S_NODE_MONITOR_PERIOD": "1",

@@ -14,7 +14,6 @@ and skips with the reason otherwise.
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import queue
 import subprocess
@@ -28,11 +27,11 @@ import httpx
 import pytest
 
 from kubelet.runtime import (
-    DEFAULT_DOCKER_URL, LABEL_NODE, LABEL_POD_NAMESPACE, LABEL_POD_UID, LABEL_ROLE, ROLE_CONTAINER, ContainerInfo,
-    DockerRuntime, RuntimeUnavailable,
+    LABEL_NODE, LABEL_POD_NAMESPACE, LABEL_POD_UID, LABEL_ROLE, ROLE_CONTAINER, ContainerInfo, DockerRuntime,
 )
+from machinery.kubeconfig import write_kubeconfig
 from tests.cluster import ApiServerProcess, ComponentProcess, Etcd, free_port
-from tests.dockertest import IMAGE, unusable
+from tests.dockertest import IMAGE, checked_runtime
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
@@ -64,11 +63,7 @@ class Cluster:
             self.api = ApiServerProcess.start(self.etcd.url)
             self.url = self.api.url
             self.kubeconfig = tmp / "kubeconfig"
-            self.kubeconfig.write_text(json.dumps({
-                "apiVersion": "v1", "kind": "Config", "current-context": "t",
-                "clusters": [{"name": "t", "cluster": {"server": self.url}}],
-                "users": [{"name": "t", "user": {}}],
-                "contexts": [{"name": "t", "context": {"cluster": "t", "user": "t"}}]}))
+            write_kubeconfig(self.kubeconfig, server=self.url)
             self.home = tmp
             self.data = tmp / "kubelets"
             self.http = httpx.Client(base_url=self.url, timeout=30)
@@ -184,13 +179,7 @@ def node_ready(c: Cluster, node: str) -> bool:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    rt = DockerRuntime(os.environ.get("DOCKER_HOST", DEFAULT_DOCKER_URL), sandbox_image=IMAGE)
-    try:
-        rt.ping()
-    except RuntimeUnavailable as e:
-        unusable(f"no Docker engine answers ({e})")
-    if not rt.image_present(IMAGE):
-        unusable(f"the image {IMAGE} is missing (scripts/build-images makes it)")
+    rt = checked_runtime()
     _clean(rt)
     c = Cluster(tmp_path_factory.mktemp("docker-kubelet"), rt)
     try:

@@ -23,8 +23,8 @@ import pytest
 from kubelet.runtime import ContainerSpec, DockerRuntime, NetworkInfo
 from kubelet.server import label_resolver, start_kubelet_server
 from tests.e2e.conftest import Kubectl
-from tests.kubelet.test_kubelet_server import make_test_network
-from tests.kubelet.test_runtime import IMAGE, RUN_LABELS, runtime, wait_exited  # noqa: F401
+from tests.dockertest import make_test_network
+from tests.kubelet.test_runtime import IMAGE, RUN_ID, RUN_LABELS, runtime, wait_exited  # noqa: F401
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -60,7 +60,7 @@ class KubeletServerThread:
 
 @pytest.fixture(scope="module")
 def network(runtime: DockerRuntime) -> Iterator[NetworkInfo]:  # noqa: F811
-    info = make_test_network(runtime, "kubectl-logs")
+    info = make_test_network(runtime, f"minik8s-test-{RUN_ID}-kubectl-logs", RUN_LABELS)
     yield info
     runtime.remove_network(info.name)
 

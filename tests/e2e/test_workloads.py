@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.mkctl import app as mkctl_app
+from machinery.kubeconfig import write_kubeconfig
 from machinery.quantity import cpu_millis, to_bytes
 from tests.cluster import ApiServerProcess, ComponentProcess, Etcd
 from tests.waiting import wait_for
@@ -41,11 +42,7 @@ class Cluster:
         self.api = ApiServerProcess.start(self.etcd.url)
         self.url = self.api.url
         self.kubeconfig = tmp / "kubeconfig"
-        self.kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "t",
-            "clusters": [{"name": "t", "cluster": {"server": self.url}}],
-            "users": [{"name": "t", "user": {}}],
-            "contexts": [{"name": "t", "context": {"cluster": "t", "user": "t"}}]}))
+        write_kubeconfig(self.kubeconfig, server=self.url)
         self.home = tmp
         self.http = httpx.Client(base_url=self.url, timeout=30)
         self.kubelets = {

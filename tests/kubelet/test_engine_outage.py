@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from tests.cluster import ApiServerProcess, ComponentProcess
-from tests.dockertest import taken_networks, unusable
+from tests.dockertest import free_subnet, unusable
 
 pytestmark = pytest.mark.docker
 
@@ -109,14 +109,6 @@ class PrivateDockerd:
             return "(no log)"
 
 
-def _free_subnet() -> str:
-    taken = taken_networks()
-    for candidate in ipaddress.IPv4Network("172.30.0.0/16").subnets(new_prefix=24):
-        if not any(candidate.overlaps(t) for t in taken):
-            return str(candidate)
-    raise AssertionError("no free /24 in 172.30.0.0/16")
-
-
 @pytest.fixture
 def private_dockerd() -> Iterator[PrivateDockerd]:
     if shutil.which("dockerd") is None or shutil.which("docker") is None:
@@ -128,7 +120,7 @@ def private_dockerd() -> Iterator[PrivateDockerd]:
     bridge = f"mk8sb-{RUN_ID}"  # at most 15 characters
     d = PrivateDockerd(root, bridge)
     try:
-        subnet = ipaddress.IPv4Network(_free_subnet())
+        subnet = ipaddress.IPv4Network(free_subnet())
         subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True, capture_output=True)
         subprocess.run(["ip", "addr", "add", f"{subnet.network_address + 1}/{subnet.prefixlen}", "dev", bridge],
                        check=True, capture_output=True)
@@ -191,7 +183,7 @@ def test_engine_stop_turns_node_not_ready_and_start_brings_it_back(
         node_cleanup: Callable[[str], None]) -> None:
     name = f"engine-outage-{RUN_ID}"
     net = f"minik8s-outage-{RUN_ID}"
-    subnet = _free_subnet()
+    subnet = free_subnet()
     node_cleanup(name)
     had_docker0 = _link_exists("docker0")
     kubelet = ComponentProcess.start("kubelet", "--server", apiserver.url, "--node-name", name,

@@ -9,7 +9,6 @@ runtime/network fixtures (and their clean-up by label) come from test_runtime.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import threading
 import time
 import uuid
@@ -21,31 +20,15 @@ import pytest
 
 from kubelet.runtime import DockerRuntime, NetworkInfo
 from kubelet.server import LogsUnavailable, label_resolver, start_kubelet_server
-from kubelet.runtime import RuntimeConflict
 from tests.kubelet.test_runtime import RUN_ID, RUN_LABELS, Pod, run, runtime, wait_exited  # noqa: F401
-from tests.dockertest import taken_networks
+from tests.dockertest import make_test_network
 
 pytestmark = pytest.mark.docker
 
 
-def make_test_network(rt: DockerRuntime, suffix: str) -> NetworkInfo:
-    """A network of this run with a free /24 in 172.29.0.0/16 (172.28.0.0/16 is the cluster's),
-    named per module (test_runtime's session ``network`` fixture keeps its own name)."""
-    name = f"minik8s-test-{RUN_ID}-{suffix}"
-    taken = taken_networks()
-    for candidate in ipaddress.IPv4Network("172.29.0.0/16").subnets(new_prefix=24):
-        if any(candidate.overlaps(t) for t in taken):
-            continue
-        try:
-            return rt.ensure_network(name, str(candidate), labels=RUN_LABELS)
-        except RuntimeConflict:
-            continue  # another run took it meanwhile
-    raise AssertionError("no free /24 in 172.29.0.0/16")
-
-
 @pytest.fixture(scope="module")
 def network(runtime: DockerRuntime) -> Iterator[NetworkInfo]:  # noqa: F811
-    info = make_test_network(runtime, "logs")
+    info = make_test_network(runtime, f"minik8s-test-{RUN_ID}-logs", RUN_LABELS)
     yield info
     runtime.remove_network(info.name)
 

@@ -9,7 +9,6 @@ Without an engine (or the image) the tests fail when ``CI`` is set, and skip oth
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,16 +18,14 @@ import pytest
 
 from kubelet.probes import ProbeEvent, ProbeKind, ProbeManager
 from kubelet.runtime import (
-    
     LABEL_POD_UID,
     ContainerInfo,
     ContainerSpec,
     DockerRuntime,
     NetworkInfo,
-    RuntimeConflict,
     Sandbox,
 )
-from tests.dockertest import IMAGE, docker_runtime, taken_networks
+from tests.dockertest import IMAGE, docker_runtime, make_test_network
 
 pytestmark = pytest.mark.docker
 
@@ -44,19 +41,9 @@ def runtime() -> Iterator[DockerRuntime]:
 
 @pytest.fixture(scope="module")
 def network(runtime: DockerRuntime) -> Iterator[NetworkInfo]:
-    """The probes' own pod network: a free /24 in 172.29.0.0/16 (172.28.0.0/16 is the cluster's)."""
+    """The probes' own pod network, on a free /24 of the test pool."""
     runtime.remove_network(NETWORK)  # a leftover of an interrupted run (fails if still in use)
-    taken = taken_networks()
-    info = None
-    for candidate in ipaddress.IPv4Network("172.29.0.0/16").subnets(new_prefix=24):
-        if any(candidate.overlaps(t) for t in taken):
-            continue
-        try:
-            info = runtime.ensure_network(NETWORK, str(candidate), labels=RUN_LABELS)
-            break
-        except RuntimeConflict:
-            continue
-    assert info is not None, "no free /24 in 172.29.0.0/16"
+    info = make_test_network(runtime, NETWORK, RUN_LABELS)
     yield info
     for c in runtime.list(RUN_LABELS):
         runtime.remove(c.id, force=True)

@@ -38,7 +38,7 @@ from kubelet.runtime import (
     RuntimeUnavailable,
     Sandbox,
 )
-from tests.dockertest import IMAGE, docker_runtime, taken_networks
+from tests.dockertest import IMAGE, docker_runtime, make_test_network
 
 pytestmark = pytest.mark.docker
 
@@ -54,19 +54,9 @@ def runtime() -> Iterator[DockerRuntime]:
 
 @pytest.fixture(scope="session")
 def network(runtime: DockerRuntime) -> Iterator[NetworkInfo]:
-    """This run's pod network: a free /24 in 172.29.0.0/16 (172.28.0.0/16 is left to the cluster)."""
+    """This run's pod network, on a free /24 of the test pool."""
     name = f"minik8s-test-{RUN_ID}"
-    taken = taken_networks()
-    info = None
-    for candidate in ipaddress.IPv4Network("172.29.0.0/16").subnets(new_prefix=24):
-        if any(candidate.overlaps(t) for t in taken):
-            continue
-        try:
-            info = runtime.ensure_network(name, str(candidate), labels=RUN_LABELS)
-            break
-        except RuntimeConflict:
-            continue  # another run took it meanwhile
-    assert info is not None, "no free /24 in 172.29.0.0/16"
+    info = make_test_network(runtime, name, RUN_LABELS)
     yield info
     for c in runtime.list(RUN_LABELS):
         runtime.remove(c.id, force=True)
