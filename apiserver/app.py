@@ -27,7 +27,7 @@ from machinery import errors
 from . import discovery, nodeproxy
 from .cache import CacheEvent, ExpiredError, TooSlowError, Watcher
 from .protobuf import PROTOBUF, ProtobufError, UnknownKindError, decode_protobuf
-from .registry import Registry, scale_of
+from .registry import Registry
 from .resources import Resource, parse_path
 from .tables import build_table
 
@@ -328,7 +328,7 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
     def _table(request: Request, res: Resource, objs: list[dict[str, Any]], rv: str, cont: str = "") -> dict[str, Any]:
         include = request.query_params.get("includeObject", "Metadata")
         try:
-            return build_table(res.kind, objs, now=datetime.now(timezone.utc), include_object=include,
+            return build_table(res, objs, now=datetime.now(timezone.utc), include_object=include,
                                resource_version=rv, continue_token=cont)
         except ValueError as e:
             raise errors.BadRequestError(message=str(e))
@@ -431,4 +431,4 @@ def _error_event(exc: Exception) -> bytes:
     return orjson.dumps({"type": "ERROR", "object": err.to_status()}) + b"\n"
 
 
-__all__ = ["create_app", "scale_of", "Watcher"]
+__all__ = ["create_app", "Watcher"]

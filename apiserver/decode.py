@@ -1,8 +1,9 @@
 """Decoding a request body the way Kubernetes' strict JSON decoder does.
 
-Data flow: body dict -> ``decode(kind, body)`` walks it against the full field list of the
-Kubernetes type -> returns the pruned object (unknown fields and nulls dropped, as a Go struct
-would drop them), the unknown field paths (for ``fieldValidation`` Strict/Warn), and raises
+Data flow: body dict -> ``decode(model, body)`` walks it against the full field list of the
+Kubernetes type the kind's strategy names (``Strategy.model``, e.g. ``"V1Deployment"``) ->
+returns the pruned object (unknown fields and nulls dropped, as a Go struct would drop them), the
+unknown field paths (for ``fieldValidation`` Strict/Warn), and raises
 ``DecodeError`` for a value of the wrong JSON type (Kubernetes answers 400 for those).
 
 The field lists come from the official client's generated models (``openapi_types`` and
@@ -18,13 +19,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-# Kind -> name of the generated model class for it.
-_ROOTS = {
-    "Namespace": "V1Namespace", "Node": "V1Node", "Pod": "V1Pod", "Service": "V1Service",
-    "Endpoints": "V1Endpoints", "Event": "CoreV1Event", "ConfigMap": "V1ConfigMap",
-    "Deployment": "V1Deployment", "ReplicaSet": "V1ReplicaSet", "Ingress": "V1Ingress",
-    "Lease": "V1Lease", "Scale": "V1Scale", "Binding": "V1Binding", "DeleteOptions": "V1DeleteOptions",
-}
 _QUANTITY_MAPS = {"limits", "requests", "capacity", "allocatable", "overhead", "hard", "used"}
 _QUANTITY_FIELDS = {"sizeLimit"}
 _LIST = re.compile(r"^list\[(.+)\]$")
@@ -69,28 +63,26 @@ def _schema(model_name: str) -> dict[str, str] | None:
     return {cls.attribute_map[a]: t for a, t in cls.openapi_types.items()}
 
 
-def known_kinds() -> set[str]:
-    return set(_ROOTS)
+def decode(model: str | None, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Prune ``body`` to the fields of the generated ``model``; return (object, unknown field paths).
 
-
-def decode(kind: str, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Prune ``body`` to the fields Kubernetes knows; return (object, unknown field paths)."""
-    root = _ROOTS.get(kind)
+    Without a model (custom resources: their schema prunes them) the body is returned as is.
+    """
     unknown: list[str] = []
-    if root is None:
+    if model is None:
         return body, unknown
-    return _walk(body, root, "", unknown), unknown
+    return _walk(body, model, "", unknown), unknown
 
 
 def _walk(value: Any, typ: str, path: str, unknown: list[str]) -> Any:
     typ = typ.strip()
     low = typ.lower()
-    if m := _LIST.match(low):
+    if _LIST.match(low):
         if not isinstance(value, list):
             raise DecodeError(path, "[]" + typ[5:-1], value)
         inner = typ[5:-1]
         return [_walk(v, inner, f"{path}[{i}]", unknown) for i, v in enumerate(value)]
-    if m := _DICT.match(low):
+    if _DICT.match(low):
         if not isinstance(value, dict):
             raise DecodeError(path, "map[string]" + typ[typ.index(",") + 1:-1].strip(), value)
         inner = typ[typ.index(",") + 1:-1]

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from .resources import Resource, ResourceTable, VERBS
+from .resources import Resource, ResourceTable
 
 KUBE_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-minik8s", "gitCommit": "minik8s",
                 "gitTreeState": "clean", "buildDate": "2026-11-26T00:00:00Z", "goVersion": "python3",
@@ -60,7 +60,7 @@ def api_resource_list(table: ResourceTable, group_version: str) -> dict[str, Any
     out: list[dict[str, Any]] = []
     for r in resources:
         entry: dict[str, Any] = {"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
-                                 "kind": r.kind, "verbs": list(VERBS)}
+                                 "kind": r.kind, "verbs": list(r.verbs)}
         if r.short_names:
             entry["shortNames"] = list(r.short_names)
         if r.categories:
@@ -172,9 +172,7 @@ def _op(r: Resource, action: str, op_id: str, params: list[dict[str, Any]], *, r
 
 
 def _paths(r: Resource, schemas: dict[str, Any]) -> dict[str, Any]:
-    from .decode import _ROOTS
-
-    ref = _schema_ref(_ROOTS.get(r.kind, ""), schemas)
+    ref = _schema_ref(r.model or "", schemas)
     base = f"/{_gv_path(r.api_version)}"
     ns = [_param("namespace", "path", schema={"type": "string", "pattern": _NAME_RE})] if r.namespaced else []
     name = [_param("name", "path", schema={"type": "string", "pattern": _NAME_RE})]

@@ -7,7 +7,8 @@ JSON (kubectl accepts them).
 
 Data flow: body bytes -> the envelope (``k8s\\x00`` + a ``runtime.Unknown`` message: typeMeta
 {apiVersion, kind}, raw, contentEncoding, contentType) -> ``raw`` decoded as the kind's message
-with the field tables of ``protobuf_schema`` -> ``{"apiVersion", "kind", ...fields}`` shaped as
+with the field tables the kind strategies declare (``Strategy.protobuf_messages`` plus the shared
+meta and pod spec tables of ``apiserver/kinds/common``) -> ``{"apiVersion", "kind", ...fields}`` shaped as
 the JSON Kubernetes would produce for the same object: zero non-pointer scalars are dropped
 (omitempty), the apimachinery types become their JSON forms (Time -> RFC 3339, Quantity ->
 string, IntOrString -> int or string), and field numbers the tables do not know are skipped.
@@ -24,7 +25,7 @@ from typing import Any, Iterator, NamedTuple
 
 import orjson
 
-from .protobuf_schema import KINDS, MESSAGES
+from .kinds import builtin, protobuf_messages
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
@@ -99,11 +100,25 @@ def _signed(value: int) -> int:
 
 # --- schema ---------------------------------------------------------------------------------
 
+# Bodies of subresources and options that kubectl sends as protobuf besides the kinds themselves.
+_EXTRA_KINDS = ("Scale", "Binding", "DeleteOptions")
+
+
+@cache
+def _messages() -> dict[str, str]:
+    return dict(protobuf_messages(builtin()))
+
+
+@cache
+def _decodable_kinds() -> frozenset[str]:
+    return frozenset(k for k in (*(s.kind for s in builtin()), *_EXTRA_KINDS) if k in _messages())
+
+
 @cache
 def _schema(message: str) -> dict[int, _Field]:
-    """Parses one ``MESSAGES`` entry into field number -> field."""
+    """Parses one message table entry into field number -> field."""
     fields: dict[int, _Field] = {}
-    for token in MESSAGES[message].split():
+    for token in _messages()[message].split():
         name, number, code = token.split(":")
         keep = code.endswith("!")
         code = code.rstrip("!")
@@ -312,9 +327,9 @@ def decode_protobuf(body: bytes, *, expected_kind: str | None = None) -> dict[st
     kind = kind or expected_kind or ""
     if not kind:
         raise ProtobufError("the protobuf envelope names no kind")
-    message = KINDS.get(kind)
+    message = kind if kind in _decodable_kinds() else None
     if message is None:
-        supported = ", ".join(sorted(KINDS))
+        supported = ", ".join(sorted(_decodable_kinds()))
         raise UnknownKindError(f"cannot decode a protobuf {kind} ({api_version or 'no apiVersion'}): "
                                f"protobuf bodies are supported for {supported}; send JSON instead")
     head: dict[str, Any] = {"apiVersion": api_version} if api_version else {}

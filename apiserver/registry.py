@@ -1,9 +1,11 @@
 """The generic REST logic of every resource: what Kubernetes' generic registry store does.
 
-Data flow of a write: body -> ``decode`` (prune unknown fields, type errors -> 400) ->
-metadata rules (uid, timestamps, generation, generateName, immutable fields) -> ``apply_defaults``
--> ``validate_object`` (-> 422 with causes, nothing written) -> storage create / compare-and-swap
-on the expected revision -> the new ``resourceVersion``. Reads and watches come from the
+Data flow of a write: body -> the kind's strategy (``apiserver/kinds``) decodes it (prune unknown
+fields, type errors -> 400) -> metadata rules (uid, timestamps, generation, generateName,
+immutable fields) -> ``strategy.defaults`` -> ``prepare_for_create``/``prepare_for_update`` ->
+``validate_object`` (-> 422 with causes, nothing written) -> ``before_create`` allocations ->
+storage create / compare-and-swap on the expected revision -> the new ``resourceVersion``.
+Nothing here branches on a kind: every kind-specific rule is a strategy hook. Reads and watches come from the
 per-resource ``WatchCache``; a read first waits until the cache has seen this apiserver's last
 write to that resource, so a client always reads its own writes.
 
@@ -16,7 +18,6 @@ import asyncio
 import base64
 import builtins
 import copy
-import ipaddress
 import logging
 import random
 import uuid
@@ -28,12 +29,13 @@ import orjson
 
 from machinery import errors
 from machinery.errors import StatusCause
-from machinery.selectors import SelectorError, format_label_selector, parse_field_selector, parse_label_selector
+from machinery.selectors import SelectorError, parse_field_selector, parse_label_selector
 
 from . import patch as patches
 from .cache import Entry, ExpiredError, Watcher, WatchCache, decode as decode_entry
 from .decode import DecodeError, decode
-from .defaults import apply_defaults
+from .kinds import validate_object
+from .kinds.base import CreateContext
 from .resources import Resource, ResourceTable
 from .storage import (
     KeyExistsError,
@@ -42,7 +44,6 @@ from .storage import (
     Storage,
     StorageUnavailableError,
 )
-from .validation import validate_object
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,12 @@ def now_rfc3339(now: datetime | None = None) -> str:
 class RegistrySettings:
     service_cidr: str = "10.96.0.0/12"
     read_wait_seconds: float = 5.0
+    # The DefaultTolerationSeconds admission plugin's --default-*-toleration-seconds.
+    default_not_ready_toleration_seconds: int = 300
+    default_unreachable_toleration_seconds: int = 300
+
+# Generated models of the bodies subresources take (not kinds of their own).
+_SUBRESOURCE_MODELS = {"Binding": "V1Binding", "Scale": "V1Scale"}
 
 
 @dataclass
@@ -92,7 +99,6 @@ class Registry:
         self.clock = clock
         self.caches: dict[str, WatchCache] = {r.group_resource: WatchCache(storage, r.prefix) for r in resources.all}
         self._last_write: dict[str, int] = {}
-        self._ip_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -152,7 +158,7 @@ class Registry:
             fields = parse_field_selector(field_selector or "")
         except SelectorError as e:
             raise errors.BadRequestError(message=str(e))
-        unknown = fields.unknown_fields(res.selectable_fields)
+        unknown = fields.unknown_fields(res.all_selectable_fields)
         if unknown:
             raise errors.BadRequestError(message=f'field label not supported: {unknown[0]}')
 
@@ -228,7 +234,10 @@ class Registry:
             raise errors.BadRequestError(
                 message=f'the API version in the data ({body.get("apiVersion")}) does not match the expected API version ({api_version})')
         try:
-            obj, unknown = decode(kind, body)
+            if kind == res.kind:
+                obj, unknown = res.decode(body)
+            else:
+                obj, unknown = decode(_SUBRESOURCE_MODELS.get(kind), body)
         except DecodeError as e:
             raise errors.BadRequestError(message=f'{kind} in version "{res.version}" cannot be handled as a {kind}: {e}')
         if res.kind == kind:
@@ -246,12 +255,12 @@ class Registry:
         return obj, warnings
 
     def _validate(self, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None = None) -> None:
-        causes = validate_object(res.kind, obj, old=old, namespaced=res.namespaced)
+        causes = validate_object(res, obj, old=old)
         if causes:
             name = (obj.get("metadata") or {}).get("name") or (obj.get("metadata") or {}).get("generateName") or ""
             raise errors.invalid(res.kind, name, causes, group=res.group)
 
-    async def _check_namespace(self, res: Resource, namespace: str | None, *, creating: bool) -> None:
+    async def _check_namespace(self, res: Resource, namespace: str | None, *, creating: bool, name: str = "") -> None:
         if not res.namespaced:
             return
         ns_res = self.resources.by_kind("Namespace")
@@ -262,8 +271,9 @@ class Registry:
             raise errors.NotFoundError(message=f'namespaces "{namespace}" not found', name=namespace, kind="namespaces")
         if creating and ns.obj["metadata"].get("deletionTimestamp"):
             raise errors.ForbiddenError(
-                message=f'{res.plural} "" is forbidden: unable to create new content in namespace {namespace} because it is being terminated',
-                kind=res.plural, group=res.group,
+                message=f'{res.group_resource} "{name}" is forbidden: unable to create new content in namespace '
+                        f'{namespace} because it is being terminated',
+                name=name, kind=res.plural, group=res.group,
                 causes=[StatusCause("NamespaceTerminating",
                                     f"namespace {namespace} is being terminated", "metadata.namespace")])
 
@@ -278,7 +288,7 @@ class Registry:
             meta["namespace"] = namespace or meta.get("namespace") or "default"
         else:
             meta.pop("namespace", None)
-        await self._check_namespace(res, meta.get("namespace"), creating=True)
+        await self._check_namespace(res, meta.get("namespace"), creating=True, name=str(meta.get("name") or ""))
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(random.choice(_NAME_CHARS) for _ in range(5))
         for f in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"):
@@ -286,13 +296,12 @@ class Registry:
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_rfc3339(self.clock())
         meta["generation"] = 1
-        if res.resets_status_on_create:
-            obj.pop("status", None)
-        apply_defaults(res.kind, obj)
-        self._prepare_create(res, obj)
+        ctx = CreateContext(now=self.clock(), settings=self.settings,
+                            existing=lambda: [e.obj for e in self.cache(res).objects.values()])
+        res.defaults(obj)
+        res.prepare_for_create(obj, ctx)
         self._validate(res, obj)
-        if res.kind == "Service":
-            await self._allocate_cluster_ip(res, obj)
+        await res.before_create(obj, ctx)
         if dry_run:
             return WriteResult(obj, orjson.dumps(obj), warnings, created=True)
         key = res.key(meta.get("namespace"), meta["name"])
@@ -306,49 +315,6 @@ class Registry:
         self._wrote(res, rev)
         meta["resourceVersion"] = str(rev)
         return WriteResult(obj, orjson.dumps(obj), warnings, created=True)
-
-    def _prepare_create(self, res: Resource, obj: dict[str, Any]) -> None:
-        if res.kind == "Pod":
-            obj["status"] = {"phase": "Pending", "qosClass": qos_class((obj.get("spec") or {}))}
-            spec = obj.get("spec") or {}
-            if spec.get("nodeName"):
-                obj["status"]["conditions"] = [_pod_scheduled(self.clock())]
-        elif res.kind == "Namespace":
-            obj["status"] = {"phase": "Active"}
-
-    async def _allocate_cluster_ip(self, res: Resource, obj: dict[str, Any]) -> None:
-        spec = obj.setdefault("spec", {})
-        if spec.get("type") == "ExternalName" or spec.get("clusterIP") == "None":
-            if spec.get("clusterIP") == "None":
-                spec["clusterIPs"] = ["None"]
-            return
-        net = ipaddress.ip_network(self.settings.service_cidr, strict=False)
-        async with self._ip_lock:
-            used = {(e.obj.get("spec") or {}).get("clusterIP") for e in self.cache(res).objects.values()}
-            wanted = spec.get("clusterIP")
-            if wanted:
-                try:
-                    ip = ipaddress.ip_address(wanted)
-                except ValueError:
-                    ip = None
-                if ip is None or ip not in net:
-                    raise errors.invalid(res.kind, obj["metadata"]["name"], [StatusCause(
-                        "FieldValueInvalid", f'Invalid value: "{wanted}": provided IP is not in the valid range. The range of valid IPs is {net}',
-                        "spec.clusterIPs")])
-                if wanted in used:
-                    raise errors.invalid(res.kind, obj["metadata"]["name"], [StatusCause(
-                        "FieldValueInvalid", f'Invalid value: "{wanted}": provided IP is already allocated', "spec.clusterIPs")])
-            else:
-                hosts = net.num_addresses - 2
-                for _ in range(64):
-                    candidate = str(net.network_address + random.randint(10, max(10, hosts)))
-                    if candidate not in used:
-                        wanted = candidate
-                        break
-                else:
-                    raise errors.InternalError(message="failed to allocate a serviceIP: range is full")
-            spec["clusterIP"] = wanted
-            spec["clusterIPs"] = [wanted]
 
     # ------------------------------------------------------------------ update
     async def update(self, res: Resource, namespace: str | None, name: str, body: Any, *,
@@ -496,14 +462,8 @@ class Registry:
                 merged.pop("status", None)
             new = merged
         elif subresource != "binding":  # a binding sets spec.nodeName and PodScheduled in one write
-            if res.has_status:
-                if "status" in old:
-                    new["status"] = copy.deepcopy(old["status"])
-                else:
-                    new.pop("status", None)
-            if res.kind == "Service":
-                _keep_cluster_ip(old, new)
-            apply_defaults(res.kind, new)
+            res.prepare_for_update(new, old)
+            res.defaults(new)
         meta = new.setdefault("metadata", {})
         for f in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
             if f in old_meta:
@@ -528,13 +488,13 @@ class Registry:
 
     # ------------------------------------------------------------------ subresources
     async def get_scale(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
-        return scale_of(res, (await self.get(res, namespace, name)).obj)
+        return res.scale_of((await self.get(res, namespace, name)).obj)
 
     async def update_scale(self, res: Resource, namespace: str | None, name: str, body: Any, *,
                            dry_run: bool = False, patch_type: str | None = None) -> dict[str, Any]:
         """PUT or PATCH of ``/scale``: only spec.replicas of the parent changes."""
         if patch_type:
-            current = scale_of(res, (await self.get(res, namespace, name)).obj)
+            current = res.scale_of((await self.get(res, namespace, name)).obj)
             try:
                 doc = orjson.loads(body) if body else None
                 if patch_type.startswith(JSON_PATCH):
@@ -548,7 +508,7 @@ class Registry:
         if not isinstance(scale, dict):
             raise errors.BadRequestError(message="expected a Scale object")
         try:
-            scale, _ = decode("Scale", scale)
+            scale, _ = decode(_SUBRESOURCE_MODELS["Scale"], scale)
         except DecodeError as e:
             raise errors.BadRequestError(message=f'Scale in version "v1" cannot be handled as a Scale: {e}')
         replicas = (scale.get("spec") or {}).get("replicas")
@@ -561,12 +521,12 @@ class Registry:
 
         def mutate(current: dict[str, Any]) -> dict[str, Any]:
             current = _strip_rv(current)
-            current.setdefault("spec", {})["replicas"] = replicas
+            res.set_replicas(current, replicas)
             return current
 
         result = await self._guaranteed_update(res, namespace, name, mutate, subresource="scale",
                                                precondition=precondition, dry_run=dry_run)
-        return scale_of(res, result.obj)
+        return res.scale_of(result.obj)
 
     async def bind(self, res: Resource, namespace: str | None, name: str, body: Any) -> None:
         """POST pods/{name}/binding: set spec.nodeName once, as the scheduler does."""
@@ -576,21 +536,13 @@ class Registry:
         if not node:
             raise errors.invalid("Binding", name, [StatusCause("FieldValueRequired", "Required value", "target.name")])
         now = self.clock()
+        bind = getattr(res, "bind", None)
+        if bind is None:
+            raise errors.MethodNotAllowedError(message=f"{res.plural} cannot be bound")
 
         def mutate(current: dict[str, Any]) -> dict[str, Any]:
-            current = _strip_rv(current)
-            spec = current.setdefault("spec", {})
-            if current["metadata"].get("deletionTimestamp"):
-                raise errors.ConflictError(message=f'pod {name} is being deleted, cannot be assigned to a host')
-            if spec.get("nodeName"):
-                raise errors.ConflictError(message=f"pod {name} is already assigned to node \"{spec['nodeName']}\"",
-                                           name=name, kind="pods")
-            spec["nodeName"] = node
-            # As Kubernetes' binding does: host and PodScheduled=True in the same write.
-            status = current.setdefault("status", {})
-            conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
-            status["conditions"] = [_pod_scheduled(now)] + conds
-            return current
+            result: dict[str, Any] = bind(_strip_rv(current), node=node, now=now)
+            return result
 
         await self._guaranteed_update(res, namespace, name, mutate, subresource="binding",
                                       precondition=None, dry_run=False)
@@ -654,9 +606,8 @@ class Registry:
         if finalizers:
             meta["finalizers"] = finalizers
         now = self.clock()
-        grace = self._grace_period(res, obj, options)
-        spec_finalizers = res.kind == "Namespace" and bool((obj.get("spec") or {}).get("finalizers"))
-        if not finalizers and not spec_finalizers and grace == 0:
+        grace = res.grace_period_seconds(obj, options)
+        if not finalizers and not res.deletion_blocked(obj) and grace == 0:
             return None
         if meta.get("deletionTimestamp"):
             # Already deleting: a shorter grace period may shorten the wait, nothing else changes.
@@ -667,24 +618,8 @@ class Registry:
             return new
         meta["deletionTimestamp"] = now_rfc3339(now + timedelta(seconds=grace))
         meta["deletionGracePeriodSeconds"] = grace
-        if res.kind == "Namespace":
-            new.setdefault("status", {})["phase"] = "Terminating"
+        res.mark_deleting(new)
         return new
-
-    def _grace_period(self, res: Resource, obj: dict[str, Any], options: dict[str, Any]) -> int:
-        if res.kind != "Pod":
-            return 0
-        spec = obj.get("spec") or {}
-        phase = (obj.get("status") or {}).get("phase")
-        if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
-            return 0  # no kubelet has to stop anything
-        g = options.get("gracePeriodSeconds")
-        if g is None:
-            g = spec.get("terminationGracePeriodSeconds", 30)
-        try:
-            return max(0, int(g))
-        except (TypeError, ValueError):
-            raise errors.BadRequestError(message=f"invalid gracePeriodSeconds {g!r}")
 
     async def delete_collection(self, res: Resource, namespace: str | None, *, label_selector: str = "",
                                 field_selector: str = "", options: dict[str, Any] | None = None,
@@ -720,50 +655,4 @@ def _should_delete_on_update(res: Resource, new: dict[str, Any]) -> bool:
     meta = new.get("metadata") or {}
     if not meta.get("deletionTimestamp") or meta.get("finalizers"):
         return False
-    if res.kind == "Namespace":
-        return not (new.get("spec") or {}).get("finalizers")
-    if res.kind == "Pod":
-        return int(meta.get("deletionGracePeriodSeconds") or 0) == 0
-    return True
-
-
-def _keep_cluster_ip(old: dict[str, Any], new: dict[str, Any]) -> None:
-    """An update that leaves clusterIP out keeps the allocated one (as Kubernetes' service registry does)."""
-    old_spec, new_spec = old.get("spec") or {}, new.get("spec")
-    if isinstance(new_spec, dict) and not new_spec.get("clusterIP") and old_spec.get("clusterIP"):
-        new_spec["clusterIP"] = old_spec["clusterIP"]
-        new_spec.setdefault("clusterIPs", old_spec.get("clusterIPs") or [old_spec["clusterIP"]])
-
-
-def _pod_scheduled(now: datetime) -> dict[str, Any]:
-    return {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-            "lastTransitionTime": now_rfc3339(now)}
-
-
-def qos_class(spec: dict[str, Any]) -> str:
-    """BestEffort / Burstable / Guaranteed from the containers' requests and limits."""
-    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
-    any_set, guaranteed = False, True
-    for c in containers:
-        res = c.get("resources") or {}
-        req, lim = res.get("requests") or {}, res.get("limits") or {}
-        if req or lim:
-            any_set = True
-        for r in ("cpu", "memory"):
-            if r not in lim or str(req.get(r, lim[r])) != str(lim[r]):
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
-
-
-def scale_of(res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    return {
-        "kind": "Scale", "apiVersion": "autoscaling/v1",
-        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
-        "spec": {"replicas": spec.get("replicas", 1)},
-        "status": {"replicas": int((obj.get("status") or {}).get("replicas") or 0),
-                   "selector": format_label_selector(spec.get("selector") or {})},
-    }
+    return res.finished_by_update(new)

@@ -1,130 +1,76 @@
-"""The resources the API serves, derived from the models' type facts, and the URL parser.
+"""The resources the API serves (kind strategies, builtin and custom) and the URL parser.
 
-Data flow: ``models.KINDS`` -> one ``Resource`` per kind (key prefix in etcd, field selectors,
-verbs) -> ``ResourceTable`` looked up by (group, version, plural) when a request arrives.
+Data flow: ``apiserver.kinds.builtin()`` (and, at run time, one strategy per served version of
+each established CustomResourceDefinition) -> ``ResourceTable`` looked up by
+(group, version, plural) when a request arrives. The table changes when CRDs come and go;
+``generation`` counts those changes so discovery and OpenAPI documents know when to rebuild.
 ``parse_path`` turns a request path into a ``RequestInfo`` like Kubernetes' RequestInfoFactory.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from machinery.models import KINDS, TypeFacts
+from .kinds import builtin
+from .kinds.base import Strategy
 
-_COMMON_FIELDS = ("metadata.name", "metadata.namespace")
-# Which fields each kind can be selected by (?fieldSelector=), as the Kubernetes strategies say.
-_FIELDS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-            "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"),
-    "Event": ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-              "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
-              "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"),
-    "Namespace": ("status.phase",),
-    "Node": ("spec.unschedulable",),
-    "ReplicaSet": ("status.replicas",),
-    "Service": ("spec.clusterIP", "spec.type"),
-}
-# Kinds whose status is written only through the /status subresource.
-_STATUS_RESET_ON_CREATE = {"Pod", "Deployment", "ReplicaSet", "Service", "Ingress"}
-
-VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
-
-
-@dataclass(frozen=True)
-class Resource:
-    model: type[TypeFacts]
-    group: str
-    version: str
-    kind: str
-    plural: str
-    singular: str
-    namespaced: bool
-    short_names: tuple[str, ...]
-    subresources: tuple[str, ...]
-    categories: tuple[str, ...]
-    field_labels: tuple[str, ...] = field(default=())
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def group_resource(self) -> str:
-        """``deployments.apps`` / ``pods``: how Kubernetes names it in messages."""
-        return f"{self.plural}.{self.group}" if self.group else self.plural
-
-    @property
-    def prefix(self) -> bytes:
-        return f"/registry/{self.group or 'core'}/{self.plural}/".encode()
-
-    def key(self, namespace: str | None, name: str) -> bytes:
-        if self.namespaced:
-            return self.prefix + f"{namespace}/{name}".encode()
-        return self.prefix + name.encode()
-
-    def namespace_prefix(self, namespace: str | None) -> bytes:
-        return self.prefix + f"{namespace}/".encode() if (self.namespaced and namespace) else self.prefix
-
-    @property
-    def has_status(self) -> bool:
-        return "status" in self.subresources
-
-    @property
-    def resets_status_on_create(self) -> bool:
-        return self.kind in _STATUS_RESET_ON_CREATE
-
-    def field_values(self, obj: Mapping[str, Any]) -> dict[str, str]:
-        """The values of this kind's selectable fields, as strings (as Kubernetes compares them)."""
-        out: dict[str, str] = {}
-        for path in _COMMON_FIELDS + self.field_labels:
-            cur: Any = obj
-            for part in path.split("."):
-                cur = cur.get(part) if isinstance(cur, Mapping) else None
-            if isinstance(cur, bool):
-                out[path] = "true" if cur else "false"
-            elif isinstance(cur, Mapping) and path == "source":
-                out[path] = str(cur.get("component") or "")
-            else:
-                out[path] = "" if cur is None else str(cur)
-        return out
-
-    @property
-    def selectable_fields(self) -> tuple[str, ...]:
-        return _COMMON_FIELDS + self.field_labels
-
-
-def _resource(model: type[TypeFacts]) -> Resource:
-    return Resource(
-        model=model, group=model.group, version=model.version, kind=model.kind,
-        plural=model.plural, singular=model.singular, namespaced=model.namespaced,
-        short_names=model.short_names, subresources=model.subresources,
-        categories=model.categories, field_labels=_FIELDS.get(model.kind, ()),
-    )
+Resource = Strategy  # what the registry and handlers call a served resource
 
 
 class ResourceTable:
-    def __init__(self, resources: list[Resource]) -> None:
-        self.all = resources
-        self._by_path = {(r.group, r.version, r.plural): r for r in resources}
-        self._by_kind = {r.kind: r for r in resources}
+    def __init__(self, resources: Iterable[Strategy]) -> None:
+        self._all: list[Strategy] = []
+        self._by_path: dict[tuple[str, str, str], Strategy] = {}
+        self.generation = 0
+        for r in resources:
+            self.add(r)
 
-    def lookup(self, group: str, version: str, plural: str) -> Resource | None:
+    @property
+    def all(self) -> list[Strategy]:
+        return list(self._all)
+
+    def add(self, resource: Strategy) -> None:
+        """Serve ``resource`` (replacing one at the same group/version/plural)."""
+        path = (resource.group, resource.version, resource.plural)
+        old = self._by_path.get(path)
+        if old is not None:
+            self._all[self._all.index(old)] = resource
+        else:
+            self._all.append(resource)
+        self._by_path[path] = resource
+        self.generation += 1
+
+    def remove(self, group: str, version: str, plural: str) -> Strategy | None:
+        resource = self._by_path.pop((group, version, plural), None)
+        if resource is not None:
+            self._all.remove(resource)
+            self.generation += 1
+        return resource
+
+    def lookup(self, group: str, version: str, plural: str) -> Strategy | None:
         return self._by_path.get((group, version, plural))
 
-    def by_kind(self, kind: str) -> Resource | None:
-        return self._by_kind.get(kind)
+    def by_kind(self, kind: str, group: str | None = None) -> Strategy | None:
+        for r in self._all:
+            if r.kind == kind and (group is None or r.group == group):
+                return r
+        return None
 
-    def group_versions(self) -> dict[str, list[Resource]]:
-        """``{"v1": [...], "apps/v1": [...]}`` in declaration order."""
-        out: dict[str, list[Resource]] = {}
-        for r in self.all:
+    def versions_of(self, group: str, plural: str) -> list[Strategy]:
+        """Every served version of one resource (custom resources may have several)."""
+        return [r for r in self._all if r.group == group and r.plural == plural]
+
+    def group_versions(self) -> dict[str, list[Strategy]]:
+        """``{"v1": [...], "apps/v1": [...]}``: core first, then groups in the order they were added."""
+        out: dict[str, list[Strategy]] = {}
+        for r in self._all:
             out.setdefault(r.api_version, []).append(r)
         return out
 
 
 def default_resources() -> ResourceTable:
-    return ResourceTable([_resource(m) for m in KINDS])
+    return ResourceTable(builtin())
 
 
 @dataclass(frozen=True)

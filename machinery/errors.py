@@ -68,7 +68,8 @@ class ApiError(Exception):
             details["causes"] = [c.to_dict() for c in self.causes]
         if self.retry_after_seconds is not None:
             details["retryAfterSeconds"] = self.retry_after_seconds
-        if details:
+        # A NotFound always carries details (clients such as kubectl debug read details.name).
+        if details or self.reason == "NotFound":
             status["details"] = details
         return status
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from apiserver.defaults import apply_defaults, default_pull_policy, image_tag
+from apiserver.kinds.common.podtemplate import default_pull_policy, image_tag
+from tests.apiserver.kindtools import apply_defaults
 
 
 def _pod(**spec: Any) -> dict[str, Any]:
@@ -135,8 +136,8 @@ def test_service_defaults() -> None:
     assert spec["sessionAffinity"] == "None"
     assert spec["ports"] == [{"port": 80, "protocol": "TCP", "targetPort": 80},
                              {"port": 443, "targetPort": "https", "protocol": "UDP"}]
-    assert spec["ipFamilies"] == ["IPv4"]
-    assert spec["ipFamilyPolicy"] == "SingleStack"
+    # IP families are the allocator's (on create, from the cluster's families), not defaults.
+    assert "ipFamilies" not in spec and "ipFamilyPolicy" not in spec
     assert spec["internalTrafficPolicy"] == "Cluster"
     assert "clusterIP" not in spec
     assert "externalTrafficPolicy" not in spec

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from apiserver.tables import build_table, column_definitions, human_duration, table_row
+from machinery.timefmt import human_duration
+from tests.apiserver.kindtools import build_table, column_definitions, table_row
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 

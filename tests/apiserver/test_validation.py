@@ -10,8 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apiserver.defaults import apply_defaults
-from apiserver.validation import validate_object
+from tests.apiserver.kindtools import apply_defaults, validate
 from machinery.errors import StatusCause
 
 Obj = dict[str, Any]
@@ -52,7 +51,7 @@ def valid(kind: str) -> Obj:
 
 def check(kind: str, obj: Obj, *, old: Obj | None = None) -> list[StatusCause]:
     apply_defaults(kind, obj)
-    return validate_object(kind, obj, old=old, namespaced=NAMESPACED[kind])
+    return validate(kind, obj, old=old)
 
 
 @pytest.mark.parametrize("kind", sorted(NAMESPACED))
@@ -500,7 +499,7 @@ def test_garbage_never_raises(kind: str, spec: Any, metadata: Any, extra: Any, o
     obj: Obj = {"metadata": metadata, "spec": spec, "status": extra, "subsets": extra, "data": extra,
                 "involvedObject": extra, "template": spec}
     apply_defaults(kind, obj)
-    causes = validate_object(kind, obj, old={"spec": old, "metadata": old}, namespaced=NAMESPACED.get(kind, True))
+    causes = validate(kind, obj, old={"spec": old, "metadata": old})
     assert isinstance(causes, list)
     assert all(isinstance(c, StatusCause) and c.reason != "InternalError" for c in causes), causes
 
@@ -525,5 +524,5 @@ def test_one_garbage_field_in_a_valid_object_never_raises(kind: str, path_choice
     walk(obj)
     parent, slot = nodes[path_choice % len(nodes)]
     parent[slot] = value
-    causes = validate_object(kind, obj, old=_stored(kind), namespaced=NAMESPACED[kind])
+    causes = validate(kind, obj, old=_stored(kind))
     assert all(c.reason != "InternalError" for c in causes), causes

@@ -1,0 +1,1 @@
+"""What several kinds share: meta and pod template facts, defaulting helpers, printers."""

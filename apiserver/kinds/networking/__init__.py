@@ -1,0 +1,1 @@
+"""The networking API group's kinds, one strategy module each."""
