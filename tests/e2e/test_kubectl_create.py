@@ -9,6 +9,7 @@ what real Kubernetes stores for the same command.
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 import httpx
@@ -79,6 +80,27 @@ def test_create_configmap(kubectl: Kubectl, namespace: str) -> None:
     cm = get(kubectl, "configmap", "cfg", "-n", namespace)
     assert cm["data"] == {"greeting": "hello", "empty": "", "n": "1"}
     assert "binaryData" not in cm and "immutable" not in cm
+
+
+def test_create_secret_generic_and_tls(kubectl: Kubectl, namespace: str, tmp_path: Any) -> None:
+    out = kubectl.ok("create", "secret", "generic", "db", "-n", namespace, "--from-literal=user=admin",
+                     "--from-literal=password=s3cr3t")
+    assert out.strip() == "secret/db created"
+    secret = get(kubectl, "secret", "db", "-n", namespace)
+    assert secret["type"] == "Opaque"
+    assert secret["data"] == {"user": "YWRtaW4=", "password": "czNjcjN0"}
+    # kubectl checks that the pair is a real certificate and key.
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=web",
+                    "-keyout", str(tmp_path / "tls.key"), "-out", str(tmp_path / "tls.crt")],
+                   check=True, capture_output=True)
+    kubectl.ok("create", "secret", "tls", "web-tls", "-n", namespace, f"--cert={tmp_path / 'tls.crt'}",
+               f"--key={tmp_path / 'tls.key'}")
+    table = kubectl.ok("get", "secrets", "-n", namespace).split("\n")
+    assert table[0].split() == ["NAME", "TYPE", "DATA", "AGE"]
+    assert table[1].split()[:3] == ["db", "Opaque", "2"]
+    assert table[2].split()[:3] == ["web-tls", "kubernetes.io/tls", "2"]
+    p = kubectl("create", "secret", "generic", "db", "-n", namespace, "--from-literal=a=b")
+    assert p.returncode != 0 and 'secrets "db" already exists' in p.stderr
 
 
 def test_create_service_clusterip(kubectl: Kubectl, namespace: str) -> None:
