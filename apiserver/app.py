@@ -26,6 +26,7 @@ from machinery import errors
 
 from . import discovery, nodeproxy
 from .cache import CacheEvent, ExpiredError, TooSlowError, Watcher
+from .openapi import PROTOBUF_CONTENT_TYPE, wants_protobuf
 from .protobuf import PROTOBUF, ProtobufError, UnknownKindError, decode_protobuf
 from .registry import Registry
 from .resources import Resource, parse_path
@@ -148,19 +149,24 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
     async def version() -> Response:
         return _json(discovery.KUBE_VERSION)
 
+    # Discovery answers with and without a trailing slash, as Kubernetes does (kr8s asks "/api/").
     @app.get("/api")
+    @app.get("/api/")
     async def api() -> Response:
         return _json(discovery.api_versions(server_address))
 
     @app.get("/apis")
+    @app.get("/apis/")
     async def apis() -> Response:
         return _json(discovery.api_group_list(table))
 
     @app.get("/api/v1")
+    @app.get("/api/v1/")
     async def core_v1() -> Response:
         return _json(discovery.api_resource_list(table, "v1"))
 
     @app.get("/apis/{group}")
+    @app.get("/apis/{group}/")
     async def group(group: str) -> Response:
         doc = discovery.api_group(table, group)
         if doc is None:
@@ -168,22 +174,42 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         return _json(doc)
 
     @app.get("/apis/{group}/{version}")
+    @app.get("/apis/{group}/{version}/")
     async def group_version(group: str, version: str) -> Response:
         doc = discovery.api_resource_list(table, f"{group}/{version}")
         if doc is None:
             raise errors.NotFoundError(message="the server could not find the requested resource")
         return _json(doc)
 
+    openapi = registry.openapi
+
     @app.get("/openapi/v3")
+    @app.get("/openapi/v3/")
     async def openapi_v3_index() -> Response:
-        return _json(discovery.openapi_v3_index(table))
+        return _json(openapi.v3.index())
 
     @app.get("/openapi/v3/{path:path}")
-    async def openapi_v3(path: str) -> Response:
-        doc = discovery.openapi_v3_by_path(table, path)
+    async def openapi_v3(path: str, request: Request) -> Response:
+        path = path.strip("/")
+        doc = openapi.v3.document(path)
         if doc is None:
             raise errors.NotFoundError(message="the server could not find the requested resource")
-        return _json(doc)
+        etag = openapi.v3.etag(path) or ""
+        wanted = request.query_params.get("hash")
+        if wanted and wanted != etag:
+            # A stale hash (the document changed, e.g. a CRD came): send the client to the current one.
+            return Response(status_code=301, headers={"Location": openapi.v3.url(path) or f"/openapi/v3/{path}"})
+        headers = {"ETag": f'"{etag}"'}
+        if wanted:
+            headers["Cache-Control"] = "public, immutable"
+        return _json(doc, headers=headers)
+
+    @app.get("/openapi/v2")
+    async def openapi_v2(request: Request) -> Response:
+        headers = {"ETag": f'"{openapi.v2.etag()}"'}
+        if wants_protobuf(request.headers.get("accept")):
+            return Response(openapi.v2.protobuf(), media_type=PROTOBUF_CONTENT_TYPE, headers=headers)
+        return _json(openapi.v2.json(), headers=headers)
 
     # ------------------------------------------------------------------ resources
     async def dispatch(request: Request) -> Response:

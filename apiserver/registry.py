@@ -31,11 +31,13 @@ from machinery import errors
 from machinery.errors import StatusCause
 from machinery.selectors import SelectorError, parse_field_selector, parse_label_selector
 
-from . import patch as patches
+from machinery import patch as patches
+
 from .cache import Entry, ExpiredError, Watcher, WatchCache, decode as decode_entry
 from .decode import DecodeError, decode
-from .kinds import validate_object
+from .kinds import type_facts, validate_object
 from .kinds.base import CreateContext
+from .openapi import OpenAPI
 from .resources import Resource, ResourceTable
 from .storage import (
     KeyExistsError,
@@ -95,6 +97,8 @@ class Registry:
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.storage = storage
         self.resources = resources
+        # The OpenAPI documents double as the schemas strategic merge patch and server-side apply read.
+        self.openapi = OpenAPI(resources.all, type_facts(resources.all))
         self.settings = settings or RegistrySettings()
         self.clock = clock
         self.caches: dict[str, WatchCache] = {r.group_resource: WatchCache(storage, r.prefix) for r in resources.all}
@@ -373,7 +377,7 @@ class Registry:
                     patched = patches.apply_json_patch(base, doc)
                 else:
                     assert isinstance(doc, dict)
-                    patched = patches.apply_strategic_merge_patch(base, doc, kind=res.kind, api_version=res.api_version)
+                    patched = patches.apply_strategic_merge_patch(base, doc, schema=self.openapi.schema_for(res))
             except patches.PatchError as e:
                 # Kubernetes answers 422 for a patch that does not apply to the object.
                 raise errors.InvalidError(message=str(e), name=name, group=res.group, kind=res.plural)

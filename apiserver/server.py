@@ -31,6 +31,8 @@ class ApiServerSettings:
     history_retention: float = 300.0
     bookmark_interval: float = 10.0
     service_cluster_ip_range: str = "10.96.0.0/12"
+    default_not_ready_toleration_seconds: int = 300
+    default_unreachable_toleration_seconds: int = 300
     etcd_timeout: float = 5.0
     log_level: str = "info"
     extra: dict[str, str] = field(default_factory=dict)
@@ -45,13 +47,17 @@ class ApiServer:
 
 def build(settings: ApiServerSettings) -> ApiServer:
     storage = EtcdStorage(settings.etcd_servers, timeout=settings.etcd_timeout)
-    registry = Registry(storage, default_resources(),
-                        settings=RegistrySettings(service_cidr=settings.service_cluster_ip_range))
+    registry = Registry(storage, default_resources(), settings=RegistrySettings(
+        service_cidr=settings.service_cluster_ip_range,
+        default_not_ready_toleration_seconds=settings.default_not_ready_toleration_seconds,
+        default_unreachable_toleration_seconds=settings.default_unreachable_toleration_seconds))
     compactor = Compactor(storage, list(registry.caches.values()), interval=settings.compaction_interval,
                           retention=settings.history_retention)
     tasks: list[asyncio.Task[None]] = []
 
     async def startup() -> None:
+        # The OpenAPI schemas (also what strategic merge patch reads) take about a second to build.
+        await asyncio.get_running_loop().run_in_executor(None, registry.openapi.warm)
         await _start_registry(registry)
         tasks.append(asyncio.create_task(compactor.run(), name="compactor"))
 

@@ -34,6 +34,13 @@ def apiserver(
                                                  help="CIDR that Service cluster IPs are allocated from"),
     bookmark_interval: float = typer.Option(10.0, envvar="MINIK8S_BOOKMARK_INTERVAL",
                                             help="seconds between BOOKMARK events on idle watches that allow them"),
+    default_not_ready_toleration_seconds: int = typer.Option(
+        300, envvar="MINIK8S_DEFAULT_NOT_READY_TOLERATION_SECONDS",
+        help="tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute toleration added to every pod "
+             "that has none (DefaultTolerationSeconds admission)"),
+    default_unreachable_toleration_seconds: int = typer.Option(
+        300, envvar="MINIK8S_DEFAULT_UNREACHABLE_TOLERATION_SECONDS",
+        help="the same for node.kubernetes.io/unreachable:NoExecute"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
 ) -> None:
     """Run the API server (Kubernetes REST API on etcd)."""
@@ -43,6 +50,8 @@ def apiserver(
     run(ApiServerSettings(etcd_servers=etcd_servers, bind_address=bind_address, port=port,
                           compaction_interval=compaction_interval, history_retention=history_retention,
                           service_cluster_ip_range=service_cluster_ip_range, bookmark_interval=bookmark_interval,
+                          default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
+                          default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
                           log_level=log_level))
 
 

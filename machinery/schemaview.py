@@ -100,6 +100,16 @@ class Schema:
         items = self.node.get("items")
         return Schema(items if isinstance(items, Mapping) else None, self.defs)
 
+    def at(self, path: tuple[str, ...]) -> "Schema":
+        """The schema at a path of field names; a list field is followed into its elements
+        (``("spec", "containers", "env")`` is the env list of every container)."""
+        cur: Schema = self
+        for name in path:
+            if cur.shape == "list":
+                cur = cur.items()
+            cur = cur.field(name)
+        return cur
+
     def property_names(self) -> tuple[str, ...]:
         props = self.node.get("properties")
         return tuple(props) if isinstance(props, Mapping) else ()
@@ -158,6 +168,21 @@ class Schema:
 
 
 ANY = Schema(None)
+
+
+def patches_strategically(doc: Mapping[str, Any], group: str, version: str, kind: str) -> bool:
+    """Whether the document's PATCH operation for this kind takes a strategic merge patch (kubectl
+    sends custom resources a JSON merge patch instead, as their operations do not list it)."""
+    for item in (doc.get("paths") or {}).values():
+        op = item.get("patch") if isinstance(item, Mapping) else None
+        if not isinstance(op, Mapping):
+            continue
+        tag = op.get(GVK_EXTENSION)
+        if (isinstance(tag, Mapping) and tag.get("group", "") == group and tag.get("version") == version
+                and tag.get("kind") == kind):
+            content = (op.get("requestBody") or {}).get("content") or {}
+            return "application/strategic-merge-patch+json" in content
+    return False
 
 
 def find_kind_schema(doc: Mapping[str, Any], group: str, version: str, kind: str) -> Schema | None:

@@ -2,8 +2,10 @@
 
 Data flow: ``-f`` files -> manifests -> for each object: its type from discovery -> GET the live
 object -> absent: POST it with the ``last-applied-configuration`` annotation (``created``);
-present: ``three_way_patch(last applied, manifest + new annotation, live)`` -> ``{}`` prints
-``unchanged``, else PATCH as ``application/strategic-merge-patch+json`` (``configured``).
+present: ``three_way_patch(last applied, manifest + new annotation, live)`` over the kind's
+schema from ``/openapi/v3`` -> ``{}`` prints ``unchanged``, else PATCH as
+``application/strategic-merge-patch+json`` (``configured``), or as a JSON merge patch for kinds
+that take no strategic merge patch (custom resources), as kubectl does.
 Every object is tried; errors are printed as they happen and make the exit code 1.
 """
 
@@ -89,13 +91,14 @@ async def apply_one(session: Session, m: Manifest, *, dry_run: str = "none") -> 
             except errors.ApiError as e:
                 raise with_source(e, "creating", m.source) from e
         return ref, "created"
-    patch = three_way_patch(original_of(live), modified, live, kind=res.kind)
+    schema, strategic = await session.patch_schema(res)
+    patch = three_way_patch(original_of(live), modified, live, schema=schema)
     if not patch:
         return ref, "unchanged"
     if dry_run != "client":
         try:
-            await client.patch(res.api_resource, name, patch, namespace=ns, patch_type="strategic",
-                               dry_run=dry_run == "server")
+            await client.patch(res.api_resource, name, patch, namespace=ns,
+                               patch_type="strategic" if strategic else "merge", dry_run=dry_run == "server")
         except errors.ApiError as e:
             raise with_source(e, "patching", m.source) from e
     return ref, "configured"

@@ -21,6 +21,7 @@ import typer
 from machinery import errors
 from machinery.client import ApiClient, ConnectionFailedError, is_connection_refused
 from machinery.kubeconfig import ClientConfig, KubeconfigError, load_config
+from machinery.schemaview import ANY, Schema, find_kind_schema, patches_strategically
 
 from .discovery import ResourceInfo, UnknownResourceType, discover, for_kind, resolve
 from .manifests import ManifestError
@@ -61,6 +62,7 @@ class Session:
     namespace_explicit: bool
     request_timeout: float | None = None
     _resources: list[ResourceInfo] | None = field(default=None, repr=False)
+    _openapi: dict[str, Any] = field(default_factory=dict, repr=False)
 
     async def resources(self) -> list[ResourceInfo]:
         if self._resources is None:
@@ -83,6 +85,29 @@ class Session:
                 f'error: resource mapping not found for name: "{meta.get("name", "")}" namespace: '
                 f'"{meta.get("namespace", "")}" from "{source}": no matches for kind "{kind}" in version '
                 f'"{api_version}"\nensure CRDs are installed first') from None
+
+    async def patch_schema(self, res: ResourceInfo) -> tuple[Schema, bool]:
+        """The kind's schema from ``/openapi/v3`` and whether it takes a strategic merge patch
+        (kubectl's rule: only when its PATCH operation lists one; custom resources get a JSON
+        merge patch). Without a usable document: no schema, JSON merge patch."""
+        path = "api/v1" if not res.group else f"apis/{res.group}/{res.version}"
+        if path not in self._openapi:
+            doc: Any = None
+            try:
+                index = await self.client.request("GET", "/openapi/v3")
+                url = ((index.get("paths") or {}).get(path) or {}).get("serverRelativeURL") if isinstance(index, dict) else None
+                if url:
+                    doc_path, _, query = str(url).partition("?")
+                    params = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
+                    doc = await self.client.request("GET", doc_path, params=params)
+            except errors.ApiError:
+                doc = None
+            self._openapi[path] = doc if isinstance(doc, dict) else {}
+        doc = self._openapi[path]
+        schema = find_kind_schema(doc, res.group, res.version, res.kind)
+        if schema is None or not patches_strategically(doc, res.group, res.version, res.kind):
+            return ANY, False
+        return schema, True
 
     def namespace_for(self, res: ResourceInfo, obj: dict[str, Any] | None = None) -> str | None:
         """The namespace of a manifest (checked against an explicit ``-n``, like kubectl)."""

@@ -6,8 +6,9 @@ live object) -> ``three_way_patch`` = deletions (fields in ``original`` that ``m
 longer has: ``null``, ``$patch: delete`` list elements, ``$deleteFromPrimitiveList``) merged
 with the delta from ``current`` to ``modified`` that ignores deletions (so fields set by others
 stay). Lists are merged by key where the Kubernetes type says so (containers by ``name``,
-ports by ``containerPort``, ...): the facts come from ``apiserver.patch`` (``merge_keys_for``,
-``patch_strategy_for``), the same table the server applies the patch with. After
+ports by ``containerPort``, ...): the facts come from the kind's schema in the server's
+``/openapi/v3`` (``x-kubernetes-patch-merge-key``/``-strategy``, read through
+``machinery.schemaview``), the schema the server applies the patch with. After
 k8s.io/apimachinery/pkg/util/strategicpatch ``CreateThreeWayMergePatch`` (without
 ``$setElementOrder`` directives, which the server does not need to merge correctly).
 """
@@ -17,11 +18,20 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from apiserver.patch import merge_keys_for, patch_strategy_for
+from machinery.schemaview import Schema
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 Path = tuple[str, ...]
+
+
+def _strategy(schema: Schema, path: Path) -> str | None:
+    return schema.at(path).patch_strategy if path else None
+
+
+def _merge_key(schema: Schema, path: Path) -> str | None:
+    field = schema.at(path)
+    return field.patch_merge_key if field.merges_list else None
 
 
 def last_applied_value(obj: Mapping[str, Any]) -> str:
@@ -57,15 +67,15 @@ def original_of(live: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def three_way_patch(original: Mapping[str, Any] | None, modified: Mapping[str, Any],
-                    current: Mapping[str, Any], *, kind: str) -> dict[str, Any]:
+                    current: Mapping[str, Any], *, schema: Schema) -> dict[str, Any]:
     """The strategic merge patch that takes ``current`` to ``modified``; ``{}`` when nothing changes."""
-    delta = _diff_maps(current, modified, kind=kind, path=(), deletions=False)
-    removed = _diff_maps(original or {}, modified, kind=kind, path=(), deletions=True)
-    return _merge(removed, delta, kind=kind, path=())
+    delta = _diff_maps(current, modified, schema=schema, path=(), deletions=False)
+    removed = _diff_maps(original or {}, modified, schema=schema, path=(), deletions=True)
+    return _merge(removed, delta, schema=schema, path=())
 
 
 # ---------------------------------------------------------------------------------- diff
-def _diff_maps(old: Mapping[str, Any], new: Mapping[str, Any], *, kind: str, path: Path,
+def _diff_maps(old: Mapping[str, Any], new: Mapping[str, Any], *, schema: Schema, path: Path,
                deletions: bool) -> dict[str, Any]:
     """``deletions=False``: additions and changes only; ``True``: deletions only."""
     patch: dict[str, Any] = {}
@@ -81,24 +91,24 @@ def _diff_maps(old: Mapping[str, Any], new: Mapping[str, Any], *, kind: str, pat
             continue
         old_value = old[key]
         if isinstance(old_value, dict) and isinstance(new_value, dict):
-            inner = _diff_maps(old_value, new_value, kind=kind, path=sub, deletions=deletions)
+            inner = _diff_maps(old_value, new_value, schema=schema, path=sub, deletions=deletions)
             if inner:
                 patch[key] = inner
         elif isinstance(old_value, list) and isinstance(new_value, list):
-            _diff_list(patch, key, old_value, new_value, kind=kind, path=sub, deletions=deletions)
+            _diff_list(patch, key, old_value, new_value, schema=schema, path=sub, deletions=deletions)
         elif not deletions and (type(old_value) is not type(new_value) or old_value != new_value):
             patch[key] = new_value
-    strategy = patch_strategy_for(kind, path) if path else None
+    strategy = _strategy(schema, path)
     if patch and strategy and "retainKeys" in strategy.split(","):
         patch["$retainKeys"] = sorted(k for k in new if not k.startswith("$"))
     return patch
 
 
-def _diff_list(patch: dict[str, Any], key: str, old: list[Any], new: list[Any], *, kind: str, path: Path,
+def _diff_list(patch: dict[str, Any], key: str, old: list[Any], new: list[Any], *, schema: Schema, path: Path,
                deletions: bool) -> None:
-    strategy = patch_strategy_for(kind, path) or ""
+    strategy = _strategy(schema, path) or ""
     merges = "merge" in strategy.split(",")
-    merge_key = merge_keys_for(kind, path)
+    merge_key = _merge_key(schema, path)
     if not merges:
         if not deletions and old != new:
             patch[key] = new
@@ -128,7 +138,7 @@ def _diff_list(patch: dict[str, Any], key: str, old: list[Any], new: list[Any], 
             if not deletions:
                 out.append(item)
             continue
-        inner = _diff_maps(old_by_key[k], item, kind=kind, path=path, deletions=deletions)
+        inner = _diff_maps(old_by_key[k], item, schema=schema, path=path, deletions=deletions)
         if inner:
             out.append({merge_key: k, **inner})
     if out:
@@ -136,7 +146,7 @@ def _diff_list(patch: dict[str, Any], key: str, old: list[Any], new: list[Any], 
 
 
 # ---------------------------------------------------------------------------------- merge
-def _merge(left: dict[str, Any], right: dict[str, Any], *, kind: str, path: Path) -> dict[str, Any]:
+def _merge(left: dict[str, Any], right: dict[str, Any], *, schema: Schema, path: Path) -> dict[str, Any]:
     """Combine the deletions patch with the delta patch (delta wins on the same scalar)."""
     out = dict(left)
     for key, value in right.items():
@@ -145,9 +155,9 @@ def _merge(left: dict[str, Any], right: dict[str, Any], *, kind: str, path: Path
             continue
         mine = out[key]
         if isinstance(mine, dict) and isinstance(value, dict):
-            out[key] = _merge(mine, value, kind=kind, path=(*path, key))
-        elif isinstance(mine, list) and isinstance(value, list) and merge_keys_for(kind, (*path, key)):
-            merge_key = merge_keys_for(kind, (*path, key))
+            out[key] = _merge(mine, value, schema=schema, path=(*path, key))
+        elif isinstance(mine, list) and isinstance(value, list) and _merge_key(schema, (*path, key)):
+            merge_key = _merge_key(schema, (*path, key))
             assert merge_key is not None
             merged = list(mine)
             for item in value:
@@ -156,7 +166,7 @@ def _merge(left: dict[str, Any], right: dict[str, Any], *, kind: str, path: Path
                 if at is None:
                     merged.append(item)
                 else:
-                    merged[at] = _merge(merged[at], item, kind=kind, path=(*path, key))
+                    merged[at] = _merge(merged[at], item, schema=schema, path=(*path, key))
             out[key] = merged
         elif key == "$retainKeys" and isinstance(mine, list) and isinstance(value, list):
             out[key] = sorted(set(mine) | set(value))

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from apiserver.kinds import by_kind as _by_kind, validate_object
+from apiserver.kinds import builtin, by_kind as _by_kind, type_facts, validate_object
 from apiserver.kinds.base import Strategy
+from apiserver.openapi import schema_for
+from machinery.schemaview import ANY, Schema
 from apiserver.tables import build_table as _build_table, column_definitions as _columns
 
 
@@ -39,3 +41,12 @@ def table_row(kind: str, obj: dict[str, Any], *, now: datetime) -> list[Any]:
 
 def build_table(kind: str, objects: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
     return _build_table(by_kind(kind), objects, **kwargs)
+
+
+def kind_schema(kind: str, api_version: str = "") -> Schema:
+    """The schema the API server patches ``kind`` with (ANY for a kind it does not serve in that group)."""
+    group = api_version.rpartition("/")[0]
+    for strategy in builtin():
+        if strategy.kind == kind and (not api_version or strategy.group == group):
+            return schema_for(strategy, type_facts(builtin()))
+    return ANY

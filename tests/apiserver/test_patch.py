@@ -1,5 +1,6 @@
-"""Tests for apiserver.patch: RFC 7386 and RFC 6902 appendix examples, and strategic merge
-patches shaped like the ones ``kubectl apply`` / ``kubectl patch`` send."""
+"""Tests for machinery.patch as the API server uses it: RFC 7386 and RFC 6902 appendix examples,
+and strategic merge patches shaped like the ones ``kubectl apply`` / ``kubectl patch`` send, over
+the schemas the kind strategies publish."""
 
 from __future__ import annotations
 
@@ -8,14 +9,22 @@ from typing import Any
 
 import pytest
 
-from apiserver.patch import (
-    PatchError,
-    apply_json_patch,
-    apply_merge_patch,
-    apply_strategic_merge_patch,
-    merge_keys_for,
-    patch_strategy_for,
-)
+from machinery.patch import PatchError, apply_json_patch, apply_merge_patch
+from machinery.patch import apply_strategic_merge_patch as _smp
+from tests.apiserver.kindtools import kind_schema
+
+
+def apply_strategic_merge_patch(target: Any, patch: Any, *, kind: str, api_version: str) -> Any:
+    return _smp(target, patch, schema=kind_schema(kind, api_version))
+
+
+def merge_keys_for(kind: str, path: tuple[str, ...]) -> str | None:
+    field = kind_schema(kind).at(path)
+    return field.patch_merge_key if field.merges_list else None
+
+
+def patch_strategy_for(kind: str, path: tuple[str, ...]) -> str | None:
+    return kind_schema(kind).at(path).patch_strategy
 
 # ---- RFC 7386 appendix A ---------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from cli.mkctl.session import CliError, format_error, parse_duration
 from cli.mkctl.threeway import LAST_APPLIED, last_applied_value, three_way_patch, with_last_applied
 from machinery import errors
 from machinery.client import ConnectionFailedError
+from tests.apiserver.kindtools import kind_schema
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -181,7 +182,7 @@ def test_unchanged_when_live_has_extra_fields() -> None:
     applied = with_last_applied(_deploy([{"name": "c", "image": "i"}], replicas=2))
     live = _deploy([{"name": "c", "image": "i", "imagePullPolicy": "Always"}], replicas=2, paused=False)
     live["metadata"] = {**applied["metadata"], "uid": "u", "resourceVersion": "3"}
-    assert three_way_patch(applied, applied, live, kind="Deployment") == {}
+    assert three_way_patch(applied, applied, live, schema=kind_schema("Deployment")) == {}
 
 
 def test_removed_field_is_deleted_and_others_kept() -> None:
@@ -190,7 +191,7 @@ def test_removed_field_is_deleted_and_others_kept() -> None:
     modified = _deploy([{"name": "c", "image": "j", "env": [{"name": "A", "value": "1"}]}], replicas=2)
     live = _deploy([{"name": "c", "image": "i", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
                     {"name": "sidecar", "image": "s"}], replicas=5, minReadySeconds=3, paused=True)
-    patch = three_way_patch(original, modified, live, kind="Deployment")
+    patch = three_way_patch(original, modified, live, schema=kind_schema("Deployment"))
     assert patch == {"spec": {"minReadySeconds": None, "replicas": 2, "template": {"spec": {"containers": [
         {"name": "c", "image": "j", "env": [{"name": "B", "$patch": "delete"}]}]}}}}
 
@@ -199,7 +200,7 @@ def test_removed_container_and_finalizer() -> None:
     original = {"metadata": {"finalizers": ["a", "b"]}, "spec": {"containers": [{"name": "x"}, {"name": "y"}]}}
     modified = {"metadata": {"finalizers": ["a", "c"]}, "spec": {"containers": [{"name": "x"}]}}
     live = {"metadata": {"finalizers": ["a", "b"]}, "spec": {"containers": [{"name": "x"}, {"name": "y"}]}}
-    patch = three_way_patch(original, modified, live, kind="Pod")
+    patch = three_way_patch(original, modified, live, schema=kind_schema("Pod"))
     assert patch == {"metadata": {"$deleteFromPrimitiveList/finalizers": ["b"], "finalizers": ["c"]},
                      "spec": {"containers": [{"name": "y", "$patch": "delete"}]}}
 
@@ -211,16 +212,16 @@ def test_replace_lists_are_sent_whole_and_retain_keys() -> None:
                          "strategy": {"type": "Recreate"}}}
     live = {"spec": {"selector": {"app": "a"}, "ports": [{"port": 80, "targetPort": 80}],
                      "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}
-    assert three_way_patch(original, modified, live, kind="Service") == {"spec": {
+    assert three_way_patch(original, modified, live, schema=kind_schema("Service")) == {"spec": {
         "ports": [{"port": 81}], "strategy": {"type": "Recreate"}}}
-    patch = three_way_patch(original, modified, live, kind="Deployment")
+    patch = three_way_patch(original, modified, live, schema=kind_schema("Deployment"))
     assert patch["spec"]["strategy"] == {"type": "Recreate", "$retainKeys": ["type"]}
 
 
 def test_first_apply_over_existing_object_without_annotation() -> None:
     modified = {"metadata": {"labels": {"a": "1"}}, "data": {"k": "v"}}
     live = {"metadata": {"labels": {"a": "1", "b": "2"}}, "data": {"k": "old", "other": "x"}}
-    assert three_way_patch(None, modified, live, kind="ConfigMap") == {"data": {"k": "v"}}
+    assert three_way_patch(None, modified, live, schema=kind_schema("ConfigMap")) == {"data": {"k": "v"}}
 
 
 # ------------------------------------------------------------------------------- manifests

@@ -202,7 +202,9 @@ async def test_unreachable_node_is_tainted_and_emptied_then_comes_back(apiserver
             for k in (good, bad):
                 await k.register()
                 k.start()
-            await run_pod(setup, namespace, "victim", bad.name)
+            # The apiserver's DefaultTolerationSeconds admission gives every pod 300 s; this one asks for 1 s.
+            await run_pod(setup, namespace, "victim", bad.name, tolerations=[
+                {"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 1}])
             await run_pod(setup, namespace, "stays", bad.name,
                           tolerations=[{"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute"}])
             await run_pod(setup, namespace, "safe", good.name)

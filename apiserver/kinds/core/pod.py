@@ -183,7 +183,8 @@ class PodStrategy(Strategy):
                             port["hostPort"] = port.get("containerPort")
 
     def prepare_for_create(self, obj: Obj, ctx: CreateContext) -> None:
-        pod_spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        raw_spec = obj.get("spec")
+        pod_spec: Obj = raw_spec if isinstance(raw_spec, dict) else {}
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(pod_spec)}
         if pod_spec.get("nodeName"):
             obj["status"]["conditions"] = [pod_scheduled(ctx.now)]

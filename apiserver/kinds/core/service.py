@@ -249,7 +249,8 @@ def _ip_family_causes(svc_spec: Mapping[str, Any], families: list[str], causes: 
     for i, family in enumerate(families):
         if family == "IPv6":
             causes.append(invalid(index("spec.ipFamilies", i), family, "not configured on this cluster"))
-    cluster_ips = svc_spec.get("clusterIPs") if isinstance(svc_spec.get("clusterIPs"), list) else []
+    raw_ips = svc_spec.get("clusterIPs")
+    cluster_ips: list[Any] = raw_ips if isinstance(raw_ips, list) else []
     for i, ip in enumerate(cluster_ips):
         if isinstance(ip, str) and ip != "None" and ":" in ip and not families[i:i + 1]:
             causes.append(invalid(index("spec.clusterIPs", i), cluster_ips, "IPv6 is not configured on this cluster"))

@@ -12,11 +12,14 @@ Each returns a new object and never mutates its inputs; the handler then validat
 the result. A bad patch document raises ``PatchError``, which the handler turns into a ``Status``.
 
 Strategic merge patch needs to know, per field, whether a list is merged by a key or replaced
-whole. Kubernetes reads that from the ``patchStrategy``/``patchMergeKey`` tags of its Go types;
-here the same facts live in one small type tree (``_TYPES``), shared by every kind that embeds
-a type (so ``PodSpec`` serves Pod ``spec`` and the pod template of Deployment and ReplicaSet).
-Unknown kinds and fields fall back to "maps merge, lists replace". ``merge_keys_for`` and
-``patch_strategy_for`` expose the table to the OpenAPI generator.
+whole. Kubernetes reads that from the ``patchStrategy``/``patchMergeKey`` tags of its Go types,
+which its OpenAPI documents publish as ``x-kubernetes-patch-strategy``/``-merge-key``; here the
+caller passes the kind's schema as a ``machinery.schemaview.Schema`` (the API server builds it from
+the kind strategies, mkctl reads it from the server's ``/openapi/v3``). Fields without a schema
+fall back to "maps merge, lists replace", as Kubernetes does.
+
+Pure and shared: the API server applies patches with it, mkctl and the GitOps reconciler compute
+and check them with it.
 """
 
 from __future__ import annotations
@@ -24,16 +27,15 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Final
+
+from machinery.schemaview import ANY, Schema
 
 __all__ = [
     "PatchError",
     "apply_json_patch",
     "apply_merge_patch",
     "apply_strategic_merge_patch",
-    "merge_keys_for",
-    "patch_strategy_for",
 ]
 
 
@@ -246,154 +248,6 @@ def _json_equal(left: Any, right: Any) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# Strategic merge patch: the type table
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Field:
-    """Patch facts of one field: its struct type (of each element, for lists) and strategy."""
-
-    type: str | None = None
-    merge_key: str | None = None
-    strategy: str | None = None  # "merge", "merge,retainKeys", "retainKeys" (Go patchStrategy)
-
-    @property
-    def merges_list(self) -> bool:
-        return self.strategy is not None and "merge" in self.strategy.split(",")
-
-
-def _struct(type_name: str) -> _Field:
-    return _Field(type=type_name)
-
-
-def _keyed(merge_key: str, type_name: str | None = None, *, retain_keys: bool = False) -> _Field:
-    strategy = "merge,retainKeys" if retain_keys else "merge"
-    return _Field(type=type_name, merge_key=merge_key, strategy=strategy)
-
-
-_SET: Final = _Field(strategy="merge")  # list of scalars merged as a set (finalizers, podCIDRs)
-_RETAIN_KEYS: Final = _Field(strategy="retainKeys")
-_META: Final = _struct("ObjectMeta")
-
-
-def _object(spec: str | None = None, status: str | None = None) -> dict[str, _Field]:
-    fields = {"metadata": _META}
-    fields.update({"spec": _struct(spec)} if spec else {})
-    fields.update({"status": _struct(status)} if status else {})
-    return fields
-
-
-# Transcribed from the patchStrategy/patchMergeKey tags in k8s.io/api and apimachinery's
-# ObjectMeta. Fields not listed are maps that merge or lists that are replaced whole.
-_TYPES: Final[dict[str, dict[str, _Field]]] = {
-    "ObjectMeta": {"finalizers": _SET, "ownerReferences": _keyed("uid")},
-    "PodTemplateSpec": {"metadata": _META, "spec": _struct("PodSpec")},
-    "PodSpec": {
-        "volumes": _keyed("name", retain_keys=True),
-        "initContainers": _keyed("name", "Container"),
-        "containers": _keyed("name", "Container"),
-        "ephemeralContainers": _keyed("name", "Container"),
-        "imagePullSecrets": _keyed("name"),
-        "hostAliases": _keyed("ip"),
-        "topologySpreadConstraints": _keyed("topologyKey"),
-        "schedulingGates": _keyed("name"),
-        "resourceClaims": _keyed("name", retain_keys=True),
-    },
-    "Container": {
-        "ports": _keyed("containerPort"),
-        "env": _keyed("name"),
-        "volumeMounts": _keyed("mountPath"),
-        "volumeDevices": _keyed("devicePath"),
-    },
-    "PodStatus": {
-        "conditions": _keyed("type"),
-        "podIPs": _keyed("ip"),
-        "hostIPs": _keyed("ip"),
-        "resourceClaimStatuses": _keyed("name", retain_keys=True),
-        "initContainerStatuses": _struct("ContainerStatus"),  # atomic list, typed elements
-        "containerStatuses": _struct("ContainerStatus"),
-        "ephemeralContainerStatuses": _struct("ContainerStatus"),
-    },
-    "ContainerStatus": {"volumeMounts": _keyed("mountPath"), "allocatedResourcesStatus": _keyed("name")},
-    "NodeSpec": {"podCIDRs": _SET},
-    "NodeStatus": {"conditions": _keyed("type"), "addresses": _keyed("type")},
-    "NamespaceStatus": {"conditions": _keyed("type")},
-    "ServiceSpec": {"ports": _keyed("port")},
-    "ServiceStatus": {"conditions": _keyed("type")},
-    "DeploymentSpec": {"template": _struct("PodTemplateSpec"), "strategy": _RETAIN_KEYS},
-    "DeploymentStatus": {"conditions": _keyed("type")},
-    "ReplicaSetSpec": {"template": _struct("PodTemplateSpec")},
-    "ReplicaSetStatus": {"conditions": _keyed("type")},
-    # The kinds: their root types.
-    "Namespace": _object(status="NamespaceStatus"),
-    "Node": _object("NodeSpec", "NodeStatus"),
-    "Pod": _object("PodSpec", "PodStatus"),
-    "Service": _object("ServiceSpec", "ServiceStatus"),
-    "Endpoints": _object(),
-    "ConfigMap": _object(),
-    "Event": _object(),
-    "Deployment": _object("DeploymentSpec", "DeploymentStatus"),
-    "ReplicaSet": _object("ReplicaSetSpec", "ReplicaSetStatus"),
-    "Ingress": _object(),
-    "Lease": _object(),
-    "Scale": _object(),
-}
-
-# API groups that serve each kind: a same-named kind of another group (a CRD) is unknown.
-_KIND_GROUPS: Final[dict[str, frozenset[str]]] = {
-    "Namespace": frozenset({""}),
-    "Node": frozenset({""}),
-    "Pod": frozenset({""}),
-    "Service": frozenset({""}),
-    "Endpoints": frozenset({""}),
-    "ConfigMap": frozenset({""}),
-    "Event": frozenset({"", "events.k8s.io"}),
-    "Deployment": frozenset({"apps"}),
-    "ReplicaSet": frozenset({"apps"}),
-    "Ingress": frozenset({"networking.k8s.io"}),
-    "Lease": frozenset({"coordination.k8s.io"}),
-    "Scale": frozenset({"autoscaling"}),
-}
-
-
-def _root_type(kind: str, api_version: str) -> str | None:
-    group = api_version.rpartition("/")[0]
-    return kind if group in _KIND_GROUPS.get(kind, frozenset()) else None
-
-
-def _field(type_name: str | None, key: str) -> _Field:
-    return _TYPES.get(type_name or "", {}).get(key, _Field())
-
-
-def _field_at(kind: str, path: tuple[str, ...]) -> _Field:
-    """The field at a dotted path of ``kind``; lists are stepped through to their elements."""
-    type_name: str | None = kind if kind in _KIND_GROUPS else None
-    found = _Field()
-    for step in path:
-        if type_name is None:
-            return _Field()
-        found = _field(type_name, step)
-        type_name = found.type
-    return found
-
-
-def merge_keys_for(kind: str, path: tuple[str, ...]) -> str | None:
-    """The merge key of the list field at ``path`` in ``kind``, or None when it is not keyed.
-
-    ``path`` names fields only, e.g. ``("spec", "template", "spec", "containers")``; a list
-    field is followed into its elements (``("spec", "containers", "env")``).
-    """
-    found = _field_at(kind, path)
-    return found.merge_key if found.merges_list else None
-
-
-def patch_strategy_for(kind: str, path: tuple[str, ...]) -> str | None:
-    """The Go ``patchStrategy`` of the field at ``path`` in ``kind`` (e.g. ``"merge"``), or None."""
-    return _field_at(kind, path).strategy
-
-
-# --------------------------------------------------------------------------------------------
 # Strategic merge patch: the algorithm (after k8s.io/apimachinery/pkg/util/strategicpatch)
 # --------------------------------------------------------------------------------------------
 
@@ -404,23 +258,18 @@ _DELETE_PREFIX: Final = "$deleteFromPrimitiveList/"
 _DROP: Final = object()  # "leave this key or element out"
 
 
-def apply_strategic_merge_patch(
-    target: dict[str, Any], patch: dict[str, Any], *, kind: str, api_version: str
-) -> dict[str, Any]:
-    """Apply a Kubernetes strategic merge patch to ``target`` (an object of ``kind``)."""
+def apply_strategic_merge_patch(target: dict[str, Any], patch: dict[str, Any], *, schema: Schema = ANY) -> dict[str, Any]:
+    """Apply a Kubernetes strategic merge patch to ``target``, an object that ``schema`` describes."""
     if not isinstance(target, dict) or not isinstance(patch, dict):
         raise PatchError("strategic merge patch and its target must both be JSON objects")
-    root = _root_type(kind, api_version)
-    return _merge_map(copy.deepcopy(target), copy.deepcopy(patch), type_name=root, path="")
+    return _merge_map(copy.deepcopy(target), copy.deepcopy(patch), schema=schema, path="")
 
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _merge_map(
-    original: dict[str, Any], patch: dict[str, Any], *, type_name: str | None, path: str
-) -> dict[str, Any]:
+def _merge_map(original: dict[str, Any], patch: dict[str, Any], *, schema: Schema, path: str) -> dict[str, Any]:
     """Merge ``patch`` into ``original`` (both private copies) and return the merged map."""
     if _DIRECTIVE in patch:
         directive = patch[_DIRECTIVE]
@@ -428,7 +277,7 @@ def _merge_map(
         if directive == "delete":
             return {}
         if directive == "replace":
-            return _merge_map({}, rest, type_name=type_name, path=path)
+            return _merge_map({}, rest, schema=schema, path=path)
         if directive != "merge":
             raise PatchError(f"{path or '<root>'}: unknown $patch directive {directive!r}")
         patch = rest
@@ -437,9 +286,7 @@ def _merge_map(
     for key, value in patch.items():
         if key.startswith(_ORDER_PREFIX):
             name = key[len(_ORDER_PREFIX) :]
-            _set_element_order(
-                result, patch, name=name, order=value, type_name=type_name, path=_join(path, name)
-            )
+            _set_element_order(result, patch, name=name, order=value, schema=schema, path=_join(path, name))
             handled.add(name)
     for key, value in patch.items():
         if key in handled or key == _RETAIN or key.startswith(_ORDER_PREFIX):
@@ -449,15 +296,15 @@ def _merge_map(
         elif value is None:
             result.pop(key, None)
         else:
-            _merge_key(result, key, value, field=_field(type_name, key), path=_join(path, key))
+            _merge_key(result, key, value, field=schema.field(key), path=_join(path, key))
     return result
 
 
-def _merge_key(result: dict[str, Any], key: str, value: Any, *, field: _Field, path: str) -> None:
+def _merge_key(result: dict[str, Any], key: str, value: Any, *, field: Schema, path: str) -> None:
     """Merge one patch member into ``result`` (in place: ``result`` is this call's own map)."""
     current = result.get(key, _MISSING)
     if isinstance(current, dict) and isinstance(value, dict):
-        merged: Any = _merge_map(current, value, type_name=field.type, path=path)
+        merged: Any = _merge_map(current, value, schema=field, path=path)
     elif isinstance(current, list) and isinstance(value, list) and field.merges_list:
         merged = _merge_list(current, value, field=field, path=path)
     else:
@@ -468,16 +315,16 @@ def _merge_key(result: dict[str, Any], key: str, value: Any, *, field: _Field, p
         result[key] = merged
 
 
-def _fresh(value: Any, *, field: _Field, path: str) -> Any:
+def _fresh(value: Any, *, field: Schema, path: str) -> Any:
     """A patch value that replaces (or newly sets) a field, with its directives applied."""
     if isinstance(value, dict):
         if value.get(_DIRECTIVE) == "delete":
             return _DROP
-        return _merge_map({}, value, type_name=field.type, path=path)
+        return _merge_map({}, value, schema=field, path=path)
     if isinstance(value, list):
         if field.merges_list:
             return _merge_list([], value, field=field, path=path)
-        element = _Field(type=field.type)
+        element = field.items()
         items = [_fresh(item, field=element, path=f"{path}[{i}]") for i, item in enumerate(value)]
         return [item for item in items if item is not _DROP]
     return value
@@ -534,7 +381,7 @@ def _key_of(item: Any, merge_key: str | None, *, path: str) -> Any:
     return item[merge_key]
 
 
-def _merge_list(original: list[Any], patch: list[Any], *, field: _Field, path: str) -> list[Any]:
+def _merge_list(original: list[Any], patch: list[Any], *, field: Schema, path: str) -> list[Any]:
     """Merge a patch list into a list whose field has ``patchStrategy: merge``."""
     kind = _element_kind(original, patch, path=path)
     if kind is None:
@@ -543,9 +390,9 @@ def _merge_list(original: list[Any], patch: list[Any], *, field: _Field, path: s
         merged = original + [item for item in patch if item not in original]
         merged = [item for i, item in enumerate(merged) if item not in merged[:i]]
         return _order(merged, order=patch, server_order=original, merge_key=None, path=path)
-    key = field.merge_key
+    key = field.patch_merge_key
     original, patch = _apply_special_elements(original, patch, merge_key=key, path=path)
-    element = _Field(type=field.type)
+    element = field.items()
     merged = list(original)
     for item in patch:
         wanted = _key_of(item, key, path=path)
@@ -555,7 +402,7 @@ def _merge_list(original: list[Any], patch: list[Any], *, field: _Field, path: s
             fresh = _fresh(item, field=element, path=item_path)
             merged.extend([] if fresh is _DROP else [fresh])
         else:
-            merged[at] = _merge_map(merged[at], item, type_name=field.type, path=item_path)
+            merged[at] = _merge_map(merged[at], item, schema=element, path=item_path)
     return _order(merged, order=patch, server_order=original, merge_key=key, path=path)
 
 
@@ -589,7 +436,7 @@ def _has_key(item: Any, merge_key: str | None, value: Any) -> bool:
 
 
 def _strip_directives(item: Any) -> Any:
-    return _merge_map({}, item, type_name=None, path="") if isinstance(item, dict) else item
+    return _merge_map({}, item, schema=ANY, path="") if isinstance(item, dict) else item
 
 
 def _order(
@@ -629,19 +476,18 @@ def _is_directive(item: Any) -> bool:
     return isinstance(item, dict) and _DIRECTIVE in item
 
 
-def _set_element_order(
-    result: dict[str, Any], patch: dict[str, Any], *, name: str, order: Any, type_name: str | None, path: str
-) -> None:
+def _set_element_order(result: dict[str, Any], patch: dict[str, Any], *, name: str, order: Any, schema: Schema,
+                       path: str) -> None:
     """Merge list ``name`` of ``patch`` into ``result`` and order it by ``$setElementOrder/name``."""
     if not isinstance(order, list):
         raise PatchError(f"{path}: $setElementOrder/{name} must be a list")
-    field = _field(type_name, name)
+    field = schema.field(name)
     current, patched = _list_or_none(result, name), _list_or_none(patch, name)
     if current is None and name in result:
         raise PatchError(f"{path}: $setElementOrder/{name} names a field that is not a list")
     if patched is None and name in patch:
         raise PatchError(f"{path}: $setElementOrder/{name} needs {name} to be a list")
-    key = field.merge_key if field.merges_list else None
+    key = field.patch_merge_key if field.merges_list else None
     if patched is not None:
         _check_order(patched, order, merge_key=key, path=path)
     merged: list[Any]
