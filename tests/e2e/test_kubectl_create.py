@@ -103,6 +103,15 @@ def test_create_secret_generic_and_tls(kubectl: Kubectl, namespace: str, tmp_pat
     assert p.returncode != 0 and 'secrets "db" already exists' in p.stderr
 
 
+def test_create_serviceaccount(kubectl: Kubectl, namespace: str) -> None:
+    assert kubectl.ok("create", "serviceaccount", "builder", "-n", namespace).strip() == "serviceaccount/builder created"
+    account = get(kubectl, "serviceaccount", "builder", "-n", namespace)
+    assert account["kind"] == "ServiceAccount" and account["metadata"]["name"] == "builder"
+    table = kubectl.ok("get", "sa", "-n", namespace).split("\n")
+    assert table[0].split() == ["NAME", "SECRETS", "AGE"]
+    assert table[1].split()[:2] == ["builder", "0"]
+
+
 def test_create_service_clusterip(kubectl: Kubectl, namespace: str) -> None:
     kubectl.ok("create", "service", "clusterip", "api", "-n", namespace, "--tcp=80:8080", "--tcp=443:https")
     svc = get(kubectl, "service", "api", "-n", namespace)
