@@ -13,12 +13,21 @@ solid, dangling or waiting for its dependents' deletion) and asks:
   ``foregroundDeletion`` finalizer: orphan its dependents then drop ``orphan``, or wait for
   its blocking dependents then drop ``foregroundDeletion`` (``processDeletingDependentsItem``).
 
+What to watch comes from discovery, as Kubernetes' ``GetDeletableResources`` + ``syncMonitors``:
+``preferred_group_versions`` (the core version, then each group's preferred one) -> the resource
+list of each -> ``resources_in`` (top-level resources only) -> ``deletable`` (verbs include
+list, watch and delete; minus ``IGNORED_RESOURCES``) -> ``plan_monitors(current, deletable, ...)``
+says which monitors (informers) to start and which to stop, keeping those of group versions whose
+discovery failed this round; ``kind_index`` maps an owner reference's group and kind to the
+resource to GET it from.
+
 Nothing here does I/O; ``controllers.garbagecollector`` carries the decisions out.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Generic, Hashable, TypeVar
@@ -228,3 +237,123 @@ class AbsentOwners:
 
     def __contains__(self, uid: object) -> bool:
         return uid in self._uids
+
+
+# ================================================================================= discovery
+# Kubernetes' DefaultIgnoredResources: (group, plural) the collector never watches.
+IGNORED_RESOURCES: frozenset[tuple[str, str]] = frozenset({("", "events"), ("events.k8s.io", "events")})
+DELETABLE_VERBS: frozenset[str] = frozenset({"delete", "list", "watch"})
+
+GVR = tuple[str, str]  # (apiVersion, plural): how a watched resource is named here
+GroupKind = tuple[str, str]
+
+
+def group_of(api_version: str) -> str:
+    """``apps/v1`` -> ``apps``; ``v1`` -> ``""`` (the core group)."""
+    return api_version.rpartition("/")[0]
+
+
+@dataclass(frozen=True)
+class DiscoveredResource:
+    """One top-level resource of a discovery ``APIResourceList``."""
+
+    api_version: str
+    plural: str
+    kind: str
+    namespaced: bool
+    verbs: frozenset[str] = frozenset()
+
+    @property
+    def group(self) -> str:
+        return group_of(self.api_version)
+
+    @property
+    def gvr(self) -> GVR:
+        return (self.api_version, self.plural)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What one discovery round found, and the group versions whose document could not be read."""
+
+    resources: tuple[DiscoveredResource, ...]
+    failed: frozenset[str] = frozenset()
+
+
+def preferred_group_versions(api_versions: Mapping[str, Any], group_list: Mapping[str, Any]) -> list[str]:
+    """``v1``, ``apps/v1``, ...: the first version of ``/api``, then each ``/apis`` group's preferred one."""
+    out: list[str] = []
+    core = [str(v) for v in api_versions.get("versions") or [] if v]
+    if core:
+        out.append(core[0])
+    for g in group_list.get("groups") or []:
+        versions = g.get("versions") or []
+        gv = (g.get("preferredVersion") or {}).get("groupVersion") or (versions[0].get("groupVersion")
+                                                                        if versions else None)
+        if gv and gv not in out:
+            out.append(str(gv))
+    return out
+
+
+def resources_in(doc: Mapping[str, Any], group_version: str) -> list[DiscoveredResource]:
+    """The top-level resources (``pods``, not ``pods/status``) of one ``APIResourceList``."""
+    gv = str(doc.get("groupVersion") or group_version)
+    out: list[DiscoveredResource] = []
+    for r in doc.get("resources") or []:
+        name = str(r.get("name") or "")
+        if not name or "/" in name:
+            continue
+        out.append(DiscoveredResource(gv, name, str(r.get("kind") or ""), bool(r.get("namespaced")),
+                                      frozenset(str(v) for v in r.get("verbs") or [])))
+    return out
+
+
+def deletable(resources: Iterable[DiscoveredResource], *,
+              ignored: Collection[tuple[str, str]] = IGNORED_RESOURCES) -> dict[GVR, DiscoveredResource]:
+    """``GetDeletableResources`` minus the ignored ones: resources with list, watch and delete."""
+    return {r.gvr: r for r in resources
+            if DELETABLE_VERBS <= r.verbs and (r.group, r.plural) not in ignored}
+
+
+@dataclass(frozen=True)
+class MonitorPlan:
+    add: tuple[DiscoveredResource, ...] = ()
+    remove: tuple[GVR, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.add or self.remove)
+
+
+def plan_monitors(current: Mapping[GVR, DiscoveredResource], wanted: Mapping[GVR, DiscoveredResource], *,
+                  failed: Collection[str] = (), synced: Collection[GVR] = ()) -> MonitorPlan:
+    """Which monitors to start and stop so that exactly ``wanted`` is watched.
+
+    As Kubernetes' ``Sync`` on a partial discovery failure: a resource of a group version whose
+    document could not be read this round keeps its monitor if that monitor has synced (a
+    transient error must not drop a whole group's graph); one that never synced is dropped.
+    """
+    keep = dict(wanted)
+    for gvr, r in current.items():
+        if r.api_version in failed and gvr in synced:
+            keep.setdefault(gvr, r)
+    return MonitorPlan(add=tuple(r for gvr, r in sorted(keep.items()) if gvr not in current),
+                       remove=tuple(gvr for gvr in sorted(current) if gvr not in keep))
+
+
+def kind_index(resources: Iterable[DiscoveredResource], *,
+               previous: Mapping[GroupKind, DiscoveredResource] | None = None,
+               failed: Collection[str] = ()) -> dict[GroupKind, DiscoveredResource]:
+    """(group, kind) -> the resource serving it (a RESTMapper for owner references).
+
+    The first resource of a kind wins (discovery order: core first). Mappings of group versions
+    that failed this round are kept from ``previous``.
+    """
+    out: dict[GroupKind, DiscoveredResource] = {}
+    for r in resources:
+        if r.kind:
+            out.setdefault((r.group, r.kind), r)
+    for gk, r in (previous or {}).items():
+        if r.api_version in failed:
+            out.setdefault(gk, r)
+    return out

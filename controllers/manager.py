@@ -36,6 +36,7 @@ CONTROLLERS: dict[str, str] = {
     "nodelifecycle": "controllers.nodelifecycle",
     "endpoints": "controllers.endpoints",
     "namespace": "controllers.namespace",
+    "replicationcontroller": "controllers.replicationcontroller",
 }
 
 
@@ -55,6 +56,8 @@ class ControllerManagerSettings:
     default_toleration_seconds: float = 300.0
     # namespace
     namespace_deletion_grace_period: float = 5.0
+    # garbage collector: how often discovery is read again (new and removed CRDs), as Kubernetes
+    gc_resync_period: float = 30.0
     healthz_bind_address: str = "127.0.0.1"
     healthz_port: int = 10257  # GET /healthz (plain HTTP); 0: none
 

@@ -1,11 +1,18 @@
 """The ReplicaSet controller: keep ``spec.replicas`` pods of ``spec.template`` alive per ReplicaSet.
 
+The same code serves ReplicationControllers, as in Kubernetes (pkg/controller/replication is a
+thin adapter over this controller): a ``ReplicaKind`` names the watched resource, the kind and
+apiVersion put in ownerReferences, the controller and event-source names, and how one object
+reads as a ReplicaSet (``to_replica_set``: identity here, the selector and template conversion
+in ``controllers.replicationcontroller``). Each kind gets its own controller instance, informer
+and queue; pods are watched once (a shared informer) for both.
+
 Data flow (Kubernetes' pkg/controller/replicaset):
 
-    informers (replicasets, pods) --handlers--> work queue of "ns/name" keys
-        (pod add/delete also lower the ReplicaSet's expectations)
+    informers (the kind's objects, pods) --handlers--> work queue of "ns/name" keys
+        (pod add/delete also lower the owner's expectations)
     reconcile(key):
-        rs, pods of its namespace from the caches
+        owner from the cache, read as a ReplicaSet (kind.to_replica_set); pods of its namespace
         plan(rs, pods, now=..., manage=expectations.satisfied(key)) -> ReplicaSetPlan   (pure)
             claim: adopt matching orphans, release owned pods that stopped matching
             active = owned pods not terminal and not being deleted
@@ -13,8 +20,8 @@ Data flow (Kubernetes' pkg/controller/replicaset):
             status: replicas, fullyLabeledReplicas, readyReplicas, availableReplicas,
                     observedGeneration, ReplicaFailure condition
         execute: adopt/release patches -> expectations raised -> creations in slow-start batches
-            (1, 2, 4, ...) / deletions -> PUT /status only if it changed -> events
-            SuccessfulCreate / SuccessfulDelete / FailedCreate
+            (1, 2, 4, ...) / deletions -> PUT the owner's /status only if it changed -> events
+            SuccessfulCreate / SuccessfulDelete / FailedCreate (on the owner itself)
 
 Expectations make the controller wait, after creating or deleting N pods, until the pod watch has
 shown all N (or a TTL passed), so a slow watch never causes a second round of creations.
@@ -26,7 +33,7 @@ import asyncio
 import copy
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -35,7 +42,7 @@ from controllers import podcontrol
 from controllers.expectations import Expectations
 from controllers.podcontrol import Obj, get_controller_of, is_deleting, key_of, meta, name_of
 from machinery import errors
-from machinery.client import ApiClient
+from machinery.client import ApiClient, ApiResource
 from machinery.controller import Controller, Result
 from machinery.events import EventRecorder
 from machinery.informer import Informer, split_key
@@ -47,7 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RS_RESOURCE = ("apps/v1", "replicasets")
+RS_RESOURCE = ApiResource("apps/v1", "replicasets", True, "ReplicaSet")
 POD_RESOURCE = ("v1", "pods")
 BURST_REPLICAS = 500  # Kubernetes' BurstReplicas: at most this many creations/deletions per sync
 SLOW_START_INITIAL_BATCH = 1
@@ -180,6 +187,45 @@ def slow_start_batches(count: int, initial: int = SLOW_START_INITIAL_BATCH) -> l
     return out
 
 
+# ============================================================================ the kinds served
+def _as_is(obj: Obj) -> Obj:
+    return obj
+
+
+@dataclass(frozen=True)
+class ReplicaKind:
+    """What differs between the kinds this controller serves (ReplicaSet, ReplicationController)."""
+
+    resource: ApiResource  # what the controller watches and writes status to
+    kind: str  # in ownerReferences, and what pods' controller references are matched against
+    name: str  # the controller's name (queue, logs)
+    component: str  # the events' source
+    # The object read as a ReplicaSet (spec.selector a LabelSelector, spec.template set); a
+    # read-only view that may share parts with the cached object, never a copy to change.
+    to_replica_set: Callable[[Obj], Obj] = _as_is
+
+    @property
+    def api_version(self) -> str:
+        return self.resource.api_version
+
+    def controller_ref(self, owner: Obj) -> dict[str, Any]:
+        return podcontrol.controller_ref(owner, api_version=self.api_version, kind=self.kind)
+
+    def controls(self, ref: dict[str, Any] | None) -> bool:
+        """Whether a controller reference may point at an object of this kind (Kubernetes compares
+        the kind only; the owner's uid is checked against the cache afterwards)."""
+        return ref is not None and ref.get("kind") == self.kind
+
+    def pod_body(self, owner: Obj) -> Obj:
+        """The pod to create for ``owner`` (its template, a controller reference to it)."""
+        template = (self.to_replica_set(owner).get("spec") or {}).get("template") or {}
+        return podcontrol.pod_from_template(template, owner, api_version=self.api_version, kind=self.kind)
+
+
+REPLICA_SET = ReplicaKind(resource=RS_RESOURCE, kind="ReplicaSet", name="replicaset",
+                          component="replicaset-controller")
+
+
 # ============================================================================ the plan (pure)
 @dataclass
 class ReplicaSetPlan:
@@ -299,18 +345,21 @@ class ReplicaSetControllerSettings:
 
 
 class ReplicaSetController:
-    """Wires the informers to a work queue and runs ``reconcile`` (see the module docstring)."""
+    """Wires the informers to a work queue and runs ``reconcile`` (see the module docstring).
+
+    ``rs_informer`` watches the objects of ``kind`` (ReplicaSets unless told otherwise)."""
 
     def __init__(self, client: ApiClient, rs_informer: Informer, pod_informer: Informer, *,
-                 recorder: EventRecorder | None = None,
+                 kind: ReplicaKind = REPLICA_SET, recorder: EventRecorder | None = None,
                  settings: ReplicaSetControllerSettings | None = None) -> None:
         self.client = client
+        self.kind = kind
         self.rss = rs_informer
         self.pods = pod_informer
         self.settings = settings or ReplicaSetControllerSettings()
-        self.recorder = recorder or EventRecorder(client, "replicaset-controller")
+        self.recorder = recorder or EventRecorder(client, kind.component)
         self.expectations = Expectations(ttl_s=self.settings.expectations_ttl_s)
-        self.controller: Controller[str] = Controller("replicaset", self.reconcile, workers=self.settings.workers)
+        self.controller: Controller[str] = Controller(kind.name, self.reconcile, workers=self.settings.workers)
         self.rss.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
@@ -327,7 +376,7 @@ class ReplicaSetController:
 
     def _owner_key(self, pod: Obj) -> str | None:
         ref = get_controller_of(pod)
-        if ref is None or ref.get("kind") != "ReplicaSet":
+        if ref is None or not self.kind.controls(ref):
             return None
         key = f"{meta(pod).get('namespace')}/{ref.get('name')}"
         rs = self.rss.get(key)
@@ -336,10 +385,10 @@ class ReplicaSetController:
         return key
 
     def _enqueue_matching(self, pod: Obj) -> None:
-        """An orphan changed: every ReplicaSet whose selector matches may want to adopt it."""
+        """An orphan changed: every owner of this kind whose selector matches may want to adopt it."""
         ns = meta(pod).get("namespace")
         for rs in self.rss.list(ns):
-            if rs_selector_matches(rs)(pod):
+            if rs_selector_matches(self.kind.to_replica_set(rs))(pod):
                 self.controller.enqueue(key_of(rs))
 
     def _pod_added(self, pod: Obj) -> None:
@@ -370,8 +419,9 @@ class ReplicaSetController:
         key = self._owner_key(new)
         if key is not None:
             self.controller.enqueue(key)
-            rs = self.rss.get(key)
-            min_ready = int(((rs or {}).get("spec") or {}).get("minReadySeconds") or 0)
+            owner = self.rss.get(key)
+            rs = self.kind.to_replica_set(owner) if owner is not None else {}
+            min_ready = int((rs.get("spec") or {}).get("minReadySeconds") or 0)
             if min_ready > 0 and not is_pod_ready(old) and is_pod_ready(new):
                 # Available only after minReadySeconds: look again then.
                 self.controller.enqueue_after(key, float(min_ready) + 0.1)
@@ -386,56 +436,56 @@ class ReplicaSetController:
 
     # ------------------------------------------------------------------ reconcile
     async def reconcile(self, key: str) -> Result | None:
-        rs = self.rss.get(key)
-        if rs is None:
+        owner = self.rss.get(key)
+        if owner is None:
             self.expectations.delete(key)
             return None
+        rs = self.kind.to_replica_set(owner)
         ns, _ = split_key(key)
         now = datetime.now(timezone.utc)
         manage = self.expectations.satisfied(key)
         p = plan(rs, self.pods.list(ns), now=now, manage=manage, burst=self.settings.burst_replicas)
-        await self._claim(rs, p)
+        await self._claim(owner, p)
         active = list(p.active)
         manage_error: str | None = None
         try:
             if p.create:
-                await self._create(rs, key, p.create)
+                await self._create(owner, key, p.create)
             elif p.delete:
-                await self._delete(rs, key, p.delete)
+                await self._delete(owner, key, p.delete)
         except errors.ApiError as e:
             manage_error = str(e)
         status = calculate_status(rs, active, now=now, manage_error=manage_error)
-        if status_changed(rs, status):
-            await self._write_status(rs, status)
+        if status_changed(owner, status):
+            await self._write_status(owner, status)
         if manage_error is not None:
-            raise RuntimeError(f"managing replicas of {key} failed: {manage_error}")
+            raise RuntimeError(f"managing replicas of {self.kind.kind} {key} failed: {manage_error}")
         if p.requeue_after is not None:
             return Result.after(p.requeue_after)
         return None
 
-    async def _claim(self, rs: Obj, p: ReplicaSetPlan) -> None:
+    async def _claim(self, owner: Obj, p: ReplicaSetPlan) -> None:
         if p.adopt:
-            # canAdopt: re-read the ReplicaSet uncached, so a deleted/recreated one adopts nothing.
-            fresh = await self.client.get(RS_RESOURCE, name_of(rs), namespace=meta(rs).get("namespace"))
-            if podcontrol.uid_of(fresh) != podcontrol.uid_of(rs) or is_deleting(fresh):
-                raise RuntimeError(f"cannot adopt pods for {key_of(rs)}: the ReplicaSet changed")
-            ref = podcontrol.controller_ref(rs, api_version="apps/v1", kind="ReplicaSet")
+            # canAdopt: re-read the owner uncached, so a deleted/recreated one adopts nothing.
+            fresh = await self.client.get(self.kind.resource, name_of(owner), namespace=meta(owner).get("namespace"))
+            if podcontrol.uid_of(fresh) != podcontrol.uid_of(owner) or is_deleting(fresh):
+                raise RuntimeError(f"cannot adopt pods for {self.kind.kind} {key_of(owner)}: it changed")
+            ref = self.kind.controller_ref(owner)
             for pod in p.adopt:
                 try:
                     await podcontrol.adopt(self.client, POD_RESOURCE, pod, ref)
                 except errors.NotFoundError:
                     p.active.remove(pod)
         for pod in p.release:
-            await podcontrol.release(self.client, POD_RESOURCE, pod, podcontrol.uid_of(rs))
+            await podcontrol.release(self.client, POD_RESOURCE, pod, podcontrol.uid_of(owner))
 
-    async def _create(self, rs: Obj, key: str, count: int) -> None:
+    async def _create(self, owner: Obj, key: str, count: int) -> None:
         self.expectations.expect_creations(key, count)
-        body = podcontrol.pod_from_template((rs.get("spec") or {}).get("template") or {}, rs,
-                                            api_version="apps/v1", kind="ReplicaSet")
-        ns = meta(rs).get("namespace")
+        body = self.kind.pod_body(owner)
+        ns = meta(owner).get("namespace")
         done = 0
         for size in slow_start_batches(count):
-            results = await asyncio.gather(*(self._create_one(rs, body, ns) for _ in range(size)),
+            results = await asyncio.gather(*(self._create_one(owner, body, ns) for _ in range(size)),
                                            return_exceptions=True)
             failures = [r for r in results if isinstance(r, BaseException)]
             done += size - len(failures)
@@ -443,19 +493,19 @@ class ReplicaSetController:
                 # Neither the failed nor the skipped creations will ever be observed.
                 self.expectations.lower(key, adds=count - done)
                 raise failures[0]
-        log.debug("created %d pods for %s", done, key)
+        log.debug("created %d pods for %s %s", done, self.kind.kind, key)
 
-    async def _create_one(self, rs: Obj, body: Obj, ns: str | None) -> None:
+    async def _create_one(self, owner: Obj, body: Obj, ns: str | None) -> None:
         try:
             pod = await self.client.create(POD_RESOURCE, copy.deepcopy(body), namespace=ns)
         except errors.ApiError as e:
             if namespace_terminating(e):
                 return  # as Kubernetes: the namespace is going away, nothing to report
-            await self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {e}")
+            await self.recorder.event(owner, "Warning", "FailedCreate", f"Error creating: {e}")
             raise
-        await self.recorder.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {name_of(pod)}")
+        await self.recorder.event(owner, "Normal", "SuccessfulCreate", f"Created pod: {name_of(pod)}")
 
-    async def _delete(self, rs: Obj, key: str, victims: list[Obj]) -> None:
+    async def _delete(self, owner: Obj, key: str, victims: list[Obj]) -> None:
         self.expectations.expect_deletions(key, [key_of(p) for p in victims])
 
         async def one(pod: Obj) -> None:
@@ -466,27 +516,33 @@ class ReplicaSetController:
                 return
             except errors.ApiError as e:
                 self.expectations.deletion_observed(key, key_of(pod))
-                await self.recorder.event(rs, "Warning", "FailedDelete", f"Error deleting: {e}")
+                await self.recorder.event(owner, "Warning", "FailedDelete", f"Error deleting: {e}")
                 raise
-            await self.recorder.event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {name_of(pod)}")
+            await self.recorder.event(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {name_of(pod)}")
 
         results = await asyncio.gather(*(one(p) for p in victims), return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException):
                 raise r
 
-    async def _write_status(self, rs: Obj, status: dict[str, Any]) -> None:
-        """PUT /status with the cached resourceVersion; on conflict re-read once and retry."""
-        body = copy.deepcopy(rs)
+    async def _write_status(self, owner: Obj, status: dict[str, Any]) -> None:
+        """PUT the owner's /status with the cached resourceVersion; on conflict re-read once and retry."""
+        body = copy.deepcopy(owner)
         for attempt in range(STATUS_UPDATE_RETRIES + 1):
             body["status"] = status
             try:
-                await self.client.update_status(RS_RESOURCE, body)
+                await self.client.update_status(self.kind.resource, body)
                 return
             except errors.ConflictError:
                 if attempt >= STATUS_UPDATE_RETRIES:
                     raise
-                body = await self.client.get(RS_RESOURCE, name_of(rs), namespace=meta(rs).get("namespace"))
+                try:
+                    body = await self.client.get(self.kind.resource, name_of(owner),
+                                                 namespace=meta(owner).get("namespace"))
+                except errors.NotFoundError:
+                    return  # deleted meanwhile: no status to write
+                if podcontrol.uid_of(body) != podcontrol.uid_of(owner):
+                    return  # replaced by another object of that name: not ours to describe
             except errors.NotFoundError:
                 return
 
@@ -494,12 +550,20 @@ class ReplicaSetController:
         await self.controller.run()
 
 
-async def run(ctx: ControllerContext) -> None:
-    """Entry point of the controller-manager: one ReplicaSet controller over the shared informers."""
-    rsc = ReplicaSetController(
-        ctx.client, ctx.informers.informer(RS_RESOURCE), ctx.informers.informer(POD_RESOURCE),
-        recorder=ctx.recorder("replicaset-controller"),
-        settings=ReplicaSetControllerSettings(workers=ctx.settings.workers))
+async def run_kind(ctx: ControllerContext, kind: ReplicaKind) -> None:
+    """One controller of ``kind`` over the process's shared informers (its own queue)."""
+    owners = ctx.informers.informer(kind.resource)
+    pods = ctx.informers.informer(POD_RESOURCE)
+    ctl = ReplicaSetController(ctx.client, owners, pods, kind=kind, recorder=ctx.recorder(kind.component),
+                               settings=ReplicaSetControllerSettings(workers=ctx.settings.workers))
     ctx.informers.start()
-    await ctx.informers.wait_synced()
-    await rsc.run()
+    # Only our own caches: another controller's informer (a resource the server may not serve
+    # yet) must not hold this one back.
+    await owners.wait_synced()
+    await pods.wait_synced()
+    await ctl.run()
+
+
+async def run(ctx: ControllerContext) -> None:
+    """Entry point of the controller-manager: the ReplicaSet controller over the shared informers."""
+    await run_kind(ctx, REPLICA_SET)

@@ -27,8 +27,9 @@ in tests.
 Handlers are plain (synchronous) callables, called in the informer's task in event order; they
 should be quick (typically ``controller.enqueue(key)``). One raising is logged and does not stop
 the others or the informer. A handler added after the first sync is first sent an add for every
-cached object, so it never misses what came before it. There is no periodic resync: controllers
-are level-triggered and ask for a later look with ``Result.after``.
+cached object, so it never misses what came before it; ``remove_handler`` (with what
+``add_handler`` returned) detaches one. There is no periodic resync: controllers are
+level-triggered and ask for a later look with ``Result.after``.
 """
 
 from __future__ import annotations
@@ -85,8 +86,10 @@ class InformerSettings:
     detect_mutations: bool = os.environ.get("MINIK8S_CACHE_MUTATION_DETECTOR", "") in ("1", "true")
 
 
-@dataclass
-class _Handler:
+@dataclass(eq=False)
+class HandlerRegistration:
+    """What ``add_handler`` returns; give it to ``remove_handler`` to stop receiving events."""
+
     on_add: AddHandler | None
     on_update: UpdateHandler | None
     on_delete: DeleteHandler | None
@@ -110,7 +113,7 @@ class Informer:
         self._items: dict[str, Obj] = {}
         self._pristine: dict[str, Obj] = {}
         self.mutations: list[str] = []
-        self._handlers: list[_Handler] = []
+        self._handlers: list[HandlerRegistration] = []
         self._synced = asyncio.Event()
         self._stop = asyncio.Event()
         self._running = False
@@ -167,13 +170,24 @@ class Informer:
 
     # ------------------------------------------------------------------ handlers
     def add_handler(self, on_add: AddHandler | None = None, on_update: UpdateHandler | None = None,
-                    on_delete: DeleteHandler | None = None) -> None:
-        handler = _Handler(on_add, on_update, on_delete)
+                    on_delete: DeleteHandler | None = None) -> HandlerRegistration:
+        handler = HandlerRegistration(on_add, on_update, on_delete)
         self._handlers.append(handler)
         if on_add is not None:
             # Late handlers see the current state as adds, as client-go's shared informer does.
             for obj in list(self._items.values()):
                 self._call(on_add, obj)
+        return handler
+
+    def remove_handler(self, registration: HandlerRegistration) -> None:
+        """Stop calling a handler (client-go's ``RemoveEventHandler``); unknown ones are ignored.
+
+        For a component that stops caring about a resource while others still share the informer
+        (the garbage collector when a resource leaves discovery)."""
+        try:
+            self._handlers.remove(registration)
+        except ValueError:
+            pass
 
     def _call(self, fn: Callable[..., None], *args: Obj) -> None:
         try:
@@ -355,4 +369,4 @@ class Informer:
                 delay = min(delay * 2, s.backoff_max_s)
 
 
-__all__ = ["CacheMutationError", "Informer", "InformerSettings", "object_key", "split_key"]
+__all__ = ["CacheMutationError", "HandlerRegistration", "Informer", "InformerSettings", "object_key", "split_key"]

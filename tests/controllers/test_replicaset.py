@@ -11,8 +11,10 @@ from workload_helpers import T0, make_ready, pod, replica_set, ts, until
 
 from controllers import replicaset as rsc
 from controllers.expectations import Expectations
+from controllers.manager import ControllerContext, ControllerManagerSettings
 from machinery.client import ApiClient
 from machinery.informer import Informer
+from machinery.sharedinformers import InformerFactory
 
 NOW = T0 + timedelta(seconds=3600)
 
@@ -278,3 +280,31 @@ async def test_expectations_prevent_over_creation(apiserver, namespace) -> None:
 
 async def _true_if(value: bool) -> bool:
     return value
+
+
+async def test_starts_without_waiting_for_other_controllers_informers(apiserver, namespace) -> None:
+    """The controller waits for its own caches only: an informer of the same process that never
+    syncs (a resource the server does not serve) must not hold it back."""
+    async with ApiClient(apiserver.url) as client:
+        client.namespace = namespace
+        factory = InformerFactory(client)
+        factory.informer(("example.com/v1", "neverserved"))  # 404 forever
+        ctx = ControllerContext(client, factory, ControllerManagerSettings(server=apiserver.url, leader_elect=False))
+        task = asyncio.create_task(rsc.run(ctx))
+        try:
+            await client.create("replicasets", _rs_body("alone", 2))
+
+            async def two() -> bool:
+                return len((await client.list("pods", namespace=namespace))["items"]) == 2
+            await until(two, what="2 pods")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await factory.stop()
+
+
+def test_replica_set_kind_reads_objects_as_they_are() -> None:
+    rs = replica_set()
+    assert rsc.REPLICA_SET.to_replica_set(rs) is rs
+    assert rsc.REPLICA_SET.controller_ref(rs)["kind"] == "ReplicaSet"
+    assert rsc.REPLICA_SET.pod_body(rs)["metadata"]["ownerReferences"][0]["apiVersion"] == "apps/v1"

@@ -1,4 +1,5 @@
-"""The informer against real apiserver processes: events, cache, 410 relist, apiserver restarts."""
+"""The informer against real apiserver processes: events, cache, 410 relist, apiserver restarts;
+handlers removed, and the shared factory releasing informers that come and go."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from machinery import errors
 from machinery.client import ApiClient
 from machinery.informer import CacheMutationError, Informer, InformerSettings, object_key, split_key
 from machinery.models import ConfigMap
+from machinery.sharedinformers import InformerFactory
 from tests.cluster import ApiServerProcess, Etcd, free_port
 
 FAST = InformerSettings(watch_timeout_s=30, backoff_initial_s=0.05, backoff_max_s=0.5, detect_mutations=True)
@@ -289,3 +291,57 @@ async def test_stop_before_sync_and_unknown_resource(client: ApiClient) -> None:
     assert not await informer.wait_synced(0.5)  # 404 forever: keeps retrying with backoff
     await _stop(informer, task)
     assert not informer.has_synced
+
+
+async def test_removed_handler_gets_no_more_events(client: ApiClient, namespace: str) -> None:
+    informer = Informer(client, "v1", "configmaps", namespace=namespace, settings=FAST)
+    kept, removed = Recorder(), Recorder()
+    informer.add_handler(kept.on_add, kept.on_update, kept.on_delete)
+    registration = informer.add_handler(removed.on_add, removed.on_update, removed.on_delete)
+    task = await _running(informer)
+    try:
+        informer.remove_handler(registration)
+        informer.remove_handler(registration)  # twice: harmless
+        await client.create("configmaps", cm("after"), namespace=namespace)
+        await eventually(lambda: kept.of("after") == ["add"])
+        assert removed.events == []
+    finally:
+        await _stop(informer, task)
+
+
+async def test_factory_release_stops_an_informer_once_its_last_user_is_done(client: ApiClient,
+                                                                             namespace: str) -> None:
+    factory = InformerFactory(client, settings=FAST)
+    first = factory.informer(("v1", "configmaps"), namespace=namespace)
+    assert factory.informer(("v1", "configmaps"), namespace=namespace) is first  # a second user
+    factory.start()
+    try:
+        assert await factory.wait_synced(15)
+        assert not await factory.release(first) and first in factory  # one user left
+        assert await factory.release(first) and first not in factory  # the last one: stopped, forgotten
+        await client.create("configmaps", cm("unseen"), namespace=namespace)
+        await asyncio.sleep(0.3)
+        assert first.get(f"{namespace}/unseen") is None
+        assert not await factory.release(first)  # unknown now: nothing happens
+        again = factory.informer(("v1", "configmaps"), namespace=namespace)
+        assert again is not first
+        factory.start()
+        assert await factory.wait_synced(15) and again.get(f"{namespace}/unseen") is not None
+    finally:
+        await factory.stop()
+
+
+async def test_factory_wait_synced_does_not_wait_for_a_released_informer(client: ApiClient) -> None:
+    factory = InformerFactory(client, settings=FAST)
+    factory.informer(("v1", "namespaces"))
+    never = factory.informer(("example.com/v1", "widgets"))  # 404: never lists
+    factory.start()
+    try:
+        assert not await factory.wait_synced(0.5)
+        waiting = asyncio.create_task(factory.wait_synced())
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        assert await factory.release(never)
+        assert await asyncio.wait_for(waiting, 5)
+    finally:
+        await factory.stop()
