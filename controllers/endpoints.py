@@ -2,12 +2,21 @@
 
 Data flow (Kubernetes' pkg/controller/endpoint): the services, pods and endpoints informers ->
 handlers enqueue ``namespace/name`` of every Service a changed pod matches (before and after the
-change), of a changed Service, and of a changed Endpoints -> ``reconcile(key)``:
+change), of an added, changed or deleted Service, and of a deleted Endpoints whose Service is
+there (so it is made again) -> ``reconcile(key)`` (Kubernetes' ``syncService``):
 
 - Service gone -> delete the Endpoints of that name (Kubernetes' controller does this itself);
-- Service without a selector -> nothing (its Endpoints are the user's);
+- Service of type ExternalName, or without a selector -> nothing (the latter's Endpoints are the
+  user's, made by hand for backends outside the cluster);
 - else ``desired_subsets(service, pods)`` (pure) -> compare with the cached Endpoints -> create
   or update only when subsets or labels differ, so an unchanged world writes nothing.
+
+An Endpoints that is added or changed is not looked at, as in Kubernetes (its informer has only a
+delete handler): users create Endpoints by hand, often before their Service, and one must not be
+deleted because its Service is not there yet. Orphans left while the controller was down are
+found once at start (``check_leftover_endpoints``, Kubernetes' ``checkLeftoverEndpoints``): every
+cached Endpoints is looked at, except a leader-election record (``LEADER_ANNOTATION``), which
+never has a Service.
 
 The pure part follows Kubernetes: a pod belongs in the Endpoints when it has an IP, is not
 terminating (unless ``publishNotReadyAddresses``) and is not finished for its restart policy; it
@@ -38,6 +47,9 @@ PODS = ("v1", "pods")
 ENDPOINTS = ("v1", "endpoints")
 
 HEADLESS_LABEL = "service.kubernetes.io/headless"
+# client-go's resourcelock.LeaderElectionRecordAnnotationKey: Endpoints-based leader election keeps its
+# record there, on an Endpoints without a Service (deleting it would force a new election).
+LEADER_ANNOTATION = "control-plane.alpha.kubernetes.io/leader"
 OVER_CAPACITY_ANNOTATION = "endpoints.kubernetes.io/over-capacity"
 MAX_CAPACITY = 1000  # Kubernetes truncates an Endpoints object to 1000 addresses
 
@@ -240,14 +252,29 @@ class EndpointsController:
         self.controller: Controller[str] = Controller("endpoints", self.reconcile, workers=ctx.settings.workers)
         self.services.add_handler(self._on_service, lambda old, new: self._on_service(new), self._on_service)
         self.pods.add_handler(self._on_pod, self._on_pod_update, self._on_pod)
-        self.endpoints.add_handler(self._on_endpoints, lambda old, new: self._on_endpoints(new), self._on_endpoints)
+        # Deletions only (see the module docstring): an added or changed Endpoints is not looked at.
+        self.endpoints.add_handler(on_delete=self._on_endpoints_delete)
 
     def _on_service(self, svc: Obj) -> None:
         self.controller.enqueue(object_key(svc))
 
-    def _on_endpoints(self, ep: Obj) -> None:
-        # Only ours matter; a user's Endpoints of a selector-less Service is left alone in reconcile.
-        self.controller.enqueue(object_key(ep))
+    def _on_endpoints_delete(self, ep: Obj) -> None:
+        # Kubernetes enqueues every deleted Endpoints; without its Service the look would only
+        # delete it again (a 404), so only those of an existing Service are looked at (made again).
+        key = object_key(ep)
+        if self.services.get(key) is not None:
+            self.controller.enqueue(key)
+
+    def check_leftover_endpoints(self) -> None:
+        """Look once at every cached Endpoints, to delete those whose Service went while we were down.
+
+        Kubernetes' ``checkLeftoverEndpoints``, run at start: in steady state the Service's deletion
+        deletes them. A leader-election record is skipped: it never has a Service.
+        """
+        for ep in self.endpoints.list():
+            if LEADER_ANNOTATION in ((ep.get("metadata") or {}).get("annotations") or {}):
+                continue
+            self.controller.enqueue(object_key(ep))
 
     def _services_in(self, pod: Obj) -> list[Obj]:
         return self.services.list((pod.get("metadata") or {}).get("namespace"))
@@ -270,14 +297,20 @@ class EndpointsController:
         service = self.services.get(key)
         current = self.endpoints.get(key)
         if service is None:
-            if current is not None:
-                try:
-                    await self.client.delete(ENDPOINTS, name, namespace=namespace,
-                                             preconditions={"uid": current["metadata"]["uid"]})
-                except (errors.NotFoundError, errors.ConflictError):
-                    pass
+            # The Service was deleted (or, at start, is missing): its Endpoints go, as in Kubernetes,
+            # also when the cache has not seen them yet (just created for it). The uid of a cached
+            # one is the precondition, so one made anew meanwhile, which the cache missed, stays.
+            uid = ((current or {}).get("metadata") or {}).get("uid")
+            try:
+                await self.client.delete(ENDPOINTS, name, namespace=namespace,
+                                         preconditions={"uid": uid} if uid else None)
+            except (errors.NotFoundError, errors.ConflictError):
+                pass
             return None
-        selector = (service.get("spec") or {}).get("selector")
+        spec = service.get("spec") or {}
+        if spec.get("type") == "ExternalName":
+            return None  # a DNS alias: no endpoints (Kubernetes issue 105986)
+        selector = spec.get("selector")
         if not selector:
             return None  # a Service without a selector: its Endpoints are managed by the user
         body = desired_endpoints(service, self.pods.list(namespace), current)
@@ -298,6 +331,7 @@ class EndpointsController:
         await self.services.wait_synced()
         await self.pods.wait_synced()
         await self.endpoints.wait_synced()
+        self.check_leftover_endpoints()
         await self.controller.run()
 
 

@@ -17,11 +17,21 @@ a watch has no total limit, only ``timeout`` to connect (it ends by ``timeoutSec
 Like kubectl, redirects are not followed and ``HTTP(S)_PROXY`` / ``NO_PROXY`` apply except to
 loopback servers.
 
-Retries: none by default, with one exception: a plain GET (get, list, get_scale, request GET)
-that fails to connect or loses its connection before an answer is retried ``get_retries`` times
-(0.1 s, 0.2 s, 0.4 s ...), since it is idempotent and a restarting apiserver is common. Writes
-are never retried here (a lost answer may still have been applied); read-modify-write loops use
-``retry_on_conflict``; watches are resumed by the informer, not here.
+Retries, after Go's net/http transport (``persistConn.shouldRetryRequest``, what client-go uses):
+- a request that was never sent is sent again at once, whatever its verb (it cannot have been
+  applied): aiohttp refused to write it because the pooled keep-alive connection it took was
+  already closing (the server closed it while it sat idle), see ``_never_sent``;
+- a safe request (GET, HEAD, OPTIONS, TRACE: Go's ``isReplayable``) whose connection the server
+  closed or reset before answering is sent again once at once (a keep-alive timeout racing it);
+- then a plain GET (get, list, get_scale, request GET) that fails to connect or loses its
+  connection before the whole answer is retried ``get_retries`` times (0.1 s, 0.2 s, 0.4 s ...),
+  since it is idempotent and a restarting apiserver is common.
+A write that was sent is never sent again, even when its answer is lost (it may have been applied;
+aiohttp's own resend of PUT and DELETE is turned off for that reason); read-modify-write loops use
+``retry_on_conflict``; watches are resumed by the informer, not here (only their request is resent
+as above). Before handing out a pooled connection, the connector polls its socket (urllib3's
+``is_connection_dropped``): one the server closed while this process was busy (its FIN not yet read
+by the event loop) is dropped instead of used, which keeps most writes out of the race at all.
 
 Warnings: the ``Warning`` response headers (``299 - "text"``) of the latest request are in
 ``last_warnings`` and are passed to ``on_warning`` as they arrive (mkctl prints them).
@@ -37,7 +47,9 @@ import ipaddress
 import logging
 import random
 import re
+import select
 import ssl
+import weakref
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, AsyncIterator, Awaitable, Callable, Literal, Mapping, Sequence, TypeVar
@@ -171,12 +183,119 @@ def _error_from_response(code: int, body: bytes) -> errors.ApiError:
 
 # Connection-level failures where a GET can safely be sent again: no connection (refused, DNS,
 # connect timeout: ConnectionTimeoutError), or the connection lost before the whole answer
-# (reset: ClientOSError; closed: ServerDisconnectedError; cut body: ClientPayloadError).
+# (reset: ClientOSError, or ClientConnectionResetError, a ConnectionResetError that is not a
+# ClientOSError; closed: ServerDisconnectedError; cut body: ClientPayloadError).
 _RETRYABLE = (aiohttp.ClientOSError, aiohttp.ConnectionTimeoutError, aiohttp.ServerDisconnectedError,
-              aiohttp.ClientPayloadError)
+              aiohttp.ClientPayloadError, ConnectionResetError)
 # Everything else that means "no usable HTTP answer": other aiohttp errors (bad URL, malformed
 # response) and timeouts (a total timeout surfaces as a bare TimeoutError).
 _TRANSPORT = (aiohttp.ClientError, TimeoutError)
+# Go's Request.isReplayable: the methods sent again when the server closed the connection before
+# answering. Not PUT or DELETE, whatever RFC 9110 says: an update or delete whose answer was lost
+# may have been applied, and sent again it would come back 409 or 404 for a write that worked.
+_REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Immediate resends of one request (never sent, or replayable and closed before an answer). Go
+# resends only on a reused connection, so a server that hangs up on new ones cannot loop it; the
+# pool is hidden inside aiohttp here, so a bound plays that part.
+_MAX_RESENDS = 3
+
+
+def _never_sent(e: BaseException) -> bool:
+    """Whether aiohttp wrote no byte of the request: the connection was closing before the write.
+
+    From aiohttp's sources (3.10 to 3.14): ``StreamWriter._write`` / ``_writelines`` check
+    ``transport.is_closing()`` before ``transport.write`` and raise
+    ``ClientConnectionResetError("Cannot write to closing transport")`` instead of writing. Headers
+    are buffered and go out with the first body chunk, and this client sends a body as one
+    ``bytes`` (one write) or no body (the headers alone, one write), so that refusal means nothing
+    of the request left: it is raised as is for a request without a body (``set_eof`` in
+    ``ClientRequest.send``), and for one with a body ``write_bytes`` wraps it as
+    ``ClientOSError("Can not write request body for ...")`` with it as ``__cause__``, which is what
+    ``resp.start`` raises. The other ``ClientConnectionResetError``, ``"Connection lost"`` from
+    draining a large body, comes after a write, and ``ServerDisconnectedError`` / ``ClientOSError``
+    (reset by peer) come from reading the answer, after the write: none of them say "never sent".
+    The check is by message: should aiohttp reword it, this fails safe (no resend of a write).
+    """
+    seen: set[int] = set()
+    x: BaseException | None = e
+    while x is not None and id(x) not in seen:
+        seen.add(id(x))
+        if isinstance(x, ConnectionResetError) and "closing transport" in str(x):
+            return True
+        x = x.__cause__ or x.__context__
+    return False
+
+
+def _closed_before_answer(e: BaseException) -> bool:
+    """The server closed or reset the connection before any answer (Go's errServerClosedIdle and
+    transportReadFromServerError): not a failure to connect, not a body cut short."""
+    if isinstance(e, (aiohttp.ServerDisconnectedError, ConnectionResetError)):
+        return True
+    return (isinstance(e, aiohttp.ClientOSError) and not isinstance(e, aiohttp.ClientConnectorError)
+            and e.errno in (errno.ECONNRESET, errno.EPIPE))
+
+
+def _resend_reason(method: str, e: BaseException, resent: int) -> str | None:
+    """Why a failed request may be sent again at once, or None (then the GET backoff applies)."""
+    if resent >= _MAX_RESENDS:
+        return None
+    if _never_sent(e):
+        return "never sent: the pooled connection was closing"
+    if method in _REPLAYABLE and resent == 0 and _closed_before_answer(e):
+        return "the server closed the connection before answering"
+    return None
+
+
+def _socket_dropped(transport: asyncio.BaseTransport | None) -> bool:
+    """Whether an idle keep-alive connection is readable: EOF, a reset or stray bytes, all of
+    which mean it cannot carry a request (urllib3's ``is_connection_dropped``, Apache HttpClient's
+    stale check). A healthy idle HTTP/1.1 connection has nothing to read: the event loop reads
+    everything as it comes, so what waits unread arrived while the loop was busy."""
+    if transport is None or transport.is_closing():
+        return True
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        fd = sock.fileno()
+        if fd < 0:
+            return True
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+class _Connector(aiohttp.TCPConnector):
+    """A ``TCPConnector`` that polls a pooled connection's socket before handing it out again.
+
+    aiohttp only asks the transport ``is_closing()``, which turns true when the event loop has
+    read the server's FIN; when the loop was busy (a long synchronous step) the FIN waits unread
+    and a closed connection looks alive: the request then goes to a dead socket. Here such a
+    connection is closed and the next one (or a new one) taken. Each turn of the loop drops one
+    pooled connection, so it ends.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._handed_out: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    async def connect(self, *args: Any, **kwargs: Any) -> Any:
+        while True:
+            conn = await super().connect(*args, **kwargs)
+            proto = conn.protocol
+            if proto is None:
+                return conn
+            if proto not in self._handed_out:  # a new connection: nothing to check
+                self._handed_out.add(proto)
+                return conn
+            if not _socket_dropped(proto.transport):
+                return conn
+            log.debug("dropping a pooled connection the server closed")
+            conn.close()
 
 
 class _Response:
@@ -323,11 +442,17 @@ class ApiClient:
             # Made in another (usually finished) loop: its connections cannot be used or closed here.
             http.detach()
         # limit=0: watches hold a connection each, so a fixed pool would starve other requests.
-        connector = aiohttp.TCPConnector(limit=0, ssl=self._ssl)
-        self._http = aiohttp.ClientSession(
+        connector = _Connector(limit=0, ssl=self._ssl)
+        http = aiohttp.ClientSession(
             connector=connector, headers=self._headers, auth=self._auth, timeout=self._request_timeout)
+        if hasattr(http, "_retry_connection"):
+            # aiohttp resends GET, HEAD, OPTIONS, TRACE, PUT and DELETE once on a lost connection,
+            # even when the request went out: a PUT or DELETE whose answer was lost would be applied
+            # twice. _send decides instead (see the module docstring); no public switch exists.
+            http._retry_connection = False
+        self._http = http
         self._http_loop = loop
-        return self._http
+        return http
 
     async def close(self) -> None:
         self._closed = True
@@ -408,7 +533,8 @@ class ApiClient:
         http = self._session()
         url = self._url(path)
         query = _query(params)
-        attempt = 0
+        attempt = 0  # GET retries after a backoff
+        resent = 0  # immediate resends (see _resend_reason)
         while True:
             try:
                 async with http.request(method, url, params=query, data=content, headers=headers,
@@ -416,15 +542,18 @@ class ApiClient:
                                         proxy_auth=self._proxy_auth) as r:
                     resp = _Response(r.status, r.headers, await r.read())
                 break
-            except _RETRYABLE as e:
-                if method != "GET" or attempt >= self.get_retries:
+            except _TRANSPORT as e:
+                why = _resend_reason(method, e, resent)
+                if why is not None:
+                    resent += 1
+                    log.debug("%s %s: %s (%s); sending it again", method, path, why, e)
+                    continue
+                if method != "GET" or attempt >= self.get_retries or not isinstance(e, _RETRYABLE):
                     raise _transport_error(e, method, path) from e
                 delay = 0.1 * 2 ** attempt
                 attempt += 1
                 log.debug("GET %s failed (%s); retry %d in %.1fs", path, e, attempt, delay)
                 await asyncio.sleep(delay)
-            except _TRANSPORT as e:
-                raise _transport_error(e, method, path) from e
         self._note_warnings(resp.headers)
         if resp.status >= 300:
             raise _error_from_response(resp.status, resp.body)
@@ -562,9 +691,21 @@ class ApiClient:
         read = timeout_seconds + 30.0 if timeout_seconds is not None else None
         timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_read=read)
         http = self._session()
+        url, query = self._url(path), _query(params)
         try:
-            async with http.get(self._url(path), params=_query(params), headers=headers, timeout=timeout,
-                                allow_redirects=False, proxy=self._proxy, proxy_auth=self._proxy_auth) as resp:
+            resent = 0
+            while True:  # the request is sent again as any GET's (the stream itself is not resumed here)
+                try:
+                    resp = await http.get(url, params=query, headers=headers, timeout=timeout, allow_redirects=False,
+                                          proxy=self._proxy, proxy_auth=self._proxy_auth)
+                    break
+                except _TRANSPORT as e:
+                    why = _resend_reason("GET", e, resent)
+                    if why is None:
+                        raise
+                    resent += 1
+                    log.debug("watch %s: %s (%s); sending it again", path, why, e)
+            async with resp:
                 self._note_warnings(resp.headers)
                 if resp.status >= 300:
                     raise _error_from_response(resp.status, await resp.read())

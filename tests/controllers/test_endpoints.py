@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from controller_helpers import eventually, running
 import asyncio
-import time
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
 from controllers import endpoints
-from controllers.manager import ControllerContext, ControllerManagerSettings
 from machinery import errors
 from machinery.client import ApiClient
-from machinery.sharedinformers import InformerFactory
 
 Obj = dict[str, Any]
 
@@ -191,3 +187,111 @@ async def test_endpoints_follow_pods_and_service(apiserver: Any, namespace: str)
         async def gone() -> bool:
             return await ep() is None
         await eventually(gone, what="endpoints deleted")
+
+
+# ---------------------------------------------------------------------------------- Endpoints made by hand
+def hand_made(ns: str, name: str, ip: str, *, annotations: Obj | None = None) -> Obj:
+    meta: Obj = {"name": name, "namespace": ns}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "Endpoints", "metadata": meta,
+            "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}]}]}
+
+
+async def get_or_none(client: ApiClient, resource: str, name: str, ns: str) -> Obj | None:
+    try:
+        return await client.get(resource, name, namespace=ns)
+    except errors.NotFoundError:
+        return None
+
+
+async def managed_service_is_served(client: ApiClient, ns: str, name: str, ip: str) -> None:
+    """A Service with a selector and one ready pod; returns once the controller wrote its Endpoints.
+
+    Proof that the controller has processed what came before (its queue is worked in order)."""
+    await client.create("services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+                                     "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}})
+    created = await client.create("pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{name}-pod", "namespace": ns, "labels": {"app": name}},
+        "spec": {"nodeName": "node-a", "containers": [{"name": "c", "image": "nginx"}]}})
+    await set_status(client, created, ip=ip, ready=True)
+
+    async def served() -> bool:
+        e = await get_or_none(client, "endpoints", name, ns)
+        return bool(e and [a["ip"] for s in e.get("subsets") or [] for a in s.get("addresses") or []] == [ip])
+    await eventually(served, what=f"endpoints of {name}")
+
+
+async def test_endpoints_made_before_their_selectorless_service_are_left_alone(apiserver: Any, namespace: str) -> None:
+    async with running_controller(apiserver.url) as client:
+        made = await client.create("endpoints", hand_made(namespace, "db", "192.0.2.10"))
+        await asyncio.sleep(0.3)
+        await client.create("services", {"apiVersion": "v1", "kind": "Service",
+                                         "metadata": {"name": "db", "namespace": namespace},
+                                         "spec": {"ports": [{"name": "pg", "port": 5432}]}})
+        # The user changes both; the Endpoints stay exactly as the user wrote them.
+        live = await client.get("services", "db", namespace=namespace)
+        live["metadata"]["labels"] = {"tier": "data"}
+        await client.update("services", live)
+        edited = await client.get("endpoints", "db", namespace=namespace)
+        edited["subsets"][0]["addresses"].append({"ip": "192.0.2.11"})
+        edited = await client.update("endpoints", edited)
+        # An ExternalName Service (even with a selector) gets no Endpoints either.
+        await client.create("services", {"apiVersion": "v1", "kind": "Service",
+                                         "metadata": {"name": "alias", "namespace": namespace},
+                                         "spec": {"type": "ExternalName", "externalName": "db.example.com",
+                                                  "selector": {"app": "witness"}}})
+        await managed_service_is_served(client, namespace, "witness", "10.244.3.1")
+
+        e = await client.get("endpoints", "db", namespace=namespace)
+        assert e["metadata"]["uid"] == made["metadata"]["uid"]
+        assert e["metadata"]["resourceVersion"] == edited["metadata"]["resourceVersion"]
+        assert [a["ip"] for a in e["subsets"][0]["addresses"]] == ["192.0.2.10", "192.0.2.11"]
+        assert not e["metadata"].get("labels")  # not even the Service's labels: not the controller's
+        assert await get_or_none(client, "endpoints", "alias", namespace) is None
+
+        # As in Kubernetes, deleting the Service deletes the Endpoints of its name, made by hand or not.
+        await client.delete("services", "db", namespace=namespace)
+
+        async def gone() -> bool:
+            return await get_or_none(client, "endpoints", "db", namespace) is None
+        await eventually(gone, what="the Service's Endpoints deleted with it")
+
+
+async def test_selectorless_service_with_hand_made_endpoints_is_never_touched(apiserver: Any, namespace: str) -> None:
+    async with running_controller(apiserver.url) as client:
+        await client.create("services", {"apiVersion": "v1", "kind": "Service",
+                                         "metadata": {"name": "ext", "namespace": namespace, "labels": {"a": "b"}},
+                                         "spec": {"ports": [{"name": "pg", "port": 5432}]}})
+        made = await client.create("endpoints", hand_made(namespace, "ext", "192.0.2.20"))
+        # A pod labelled like anything: a Service without a selector selects nothing.
+        await make_pod(client, namespace, "p", "10.244.4.1", ready=True)
+        await managed_service_is_served(client, namespace, "witness", "10.244.4.2")
+        e = await client.get("endpoints", "ext", namespace=namespace)
+        assert e["metadata"]["resourceVersion"] == made["metadata"]["resourceVersion"]
+        assert e["subsets"] == made["subsets"]
+
+
+async def test_leftovers_at_start_and_a_deleted_managed_endpoints_made_again(apiserver: Any, namespace: str) -> None:
+    """Before the controller starts: an orphan (its Service went meanwhile) and a leader-election record."""
+    async with ApiClient(apiserver.url) as client:
+        await client.create("endpoints", hand_made(namespace, "orphan", "192.0.2.30"))
+        lock = await client.create("endpoints", hand_made(
+            namespace, "lock", "192.0.2.31", annotations={"control-plane.alpha.kubernetes.io/leader": '{"holderIdentity":"x"}'}))
+    async with running_controller(apiserver.url) as client:
+        await managed_service_is_served(client, namespace, "web", "10.244.5.1")
+
+        async def orphan_gone() -> bool:
+            return await get_or_none(client, "endpoints", "orphan", namespace) is None
+        await eventually(orphan_gone, what="the leftover Endpoints deleted at start")
+        kept = await client.get("endpoints", "lock", namespace=namespace)
+        assert kept["metadata"]["resourceVersion"] == lock["metadata"]["resourceVersion"]
+
+        # Someone deletes the Endpoints of a Service with a selector: the controller makes them again.
+        first = await client.get("endpoints", "web", namespace=namespace)
+        await client.delete("endpoints", "web", namespace=namespace)
+
+        async def made_again() -> bool:
+            e = await get_or_none(client, "endpoints", "web", namespace)
+            return bool(e and e["metadata"]["uid"] != first["metadata"]["uid"] and e.get("subsets"))
+        await eventually(made_again, what="the deleted Endpoints made again")

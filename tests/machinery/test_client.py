@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable, Coroutine, Iterator
 
 import aiohttp
 import orjson
 import pytest
 from aiohttp import web
 
+from machinery import client as client_module
 from machinery import errors
 from machinery.client import (
     ApiClient, ApiResource, ConnectionFailedError, is_connection_refused, parse_warnings, resource_for,
@@ -461,3 +464,211 @@ async def test_client_built_outside_a_loop_and_request_timeout(tiny: TinyServer)
         assert time.monotonic() - started < 2
     with pytest.raises(RuntimeError):
         await c.request("GET", "/version")
+
+
+# ---------------------------------------------------------------------------------- stale keep-alive connections
+class KeepAliveServer:
+    """A raw HTTP/1.1 server in its own threads, so it acts while the client's event loop is busy.
+
+    It answers every request with keep-alive (no ``Connection: close``) and keeps the connection
+    for the next one, until ``hang_up_idle()`` closes every connection, the way a server's
+    keep-alive timeout does. With ``lose_answers`` it reads each request whole, then closes the
+    connection without answering (the request arrived; its answer is lost). ``requests`` holds
+    ``(method, target)`` of every request it read whole.
+    """
+
+    def __init__(self, *, lose_answers: bool = False) -> None:
+        self.lose_answers = lose_answers
+        self.requests: list[tuple[str, str]] = []
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def count(self, method: str, path: str) -> int:
+        return sum(1 for m, t in self.requests if m == method and t.split("?")[0] == path)
+
+    def hang_up_idle(self) -> None:
+        with self._lock:
+            conns, self._conns = self._conns, set()
+        for conn in conns:
+            _close(conn)
+
+    def close(self) -> None:
+        _close(self._listener)
+        self.hang_up_idle()
+        for t in self._threads:
+            t.join(5)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._conns.add(conn)
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                length = 0
+                for h in lines[1:]:
+                    name, _, value = h.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                while len(buf) < length:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                buf = buf[length:]
+                method, target, _ = lines[0].split(" ", 2)
+                self.requests.append((method, target))
+                if self.lose_answers:
+                    return
+                if "watch=1" in target:
+                    body = orjson.dumps({"type": "ADDED", "object": {"metadata": {"name": "a"}}}) + b"\n"
+                else:
+                    body = orjson.dumps({"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "a"}})
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        except OSError:
+            return
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+            _close(conn)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv; sends the FIN now
+    except OSError:
+        pass
+    sock.close()
+
+
+@pytest.fixture
+def keepalive() -> Iterator[KeepAliveServer]:
+    server = KeepAliveServer()
+    yield server
+    server.close()
+
+
+Send = Callable[[ApiClient], Coroutine[Any, Any, Any]]
+CM_PATH = "/api/v1/namespaces/n/configmaps"
+# (label, method, path, send): each verb as components send it; the bodies are one bytes write.
+VERBS: list[tuple[str, str, str, Send]] = [
+    ("create", "POST", CM_PATH, lambda c: c.create("configmaps", cm("a"), namespace="n")),
+    ("patch", "PATCH", f"{CM_PATH}/a", lambda c: c.patch("configmaps", "a", {"data": {"k": "v"}}, namespace="n")),
+    ("update", "PUT", f"{CM_PATH}/a", lambda c: c.update("configmaps", {**cm("a"), "metadata": {"name": "a"}},
+                                                       namespace="n")),
+    ("delete with options", "DELETE", f"{CM_PATH}/a",
+     lambda c: c.delete("configmaps", "a", namespace="n", grace_period_seconds=0)),
+    ("delete", "DELETE", f"{CM_PATH}/a", lambda c: c.delete("configmaps", "a", namespace="n")),
+    ("get", "GET", f"{CM_PATH}/a", lambda c: c.get("configmaps", "a", namespace="n")),
+    ("watch", "GET", CM_PATH, lambda c: _first_event(c)),
+]
+
+
+async def _first_event(c: ApiClient) -> Any:
+    async with c.watch("configmaps", namespace="n") as stream:
+        return await stream.__anext__()
+
+
+async def on_a_connection_the_server_closed(server: KeepAliveServer, c: ApiClient,
+                                            send: Send, *, in_a_task: bool) -> Any:
+    """Send a request on a pooled keep-alive connection the server closed while this loop was busy.
+
+    The server's FIN then waits unread, so aiohttp's own check (``transport.is_closing()``) still
+    finds the connection alive. Sent from a new task (as ``asyncio.gather`` does: the bench's
+    concurrent phase), the request takes the connection, the loop then reads the FIN and closes
+    the transport, and only then does aiohttp's body-writing task run: "Cannot write to closing
+    transport", nothing sent. Awaited directly, the request is written at once into the dead
+    socket and the server's close comes back as ServerDisconnectedError.
+    """
+    await c.request("GET", "/version")  # leaves one idle keep-alive connection in the pool
+    server.hang_up_idle()
+    time.sleep(0.2)  # blocking on purpose: the loop is busy while the FIN arrives
+    return await (asyncio.create_task(send(c)) if in_a_task else send(c))
+
+
+@pytest.mark.parametrize("in_a_task", [True, False], ids=["from a new task", "awaited"])
+@pytest.mark.parametrize("label,method,path,send", VERBS, ids=[v[0] for v in VERBS])
+async def test_every_verb_survives_a_keepalive_connection_the_server_closed(
+        keepalive: KeepAliveServer, label: str, method: str, path: str,
+        send: Send, in_a_task: bool) -> None:
+    """The pooled connection is checked before use (its unread FIN): the request goes out once, on a new one."""
+    async with ApiClient(keepalive.url, get_retries=0) as c:
+        for _ in range(2):
+            assert await on_a_connection_the_server_closed(keepalive, c, send, in_a_task=in_a_task)
+    assert keepalive.count(method, path) == 2
+
+
+@pytest.mark.parametrize("label,method,path,send", [v for v in VERBS if v[0] not in ("get", "watch", "delete")],
+                         ids=[v[0] for v in VERBS if v[0] not in ("get", "watch", "delete")])
+async def test_a_write_never_sent_is_sent_again(keepalive: KeepAliveServer, monkeypatch: pytest.MonkeyPatch,
+                                                label: str, method: str, path: str,
+                                                send: Send) -> None:
+    """The race the pooled-connection check cannot see (the FIN lands just after it): aiohttp
+    refuses to write on the closing transport, and the write, never sent, is sent again."""
+    monkeypatch.setattr(client_module, "_socket_dropped", lambda transport: False)
+    refused: list[BaseException] = []
+    real = client_module._resend_reason
+
+    def spy(method: str, e: BaseException, resent: int) -> str | None:
+        refused.append(e)
+        return real(method, e, resent)
+
+    monkeypatch.setattr(client_module, "_resend_reason", spy)
+    async with ApiClient(keepalive.url, get_retries=0) as c:
+        assert await on_a_connection_the_server_closed(keepalive, c, send, in_a_task=True)
+    assert keepalive.count(method, path) == 1
+    # It was the case this test is about: aiohttp's refusal to write, on the first attempt.
+    assert len(refused) == 1 and isinstance(refused[0], aiohttp.ClientOSError)
+    assert "Cannot write to closing transport" in str(refused[0].__cause__)
+
+
+@pytest.mark.parametrize("label,method,path,send", [v for v in VERBS if v[0] in ("get", "watch")],
+                         ids=["get", "watch"])
+async def test_a_read_the_server_hung_up_on_is_sent_again_at_once(
+        keepalive: KeepAliveServer, monkeypatch: pytest.MonkeyPatch, label: str, method: str, path: str,
+        send: Send) -> None:
+    """Go's errServerClosedIdle: a replayable request whose connection closed before an answer is resent."""
+    monkeypatch.setattr(client_module, "_socket_dropped", lambda transport: False)
+    async with ApiClient(keepalive.url, get_retries=0) as c:  # no GET backoff retry: this is the resend
+        assert await on_a_connection_the_server_closed(keepalive, c, send, in_a_task=False)
+    assert keepalive.count(method, path) == 1
+
+
+@pytest.mark.parametrize("label,method,path,send", VERBS, ids=[v[0] for v in VERBS])
+async def test_a_request_sent_whose_answer_is_lost(label: str, method: str, path: str,
+                                                   send: Send) -> None:
+    """The server read the whole request, then closed without answering: it may have been applied.
+
+    A write is not sent again (aiohttp itself would resend a PUT or a DELETE); a read is, once at
+    once (then the GET backoff would follow, here get_retries=0), and the error is typed.
+    """
+    server = KeepAliveServer(lose_answers=True)
+    try:
+        async with ApiClient(server.url, get_retries=0) as c:
+            with pytest.raises(ConnectionFailedError) as e:
+                await send(c)
+        assert isinstance(e.value.__cause__, aiohttp.ServerDisconnectedError)
+        assert server.count(method, path) == (2 if method == "GET" else 1)
+    finally:
+        server.close()
