@@ -49,7 +49,6 @@ from .storage import (
 
 log = logging.getLogger(__name__)
 
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' generateName alphabet
 _GUARANTEED_UPDATE_TRIES = 16
 
@@ -109,13 +108,6 @@ class Registry:
         for c in self.caches.values():
             await c.start()
         await asyncio.gather(*(c.ready.wait() for c in self.caches.values()))
-        ns = self.resources.by_kind("Namespace")
-        assert ns is not None
-        for name in SYSTEM_NAMESPACES:
-            try:
-                await self.create(ns, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-            except errors.AlreadyExistsError:
-                pass
 
     async def stop(self) -> None:
         for c in self.caches.values():

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI
 
+from . import bootstrap
 from .app import create_app
 from .compactor import Compactor
 from .registry import Registry, RegistrySettings
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 class ApiServerSettings:
     etcd_servers: str = "http://127.0.0.1:2379"
     bind_address: str = "127.0.0.1"
+    advertise_address: str = ""  # where pods reach the apiserver (default/kubernetes Endpoints)
     port: int = 8080
     compaction_interval: float = 60.0
     history_retention: float = 300.0
@@ -59,7 +62,11 @@ def build(settings: ApiServerSettings) -> ApiServer:
         # The OpenAPI schemas (also what strategic merge patch reads) take about a second to build.
         await asyncio.get_running_loop().run_in_executor(None, registry.openapi.warm)
         await _start_registry(registry)
+        system = dict(port=settings.port, advertise_address=settings.advertise_address,
+                      bind_address=settings.bind_address)
+        await _bootstrap(registry, system)
         tasks.append(asyncio.create_task(compactor.run(), name="compactor"))
+        tasks.append(asyncio.create_task(bootstrap.reconcile_forever(registry, **system), name="system-objects"))
 
     async def shutdown() -> None:
         for t in tasks:
@@ -81,6 +88,19 @@ async def _start_registry(registry: Registry) -> None:
             return
         except Exception as e:  # noqa: BLE001 - any etcd trouble at start-up: wait and retry
             log.warning("waiting for etcd: %s", e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def _bootstrap(registry: Registry, system: dict[str, Any]) -> None:
+    """The system namespaces and the default/kubernetes Service, retried while etcd is away."""
+    delay = 0.5
+    while True:
+        try:
+            await bootstrap.ensure_system_objects(registry, **system)
+            return
+        except Exception as e:  # noqa: BLE001 - etcd trouble at start-up: wait and retry
+            log.warning("creating the system objects: %s", e)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

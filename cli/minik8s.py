@@ -25,6 +25,10 @@ def apiserver(
     etcd_servers: str = typer.Option("http://127.0.0.1:2379", envvar="MINIK8S_ETCD_SERVERS",
                                      help="etcd endpoint(s), comma separated"),
     bind_address: str = typer.Option("127.0.0.1", envvar="MINIK8S_BIND_ADDRESS", help="address to listen on"),
+    advertise_address: str = typer.Option(
+        "", envvar="MINIK8S_ADVERTISE_ADDRESS",
+        help="the address pods reach the apiserver at, published as the default/kubernetes Endpoints "
+             "(default: the bind address, or this host's address when binding 0.0.0.0; none for loopback)"),
     port: int = typer.Option(8080, envvar="MINIK8S_PORT", help="port to listen on"),
     compaction_interval: float = typer.Option(60.0, envvar="MINIK8S_COMPACTION_INTERVAL",
                                               help="seconds between etcd compactions"),
@@ -47,7 +51,8 @@ def apiserver(
     from apiserver.server import ApiServerSettings, run
 
     _logging(log_level)
-    run(ApiServerSettings(etcd_servers=etcd_servers, bind_address=bind_address, port=port,
+    run(ApiServerSettings(etcd_servers=etcd_servers, bind_address=bind_address, advertise_address=advertise_address,
+                          port=port,
                           compaction_interval=compaction_interval, history_retention=history_retention,
                           service_cluster_ip_range=service_cluster_ip_range, bookmark_interval=bookmark_interval,
                           default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,

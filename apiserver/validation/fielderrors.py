@@ -58,7 +58,8 @@ def forbidden(path: str, detail: str) -> StatusCause:
 
 
 def too_long(path: str, max_bytes: int) -> StatusCause:
-    return StatusCause("FieldValueTooLong", f"Too long: must have at most {max_bytes} bytes", path)
+    unit = "byte" if max_bytes == 1 else "bytes"
+    return StatusCause("FieldValueTooLong", f"Too long: may not be more than {max_bytes} {unit}", path)
 
 
 def not_found(path: str, value: Any) -> StatusCause:

@@ -308,7 +308,7 @@ def test_invalid_objects(kind: str, case: str, mutate: Mutation, path: str, reas
          "Forbidden: may not be used when `type` is 'ClusterIP'"),
         ("Ingress", lambda o: o["spec"]["rules"][0]["http"]["paths"][0].pop("pathType"), "spec.rules[0].http.paths[0].pathType",
          "Required value: pathType must be specified"),
-        ("ConfigMap", lambda o: o["data"].update({"big": "x" * (1024 * 1024 + 1)}), "", "Too long: must have at most 1048576 bytes"),
+        ("ConfigMap", lambda o: o["data"].update({"big": "x" * (1024 * 1024 + 1)}), "", "Too long: may not be more than 1048576 bytes"),
     ],
 )
 def test_messages_match_kubernetes(kind: str, mutate: Mutation, path: str, message: str) -> None:

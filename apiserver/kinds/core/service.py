@@ -37,7 +37,7 @@ DEFAULT_CLIENT_IP_AFFINITY_SECONDS = 10800  # 3 hours, v1.DefaultClientIPService
 NODE_PORT_RANGE = (30000, 32767)
 FIELD_IMMUTABLE = "field is immutable"
 _ATOMIC_LIST = Facts(list_type="atomic")
-_RECENT_SECONDS = 30.0  # an allocated IP is held this long even before the watch cache shows it
+_RECENT_SECONDS = 3.0  # an IP just allocated is held this long, until the watch cache shows its Service
 
 
 def _headless_selectorless(svc_spec: Mapping[str, Any]) -> bool:

@@ -1,0 +1,112 @@
+"""The objects every cluster has: the system namespaces and the ``default/kubernetes`` Service.
+
+After Kubernetes' ``SystemNamespaces`` and the "kubernetes service" reconciler of
+pkg/controlplane: at start-up, and then every ``interval`` seconds, the apiserver makes sure that
+
+- the namespaces ``default``, ``kube-system``, ``kube-public`` and ``kube-node-lease`` exist;
+- the Service ``default/kubernetes`` exists: ClusterIP, the first address of the service range,
+  port 443 named ``https`` to the apiserver's port, labels ``component=apiserver,
+  provider=kubernetes``, no selector (it is recreated if someone deletes it);
+- its Endpoints list the apiserver's advertised address when it has one that pods can reach
+  (``--advertise-address``, else the bind address, else the host's address; a loopback address
+  is not a valid endpoint, so a 127.0.0.1-only apiserver publishes the Service without Endpoints).
+
+Until the apiserver serves TLS (a later issue) the endpoint speaks plain HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from typing import TYPE_CHECKING, Any
+
+from machinery import errors
+
+if TYPE_CHECKING:
+    from .registry import Registry
+
+log = logging.getLogger(__name__)
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+SERVICE_LABELS = {"component": "apiserver", "provider": "kubernetes"}
+
+
+def first_service_ip(cidr: str) -> str:
+    return str(ipaddress.ip_network(cidr, strict=False).network_address + 1)
+
+
+def advertised_ip(advertise_address: str, bind_address: str) -> str | None:
+    """The address pods reach the apiserver at, or None when there is no usable one."""
+    for candidate in (advertise_address, bind_address):
+        if not candidate:
+            continue
+        try:
+            ip = ipaddress.ip_address(candidate)
+        except ValueError:
+            continue
+        if ip.is_unspecified:
+            try:
+                ip = ipaddress.ip_address(socket.gethostbyname(socket.gethostname()))
+            except (OSError, ValueError):
+                return None
+        if ip.is_loopback or ip.is_unspecified or ip.is_link_local:
+            return None
+        return str(ip)
+    return None
+
+
+def kubernetes_service(cidr: str, port: int) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": dict(SERVICE_LABELS)},
+            "spec": {"type": "ClusterIP", "clusterIP": first_service_ip(cidr), "sessionAffinity": "None",
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}}
+
+
+def kubernetes_endpoints(ip: str, port: int) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]}
+
+
+async def _ensure(registry: "Registry", kind: str, namespace: str | None, obj: dict[str, Any]) -> None:
+    res = registry.resources.by_kind(kind, "")
+    assert res is not None
+    try:
+        await registry.create(res, namespace, obj)
+    except errors.AlreadyExistsError:
+        pass
+
+
+async def ensure_system_objects(registry: "Registry", *, port: int, advertise_address: str = "",
+                                bind_address: str = "127.0.0.1") -> None:
+    for name in SYSTEM_NAMESPACES:
+        await _ensure(registry, "Namespace", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    try:
+        await _ensure(registry, "Service", "default", kubernetes_service(registry.settings.service_cidr, port))
+    except errors.InvalidError as e:  # e.g. someone else holds the first service IP
+        log.warning("cannot create the default/kubernetes Service: %s", e.message)
+    ip = advertised_ip(advertise_address, bind_address)
+    if ip is None:
+        return
+    endpoints = kubernetes_endpoints(ip, port)
+    res = registry.resources.by_kind("Endpoints", "")
+    assert res is not None
+    try:
+        current = (await registry.get(res, "default", "kubernetes")).obj
+    except errors.NotFoundError:
+        await _ensure(registry, "Endpoints", "default", endpoints)
+        return
+    if current.get("subsets") != endpoints["subsets"]:
+        await registry.update(res, "default", "kubernetes", {**current, "subsets": endpoints["subsets"]})
+
+
+async def reconcile_forever(registry: "Registry", *, interval: float = 10.0, **kw: Any) -> None:
+    """Keep the system objects in place (Kubernetes' reconcilers run every 10 s)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await ensure_system_objects(registry, **kw)
+        except errors.ApiError as e:
+            log.warning("reconciling the system objects failed: %s", e.message)
