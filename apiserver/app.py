@@ -85,6 +85,15 @@ def _options_dry_run(options: dict[str, Any]) -> bool:
     return bool(values)
 
 
+def _as_version(res: Resource, raw: bytes, obj: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """An object as the requested version serves it. Objects are stored at the storage version;
+    between versions of a custom resource (conversion None) only ``apiVersion`` differs."""
+    if obj.get("apiVersion", res.api_version) == res.api_version:
+        return raw, obj
+    converted = {**obj, "apiVersion": res.api_version}
+    return orjson.dumps(converted), converted
+
+
 def _warning_headers(warnings: list[str]) -> dict[str, str]:
     if not warnings:
         return {}
@@ -245,8 +254,8 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
                 deleted = await registry.delete_collection(
                     res, ns, label_selector=q.get("labelSelector", ""), field_selector=q.get("fieldSelector", ""),
                     options=options, dry_run=_dry_run(q) or _options_dry_run(options))
-                return _json({"kind": f"{res.kind}List", "apiVersion": res.api_version,
-                              "metadata": {}, "items": deleted})
+                return _json({"kind": res.list_kind, "apiVersion": res.api_version,
+                              "metadata": {}, "items": [_as_version(res, b"", o)[1] for o in deleted]})
             raise errors.MethodNotAllowedError(message=f"{method} is not supported on a collection")
         name = info.name
         sub = info.subresource
@@ -289,7 +298,7 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
             options = await _delete_options(request)
             obj, _gone = await registry.delete(res, ns, name, options=options,
                                                dry_run=_dry_run(q) or _options_dry_run(options))
-            return _json(obj)
+            return _json(_as_version(res, b"", obj)[1])
         raise errors.MethodNotAllowedError(message=f"{method} is not supported here")
 
     async def _body(request: Request) -> Any:
@@ -346,6 +355,7 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
 
     def _object_response(request: Request, res: Resource, raw: bytes, obj: dict[str, Any], *,
                          status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        raw, obj = _as_version(res, raw, obj)
         if _wants_table(request):
             return _json(_table(request, res, [obj], str((obj.get("metadata") or {}).get("resourceVersion", ""))),
                          status, headers)
@@ -371,8 +381,8 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         if result.continue_token:
             meta["continue"] = result.continue_token
             meta["remainingItemCount"] = result.remaining
-        head = orjson.dumps({"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta})
-        body = head[:-1] + b',"items":[' + b",".join(e.raw for e in result.items) + b"]}"
+        head = orjson.dumps({"kind": res.list_kind, "apiVersion": res.api_version, "metadata": meta})
+        body = head[:-1] + b',"items":[' + b",".join(_as_version(res, e.raw, e.obj)[0] for e in result.items) + b"]}"
         return _json(body)
 
     async def _watch(request: Request, res: Resource, ns: str | None, *, name: str | None = None) -> Response:
@@ -397,6 +407,9 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
             if as_table:
                 return orjson.dumps({"type": ev.type, "object": _table(request, res, [ev.entry.obj],
                                                                        str(ev.revision))}) + b"\n"
+            if ev.entry.obj.get("apiVersion", res.api_version) != res.api_version:
+                _, converted = _as_version(res, ev.entry.raw, ev.entry.obj)
+                return orjson.dumps({"type": ev.type, "object": converted}) + b"\n"
             return ev.wire_line()
 
         async def stream() -> AsyncIterator[bytes]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable, Mapping
 
 from .cache import WatchCache
 from .storage import Storage, StorageError
@@ -19,8 +20,9 @@ log = logging.getLogger(__name__)
 
 
 class Compactor:
-    def __init__(self, storage: Storage, caches: list[WatchCache], *, interval: float = 60.0,
-                 retention: float = 300.0) -> None:
+    def __init__(self, storage: Storage, caches: Iterable[WatchCache] | Mapping[str, WatchCache], *,
+                 interval: float = 60.0, retention: float = 300.0) -> None:
+        # A mapping is read at every compaction: the registry adds and removes caches as CRDs come and go.
         self._storage = storage
         self._caches = caches
         self.interval = interval
@@ -49,7 +51,8 @@ class Compactor:
             return 0
         await self._storage.compact(target)
         self.compacted = target
-        for c in self._caches:
+        caches = self._caches.values() if isinstance(self._caches, Mapping) else self._caches
+        for c in list(caches):
             c.compacted(target)
         log.info("compacted etcd at revision %d", target)
         return target

@@ -7,6 +7,7 @@ names and categories. The OpenAPI documents are ``apiserver/openapi``'s.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -25,14 +26,30 @@ def api_versions(server_address: str) -> dict[str, Any]:
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
 
 
+_KUBE_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+
+
+def version_priority(version: str) -> tuple[int, int, int, str]:
+    """Kubernetes' version order (smaller sorts first): GA, then beta, then alpha, newest first;
+    names that are not Kubernetes-like versions last, alphabetically (``CompareKubeAwareVersionStrings``)."""
+    m = _KUBE_VERSION.match(version)
+    if m is None:
+        return (3, 0, 0, version)
+    major, stage, minor = int(m.group(1)), m.group(2), int(m.group(3) or 0)
+    return ({None: 0, "beta": 1, "alpha": 2}[stage], -major, -minor, "")
+
+
 def api_group_list(table: ResourceTable) -> dict[str, Any]:
-    groups = []
+    versions: dict[str, list[str]] = {}
     for gv in table.group_versions():
         if "/" not in gv:
             continue
         group, version = gv.split("/")
-        ver = {"groupVersion": gv, "version": version}
-        groups.append({"name": group, "versions": [ver], "preferredVersion": ver})
+        versions.setdefault(group, []).append(version)
+    groups = []
+    for group, names in versions.items():
+        listed = [{"groupVersion": f"{group}/{v}", "version": v} for v in sorted(names, key=version_priority)]
+        groups.append({"name": group, "versions": listed, "preferredVersion": listed[0]})
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 

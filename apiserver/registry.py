@@ -116,6 +116,30 @@ class Registry:
     def cache(self, res: Resource) -> WatchCache:
         return self.caches[res.group_resource]
 
+    # ------------------------------------------------------------------ resources that come and go
+    async def install(self, strategies: builtins.list[Resource]) -> None:
+        """Serve these (custom) resources; the versions of one resource share one cache, as in etcd."""
+        for strategy in strategies:
+            if strategy.group_resource not in self.caches:
+                cache = WatchCache(self.storage, strategy.prefix)
+                self.caches[strategy.group_resource] = cache
+                await cache.start()
+                await cache.ready.wait()
+            self.resources.add(strategy)
+        self.openapi.update(self.resources.all)
+
+    async def uninstall(self, group: str, plural: str, *, keep_versions: builtins.list[str] | None = None) -> None:
+        """Stop serving a resource's versions (all of them, or those not in ``keep_versions``)."""
+        for strategy in self.resources.versions_of(group, plural):
+            if keep_versions is None or strategy.version not in keep_versions:
+                self.resources.remove(group, strategy.version, plural)
+        if not self.resources.versions_of(group, plural):
+            gr = f"{plural}.{group}" if group else plural
+            cache = self.caches.pop(gr, None)
+            if cache is not None:
+                await cache.stop()
+        self.openapi.update(self.resources.all)
+
     async def _fresh_cache(self, res: Resource) -> WatchCache:
         cache = self.cache(res)
         if not await cache.wait_for(self._last_write.get(res.group_resource, 0),
@@ -297,7 +321,9 @@ class Registry:
         res.defaults(obj)
         res.prepare_for_create(obj, ctx)
         self._validate(res, obj)
+        warnings += res.warnings(obj, None)
         await res.before_create(obj, ctx)
+        obj["apiVersion"] = res.storage_api_version
         if dry_run:
             return WriteResult(obj, orjson.dumps(obj), warnings, created=True)
         key = res.key(meta.get("namespace"), meta["name"])
@@ -339,6 +365,11 @@ class Registry:
                     content_type: str, subresource: str | None = None, dry_run: bool = False,
                     field_validation: str = "") -> WriteResult:
         ctype = content_type.split(";")[0].strip().lower()
+        if ctype == STRATEGIC_PATCH and not res.strategic_merge:
+            # As Kubernetes answers for custom resources: they have no patch strategies to merge by.
+            raise errors.UnsupportedMediaTypeError(
+                message=f"the body of the request was in an unknown format - accepted media types include: "
+                        f"{JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}")
         if ctype not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH):
             if ctype == APPLY_PATCH:
                 raise errors.UnsupportedMediaTypeError(message="server-side apply is not supported by minik8s; use client-side kubectl apply")
@@ -400,17 +431,17 @@ class Registry:
                     continue
                 raise self._conflict(res, name)
             new = mutate(copy.deepcopy(current.obj))
-            new = self._prepare_update(res, current.obj, new, subresource=subresource)
+            new, warnings = self._prepare_update(res, current.obj, new, subresource=subresource)
             if _same(new, current.obj):
                 if not fresh:
                     # A no-op is only a success against the current version, not a cached one.
                     fresh = True
                     continue
-                return WriteResult(current.obj, current.raw)
+                return WriteResult(current.obj, current.raw, warnings)
             if dry_run:
                 # What would be stored, at the version it would replace (as Kubernetes answers).
                 new["metadata"]["resourceVersion"] = str(current.revision)
-                return WriteResult(new, orjson.dumps(new))
+                return WriteResult(new, orjson.dumps(new), warnings)
             try:
                 if _should_delete_on_update(res, new):
                     _, rev = await self.storage.delete(key, expected_revision=current.revision)
@@ -428,7 +459,7 @@ class Registry:
                 raise errors.ServiceUnavailableError(message=str(e), retry_after_seconds=1)
             self._wrote(res, rev)
             new["metadata"]["resourceVersion"] = str(rev)
-            return WriteResult(new, orjson.dumps(new))
+            return WriteResult(new, orjson.dumps(new), warnings)
         raise self._conflict(res, name, "too many concurrent updates; please retry")
 
     async def _current(self, res: Resource, key: bytes, name: str, *, fresh: bool) -> Entry:
@@ -448,7 +479,9 @@ class Registry:
         return decode_entry(kv.key, kv.value, kv.mod_revision)
 
     def _prepare_update(self, res: Resource, old: dict[str, Any], new: dict[str, Any], *,
-                        subresource: str | None) -> dict[str, Any]:
+                        subresource: str | None) -> tuple[dict[str, Any], builtins.list[str]]:
+        """The object to store (validated) and the write's ``Warning``s."""
+        warnings: builtins.list[str] = []
         old_meta = old.get("metadata") or {}
         if subresource == "status":
             merged = copy.deepcopy(old)
@@ -470,7 +503,7 @@ class Registry:
         meta.pop("managedFields", None)
         meta.pop("selfLink", None)
         gen = int(old_meta.get("generation") or 1)
-        if subresource in (None, "scale") and "spec" in old and new.get("spec") != old.get("spec"):
+        if subresource in (None, "scale") and res.generation_changed(new, old):
             gen += 1
         meta["generation"] = gen
         if meta.get("deletionTimestamp") and "finalizers" in old_meta:
@@ -480,7 +513,13 @@ class Registry:
                 del meta["finalizers"]
         if subresource is None or subresource == "scale":
             self._validate(res, new, old)
-        return new
+            warnings = res.warnings(new, old)
+        elif subresource == "status":
+            causes = res.validate_status_update(new, old)
+            if causes:
+                raise errors.invalid(res.kind, str(meta.get("name") or ""), causes, group=res.group)
+        new["apiVersion"] = res.storage_api_version
+        return new, warnings
 
     # ------------------------------------------------------------------ subresources
     async def get_scale(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:

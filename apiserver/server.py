@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from . import bootstrap
 from .app import create_app
 from .compactor import Compactor
+from .crdcontroller import CRDController
 from .registry import Registry, RegistrySettings
 from .resources import default_resources
 from .storage.etcd import EtcdStorage
@@ -54,9 +55,10 @@ def build(settings: ApiServerSettings) -> ApiServer:
         service_cidr=settings.service_cluster_ip_range,
         default_not_ready_toleration_seconds=settings.default_not_ready_toleration_seconds,
         default_unreachable_toleration_seconds=settings.default_unreachable_toleration_seconds))
-    compactor = Compactor(storage, list(registry.caches.values()), interval=settings.compaction_interval,
+    compactor = Compactor(storage, registry.caches, interval=settings.compaction_interval,
                           retention=settings.history_retention)
     tasks: list[asyncio.Task[None]] = []
+    crds = CRDController(registry)
 
     async def startup() -> None:
         # The OpenAPI schemas (also what strategic merge patch reads) take about a second to build.
@@ -65,12 +67,14 @@ def build(settings: ApiServerSettings) -> ApiServer:
         system = dict(port=settings.port, advertise_address=settings.advertise_address,
                       bind_address=settings.bind_address)
         await _bootstrap(registry, system)
+        await crds.start()  # serve the stored CRDs before answering requests
         tasks.append(asyncio.create_task(compactor.run(), name="compactor"))
         tasks.append(asyncio.create_task(bootstrap.reconcile_forever(registry, **system), name="system-objects"))
 
     async def shutdown() -> None:
         for t in tasks:
             t.cancel()
+        await crds.stop()
         await registry.stop()
         await storage.close()
 

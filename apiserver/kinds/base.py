@@ -183,6 +183,11 @@ class Strategy:
         return f"{self.kind}List"
 
     @property
+    def storage_api_version(self) -> str:
+        """The apiVersion objects are stored at (custom resources: the CRD's storage version)."""
+        return self.api_version
+
+    @property
     def has_status(self) -> bool:
         return "status" in self.subresources
 
@@ -262,6 +267,18 @@ class Strategy:
     def validate_update(self, new: Obj, old: Obj) -> Causes:
         """Immutable fields and other rules that compare with the stored object."""
         return []
+
+    def validate_status_update(self, new: Obj, old: Obj) -> Causes:
+        """What a write through ``/status`` must satisfy (most kinds: nothing beyond decoding)."""
+        return []
+
+    def warnings(self, obj: Obj, old: Obj | None) -> list[str]:
+        """``Warning`` headers a write earns besides unknown fields (e.g. deprecated settings)."""
+        return []
+
+    def generation_changed(self, new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
+        """Whether a write bumps ``metadata.generation``: a change of ``spec``."""
+        return new.get("spec") != old.get("spec")
 
     # ------------------------------------------------------------------ deletion
     def grace_period_seconds(self, obj: Obj, options: Mapping[str, Any]) -> int:

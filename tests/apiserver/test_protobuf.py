@@ -210,7 +210,9 @@ def test_schema_is_closed() -> None:
             _, number, code = token.split(":")
             assert number.isdigit(), (name, token)
             assert code.strip("*{}!") in special | MESSAGES.keys(), (name, token)
-    assert {s.kind for s in builtin()} <= MESSAGES.keys()
+    # Every kind of the groups kubectl's typed commands write (core, apps, ...) decodes; kubectl only
+    # ever sends CustomResourceDefinitions as JSON.
+    assert {s.kind for s in builtin() if s.group != "apiextensions.k8s.io"} <= MESSAGES.keys()
 
 
 # Bodies captured from kubectl v1.32.4 -v=9.
