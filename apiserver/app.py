@@ -26,6 +26,7 @@ from machinery import errors
 
 from . import discovery, nodeproxy
 from .cache import CacheEvent, ExpiredError, TooSlowError, Watcher
+from .fieldmanager import Writer, writer_for
 from .openapi import PROTOBUF_CONTENT_TYPE, wants_protobuf
 from .protobuf import PROTOBUF, ProtobufError, UnknownKindError, decode_protobuf
 from .registry import Registry
@@ -238,6 +239,10 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         if q.get("fieldValidation", "") not in ("", "Ignore", "Warn", "Strict"):
             raise errors.BadRequestError(
                 message=f'fieldValidation: Unsupported value: "{q["fieldValidation"]}": supported values: "Ignore", "Strict", "Warn"')
+        def writer(*, applying: bool = False) -> Writer:
+            return writer_for(q.get("fieldManager"), request.headers.get("user-agent"), applying=applying,
+                              force=q.get("force"))
+
         if info.name is None:
             if method == "GET":
                 if _flag(q.get("watch")):
@@ -246,7 +251,7 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
             if method == "POST":
                 body = await _body(request)
                 result = await registry.create(res, ns, body, dry_run=_dry_run(q),
-                                               field_validation=q.get("fieldValidation", ""))
+                                               field_validation=q.get("fieldValidation", ""), writer=writer())
                 return _object_response(request, res, result.raw, result.obj, status=201,
                                         headers=_warning_headers(result.warnings))
             if method == "DELETE":
@@ -266,7 +271,7 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         if sub == "binding":
             if method != "POST":
                 raise errors.MethodNotAllowedError(message="only POST is supported on pods/binding")
-            await registry.bind(res, ns, name, await _body(request))
+            await registry.bind(res, ns, name, await _body(request), writer=writer())
             return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
         if sub == "scale":
             if method == "GET":
@@ -274,7 +279,7 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
             if method in ("PUT", "PATCH"):
                 body = await request.body() if method == "PATCH" else await _body(request)
                 scale = await registry.update_scale(
-                    res, ns, name, body, dry_run=_dry_run(q),
+                    res, ns, name, body, dry_run=_dry_run(q), writer=writer(),
                     patch_type=request.headers.get("content-type", JSON) if method == "PATCH" else None)
                 return _json(scale)
             raise errors.MethodNotAllowedError(message=f"{method} is not supported on scale")
@@ -286,14 +291,17 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         if method == "PUT":
             body = await _body(request)
             result = await registry.update(res, ns, name, body, subresource=sub, dry_run=_dry_run(q),
-                                           field_validation=q.get("fieldValidation", ""))
+                                           field_validation=q.get("fieldValidation", ""), writer=writer())
             return _object_response(request, res, result.raw, result.obj, headers=_warning_headers(result.warnings))
         if method == "PATCH":
-            result = await registry.patch(res, ns, name, await request.body(),
-                                          content_type=request.headers.get("content-type", ""),
-                                          subresource=sub, dry_run=_dry_run(q),
+            content_type = request.headers.get("content-type", "")
+            applying = content_type.split(";")[0].strip().lower() == "application/apply-patch+yaml"
+            result = await registry.patch(res, ns, name, await request.body(), content_type=content_type,
+                                          subresource=sub, dry_run=_dry_run(q), writer=writer(applying=applying),
                                           field_validation=q.get("fieldValidation", ""))
-            return _object_response(request, res, result.raw, result.obj, headers=_warning_headers(result.warnings))
+            # A server-side apply that created the object answers 201, as Kubernetes does.
+            return _object_response(request, res, result.raw, result.obj, status=201 if result.created else 200,
+                                    headers=_warning_headers(result.warnings))
         if method == "DELETE" and sub is None:
             options = await _delete_options(request)
             obj, _gone = await registry.delete(res, ns, name, options=options,

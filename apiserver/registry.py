@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import orjson
+import yaml
 
 from machinery import errors
 from machinery.errors import StatusCause
@@ -37,6 +38,7 @@ from .cache import Entry, ExpiredError, Watcher, WatchCache, decode as decode_en
 from .decode import DecodeError, decode
 from .kinds import type_facts, validate_object
 from .kinds.base import CreateContext
+from .fieldmanager import FieldManager, Writer
 from .openapi import OpenAPI
 from .resources import Resource, ResourceTable
 from .storage import (
@@ -51,11 +53,16 @@ log = logging.getLogger(__name__)
 
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' generateName alphabet
 _GUARANTEED_UPDATE_TRIES = 16
+# The field manager of the apiserver's own writes (system namespaces, CRD status, ...).
+SYSTEM_WRITER = Writer("kube-apiserver")
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def now_rfc3339(now: datetime | None = None) -> str:
@@ -98,6 +105,7 @@ class Registry:
         self.resources = resources
         # The OpenAPI documents double as the schemas strategic merge patch and server-side apply read.
         self.openapi = OpenAPI(resources.all, type_facts(resources.all))
+        self.fields = FieldManager(self.openapi)
         self.settings = settings or RegistrySettings()
         self.clock = clock
         self.caches: dict[str, WatchCache] = {r.group_resource: WatchCache(storage, r.prefix) for r in resources.all}
@@ -299,7 +307,9 @@ class Registry:
 
     # ------------------------------------------------------------------ create
     async def create(self, res: Resource, namespace: str | None, body: Any, *, dry_run: bool = False,
-                     field_validation: str = "") -> WriteResult:
+                     field_validation: str = "", writer: Writer = SYSTEM_WRITER,
+                     managed: bool = False) -> WriteResult:
+        """Create; ``managed``: the body already carries the managedFields of a server-side apply."""
         obj, warnings = self._decode(res, body, field_validation=field_validation)
         meta = obj["metadata"]
         if res.namespaced:
@@ -311,7 +321,7 @@ class Registry:
         await self._check_namespace(res, meta.get("namespace"), creating=True, name=str(meta.get("name") or ""))
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(random.choice(_NAME_CHARS) for _ in range(5))
-        for f in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"):
+        for f in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             meta.pop(f, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_rfc3339(self.clock())
@@ -323,6 +333,9 @@ class Registry:
         self._validate(res, obj)
         warnings += res.warnings(obj, None)
         await res.before_create(obj, ctx)
+        if not managed:
+            obj = self.fields.record_update(res, None, obj, writer=writer)
+        meta = obj["metadata"]
         obj["apiVersion"] = res.storage_api_version
         if dry_run:
             return WriteResult(obj, orjson.dumps(obj), warnings, created=True)
@@ -341,7 +354,7 @@ class Registry:
     # ------------------------------------------------------------------ update
     async def update(self, res: Resource, namespace: str | None, name: str, body: Any, *,
                      subresource: str | None = None, dry_run: bool = False,
-                     field_validation: str = "") -> WriteResult:
+                     field_validation: str = "", writer: Writer = SYSTEM_WRITER) -> WriteResult:
         obj, warnings = self._decode(res, body, field_validation=field_validation)
         meta = obj["metadata"]
         if meta.get("name") and meta["name"] != name:
@@ -357,23 +370,26 @@ class Registry:
 
         result = await self._guaranteed_update(res, namespace, name, mutate, subresource=subresource,
                                                precondition=int(expected) if expected else None,
-                                               dry_run=dry_run)
+                                               dry_run=dry_run, writer=writer)
         result.warnings = warnings + result.warnings
         return result
 
     async def patch(self, res: Resource, namespace: str | None, name: str, body: bytes, *,
                     content_type: str, subresource: str | None = None, dry_run: bool = False,
-                    field_validation: str = "") -> WriteResult:
+                    field_validation: str = "", writer: Writer = SYSTEM_WRITER) -> WriteResult:
         ctype = content_type.split(";")[0].strip().lower()
+        if ctype == APPLY_PATCH:
+            return await self.apply(res, namespace, name, body, subresource=subresource, dry_run=dry_run,
+                                    field_validation=field_validation, writer=writer)
         if ctype == STRATEGIC_PATCH and not res.strategic_merge:
             # As Kubernetes answers for custom resources: they have no patch strategies to merge by.
             raise errors.UnsupportedMediaTypeError(
                 message=f"the body of the request was in an unknown format - accepted media types include: "
                         f"{JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}")
         if ctype not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH):
-            if ctype == APPLY_PATCH:
-                raise errors.UnsupportedMediaTypeError(message="server-side apply is not supported by minik8s; use client-side kubectl apply")
-            raise errors.UnsupportedMediaTypeError(message=f"the body of the request was in an unknown format - accepted media types include: {JSON_PATCH}, {MERGE_PATCH}, {STRATEGIC_PATCH}")
+            raise errors.UnsupportedMediaTypeError(
+                message=f"the body of the request was in an unknown format - accepted media types include: "
+                        f"{JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}, {STRATEGIC_PATCH}")
         try:
             doc = orjson.loads(body) if body else None
         except orjson.JSONDecodeError as e:
@@ -413,14 +429,60 @@ class Registry:
             return new
 
         result = await self._guaranteed_update(res, namespace, name, mutate, subresource=subresource,
-                                               precondition=precondition, dry_run=dry_run)
+                                               precondition=precondition, dry_run=dry_run, writer=writer)
+        result.warnings = warnings + result.warnings
+        return result
+
+    async def apply(self, res: Resource, namespace: str | None, name: str, body: bytes, *,
+                    subresource: str | None = None, dry_run: bool = False, field_validation: str = "",
+                    writer: Writer) -> WriteResult:
+        """Server-side apply (``application/apply-patch+yaml``): merge ``writer``'s configuration,
+        creating the object when it does not exist (see ``apiserver/fieldmanager.py``)."""
+        try:
+            config = yaml.load(body or b"", Loader=_YAML_LOADER)
+        except yaml.YAMLError as e:
+            raise errors.BadRequestError(message=f"error decoding YAML: {e}")
+        if not isinstance(config, dict):
+            raise errors.BadRequestError(message="the apply patch must be a YAML or JSON object")
+        meta = config.get("metadata") if isinstance(config.get("metadata"), dict) else {}
+        if meta.get("name") not in (None, "", name):
+            raise errors.BadRequestError(message=f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+        if res.namespaced and meta.get("namespace") not in (None, "", namespace):
+            raise errors.BadRequestError(message="the namespace of the provided object does not match the namespace sent on the request")
+        # Unknown fields are reported per fieldValidation and never reach the merge.
+        _, warnings = self._decode(res, copy.deepcopy(config), field_validation=field_validation)
+        config, _ = res.decode(copy.deepcopy(config))
+        try:
+            current = await self._current(res, res.key(namespace, name), name, fresh=False)
+        except errors.NotFoundError:
+            current = None
+        if current is None:
+            created_body = self.fields.apply(res, None, config, writer=writer, subresource=subresource)
+            created_body.setdefault("metadata", {})["name"] = name
+            try:
+                result = await self.create(res, namespace, created_body, dry_run=dry_run, writer=writer, managed=True)
+            except errors.AlreadyExistsError:
+                pass  # lost a race with another create: apply to what is there now
+            else:
+                result.warnings = warnings + result.warnings
+                return result
+
+        def mutate(live: dict[str, Any]) -> dict[str, Any]:
+            merged = self.fields.apply(res, _strip_rv(live), config, writer=writer, subresource=subresource)
+            new, _ = self._decode(res, merged, field_validation="Ignore")
+            new["metadata"].pop("resourceVersion", None)
+            return new
+
+        result = await self._guaranteed_update(res, namespace, name, mutate, subresource=subresource,
+                                               precondition=None, dry_run=dry_run, writer=writer, managed=True)
         result.warnings = warnings + result.warnings
         return result
 
     async def _guaranteed_update(self, res: Resource, namespace: str | None, name: str,
                                  mutate: Callable[[dict[str, Any]], dict[str, Any]], *,
                                  subresource: str | None, precondition: int | None,
-                                 dry_run: bool) -> WriteResult:
+                                 dry_run: bool, writer: Writer = SYSTEM_WRITER,
+                                 managed: bool = False) -> WriteResult:
         key = res.key(namespace, name)
         fresh = False  # the first try reads the cache; any doubt re-reads etcd (like Kubernetes' GuaranteedUpdate)
         for attempt in range(_GUARANTEED_UPDATE_TRIES):
@@ -432,7 +494,9 @@ class Registry:
                 raise self._conflict(res, name)
             new = mutate(copy.deepcopy(current.obj))
             new, warnings = self._prepare_update(res, current.obj, new, subresource=subresource)
-            if _same(new, current.obj):
+            if not managed:
+                new = self.fields.record_update(res, current.obj, new, writer=writer, subresource=subresource)
+            if self.fields.unchanged(new, current.obj):
                 if not fresh:
                     # A no-op is only a success against the current version, not a cached one.
                     fresh = True
@@ -500,7 +564,6 @@ class Registry:
             else:
                 meta.pop(f, None)
         meta.pop("resourceVersion", None)
-        meta.pop("managedFields", None)
         meta.pop("selfLink", None)
         gen = int(old_meta.get("generation") or 1)
         if subresource in (None, "scale") and res.generation_changed(new, old):
@@ -526,7 +589,8 @@ class Registry:
         return res.scale_of((await self.get(res, namespace, name)).obj)
 
     async def update_scale(self, res: Resource, namespace: str | None, name: str, body: Any, *,
-                           dry_run: bool = False, patch_type: str | None = None) -> dict[str, Any]:
+                           dry_run: bool = False, patch_type: str | None = None,
+                           writer: Writer = SYSTEM_WRITER) -> dict[str, Any]:
         """PUT or PATCH of ``/scale``: only spec.replicas of the parent changes."""
         if patch_type:
             current = res.scale_of((await self.get(res, namespace, name)).obj)
@@ -560,10 +624,11 @@ class Registry:
             return current
 
         result = await self._guaranteed_update(res, namespace, name, mutate, subresource="scale",
-                                               precondition=precondition, dry_run=dry_run)
+                                               precondition=precondition, dry_run=dry_run, writer=writer)
         return res.scale_of(result.obj)
 
-    async def bind(self, res: Resource, namespace: str | None, name: str, body: Any) -> None:
+    async def bind(self, res: Resource, namespace: str | None, name: str, body: Any, *,
+                   writer: Writer = SYSTEM_WRITER) -> None:
         """POST pods/{name}/binding: set spec.nodeName once, as the scheduler does."""
         binding, _ = self._decode(res, body, kind="Binding")
         target = binding.get("target") or {}
@@ -580,7 +645,7 @@ class Registry:
             return result
 
         await self._guaranteed_update(res, namespace, name, mutate, subresource="binding",
-                                      precondition=None, dry_run=False)
+                                      precondition=None, dry_run=False, writer=writer)
 
     # ------------------------------------------------------------------ delete
     async def delete(self, res: Resource, namespace: str | None, name: str, *,

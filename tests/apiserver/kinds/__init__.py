@@ -1,0 +1,1 @@
+"""Tests of the per-kind strategy modules (apiserver/kinds/<group>/<kind>.py)."""
