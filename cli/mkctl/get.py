@@ -39,6 +39,15 @@ class GetOptions:
     ignore_not_found: bool = False
     output_watch_events: bool = False
     watch_timeout: float | None = None
+    show_managed_fields: bool = False
+
+
+def _shown(obj: dict[str, Any], opts: GetOptions) -> dict[str, Any]:
+    """Like kubectl: ``metadata.managedFields`` only with ``--show-managed-fields``."""
+    meta = obj.get("metadata")
+    if opts.show_managed_fields or not isinstance(meta, dict) or "managedFields" not in meta:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
 
 
 @app.command("get")
@@ -57,12 +66,16 @@ def get_command(
     output_watch_events: Annotated[bool, typer.Option("--output-watch-events/--no-output-watch-events")] = False,
     watch_timeout: Annotated[float | None, typer.Option("--watch-timeout", hidden=True,
                                                         help="Stop watching after this many seconds.")] = None,
+    show_managed_fields: Annotated[bool, typer.Option(
+        "--show-managed-fields/--no-show-managed-fields",
+        help="Keep metadata.managedFields when printing objects in JSON or YAML.")] = False,
 ) -> None:
     """Display one or many resources."""
     opts = GetOptions(output=output, label_selector=selector, field_selector=field_selector,
                       all_namespaces=all_namespaces, watch=watch or watch_only, watch_only=watch_only,
                       show_labels=show_labels, no_headers=no_headers, ignore_not_found=ignore_not_found,
-                      output_watch_events=output_watch_events, watch_timeout=watch_timeout)
+                      output_watch_events=output_watch_events, watch_timeout=watch_timeout,
+                      show_managed_fields=show_managed_fields)
     run_command(options_of(ctx), lambda s: get(s, list(args or []), opts))
 
 
@@ -150,7 +163,7 @@ async def _get_objects(session: Session, targets: list[Target], opts: GetOptions
         if not objects and not failures and not any(t.names for t in targets):
             typer.echo(no_resources_message(_empty_namespace(session, targets, opts)), err=True)
     elif objects or not single:
-        typer.echo(render_objects(objects, opts.output, single=single), nl=False)
+        typer.echo(render_objects([_shown(o, opts) for o in objects], opts.output, single=single), nl=False)
     for failure in failures:
         print_error(failure, server=session.config.server)
     return 1 if failures else 0
@@ -204,6 +217,7 @@ def _print_object_event(etype: str, obj: dict[str, Any], prefix: str, opts: GetO
         name = f"{prefix}/{(obj.get('metadata') or {}).get('name', '')}"
         typer.echo(f"{etype}\t{name}" if opts.output_watch_events else name)
         return
+    obj = _shown(obj, opts)
     doc: Any = {"type": etype, "object": obj} if opts.output_watch_events else obj
     typer.echo(to_json(doc) if opts.output == "json" else "---\n" + to_yaml(doc), nl=False)
 

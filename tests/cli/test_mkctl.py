@@ -166,6 +166,10 @@ def test_get_object_formats(apiserver: ApiServerProcess, applied: str) -> None:
     assert mk(apiserver, "get", "deploy/nginx", "-o", "name", "-n", ns).stdout == "deployment.apps/nginx\n"
     one = yaml.safe_load(mk(apiserver, "get", "deploy", "nginx", "-o", "yaml", "-n", ns).stdout)
     assert (one["kind"], one["metadata"]["name"], one["spec"]["replicas"]) == ("Deployment", "nginx", 2)
+    assert "managedFields" not in one["metadata"]  # as kubectl, only with --show-managed-fields
+    shown = yaml.safe_load(mk(apiserver, "get", "deploy", "nginx", "-o", "yaml", "-n", ns,
+                              "--show-managed-fields").stdout)
+    assert [m["operation"] for m in shown["metadata"]["managedFields"]] == ["Update"]
     many = json.loads(mk(apiserver, "get", "svc", "-o", "json", "-n", ns).stdout)
     assert many["kind"] == "List" and [i["kind"] for i in many["items"]] == ["Service"]
     r = mk(apiserver, "get", "deploy", "-o", "bogus", "-n", ns)
