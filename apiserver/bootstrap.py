@@ -11,7 +11,8 @@ pkg/controlplane: at start-up, and then every ``interval`` seconds, the apiserve
   (``--advertise-address``, else the bind address, else the host's address; a loopback address
   is not a valid endpoint, so a 127.0.0.1-only apiserver publishes the Service without Endpoints).
 
-Until the apiserver serves TLS (a later issue) the endpoint speaks plain HTTP.
+The apiserver serves plain HTTP only (minik8s has no TLS), so the port named ``https`` speaks
+plain HTTP.
 """
 
 from __future__ import annotations

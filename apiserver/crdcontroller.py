@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from machinery import errors
@@ -47,7 +47,7 @@ def _names(crd: Mapping[str, Any]) -> Mapping[str, Any]:
     return names if isinstance(names, Mapping) else {}
 
 
-def name_conflicts(crd: Mapping[str, Any], others: list[Mapping[str, Any]]) -> str | None:
+def name_conflicts(crd: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> str | None:
     """The NameConflict message of Kubernetes' naming controller, or None when the names are free."""
     spec = crd.get("spec") or {}
     names = _names(crd)

@@ -444,7 +444,8 @@ class Registry:
             raise errors.BadRequestError(message=f"error decoding YAML: {e}")
         if not isinstance(config, dict):
             raise errors.BadRequestError(message="the apply patch must be a YAML or JSON object")
-        meta = config.get("metadata") if isinstance(config.get("metadata"), dict) else {}
+        raw_meta = config.get("metadata")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         if meta.get("name") not in (None, "", name):
             raise errors.BadRequestError(message=f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
         if res.namespaced and meta.get("namespace") not in (None, "", namespace):

@@ -64,7 +64,7 @@ def build(settings: ApiServerSettings) -> ApiServer:
         # The OpenAPI schemas (also what strategic merge patch reads) take about a second to build.
         await asyncio.get_running_loop().run_in_executor(None, registry.openapi.warm)
         await _start_registry(registry)
-        system = dict(port=settings.port, advertise_address=settings.advertise_address,
+        system: dict[str, Any] = dict(port=settings.port, advertise_address=settings.advertise_address,
                       bind_address=settings.bind_address)
         await _bootstrap(registry, system)
         await crds.start()  # serve the stored CRDs before answering requests

@@ -90,11 +90,12 @@ def machine() -> dict[str, str]:
 # ---------------------------------------------------------------------------- payload
 def configmap(name: str, value_size: int) -> bytes:
     """A ConfigMap whose JSON is ``value_size`` bytes long (give or take the name's length)."""
+    data = {"payload": ""}
     base = {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": "bench"}},
-            "data": {"payload": ""}}
+            "data": data}
     pad = max(0, value_size - len(orjson.dumps(base)))
-    base["data"]["payload"] = "x" * pad
+    data["payload"] = "x" * pad
     return orjson.dumps(base)
 
 

@@ -1,8 +1,11 @@
 """``minik8s``: runs each component alone, configured by flags and environment variables.
 
-``minik8s apiserver --etcd-servers URL --bind-address ADDR --port N`` is the API server;
-``minik8s up`` runs etcd and every component on this machine as child processes. The
-scheduler, controller-manager, kubelet, gitops and proxy join in later issues.
+Commands: ``minik8s apiserver --etcd-servers URL --bind-address ADDR --port N`` (the API server,
+run in this process), ``minik8s scheduler --server URL``, ``minik8s controller-manager --server
+URL``, ``minik8s kubelet --server URL --node-name NAME`` (the Docker kubelet; ``--simulated
+--count N`` for nodes without containers), ``minik8s up`` (etcd and every component on this
+machine as child processes) and ``minik8s healthcheck URL``. gitops, proxy, dns, ingress and the
+console are not written yet and have no command.
 """
 
 from __future__ import annotations

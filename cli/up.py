@@ -24,7 +24,8 @@ Data flow:
 
 Every child runs in its own session (a terminal's Ctrl-C reaches only ``up``, which then stops
 them in order) and logs to DATA_DIR/logs/<name>.log. Signals only set a flag; every wait looks
-at it, so Ctrl-C during startup stops what was started so far. gitops joins with its issue.
+at it, so Ctrl-C during startup stops what was started so far. gitops and the traffic
+components (proxy, dns, ingress) are not written yet, so ``up`` starts none of them.
 """
 
 from __future__ import annotations

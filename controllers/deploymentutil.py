@@ -1,6 +1,6 @@
 """Pure helpers of the Deployment controller (Kubernetes' pkg/controller/deployment/util).
 
-Data flow: none of its own; ``controllers.deployment.plan`` calls these on wire dicts:
+Data flow: none of its own; ``controllers.deploymentplan.plan`` calls these on wire dicts:
 the pod-template hash (``compute_hash``), maxSurge/maxUnavailable resolution
 (``resolve_fenceposts``), revision and replica annotations, finding the new and old ReplicaSets,
 replica counts over ReplicaSets, the proportional-scaling fraction, and Deployment conditions.
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from controllers.podcontrol import Obj, is_deleting, meta, name_of
+from controllers.ownerrefs import Obj, is_deleting, meta, name_of
 
 # Label and annotation keys (apps/v1).
 POD_TEMPLATE_HASH = "pod-template-hash"
@@ -382,7 +382,7 @@ def rfc3339(now: datetime) -> str:
 def get_condition(status: Obj, ctype: str) -> dict[str, Any] | None:
     for c in status.get("conditions") or []:
         if c.get("type") == ctype:
-            return c  # type: ignore[no-any-return]
+            return c
     return None
 
 

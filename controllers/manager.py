@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from machinery.client import ApiClient
+from machinery.client import ApiClient, default_user_agent
 from machinery.events import EventRecorder
 from machinery.healthz import Check, serve_healthz
 from machinery.leaderelection import LeaderElectionSettings, LeaderElector, default_identity
@@ -95,7 +95,7 @@ async def run_controllers(ctx: ControllerContext) -> None:
 
 async def main(settings: ControllerManagerSettings, *, stop: asyncio.Event | None = None) -> None:
     """Run the controllers (while leading) until ``stop`` is set (forever if None)."""
-    async with ApiClient(settings.server) as client:
+    async with ApiClient(settings.server, user_agent=default_user_agent("kube-controller-manager")) as client:
         informers = InformerFactory(client)
         ctx = ControllerContext(client, informers, settings)
         checks: dict[str, Check] = {}

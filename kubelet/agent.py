@@ -61,13 +61,13 @@ from kubelet.nodestatus import (
     node_spec_patch, node_status,
 )
 from kubelet.server import LogsUnavailable, start_kubelet_server, waiting_to_start
-from kubelet.runtime import (
-    DEFAULT_DOCKER_URL, DEFAULT_SANDBOX_IMAGE, LABEL_NODE, LABEL_POD_UID, ContainerInfo, ContainerRuntime,
-    ContainerRuntimeError, ContainerSpec, DockerRuntime, ImageNotPresent, ImagePullError, Mount,
-    RuntimeUnavailable,
+from kubelet.cri import (
+    LABEL_NODE, LABEL_POD_UID, ContainerInfo, ContainerRuntime, ContainerRuntimeError, ContainerSpec,
+    ImageNotPresent, ImagePullError, Mount, RuntimeUnavailable,
 )
+from kubelet.runtime import DEFAULT_DOCKER_URL, DEFAULT_SANDBOX_IMAGE, DockerRuntime
 from machinery import errors
-from machinery.client import ApiClient
+from machinery.client import ApiClient, default_user_agent
 from machinery.controller import Controller, Result
 from machinery.events import EventRecorder
 from machinery.informer import Informer, object_key, split_key
@@ -860,7 +860,7 @@ def _write_files(path: Path, files: dict[str, str]) -> None:
 
 async def main(settings: KubeletSettings, *, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
-    async with ApiClient(settings.server) as client:
+    async with ApiClient(settings.server, user_agent=default_user_agent("kubelet")) as client:
         await Kubelet(client, settings).run(stop)
 
 

@@ -1,7 +1,7 @@
 """The pure parts of a node agent: capacity parsing, pod CIDRs, the Node object and its Lease.
 
-Role: everything a kubelet decides about its Node without I/O, so the simulated kubelet (and
-later the Docker one) only has to send what these functions return.
+Role: everything a kubelet decides about its Node without I/O, so both kubelets (the simulated
+one and the Docker one, ``kubelet.agent``) only have to send what these functions return.
 
 Data flow:
 

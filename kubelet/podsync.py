@@ -1,7 +1,7 @@
 """What the Docker kubelet decides per pod, with no I/O: the plan and the status.
 
 Role: DESIGN pattern 6 for the kubelet. ``kubelet.agent`` lists a pod's containers from the
-runtime (``ContainerInfo``, sandbox included), remembers a little more than Docker knows
+runtime (``kubelet.cri.ContainerInfo``, sandbox included), remembers a little more than Docker knows
 (``PodMemory``: crash back-off delays, image pull failures), and asks:
 
     plan(pod, containers, now=, memory=, settings=)          -> Plan(actions, waiting, requeue_after)
@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence, Union
 
 from kubelet.nodestatus import rfc3339
-from kubelet.runtime import ROLE_CONTAINER, ROLE_SANDBOX, ContainerInfo
+from kubelet.cri import ROLE_CONTAINER, ROLE_SANDBOX, ContainerInfo
 
 Obj = dict[str, Any]
 
@@ -140,7 +140,7 @@ def exit_code(c: ContainerInfo) -> int:
     """A container that never started (bad command, missing binary) counts as exit code 128."""
     if c.exit_code is not None and c.started_at is not None:
         return c.exit_code
-    return c.exit_code if c.exit_code not in (None, 0) else 128  # type: ignore[return-value]
+    return c.exit_code or 128  # None (never ran) and 0 (no code recorded) alike
 
 
 def should_restart(policy: str, code: int) -> bool:

@@ -38,7 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import aiohttp
 
-from kubelet.runtime import (
+from kubelet.cri import (
     ContainerInfo,
     ContainerRuntime,
     ContainerRuntimeError,

@@ -1,9 +1,10 @@
 """The container runtime: the kubelet's only door to Docker (DESIGN pattern 4).
 
-Role: a small, typed, synchronous interface (``ContainerRuntime``) over one container engine,
-and its Docker implementation (``DockerRuntime``). This is the only module that imports the
-Docker SDK; every ``docker``/``requests`` exception is translated here, in ``_translate``, into
-the typed errors below, so the kubelet never catches an SDK exception.
+Role: the Docker implementation (``DockerRuntime``) of the small, typed, synchronous interface
+``kubelet.cri.ContainerRuntime`` (whose labels, errors and data classes are re-exported here).
+This is the only module that imports the Docker SDK (an import-linter contract says so); every
+``docker``/``requests`` exception is translated here, in ``_translate``, into the typed errors of
+``kubelet.cri``, so the kubelet never catches an SDK exception.
 
 Data flow (what the kubelet does with it):
 
@@ -36,9 +37,8 @@ import select
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterator, Mapping, Sequence
 
 import docker
 import docker.errors
@@ -46,19 +46,48 @@ import docker.types
 import requests.exceptions
 import urllib3.exceptions
 
-# Labels on every container and network this runtime creates (dockershim's io.kubernetes.* set,
-# in our own namespace so a real kubelet on the same engine is never confused with us).
-LABEL_MANAGED = "io.minik8s.managed"
-LABEL_ROLE = "io.minik8s.role"  # ROLE_SANDBOX | ROLE_CONTAINER
-LABEL_POD_UID = "io.minik8s.pod.uid"
-LABEL_POD_NAME = "io.minik8s.pod.name"
-LABEL_POD_NAMESPACE = "io.minik8s.pod.namespace"
-LABEL_NODE = "io.minik8s.node"
-LABEL_CONTAINER_NAME = "io.minik8s.container.name"
-LABEL_RESTART_COUNT = "io.minik8s.container.restart-count"
-LABEL_SANDBOX_ID = "io.minik8s.sandbox.id"
-ROLE_SANDBOX = "sandbox"
-ROLE_CONTAINER = "container"
+# The interface (labels, errors, data, the protocol) lives in kubelet.cri; it is re-exported here
+# so that ``kubelet.runtime`` stays the one name for "the runtime" to callers that build one.
+from kubelet.cri import (
+    LABEL_CONTAINER_NAME,
+    LABEL_MANAGED,
+    LABEL_NODE,
+    LABEL_POD_NAME,
+    LABEL_POD_NAMESPACE,
+    LABEL_POD_UID,
+    LABEL_RESTART_COUNT,
+    LABEL_ROLE,
+    LABEL_SANDBOX_ID,
+    ROLE_CONTAINER,
+    ROLE_SANDBOX,
+    ContainerInfo,
+    ContainerNotFound,
+    ContainerRuntime,
+    ContainerRuntimeError,
+    ContainerSpec,
+    ExecResult,
+    ExecTimeout,
+    ImageNotPresent,
+    ImagePullError,
+    InvalidSpec,
+    Mount,
+    NetworkInfo,
+    RuntimeConflict,
+    RuntimeTimeout,
+    RuntimeUnavailable,
+    RuntimeVersion,
+    Sandbox,
+)
+
+__all__ = [
+    "DEFAULT_DOCKER_URL", "DEFAULT_SANDBOX_IMAGE", "DockerRuntime",
+    "LABEL_CONTAINER_NAME", "LABEL_MANAGED", "LABEL_NODE", "LABEL_POD_NAME", "LABEL_POD_NAMESPACE",
+    "LABEL_POD_UID", "LABEL_RESTART_COUNT", "LABEL_ROLE", "LABEL_SANDBOX_ID", "ROLE_CONTAINER",
+    "ROLE_SANDBOX", "ContainerInfo", "ContainerNotFound", "ContainerRuntime", "ContainerRuntimeError",
+    "ContainerSpec", "ExecResult", "ExecTimeout", "ImageNotPresent", "ImagePullError", "InvalidSpec",
+    "Mount", "NetworkInfo", "RuntimeConflict", "RuntimeTimeout", "RuntimeUnavailable", "RuntimeVersion",
+    "Sandbox",
+]
 
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
 # Any image with a `sleep`: the sandbox runs `sleep` as its only process. Pulled when missing;
@@ -67,193 +96,11 @@ DEFAULT_SANDBOX_IMAGE = "busybox:1.36"
 
 
 # ---------------------------------------------------------------------------------------------
-# Errors: the only exceptions that leave this module.
-
-
-class ContainerRuntimeError(Exception):
-    """Any failure of the runtime; the more precise ones below subclass it."""
-
-
-class RuntimeUnavailable(ContainerRuntimeError):
-    """The engine cannot be reached (no socket, refused, not answering): the node is NotReady."""
-
-
-class RuntimeTimeout(ContainerRuntimeError):
-    """The engine accepted the request but did not answer in time."""
-
-
-class ExecTimeout(RuntimeTimeout):
-    """An exec (probe) command did not finish within its timeout."""
-
-
-class ContainerNotFound(ContainerRuntimeError):
-    """No container (or network) with that id or name."""
-
-
-class ImageNotPresent(ContainerRuntimeError):
-    """The image is not on the engine (create with a missing image; pull it first)."""
-
-
-class ImagePullError(ContainerRuntimeError):
-    """Pulling an image failed (unknown image, unreachable registry, denied): ErrImagePull."""
-
-
-class RuntimeConflict(ContainerRuntimeError):
-    """The engine refused because of existing state (name in use, network subnet mismatch)."""
-
-
-class InvalidSpec(ContainerRuntimeError):
-    """The engine rejected the parameters (bad memory limit, bad mount, ...)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Data
-
-
-@dataclass(frozen=True)
-class RuntimeVersion:
-    name: str  # "docker"
-    version: str  # engine version, e.g. "20.10.24+dfsg1"
-    api_version: str
-    os: str
-    arch: str
-    kernel_version: str
-
-
-@dataclass(frozen=True)
-class NetworkInfo:
-    id: str
-    name: str
-    subnet: str
-    gateway: str | None
-
-
-@dataclass(frozen=True)
-class Sandbox:
-    id: str
-    name: str
-    ip: str
-    network: str
-
-
-@dataclass(frozen=True)
-class Mount:
-    """A bind mount of a host directory (an emptyDir, a configMap projection)."""
-
-    source: str  # absolute host path
-    target: str  # path in the container
-    read_only: bool = False
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    """One app or init container of a pod, ready for the engine (Kubernetes semantics:
-    ``command`` replaces the image's ENTRYPOINT, ``args`` its CMD)."""
-
-    pod_uid: str
-    pod_name: str
-    namespace: str
-    node: str
-    name: str
-    image: str
-    sandbox_id: str
-    command: Sequence[str] | None = None
-    args: Sequence[str] | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    working_dir: str | None = None
-    nano_cpus: int | None = None  # resources.limits.cpu * 1e9
-    mem_limit: int | None = None  # resources.limits.memory in bytes
-    mounts: Sequence[Mount] = ()
-    restart_count: int = 0
-    stop_signal: str | None = None  # None: the image's STOPSIGNAL (SIGTERM by default)
-    labels: Mapping[str, str] = field(default_factory=dict)  # extra labels (e.g. init container)
-
-
-@dataclass(frozen=True)
-class ContainerInfo:
-    """What the engine knows of one container (app container or sandbox)."""
-
-    id: str
-    name: str
-    labels: Mapping[str, str]
-    state: str  # created | running | paused | restarting | removing | exited | dead
-    exit_code: int | None  # None until the container has run and stopped
-    created_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    image: str  # the reference it was created from
-    image_id: str  # sha256:...
-    oom_killed: bool = False
-    error: str = ""
-    ip: str | None = None  # sandboxes: the pod IP on its network
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
-
-    @property
-    def pod_uid(self) -> str | None:
-        return self.labels.get(LABEL_POD_UID)
-
-    @property
-    def container_name(self) -> str | None:
-        return self.labels.get(LABEL_CONTAINER_NAME)
-
-    @property
-    def role(self) -> str | None:
-        return self.labels.get(LABEL_ROLE)
-
-    @property
-    def restart_count(self) -> int:
-        try:
-            return int(self.labels.get(LABEL_RESTART_COUNT, "0"))
-        except ValueError:
-            return 0
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    exit_code: int
-    output: bytes  # stdout and stderr, interleaved as written
-
-
-# ---------------------------------------------------------------------------------------------
-# The interface the kubelet depends on
-
-
-@runtime_checkable
-class ContainerRuntime(Protocol):
-    def version(self) -> RuntimeVersion: ...
-    def ping(self) -> None: ...
-    def ensure_network(self, name: str, subnet: str, *, gateway: str | None = None,
-                       labels: Mapping[str, str] | None = None) -> NetworkInfo: ...
-    def remove_network(self, name: str) -> None: ...
-    def run_sandbox(self, *, pod_uid: str, pod_name: str, namespace: str, node: str, network: str,
-                    ip: str | None = None, attempt: int = 0,
-                    labels: Mapping[str, str] | None = None) -> Sandbox: ...
-    def create_container(self, spec: ContainerSpec) -> str: ...
-    def start(self, container_id: str) -> None: ...
-    def stop(self, container_id: str, *, timeout: float, signal: str | None = None) -> None: ...
-    def kill(self, container_id: str, *, signal: str = "SIGKILL") -> None: ...
-    def remove(self, container_id: str, *, force: bool = True, missing_ok: bool = True) -> None: ...
-    def list(self, labels: Mapping[str, str] | None = None) -> list[ContainerInfo]: ...
-    def inspect(self, container_id: str) -> ContainerInfo: ...
-    def logs(self, container_id: str, *, tail: int | None = None, since: datetime | float | None = None,
-             timestamps: bool = False) -> bytes: ...
-    def follow_logs(self, container_id: str, *, tail: int | None = None,
-                    since: datetime | float | None = None, timestamps: bool = False) -> Iterator[bytes]: ...
-    def exec(self, container_id: str, cmd: Sequence[str], *, timeout: float | None = None) -> ExecResult: ...
-    def image_present(self, image: str) -> bool: ...
-    def image_id(self, image: str) -> str | None: ...
-    def pull(self, image: str, *, timeout: float | None = None) -> str: ...
-
-
-# ---------------------------------------------------------------------------------------------
 # Docker
 
 
 class _Translate:
-    """Maps SDK/transport exceptions to this module's errors: the one place that knows them.
+    """Maps SDK/transport exceptions to the errors of kubelet.cri: the one place that knows them.
 
     ``not_found`` picks the error for a 404 (a missing container, network or image)."""
 
@@ -387,7 +234,9 @@ class DockerRuntime:
         with self._lock:
             if self._client is None:
                 with _Translate("connect to the Docker engine at " + self.base_url):
-                    c = docker.APIClient(base_url=self.base_url, version="auto", timeout=self.timeout)
+                    # types-docker says int; the SDK hands the timeout to requests, which takes float seconds.
+                    c = docker.APIClient(base_url=self.base_url, version="auto",
+                                         timeout=self.timeout)  # type: ignore[arg-type]
                 self._api_version = c.api_version
                 self._client = c
             return self._client
@@ -408,7 +257,9 @@ class DockerRuntime:
         probes, pulls); it reuses the negotiated API version, so making it costs no request."""
         self._api()
         with self._tr("connect to the Docker engine at " + self.base_url):
-            return docker.APIClient(base_url=self.base_url, version=self._api_version, timeout=timeout)
+            # types-docker says int; requests takes float seconds, and None (no timeout) as well.
+            return docker.APIClient(base_url=self.base_url, version=self._api_version,
+                                    timeout=timeout)  # type: ignore[arg-type]
 
     def close(self) -> None:
         self._reset()
@@ -506,7 +357,10 @@ class DockerRuntime:
                 labels=all_labels, host_config=host_config,
                 # sleep as PID 1 ignores SIGTERM; a sandbox holds no state, so stop means kill.
                 stop_signal="SIGKILL",
-                networking_config=api.create_networking_config({network: endpoint}))
+                # types-docker types the argument as one EndpointConfig; the SDK (docker/types/
+                # networks.py, NetworkingConfig) takes {network name: EndpointConfig}, as sent here.
+                networking_config=api.create_networking_config(
+                    {network: endpoint}))  # type: ignore[arg-type]
         sid = created["Id"]
         try:
             with self._tr(f"start sandbox {name}"):

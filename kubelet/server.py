@@ -39,7 +39,7 @@ from aiohttp import web
 
 from machinery.timefmt import parse_rfc3339
 
-from .runtime import (
+from .cri import (
     LABEL_CONTAINER_NAME,
     LABEL_NODE,
     LABEL_POD_NAME,

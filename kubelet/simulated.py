@@ -43,7 +43,7 @@ from kubelet.nodestatus import (
 )
 from kubelet.podstatus import PodIPAM, needs_ip, running_status
 from machinery import errors
-from machinery.client import ApiClient
+from machinery.client import ApiClient, default_user_agent
 from machinery.controller import Controller, Result
 from machinery.informer import Informer, object_key, split_key
 from machinery.process import run_until_signalled
@@ -345,7 +345,7 @@ class SimulatedKubelet:
 async def main(settings: SimulatedKubeletSettings, *, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (forever if None)."""
     stop = stop or asyncio.Event()
-    async with ApiClient(settings.server) as client:
+    async with ApiClient(settings.server, user_agent=default_user_agent("kubelet")) as client:
         await SimulatedKubelet(client, settings).run(stop)
 
 

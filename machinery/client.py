@@ -52,7 +52,7 @@ import ssl
 import weakref
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, AsyncIterator, Awaitable, Callable, Literal, Mapping, Sequence, TypeVar
+from typing import Any, AsyncGenerator, Awaitable, Callable, Literal, Mapping, Sequence, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -372,7 +372,7 @@ class WatchStream:
     (``timeoutSeconds``); a broken connection raises ``ConnectionFailedError``.
     """
 
-    def __init__(self, gen: AsyncIterator[WatchEvent]) -> None:
+    def __init__(self, gen: AsyncGenerator[WatchEvent, None]) -> None:
         self._gen = gen
 
     def __aiter__(self) -> "WatchStream":
@@ -382,13 +382,23 @@ class WatchStream:
         return await self._gen.__anext__()
 
     async def aclose(self) -> None:
-        await self._gen.aclose()  # type: ignore[attr-defined]
+        await self._gen.aclose()
 
     async def __aenter__(self) -> "WatchStream":
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def default_user_agent(component: str | None = None) -> str:
+    """``<component>/<version> (<os>/<arch>) minik8s``: the program's name unless a component names itself."""
+    import platform
+    import sys
+
+    name = component or (sys.argv[0].rsplit("/", 1)[-1] if sys.argv and sys.argv[0] else "") or "minik8s"
+    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine() or "unknown")
+    return f"{name}/v0.1.0 ({platform.system().lower()}/{machine}) minik8s"
 
 
 class ApiClient:
@@ -402,7 +412,8 @@ class ApiClient:
     """
 
     def __init__(self, config: ClientConfig | str | None = None, *, timeout: float = 30.0,
-                 get_retries: int = 3, on_warning: Callable[[str], None] | None = None) -> None:
+                 get_retries: int = 3, on_warning: Callable[[str], None] | None = None,
+                 user_agent: str | None = None) -> None:
         if config is None:
             config = load_config()
         elif isinstance(config, str):
@@ -414,7 +425,10 @@ class ApiClient:
         self.last_warnings: list[str] = []
         self._timeout = timeout
         self._base = config.server.rstrip("/")
-        self._headers = {"Accept": "application/json", **config.auth_headers}
+        # The user agent up to its first '/' is the field manager of this client's writes
+        # (metadata.managedFields), as for Kubernetes' components ("kube-scheduler/v1.32.0 ...").
+        self._headers = {"Accept": "application/json", "User-Agent": user_agent or default_user_agent(),
+                         **config.auth_headers}
         basic = config.basic_auth
         # aiohttp refuses an auth argument next to an explicit Authorization header.
         has_authorization = any(k.lower() == "authorization" for k in self._headers)
@@ -686,7 +700,7 @@ class ApiClient:
         return WatchStream(self._watch(self.path(res, ns), params, timeout_seconds, headers))
 
     async def _watch(self, path: str, params: dict[str, Any], timeout_seconds: int | None,
-                     headers: Mapping[str, str] | None = None) -> AsyncIterator[WatchEvent]:
+                     headers: Mapping[str, str] | None = None) -> AsyncGenerator[WatchEvent, None]:
         # No total timeout, and no read timeout without timeoutSeconds: a quiet watch is not a dead one.
         read = timeout_seconds + 30.0 if timeout_seconds is not None else None
         timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_read=read)

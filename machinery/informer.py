@@ -328,8 +328,10 @@ class Informer:
             await asyncio.gather(loop, stopper, return_exceptions=True)
             self._running = False
             self._stop.clear()  # a stop() that came before run() still ends this run at once
-        if loop.done() and not loop.cancelled() and loop.exception() is not None:
-            raise loop.exception()  # type: ignore[misc]  # a bug in the loop itself: do not hide it
+        if loop.done() and not loop.cancelled():
+            failure = loop.exception()
+            if failure is not None:
+                raise failure  # a bug in the loop itself: do not hide it
 
     def start(self) -> "asyncio.Task[None]":
         """``run()`` in a new task (keep a reference to it)."""

@@ -158,7 +158,7 @@ def _merge(paths: list[Path], *, explicit: bool) -> _Merged:
                                      ("users", "user", merged.users)):
             for entry in doc.get(section) or []:
                 if isinstance(entry, dict) and entry.get("name") and entry["name"] not in target:
-                    target[entry["name"]] = (entry.get(key) or {}, path)  # type: ignore[index]
+                    target[entry["name"]] = (entry.get(key) or {}, path)
         for entry in doc.get("contexts") or []:
             if isinstance(entry, dict) and entry.get("name") and entry["name"] not in merged.contexts:
                 merged.contexts[entry["name"]] = entry.get("context") or {}

@@ -20,8 +20,10 @@ async def until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) ->
     for t in (task, waiter):
         t.cancel()
     await asyncio.gather(task, waiter, return_exceptions=True)
-    if task in done and not task.cancelled() and task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
+    if task in done and not task.cancelled():
+        failure = task.exception()
+        if failure is not None:
+            raise failure
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:

@@ -2,7 +2,7 @@
 
 Role: the one place that turns the strings users write under ``resources``, ``capacity`` and
 ``allocatable`` into numbers. Data flow: the apiserver's validation calls ``parse_quantity`` to
-reject malformed values (with Kubernetes' own error text); the scheduler and kubelet later call
+reject malformed values (with Kubernetes' own error text); the scheduler and the kubelet call
 ``cpu_millis`` and ``to_bytes`` on already-valid objects to do arithmetic.
 
 The grammar and rounding follow ``k8s.io/apimachinery/pkg/api/resource/quantity.go``:
@@ -122,7 +122,8 @@ def parse_quantity(value: str | int | float) -> Decimal:
         amount = Decimal(f"{num}.{denom or '0'}E{scale}")
         if base == 2:
             amount = ctx.multiply(amount, Decimal(2**exponent))
-        if amount.as_tuple().exponent < -9:  # type: ignore[operator]
+        exponent_of_amount = amount.as_tuple().exponent  # an int: the traps above keep it finite
+        if isinstance(exponent_of_amount, int) and exponent_of_amount < -9:
             amount = amount.quantize(_NANO, rounding=ROUND_UP, context=ctx)
         if base == 2 and amount > _INT64_MAX:
             amount = Decimal(_INT64_MAX)

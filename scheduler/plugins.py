@@ -394,7 +394,10 @@ def score(pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
         alloc, used = f.alloc_memory, n.nonzero_memory + p_mem
         if alloc > 0 and used <= alloc:
             total += (alloc - used) * MAX_SCORE // alloc
-        spread = MAX_SCORE if max_count <= 0 else MAX_SCORE * (max_count - n.owners.get(key, 0)) // max_count  # type: ignore[arg-type]
+        if key is None or max_count <= 0:
+            spread = MAX_SCORE
+        else:
+            spread = MAX_SCORE * (max_count - n.owners.get(key, 0)) // max_count
         out.append(total // 2 + spread)
     return out
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from machinery.client import ApiClient
+from machinery.client import ApiClient, default_user_agent
 from machinery.events import EventRecorder
 from machinery.healthz import serve_healthz
 from machinery.leaderelection import LeaderElectionSettings, LeaderElector, default_identity
@@ -72,7 +72,7 @@ def build(settings: SchedulerSettings, client: ApiClient) -> tuple[Scheduler, In
 
 async def main(settings: SchedulerSettings, *, stop: asyncio.Event | None = None) -> None:
     """Run the scheduler until ``stop`` is set (or until cancelled)."""
-    client = ApiClient(settings.server)
+    client = ApiClient(settings.server, user_agent=default_user_agent("kube-scheduler"))
     sched, factory, elector = build(settings, client)
     factory.start()
     log.info("scheduler %s (%s) against %s, leader election %s", settings.identity, settings.scheduler_name,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, TypeVar
 from urllib.parse import urlparse
 
 import aetcd
@@ -26,6 +26,8 @@ from .interface import (
     WatchEvent,
 )
 
+_T = TypeVar("_T")
+
 
 def parse_endpoint(url: str) -> tuple[str, int]:
     """``http://127.0.0.1:2379`` (or ``host:port``) -> (host, port); the first of a comma list."""
@@ -37,10 +39,10 @@ def parse_endpoint(url: str) -> tuple[str, int]:
 class EtcdStorage:
     def __init__(self, endpoint: str, *, timeout: float = 5.0) -> None:
         host, port = parse_endpoint(endpoint)
-        self._client = aetcd.Client(host=host, port=port, timeout=timeout)  # type: ignore[arg-type]
+        self._client = aetcd.Client(host=host, port=port, timeout=timeout)
         self._timeout = timeout
 
-    async def _call(self, coro):  # type: ignore[no-untyped-def]
+    async def _call(self, coro: Awaitable[_T]) -> _T:
         try:
             return await asyncio.wait_for(coro, self._timeout)
         except (etcd_errors.ConnectionFailedError, etcd_errors.ConnectionTimeoutError,

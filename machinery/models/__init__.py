@@ -1,8 +1,9 @@
 """Pydantic models shaped exactly like Kubernetes objects (camelCase on the wire), data only.
 
 Type facts (group, version, kind, plural, namespaced, short names, subresources) sit on each
-top-level class; ``KINDS`` lists the kinds the API serves, in discovery order. This package
-imports nothing else of the project.
+top-level class; ``KINDS`` lists the kinds ``machinery.client`` can name without discovery
+(``Pod``, ``"pods"``, ``"deploy"``, ...). The API server serves more kinds than these, each from
+its own strategy module (``apiserver/kinds``); this package imports nothing else of the project.
 """
 
 from .apps import Deployment, ReplicaSet, Scale

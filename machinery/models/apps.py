@@ -45,7 +45,7 @@ class DeploymentStatus(K8sModel):
 
 class Deployment(K8sModel, TypeFacts):
     group: ClassVar[str] = "apps"
-    kind: ClassVar[str] = "Deployment"  # type: ignore[misc]
+    kind: ClassVar[str] = "Deployment"
     plural: ClassVar[str] = "deployments"
     singular: ClassVar[str] = "deployment"
     short_names: ClassVar[tuple[str, ...]] = ("deploy",)
@@ -77,7 +77,7 @@ class ReplicaSetStatus(K8sModel):
 
 class ReplicaSet(K8sModel, TypeFacts):
     group: ClassVar[str] = "apps"
-    kind: ClassVar[str] = "ReplicaSet"  # type: ignore[misc]
+    kind: ClassVar[str] = "ReplicaSet"
     plural: ClassVar[str] = "replicasets"
     singular: ClassVar[str] = "replicaset"
     short_names: ClassVar[tuple[str, ...]] = ("rs",)
@@ -102,7 +102,7 @@ class ScaleStatus(K8sModel):
 
 class Scale(K8sModel, TypeFacts):
     group: ClassVar[str] = "autoscaling"
-    kind: ClassVar[str] = "Scale"  # type: ignore[misc]
+    kind: ClassVar[str] = "Scale"
     plural: ClassVar[str] = "scale"
 
     api_version_: str = Field(default="autoscaling/v1", alias="apiVersion")

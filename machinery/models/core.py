@@ -224,7 +224,7 @@ class PodTemplateSpec(K8sModel):
 
 
 class Pod(K8sModel, TypeFacts):
-    kind: ClassVar[str] = "Pod"  # type: ignore[misc]
+    kind: ClassVar[str] = "Pod"
     plural: ClassVar[str] = "pods"
     singular: ClassVar[str] = "pod"
     short_names: ClassVar[tuple[str, ...]] = ("po",)
@@ -239,7 +239,7 @@ class Pod(K8sModel, TypeFacts):
 
 
 class Binding(K8sModel, TypeFacts):
-    kind: ClassVar[str] = "Binding"  # type: ignore[misc]
+    kind: ClassVar[str] = "Binding"
     plural: ClassVar[str] = "bindings"
     singular: ClassVar[str] = "binding"
 
@@ -260,7 +260,7 @@ class NamespaceStatus(K8sModel):
 
 
 class Namespace(K8sModel, TypeFacts):
-    kind: ClassVar[str] = "Namespace"  # type: ignore[misc]
+    kind: ClassVar[str] = "Namespace"
     plural: ClassVar[str] = "namespaces"
     singular: ClassVar[str] = "namespace"
     namespaced: ClassVar[bool] = False
@@ -313,7 +313,7 @@ class NodeStatus(K8sModel):
 
 
 class Node(K8sModel, TypeFacts):
-    kind: ClassVar[str] = "Node"  # type: ignore[misc]
+    kind: ClassVar[str] = "Node"
     plural: ClassVar[str] = "nodes"
     singular: ClassVar[str] = "node"
     namespaced: ClassVar[bool] = False
@@ -346,7 +346,7 @@ class ServiceSpec(K8sModel):
 
 
 class Service(K8sModel, TypeFacts):
-    kind: ClassVar[str] = "Service"  # type: ignore[misc]
+    kind: ClassVar[str] = "Service"
     plural: ClassVar[str] = "services"
     singular: ClassVar[str] = "service"
     short_names: ClassVar[tuple[str, ...]] = ("svc",)
@@ -380,7 +380,7 @@ class EndpointSubset(K8sModel):
 
 
 class Endpoints(K8sModel, TypeFacts):
-    kind: ClassVar[str] = "Endpoints"  # type: ignore[misc]
+    kind: ClassVar[str] = "Endpoints"
     plural: ClassVar[str] = "endpoints"
     singular: ClassVar[str] = "endpoints"
     short_names: ClassVar[tuple[str, ...]] = ("ep",)
@@ -398,7 +398,7 @@ class EventSource(K8sModel):
 
 
 class Event(K8sModel, TypeFacts):
-    kind: ClassVar[str] = "Event"  # type: ignore[misc]
+    kind: ClassVar[str] = "Event"
     plural: ClassVar[str] = "events"
     singular: ClassVar[str] = "event"
     short_names: ClassVar[tuple[str, ...]] = ("ev",)
@@ -420,7 +420,7 @@ class Event(K8sModel, TypeFacts):
 
 
 class ConfigMap(K8sModel, TypeFacts):
-    kind: ClassVar[str] = "ConfigMap"  # type: ignore[misc]
+    kind: ClassVar[str] = "ConfigMap"
     plural: ClassVar[str] = "configmaps"
     singular: ClassVar[str] = "configmap"
     short_names: ClassVar[tuple[str, ...]] = ("cm",)

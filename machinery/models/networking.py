@@ -49,7 +49,7 @@ class IngressSpec(K8sModel):
 
 class Ingress(K8sModel, TypeFacts):
     group: ClassVar[str] = "networking.k8s.io"
-    kind: ClassVar[str] = "Ingress"  # type: ignore[misc]
+    kind: ClassVar[str] = "Ingress"
     plural: ClassVar[str] = "ingresses"
     singular: ClassVar[str] = "ingress"
     short_names: ClassVar[tuple[str, ...]] = ("ing",)
@@ -72,7 +72,7 @@ class LeaseSpec(K8sModel):
 
 class Lease(K8sModel, TypeFacts):
     group: ClassVar[str] = "coordination.k8s.io"
-    kind: ClassVar[str] = "Lease"  # type: ignore[misc]
+    kind: ClassVar[str] = "Lease"
     plural: ClassVar[str] = "leases"
     singular: ClassVar[str] = "lease"
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from workload_helpers import T0, template
 
-from controllers import deployment as dc
+from controllers import deploymentplan as dc
 from controllers import deploymentutil as du
 
 Obj = dict[str, Any]

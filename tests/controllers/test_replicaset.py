@@ -10,6 +10,7 @@ import pytest
 from workload_helpers import T0, make_ready, pod, replica_set, ts, until
 
 from controllers import replicaset as rsc
+from controllers import replicasetplan as rsp
 from controllers.expectations import Expectations
 from controllers.manager import ControllerContext, ControllerManagerSettings
 from machinery.client import ApiClient
@@ -25,22 +26,22 @@ NOW = T0 + timedelta(seconds=3600)
 def test_plan_counts(replicas: int, existing: int, create: int, delete: int) -> None:
     rs = replica_set(replicas=replicas)
     pods = [pod(f"p{i}", owner=rs, created=i) for i in range(existing)]
-    p = rsc.plan(rs, pods, now=NOW)
+    p = rsp.plan(rs, pods, now=NOW)
     assert (p.create, len(p.delete)) == (create, delete)
 
 
 def test_plan_does_nothing_while_expectations_pending_or_rs_deleting() -> None:
     rs = replica_set(replicas=3)
-    assert rsc.plan(rs, [], now=NOW, manage=False).create == 0
+    assert rsp.plan(rs, [], now=NOW, manage=False).create == 0
     rs["metadata"]["deletionTimestamp"] = ts(5)
-    assert rsc.plan(rs, [], now=NOW).create == 0
+    assert rsp.plan(rs, [], now=NOW).create == 0
 
 
 def test_inactive_pods_are_not_counted() -> None:
     rs = replica_set(replicas=2)
     pods = [pod("a", owner=rs), pod("gone", owner=rs, deleting=True), pod("done", owner=rs, phase="Succeeded"),
             pod("bad", owner=rs, phase="Failed")]
-    p = rsc.plan(rs, pods, now=NOW)
+    p = rsp.plan(rs, pods, now=NOW)
     assert p.create == 1 and p.status["replicas"] == 1
 
 
@@ -56,7 +57,7 @@ def test_deletion_order_follows_kubernetes() -> None:
         pod("unscheduled", owner=rs, phase="Pending", ready=False, created=0),
         pod("restarty", owner=rs, node="n7", created=1, ready_at=2, restarts=5),
     ]
-    order = [p["metadata"]["name"] for p in rsc.rank_for_deletion(pods)]
+    order = [p["metadata"]["name"] for p in rsp.rank_for_deletion(pods)]
     assert order == ["unscheduled", "pending", "unknown", "not-ready", "ready-recently", "new-ready",
                      "restarty", "old-ready"]
 
@@ -66,14 +67,14 @@ def test_deletion_prefers_pods_doubled_up_on_a_node() -> None:
     pods = [pod("alone", owner=rs, node="n1", created=9, ready_at=9),
             pod("twin-a", owner=rs, node="n2", created=1, ready_at=1),
             pod("twin-b", owner=rs, node="n2", created=1, ready_at=1)]
-    assert [p["metadata"]["name"] for p in rsc.rank_for_deletion(pods)][:2] == ["twin-a", "twin-b"]
+    assert [p["metadata"]["name"] for p in rsp.rank_for_deletion(pods)][:2] == ["twin-a", "twin-b"]
 
 
 def test_scale_down_picks_the_first_ranked() -> None:
     rs = replica_set(replicas=2)
     pods = [pod("ready", owner=rs, node="n1"), pod("notready", owner=rs, node="n1", ready=False),
             pod("unsched", owner=rs, phase="Pending", ready=False), pod("ready2", owner=rs, node="n2")]
-    p = rsc.plan(rs, pods, now=NOW)
+    p = rsp.plan(rs, pods, now=NOW)
     assert [x["metadata"]["name"] for x in p.delete] == ["unsched", "notready"]
 
 
@@ -85,7 +86,7 @@ def test_adopts_orphans_and_releases_non_matching() -> None:
     theirs = pod("theirs", owner=other)
     deleting_orphan = pod("deleting-orphan", deleting=True)
     unrelated = pod("unrelated", labels={"app": "db"})
-    p = rsc.plan(rs, [orphan, mine_changed, theirs, deleting_orphan, unrelated], now=NOW)
+    p = rsp.plan(rs, [orphan, mine_changed, theirs, deleting_orphan, unrelated], now=NOW)
     assert [x["metadata"]["name"] for x in p.adopt] == ["orphan"]
     assert [x["metadata"]["name"] for x in p.release] == ["mine-relabelled"]
     assert [x["metadata"]["name"] for x in p.active] == ["orphan"]
@@ -98,7 +99,7 @@ def test_status_counts() -> None:
             pod("b", owner=rs, ready_at=3590),                   # ready 10s < 30s: not available
             pod("c", owner=rs, ready=False),                     # not ready
             pod("d", owner=rs, labels={"app": "web", "x": "y"})]  # extra label: still fully labelled
-    st = rsc.plan(rs, pods, now=NOW).status
+    st = rsp.plan(rs, pods, now=NOW).status
     assert st == {"replicas": 4, "fullyLabeledReplicas": 4, "readyReplicas": 3, "availableReplicas": 2,
                   "observedGeneration": 7}
 
@@ -106,20 +107,20 @@ def test_status_counts() -> None:
 def test_status_written_only_when_changed() -> None:
     rs = replica_set(replicas=1)
     pods = [pod("a", owner=rs)]
-    st = rsc.plan(rs, pods, now=NOW).status
-    assert rsc.status_changed(rs, st)
+    st = rsp.plan(rs, pods, now=NOW).status
+    assert rsp.status_changed(rs, st)
     rs["status"] = st
-    assert not rsc.status_changed(rs, rsc.plan(rs, pods, now=NOW).status)
+    assert not rsp.status_changed(rs, rsp.plan(rs, pods, now=NOW).status)
 
 
 @pytest.mark.parametrize(("count", "batches"), [(0, []), (1, [1]), (3, [1, 2]), (10, [1, 2, 4, 3]),
                                                  (15, [1, 2, 4, 8])])
 def test_slow_start_batches(count: int, batches: list[int]) -> None:
-    assert rsc.slow_start_batches(count) == batches
+    assert rsp.slow_start_batches(count) == batches
 
 
 def test_pod_from_template() -> None:
-    from controllers.podcontrol import pod_from_template
+    from controllers.ownerrefs import pod_from_template
     rs = replica_set("web-abc")
     body = pod_from_template(rs["spec"]["template"], rs, api_version="apps/v1", kind="ReplicaSet")
     assert body["metadata"]["generateName"] == "web-abc-"

@@ -14,6 +14,7 @@ from workload_helpers import T0, make_ready, pod, until
 
 from controllers import manager
 from controllers import replicaset as rsc
+from controllers import replicasetplan as rsp
 from controllers import replicationcontroller as rcc
 from controllers.replicationcontroller import REPLICATION_CONTROLLER, rc_to_rs
 from machinery.client import ApiClient
@@ -69,7 +70,7 @@ def test_rc_conversion_table(selector: dict[str, str], template: bool, want_sele
 
 
 def test_replicas_default_to_one_like_a_replica_set() -> None:
-    assert rsc.spec_replicas(rc_to_rs(rc(replicas=None))) == 1
+    assert rsp.spec_replicas(rc_to_rs(rc(replicas=None))) == 1
 
 
 def test_plan_over_an_rc_claims_creates_and_reports_status() -> None:
@@ -79,7 +80,7 @@ def test_plan_over_an_rc_claims_creates_and_reports_status() -> None:
     mine = rc_pod("mine", owner)
     theirs = rc_pod("theirs", other)
     unrelated = pod("db", labels={"app": "db"})
-    p = rsc.plan(rc_to_rs(owner), [orphan, mine, theirs, unrelated], now=NOW)
+    p = rsp.plan(rc_to_rs(owner), [orphan, mine, theirs, unrelated], now=NOW)
     assert [x["metadata"]["name"] for x in p.adopt] == ["orphan"]
     assert sorted(x["metadata"]["name"] for x in p.active) == ["mine", "orphan"]
     assert p.create == 1 and not p.delete
@@ -88,7 +89,7 @@ def test_plan_over_an_rc_claims_creates_and_reports_status() -> None:
 
 
 def test_rc_with_an_empty_selector_adopts_nothing() -> None:
-    p = rsc.plan(rc_to_rs(rc(selector={})), [pod("a"), pod("b", labels={"x": "y"})], now=NOW)
+    p = rsp.plan(rc_to_rs(rc(selector={})), [pod("a"), pod("b", labels={"x": "y"})], now=NOW)
     assert p.adopt == [] and p.active == [] and p.create == 3
 
 

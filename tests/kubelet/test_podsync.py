@@ -9,7 +9,7 @@ import pytest
 
 from kubelet import podsync
 from kubelet.podsync import CreateSandbox, PodMemory, RemoveContainer, StartContainer, StopContainer, SyncSettings
-from kubelet.runtime import (
+from kubelet.cri import (
     LABEL_CONTAINER_NAME, LABEL_POD_UID, LABEL_RESTART_COUNT, LABEL_ROLE, ROLE_CONTAINER, ROLE_SANDBOX, ContainerInfo,
 )
 

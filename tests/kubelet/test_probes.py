@@ -25,7 +25,7 @@ from kubelet.probes import (
     resolve_port,
     run_tcp,
 )
-from kubelet.runtime import ContainerInfo, ExecResult, ExecTimeout
+from kubelet.cri import ContainerInfo, ExecResult, ExecTimeout
 
 S, F, U = ProbeResult.SUCCESS, ProbeResult.FAILURE, ProbeResult.UNKNOWN
 L, R, ST = ProbeKind.LIVENESS, ProbeKind.READINESS, ProbeKind.STARTUP

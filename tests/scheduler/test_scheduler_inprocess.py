@@ -96,9 +96,9 @@ async def test_too_big_pod_reports_then_schedules_on_new_node(client: ApiClient,
     for i in range(3):
         await make_node(client, f"small-{i}", cpu="2", memory="4Gi")
     await make_node(client, "tainted", cpu="64", memory="256Gi",
-                    taints=[{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}])
+                    taints=[{"key": "example.com/dedicated", "value": "db", "effect": "NoSchedule"}])
     await client.create("pods", pod_body("big", cpu="8", memory="1Gi"), namespace=ns)
-    want = ("0/4 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }, "
+    want = ("0/4 nodes are available: 1 node(s) had untolerated taint {example.com/dedicated: db}, "
             "3 Insufficient cpu. preemption: 0/4 nodes are available: 1 Preemption is not helpful for "
             "scheduling, 3 No preemption victims found for incoming pod.")
 

@@ -2,7 +2,8 @@
 
 After pkg/registry/core/serviceaccount: ``secrets`` (merged by name) and ``imagePullSecrets``
 name Secrets of the same namespace; ``kubectl get serviceaccounts`` shows how many secrets each
-lists. Tokens (the TokenRequest subresource) come with authentication, in a later issue.
+lists. No tokens are issued for them: minik8s has no authentication, so the TokenRequest
+subresource is not served and no token Secrets are created.
 """
 
 from __future__ import annotations

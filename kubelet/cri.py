@@ -1,0 +1,218 @@
+"""The container runtime interface: what the kubelet asks of a container engine, without one.
+
+Role: after Kubernetes' CRI, the small typed contract between the kubelet and its engine: the
+labels every runtime object carries, the errors a runtime raises, the data it answers with
+(``ContainerInfo``, ``Sandbox``, ...) and the ``ContainerRuntime`` protocol itself. The Docker
+implementation lives in ``kubelet.runtime``, the only module that imports the Docker SDK
+(DESIGN pattern 4); everything that only reads or plans (``kubelet.podsync``), probes
+(``kubelet.probes``) or serves logs (``kubelet.server``) depends on this module alone, so it
+imports no engine and its tests substitute any object that fits the protocol.
+
+Data flow: ``kubelet.agent`` holds one ``ContainerRuntime`` (a ``DockerRuntime`` in production)
+-> its ``list`` answers ``ContainerInfo``s, told apart by the labels below (pod uid, container
+name, role, restart count) -> ``kubelet.podsync`` plans on them -> the agent calls the
+protocol's methods with ``ContainerSpec``s -> failures arrive as ``ContainerRuntimeError``
+subclasses. Pure data; no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterator, Mapping, Protocol, Sequence, runtime_checkable
+
+# Labels on every container and network this runtime creates (dockershim's io.kubernetes.* set,
+# in our own namespace so a real kubelet on the same engine is never confused with us).
+LABEL_MANAGED = "io.minik8s.managed"
+LABEL_ROLE = "io.minik8s.role"  # ROLE_SANDBOX | ROLE_CONTAINER
+LABEL_POD_UID = "io.minik8s.pod.uid"
+LABEL_POD_NAME = "io.minik8s.pod.name"
+LABEL_POD_NAMESPACE = "io.minik8s.pod.namespace"
+LABEL_NODE = "io.minik8s.node"
+LABEL_CONTAINER_NAME = "io.minik8s.container.name"
+LABEL_RESTART_COUNT = "io.minik8s.container.restart-count"
+LABEL_SANDBOX_ID = "io.minik8s.sandbox.id"
+ROLE_SANDBOX = "sandbox"
+ROLE_CONTAINER = "container"
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: the only exceptions a runtime raises (the Docker one translates every SDK error into these).
+
+
+class ContainerRuntimeError(Exception):
+    """Any failure of the runtime; the more precise ones below subclass it."""
+
+
+class RuntimeUnavailable(ContainerRuntimeError):
+    """The engine cannot be reached (no socket, refused, not answering): the node is NotReady."""
+
+
+class RuntimeTimeout(ContainerRuntimeError):
+    """The engine accepted the request but did not answer in time."""
+
+
+class ExecTimeout(RuntimeTimeout):
+    """An exec (probe) command did not finish within its timeout."""
+
+
+class ContainerNotFound(ContainerRuntimeError):
+    """No container (or network) with that id or name."""
+
+
+class ImageNotPresent(ContainerRuntimeError):
+    """The image is not on the engine (create with a missing image; pull it first)."""
+
+
+class ImagePullError(ContainerRuntimeError):
+    """Pulling an image failed (unknown image, unreachable registry, denied): ErrImagePull."""
+
+
+class RuntimeConflict(ContainerRuntimeError):
+    """The engine refused because of existing state (name in use, network subnet mismatch)."""
+
+
+class InvalidSpec(ContainerRuntimeError):
+    """The engine rejected the parameters (bad memory limit, bad mount, ...)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass(frozen=True)
+class RuntimeVersion:
+    name: str  # "docker"
+    version: str  # engine version, e.g. "20.10.24+dfsg1"
+    api_version: str
+    os: str
+    arch: str
+    kernel_version: str
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    id: str
+    name: str
+    subnet: str
+    gateway: str | None
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    id: str
+    name: str
+    ip: str
+    network: str
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount of a host directory (an emptyDir, a configMap projection)."""
+
+    source: str  # absolute host path
+    target: str  # path in the container
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One app or init container of a pod, ready for the engine (Kubernetes semantics:
+    ``command`` replaces the image's ENTRYPOINT, ``args`` its CMD)."""
+
+    pod_uid: str
+    pod_name: str
+    namespace: str
+    node: str
+    name: str
+    image: str
+    sandbox_id: str
+    command: Sequence[str] | None = None
+    args: Sequence[str] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    nano_cpus: int | None = None  # resources.limits.cpu * 1e9
+    mem_limit: int | None = None  # resources.limits.memory in bytes
+    mounts: Sequence[Mount] = ()
+    restart_count: int = 0
+    stop_signal: str | None = None  # None: the image's STOPSIGNAL (SIGTERM by default)
+    labels: Mapping[str, str] = field(default_factory=dict)  # extra labels (e.g. init container)
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """What the engine knows of one container (app container or sandbox)."""
+
+    id: str
+    name: str
+    labels: Mapping[str, str]
+    state: str  # created | running | paused | restarting | removing | exited | dead
+    exit_code: int | None  # None until the container has run and stopped
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    image: str  # the reference it was created from
+    image_id: str  # sha256:...
+    oom_killed: bool = False
+    error: str = ""
+    ip: str | None = None  # sandboxes: the pod IP on its network
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def pod_uid(self) -> str | None:
+        return self.labels.get(LABEL_POD_UID)
+
+    @property
+    def container_name(self) -> str | None:
+        return self.labels.get(LABEL_CONTAINER_NAME)
+
+    @property
+    def role(self) -> str | None:
+        return self.labels.get(LABEL_ROLE)
+
+    @property
+    def restart_count(self) -> int:
+        try:
+            return int(self.labels.get(LABEL_RESTART_COUNT, "0"))
+        except ValueError:
+            return 0
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: bytes  # stdout and stderr, interleaved as written
+
+
+# ---------------------------------------------------------------------------------------------
+# The interface the kubelet depends on
+
+
+@runtime_checkable
+class ContainerRuntime(Protocol):
+    def version(self) -> RuntimeVersion: ...
+    def ping(self) -> None: ...
+    def ensure_network(self, name: str, subnet: str, *, gateway: str | None = None,
+                       labels: Mapping[str, str] | None = None) -> NetworkInfo: ...
+    def remove_network(self, name: str) -> None: ...
+    def run_sandbox(self, *, pod_uid: str, pod_name: str, namespace: str, node: str, network: str,
+                    ip: str | None = None, attempt: int = 0,
+                    labels: Mapping[str, str] | None = None) -> Sandbox: ...
+    def create_container(self, spec: ContainerSpec) -> str: ...
+    def start(self, container_id: str) -> None: ...
+    def stop(self, container_id: str, *, timeout: float, signal: str | None = None) -> None: ...
+    def kill(self, container_id: str, *, signal: str = "SIGKILL") -> None: ...
+    def remove(self, container_id: str, *, force: bool = True, missing_ok: bool = True) -> None: ...
+    def list(self, labels: Mapping[str, str] | None = None) -> list[ContainerInfo]: ...
+    def inspect(self, container_id: str) -> ContainerInfo: ...
+    def logs(self, container_id: str, *, tail: int | None = None, since: datetime | float | None = None,
+             timestamps: bool = False) -> bytes: ...
+    def follow_logs(self, container_id: str, *, tail: int | None = None,
+                    since: datetime | float | None = None, timestamps: bool = False) -> Iterator[bytes]: ...
+    def exec(self, container_id: str, cmd: Sequence[str], *, timeout: float | None = None) -> ExecResult: ...
+    def image_present(self, image: str) -> bool: ...
+    def image_id(self, image: str) -> str | None: ...
+    def pull(self, image: str, *, timeout: float | None = None) -> str: ...
