@@ -408,7 +408,7 @@ class Registry:
                 precondition = int(rv)
 
         def mutate(current: dict[str, Any]) -> dict[str, Any]:
-            base = _strip_rv(current)
+            base = copy.deepcopy(current)  # with its resourceVersion: a JSON patch may test or replace it
             try:
                 if ctype == MERGE_PATCH:
                     patched = patches.apply_merge_patch(base, doc)
@@ -425,7 +425,9 @@ class Registry:
             if isinstance(doc, dict) and precondition is not None:
                 new["metadata"]["resourceVersion"] = str(precondition)
             else:
-                new["metadata"].pop("resourceVersion", None)
+                patched_rv = new["metadata"].pop("resourceVersion", None)
+                if patched_rv is not None and str(patched_rv) != str(current["metadata"].get("resourceVersion")):
+                    raise self._conflict(res, name)
             return new
 
         result = await self._guaranteed_update(res, namespace, name, mutate, subresource=subresource,
@@ -493,7 +495,13 @@ class Registry:
                     fresh = True
                     continue
                 raise self._conflict(res, name)
-            new = mutate(copy.deepcopy(current.obj))
+            try:
+                new = mutate(copy.deepcopy(current.obj))
+            except (errors.InvalidError, errors.ConflictError):
+                if not fresh:  # maybe only against a stale cached version: try the current one
+                    fresh = True
+                    continue
+                raise
             new, warnings = self._prepare_update(res, current.obj, new, subresource=subresource)
             if not managed:
                 new = self.fields.record_update(res, current.obj, new, writer=writer, subresource=subresource)

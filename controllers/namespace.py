@@ -3,8 +3,8 @@
 Data flow: the namespaces informer -> a namespace with a deletionTimestamp is enqueued after a
 grace period (5 s, as Kubernetes waits, so that a client deleting the namespace and then its
 objects one by one, like ``kubectl delete -f``, is not raced to them) ->
-reconcile: discover every namespaced resource type the API serves that can be deleted as a
-collection -> ``DELETE`` each collection in the namespace (Background propagation; pods on a
+reconcile: discover (again, every time: custom resources come and go) every namespaced resource
+type the API serves that can be deleted as a collection -> ``DELETE`` each collection in the namespace (Background propagation; pods on a
 node terminate gracefully, so this can take a while) -> while anything is left, look again in a
 second -> once empty, ``PUT namespaces/{name}/finalize`` without the ``kubernetes`` finalizer,
 which lets the apiserver remove the namespace (Kubernetes' namespace deleter, in short).
@@ -50,7 +50,11 @@ async def namespaced_resources(client: Any) -> list[tuple[str, str]]:
                                for v in g.get("versions") or []]
     for gv in group_versions:
         path = "/api/v1" if gv == "v1" else f"/apis/{gv}"
-        for r in (await client.request("GET", path)).get("resources") or []:
+        try:
+            listed = await client.request("GET", path)
+        except errors.NotFoundError:
+            continue  # a group version that went away between the two requests
+        for r in listed.get("resources") or []:
             if r.get("namespaced") and "/" not in r["name"] and "deletecollection" in (r.get("verbs") or []):
                 out.append((gv, r["name"]))
     return out
@@ -62,7 +66,6 @@ class NamespaceController:
         self.namespaces = ctx.informers.informer(NAMESPACES)
         self.controller: Controller[str] = Controller("namespace", self.reconcile, workers=ctx.settings.workers)
         self.namespaces.add_handler(self._on_namespace, lambda old, new: self._on_namespace(new), None)
-        self._resources: list[tuple[str, str]] | None = None
         self._grace = ctx.settings.namespace_deletion_grace_period
 
     def _on_namespace(self, ns: Obj) -> None:
@@ -73,11 +76,12 @@ class NamespaceController:
         ns = self.namespaces.get(name)
         if ns is None or not (ns.get("metadata") or {}).get("deletionTimestamp"):
             return None
-        if self._resources is None:
-            self._resources = await namespaced_resources(self.client)
         remaining = 0
-        for resource in self._resources:
-            listed = await self.client.list(resource, namespace=name)
+        for resource in await namespaced_resources(self.client):
+            try:
+                listed = await self.client.list(resource, namespace=name)
+            except errors.NotFoundError:
+                continue  # its CustomResourceDefinition went away since discovery
             items = listed.get("items") or []
             if not items:
                 continue

@@ -247,7 +247,6 @@ INVALID: list[tuple[str, str, Mutation, str, str]] = [
     ("ConfigMap", "too big", lambda o: o["data"].update({"big": "x" * (1024 * 1024 + 1)}), "", "FieldValueTooLong"),
     ("ConfigMap", "value not string", lambda o: o["data"].update({"n": 1}), "data[n]", "FieldValueInvalid"),
     ("Event", "no involvedObject", lambda o: o.pop("involvedObject"), "involvedObject", "FieldValueRequired"),
-    ("Event", "bad type", lambda o: o.update(type="Info"), "type", "FieldValueNotSupported"),
     ("Event", "namespace mismatch", lambda o: o["involvedObject"].update(namespace="other"), "involvedObject.namespace", "FieldValueInvalid"),
     ("Ingress", "no rules no backend", lambda o: o["spec"].pop("rules"), "spec", "FieldValueInvalid"),
     ("Ingress", "bad host", lambda o: o["spec"]["rules"][0].update(host="Example.com"), "spec.rules[0].host", "FieldValueInvalid"),

@@ -12,7 +12,7 @@ from typing import Any
 
 from machinery.timefmt import age_since
 
-from ...validation.fielderrors import (Causes, Obj, dict_at, each, enum, get_int, get_opt_map, get_str, invalid,
+from ...validation.fielderrors import (Causes, Obj, dict_at, each, get_int, get_opt_map, get_str, invalid,
                                        required)
 from ...validation.formats import qualified_name_errors
 from ..base import NAME, Column, Strategy, name_of
@@ -115,9 +115,8 @@ def _validate_event(obj: Obj) -> Causes:
         get_str(involved, name, "involvedObject", causes)
     meta = dict_at(obj, "metadata")
     namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else ""
-    event_type = get_str(obj, "type", "", causes)
-    if event_type:
-        causes.extend(enum("type", event_type, ("Normal", "Warning")))
+    # core/v1 accepts any type (Kubernetes checks Normal/Warning only through events.k8s.io/v1).
+    get_str(obj, "type", "", causes)
     for name in ("reason", "message", "action", "reportingComponent", "reportingInstance"):
         get_str(obj, name, "", causes)
     get_int(obj, "count", "", causes)
