@@ -27,6 +27,7 @@ from machinery import errors
 from . import discovery, nodeproxy
 from .cache import CacheEvent, ExpiredError, TooSlowError, Watcher
 from .fieldmanager import Writer, writer_for
+from .negotiation import partial_object, response_form
 from .openapi import PROTOBUF_CONTENT_TYPE, wants_protobuf
 from .protobuf import PROTOBUF, ProtobufError, UnknownKindError, decode_protobuf
 from .registry import Registry
@@ -39,18 +40,14 @@ JSON = "application/json"
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = data if isinstance(data, bytes) else orjson.dumps(data)
+    # Kubernetes' JSON answers end with a newline (Go's json.Encoder); clients compare bodies as text.
+    body = (data if isinstance(data, bytes) else orjson.dumps(data)) + b"\n"
     return Response(content=body, status_code=status, media_type=JSON, headers=headers)
 
 
 def status_response(err: errors.ApiError) -> Response:
     headers = {"Retry-After": str(err.retry_after_seconds)} if err.retry_after_seconds else None
     return _json(err.to_status(), err.code, headers)
-
-
-def _wants_table(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return "as=Table" in accept and "g=meta.k8s.io" in accept
 
 
 def _flag(value: str | None) -> bool:
@@ -364,9 +361,12 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
     def _object_response(request: Request, res: Resource, raw: bytes, obj: dict[str, Any], *,
                          status: int = 200, headers: dict[str, str] | None = None) -> Response:
         raw, obj = _as_version(res, raw, obj)
-        if _wants_table(request):
+        form = response_form(request.headers.get("accept"), target="object")
+        if form == "table":
             return _json(_table(request, res, [obj], str((obj.get("metadata") or {}).get("resourceVersion", ""))),
                          status, headers)
+        if form == "partial":
+            return _json(partial_object(obj), status, headers)
         return _json(raw, status, headers)
 
     def _table(request: Request, res: Resource, objs: list[dict[str, Any]], rv: str, cont: str = "") -> dict[str, Any]:
@@ -383,12 +383,16 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
                                      field_selector=q.get("fieldSelector", ""),
                                      limit=_int_param(q, "limit") or 0, continue_token=q.get("continue", ""))
         rv = str(result.resource_version)
-        if _wants_table(request):
+        form = response_form(request.headers.get("accept"), target="list")
+        if form == "table":
             return _json(_table(request, res, [e.obj for e in result.items], rv, result.continue_token))
         meta: dict[str, Any] = {"resourceVersion": rv}
         if result.continue_token:
             meta["continue"] = result.continue_token
             meta["remainingItemCount"] = result.remaining
+        if form == "partial":
+            return _json({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
+                          "items": [partial_object(e.obj) for e in result.items]})
         head = orjson.dumps({"kind": res.list_kind, "apiVersion": res.api_version, "metadata": meta})
         body = head[:-1] + b',"items":[' + b",".join(_as_version(res, e.raw, e.obj)[0] for e in result.items) + b"]}"
         return _json(body)
@@ -400,6 +404,7 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
             field_selector = ",".join(x for x in (field_selector, f"metadata.name={name}") if x)
         timeout = _int_param(q, "timeoutSeconds")
         bookmarks = _flag(q.get("allowWatchBookmarks"))
+        form = response_form(request.headers.get("accept"), target="watch")  # a 406 before any watch starts
         try:
             watcher = await registry.watch(res, ns, label_selector=q.get("labelSelector", ""),
                                            field_selector=field_selector,
@@ -408,13 +413,14 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
             # Like Kubernetes' cacher: a well-formed but expired watch gets a 200 and one ERROR event.
             line = orjson.dumps({"type": "ERROR", "object": e.to_status()}) + b"\n"
             return Response(content=line, media_type=JSON)
-        as_table = _wants_table(request)
         cache = registry.cache(res)
 
         def encode(ev: CacheEvent) -> bytes:
-            if as_table:
+            if form == "table":
                 return orjson.dumps({"type": ev.type, "object": _table(request, res, [ev.entry.obj],
                                                                        str(ev.revision))}) + b"\n"
+            if form == "partial":
+                return orjson.dumps({"type": ev.type, "object": partial_object(ev.entry.obj)}) + b"\n"
             if ev.entry.obj.get("apiVersion", res.api_version) != res.api_version:
                 _, converted = _as_version(res, ev.entry.raw, ev.entry.obj)
                 return orjson.dumps({"type": ev.type, "object": converted}) + b"\n"

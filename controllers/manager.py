@@ -37,6 +37,7 @@ CONTROLLERS: dict[str, str] = {
     "endpoints": "controllers.endpoints",
     "namespace": "controllers.namespace",
     "replicationcontroller": "controllers.replicationcontroller",
+    "serviceaccounts": "controllers.serviceaccounts",
 }
 
 

@@ -55,12 +55,11 @@ class ApiError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         details: dict[str, Any] = {}
         if self.name is not None:
             details["name"] = self.name
-        if self.group is not None:
+        if self.group:  # omitted for the core group, as Kubernetes does (omitempty)
             details["group"] = self.group
         if self.kind is not None:
             details["kind"] = self.kind
@@ -71,6 +70,9 @@ class ApiError(Exception):
         # A NotFound always carries details (clients such as kubectl debug read details.name).
         if details or self.reason == "NotFound":
             status["details"] = details
+        # Last, as Kubernetes' metav1.Status serializes its fields (details before code): clients
+        # compare the body as text (the official client's FailToCreateError messages, say).
+        status["code"] = self.code
         return status
 
     @staticmethod
