@@ -1,10 +1,12 @@
-"""What the apiserver costs on top of etcd: create and get throughput, apiserver vs raw etcd.
+"""What the apiserver costs on top of etcd: create, get, update and apply throughput, apiserver vs raw etcd.
 
 Data flow: start a private etcd and ``minik8s apiserver`` (the test suite's ``Etcd`` and
 ``ApiServerProcess``) -> build one ConfigMap of about ``--value-size`` bytes of JSON -> for each
 concurrency level, time N creates (``POST /api/v1/namespaces/bench/configmaps`` through aiohttp vs
-aetcd ``put`` of the same bytes under ``/bench/``) and N gets (``GET .../configmaps/{name}`` vs
-aetcd ``get``) -> print ops/s, latency percentiles and the apiserver/etcd ratio per cell, plus
+aetcd ``put`` of the same bytes under ``/bench/``), N gets (``GET .../configmaps/{name}`` vs
+aetcd ``get``), N updates (a JSON merge patch of one data key, recorded in managedFields, vs a
+``put``) and N server-side applies (``application/apply-patch+yaml`` of the whole object with one
+key changed, by field manager ``bench`` with ``force`` (the update above owns that key), vs a ``put``) -> print ops/s, latency percentiles and the apiserver/etcd ratio per cell, plus
 the machine it ran on.
 
 Both clients run in this one process on asyncio (an aiohttp session with a connection per
@@ -171,11 +173,31 @@ async def run(args: argparse.Namespace, api_url: str, etcd_url: str) -> list[tup
                 await etcd.put(f"/bench/warm/{tag}-{w}".encode(), warm)
                 await etcd.get(f"/bench/warm/{tag}-{w}".encode())
 
+            async def api_update(i: int) -> bool:
+                patch = b'{"data":{"n":"' + str(i).encode() + b'"}}'
+                async with http.patch(f"/api/v1/namespaces/{NAMESPACE}/configmaps/cm-{tag}-{i:06d}", data=patch,
+                                      headers={"Content-Type": "application/merge-patch+json"}) as resp:
+                    await resp.read()
+                    return resp.status == 200
+
+            async def api_apply(i: int) -> bool:
+                obj = orjson.loads(bodies[i])
+                obj["data"]["n"] = f"applied-{i}"
+                async with http.patch(f"/api/v1/namespaces/{NAMESPACE}/configmaps/cm-{tag}-{i:06d}",
+                                      data=orjson.dumps(obj), params={"fieldManager": "bench", "force": "true"},
+                                      headers={"Content-Type": "application/apply-patch+yaml"}) as resp:
+                    await resp.read()
+                    return resp.status == 200
+
             create = (await timed("create", conc, n, api_create), await timed("create", conc, n, etcd_put))
             print(_line(*create), flush=True)
             get = (await timed("get", conc, n, api_get), await timed("get", conc, n, etcd_get))
             print(_line(*get), flush=True)
-            rows += [create, get]
+            update = (await timed("update", conc, n, api_update), await timed("update", conc, n, etcd_put))
+            print(_line(*update), flush=True)
+            apply = (await timed("apply", conc, n, api_apply), await timed("apply", conc, n, etcd_put))
+            print(_line(*apply), flush=True)
+            rows += [create, get, update, apply]
     await etcd.close()
     return rows
 
