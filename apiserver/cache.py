@@ -40,8 +40,13 @@ class Entry:
     revision: int
 
 
-def decode(key: bytes, value: bytes, revision: int) -> Entry:
+Transform = Callable[[dict[str, Any]], None]
+
+
+def decode(key: bytes, value: bytes, revision: int, transform: "Transform | None" = None) -> Entry:
     obj = orjson.loads(value)
+    if transform is not None:
+        transform(obj)  # e.g. a custom resource's schema defaults, applied on read as Kubernetes does
     obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
     return Entry(key, obj, orjson.dumps(obj), revision)
 
@@ -123,9 +128,10 @@ class ExpiredError(Exception):
 
 class WatchCache:
     def __init__(self, storage: Storage, prefix: bytes, *, history: int = 10000,
-                 retry_seconds: float = 0.5) -> None:
+                 retry_seconds: float = 0.5, transform: Transform | None = None) -> None:
         self._storage = storage
         self.prefix = prefix
+        self.transform = transform
         self._history: deque[CacheEvent] = deque()
         self._history_size = history
         self._retry = retry_seconds
@@ -138,6 +144,10 @@ class WatchCache:
         self.ready = asyncio.Event()
         # (time, revision) samples so the compactor can find "the revision N seconds ago".
         self.samples: deque[tuple[float, int]] = deque(maxlen=4096)
+
+    def decode(self, key: bytes, value: bytes, revision: int) -> Entry:
+        """One stored version as this resource serves it (parsed, transformed and encoded once)."""
+        return decode(key, value, revision, self.transform)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"watchcache {self.prefix.decode()}")
@@ -154,7 +164,7 @@ class WatchCache:
 
     async def _relist(self) -> None:
         items, rev = await self._storage.list(self.prefix)
-        fresh = {kv.key: decode(kv.key, kv.value, kv.mod_revision) for kv in items}
+        fresh = {kv.key: self.decode(kv.key, kv.value, kv.mod_revision) for kv in items}
         restarted = self.ready.is_set()
         self.objects, self.revision, self.floor = fresh, rev, rev
         self._history.clear()
@@ -201,7 +211,7 @@ class WatchCache:
             del self.objects[key]
             ev = CacheEvent("DELETED", gone, prev, revision)
         else:
-            entry = decode(key, value, revision)
+            entry = self.decode(key, value, revision)
             self.objects[key] = entry
             ev = CacheEvent("MODIFIED" if prev is not None else "ADDED", entry, prev, revision)
         self.revision = revision

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+import json
+
 import orjson
 import yaml
 
@@ -34,7 +36,7 @@ from machinery.selectors import SelectorError, parse_field_selector, parse_label
 
 from machinery import patch as patches
 
-from .cache import Entry, ExpiredError, Watcher, WatchCache, decode as decode_entry
+from .cache import Entry, ExpiredError, Transform, Watcher, WatchCache
 from .decode import DecodeError, decode
 from .kinds import type_facts, validate_object
 from .kinds.base import CreateContext
@@ -110,6 +112,7 @@ class Registry:
         self.clock = clock
         self.caches: dict[str, WatchCache] = {r.group_resource: WatchCache(storage, r.prefix) for r in resources.all}
         self._last_write: dict[str, int] = {}
+        self._transform_keys: dict[str, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -125,12 +128,23 @@ class Registry:
         return self.caches[res.group_resource]
 
     # ------------------------------------------------------------------ resources that come and go
-    async def install(self, strategies: builtins.list[Resource]) -> None:
-        """Serve these (custom) resources; the versions of one resource share one cache, as in etcd."""
+    async def install(self, strategies: builtins.list[Resource], *, read_transform: Transform | None = None,
+                      transform_key: str = "") -> None:
+        """Serve these (custom) resources; the versions of one resource share one cache, as in etcd.
+
+        ``read_transform`` is applied to every stored object as it is read (a custom resource's
+        storage-version defaults); a different ``transform_key`` than the cache was built with
+        rebuilds the cache, so objects stored earlier are served with the new defaults.
+        """
         for strategy in strategies:
-            if strategy.group_resource not in self.caches:
-                cache = WatchCache(self.storage, strategy.prefix)
+            current = self.caches.get(strategy.group_resource)
+            if current is not None and self._transform_keys.get(strategy.group_resource, "") != transform_key:
+                await current.stop()  # its watchers end; clients relist (as after a watch cache restart)
+                current = None
+            if current is None:
+                cache = WatchCache(self.storage, strategy.prefix, transform=read_transform)
                 self.caches[strategy.group_resource] = cache
+                self._transform_keys[strategy.group_resource] = transform_key
                 await cache.start()
                 await cache.ready.wait()
             self.resources.add(strategy)
@@ -144,6 +158,7 @@ class Registry:
         if not self.resources.versions_of(group, plural):
             gr = f"{plural}.{group}" if group else plural
             cache = self.caches.pop(gr, None)
+            self._transform_keys.pop(gr, None)
             if cache is not None:
                 await cache.stop()
         self.openapi.update(self.resources.all)
@@ -250,9 +265,12 @@ class Registry:
             raise errors.GoneError(message=f"too old resource version: {e.requested} ({e.oldest})")
 
     # ------------------------------------------------------------------ decoding
-    def _decode(self, res: Resource, body: Any, *, kind: str | None = None,
-                field_validation: str = "") -> tuple[dict[str, Any], builtins.list[str]]:
+    def _decode(self, res: Resource, body: Any, *, kind: str | None = None, field_validation: str = "",
+                patched: bool = False) -> tuple[dict[str, Any], builtins.list[str]]:
+        """Decode a body (``patched``: the result of a patch) as Kubernetes' decoders do; unknown
+        fields become warnings, or with ``fieldValidation=Strict`` the errors Kubernetes answers."""
         kind = kind or res.kind
+        original = body
         if not isinstance(body, dict):
             raise errors.BadRequestError(message=f"the body of the request was in an unknown format: expected a JSON object for {kind}")
         api_version = res.api_version if kind == res.kind else body.get("apiVersion")
@@ -276,8 +294,12 @@ class Registry:
             raise errors.BadRequestError(message=f"fieldValidation must be one of Ignore, Warn, Strict, got {field_validation!r}")
         warnings: list[str] = []
         if unknown and mode == "strict":
-            listed = ", ".join(f'unknown field "{u}"' for u in unknown)
-            raise errors.BadRequestError(message=f"strict decoding error: {listed}")
+            listed = "strict decoding error: " + ", ".join(f'unknown field "{u}"' for u in unknown)
+            if patched:  # the patch handler's answer: 422 naming the patched object
+                text = orjson.dumps(original).decode()
+                raise errors.invalid("", "", [StatusCause("FieldValueInvalid",
+                                                          f"Invalid value: {json.dumps(text)}: {listed}", "patch")])
+            raise errors.BadRequestError(message=f'{kind} in version "{res.version}" cannot be handled as a {kind}: {listed}')
         if unknown and mode == "warn":
             warnings = [f'unknown field "{u}"' for u in unknown]
         return obj, warnings
@@ -409,6 +431,7 @@ class Registry:
 
         def mutate(current: dict[str, Any]) -> dict[str, Any]:
             base = copy.deepcopy(current)  # with its resourceVersion: a JSON patch may test or replace it
+            base["apiVersion"] = res.api_version  # stored at the storage version, patched as the request's
             try:
                 if ctype == MERGE_PATCH:
                     patched = patches.apply_merge_patch(base, doc)
@@ -420,7 +443,7 @@ class Registry:
             except patches.PatchError as e:
                 # Kubernetes answers 422 for a patch that does not apply to the object.
                 raise errors.InvalidError(message=str(e), name=name, group=res.group, kind=res.plural)
-            new, w = self._decode(res, patched, field_validation=field_validation)
+            new, w = self._decode(res, patched, field_validation=field_validation, patched=True)
             warnings.extend(x for x in w if x not in warnings)
             if isinstance(doc, dict) and precondition is not None:
                 new["metadata"]["resourceVersion"] = str(precondition)
@@ -471,7 +494,9 @@ class Registry:
                 return result
 
         def mutate(live: dict[str, Any]) -> dict[str, Any]:
-            merged = self.fields.apply(res, _strip_rv(live), config, writer=writer, subresource=subresource)
+            current = _strip_rv(live)
+            current["apiVersion"] = res.api_version  # applied at the request's version (conversion None)
+            merged = self.fields.apply(res, current, config, writer=writer, subresource=subresource)
             new, _ = self._decode(res, merged, field_validation="Ignore")
             new["metadata"].pop("resourceVersion", None)
             return new
@@ -549,7 +574,7 @@ class Registry:
             raise self._not_found(res, name)
         except StorageUnavailableError as e:
             raise errors.ServiceUnavailableError(message=str(e), retry_after_seconds=1)
-        return decode_entry(kv.key, kv.value, kv.mod_revision)
+        return self.cache(res).decode(kv.key, kv.value, kv.mod_revision)
 
     def _prepare_update(self, res: Resource, old: dict[str, Any], new: dict[str, Any], *,
                         subresource: str | None) -> tuple[dict[str, Any], builtins.list[str]]:

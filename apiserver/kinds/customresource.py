@@ -11,7 +11,8 @@ new errors count, as Kubernetes ratchets) -> stored at the CRD's storage version
 strategy None: only ``apiVersion`` differs between versions). With a ``status`` subresource the
 main resource ignores ``status`` and ``/status`` writes only it; ``generation`` moves when anything
 but ``metadata`` and ``status`` changes. Strategic merge patch is not offered (415), as in
-Kubernetes; JSON merge patch, JSON patch and server-side apply are.
+Kubernetes; JSON merge patch, JSON patch and server-side apply are. While the CRD is being
+deleted its objects can still be read, updated and deleted, but not created (403).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from machinery import errors
+
 from ..crd import StructuralSchema, column_definitions, row_cells
 from ..validation.fielderrors import Causes, Obj
-from .base import Column, ScalePaths, Strategy
+from .base import COMMON_FIELDS, Column, CreateContext, ScalePaths, Strategy
 
 _IGNORED_FOR_GENERATION = ("metadata", "status")
 
@@ -40,6 +43,8 @@ def storage_version(crd: Mapping[str, Any]) -> str:
 
 class CustomResourceStrategy(Strategy):
     strategic_merge = False
+    # In the order apiextensions' discovery lists them (kubectl api-resources -o wide shows it).
+    verbs = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
 
     def __init__(self, crd: Mapping[str, Any], version: Mapping[str, Any]) -> None:
         spec = crd.get("spec") or {}
@@ -72,6 +77,8 @@ class CustomResourceStrategy(Strategy):
         self.columns = tuple(Column(name=d["name"], type=d["type"], priority=d["priority"], format=d["format"],
                                     description=d["description"])
                              for d in column_definitions(self._printer_columns))
+        # The CRD is being deleted: its objects can be read, updated and deleted, not created.
+        self.terminating = bool((crd.get("metadata") or {}).get("deletionTimestamp"))
         self.selectable_fields = tuple(str(f.get("jsonPath", "")).lstrip(".")
                                        for f in version.get("selectableFields") or [] if isinstance(f, Mapping))
 
@@ -83,9 +90,26 @@ class CustomResourceStrategy(Strategy):
     def storage_api_version(self) -> str:
         return f"{self.group}/{self._storage_version}"
 
+    @property
+    def all_selectable_fields(self) -> tuple[str, ...]:
+        """crConverter.ConvertFieldLabel: metadata.name, metadata.namespace only when namespaced, then
+        the version's ``selectableFields``."""
+        common = COMMON_FIELDS if self.namespaced else ("metadata.name",)
+        return common + self.selectable_fields
+
     # ------------------------------------------------------------------ writes
     def decode(self, body: Obj) -> tuple[Obj, list[str]]:
         return body, self._schema.prune(body)
+
+    def prepare_for_create(self, obj: Obj, ctx: CreateContext) -> None:
+        if self.terminating:
+            # Kubernetes' forbidCreateAdmission, wrapped around a terminating CRD's create and patch handlers.
+            name = str((obj.get("metadata") or {}).get("name") or "")
+            raise errors.ForbiddenError(
+                message=f'{self.group_resource} "{name}" is forbidden: create not allowed while custom resource '
+                        "definition is terminating",
+                name=name, group=self.group, kind=self.plural)
+        super().prepare_for_create(obj, ctx)
 
     def defaults(self, obj: Obj) -> None:
         self._schema.default(obj)

@@ -415,8 +415,7 @@ async def _crds_served(client: ApiClient) -> bool:
 async def test_custom_resource_owner_added_after_start(apiserver: Any, namespace: str) -> None:
     """A ConfigMap owned by a custom object whose CRD is created after the collector started."""
     async with gc_running(apiserver.url) as (client, gc, discovery, task):
-        if not await _crds_served(client):
-            pytest.skip("the apiserver does not serve apiextensions.k8s.io/v1 CustomResourceDefinitions yet")
+        assert await _crds_served(client), "the apiserver serves apiextensions.k8s.io/v1 CustomResourceDefinitions"
         await eventually(lambda: _true(bool(gc.monitors)), what="first discovery")
         group = f"gc{uuid.uuid4().hex[:8]}.example.com"
         crd_name = f"widgets.{group}"
