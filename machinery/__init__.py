@@ -8,6 +8,8 @@ logic (no I/O, also a contract):
 - ``selectors`` / ``quantity`` / ``taints`` / ``timefmt``: label and field selectors, resource
   quantities, taints and tolerations, timestamps and ages as Kubernetes prints them;
 - ``patch`` / ``schemaview``: the three PATCH flavours over the per-field merge facts of a schema;
+- ``gofmt``: Go's renderings of JSON values (encoding/json, json-iterator, ``%q``, ``%v``), byte for
+  byte as Kubernetes writes them, for server-side apply and the CRD engine's messages;
 - ``pathelement`` / ``fieldpath`` / ``ssa_typed`` / ``ssa_merge`` / ``managedfields_codec`` /
   ``managedfields``: server-side apply and ``metadata.managedFields``.
 

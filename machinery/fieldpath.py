@@ -42,9 +42,6 @@ from machinery.pathelement import (
     element_string,
     element_value,
     field_element,
-    go_float_string,
-    go_json,
-    go_quote,
     go_value_string,
     index_element,
     key_element,
@@ -55,7 +52,7 @@ from machinery.pathelement import (
 
 __all__ = [
     "FieldPathError", "FieldSet", "Path", "Value", "canonical_element", "element_sort_key", "element_string",
-    "element_value", "field_element", "go_float_string", "go_json", "go_quote", "go_value_string", "index_element",
+    "element_value", "field_element", "go_value_string", "index_element",
     "key_element", "make_path", "path_string", "value_element",
 ]
 
@@ -224,29 +221,16 @@ class FieldSet:
 
     def difference(self, other: "FieldSet") -> "FieldSet":
         """Members of ``self`` not in ``other``; a member of ``other`` does not remove its children."""
-        if (not other.members and not other.children) or (not self.members and not self.children):
-            return self
-        changed = bool(other.members) and not self.members.isdisjoint(other.members)
-        members = self.members - other.members if changed else self.members
-        children: dict[str, FieldSet] = {}
-        theirs_all = other.children
-        for element, child in self.children.items():
-            theirs = theirs_all.get(element)
-            if theirs is None:
-                children[element] = child
-                continue
-            rest = child.difference(theirs)
-            if rest is not child:
-                changed = True
-            if not rest.empty():
-                children[element] = rest
-        return FieldSet(members, children) if changed else self
+        return self._minus(other, False)
 
     def __sub__(self, other: "FieldSet") -> "FieldSet":
         return self.difference(other)
 
     def recursive_difference(self, other: "FieldSet") -> "FieldSet":
         """Like ``difference``, but a member of ``other`` also removes everything below it."""
+        return self._minus(other, True)
+
+    def _minus(self, other: "FieldSet", recursive: bool) -> "FieldSet":
         if (not other.members and not other.children) or (not self.members and not self.children):
             return self
         removed = other.members
@@ -255,14 +239,14 @@ class FieldSet:
         children: dict[str, FieldSet] = {}
         theirs_all = other.children
         for element, child in self.children.items():
-            if element in removed:
+            if recursive and element in removed:
                 changed = True
                 continue
             theirs = theirs_all.get(element)
             if theirs is None:
                 children[element] = child
                 continue
-            rest = child.recursive_difference(theirs)
+            rest = child._minus(theirs, recursive)
             if rest is not child:
                 changed = True
             if not rest.empty():

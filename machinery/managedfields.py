@@ -34,7 +34,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from machinery.errors import BadRequestError, InternalError
-from machinery.fieldpath import FieldSet, Path, go_json, make_path
+from machinery.fieldpath import FieldSet, Path, make_path
+from machinery.gofmt import go_json
 from machinery.managedfields_codec import (
     APPLY,
     UPDATE,

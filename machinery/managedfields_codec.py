@@ -25,7 +25,8 @@ from functools import lru_cache
 from typing import Any
 
 from machinery.errors import ConflictError, StatusCause
-from machinery.fieldpath import FieldPathError, FieldSet, Path, go_json, go_quote, path_string
+from machinery.fieldpath import FieldPathError, FieldSet, Path, path_string
+from machinery.gofmt import go_json, go_quote
 from machinery.timefmt import parse_time
 
 APPLY = "Apply"

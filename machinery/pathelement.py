@@ -1,4 +1,4 @@
-"""Path elements of field sets, spelled as FieldsV1 spells them, and Go's formatting of values.
+"""Path elements of field sets, spelled as FieldsV1 spells them.
 
 Role: the leaves of ``machinery.fieldpath``. A path element is a plain string, exactly the key
 FieldsV1 uses: ``f:<name>``, ``k:<json of the key fields, sorted by name>``, ``v:<json>``,
@@ -6,8 +6,9 @@ FieldsV1 uses: ``f:<name>``, ``k:<json of the key fields, sorted by name>``, ``v
 makes elements cheap to hash and compare. This module builds elements (``make_path``,
 ``key_element``), canonicalizes those read from managedFields (compact JSON, keys sorted, Go's
 escaping), orders them as SMD does (``element_sort_key``) and prints them as SMD prints paths in
-conflicts (``path_string``). Go's JSON and ``%q``/``%v`` formatting live here because keys and
-printed paths must match Kubernetes byte for byte. Pure.
+conflicts (``path_string``, after SMD's ``value.ToString``). Keys and printed paths must match
+Kubernetes byte for byte: the JSON in them is json-iterator's, as SMD writes it, and the printed
+values are Go's ``%q``/``%v``, all from ``machinery.gofmt``. Pure.
 """
 
 from __future__ import annotations
@@ -15,16 +16,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from machinery.gofmt import UnsupportedValueError, go_quote, go_sprint, jsoniter_json
+
 Path = tuple[str, ...]
 
-_encode_basestring: Any = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.encode_basestring
-# Go's encoding/json (and jsoniter's standard-library mode, which SMD uses) escape these too.
-_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
-                             "\u2028": "\\u2028", "\u2029": "\\u2029"})
 _INDEX_RE = re.compile(r"[+-]?[0-9]+")
 
 
@@ -32,124 +30,28 @@ class FieldPathError(ValueError):
     """A FieldsV1 document or a path element that cannot be read."""
 
 
-# --------------------------------------------------------------------------- Go formatting
-
-
-def _shortest_digits(value: float) -> tuple[str, int]:
-    """The shortest decimal digits of ``value`` and the position of its decimal point."""
-    sign, digits, exp = Decimal(repr(abs(value))).normalize().as_tuple()
-    text = "".join(map(str, digits))
-    return text, len(text) + int(exp)
-
-
-def _go_float_json(value: float) -> str:
-    """A float64 as Go's encoding/json writes it (1 for 1.0, 1e+21, 1e-7)."""
-    if value != value or value in (float("inf"), float("-inf")):
-        raise FieldPathError(f"json: unsupported value: {value!r}")
-    if value == 0:
-        return "0" if str(value)[0] != "-" else "-0"
-    neg = "-" if value < 0 else ""
-    digits, point = _shortest_digits(value)
-    if 1e-6 <= abs(value) < 1e21:
-        if point <= 0:
-            return f"{neg}0.{'0' * -point}{digits}"
-        if point >= len(digits):
-            return neg + digits + "0" * (point - len(digits))
-        return f"{neg}{digits[:point]}.{digits[point:]}"
-    return neg + _e_format(digits, point - 1, min_exp_digits=1)
-
-
-def _e_format(digits: str, exp: int, *, min_exp_digits: int) -> str:
-    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-    sign = "-" if exp < 0 else "+"
-    return f"{mantissa}e{sign}{abs(exp):0{min_exp_digits}d}"
-
-
-def go_float_string(value: float) -> str:
-    """A float64 as Go's ``%v`` prints it (strconv 'g', shortest): 1.5, 3.14159, 1e+06."""
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "0"
-    neg = "-" if value < 0 else ""
-    digits, point = _shortest_digits(value)
-    exp = point - 1
-    if exp < -4 or exp >= 6:  # shortest precision: Go decides with precision 6
-        return neg + _e_format(digits, exp, min_exp_digits=2)
-    if point <= 0:
-        return f"{neg}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return neg + digits + "0" * (point - len(digits))
-    return f"{neg}{digits[:point]}.{digits[point:]}"
-
-
-def go_json(value: Any) -> str:
-    """Compact JSON as Go writes it: map keys sorted, HTML characters escaped, 1.0 written as 1."""
-    if isinstance(value, str):
-        return _encode_basestring(value).translate(_GO_ESCAPES)
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _go_float_json(value)
-    if isinstance(value, Mapping):
-        return "{" + ",".join(go_json(str(k)) + ":" + go_json(value[k]) for k in sorted(value)) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(go_json(v) for v in value) + "]"
-    raise FieldPathError(f"json: unsupported type: {type(value).__name__}")
-
-
-_SHORT_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
-def go_quote(text: str) -> str:
-    """Go's ``%q`` / ``strconv.Quote``: printable characters kept, the rest escaped."""
-    if text.isprintable() and '"' not in text and "\\" not in text:
-        return '"' + text + '"'
-    out = ['"']
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        elif ch in _SHORT_ESCAPES:
-            out.append(_SHORT_ESCAPES[ch])
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
-
-
 def go_value_string(value: Any) -> str:
-    """SMD's ``value.ToString``: how values appear inside a printed path."""
+    """SMD's ``value.ToString``: how values appear inside a printed path (``%q`` for strings,
+    ``%v`` for numbers and bools, ``null``, ``[a,b]`` lists and ``k=v`` maps)."""
     if value is None:
         return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
     if isinstance(value, str):
         return go_quote(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return go_float_string(value)
+    if isinstance(value, (bool, int, float)):
+        return go_sprint(value)
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(go_value_string(v) for v in value) + "]"
     if isinstance(value, Mapping):
         return "".join(f"{k}={go_value_string(value[k])}" for k in sorted(value))
     return str(value)
+
+
+def _element_json(value: Any) -> str:
+    """A key field's or set item's value as SMD writes it in a path element (json-iterator)."""
+    try:
+        return jsoniter_json(value)
+    except UnsupportedValueError as err:
+        raise FieldPathError(str(err)) from None
 
 
 # --------------------------------------------------------------------------- path elements
@@ -173,7 +75,7 @@ def key_element(fields: Iterable[tuple[str, Any]]) -> str:
         cache_key, cached = (), None
     if cached is not None:
         return cached
-    text = "k:{" + ",".join(go_json(name) + ":" + go_json(v) for name, v in items) + "}"
+    text = "k:{" + ",".join(_element_json(name) + ":" + _element_json(v) for name, v in items) + "}"
     if cache_key:
         if len(_KEY_CACHE) > 65536:
             _KEY_CACHE.clear()
@@ -187,11 +89,11 @@ def value_element(value: Any) -> str:
         cache_key = (type(value), value)
         cached = _VALUE_CACHE.get(cache_key)
     except TypeError:
-        return "v:" + go_json(value)
+        return "v:" + _element_json(value)
     if cached is None:
         if len(_VALUE_CACHE) > 65536:
             _VALUE_CACHE.clear()
-        cached = _VALUE_CACHE[cache_key] = "v:" + go_json(value)
+        cached = _VALUE_CACHE[cache_key] = "v:" + _element_json(value)
     return cached
 
 
@@ -255,12 +157,12 @@ def _canonical_slow(text: str) -> str | None:
         raise FieldPathError(f"missing colon: {text}")
     kind, rest = text[0], text[2:]
     if kind == "v":
-        return "v:" + go_json(_parse_json(rest, text))
+        return "v:" + _element_json(_parse_json(rest, text))
     if kind == "k":
         value = _parse_json(rest, text)
         if not isinstance(value, dict):
             raise FieldPathError(f"a key path element must be a JSON object: {text}")
-        return "k:" + go_json(value)
+        return "k:" + _element_json(value)
     if kind == "i":
         if not _INDEX_RE.fullmatch(rest):
             raise FieldPathError(f"invalid index in path element: {text}")

@@ -83,50 +83,44 @@ def _same(a: Any, b: Any) -> bool:
     return False
 
 
-def _attach(parent: FieldSet, element: str, sub: FieldSet) -> None:
-    if sub.members or sub.children:
+def _attach(parent: FieldSet, element: str, sub: FieldSet | None) -> None:
+    if sub is not None and (sub.members or sub.children):
         existing = parent.children.get(element)
         parent.children[element] = sub if existing is None else existing.union(sub)
 
 
-def _all_nodes(value: Any, t: _Type) -> FieldSet | None:
-    """Every path below a node that appears or disappears as a whole."""
-    if isinstance(value, dict):
-        if not value or t.atomic_map:
-            return None
-        out = FieldSet()
-        for key, child in value.items():
-            element = "f:" + key
-            out.members.add(element)
-            if isinstance(child, (dict, list)) and child:
-                try:
-                    sub = _all_nodes(child, t.field(key))
-                except _ElementError as err:
-                    err.path.append(element)
-                    raise
-                if sub is not None:
-                    out.children[element] = sub
-        return out
-    if isinstance(value, list):
-        if not value or t.list_kind == "atomic":
-            return None
-        out = FieldSet()
-        elements = _elements(value, t)
-        counts: dict[str, int] = {}
-        for element in elements:
-            counts[element] = counts.get(element, 0) + 1
-        item_type = t.items()
-        for item, element in zip(value, elements):
-            out.members.add(element)
-            if counts[element] == 1 and isinstance(item, dict) and item:
-                try:
-                    sub = _all_nodes(item, item_type)
-                except _ElementError as err:
-                    err.path.append(element)
-                    raise
-                if sub is not None:
-                    out.children[element] = sub
-        return out
+def _all_nodes(value: Any, t: _Type, at: str) -> FieldSet | None:
+    """Every path below a node that appears or disappears as a whole. ``at`` is the element the
+    node stands at, named in an error raised inside it ("" when the caller names it)."""
+    try:
+        if isinstance(value, dict):
+            if not value or t.atomic_map:
+                return None
+            out = FieldSet()
+            for key, child in value.items():
+                element = "f:" + key
+                out.members.add(element)
+                if isinstance(child, (dict, list)) and child:
+                    _attach(out, element, _all_nodes(child, t.field(key), element))
+            return out
+        if isinstance(value, list):
+            if not value or t.list_kind == "atomic":
+                return None
+            out = FieldSet()
+            elements = _elements(value, t)
+            counts: dict[str, int] = {}
+            for element in elements:
+                counts[element] = counts.get(element, 0) + 1
+            item_type = t.items()
+            for item, element in zip(value, elements):
+                out.members.add(element)
+                if counts[element] == 1 and isinstance(item, dict) and item:
+                    _attach(out, element, _all_nodes(item, item_type, element))
+            return out
+    except _ElementError as err:
+        if at:
+            err.path.append(at)
+        raise
     return None
 
 
@@ -134,15 +128,11 @@ def _cmp(lhs: Any, rhs: Any, t: _Type, element: str, added: FieldSet, modified: 
          removed: FieldSet) -> None:
     if rhs is _ABSENT:
         removed.members.add(element)
-        sub = _all_nodes(lhs, t)
-        if sub is not None:
-            _attach(removed, element, sub)
+        _attach(removed, element, _all_nodes(lhs, t, ""))  # _cmp's caller names the element
         return
     if lhs is _ABSENT:
         added.members.add(element)
-        sub = _all_nodes(rhs, t)
-        if sub is not None:
-            _attach(added, element, sub)
+        _attach(added, element, _all_nodes(rhs, t, ""))
         return
     if _same(lhs, rhs):
         return

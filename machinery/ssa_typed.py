@@ -24,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from machinery.fieldpath import FieldSet, go_quote, key_element, path_string, value_element
+from machinery.fieldpath import FieldSet, key_element, path_string, value_element
+from machinery.gofmt import go_quote
 from machinery.schemaview import Schema
 
 _EMPTY: Mapping[str, Any] = {}
@@ -275,79 +276,80 @@ def to_field_set(obj: Any, schema: SchemaLike = None) -> FieldSet:
     map keys that are not declared struct fields; a declared struct field with content is only
     a parent of its own members.
     """
-    out = FieldSet()
+    if not isinstance(obj, dict):
+        return FieldSet()
     try:
-        if isinstance(obj, dict):
-            _tfs_map(obj, _type_of(schema), out)
+        return _tfs_map(obj, _type_of(schema), "")
     except _ElementError as err:
         raise err.to_error() from None
+
+
+# Each walk below is given the element it stands at ("" at the root) and names it in an error
+# raised inside it, so a caller only hangs the result: errors carry their path out for free.
+
+
+def _tfs_map(value: Mapping[str, Any], t: _Type, at: str) -> FieldSet:
+    out = FieldSet()
+    props = t.props
+    members = out.members
+    try:
+        for key, child in value.items():
+            element = "f:" + key
+            if isinstance(child, dict):
+                if not child:
+                    members.add(element)
+                    continue
+                child_type = t.field(key)
+                if child_type.atomic_map:
+                    members.add(element)
+                    continue
+                sub = _tfs_map(child, child_type, element)
+            elif isinstance(child, list):
+                child_type = t.field(key)
+                if child_type.list_kind == "atomic":
+                    members.add(element)
+                    continue
+                if not child:
+                    if key not in props:
+                        members.add(element)
+                    continue
+                sub = _tfs_list(child, child_type, element)
+            else:
+                members.add(element)
+                continue
+            if sub.members or sub.children:
+                out.children[element] = sub
+            if key not in props:
+                members.add(element)
+    except _ElementError as err:
+        if at:
+            err.path.append(at)
+        raise
     return out
 
 
-def _tfs_map(value: Mapping[str, Any], t: _Type, out: FieldSet) -> None:
-    props = t.props
-    members = out.members
-    for key, child in value.items():
-        element = "f:" + key
-        if isinstance(child, dict):
-            if not child:
-                members.add(element)
+def _tfs_list(items: list[Any], t: _Type, at: str) -> FieldSet:
+    out = FieldSet()
+    try:
+        elements = _elements(items, t)
+        duplicates: set[str] = set()
+        if len(set(elements)) != len(elements):
+            seen: set[str] = set()
+            for element in elements:
+                if element in seen:
+                    duplicates.add(element)
+                seen.add(element)
+            out.members.update(duplicates)
+        item_type = t.items()
+        for item, element in zip(items, elements):
+            if element in duplicates:
                 continue
-            child_type = t.field(key)
-            if child_type.atomic_map:
-                members.add(element)
-                continue
-            sub = FieldSet()
-            try:
-                _tfs_map(child, child_type, sub)
-            except _ElementError as err:
-                err.path.append(element)
-                raise
-            if sub.members or sub.children:
-                out.children[element] = sub
-            if key not in props:
-                members.add(element)
-        elif isinstance(child, list):
-            child_type = t.field(key)
-            if child_type.list_kind == "atomic":
-                members.add(element)
-                continue
-            if child:
-                sub = FieldSet()
-                try:
-                    _tfs_list(child, child_type, sub)
-                except _ElementError as err:
-                    err.path.append(element)
-                    raise
+            out.members.add(element)
+            if isinstance(item, dict) and item and not item_type.atomic_map:
+                sub = _tfs_map(item, item_type, element)
                 if sub.members or sub.children:
                     out.children[element] = sub
-            if key not in props:
-                members.add(element)
-        else:
-            members.add(element)
-
-
-def _tfs_list(items: list[Any], t: _Type, out: FieldSet) -> None:
-    elements = _elements(items, t)
-    duplicates: set[str] = set()
-    if len(set(elements)) != len(elements):
-        seen: set[str] = set()
-        for element in elements:
-            if element in seen:
-                duplicates.add(element)
-            seen.add(element)
-        out.members.update(duplicates)
-    item_type = t.items()
-    for item, element in zip(items, elements):
-        if element in duplicates:
-            continue
-        out.members.add(element)
-        if isinstance(item, dict) and item and not item_type.atomic_map:
-            sub = FieldSet()
-            try:
-                _tfs_map(item, item_type, sub)
-            except _ElementError as err:
-                err.path.append(element)
-                raise
-            if sub.members or sub.children:
-                out.children[element] = sub
+    except _ElementError as err:
+        err.path.append(at)
+        raise
+    return out

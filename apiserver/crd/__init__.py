@@ -21,8 +21,8 @@ Out of scope: ``x-kubernetes-validations`` (CEL) rules are neither compiled nor 
 static field rules are checked); conversion webhooks (minik8s serves strategy None only).
 Internal modules: ``schema`` (the parsed node), ``values`` (kube-openapi's validator), ``algorithms``
 (pruning, defaulting, embedded resources, list types), ``schemacheck``/``keywords`` (CRD-time schema
-rules), ``formats``, ``goregex`` (RE2 patterns), ``gofmt`` (Go renderings), ``jsonpath_parser``,
-``crdparts``.
+rules), ``formats``, ``goregex`` (RE2 patterns), ``gofmt`` (field errors with Go's renderings of
+values, which live in ``machinery.gofmt``), ``jsonpath_parser``, ``crdparts``.
 """
 
 from .columns import column_definitions, row_cells

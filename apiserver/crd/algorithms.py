@@ -17,6 +17,7 @@ from typing import Any
 from apiserver.validation import child, dns1035_label_errors, index, invalid, key, required
 from apiserver.validation.objectmeta import validate_object_meta
 from machinery.errors import StatusCause
+from machinery.gofmt import go_json, go_number
 
 from . import gofmt
 from .schema import Node
@@ -69,14 +70,7 @@ def prune(x: Any, s: Node | None, paths: Paths, *, embedded: bool = False) -> No
         for k in list(x):
             if embedded and k in META_FIELDS:
                 continue
-            prop = s.properties.get(k)
-            if prop is not None:
-                prune(x[k], prop, paths.key(k))
-                paths.pop()
-            elif s.additional_allows is not None:
-                prune(x[k], s.additional, paths.key(k))
-                paths.pop()
-            else:
+            if not _prune_declared(x, k, s, paths):
                 if k not in META_FIELDS or paths.parts:
                     paths.record(k)
                 del x[k]
@@ -91,19 +85,25 @@ def skip_prune(x: Any, s: Node | None, paths: Paths, *, embedded: bool = False) 
         return
     if isinstance(x, dict):
         for k in list(x):
-            if embedded and k in META_FIELDS:
-                continue
-            prop = s.properties.get(k)
-            if prop is not None:
-                prune(x[k], prop, paths.key(k))
-                paths.pop()
-            elif s.additional_allows is not None:
-                prune(x[k], s.additional, paths.key(k))
-                paths.pop()
+            if not (embedded and k in META_FIELDS):
+                _prune_declared(x, k, s, paths)
     elif isinstance(x, list):
         for i, v in enumerate(x):
             skip_prune(v, s.items, paths.index(i), embedded=s.items is not None and s.items.embedded)
             paths.pop()
+
+
+def _prune_declared(x: dict[str, Any], k: str, s: Node, paths: Paths) -> bool:
+    """Prune ``x[k]`` along the schema ``s`` gives it (its property, else additionalProperties);
+    False, leaving it alone, when ``s`` declares neither."""
+    sub = s.properties.get(k)
+    if sub is None:
+        if s.additional_allows is None:
+            return False
+        sub = s.additional
+    prune(x[k], sub, paths.key(k))
+    paths.pop()
+    return True
 
 
 def prune_nulls(x: Any, s: Node | None) -> None:
@@ -203,27 +203,25 @@ def _meta_type_error(meta: Any) -> str | None:
     return None
 
 
+def _kind_error(kind: str) -> str | None:
+    errs = dns1035_label_errors(kind.lower())
+    return "may have mixed case, but should otherwise match: " + ",".join(errs) if errs else None
+
+
 def _validate_embedded_resource(x: dict[str, Any], path: str) -> list[StatusCause]:
     causes: list[StatusCause] = []
     for name in ("apiVersion", "kind"):
         if name not in x:
             causes.append(required(child(path, name)))
-    if "apiVersion" in x:
-        api_version, p = x["apiVersion"], child(path, "apiVersion")
-        if not isinstance(api_version, str):
-            causes.append(gofmt.invalid(p, api_version, "must be a string"))
-        elif not api_version:
-            causes.append(invalid(p, api_version, "must not be empty"))
-        elif err := _parse_group_version(api_version):
-            causes.append(invalid(p, api_version, err))
-    if "kind" in x:
-        kind, p = x["kind"], child(path, "kind")
-        if not isinstance(kind, str):
-            causes.append(gofmt.invalid(p, kind, "must be a string"))
-        elif not kind:
-            causes.append(invalid(p, kind, "must not be empty"))
-        elif errs := dns1035_label_errors(kind.lower()):
-            causes.append(invalid(p, kind, "may have mixed case, but should otherwise match: " + ",".join(errs)))
+    for name, check in (("apiVersion", _parse_group_version), ("kind", _kind_error)):
+        if name in x:
+            value, p = x[name], child(path, name)
+            if not isinstance(value, str):
+                causes.append(gofmt.invalid(p, value, "must be a string"))
+            elif not value:
+                causes.append(invalid(p, value, "must not be empty"))
+            elif err := check(value):
+                causes.append(invalid(p, value, err))
     if "metadata" in x:
         meta, p = x["metadata"], child(path, "metadata")
         if (err := _meta_type_error(meta)) is not None:
@@ -265,11 +263,11 @@ _UNSPECIFIED = ("unspecified",)
 def _identity(x: Any) -> Any:
     """How Go tells set members apart: scalars by type and value, compounds by their JSON."""
     if isinstance(x, (dict, list)):
-        return ("json", gofmt.go_json(x))
+        return ("json", go_json(x))
     if x is _UNSPECIFIED:
         return x
-    kind = type(gofmt.go_number(x)).__name__
-    return (kind, gofmt.go_number(x))
+    kind = type(go_number(x)).__name__
+    return (kind, go_number(x))
 
 
 def _non_unique(items: list[Any]) -> list[int]:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gofmt import go_json, go_number, go_sprint, go_type_name
+from machinery.gofmt import go_json, go_kind, go_sprint, go_type_name
+
 from .jsonpath_parser import (ArrayNode, BoolNode, FieldNode, FilterNode, IdentifierNode, JSONPathError, ListNode,
                               NumberNode, Param, Parser, RecursiveNode, TextNode, UnionNode, WildcardNode)
 
@@ -45,16 +46,10 @@ def validate_jsonpath(expr: str) -> str | None:
 def _compare(left: Any, right: Any, op: str) -> bool:
     """The forked text/template comparisons: same basic kind (bool, int, float, string) or an error."""
     def kind(v: Any) -> str:
-        v = go_number(v)
-        if isinstance(v, bool):
-            return "bool"
-        if isinstance(v, int):
-            return "int"
-        if isinstance(v, float):
-            return "float"
-        if isinstance(v, str):
-            return "string"
-        raise JSONPathError("invalid type for comparison")
+        k = go_kind(v)
+        if k not in ("bool", "int", "float", "string"):
+            raise JSONPathError("invalid type for comparison")
+        return k
 
     k1, k2 = kind(left), kind(right)
     if k1 != k2:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from machinery.errors import StatusCause
+from machinery.gofmt import go_number, go_sprint, go_type_name
 
 from . import gofmt
 from . import algorithms as algo
@@ -117,15 +118,15 @@ def _nested(obj: dict[str, Any], json_path: str, expected: type, go_expected: st
             return None, None
         if not isinstance(val, dict):
             at = "." + ".".join(fields[:i + 1])
-            return None, (f"{at} accessor error: {gofmt.go_sprint(val)} is of the type {gofmt.go_type_name(val)}, "
+            return None, (f"{at} accessor error: {go_sprint(val)} is of the type {go_type_name(val)}, "
                           "expected map[string]interface{}")
         if name not in val:
             return None, None
         val = val[name]
-    ok = isinstance(val, expected) and not isinstance(val, bool) and gofmt.go_number(val) is val
+    ok = isinstance(val, expected) and not isinstance(val, bool) and go_number(val) is val
     if not ok:
-        return None, (f".{'.'.join(fields)} accessor error: {gofmt.go_sprint(val)} is of the type "
-                      f"{gofmt.go_type_name(val)}, expected {go_expected}")
+        return None, (f".{'.'.join(fields)} accessor error: {go_sprint(val)} is of the type "
+                      f"{go_type_name(val)}, expected {go_expected}")
     return val, None
 
 

@@ -31,8 +31,8 @@ from typing import Any
 from apiserver.validation import (dns1035_label_errors, dns1123_subdomain_errors, forbidden, invalid, not_supported,
                                   required)
 from machinery.errors import StatusCause
+from machinery.gofmt import go_json, go_quote
 
-from . import gofmt
 from .crdparts import column_errors, each, names_errors, selectable_fields_errors, subresources_errors
 from .keywords import dict_at, list_at, str_at
 from .schemacheck import structural_errors
@@ -90,10 +90,10 @@ class _Spec:
         """The Go rendering of the internal ``[]CustomResourceDefinitionVersion`` (no json tags)."""
         items = []
         for v in self.versions:
-            fields = [("Name", gofmt.go_json(str_at(v, "name"))), ("Served", gofmt.go_json(v.get("served") is True)),
-                      ("Storage", gofmt.go_json(v.get("storage") is True)),
-                      ("Deprecated", gofmt.go_json(v.get("deprecated") is True)),
-                      ("DeprecationWarning", gofmt.go_json(v.get("deprecationWarning"))),
+            fields = [("Name", go_json(str_at(v, "name"))), ("Served", go_json(v.get("served") is True)),
+                      ("Storage", go_json(v.get("storage") is True)),
+                      ("Deprecated", go_json(v.get("deprecated") is True)),
+                      ("DeprecationWarning", go_json(v.get("deprecationWarning"))),
                       ("Schema", _internal(self.per_version(v, "schema"), {"openAPIV3Schema": "OpenAPIV3Schema"})),
                       ("Subresources", _internal(self.per_version(v, "subresources"), {"status": "Status", "scale": "Scale"})),
                       ("AdditionalPrinterColumns", _internal(self.per_version(v, "additionalPrinterColumns"), {})),
@@ -106,8 +106,8 @@ def _internal(value: Any, names: dict[str, str]) -> str:
     if value is None:
         return "null"
     if isinstance(value, dict) and names:
-        return "{" + ",".join(f'"{names[k]}":{gofmt.go_json(value.get(k))}' for k in names) + "}"
-    return gofmt.go_json(value)
+        return "{" + ",".join(f'"{names[k]}":{go_json(value.get(k))}' for k in names) + "}"
+    return go_json(value)
 
 
 # ============================================================================ pieces
@@ -183,7 +183,7 @@ def _approval_state(annotations: Obj) -> tuple[str, str]:
         return "missing", (f'protected groups must have approval annotation "{_APPROVAL}", see '
                            "https://github.com/kubernetes/enhancements/pull/1111")
     if value.startswith("unapproved"):
-        return "bypassed", f"not approved: {gofmt.go_quote(value)}"
+        return "bypassed", f"not approved: {go_quote(value)}"
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+", value):
         return "approved", f"approved in {value}"
     return "invalid", (f'protected groups must have approval annotation "{_APPROVAL}" with either a URL or a reason '

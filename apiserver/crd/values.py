@@ -22,10 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from apiserver.validation import too_long
 from machinery.errors import StatusCause
+from machinery.gofmt import format_float_f, go_float_v, go_json, go_kind, go_number, go_quote, go_sprint
 
 from . import gofmt
-from .gofmt import enum_matches, go_deep_equal, go_kind, is_json_integer
+from .gofmt import enum_matches, go_deep_equal, is_json_integer
 from .formats import format_ok, is_known_format
 from .goregex import GoRegexError, compile_go
 from .schema import Node
@@ -77,7 +79,7 @@ def _single(err: _Err) -> _Result:
 def _invalid_type(path: str, type_name: str, value: Any) -> _Err:
     """errors.InvalidType: strings are quoted into the message ("must be of type integer: \"string\"")."""
     if isinstance(value, str):
-        message = f"{path} in body must be of type {type_name}: {gofmt.go_quote(value)}"
+        message = f"{path} in body must be of type {type_name}: {go_quote(value)}"
     else:
         message = f"{path} in body must be of type {type_name}"
     return _Err(message, "InvalidType", path, value)
@@ -90,8 +92,8 @@ def _v(code: str, path: str, sentence: str, value: Any = None, valid: Any = None
 # ============================================================================ numbers
 
 def _num_text(value: Any) -> str:
-    value = gofmt.go_number(value)
-    return str(value) if isinstance(value, int) else gofmt.format_float_f(float(value))
+    value = go_number(value)
+    return str(value) if isinstance(value, int) else format_float_f(float(value))
 
 
 def _range_error(value: Any, type_name: str, fmt: str, prefix: str, path: str) -> _Err | None:
@@ -118,7 +120,7 @@ def _trunc(f: float) -> int:
 
 
 def _multiple_of(path: str, value: Any, factor: float, native: bool) -> _Err | None:
-    value = gofmt.go_number(value)
+    value = go_number(value)
     if native and isinstance(value, int):
         ifactor = _trunc(factor)
         if ifactor <= 0:
@@ -129,22 +131,22 @@ def _multiple_of(path: str, value: Any, factor: float, native: bool) -> _Err | N
         return None
     data = float(value)
     if factor <= 0:
-        return _Err(f"factor MultipleOf declared for {path} must be positive: {gofmt.go_float_v(factor)}",
+        return _Err(f"factor MultipleOf declared for {path} must be positive: {go_float_v(factor)}",
                     "MultipleOfMustBePositive", path, factor)
     mult = (1 / factor) * data if factor < 1 else data / factor
     if not is_json_integer(mult):
-        return _v("MultipleOf", path, f"should be a multiple of {gofmt.go_float_v(factor)}", value)
+        return _v("MultipleOf", path, f"should be a multiple of {go_float_v(factor)}", value)
     return None
 
 
 def _bound(path: str, value: Any, limit: float, exclusive: bool, native: bool, *, upper: bool) -> _Err | None:
-    value = gofmt.go_number(value)
+    value = go_number(value)
     if native and isinstance(value, int):
         bound: int | float = _trunc(limit)
         shown = str(bound)
     else:
         bound = limit
-        shown = gofmt.go_float_v(limit)
+        shown = go_float_v(limit)
     data = value if isinstance(value, int) and native else float(value)
     if upper:
         failed = data >= bound if exclusive else data > bound
@@ -239,7 +241,7 @@ class _Validator:
                 if best is None or r.match_count > best.match_count:
                     best = r
             if first_success is None:
-                main.add(_Err(f'{gofmt.go_quote(path)} must validate at least one schema (anyOf)'))
+                main.add(_Err(f'{go_quote(path)} must validate at least one schema (anyOf)'))
             main.merge(best if best is not None else first_success)
         if node.one_of:
             best, first_success, validated = None, None, 0
@@ -254,7 +256,7 @@ class _Validator:
                     best = r
             if validated != 1:
                 more = "Found none valid" if validated == 0 else f"Found {validated} valid alternatives"
-                main.add(_Err(f"{gofmt.go_quote(path)} must validate one and only one schema (oneOf). {more}"))
+                main.add(_Err(f"{go_quote(path)} must validate one and only one schema (oneOf). {more}"))
                 main.merge(best)
             else:
                 main.merge(first_success)
@@ -266,9 +268,9 @@ class _Validator:
                 main.merge(r)
             if validated != len(node.all_of):
                 more = ". None validated" if validated == 0 else ""
-                main.add(_Err(f"{gofmt.go_quote(path)} must validate all the schemas (allOf){more}"))
+                main.add(_Err(f"{go_quote(path)} must validate all the schemas (allOf){more}"))
         if node.not_ is not None and self._validate(node.not_, data, path, old).valid:
-            main.add(_Err(f"{gofmt.go_quote(path)} must not validate the schema (not)"))
+            main.add(_Err(f"{go_quote(path)} must not validate the schema (not)"))
         main.match_count += 1
         return main
 
@@ -348,7 +350,7 @@ class _Validator:
             return None
         if any(enum_matches(data, choice) for choice in node.enum):
             return None
-        return _single(_Err(f"{path} in body should be one of {gofmt.go_sprint(node.enum)}", "Enum", path, data,
+        return _single(_Err(f"{path} in body should be one of {go_sprint(node.enum)}", "Enum", path, data,
                             values=tuple(node.enum)))
 
     # ------------------------------------------------------------------ objects
@@ -414,10 +416,10 @@ def _to_cause(err: _Err, prefix: str | None) -> StatusCause:
     if err.code == "Required":
         return StatusCause("FieldValueRequired", "Required value", path)
     if err.code == "Enum":
-        values = [v if isinstance(v, str) else gofmt.go_json(v) for v in err.values]
+        values = [v if isinstance(v, str) else go_json(v) for v in err.values]
         return gofmt.not_supported(path, err.value, values)
     if err.code == "TooLong":
-        return gofmt.too_long(path, err.valid)
+        return too_long(path, err.valid)
     if err.code in ("MaxItems", "TooManyProperties"):
         return gofmt.too_many(path, err.value, err.valid)
     if err.code == "InvalidType":

@@ -14,7 +14,7 @@ from machinery.quantity import QuantityError, parse_quantity
 
 from .fielderrors import (Causes, Obj, child, each, forbidden, get_bool, get_int, get_int_or_string, get_map,
                           get_maps, get_opt_map, get_str, get_strs, invalid, key, not_found, nonnegative, enum,
-                          not_supported, required, duplicate)
+                          not_supported, required, required_str, duplicate)
 from .formats import (config_map_key_errors, dns1123_label_errors, dns1123_subdomain_errors, env_var_name_errors,
                       ip_errors, port_name_errors, port_num_errors, qualified_name_errors, regex_error)
 
@@ -117,20 +117,12 @@ def _validate_key_selector(selector: Obj, path: str, causes: Causes) -> None:
     name = get_str(selector, "name", path, causes)
     if name:
         causes.extend(each(child(path, "name"), name, dns1123_subdomain_errors(name)))
-    selector_key = get_str(selector, "key", path, causes)
-    if not selector_key:
-        causes.append(required(child(path, "key")))
-    else:
-        causes.extend(each(child(path, "key"), selector_key, config_map_key_errors(selector_key)))
+    required_str(selector, "key", path, causes, errors=config_map_key_errors)
 
 
 def _validate_env(container: Obj, path: str, causes: Causes) -> None:
     for env_path, env in get_maps(container, "env", path, causes):
-        name = get_str(env, "name", env_path, causes)
-        if not name:
-            causes.append(required(child(env_path, "name")))
-        else:
-            causes.extend(each(child(env_path, "name"), name, env_var_name_errors(name)))
+        required_str(env, "name", env_path, causes, errors=env_var_name_errors)
         value = get_str(env, "value", env_path, causes)
         value_from = get_opt_map(env, "valueFrom", env_path, causes)
         if value_from is None:
@@ -257,11 +249,7 @@ def _validate_volume_mounts(container: Obj, path: str, volumes: set[str], causes
 
 
 def validate_container(container: Obj, path: str, *, volumes: set[str], init: bool, is_pod: bool, causes: Causes) -> None:
-    name = get_str(container, "name", path, causes)
-    if not name:
-        causes.append(required(child(path, "name")))
-    else:
-        causes.extend(each(child(path, "name"), name, dns1123_label_errors(name)))
+    required_str(container, "name", path, causes, errors=dns1123_label_errors)
     image = get_str(container, "image", path, causes)
     if not image:
         causes.append(required(child(path, "image")))

@@ -10,7 +10,7 @@ they mirror and one bad field never hides the others.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from machinery.errors import StatusCause
@@ -58,6 +58,9 @@ def forbidden(path: str, detail: str) -> StatusCause:
 
 
 def too_long(path: str, max_bytes: int) -> StatusCause:
+    """field.TooLong as apimachinery spells it today ("may not be more than 5 bytes")."""
+    if max_bytes < 0:
+        return StatusCause("FieldValueTooLong", "Too long: value is too long", path)
     unit = "byte" if max_bytes == 1 else "bytes"
     return StatusCause("FieldValueTooLong", f"Too long: may not be more than {max_bytes} {unit}", path)
 
@@ -99,6 +102,16 @@ def get_str(obj: Obj, name: str, path: str, causes: Causes) -> str:
         return value or ""
     causes.append(type_error(child(path, name), value, "string"))
     return ""
+
+
+def required_str(obj: Obj, name: str, path: str, causes: Causes, *, errors: Callable[[str], list[str]]) -> str:
+    """A string field that must be set: Required when empty, else one Invalid per message of ``errors``."""
+    value = get_str(obj, name, path, causes)
+    if not value:
+        causes.append(required(child(path, name)))
+    else:
+        causes.extend(each(child(path, name), value, errors(value)))
+    return value
 
 
 def get_int(obj: Obj, name: str, path: str, causes: Causes, *, bits: int = 32) -> int | None:

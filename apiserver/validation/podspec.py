@@ -113,21 +113,15 @@ def validate_pod_spec(spec: Obj, path: str, *, is_pod: bool) -> Causes:
     if not containers:
         causes.append(required(child(path, "containers")))
     names: set[str] = set()
-    for container_path, container in containers:
-        validate_container(container, container_path, volumes=volumes, init=False, is_pod=is_pod, causes=causes)
-        name = container.get("name")
-        if isinstance(name, str):
-            if name in names:
-                causes.append(duplicate(child(container_path, "name"), name))
-            names.add(name)
-    for container_path, container in init_containers:
-        validate_container(container, container_path, volumes=volumes, init=True, is_pod=is_pod, causes=causes)
-        name = container.get("name")
-        if isinstance(name, str):
-            if name in names:
-                causes.append(duplicate(child(container_path, "name"), name))
-            if name:
-                names.add(name)
+    for init, pairs in ((False, containers), (True, init_containers)):
+        for container_path, container in pairs:
+            validate_container(container, container_path, volumes=volumes, init=init, is_pod=is_pod, causes=causes)
+            name = container.get("name")
+            if isinstance(name, str):
+                if name in names:
+                    causes.append(duplicate(child(container_path, "name"), name))
+                if name or not init:  # validateInitContainers records only the names that are set
+                    names.add(name)
     causes.extend(host_port_conflicts(containers))
     for pair in init_containers:
         causes.extend(host_port_conflicts([pair]))

@@ -6,6 +6,18 @@ pod spec; the field numbers are those of k8s.io/api core/v1 ``generated.proto``.
 
 from __future__ import annotations
 
+# EphemeralContainerCommon is Container's fields under Container's numbers (generated.proto says
+# it is "a copy of all fields in Container to be inlined in EphemeralContainer").
+_CONTAINER = (
+    "name:1:s! image:2:s command:3:*s args:4:*s workingDir:5:s ports:6:*ContainerPort "
+    "envFrom:19:*EnvFromSource env:7:*EnvVar resources:8:ResourceRequirements "
+    "resizePolicy:23:*ContainerResizePolicy restartPolicy:24:s! "
+    "restartPolicyRules:25:*ContainerRestartRule volumeMounts:9:*VolumeMount "
+    "volumeDevices:21:*VolumeDevice livenessProbe:10:Probe readinessProbe:11:Probe "
+    "startupProbe:22:Probe lifecycle:12:Lifecycle terminationMessagePath:13:s "
+    "terminationMessagePolicy:20:s imagePullPolicy:14:s securityContext:15:SecurityContext "
+    "stdin:16:b stdinOnce:17:b tty:18:b")
+
 PROTOBUF_MESSAGES: dict[str, str] = {
     "PodTemplateSpec": "metadata:1:ObjectMeta spec:2:PodSpec",
     "PodSpec": (
@@ -25,15 +37,7 @@ PROTOBUF_MESSAGES: dict[str, str] = {
         "resources:40:ResourceRequirements hostnameOverride:41:s! "
         "schedulingGroup:43:PodSchedulingGroup evictionResponders:44:*EvictionResponder"),
     "Affinity": "nodeAffinity:1:NodeAffinity podAffinity:2:PodAffinity podAntiAffinity:3:PodAntiAffinity",
-    "Container": (
-        "name:1:s! image:2:s command:3:*s args:4:*s workingDir:5:s ports:6:*ContainerPort "
-        "envFrom:19:*EnvFromSource env:7:*EnvVar resources:8:ResourceRequirements "
-        "resizePolicy:23:*ContainerResizePolicy restartPolicy:24:s! "
-        "restartPolicyRules:25:*ContainerRestartRule volumeMounts:9:*VolumeMount "
-        "volumeDevices:21:*VolumeDevice livenessProbe:10:Probe readinessProbe:11:Probe "
-        "startupProbe:22:Probe lifecycle:12:Lifecycle terminationMessagePath:13:s "
-        "terminationMessagePolicy:20:s imagePullPolicy:14:s securityContext:15:SecurityContext "
-        "stdin:16:b stdinOnce:17:b tty:18:b"),
+    "Container": _CONTAINER,
     "EphemeralContainer": "-:1:EphemeralContainerCommon targetContainerName:2:s",
     "EvictionResponder": "name:1:s! priority:2:i!",
     "HostAlias": "ip:1:s! hostnames:2:*s",
@@ -83,15 +87,7 @@ PROTOBUF_MESSAGES: dict[str, str] = {
     "VolumeMount": (
         "name:1:s! readOnly:2:b recursiveReadOnly:7:s! mountPath:3:s! subPath:4:s "
         "mountPropagation:5:s! subPathExpr:6:s bindMountOptions:8:*s"),
-    "EphemeralContainerCommon": (
-        "name:1:s! image:2:s command:3:*s args:4:*s workingDir:5:s ports:6:*ContainerPort "
-        "envFrom:19:*EnvFromSource env:7:*EnvVar resources:8:ResourceRequirements "
-        "resizePolicy:23:*ContainerResizePolicy restartPolicy:24:s! "
-        "restartPolicyRules:25:*ContainerRestartRule volumeMounts:9:*VolumeMount "
-        "volumeDevices:21:*VolumeDevice livenessProbe:10:Probe readinessProbe:11:Probe "
-        "startupProbe:22:Probe lifecycle:12:Lifecycle terminationMessagePath:13:s "
-        "terminationMessagePolicy:20:s imagePullPolicy:14:s securityContext:15:SecurityContext "
-        "stdin:16:b stdinOnce:17:b tty:18:b"),
+    "EphemeralContainerCommon": _CONTAINER,
     "PodDNSConfigOption": "name:1:s value:2:s!",
     "AppArmorProfile": "type:1:s! localhostProfile:2:s!",
     "SELinuxOptions": "user:1:s role:2:s type:3:s level:4:s",

@@ -14,7 +14,7 @@ from typing import Any
 from ...openapi.facts import Facts, keyed
 from ...validation.containers import TAINT_EFFECTS, quantity
 from ...validation.fielderrors import (Causes, Obj, child, duplicate, each, enum, get_bool, get_map, get_maps, get_str,
-                                       get_strs, index, invalid, key, required)
+                                       get_strs, index, invalid, key, required_str)
 from ...validation.formats import label_value_errors, qualified_name_errors
 from ..base import AGE, NAME, Column, CreateContext, Strategy, age, meta, name_of, spec, status
 from ..common.defaulting import map_at
@@ -113,11 +113,7 @@ class NodeStrategy(Strategy):
         node_spec = get_map(obj, "spec", "", causes)
         seen: set[tuple[str, str]] = set()
         for taint_path, taint in get_maps(node_spec, "taints", "spec", causes):
-            taint_key = get_str(taint, "key", taint_path, causes)
-            if not taint_key:
-                causes.append(required(child(taint_path, "key")))
-            else:
-                causes.extend(each(child(taint_path, "key"), taint_key, qualified_name_errors(taint_key)))
+            taint_key = required_str(taint, "key", taint_path, causes, errors=qualified_name_errors)
             value = get_str(taint, "value", taint_path, causes)
             causes.extend(each(child(taint_path, "value"), value, label_value_errors(value)))
             effect = get_str(taint, "effect", taint_path, causes)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ...openapi.facts import ATOMIC, Facts
 from ...validation.fielderrors import (Causes, Obj, child, each, get_int, get_map, get_maps, get_opt_map, get_str,
-                                       get_strs, invalid, not_supported, required)
+                                       get_strs, invalid, not_supported, required, required_str)
 from ...validation.formats import (dns1035_label_errors, dns1123_subdomain_errors, ip_errors, port_name_errors,
                                    port_num_errors, wildcard_subdomain_errors)
 from ..base import AGE, NAME, Column, Strategy, age, name_of, spec, status
@@ -116,11 +116,7 @@ def _validate_ingress_backend(backend: Obj, path: str, causes: Causes) -> None:
         causes.append(invalid(path, "", "resource or service backend is required"))
         return
     service_path = child(path, "service")
-    name = get_str(service, "name", service_path, causes)
-    if not name:
-        causes.append(required(child(service_path, "name")))
-    else:
-        causes.extend(each(child(service_path, "name"), name, dns1035_label_errors(name)))
+    required_str(service, "name", service_path, causes, errors=dns1035_label_errors)
     port = get_map(service, "port", service_path, causes)
     port_path = child(service_path, "port")
     port_name = get_str(port, "name", port_path, causes)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from apiserver.crd.formats import effective_format, format_ok
-from apiserver.crd.gofmt import enum_matches, field_value, go_deep_equal, go_float_v, go_json, go_quote
+from apiserver.crd.gofmt import enum_matches, field_value, go_deep_equal
 from apiserver.crd.goregex import compile_go, go_regex_error
 
 
@@ -101,12 +101,6 @@ def test_formats_kubernetes_strips(types: tuple[str, ...], fmt: str, kept: str) 
 ])
 def test_field_values_render_as_go(value: Any, rendered: str) -> None:
     assert field_value(value) == rendered
-
-
-def test_go_renderings() -> None:
-    assert go_float_v(100.0) == "100" and go_float_v(-0.25) == "-0.25"
-    assert go_json(1e-7) == "1e-7" and go_json(0.000001) == "0.000001"
-    assert go_quote("é\x01\n") == '"é\\x01\\n"'
 
 
 @pytest.mark.parametrize("a, b, equal", [
