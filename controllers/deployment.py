@@ -245,5 +245,8 @@ async def run(ctx: ControllerContext) -> None:
         ctx.informers.informer(POD_RESOURCE), recorder=ctx.recorder("deployment-controller"),
         settings=DeploymentControllerSettings(workers=ctx.settings.workers))
     ctx.informers.start()
-    await ctx.informers.wait_synced()
+    # Only its own informers: another controller's (the garbage collector watches custom resources
+    # that come and go) must not hold the Deployment controller up.
+    for informer in (dc.deployments, dc.rss, dc.pods):
+        await informer.wait_synced()
     await dc.run()

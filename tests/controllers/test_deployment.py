@@ -288,3 +288,26 @@ async def test_progress_deadline_exceeded_and_pause(apiserver, namespace) -> Non
                 return (d.get("status") or {}).get("observedGeneration") == d["metadata"]["generation"]
             await until(observed, what="paused observed")
             cluster.hold = False
+
+
+async def test_starts_without_waiting_for_other_controllers_informers(apiserver: Any, namespace: str) -> None:
+    """Its own caches only: an informer of the process that never syncs (the garbage collector's
+    for a custom resource whose CRD just went) must not hold the Deployment controller back."""
+    from controllers import deployment as dc
+
+    async with ApiClient(apiserver.url) as client:
+        client.namespace = namespace
+        factory = InformerFactory(client)
+        factory.informer(("example.com/v1", "neverserved"))  # 404 forever
+        ctx = ControllerContext(client, factory, ControllerManagerSettings(server=apiserver.url, leader_elect=False))
+        task = asyncio.create_task(dc.run(ctx))
+        try:
+            await client.create("deployments", _deployment("alone", 2, "nginx:1.25"), namespace=namespace)
+
+            async def has_replica_set() -> bool:
+                return len((await client.list("replicasets", namespace=namespace))["items"]) == 1
+            await until(has_replica_set, what="a ReplicaSet")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await factory.stop()
