@@ -123,7 +123,8 @@ def test_field_validation_modes(http: httpx.Client, namespace: str, mode: str, c
     r = http.post(deps(namespace), params={"fieldValidation": mode} if mode else {}, json=body)
     assert r.status_code == code, r.text
     if mode == "Strict":
-        assert r.json()["message"] == 'strict decoding error: unknown field "spec.replicaz"'
+        assert r.json()["message"] == ('Deployment in version "v1" cannot be handled as a Deployment: '
+                                       'strict decoding error: unknown field "spec.replicaz"')
     else:
         assert "replicaz" not in r.json()["spec"]  # unknown fields are never stored
         warned = r.headers.get("warning", "")

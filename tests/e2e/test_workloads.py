@@ -39,7 +39,9 @@ CAPACITY = "cpu=2,memory=4Gi,pods=30"
 class Cluster:
     def __init__(self, tmp: Path) -> None:
         self.etcd = Etcd.start()
-        self.api = ApiServerProcess.start(self.etcd.url)
+        # Pods tolerate a not-ready or unreachable node 3 s (the apiserver's DefaultTolerationSeconds).
+        self.api = ApiServerProcess.start(self.etcd.url, "--default-not-ready-toleration-seconds", "3",
+                                          "--default-unreachable-toleration-seconds", "3")
         self.url = self.api.url
         self.kubeconfig = tmp / "kubeconfig"
         write_kubeconfig(self.kubeconfig, server=self.url)
