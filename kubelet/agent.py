@@ -161,7 +161,7 @@ class Kubelet:
             await self._check_runtime()
             await self._start_server()
             await self._retrying("registering the node", self._register)
-            self.pods.add_handler(self._on_pod, lambda _o, new: self._on_pod(new), self._on_pod_deleted)
+            self.pods.add_handler(self._on_pod, self._on_pod_update, self._on_pod_deleted)
             self._tasks.append(self.pods.start())
             self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
             self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
@@ -431,6 +431,15 @@ class Kubelet:
             self._uids[key] = str(uid)
         self.controller.enqueue(key)
 
+    def _on_pod_update(self, old: Obj, new: Obj) -> None:
+        """As Kubernetes' kubelet, a change of the status alone (its own writes, mostly) is no reason
+        to sync: the kubelet is the source of a pod's status. Spec and metadata changes are."""
+        def without_status(pod: Obj) -> Obj:
+            meta = {k: v for k, v in (pod.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")}
+            return {**{k: v for k, v in pod.items() if k != "status"}, "metadata": meta}
+        if without_status(old) != without_status(new):
+            self._on_pod(new)
+
     def _on_pod_deleted(self, pod: Obj) -> None:
         self.controller.enqueue(object_key(pod))
 
@@ -592,8 +601,7 @@ class Kubelet:
                 st["started"] = self.probes.started(uid, str(st.get("name")))
         if status != (pod.get("status") or {}):
             try:
-                await self.client.update_status("pods", {**pod, "status": status}, namespace=namespace)
-                self.status_writes += 1
+                await self._write_status(pod, status, namespace)
             except (errors.ConflictError, errors.NotFoundError):
                 return Result.after(0.2)
         if status.get("phase") in podsync.TERMINAL:
@@ -647,6 +655,20 @@ class Kubelet:
                         r = max(0.1, f.delay / 2)
                         requeue = r if requeue is None else min(requeue, r)
         return waiting, requeue
+
+    async def _write_status(self, pod: Obj, status: Obj, namespace: str) -> None:
+        """The kubelet owns a pod's status: a write that lost to a newer version of the pod (our
+        informer is a write behind) is made again on the current one, so a short-lived state such
+        as ErrImagePull is not skipped."""
+        try:
+            await self.client.update_status("pods", {**pod, "status": status}, namespace=namespace)
+        except errors.ConflictError:
+            name = str((pod.get("metadata") or {}).get("name") or "")
+            current = await self.client.get("pods", name, namespace=namespace)
+            if (current.get("metadata") or {}).get("uid") != (pod.get("metadata") or {}).get("uid"):
+                raise
+            await self.client.update_status("pods", {**current, "status": status}, namespace=namespace)
+        self.status_writes += 1
 
     async def _start(self, pod: Obj, a: podsync.StartContainer, sandbox: ContainerInfo,
                      memory: podsync.PodMemory) -> tuple[str, str] | None:
