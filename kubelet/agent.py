@@ -656,7 +656,7 @@ class Kubelet:
                         requeue = r if requeue is None else min(requeue, r)
         return waiting, requeue
 
-    async def _write_status(self, pod: Obj, status: Obj, namespace: str) -> None:
+    async def _write_status(self, pod: Obj, status: Obj, namespace: str | None) -> None:
         """The kubelet owns a pod's status: a write that lost to a newer version of the pod (our
         informer is a write behind) is made again on the current one, so a short-lived state such
         as ErrImagePull is not skipped."""
