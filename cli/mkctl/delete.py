@@ -18,7 +18,7 @@ import typer
 from machinery import errors
 
 from .app import app, options_of
-from .discovery import ResourceInfo
+from machinery.discovery import ResourceInfo
 from .manifests import load
 from .session import CliError, Session, parse_duration, print_error, run_command
 from .targets import fetch_objects, parse_targets, scope

@@ -16,7 +16,7 @@ from machinery import errors
 
 from .app import app, options_of
 from .describe import Related, describe
-from .discovery import ResourceInfo
+from machinery.discovery import ResourceInfo
 from .printing import no_resources_message
 from .session import Session, print_error, run_command
 from .targets import fetch_object, fetch_objects, parse_targets, scope

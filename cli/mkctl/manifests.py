@@ -1,40 +1,19 @@
 """Reading manifests for ``apply -f`` / ``delete -f`` / ``create -f``, the way kubectl does.
 
 Data flow: each ``-f`` value (a file, a directory, ``-`` for stdin, optionally ``-R``) ->
-the files with ``.json``, ``.yaml`` or ``.yml`` extensions (directories) -> every YAML document
-(JSON is YAML) -> objects, with ``kind: List``/``*List`` documents expanded into their items ->
-``Manifest`` (the object plus the file it came from). A document that does not parse raises
-``ManifestError`` with kubectl's ``error parsing FILE: ...`` text.
+the files with ``.json``, ``.yaml`` or ``.yml`` extensions (directories) -> their text ->
+``machinery.manifests.parse_documents`` (every document, ``List`` kinds expanded) -> ``Manifest``.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, TextIO
+from typing import Iterable, TextIO
 
-import yaml
+from machinery.manifests import Manifest, ManifestError, parse_documents
 
 _EXTENSIONS = (".json", ".yaml", ".yml")
-
-
-class ManifestError(Exception):
-    """A manifest that cannot be read or parsed."""
-
-
-@dataclass(frozen=True)
-class Manifest:
-    obj: dict[str, Any]
-    source: str
-
-    @property
-    def name(self) -> str:
-        return str((self.obj.get("metadata") or {}).get("name") or "")
-
-    @property
-    def namespace(self) -> str:
-        return str((self.obj.get("metadata") or {}).get("namespace") or "")
 
 
 def expand_paths(filenames: Iterable[str], *, recursive: bool = False) -> list[str]:
@@ -53,44 +32,6 @@ def expand_paths(filenames: Iterable[str], *, recursive: bool = False) -> list[s
         else:
             out.append(str(path))
     return out
-
-
-def parse_documents(text: str, *, source: str) -> list[Manifest]:
-    """Every object of a (multi-document) YAML or JSON text; ``List`` kinds expanded."""
-    try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as e:
-        raise ManifestError(f"error parsing {source}: {_yaml_message(e)}") from e
-    out: list[Manifest] = []
-    for doc in docs:
-        if doc is None:
-            continue
-        if not isinstance(doc, dict):
-            raise ManifestError(f"error parsing {source}: a document is not an object: {str(doc)[:80]!r}")
-        out += _expand(doc, source=source)
-    return out
-
-
-def _expand(doc: dict[str, Any], *, source: str) -> list[Manifest]:
-    kind = str(doc.get("kind") or "")
-    if kind.endswith("List") and isinstance(doc.get("items"), list):
-        out: list[Manifest] = []
-        for item in doc["items"]:
-            if isinstance(item, dict):
-                out += _expand(item, source=source)
-        return out
-    if not kind or not doc.get("apiVersion"):
-        missing = "kind" if not kind else "apiVersion"
-        raise ManifestError(f"error validating data from {source}: {missing} not set")
-    return [Manifest(doc, source)]
-
-
-def _yaml_message(e: yaml.YAMLError) -> str:
-    mark = getattr(e, "problem_mark", None)
-    problem = getattr(e, "problem", None) or str(e)
-    if mark is not None:
-        return f"error converting YAML to JSON: yaml: line {mark.line + 1}: {problem}"
-    return f"error converting YAML to JSON: yaml: {problem}"
 
 
 def load(filenames: Iterable[str], *, recursive: bool = False, stdin: TextIO | None = None) -> list[Manifest]:

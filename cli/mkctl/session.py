@@ -23,7 +23,7 @@ from machinery.client import ApiClient, ConnectionFailedError, is_connection_ref
 from machinery.kubeconfig import ClientConfig, KubeconfigError, load_config
 from machinery.schemaview import ANY, Schema, find_kind_schema, patches_strategically
 
-from .discovery import ResourceInfo, UnknownResourceType, discover, for_kind, resolve
+from machinery.discovery import ResourceInfo, UnknownResourceType, discover, for_kind, resolve
 from .manifests import ManifestError
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from machinery.client import ApiClient
 
-from .discovery import ResourceInfo, category
+from machinery.discovery import ResourceInfo, category
 from .printing import with_type
 from .session import CliError, Session
 

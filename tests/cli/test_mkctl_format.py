@@ -9,8 +9,8 @@ import pytest
 
 from cli.mkctl.app import normalize_args
 from cli.mkctl.describe import Related, describe
-from cli.mkctl.discovery import ResourceInfo, UnknownResourceType, category, for_kind, parse_resource_list, resolve
-from cli.mkctl.manifests import ManifestError, parse_documents
+from machinery.discovery import ResourceInfo, UnknownResourceType, category, for_kind, parse_resource_list, resolve
+from machinery.manifests import ManifestError, parse_documents
 from cli.mkctl.printing import (TableBlock, cell_text, human_duration, render_api_resources, render_objects,
                                 render_tables, tabwrite, to_yaml, ResourceRow)
 from cli.mkctl.session import CliError, format_error, parse_duration

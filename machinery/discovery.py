@@ -1,6 +1,6 @@
 """Resource types as the server announces them, and kubectl's rules for naming them.
 
-Role: mkctl never hard-codes the resource list. Data flow: ``GET /api/v1`` and ``GET /apis`` ->
+Role: no client hard-codes the resource list (mkctl, the gitops reconciler). Data flow: ``GET /api/v1`` and ``GET /apis`` ->
 each group's preferred ``/apis/{group}/{version}`` -> ``parse_resource_list`` -> ``ResourceInfo``
 list (subresources dropped) -> ``resolve`` maps what the user typed (``po``, ``pod``, ``pods``,
 ``Pod``, ``deployments.apps``, ``deploy.v1.apps``) to one type, core group first like kubectl's
@@ -112,17 +112,34 @@ def for_kind(resources: Sequence[ResourceInfo], api_version: str, kind: str) -> 
     raise UnknownResourceType(kind)
 
 
-async def discover(client: ApiClient) -> list[ResourceInfo]:
-    """Read the server's discovery documents (core group first, as kubectl orders them)."""
+def all_group_versions(group_list: Mapping[str, Any]) -> list[str]:
+    """Every ``group/version`` of an ``APIGroupList``, each group's preferred one first."""
+    out: list[str] = []
+    for g in group_list.get("groups") or []:
+        preferred = (g.get("preferredVersion") or {}).get("groupVersion")
+        served = [str(v.get("groupVersion")) for v in g.get("versions") or [] if v.get("groupVersion")]
+        out += [gv for gv in [preferred, *served] if gv and gv not in out]
+    return out
+
+
+async def discover(client: ApiClient, *, all_versions: bool = False) -> list[ResourceInfo]:
+    """Read the server's discovery documents (core group first, as kubectl orders them).
+
+    By default each group's preferred version only (what ``resolve`` should find, as kubectl);
+    ``all_versions``: every served version too, so ``for_kind`` finds ``autoscaling/v1`` manifests
+    while ``v2`` is preferred.
+    """
     core = await client.request("GET", "/api/v1")
     resources = parse_resource_list(core if isinstance(core, dict) else {})
     groups = await client.request("GET", "/apis")
-    for gv in preferred_group_versions(groups if isinstance(groups, dict) else {}):
+    group_list = groups if isinstance(groups, dict) else {}
+    pick = all_group_versions if all_versions else preferred_group_versions
+    for gv in pick(group_list):
         doc = await client.request("GET", f"/apis/{gv}")
         if isinstance(doc, dict):
             resources += parse_resource_list({**doc, "groupVersion": doc.get("groupVersion") or gv})
     return resources
 
 
-__all__ = ["ResourceInfo", "UnknownResourceType", "category", "discover", "for_kind", "parse_resource_list",
+__all__ = ["ResourceInfo", "UnknownResourceType", "all_group_versions", "category", "discover", "for_kind", "parse_resource_list",
            "preferred_group_versions", "resolve"]
