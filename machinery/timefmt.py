@@ -7,6 +7,8 @@ aware datetime -> ``age_since(value, now)`` -> ``human_duration`` (apimachinery'
 
 from __future__ import annotations
 
+import re
+
 from datetime import datetime, timezone
 from typing import Any
 
@@ -86,3 +88,19 @@ def parse_rfc3339(text: str) -> datetime:
     if dt.tzinfo is None or "T" not in s.upper():
         raise ValueError(f"not an RFC 3339 time: {text!r}")
     return dt.astimezone(timezone.utc)
+
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: str) -> float:
+    """Seconds of a Go-style duration as Kubernetes tools take it: ``30s``, ``1m30s``, ``1h``,
+    ``500ms``, or a bare number of seconds; raises ``ValueError`` naming the value otherwise."""
+    text = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f'invalid duration "{value}": the duration must be like 30s, 1m or 1h')
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+

@@ -16,9 +16,9 @@ from typing import Annotated
 import typer
 
 from machinery import errors
+from machinery.discovery import ResourceInfo
 
 from .app import app, options_of
-from machinery.discovery import ResourceInfo
 from .manifests import load
 from .session import CliError, Session, parse_duration, print_error, run_command
 from .targets import fetch_objects, parse_targets, scope

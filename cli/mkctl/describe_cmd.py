@@ -13,10 +13,10 @@ from typing import Annotated, Any
 import typer
 
 from machinery import errors
+from machinery.discovery import ResourceInfo
 
 from .app import app, options_of
 from .describe import Related, describe
-from machinery.discovery import ResourceInfo
 from .printing import no_resources_message
 from .session import Session, print_error, run_command
 from .targets import fetch_object, fetch_objects, parse_targets, scope

@@ -10,7 +10,6 @@ failure into kubectl's one-line error on stderr (``format_error``) and exit code
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, NoReturn
@@ -18,12 +17,12 @@ from urllib.parse import urlsplit
 
 import typer
 
-from machinery import errors
+from machinery import errors, timefmt
 from machinery.client import ApiClient, ConnectionFailedError, is_connection_refused
 from machinery.kubeconfig import ClientConfig, KubeconfigError, load_config
+from machinery.discovery import ResourceInfo, UnknownResourceType, discover, for_kind, resolve
 from machinery.schemaview import ANY, Schema, find_kind_schema, patches_strategically
 
-from machinery.discovery import ResourceInfo, UnknownResourceType, discover, for_kind, resolve
 from .manifests import ManifestError
 
 
@@ -42,14 +41,10 @@ class GlobalOptions:
 
 def parse_duration(value: str) -> float:
     """kubectl's ``--request-timeout``: ``0`` (none), ``30``, ``5s``, ``1m``, ``1h``, ``1m30s``."""
-    value = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        raise CliError(f'error: invalid duration "{value}": the duration must be like 30s, 1m or 1h')
-    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    return sum(float(n) * scale[u] for n, u in parts)
+    try:
+        return timefmt.parse_duration(value)
+    except ValueError as e:
+        raise CliError(f"error: {e}") from None
 
 
 @dataclass

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from machinery.client import ApiClient
-
 from machinery.discovery import ResourceInfo, category
+
 from .printing import with_type
 from .session import CliError, Session
 
