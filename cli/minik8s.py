@@ -4,8 +4,9 @@ Commands: ``minik8s apiserver --etcd-servers URL --bind-address ADDR --port N`` 
 run in this process), ``minik8s scheduler --server URL``, ``minik8s controller-manager --server
 URL``, ``minik8s kubelet --server URL --node-name NAME`` (the Docker kubelet; ``--simulated
 --count N`` for nodes without containers), ``minik8s up`` (etcd and every component on this
-machine as child processes) and ``minik8s healthcheck URL``. gitops, proxy, dns, ingress and the
-console are not written yet and have no command.
+machine as child processes), ``minik8s gitops --server URL`` (the git-sync reconciler; with
+``--repo URL --path DIR --branch B`` it also creates or updates GitSync gitops-system/default) and
+``minik8s healthcheck URL``. proxy, dns, ingress and the console are not written yet.
 """
 
 from __future__ import annotations
@@ -205,6 +206,45 @@ def kubelet(
 
     run_sim(SimulatedKubeletSettings(server=server, node_name=node_name, count=count, capacity=cap,
                                      lease_renew_interval=lease_renew_interval))
+
+
+@app.command()
+def gitops(
+    server: str = _SERVER,
+    repo: str = typer.Option("", "--repo", envvar="MINIK8S_GITOPS_REPO",
+                             help="with it: create or update GitSync gitops-system/default for this repository"),
+    path: str = typer.Option("", "--path", envvar="MINIK8S_GITOPS_PATH", help="the folder of --repo to apply"),
+    branch: str = typer.Option("main", "--branch", envvar="MINIK8S_GITOPS_BRANCH", help="the branch of --repo"),
+    interval: str = typer.Option("15s", "--interval", envvar="MINIK8S_GITOPS_INTERVAL",
+                                 help="how often --repo is fetched and compared (Go duration)"),
+    cache_dir: str = typer.Option("", "--cache-dir", envvar="MINIK8S_GITOPS_CACHE_DIR",
+                                  help="where the git mirrors live (default: TMPDIR/minik8s-gitops)"),
+    webhook_bind_address: str = typer.Option("0.0.0.0", envvar="MINIK8S_GITOPS_WEBHOOK_BIND_ADDRESS",
+                                             help="address of the webhook receiver (POST /hooks/NAMESPACE/NAME) "
+                                                  "and its /healthz"),
+    webhook_port: int = typer.Option(9292, envvar="MINIK8S_GITOPS_WEBHOOK_PORT", help="its port; 0: none"),
+    workers: int = typer.Option(4, help="GitSyncs reconciled at once"),
+    log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
+) -> None:
+    """Run the git-sync reconciler: keep the cluster equal to the Git repositories of GitSync objects."""
+    from gitops.reconciler import ReconcilerSettings
+    from gitops.server import DefaultSync, GitOpsSettings, run as run_gitops
+    from gitops.webhook import WebhookSettings
+    from machinery.timefmt import parse_duration
+
+    _logging(log_level)
+    try:
+        parse_duration(interval)
+    except ValueError as e:
+        typer.echo(f"error: --interval: {e}", err=True)
+        raise typer.Exit(2)
+    settings = GitOpsSettings(server=server, reconciler=ReconcilerSettings(workers=workers),
+                              webhook=WebhookSettings(bind_address=webhook_bind_address, port=webhook_port),
+                              default_sync=DefaultSync(url=repo, path=path, branch=branch, interval=interval)
+                              if repo else None)
+    if cache_dir:
+        settings.cache_dir = cache_dir
+    run_gitops(settings)
 
 
 @app.command()

@@ -71,11 +71,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 M = TypeVar("M", bound=K8sModel)
 
-PatchType = Literal["merge", "json", "strategic"]
+PatchType = Literal["merge", "json", "strategic", "apply"]
 PATCH_CONTENT_TYPES: dict[str, str] = {
     "merge": "application/merge-patch+json",
     "json": "application/json-patch+json",
     "strategic": "application/strategic-merge-patch+json",
+    # Server-side apply: the body is the whole intent of one field manager (JSON is YAML).
+    "apply": "application/apply-patch+yaml",
 }
 WatchEvent = tuple[str, dict[str, Any]]
 
@@ -634,11 +636,15 @@ class ApiClient:
     async def patch(self, resource: ResourceLike, name: str, patch: Mapping[str, Any] | Sequence[Any], *,
                     namespace: str | None = None, patch_type: PatchType = "merge",
                     subresource: str | None = None, dry_run: bool = False,
-                    field_validation: str | None = None) -> dict[str, Any]:
+                    field_validation: str | None = None, field_manager: str | None = None,
+                    force: bool | None = None) -> dict[str, Any]:
+        """PATCH; ``patch_type="apply"`` is server-side apply (``field_manager`` required by the
+        server, ``force`` takes conflicting fields from other managers)."""
         res = resource_for(resource)
         if patch_type not in PATCH_CONTENT_TYPES:
             raise errors.BadRequestError(message=f"unknown patch type {patch_type!r}")
-        params = {"dryRun": "All" if dry_run else None, "fieldValidation": field_validation}
+        params = {"dryRun": "All" if dry_run else None, "fieldValidation": field_validation,
+                  "fieldManager": field_manager, "force": None if force is None else ("true" if force else "false")}
         return await self._json("PATCH", self.path(res, self._namespace(res, namespace), name, subresource),
                                 content=orjson.dumps(patch), params=params,
                                 headers={"Content-Type": PATCH_CONTENT_TYPES[patch_type]})
