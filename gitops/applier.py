@@ -25,61 +25,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Sequence
 
 from machinery import errors
 from machinery.client import ApiClient, ApiResource
-from machinery.discovery import ResourceInfo
 
-from .plan import FIELD_MANAGER, Desired, Entry, ObjKey
+from .plan import FIELD_MANAGER, Desired, Entry, Failure, failure_of
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One object that cannot be applied, for the status's ``errors`` list."""
-
-    file: str
-    document: int | None
-    kind: str
-    name: str
-    message: str
-
-    def to_status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"file": self.file, "kind": self.kind, "name": self.name, "message": self.message}
-        if self.document is not None:
-            out["document"] = self.document
-        return out
-
-    def __str__(self) -> str:
-        where = f"{self.file}" + (f" (document {self.document})" if self.document is not None else "")
-        what = f"{self.kind} {self.name}".strip()
-        return f"{where}: {what}: {self.message}" if what else f"{where}: {self.message}"
-
-
-def failure_of(d: Desired, message: str) -> Failure:
-    name = f"{d.key.namespace}/{d.key.name}" if d.key.namespace else d.key.name
-    return Failure(d.file, d.document, d.key.kind, name, message)
-
-
-def crd_resources(objects: Sequence[Mapping[str, Any]]) -> list[ResourceInfo]:
-    """The resource types that the CustomResourceDefinitions among ``objects`` will serve."""
-    out: list[ResourceInfo] = []
-    for obj in objects:
-        if obj.get("kind") != "CustomResourceDefinition" or not str(obj.get("apiVersion", "")).startswith(
-                "apiextensions.k8s.io/"):
-            continue
-        spec = obj.get("spec") or {}
-        names = spec.get("names") or {}
-        for v in spec.get("versions") or []:
-            if not v.get("served", True):
-                continue
-            out.append(ResourceInfo(plural=str(names.get("plural") or ""), singular=str(names.get("singular") or ""),
-                                    kind=str(names.get("kind") or ""), group=str(spec.get("group") or ""),
-                                    version=str(v.get("name") or ""), namespaced=spec.get("scope") != "Cluster"))
-    return out
 
 
 def _message(e: errors.ApiError) -> str:
@@ -92,10 +46,6 @@ class Applier:
     concurrency: int = 16
     crd_wait: float = 30.0
     writes: int = 0
-    created: list[tuple[Desired, dict[str, Any]]] = field(default_factory=list)
-
-    def resource(self, d: Desired, info: ResourceInfo) -> ApiResource:
-        return ApiResource(info.api_version, info.plural, info.namespaced, info.kind)
 
     async def _bounded(self, jobs: Sequence[Callable[[], Awaitable[Failure | None]]]) -> list[Failure]:
         sem = asyncio.Semaphore(self.concurrency)

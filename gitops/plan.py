@@ -76,6 +76,33 @@ class Desired:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """One object that cannot be applied, for the status's ``errors`` list."""
+
+    file: str
+    document: int | None
+    kind: str
+    name: str
+    message: str
+
+    def to_status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"file": self.file, "kind": self.kind, "name": self.name, "message": self.message}
+        if self.document is not None:
+            out["document"] = self.document
+        return out
+
+    def __str__(self) -> str:
+        where = f"{self.file}" + (f" (document {self.document})" if self.document is not None else "")
+        what = f"{self.kind} {self.name}".strip()
+        return f"{where}: {what}: {self.message}" if what else f"{where}: {self.message}"
+
+
+def failure_of(d: Desired, message: str) -> Failure:
+    name = f"{d.key.namespace}/{d.key.name}" if d.key.namespace else d.key.name
+    return Failure(d.file, d.document, d.key.kind, name, message)
+
+
+@dataclass(frozen=True)
 class Entry:
     """One inventory entry of a GitSync's status: an object it applied."""
 
@@ -207,11 +234,6 @@ def order(key: ObjKey) -> tuple[int, ObjKey]:
     except ValueError:
         rank = len(_ORDER)
     return rank, key
-
-
-@dataclass(frozen=True)
-class Prune:
-    entry: Entry
 
 
 @dataclass

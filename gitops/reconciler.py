@@ -37,11 +37,12 @@ from machinery.informer import Informer, Obj
 from machinery.sharedinformers import InformerFactory
 
 from . import status as st
-from .applier import Applier, Failure, crd_resources, failure_of
+from .applier import Applier
 from .crd import RESOURCE
 from .health import FAILED, HEALTHY, health
-from .plan import (LABEL_NAME, LABEL_NAMESPACE, Desired, Entry, ObjKey, Plan, inventory_after, inventory_of,
-                   key_of, lost_fields, owned_fields, plan, prepare)
+from .plan import (LABEL_NAME, LABEL_NAMESPACE, Desired, Entry, Failure, ObjKey, Plan, failure_of, inventory_after,
+                   inventory_of, lost_fields, owned_fields, plan)
+from .resolve import BuiltObject, Resolved, resolve_objects, unknown_kinds
 from .revision import Revision, Source, SourceError
 from .spec import SpecError, SyncSpec, parse
 
@@ -201,46 +202,11 @@ class Reconciler:
             self._resources = await discover(self.client, all_versions=True)
         return self._resources
 
-    async def resolve(self, rev_objects: list[tuple[dict[str, Any], str, int]], spec: SyncSpec, namespace: str,
-                      name: str) -> tuple[list[Desired], dict[ObjKey, ApiResource], set[ObjKey], list[Failure]]:
-        """Each built object's type and final body; objects whose type a CRD of the revision brings
-        are returned in ``deferred`` (they are dry-run after their CRD is Established)."""
+    async def resolve(self, objects: list[BuiltObject], spec: SyncSpec, namespace: str, name: str) -> Resolved:
         infos = await self._resource_infos()
-        from_crds = crd_resources([o for o, _, _ in rev_objects])
-        refreshed = False
-        desired: list[Desired] = []
-        resources: dict[ObjKey, ApiResource] = {}
-        deferred: set[ObjKey] = set()
-        failures: list[Failure] = []
-        for obj, file, document in rev_objects:
-            api_version, kind = str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")
-            info: ResourceInfo | None = None
-            try:
-                info = for_kind(infos, api_version, kind)
-            except UnknownResourceType:
-                if not refreshed:
-                    infos, refreshed = await self._resource_infos(refresh=True), True
-                try:
-                    info = for_kind(infos, api_version, kind)
-                except UnknownResourceType:
-                    try:
-                        info = for_kind(from_crds, api_version, kind)
-                    except UnknownResourceType:
-                        pass
-            meta = obj.get("metadata") or {}
-            if info is None:
-                failures.append(Failure(file, document, kind, str(meta.get("name") or ""),
-                                        f'no matches for kind "{kind}" in version "{api_version}"'))
-                continue
-            body = prepare(obj, namespaced=info.namespaced, sync_namespace=namespace, sync_name=name,
-                           target_namespace=spec.target_namespace)
-            d = Desired(key_of(body), body, file, document, str(body["metadata"]["annotations"][
-                "gitops.minik8s.io/manifest-hash"]))
-            desired.append(d)
-            resources[d.key] = info.api_resource
-            if info in from_crds and info not in infos:
-                deferred.add(d.key)
-        return desired, resources, deferred, failures
+        if unknown_kinds(infos, objects):  # a CRD may have been installed since discovery was read
+            infos = await self._resource_infos(refresh=True)
+        return resolve_objects(infos, objects, spec=spec, namespace=namespace, name=name)
 
     # ------------------------------------------------------------------ the reconcile
     async def reconcile(self, key: str) -> Result | None:
@@ -314,10 +280,10 @@ class Reconciler:
             return
         if built.failures:
             return
-        desired, resources, _, failures = await self.resolve(built.objects, spec, str(meta.get("namespace")),
-                                                             str(meta.get("name")))
-        if failures:
+        resolved = await self.resolve(built.objects, spec, str(meta.get("namespace")), str(meta.get("name")))
+        if resolved.failures:
             return
+        desired, resources = resolved.desired, resolved.resources
         await self._watch(list(resources.values()))
         mem.applied, mem.applied_objects = rev, desired
         mem.resources.update(resources)
@@ -342,8 +308,9 @@ class Reconciler:
             return self._fail(obj, mem, outcome, st.UNSAFE_CONTENT if e.unsafe else st.VALIDATION_FAILED,
                               str(e), [], started, permanent=True)
         failures = list(built.failures)
-        desired, resources, deferred, more = await self.resolve(built.objects, spec, namespace, name)
-        failures += more
+        resolved = await self.resolve(built.objects, spec, namespace, name)
+        desired, resources, deferred = resolved.desired, resolved.resources, resolved.deferred
+        failures += resolved.failures
         inventory = inventory_of(obj.get("status"))
         if not failures and not desired and inventory and spec.prune and not spec.allow_empty:
             return self._fail(obj, mem, outcome, st.PRUNE_BLOCKED,

@@ -21,10 +21,10 @@ from typing import Any
 from machinery import errors
 from machinery.client import ApiClient
 
-from .applier import Failure
 from .build import build
 from .git import Credentials, GitError, Mirrors, Ref
 from .source import Limits, PathNotFound, UnsafeContent, normalize_path, resolve, select
+from .plan import Failure
 from .spec import SOURCE_SECRET_KEYS, SyncSpec
 
 
