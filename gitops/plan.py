@@ -159,8 +159,10 @@ def prepare(obj: Mapping[str, Any], *, namespaced: bool, sync_namespace: str, sy
     labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
     meta["labels"] = {**labels, LABEL_NAME: sync_name, LABEL_NAMESPACE: sync_namespace}
     annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
-    annotations = {k: v for k, v in annotations.items() if k != ANNOTATION_HASH}
-    meta["annotations"] = {**annotations, ANNOTATION_HASH: _hash(out)}
+    # A manifest exported from the cluster (kubectl get -o yaml) carries an old hash: not part of it.
+    meta["annotations"] = {k: v for k, v in annotations.items() if k != ANNOTATION_HASH}
+    digest = _hash(out)
+    meta["annotations"][ANNOTATION_HASH] = digest
     return out
 
 
