@@ -96,7 +96,8 @@ class Memory:
     handled_request: str = ""
     applied: Revision | None = None
     applied_objects: list[Desired] | None = None
-    previous: list[Desired] | None = None
+    previous: list[Desired] | None = None  # the revision before the applied one, for a health rollback
+    previous_revision: Revision | None = None
     attempts: dict[str, Attempt] = field(default_factory=dict)
     health_deadline: float | None = None
     owned: dict[ObjKey, dict[str, Any]] = field(default_factory=dict)
@@ -236,6 +237,10 @@ class Reconciler:
         if requested and requested != mem.handled_request:
             mem.handled_request, mem.fetch_now = requested, True
             mem.attempts = {k: a for k, a in mem.attempts.items() if a.permanent}
+        if mem.handled_request:
+            # Written with this run's status (again after a conflict): the request's fetch and its
+            # outcome are in the same status write, so a waiter reads both at once.
+            outcome.handled_request = mem.handled_request
         current = obj.get("status") or {}
         if mem.fetch_now or mem.fetched is None or now >= mem.next_fetch:
             mem.fetch_now = False
@@ -387,7 +392,7 @@ class Reconciler:
         configured = len(the_plan.apply) - created
         message = (f"applied revision {rev.name}: {created} created, {configured} configured, "
                    f"{the_plan.unchanged} unchanged, {len(pruned)} pruned")
-        mem.previous = mem.applied_objects
+        mem.previous, mem.previous_revision = mem.applied_objects, mem.applied
         mem.applied, mem.applied_objects = rev, desired
         mem.attempts.pop(rev.sha, None)
         mem.health_deadline = time.monotonic() + spec.timeout
@@ -554,7 +559,7 @@ class Reconciler:
             k, m = (failed or waiting)[0]
             message = f"{k}: {m}" + (f" (not healthy after {spec.timeout:g}s)" if not failed else "")
             outcome.healthy = st.Condition("Healthy", "False", st.HEALTH_CHECK_FAILED, message)
-            if mem.health_deadline is not None and mem.previous is not None and mem.applied is not None:
+            if mem.health_deadline is not None and mem.previous is not None and mem.previous_revision is not None:
                 return await self._rollback_unhealthy(obj, mem, outcome, message)
             return self.settings.health_poll * 5
         k, m = waiting[0]
@@ -563,39 +568,50 @@ class Reconciler:
         return self.settings.health_poll
 
     async def _rollback_unhealthy(self, obj: Obj, mem: Memory, outcome: st.Outcome, message: str) -> float | None:
-        """The applied revision did not become healthy in time: apply the previous one again."""
-        assert mem.previous is not None and mem.applied is not None and mem.applied_objects is not None
+        """The applied revision did not become healthy in time: the previous one is applied again
+        (objects it pruned come back) and what only the failed revision had is deleted."""
+        assert mem.previous is not None and mem.previous_revision is not None
+        assert mem.applied is not None and mem.applied_objects is not None
         bad = mem.applied
         applier = Applier(self.client)
         previous = {d.key: d for d in mem.previous}
-        for d in mem.applied_objects:
+        entries: list[Entry] = []
+        for d in mem.previous:
             res = mem.resources.get(d.key)
             if res is None:
                 continue
             try:
-                mem.answers.pop(d.key, None)
-                if d.key in previous:
-                    await applier.apply_one(previous[d.key], res)
-                else:
-                    live_obj = self.live(res, d.key, mem)
-                    if live_obj is not None:
-                        uid = str((live_obj.get("metadata") or {}).get("uid") or "")
-                        await applier.delete(Entry(str(d.obj.get("apiVersion")), d.key.kind, d.key.namespace,
-                                                   d.key.name, uid), res)
+                after = await applier.apply_one(d, res)
             except errors.ApiError as e:
                 log.warning("rollback of %s failed: %s", d.key, e)
+                continue
+            mem.answers[d.key] = after
+            fields = owned_fields(after)
+            if fields is not None:
+                mem.owned[d.key] = fields
+            entries += inventory_after([(d, after)])
+        for d in mem.applied_objects:
+            res = mem.resources.get(d.key)
+            if d.key in previous or res is None:
+                continue
+            live_obj = self.live(res, d.key, mem)
+            mem.answers.pop(d.key, None)
+            if live_obj is not None:
+                uid = str((live_obj.get("metadata") or {}).get("uid") or "")
+                await applier.delete(Entry(str(d.obj.get("apiVersion")), d.key.kind, d.key.namespace, d.key.name,
+                                           uid), res)
         attempt = mem.attempts.get(bad.sha)
         count = (attempt.count if attempt else 0) + 1
         delay = min(self.settings.retry_base * 2 ** (count - 1), self.settings.retry_max)
         mem.attempts[bad.sha] = Attempt(count, time.monotonic() + delay, False)
-        mem.applied_objects, mem.previous = mem.previous, None
-        mem.applied = None
+        mem.applied, mem.applied_objects = mem.previous_revision, mem.previous
+        mem.previous, mem.previous_revision = None, None
         mem.health_deadline = None
-        text = f"revision {bad.name} was rolled back: {message}"
+        text = f"revision {bad.name} was rolled back to {mem.applied.name}: {message}"
         outcome.applied = st.Condition("Applied", "False", st.ROLLED_BACK, text)
         outcome.last_attempted_revision = bad.name
-        prev_rev = str((obj.get("status") or {}).get("lastAppliedRevision") or "")
-        outcome.last_applied_revision = prev_rev or None
+        outcome.last_applied_revision = mem.applied.name
+        outcome.inventory = [e.to_status() for e in sorted(entries, key=lambda e: e.key)]
         outcome.run = self._run(bad.name, st.ROLLED_BACK, time.monotonic(), applier.writes, text)
         await self.recorder.event(dict(obj), "Warning", st.ROLLED_BACK, text)
         return delay

@@ -237,3 +237,71 @@ def test_webhook_triggers_a_sync_at_once(cluster: GitOpsCluster, ns: str, repo: 
     cluster.wait_applied(ns, "app", sha2, timeout=5)
     assert time.monotonic() - started < 5
     assert "s3cret" not in cluster.gitops.logs()
+
+
+def crd(group: str) -> str:
+    return textwrap.dedent(f"""\
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata:
+          name: widgets.{group}
+        spec:
+          group: {group}
+          scope: Namespaced
+          names: {{plural: widgets, singular: widget, kind: Widget}}
+          versions:
+          - name: v1
+            served: true
+            storage: true
+            schema:
+              openAPIV3Schema:
+                type: object
+                properties:
+                  spec:
+                    type: object
+                    properties:
+                      size: {{type: integer, maximum: 10}}
+        """)
+
+
+def widget(group: str, size: int) -> str:
+    return f"apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: {size}\n"
+
+
+def test_crd_and_its_objects_in_one_revision(cluster: GitOpsCluster, ns: str, repo: GitRepo) -> None:
+    group = f"g{uuid.uuid4().hex[:6]}.example.com"
+    # An invalid custom object: its CRD comes with the revision, so it is checked once the CRD is
+    # served, and the CRD is taken back with it: nothing of the revision stays.
+    repo.write("crd.yaml", crd(group))
+    repo.write("w.yaml", widget(group, 99))
+    repo.commit("a CRD and an invalid object of it")
+    cluster.gitsync(ns, "app", repo, interval="1s", targetNamespace=ns)
+    c = cluster.wait_reason(ns, "app", "Applied", "ValidationFailed")
+    assert "w.yaml" in c["message"]
+    wait_for(lambda: get(cluster, f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}")
+             .status_code == 404, 15, "the CRD of the failed revision removed", cluster.diagnostics)
+
+    repo.write("w.yaml", widget(group, 3))
+    sha = repo.commit("valid")
+    cluster.wait_applied(ns, "app", sha)
+    w = get(cluster, f"/apis/{group}/v1/namespaces/{ns}/widgets/w").json()
+    assert w["spec"]["size"] == 3
+
+
+def test_unhealthy_revision_is_rolled_back(cluster: GitOpsCluster, ns: str, repo: GitRepo) -> None:
+    repo.write("web.yaml", deployment("web"))
+    good = repo.commit()
+    cluster.gitsync(ns, "app", repo, interval="1s", timeout="3s", targetNamespace=ns)
+    cluster.wait_applied(ns, "app", good)
+    cluster.wait_reason(ns, "app", "Healthy", "Succeeded", 60)
+    # Pods that no node accepts: the Deployment never becomes available.
+    repo.write("web.yaml", deployment("web").replace("      containers:",
+                                                     "      nodeSelector: {disk: none-has-it}\n      containers:"))
+    bad = repo.commit("unschedulable")
+    c = cluster.wait_reason(ns, "app", "Applied", "RolledBack", 30)
+    assert bad[:7] in c["message"] or bad in c["message"]
+    status = cluster.get_sync(ns, "app")["status"]
+    assert status["lastAppliedRevision"].endswith(good)
+    assert any(run["result"] == "RolledBack" for run in status["history"])
+    events = get(cluster, f"/api/v1/namespaces/{ns}/events").json()["items"]
+    assert any(e.get("reason") == "RolledBack" for e in events)
