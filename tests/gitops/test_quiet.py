@@ -74,6 +74,19 @@ def _objects(n: int) -> str:
     return "---\n".join(docs)
 
 
+async def settle(rec: Any, key: str, sha: str) -> dict[str, Any]:
+    """Reconcile until the status says the revision is applied and ready (the caches have caught up)."""
+    for _ in range(100):
+        if rec.syncs.get(key) is not None:
+            await rec.reconcile(key)
+        await asyncio.sleep(0.1)
+        status = (rec.syncs.get(key) or {}).get("status") or {}
+        conditions = {c["type"]: c["status"] for c in status.get("conditions") or []}
+        if str(status.get("lastAppliedRevision", "")).endswith(sha) and conditions.get("Ready") == "True":
+            return dict(status)
+    raise AssertionError(f"not applied: {(rec.syncs.get(key) or {}).get('status')}")
+
+
 async def test_ten_reconciles_of_an_unchanged_revision_with_100_objects_send_no_write(
         api: ApiServerProcess, reconciler: tuple[Any, CountingClient, InformerFactory], tmp_path: Path) -> None:
     rec, client, _ = reconciler
@@ -88,23 +101,7 @@ async def test_ten_reconciles_of_an_unchanged_revision_with_100_objects_send_no_
             "spec": {"url": repo.url, "interval": "1h", "targetNamespace": ns}})
         assert r.status_code == 201, r.text
     key = f"{ns}/quiet"
-    for _ in range(100):
-        if rec.syncs.get(key) is not None:
-            break
-        await asyncio.sleep(0.05)
-
-    async def settle() -> dict[str, Any]:
-        """Reconcile until the status says the revision is applied and healthy (the cache has caught up)."""
-        for _ in range(100):
-            await rec.reconcile(key)
-            await asyncio.sleep(0.1)
-            status = (rec.syncs.get(key) or {}).get("status") or {}
-            conditions = {c["type"]: c["status"] for c in status.get("conditions") or []}
-            if str(status.get("lastAppliedRevision", "")).endswith(sha) and conditions.get("Ready") == "True":
-                return dict(status)
-        raise AssertionError(f"not applied: {(rec.syncs.get(key) or {}).get('status')}")
-
-    status = await settle()
+    status = await settle(rec, key, sha)
     assert len(status["inventory"]) == 100
     applies = [w for w in client.writes() if w[0] == "PATCH" and "/gitsyncs/" not in w[1]]
     assert len(applies) >= 100  # 100 dry runs and 100 applies went out for the first revision
@@ -129,3 +126,69 @@ async def test_ten_reconciles_of_an_unchanged_revision_with_100_objects_send_no_
         await asyncio.sleep(0.05)
     await rec.reconcile(key)
     assert [m for m, p in client.writes() if p.endswith("/configmaps/cm-0")] == ["PATCH"]
+
+
+async def _sync_and_settle(rec: Any, api: ApiServerProcess, tmp_path: Path, ns: str, **spec: Any) -> str:
+    with httpx.Client(base_url=api.url) as http:
+        http.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        repo = GitRepo.create(tmp_path, ns)
+        repo.write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  k: git\n")
+        sha = repo.commit()
+        r = http.post(f"/apis/gitops.minik8s.io/v1/namespaces/{ns}/gitsyncs", json={
+            "apiVersion": "gitops.minik8s.io/v1", "kind": "GitSync", "metadata": {"name": "s", "namespace": ns},
+            "spec": {"url": repo.url, "interval": "1h", "targetNamespace": ns, **spec}})
+        assert r.status_code == 201, r.text
+    key = f"{ns}/s"
+    await settle(rec, key, sha)
+    return key
+
+
+async def _edit(api: ApiServerProcess, rec: Any, ns: str, value: str) -> None:
+    async with ApiClient(api.url) as other:
+        await other.patch(("v1", "configmaps"), "cm", {"data": {"k": value}}, namespace=ns, field_manager="hand")
+    for _ in range(100):
+        cm = rec.watched[("v1", "configmaps")].get(f"{ns}/cm")
+        if cm and cm["data"]["k"] == value:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the edit never reached the informer")
+
+
+async def test_repeated_fights_back_off(api: ApiServerProcess, reconciler: tuple[Any, CountingClient, InformerFactory],
+                                        tmp_path: Path) -> None:
+    rec, client, _ = reconciler
+    key = await _sync_and_settle(rec, api, tmp_path, "fight")
+    corrections = []
+    for i in range(3):
+        await _edit(api, rec, "fight", f"hand-{i}")
+        client.sent.clear()
+        result = await rec.reconcile(key)
+        corrections.append(sum(1 for m, p in client.writes() if p.endswith("/configmaps/cm")))
+        if i > 0:
+            # The object was put back a moment ago: the next correction waits (1 s, 2 s, ... up to
+            # 5 minutes) instead of fighting at the speed of the other writer.
+            assert result is not None and result.requeue_after is not None and 0 < result.requeue_after <= 1.0
+    assert corrections == [1, 0, 0]
+    await asyncio.sleep(1.05)
+    client.sent.clear()
+    await rec.reconcile(key)
+    assert sum(1 for m, p in client.writes() if p.endswith("/configmaps/cm")) == 1
+    assert rec.memory[key].fights[next(k for k in rec.memory[key].fights)][0] == 2
+
+
+async def test_self_heal_off_only_reports_drift(api: ApiServerProcess,
+                                                reconciler: tuple[Any, CountingClient, InformerFactory],
+                                                tmp_path: Path) -> None:
+    rec, client, _ = reconciler
+    key = await _sync_and_settle(rec, api, tmp_path, "report", selfHeal=False)
+    await _edit(api, rec, "report", "by hand")
+    client.sent.clear()
+    await rec.reconcile(key)
+    assert not [w for w in client.writes() if "/configmaps/" in w[1]]
+    async with ApiClient(api.url) as other:
+        sync = await other.get(("gitops.minik8s.io/v1", "gitsyncs"), "s", namespace="report")
+        assert sync["status"]["drift"] == ["ConfigMap report/cm"]
+        events = (await other.list(("v1", "events"), namespace="report"))["items"]
+        assert [e["reason"] for e in events if e["reason"] == "DriftDetected"] == ["DriftDetected"]
+        cm = await other.get(("v1", "configmaps"), "cm", namespace="report")
+        assert cm["data"]["k"] == "by hand"
