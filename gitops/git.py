@@ -20,10 +20,12 @@ Why it is built this way:
   no agent, no user or system ssh config). A ``user:password@`` in a URL is moved into the
   environment the same way, and ``GitError`` messages are scrubbed of every secret and of any
   userinfo in URLs.
-- Git runs with no system or global config, no terminal prompt, C locale (its messages are
-  parsed), only the file, git, http, https and ssh transports (never ``ext::``), no submodules,
-  no hooks, and each process in its own process group: at the timeout the whole group (git,
-  ssh, remote helpers, a local upload-pack) is killed and ``GitTimeout`` raised.
+- Git runs with no system or user config (its global config is a private file that only sets
+  ``safe.directory``, so a file:// repository owned by another user can be read), no terminal
+  prompt, C locale (its messages are parsed), only the file, git, http, https and ssh
+  transports (never ``ext::``), no submodules, no hooks, and each process in its own process
+  group: at the timeout the whole group (git, ssh, remote helpers, a local upload-pack) is
+  killed and ``GitTimeout`` raised.
 - One asyncio.Lock per mirror serializes its gits (two fetches in one repository would race on
   its lock files); different mirrors run in parallel. One process (one event loop) owns a root.
 
@@ -443,11 +445,17 @@ class _CallScope:
             _write_private(identity, key)
             ssh += ["-i", str(identity)]
 
+        # A local repository (file://, say one mounted into the gitops container) belongs to whoever
+        # commits to it, seldom to us: git refuses to read it ("detected dubious ownership") unless
+        # safe.directory allows it, which git 2.39 reads only from the global or system config, not
+        # from -c. The GitSync's URL names the repository to trust.
+        gitconfig = scratch / "gitconfig"
+        _write_private(gitconfig, b"[safe]\n\tdirectory = *\n")
         env = {k: v for k, v in os.environ.items() if k in _PASSTHROUGH}
         env.setdefault("PATH", os.defpath)
         env.update({
             "HOME": str(scratch), "LC_ALL": "C", "LANG": "C", "LANGUAGE": "C",
-            "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": str(gitconfig),
             "GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": shlex.join(ssh), "GIT_SSH_VARIANT": "ssh",
         })
         config = [*_CONFIG, *(f"{k}={v}" for k, v in self.mirrors.extra_config.items())]
