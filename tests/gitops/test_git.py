@@ -29,15 +29,14 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
 from gitops.git import Credentials, GitError, GitTimeout, Mirrors, Ref
-from tests.gitops.gitrepo import GitRepo, git
+from tests.gitops.gitrepo import PASSWORD, USER, GitHTTPServer, GitRepo, git
 
 MAIN = Ref(branch="main")
 
@@ -249,77 +248,13 @@ async def test_one_mirror_runs_one_git_at_a_time_and_mirrors_run_in_parallel(sil
 
 # -- HTTP with basic auth: git http-backend behind http.server --
 
-HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
-USER, PASSWORD = "alice", "s3cr3t-Pa55-w0rd"
-
-
-class _GitHTTPHandler(BaseHTTPRequestHandler):
-    """CGI for one program: runs git-http-backend per request, after checking basic auth."""
-
-    server: "_GitHTTPServer"
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self) -> None:
-        self.server.authorizations.append(self.headers.get("Authorization", ""))
-        if self.headers.get("Authorization") != self.server.authorization:
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="git"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        split = urlsplit(self.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        env = {"PATH": os.environ.get("PATH", os.defpath), "GIT_PROJECT_ROOT": str(self.server.project_root),
-               "GIT_HTTP_EXPORT_ALL": "1", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
-               "REQUEST_METHOD": self.command, "PATH_INFO": unquote(split.path), "QUERY_STRING": split.query,
-               "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
-               "REMOTE_ADDR": "127.0.0.1", "REMOTE_USER": USER}
-        if self.headers.get("Content-Encoding"):
-            env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
-        if self.headers.get("Git-Protocol"):
-            env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
-        out = subprocess.run([HTTP_BACKEND], input=body, env=env, capture_output=True, timeout=60).stdout
-        head, _, payload = out.partition(b"\r\n\r\n" if b"\r\n\r\n" in out else b"\n\n")
-        status, headers = 200, []
-        for line in head.decode("latin-1").splitlines():
-            name, _, value = line.partition(":")
-            if name.lower() == "status":
-                status = int(value.split()[0])
-            else:
-                headers.append((name, value.strip()))
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-
-class _GitHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, project_root: Path) -> None:
-        super().__init__(("127.0.0.1", 0), _GitHTTPHandler)
-        self.project_root = project_root
-        self.authorization = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-        self.authorizations: list[str] = []
-
-
 @pytest.fixture
-def http_repo(repo: GitRepo, tmp_path: Path) -> Iterator[tuple[str, _GitHTTPServer]]:
+def http_repo(repo: GitRepo, tmp_path: Path) -> Iterator[tuple[str, GitHTTPServer]]:
     """(URL of the repository over HTTP on loopback, the server); plain HTTP is fine on loopback."""
     served = tmp_path / "served"
     served.mkdir()
     git("clone", "-q", "--bare", str(repo.root), str(served / "repo.git"), cwd=tmp_path)
-    server = _GitHTTPServer(served)
+    server = GitHTTPServer(served)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/repo.git", server
@@ -352,7 +287,7 @@ def _assert_no_secret_in_files(root: Path) -> None:
             assert not _leaks(f.read_bytes().decode("latin-1")), f
 
 
-async def test_http_basic_auth(repo: GitRepo, http_repo: tuple[str, _GitHTTPServer], mirrors: Mirrors,
+async def test_http_basic_auth(repo: GitRepo, http_repo: tuple[str, GitHTTPServer], mirrors: Mirrors,
                                argv_spy: list[list[str]], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="gitops")
     url, server = http_repo
@@ -363,7 +298,7 @@ async def test_http_basic_auth(repo: GitRepo, http_repo: tuple[str, _GitHTTPServ
     _assert_no_secret_in_files(mirrors.root)
 
 
-async def test_http_wrong_password(http_repo: tuple[str, _GitHTTPServer], mirrors: Mirrors,
+async def test_http_wrong_password(http_repo: tuple[str, GitHTTPServer], mirrors: Mirrors,
                                    caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="gitops")
     url, _ = http_repo
@@ -376,14 +311,14 @@ async def test_http_wrong_password(http_repo: tuple[str, _GitHTTPServer], mirror
         assert not _leaks(text) and old_password not in text
 
 
-async def test_http_without_credentials(http_repo: tuple[str, _GitHTTPServer], mirrors: Mirrors) -> None:
+async def test_http_without_credentials(http_repo: tuple[str, GitHTTPServer], mirrors: Mirrors) -> None:
     url, _ = http_repo
     with pytest.raises(GitError) as info:
         await mirrors.fetch(url, MAIN)
     assert str(info.value) == f"fetch {url} (branch main): authentication required: no credentials given"
 
 
-async def test_http_credentials_in_the_url(repo: GitRepo, http_repo: tuple[str, _GitHTTPServer], mirrors: Mirrors,
+async def test_http_credentials_in_the_url(repo: GitRepo, http_repo: tuple[str, GitHTTPServer], mirrors: Mirrors,
                                            argv_spy: list[list[str]], caplog: pytest.LogCaptureFixture) -> None:
     """A user:password@ in the URL works, and goes through the environment like Credentials."""
     caplog.set_level(logging.DEBUG, logger="gitops")

@@ -11,13 +11,15 @@ import hashlib
 import hmac
 import subprocess
 import textwrap
+import threading
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 
 from tests.gitops.conftest import GitOpsCluster
-from tests.gitops.gitrepo import GitRepo
+from tests.gitops.gitrepo import PASSWORD, USER, GitHTTPServer, GitRepo, git
 from tests.waiting import wait_for
 
 
@@ -305,3 +307,29 @@ def test_unhealthy_revision_is_rolled_back(cluster: GitOpsCluster, ns: str, repo
     assert any(run["result"] == "RolledBack" for run in status["history"])
     events = get(cluster, f"/api/v1/namespaces/{ns}/events").json()["items"]
     assert any(e.get("reason") == "RolledBack" for e in events)
+
+
+def test_private_repository_with_credentials_from_a_secret(cluster: GitOpsCluster, ns: str, repo: GitRepo,
+                                                          tmp_path: Path) -> None:
+    repo.write("a.yaml", configmap("private"))
+    sha = repo.commit()
+    served = tmp_path / "served"
+    served.mkdir()
+    git("clone", "-q", "--bare", str(repo.root), str(served / "repo.git"), cwd=tmp_path)
+    server = GitHTTPServer(served)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/repo.git"
+        cluster.secret(ns, "wrong", {"username": USER.encode(), "password": b"not-it"})
+        cluster.gitsync(ns, "denied", repo, interval="1s", targetNamespace=ns, url=url, secretRef={"name": "wrong"})
+        c = cluster.wait_reason(ns, "denied", "SourceReady", "FetchFailed")
+        assert "authentication failed" in c["message"]
+        cluster.secret(ns, "creds", {"username": USER.encode(), "password": PASSWORD.encode()})
+        cluster.gitsync(ns, "app", repo, interval="1s", targetNamespace=ns, url=url, secretRef={"name": "creds"})
+        cluster.wait_applied(ns, "app", sha)
+        everything = (get(cluster, f"/apis/gitops.minik8s.io/v1/namespaces/{ns}/gitsyncs").text
+                      + get(cluster, f"/api/v1/namespaces/{ns}/events").text + cluster.gitops.logs())
+        assert PASSWORD not in everything and "not-it" not in everything
+    finally:
+        server.shutdown()
+        server.server_close()
