@@ -548,6 +548,7 @@ class Reconciler:
             res = mem.resources.get(d.key)
             live_obj = self.live(res, d.key, mem) if res is not None else None
             states.append((d.key, *(health(live_obj) if live_obj is not None else ("Progressing", "missing"))))
+        self._inventory_health(obj, outcome, {k: state for k, state, _ in states})
         failed = [(k, m) for k, s, m in states if s == FAILED]
         waiting = [(k, m) for k, s, m in states if s not in (HEALTHY, FAILED)]
         if not failed and not waiting:
@@ -566,6 +567,18 @@ class Reconciler:
         outcome.healthy = st.Condition("Healthy", "Unknown", st.PROGRESSING,
                                        f"{len(waiting)} of {len(states)} objects progressing; {k}: {m}")
         return self.settings.health_poll
+
+    @staticmethod
+    def _inventory_health(obj: Obj, outcome: st.Outcome, states: Mapping[ObjKey, str]) -> None:
+        """Each inventory entry's health in the status (written only when one changes)."""
+        entries = outcome.inventory if outcome.inventory is not None else \
+            list((obj.get("status") or {}).get("inventory") or [])
+        updated = []
+        for raw in entries:
+            state = states.get(Entry.from_status(raw).key)
+            updated.append({**raw, "health": state} if state is not None else raw)
+        if updated != entries:
+            outcome.inventory = updated
 
     async def _rollback_unhealthy(self, obj: Obj, mem: Memory, outcome: st.Outcome, message: str) -> float | None:
         """The applied revision did not become healthy in time: the previous one is applied again

@@ -87,6 +87,8 @@ def test_commit_apply_change_prune_and_drift(cluster: GitOpsCluster, ns: str, re
     assert dep["metadata"]["labels"]["gitops.minik8s.io/name"] == "app"
     assert get(cluster, f"/api/v1/namespaces/{ns}/services/web").status_code == 200
     cluster.wait_reason(ns, "app", "Ready", "Succeeded", 60)
+    health = {e["kind"]: e.get("health") for e in cluster.get_sync(ns, "app")["status"]["inventory"]}
+    assert health == {"Deployment": "Healthy", "Service": "Healthy", "ConfigMap": "Healthy"}
     out = kubectl(cluster, "get", "gs", "-n", ns)
     assert "READY" in out and "REVISION" in out and sha[:7] in out and "True" in out
 
