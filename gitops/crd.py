@@ -84,6 +84,10 @@ SCHEMA: dict[str, Any] = {
                 "lastAppliedRevision": {"type": "string"},
                 "lastAttemptedRevision": {"type": "string"},
                 "revision": {"type": "string", "description": "The short SHA of the applied revision."},
+                "lastHandledRequestedAt": {"type": "string",
+                                           "description": "The gitops.minik8s.io/requestedAt annotation the "
+                                                          "last reconcile acted on (mkctl gitops sync waits "
+                                                          "for it)."},
                 "conditions": {"type": "array", "items": _CONDITION, "x-kubernetes-list-type": "map",
                                "x-kubernetes-list-map-keys": ["type"]},
                 "inventory": {"type": "array", "items": _INVENTORY_ENTRY},

@@ -97,6 +97,9 @@ class Outcome:
     errors: list[dict[str, Any]] | None = None
     drift: list[str] | None = None
     run: dict[str, Any] | None = None
+    # The requestedAt annotation this run acted on (Flux's lastHandledReconcileAt): the one signal
+    # that `mkctl gitops sync --wait` can wait for, since an unchanged revision writes nothing else.
+    handled_request: str | None = None
     extra_history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -129,6 +132,8 @@ def next_status(current: Mapping[str, Any] | None, outcome: Outcome, *, suspende
                        ("lastAttemptedRevision", outcome.last_attempted_revision)):
         if value is not None:
             status[key] = value
+    if outcome.handled_request is not None:
+        status["lastHandledRequestedAt"] = outcome.handled_request
     if status.get("lastAppliedRevision"):
         status["revision"] = short(str(status["lastAppliedRevision"]))
     if outcome.inventory is not None:
