@@ -22,7 +22,7 @@ from machinery import errors
 from machinery.client import ApiClient
 
 from .build import build
-from .git import Credentials, GitError, Mirrors, Ref
+from .git import Credentials, GitError, Mirrors
 from .source import Limits, PathNotFound, UnsafeContent, normalize_path, resolve, select
 from .plan import Failure
 from .spec import SOURCE_SECRET_KEYS, SyncSpec
@@ -53,10 +53,6 @@ class Built:
     # The path is not in the revision at all (Git keeps no empty folders: its files were all
     # deleted, or the path is mistyped): no objects, which prunes only when the spec allows it.
     missing_path: str | None = None
-
-
-def _ref(spec: SyncSpec) -> Ref:
-    return Ref(branch=spec.ref.branch, tag=spec.ref.tag, commit=spec.ref.commit)
 
 
 def _ref_name(spec: SyncSpec) -> str:
@@ -99,7 +95,7 @@ class Source:
     async def fetch(self, client: ApiClient, namespace: str, spec: SyncSpec) -> Revision:
         credentials = await self.credentials(client, namespace, spec)
         try:
-            sha = await self.mirrors.fetch(spec.url, _ref(spec), credentials=credentials, timeout=spec.timeout)
+            sha = await self.mirrors.fetch(spec.url, spec.ref, credentials=credentials, timeout=spec.timeout)
         except GitError as e:
             raise SourceError(str(e)) from None
         return Revision(spec.url, _ref_name(spec), sha)
@@ -108,7 +104,7 @@ class Source:
         """An older commit of the same source (the applied one, after a restart)."""
         credentials = await self.credentials(client, namespace, spec)
         try:
-            await self.mirrors.fetch_commit(spec.url, _ref(spec), sha, credentials=credentials, timeout=spec.timeout)
+            await self.mirrors.fetch_commit(spec.url, spec.ref, sha, credentials=credentials, timeout=spec.timeout)
         except GitError as e:
             raise SourceError(str(e)) from None
         return Revision(spec.url, _ref_name(spec), sha)
@@ -120,7 +116,7 @@ class Source:
             raise SourceError(f"reading and building revision {rev.name} took longer than {spec.timeout:g}s") from None
 
     async def _build(self, rev: Revision, spec: SyncSpec) -> Built:
-        ref = Ref(branch=spec.ref.branch, tag=spec.ref.tag, commit=spec.ref.commit)
+        ref = spec.ref
         try:
             path = normalize_path(spec.path)
             entries = await self.mirrors.tree(rev.url, ref, rev.sha)

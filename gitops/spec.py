@@ -13,6 +13,8 @@ from typing import Any, Mapping
 
 from machinery.timefmt import parse_duration
 
+from .source import Ref
+
 SOURCE_SECRET_KEYS = ("username", "password", "identity", "known_hosts")
 WEBHOOK_SECRET_KEY = "token"
 
@@ -22,20 +24,9 @@ class SpecError(ValueError):
 
 
 @dataclass(frozen=True)
-class GitRef:
-    branch: str | None = None
-    tag: str | None = None
-    commit: str | None = None
-
-    def describe(self) -> str:
-        return (f"branch {self.branch}" if self.branch else f"tag {self.tag}" if self.tag
-                else f"commit {self.commit}")
-
-
-@dataclass(frozen=True)
 class SyncSpec:
     url: str
-    ref: GitRef
+    ref: Ref
     path: str
     interval: float
     timeout: float
@@ -59,14 +50,17 @@ def _duration(spec: Mapping[str, Any], field: str, default: str) -> float:
     return seconds
 
 
-def _ref(raw: Any) -> GitRef:
+def _ref(raw: Any) -> Ref:
     ref = raw if isinstance(raw, Mapping) else {}
     chosen = {k: str(ref[k]) for k in ("branch", "tag", "commit") if ref.get(k)}
     if not chosen:
-        return GitRef(branch="main")
+        return Ref(branch="main")
     if len(chosen) > 1:
         raise SpecError(f"spec.ref: set exactly one of branch, tag or commit, not {', '.join(sorted(chosen))}")
-    return GitRef(**chosen)
+    try:
+        return Ref(**chosen)
+    except ValueError as e:
+        raise SpecError(f"spec.ref: {e}") from None
 
 
 def _secret_name(raw: Any) -> str | None:

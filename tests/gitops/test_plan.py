@@ -224,3 +224,9 @@ def test_spec_defaults() -> None:
 ])
 def test_health(obj: dict[str, Any], state: str) -> None:
     assert health(obj)[0] == state
+
+
+@pytest.mark.parametrize("ref,error", [({"commit": "abc"}, "not a full SHA"), ({"branch": "a..b"}, "not a valid")])
+def test_spec_ref_errors(ref: dict[str, str], error: str) -> None:
+    with pytest.raises(SpecError, match=f"spec.ref: .*{error}"):
+        parse({"spec": {"url": "u", "ref": ref}})
