@@ -1,8 +1,8 @@
 """The GitSync kind: its CustomResourceDefinition, installed by the reconciler when it is missing.
 
-Data flow: ``minik8s gitops`` starts -> ``ensure_crd`` GETs ``gitsyncs.gitops.minik8s.io`` -> creates
-it from ``CRD`` when absent (an existing one is left as it is: an administrator may have installed
-a newer one) -> waits until the apiserver reports it ``Established`` -> the reconciler lists and
+Data flow: ``minik8s gitops`` starts -> ``ensure_crd`` server-side applies ``CRD`` (creating it, or
+bringing an older schema up to date; nothing changes when it is current) -> waits until the
+resource is served -> the reconciler lists and
 watches GitSync objects like any other resource. The schema carries the defaults (interval 15s,
 prune and self-heal on), so a GitSync read back from the API server is complete.
 """

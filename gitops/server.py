@@ -1,7 +1,7 @@
 """The gitops process (``minik8s gitops``): install the GitSync CRD, reconcile, receive webhooks.
 
 Data flow: ``run(settings)`` -> an ``ApiClient`` (user agent ``minik8s-gitops``) -> ``ensure_crd``
-(the GitSync CRD when missing, then wait for it to be served) -> with ``--repo``, ``ensure_default``
+(the GitSync CRD applied, then wait for it to be served) -> with ``--repo``, ``ensure_default``
 creates or updates the GitSync ``gitops-system/default`` (and its namespace) -> one
 ``InformerFactory`` (GitSyncs, and every type the GitSyncs apply) -> ``Reconciler`` with the git
 ``Mirrors`` under ``cache_dir`` -> the webhook receiver (``gitops.webhook``) on its port, whose
@@ -59,15 +59,10 @@ class GitOpsSettings:
 
 
 async def ensure_crd(client: ApiClient, *, timeout: float = 30.0) -> None:
-    """Create the GitSync CRD if it is missing and wait until its resource is served."""
-    try:
-        await client.get(CRDS, CRD_NAME)
-    except errors.NotFoundError:
-        try:
-            await client.create(CRDS, CRD)
-            log.info("installed CustomResourceDefinition %s", CRD_NAME)
-        except errors.AlreadyExistsError:
-            pass
+    """Install or update the GitSync CRD (server-side apply: a no-op when it is current, so an older
+    schema, which would prune the status fields this version writes, is brought up to date) and
+    wait until its resource is served."""
+    await client.patch(CRDS, CRD_NAME, CRD, patch_type="apply", field_manager="minik8s-gitops", force=True)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:

@@ -192,3 +192,20 @@ async def test_self_heal_off_only_reports_drift(api: ApiServerProcess,
         assert [e["reason"] for e in events if e["reason"] == "DriftDetected"] == ["DriftDetected"]
         cm = await other.get(("v1", "configmaps"), "cm", namespace="report")
         assert cm["data"]["k"] == "by hand"
+
+
+async def test_an_older_gitsync_crd_is_brought_up_to_date(api: ApiServerProcess) -> None:
+    crds = ("apiextensions.k8s.io/v1", "customresourcedefinitions")
+    async with ApiClient(api.url) as client:
+        await ensure_crd(client)
+        crd = await client.get(crds, "gitsyncs.gitops.minik8s.io")
+        status = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+        del status["lastHandledRequestedAt"]  # as an earlier minik8s installed it
+        await client.update(crds, crd)
+        await ensure_crd(client)
+        crd = await client.get(crds, "gitsyncs.gitops.minik8s.io")
+        status = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+        assert "lastHandledRequestedAt" in status
+        rv = crd["metadata"]["resourceVersion"]
+        await ensure_crd(client)  # current: nothing written
+        assert (await client.get(crds, "gitsyncs.gitops.minik8s.io"))["metadata"]["resourceVersion"] == rv

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -70,6 +71,13 @@ def kubectl(c: GitOpsCluster, *args: str) -> str:
     return r.stdout
 
 
+def mkctl(c: GitOpsCluster, *args: str) -> str:
+    r = subprocess.run([sys.executable, "-m", "cli.mkctl", "--kubeconfig", str(c.kubeconfig), *args],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 def get(c: GitOpsCluster, path: str) -> httpx.Response:
     return c.http.get(path)
 
@@ -89,8 +97,10 @@ def test_commit_apply_change_prune_and_drift(cluster: GitOpsCluster, ns: str, re
     cluster.wait_reason(ns, "app", "Ready", "Succeeded", 60)
     health = {e["kind"]: e.get("health") for e in cluster.get_sync(ns, "app")["status"]["inventory"]}
     assert health == {"Deployment": "Healthy", "Service": "Healthy", "ConfigMap": "Healthy"}
-    out = kubectl(cluster, "get", "gs", "-n", ns)
-    assert "READY" in out and "REVISION" in out and sha[:7] in out and "True" in out
+    for out in (kubectl(cluster, "get", "gs", "-A"), mkctl(cluster, "get", "gs", "-A")):
+        header, row = out.splitlines()[0].split(), next(line for line in out.splitlines() if ns in line).split()
+        assert header[:5] == ["NAMESPACE", "NAME", "READY", "REVISION", "AGE"] and header[5] == "MESSAGE", out
+        assert row[:4] == [ns, "app", "True", sha[:7]] and "applied revision" in out, out
 
     # Changing replicas in Git changes the cluster.
     repo.write("deploy/web.yaml", deployment("web", replicas=3) + "---\n" + service("web"))
