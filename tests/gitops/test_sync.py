@@ -345,3 +345,24 @@ def test_private_repository_with_credentials_from_a_secret(cluster: GitOpsCluste
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_restarted_reconciler_rewrites_nothing_and_goes_on(cluster: GitOpsCluster, ns: str, repo: GitRepo,
+                                                            tmp_path: Path) -> None:
+    repo.write("a.yaml", configmap("a") + "---\n" + service("svc"))
+    sha = repo.commit()
+    cluster.gitsync(ns, "app", repo, interval="1s", targetNamespace=ns)
+    cluster.wait_applied(ns, "app", sha)
+    cluster.wait_reason(ns, "app", "Ready", "Succeeded")
+    paths = (f"/api/v1/namespaces/{ns}/configmaps/a", f"/api/v1/namespaces/{ns}/services/svc",
+             f"/apis/gitops.minik8s.io/v1/namespaces/{ns}/gitsyncs/app")
+    before = {p: get(cluster, p).json()["metadata"]["resourceVersion"] for p in paths}
+    cluster.gitops.kill()
+    cluster.gitops = cluster.start_gitops(tmp_path)
+    wait_for(lambda: "started" in cluster.gitops.logs(), 30, "the new gitops process", cluster.diagnostics)
+    time.sleep(4)  # several polls of the unchanged revision
+    assert {p: get(cluster, p).json()["metadata"]["resourceVersion"] for p in paths} == before
+    repo.write("a.yaml", configmap("a", "v2") + "---\n" + service("svc"))
+    sha2 = repo.commit()
+    cluster.wait_applied(ns, "app", sha2)
+    assert get(cluster, paths[0]).json()["data"]["key"] == "v2"
