@@ -18,8 +18,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cli.mkctl import app
-from cli.mkctl.gitops import (ANNOTATION_REQUESTED, Unhealthy, report_of, request_handled, requested_at,
-                              short_revision, status_text, strip_server_fields, sync_outcome, unified)
+from cli.mkctl.gitops import (ANNOTATION_REQUESTED, Unhealthy, request_handled, requested_at, short_revision,
+                              status_text, sync_outcome)
+from cli.mkctl.gitopsdiff import report_of, strip_server_fields, unified
 from gitops.plan import Desired, Entry, ObjKey, Plan
 from gitops.crd import SCHEMA
 from gitops.reconciler import ANNOTATION_REQUESTED as RECONCILER_ANNOTATION
