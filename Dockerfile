@@ -3,7 +3,8 @@
 # (the entrypoint is `minik8s`) or `docker run --entrypoint mkctl IMAGE get pods`.
 #
 # Build args:
-#   PYTHON_IMAGE      the base, any Debian-like image with python3 >= 3.11 and its venv module.
+#   PYTHON_IMAGE      the base, any Debian-like image with python3 >= 3.11 and its venv module
+#                     (git and openssh-client are installed with apt when it lacks them).
 #                     Default python:3.12-slim (pulled from Docker Hub).
 #   PIP_INSTALL_ARGS  extra arguments for installing the dependencies, e.g. the offline path of
 #                     scripts/build-images: `--no-index --find-links /src/build/wheels` with the
@@ -35,6 +36,15 @@ RUN python3 -m venv /opt/minik8s \
  && rm /tmp/requirements.txt
 
 FROM ${PYTHON_IMAGE}
+# gitops runs `git` (and `ssh` for ssh:// repositories). The offline base of scripts/build-images
+# has both already, so that build needs no network; any other base gets them from its Debian
+# mirror, in a layer of its own that a source change does not rebuild.
+RUN if ! command -v git >/dev/null 2>&1 || ! command -v ssh >/dev/null 2>&1; then \
+      apt-get update -q \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends git openssh-client \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && git --version
 ENV PATH=/opt/minik8s/bin:$PATH \
     VIRTUAL_ENV=/opt/minik8s \
     PYTHONUNBUFFERED=1 \

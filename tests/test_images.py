@@ -1,8 +1,8 @@
 """The images of ``scripts/build-images --offline``: the one minik8s image and the etcd image.
 
 The minik8s image must run every console script with no server (``minik8s --help``, ``mkctl
-version --client``) and import every module of the project (so no dependency is missing from the
-wheels); the etcd image must serve with the same command and health check as the official image
+version --client``), import every module of the project (so no dependency is missing from the
+wheels) and have the ``git`` and ``ssh`` commands that gitops runs; the etcd image must serve with the same command and health check as the official image
 in docker-compose.yml, and the apiserver of the minik8s image must serve on it. The containers run
 with no network of their own (``--network none``; the apiserver joins etcd's namespace), so all
 traffic stays on their loopback. Every container carries this run's label and is removed at the
@@ -75,7 +75,7 @@ def wait_exec(container: str, *cmd: str, timeout: float = 20) -> str:
 def test_minik8s_entrypoint_prints_every_component(runtime: DockerRuntime) -> None:
     out = run(MINIK8S_IMAGE, "--help")
     assert out.returncode == 0, out.stderr
-    for command in ("apiserver", "scheduler", "controller-manager", "kubelet", "up"):
+    for command in ("apiserver", "scheduler", "controller-manager", "kubelet", "gitops", "up"):
         assert command in out.stdout
 
 
@@ -83,6 +83,14 @@ def test_mkctl_client_version(runtime: DockerRuntime) -> None:
     out = run(MINIK8S_IMAGE, "version", "--client", entrypoint="mkctl")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("Client Version: v")
+
+
+def test_git_and_ssh_for_gitops(runtime: DockerRuntime) -> None:
+    out = run(MINIK8S_IMAGE, "--version", entrypoint="git")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("git version ")
+    out = run(MINIK8S_IMAGE, "-V", entrypoint="ssh")
+    assert out.returncode == 0 and "OpenSSH" in out.stderr, out.stderr
 
 
 def test_every_module_imports(runtime: DockerRuntime) -> None:
