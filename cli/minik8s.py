@@ -271,6 +271,13 @@ def up(
                                       help="image of every pod's sandbox container (default: the kubelet's)"),
     shutdown_grace_period: float = typer.Option(10.0, help="seconds the kubelet has on Ctrl-C to stop and "
                                                            "remove the pod containers"),
+    gitops_repo: str = typer.Option("", "--gitops-repo", envvar="MINIK8S_GITOPS_REPO",
+                                    help="with it, gitops creates or updates GitSync gitops-system/default for "
+                                         "this repository (as `minik8s gitops --repo`)"),
+    gitops_path: str = typer.Option("", "--gitops-path", envvar="MINIK8S_GITOPS_PATH",
+                                    help="the folder of --gitops-repo to apply"),
+    gitops_branch: str = typer.Option("main", "--gitops-branch", envvar="MINIK8S_GITOPS_BRANCH",
+                                      help="the branch of --gitops-repo"),
 ) -> None:
     """Run a whole cluster on this machine as child processes; Ctrl-C stops it."""
     from pathlib import Path
@@ -282,7 +289,8 @@ def up(
                                        fresh=fresh, simulated=simulated, nodes=nodes, node_name=node_name,
                                        runtime_endpoint=runtime_endpoint, pod_network_name=pod_network_name,
                                        pod_network_subnet=pod_network_subnet, sandbox_image=sandbox_image,
-                                       shutdown_grace_period=shutdown_grace_period)))
+                                       shutdown_grace_period=shutdown_grace_period, gitops_repo=gitops_repo,
+                                       gitops_path=gitops_path, gitops_branch=gitops_branch)))
 
 
 @app.command()

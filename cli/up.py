@@ -9,6 +9,9 @@ Data flow:
     api     ``minik8s apiserver`` on 127.0.0.1:PORT (8080 by default: the address kubectl tries
             when it has no kubeconfig) -> GET /readyz
     control ``minik8s scheduler`` and ``minik8s controller-manager`` (their /healthz on free ports)
+            and ``minik8s gitops`` (git mirrors in DATA_DIR/gitops; its webhook receiver, whose
+            /healthz answers once the GitSync CRD is served, on 127.0.0.1:<free port>; with
+            ``--gitops-repo`` it also creates GitSync gitops-system/default for that repository)
     node    one ``minik8s kubelet`` named after this machine (``--node-name`` overrides): pods run
             as Docker containers on the local engine, its log API on 127.0.0.1:<free port>, pod
             volumes in DATA_DIR/kubelet; or with ``--simulated`` one kubelet process holding
@@ -20,12 +23,13 @@ Data flow:
     stop    Ctrl-C (SIGINT) or SIGTERM -> every child is stopped in reverse order: the kubelet
             first (a graceful node shutdown: it stops and removes its pod containers and marks the
             pods Failed through the still running apiserver, so it gets its grace period and some
-            more), then controller-manager, scheduler, apiserver, etcd. Nothing is left running.
+            more), then gitops, controller-manager, scheduler, apiserver, etcd. Nothing is left
+            running.
 
 Every child runs in its own session (a terminal's Ctrl-C reaches only ``up``, which then stops
 them in order) and logs to DATA_DIR/logs/<name>.log. Signals only set a flag; every wait looks
-at it, so Ctrl-C during startup stops what was started so far. gitops and the traffic
-components (proxy, dns, ingress) are not written yet, so ``up`` starts none of them.
+at it, so Ctrl-C during startup stops what was started so far. The traffic components (proxy,
+dns, ingress) are not written yet, so ``up`` starts none of them.
 """
 
 from __future__ import annotations
@@ -72,6 +76,9 @@ class UpSettings:
     pod_network_subnet: str = POD_NETWORK_SUBNET
     sandbox_image: str = ""  # every pod's sandbox image; default: the kubelet's
     shutdown_grace_period: float = 10.0  # the kubelet's time to stop pod containers on Ctrl-C
+    gitops_repo: str = ""  # with it, gitops creates or updates GitSync gitops-system/default
+    gitops_path: str = ""
+    gitops_branch: str = "main"
     ready_timeout: float = 60.0  # for the nodes to turn Ready
     not_ready_timeout: float = 12.0  # a node that says NotReady (and why) this long fails ``up``
 
@@ -166,13 +173,15 @@ class LocalCluster:
         api = self._spawn("apiserver", component_command("apiserver", "--etcd-servers", etcd_url,
                                                          "--port", str(s.port)))
         self._wait_http(f"{server}/readyz", api)
-        # The scheduler, the controller-manager and the kubelet need only the apiserver: all at once.
-        print("starting the scheduler, the controller-manager and the node(s)...", flush=True)
+        # The scheduler, the controller-manager, gitops and the kubelet need only the apiserver: all at once.
+        print("starting the scheduler, the controller-manager, gitops and the node(s)...", flush=True)
         health = []
         for name in ("scheduler", "controller-manager"):
             port = free_port()
             health.append((self._spawn(name, component_command(name, "--server", server, "--healthz-port",
                                                                str(port))), f"http://127.0.0.1:{port}/healthz"))
+        gitops, gitops_lines = self._start_gitops()
+        health.append(gitops)
         started = time.time()
         kubelet, node_lines = self._start_kubelet()
         for child, url in health:
@@ -185,8 +194,26 @@ class LocalCluster:
         default = Path("~/.kube/config").expanduser()
         if s.kubeconfig is None and not default.exists():
             write_kubeconfig(default, server=server)
-        return [("apiserver", server), ("etcd", f"{etcd_url} (data in {data})"), *node_lines,
+        return [("apiserver", server), ("etcd", f"{etcd_url} (data in {data})"), *node_lines, *gitops_lines,
                 ("kubeconfig", str(kubeconfig)), ("logs", str(self.logs))]
+
+    def _start_gitops(self) -> tuple[tuple[Child, str], list[tuple[str, str]]]:
+        """Spawns gitops: (it, its health URL) and the summary lines."""
+        s = self.settings
+        port = free_port()
+        cache = s.data_dir / "gitops"
+        repo = ("--repo", s.gitops_repo, "--path", s.gitops_path, "--branch", s.gitops_branch) if s.gitops_repo else ()
+        child = self._spawn("gitops", component_command("gitops", "--server", self.server, "--cache-dir", str(cache),
+                                                        "--webhook-bind-address", "127.0.0.1",
+                                                        "--webhook-port", str(port), *repo))
+        where = f"branch {s.gitops_branch}" + (f", path {s.gitops_path}" if s.gitops_path else "")
+        # A URL may carry a token (https://TOKEN@host/...): the summary shows no userinfo.
+        shown = re.sub(r"(://)[^/@\s]*@", r"\1***@", s.gitops_repo)
+        synced = (f"GitSync gitops-system/default follows {shown} ({where})" if s.gitops_repo
+                  else "no GitSync yet (create GitSync objects, or up --gitops-repo URL)")
+        return (child, f"http://127.0.0.1:{port}/healthz"), [
+            ("gitops", f"{synced}; git mirrors in {cache}"),
+            ("webhooks", f"http://127.0.0.1:{port}/hooks/NAMESPACE/NAME (a push triggers that GitSync's sync)")]
 
     def _nodes_shown(self) -> str:
         return self.nodes[0] if len(self.nodes) == 1 else f"{self.nodes[0]} ... {self.nodes[-1]}"

@@ -1,11 +1,13 @@
-"""``minik8s up``: starts etcd + the control plane + simulated nodes, writes a kubeconfig kubectl can use,
-Ctrl-C leaves nothing running; without a Docker engine (and without ``--simulated``) it says so and
-starts nothing. The Docker node is tests/e2e/test_up_docker.py."""
+"""``minik8s up``: starts etcd + the control plane + gitops + simulated nodes, writes a kubeconfig kubectl
+can use, gitops applies the repository of ``--gitops-repo``, Ctrl-C leaves nothing running; without a
+Docker engine (and without ``--simulated``) it says so and starts nothing. The Docker node is
+tests/e2e/test_up_docker.py."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +21,8 @@ import yaml
 
 from cli.up import UpSettings, _ready_nodes, default_node_name, settings_problem
 from tests.cluster import free_port
+from tests.gitops.gitrepo import GitRepo
+from tests.waiting import wait_for
 
 
 def _alive(pid: int) -> bool:
@@ -36,8 +40,12 @@ def _alive(pid: int) -> bool:
 def test_up_runs_a_cluster_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "HOME": str(tmp_path)}
+    repo = GitRepo.create(tmp_path)
+    repo.write("deploy/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-git\ndata:\n  k: v1\n")
+    repo.commit()
     proc = subprocess.Popen([sys.executable, "-m", "cli.minik8s", "up", "--simulated", "--nodes", "2",
-                             "--port", str(port), "--data-dir", str(tmp_path / "mk")], stdout=subprocess.PIPE,
+                             "--port", str(port), "--data-dir", str(tmp_path / "mk"),
+                             "--gitops-repo", repo.url, "--gitops-path", "deploy"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, env=env, text=True)
     children: list[int] = []
     try:
@@ -59,7 +67,7 @@ def test_up_runs_a_cluster_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert r.returncode == 0 and "namespace/default" in r.stdout, r.stderr
         children = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                                    text=True).stdout.split()]
-        assert len(children) == 5  # etcd, apiserver, scheduler, controller-manager, kubelet
+        assert len(children) == 6  # etcd, apiserver, scheduler, controller-manager, gitops, kubelet
         # up printed its summary only once the nodes were Ready.
         nodes = json.loads(subprocess.run(["kubectl", "get", "nodes", "-o", "json"], capture_output=True, text=True,
                                           env=env_k, timeout=60).stdout)["items"]
@@ -77,6 +85,14 @@ def test_up_runs_a_cluster_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
                                    capture_output=True, text=True, env=env_k, timeout=60).stdout
             time.sleep(0.5)
         assert phase == "Running"
+        # gitops serves the GitSync CRD, follows --gitops-repo and listens for webhooks on loopback.
+        webhook = re.search(r"webhooks: +(http://127\.0\.0\.1:\d+)/hooks/", out)
+        assert webhook and httpx.get(f"{webhook[1]}/healthz", timeout=5).status_code == 200, out
+        assert httpx.get(f"http://127.0.0.1:{port}/apis/gitops.minik8s.io/v1/gitsyncs").status_code == 200
+        cm = wait_for(lambda: (r := httpx.get(f"http://127.0.0.1:{port}/api/v1/namespaces/default/configmaps/"
+                                             "from-git")).status_code == 200 and r.json(),
+                      60, "the ConfigMap of --gitops-repo", lambda: (tmp_path / "mk" / "logs" / "gitops.log").read_text())
+        assert cm["data"] == {"k": "v1"}
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0

@@ -4,7 +4,10 @@ From nothing: build the image, ``up``, wait until every service is healthy; a 4-
 Deployment applied with mkctl runs as Docker containers on both nodes; kubectl sees the same
 objects and reads a pod's logs; scale, image change and rollback; a killed node's pods come back
 on the other node (and the node, started again, cleans up after itself); restarting the
-apiserver, then etcd, loses nothing acknowledged; ``down -v`` leaves no container (pod containers
+apiserver, then etcd, loses nothing acknowledged; GitOps: a commit to a Git repository in the
+directory the ``gitops`` service mounts at /repos (owned by another user, as a user's repositories
+are) is deployed on the Docker nodes by a GitSync, a later commit changes what runs, and a signed
+webhook on the published port syncs at once; ``down -v`` leaves no container (pod containers
 included), network or volume.
 
 The stack is this module's own compose project, with its own network, subnet, API port, node
@@ -17,6 +20,8 @@ timings are shortened through the compose file's environment variables.
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import ipaddress
 import json
 import os
@@ -24,6 +29,8 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -41,7 +48,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = ("docker-compose.yml", "docker-compose.offline.yml")
-SERVICES = ("etcd", "apiserver", "scheduler", "controller-manager", "node-1", "node-2")
+SERVICES = ("etcd", "apiserver", "scheduler", "controller-manager", "gitops", "node-1", "node-2")
 IMAGE_V2 = "minik8s/busybox:e2e-v2"  # the same image under another name: the "new version"
 LABEL_NODE = "io.minik8s.node"
 
@@ -72,10 +79,14 @@ class Stack:
         self.tmp = tmp
         self.root_dir = tmp / "kubelet"
         self.root_dir.mkdir()
+        self.repos = tmp / "repos"  # /repos in the gitops container
+        self.repos.mkdir()
+        self.webhook_port = free_port()
         self.env = {
             **os.environ,
             "MINIK8S_API_PORT": str(self.port), "MINIK8S_NETWORK": self.network, "MINIK8S_SUBNET": free_subnet("192.168.200.0/21"),
             "MINIK8S_NODE_PREFIX": self.prefix, "MINIK8S_ROOT_DIR": str(self.root_dir),
+            "MINIK8S_GITOPS_REPOS": str(self.repos), "MINIK8S_GITOPS_WEBHOOK_PORT": str(self.webhook_port),
             # A dead node: NotReady after 6 s without a lease renewal, its pods evicted 2 s later.
             "MINIK8S_NODE_LEASE_RENEW_INTERVAL": "1", "MINIK8S_NODE_MONITOR_PERIOD": "1",
             "MINIK8S_NODE_MONITOR_GRACE_PERIOD": "6", "MINIK8S_DEFAULT_TOLERATION_SECONDS": "2",
@@ -139,8 +150,8 @@ class Stack:
     def all_healthy(self) -> bool:
         return all(v == "healthy" for v in self.health().values())
 
-    def pods(self) -> list[dict[str, Any]]:
-        r = self.http.get("/api/v1/namespaces/default/pods", params={"labelSelector": "app=web"})
+    def pods(self, selector: str = "app=web") -> list[dict[str, Any]]:
+        r = self.http.get("/api/v1/namespaces/default/pods", params={"labelSelector": selector})
         r.raise_for_status()
         return list(r.json()["items"])
 
@@ -148,9 +159,9 @@ class Stack:
         return [p for p in self.pods() if not p["metadata"].get("deletionTimestamp")
                 and p["status"].get("phase") not in ("Succeeded", "Failed")]
 
-    def ready_pods(self, n: int, image: str = IMAGE) -> list[dict[str, Any]] | None:
+    def ready_pods(self, n: int, image: str = IMAGE, selector: str = "app=web") -> list[dict[str, Any]] | None:
         """Exactly ``n`` live pods, all Ready, all running ``image``, nothing else left terminating."""
-        pods = self.pods()
+        pods = self.pods(selector)
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         ready = [p for p in live if p["status"].get("phase") == "Running" and p["spec"]["containers"][0]["image"] == image
                  and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])]
@@ -197,6 +208,10 @@ def test_build_up_and_everything_healthy(stack: Stack) -> None:
     # The apiserver is published on loopback only.
     ports = json.loads(stack.docker("inspect", stack.container("apiserver")))[0]["NetworkSettings"]["Ports"]
     assert [b["HostIp"] for b in ports["8080/tcp"]] == ["127.0.0.1"]
+    # So is the gitops webhook receiver, and gitops installed the GitSync CRD.
+    ports = json.loads(stack.docker("inspect", stack.container("gitops")))[0]["NetworkSettings"]["Ports"]
+    assert [b["HostIp"] for b in ports["9292/tcp"]] == ["127.0.0.1"]
+    assert stack.http.get("/apis/gitops.minik8s.io/v1/gitsyncs").status_code == 200
 
 
 def test_deployment_runs_on_both_nodes_and_kubectl_sees_it(stack: Stack) -> None:
@@ -277,6 +292,156 @@ def test_apiserver_then_etcd_restart_lose_nothing(stack: Stack) -> None:
     running = sum(1 for node in (stack.node1, stack.node2) for c in stack.pod_containers(node)
                   if c["State"]["Running"] and c["Config"]["Labels"].get("io.minik8s.role") != "sandbox")
     assert running == len(pods) == 5
+
+
+def hello(replicas: int, image: str) -> str:
+    return textwrap.dedent(f"""\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: hello
+          labels: {{app: hello}}
+        spec:
+          replicas: {replicas}
+          selector:
+            matchLabels: {{app: hello}}
+          template:
+            metadata:
+              labels: {{app: hello}}
+            spec:
+              containers:
+              - name: hello
+                image: {image}
+                command: ["sh", "-c", "echo ok > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
+                ports:
+                - containerPort: 80
+                readinessProbe:
+                  httpGet: {{path: /, port: 80}}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: hello
+        spec:
+          selector: {{app: hello}}
+          ports:
+          - port: 80
+        """)
+
+
+class Repo:
+    """A Git repository under the directory the gitops service mounts at /repos."""
+
+    def __init__(self, stack: Stack, name: str) -> None:
+        self.root = stack.repos / name
+        self.url = f"file:///repos/{name}"  # as the gitops container sees it
+        gitconfig = stack.tmp / "gitconfig"
+        # Our own commits into a repository that another user owns: git asks for safe.directory.
+        gitconfig.write_text("[safe]\n\tdirectory = *\n")
+        self.env = {"PATH": os.environ.get("PATH", ""), "HOME": str(stack.tmp), "GIT_CONFIG_NOSYSTEM": "1",
+                    "GIT_CONFIG_GLOBAL": str(gitconfig), "GIT_AUTHOR_NAME": "test",
+                    "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "test",
+                    "GIT_COMMITTER_EMAIL": "test@example.com"}
+        self.root.mkdir()
+        self.git("init", "-q", "-b", "main")
+
+    def git(self, *args: str) -> str:
+        p = subprocess.run(["git", *args], cwd=self.root, env=self.env, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, f"git {' '.join(args)}: {p.stderr}"
+        return p.stdout.strip()
+
+    def commit(self, files: dict[str, str]) -> str:
+        for path, text in files.items():
+            (self.root / path).parent.mkdir(parents=True, exist_ok=True)
+            (self.root / path).write_text(text)
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", "change")
+        return self.git("rev-parse", "HEAD")
+
+    def give_away(self) -> None:
+        """Owned by nobody, like a user's repository is owned by the user and not by the container's root."""
+        if os.geteuid() == 0:
+            for d, dirs, files in os.walk(self.root):
+                for n in [d, *(os.path.join(d, f) for f in dirs + files)]:
+                    os.lchown(n, 65534, 65534)
+
+
+def test_gitops_deploys_commits_on_the_docker_nodes(stack: Stack) -> None:
+    repo = Repo(stack, "shop")
+    sha1 = repo.commit({"deploy/hello.yaml": hello(2, IMAGE)})
+    repo.give_away()
+    base = "/apis/gitops.minik8s.io/v1/namespaces/default/gitsyncs"
+    secret = b"e2e-hook-token"
+    r = stack.http.post("/api/v1/namespaces/default/secrets", json={
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shop-hook"},
+        "stringData": {"token": secret.decode()}})
+    assert r.status_code == 201, r.text
+    # A generous health timeout: a slow machine must not look like an unhealthy revision (rolled back).
+    r = stack.http.post(base, json={
+        "apiVersion": "gitops.minik8s.io/v1", "kind": "GitSync", "metadata": {"name": "shop"},
+        "spec": {"url": repo.url, "ref": {"branch": "main"}, "path": "deploy", "interval": "2s", "timeout": "5m",
+                 "webhook": {"secretRef": {"name": "shop-hook"}}}})
+    assert r.status_code == 201, r.text
+
+    def applied(sha: str) -> dict[str, Any] | None:
+        status = stack.http.get(f"{base}/shop").json().get("status") or {}
+        return status if str(status.get("lastAppliedRevision", "")).endswith(sha) else None
+
+    def gitops_diagnostics() -> str:
+        return f"GitSync: {stack.http.get(f'{base}/shop').text}\n{stack.diagnostics()}"
+
+    wait_for(lambda: applied(sha1), 90, f"revision {sha1[:7]} applied", gitops_diagnostics)
+    pods = wait_for(lambda: stack.ready_pods(2, selector="app=hello"), 120, "2 ready hello pods", gitops_diagnostics)
+    # Real containers on the compose nodes.
+    for p in pods:
+        node = p["spec"]["nodeName"]
+        assert node in (stack.node1, stack.node2)
+        assert any(c["State"]["Running"] and c["Config"]["Labels"].get("io.minik8s.pod.uid") == p["metadata"]["uid"]
+                   for c in stack.pod_containers(node))
+    assert stack.http.get("/api/v1/namespaces/default/services/hello").status_code == 200
+
+    # The next commit (found by polling): one more replica and a new image, rolled out.
+    sha2 = repo.commit({"deploy/hello.yaml": hello(3, IMAGE_V2)})
+    wait_for(lambda: applied(sha2), 60, f"revision {sha2[:7]} applied", gitops_diagnostics)
+    pods = wait_for(lambda: stack.ready_pods(3, IMAGE_V2, selector="app=hello"), 180,
+                    "3 ready hello pods of the new image", gitops_diagnostics)
+    assert {p["spec"]["nodeName"] for p in pods} <= {stack.node1, stack.node2}
+
+    # A push webhook on the published port syncs at once: polling is now hourly.
+    r = stack.http.patch(f"{base}/shop", json={"spec": {"interval": "1h"}},
+                         headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    generation = r.json()["metadata"]["generation"]
+    wait_for(lambda: (stack.http.get(f"{base}/shop").json().get("status") or {}).get("observedGeneration") == generation,
+             60, "the hourly interval observed", gitops_diagnostics)
+    sha3 = repo.commit({"deploy/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\n"
+                                                "data:\n  greeting: hi\n"})
+    body = b'{"ref": "refs/heads/main"}'
+    hook = f"http://127.0.0.1:{stack.webhook_port}/hooks/default/shop"
+    headers = {"X-GitHub-Event": "push", "Content-Type": "application/json"}
+    bad = hmac.new(b"wrong", body, hashlib.sha256).hexdigest()
+    assert httpx.post(hook, content=body, headers={**headers, "X-Hub-Signature-256": f"sha256={bad}"}).status_code == 401
+    good = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    started = time.monotonic()
+    r = httpx.post(hook, content=body, headers={**headers, "X-Hub-Signature-256": f"sha256={good}"})
+    assert r.status_code == 202, r.text
+    wait_for(lambda: applied(sha3), 60, f"revision {sha3[:7]} applied after the webhook", gitops_diagnostics)
+    assert stack.http.get("/api/v1/namespaces/default/configmaps/hello").json()["data"] == {"greeting": "hi"}
+    print(f"webhook to applied: {time.monotonic() - started:.1f}s")
+
+    # A commit that removes the Deployment and the Service prunes them, which leaves the nodes as
+    # the next test expects them; then the GitSync goes (it leaves the ConfigMap).
+    repo.git("rm", "-q", "deploy/hello.yaml")
+    sha4 = repo.commit({})
+    r = httpx.post(hook, content=body, headers={**headers, "X-Hub-Signature-256": f"sha256={good}"})
+    assert r.status_code == 202, r.text
+    wait_for(lambda: applied(sha4), 60, f"revision {sha4[:7]} applied", gitops_diagnostics)
+    # Terminating is enough (httpd ignores SIGTERM: its grace period runs), as for the web pods below.
+    wait_for(lambda: stack.http.get("/apis/apps/v1/namespaces/default/deployments/hello").status_code == 404
+             and all(p["metadata"].get("deletionTimestamp") for p in stack.pods("app=hello")),
+             120, "the hello Deployment and its pods pruned", gitops_diagnostics)
+    assert stack.http.get("/api/v1/namespaces/default/services/hello").status_code == 404
+    assert stack.http.delete(f"{base}/shop").status_code == 200
 
 
 def test_down_v_leaves_nothing(stack: Stack) -> None:

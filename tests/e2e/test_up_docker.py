@@ -186,7 +186,7 @@ def test_up_runs_pods_as_containers_and_ctrl_c_removes_them(tmp_path: Path, rt: 
         assert "kubelet API:  http://127.0.0.1:" in out and "pod network:  minik8s-pods" in out, out
         assert f"kubeconfig:   {up.kubeconfig}" in out, out
         children = _descendants(up.proc.pid)
-        assert len(children) >= 5, children  # etcd, apiserver, scheduler, controller-manager, kubelet
+        assert len(children) >= 6, children  # etcd, apiserver, scheduler, controller-manager, gitops, kubelet
 
         # The node is Ready the moment the summary is printed.
         node = json.loads(up.mkctl("get", "node", NODE, "-o", "json"))
