@@ -90,6 +90,16 @@ async def test_fetch_a_branch_then_its_next_commit(repo: GitRepo, mirrors: Mirro
     assert await content(mirrors, repo.url, MAIN, sha, "deploy/app.yaml") == b"kind: Secret\n"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the repository to another user")
+async def test_a_repository_owned_by_another_user_is_fetched(repo: GitRepo, mirrors: Mirrors) -> None:
+    # As under compose: the root reconciler reads a user's repository mounted at /repos; git
+    # 2.39.4+ refuses it ("detected dubious ownership") unless it is trusted in a global config.
+    head = repo.head()
+    for path in [repo.root, *repo.root.rglob("*")]:
+        os.lchown(path, 65534, 65534)
+    assert await mirrors.fetch(repo.url, MAIN) == head
+
+
 async def test_the_mirror_is_shallow_bare_and_keeps_no_url(repo: GitRepo, mirrors: Mirrors) -> None:
     await mirrors.fetch(repo.url, MAIN)
     assert mirror_git(mirrors, repo.url, MAIN, "rev-parse", "--is-shallow-repository") == "true"
