@@ -75,6 +75,9 @@ class Applier:
                         await self.client.patch(res, d.key.name, d.obj, namespace=d.key.namespace or None,
                                                 patch_type="apply", dry_run=True, field_manager=FIELD_MANAGER,
                                                 force=True, field_validation="Strict")
+                except (errors.ServiceUnavailableError, errors.InternalError, errors.TimeoutError_,
+                        errors.TooManyRequestsError):
+                    raise  # the server could not check it: retried later, never a verdict on the revision
                 except errors.ApiError as e:
                     return failure_of(d, _message(e))
                 return None

@@ -53,7 +53,7 @@ async def enforce(rec: Reconciler, obj: Obj, spec: SyncSpec, mem: Memory, outcom
         if keys != mem.drift_reported:
             mem.drift_reported = keys
             await rec.recorder.event(dict(obj), "Warning", st.DRIFT_DETECTED,
-                                      "drift from Git (self-heal is off): " + ", ".join(sorted(outcome.drift)))
+                                     "drift from Git (self-heal is off): " + ", ".join(sorted(outcome.drift)))
         return None
     now = time.monotonic()
     applier = Applier(rec.client)
@@ -96,6 +96,7 @@ async def enforce(rec: Reconciler, obj: Obj, spec: SyncSpec, mem: Memory, outcom
                                                "; ".join(corrected))
     return min(waits) if waits else None
 
+
 async def check_health(rec: Reconciler, obj: Obj, spec: SyncSpec, mem: Memory, outcome: st.Outcome) -> float | None:
     assert mem.applied_objects is not None
     states = []
@@ -123,6 +124,7 @@ async def check_health(rec: Reconciler, obj: Obj, spec: SyncSpec, mem: Memory, o
                                    f"{len(waiting)} of {len(states)} objects progressing; {k}: {m}")
     return rec.settings.health_poll
 
+
 def inventory_health(obj: Obj, outcome: st.Outcome, states: Mapping[ObjKey, str]) -> None:
     """Each inventory entry's health in the status (written only when one changes)."""
     entries = outcome.inventory if outcome.inventory is not None else \
@@ -133,6 +135,7 @@ def inventory_health(obj: Obj, outcome: st.Outcome, states: Mapping[ObjKey, str]
         updated.append({**raw, "health": state} if state is not None else raw)
     if updated != entries:
         outcome.inventory = updated
+
 
 async def rollback_unhealthy(rec: Reconciler, obj: Obj, mem: Memory, outcome: st.Outcome, message: str) -> float | None:
     """The applied revision did not become healthy in time: the previous one is applied again

@@ -62,7 +62,7 @@ async def new_revision(rec: Reconciler, obj: Obj, spec: SyncSpec, mem: Memory, o
         built = await rec.source.build(rev, spec)
     except SourceError as e:
         return fail(rec, obj, mem, outcome, st.UNSAFE_CONTENT if e.unsafe else st.VALIDATION_FAILED,
-                          str(e), [], started, permanent=True)
+                    str(e), [], started, permanent=True)
     failures = list(built.failures)
     resolved = await rec.resolve(built.objects, spec, namespace, name)
     desired, resources, deferred = resolved.desired, resolved.resources, resolved.deferred
@@ -70,12 +70,12 @@ async def new_revision(rec: Reconciler, obj: Obj, spec: SyncSpec, mem: Memory, o
     inventory = inventory_of(obj.get("status"))
     if not failures and not desired and inventory and spec.prune and not spec.allow_empty:
         return fail(rec, obj, mem, outcome, st.PRUNE_BLOCKED,
-                          f"revision {rev.name} has no objects under '{spec.path or '.'}': pruning all "
-                          f"{len(inventory)} objects is blocked (set spec.allowEmpty to allow it)",
-                          [], started, permanent=True)
+                    f"revision {rev.name} has no objects under '{spec.path or '.'}': pruning all "
+                    f"{len(inventory)} objects is blocked (set spec.allowEmpty to allow it)",
+                    [], started, permanent=True)
     if built.missing_path and not inventory and not spec.allow_empty:
         return fail(rec, obj, mem, outcome, st.VALIDATION_FAILED, built.missing_path, [], started,
-                          permanent=True)
+                    permanent=True)
     await rec.watch([r for k, r in resources.items() if k not in deferred])
     applier = Applier(rec.client)
     if failures or (obj.get("status") or {}).get("lastAppliedRevision") != rev.name:
@@ -89,8 +89,8 @@ async def new_revision(rec: Reconciler, obj: Obj, spec: SyncSpec, mem: Memory, o
         if failures:
             failures.sort(key=lambda f: (f.file, f.document or 0))
             return fail(rec, obj, mem, outcome, st.VALIDATION_FAILED,
-                              f"revision {rev.name} is invalid: {len(failures)} error(s), nothing applied; "
-                              f"first: {failures[0]}", failures, started, permanent=True)
+                        f"revision {rev.name} is invalid: {len(failures)} error(s), nothing applied; "
+                        f"first: {failures[0]}", failures, started, permanent=True)
     live = {d.key: rec.live(resources[d.key], d.key, mem) for d in desired if d.key not in deferred}
     for k in inventory:
         res = mem.resources.get(k) or resources.get(k)
@@ -105,14 +105,14 @@ async def new_revision(rec: Reconciler, obj: Obj, spec: SyncSpec, mem: Memory, o
         await roll_back(rec, mem, resources, before, applier, results=e.results)
         reason = st.VALIDATION_FAILED if e.validation else st.ROLLED_BACK
         return fail(rec, obj, mem, outcome, reason,
-                          f"revision {rev.name} failed to apply and was rolled back: {e}"
-                          if not e.validation else f"revision {rev.name} is invalid, rolled back: {e}",
-                          e.failures, started, permanent=e.validation, writes=applier.writes)
+                    f"revision {rev.name} failed to apply and was rolled back: {e}"
+                    if not e.validation else f"revision {rev.name} is invalid, rolled back: {e}",
+                    e.failures, started, permanent=e.validation, writes=applier.writes)
     except (errors.ApiError, OSError) as e:
         await roll_back(rec, mem, resources, before, applier, results={})
         return fail(rec, obj, mem, outcome, st.ROLLED_BACK,
-                          f"revision {rev.name} failed to apply and was rolled back: {e}", [], started,
-                          permanent=False, writes=applier.writes)
+                    f"revision {rev.name} failed to apply and was rolled back: {e}", [], started,
+                    permanent=False, writes=applier.writes)
     pruned = []
     for entry in the_plan.prune:
         res = mem.resources.get(entry.key)
@@ -155,6 +155,7 @@ async def new_revision(rec: Reconciler, obj: Obj, spec: SyncSpec, mem: Memory, o
     await rec.recorder.event(dict(obj), "Normal", "ReconciliationSucceeded", message)
     return None
 
+
 async def resource_of_entry(rec: Reconciler, entry: Entry) -> ApiResource | None:
     infos = await rec.resource_infos()
     try:
@@ -162,8 +163,9 @@ async def resource_of_entry(rec: Reconciler, entry: Entry) -> ApiResource | None
     except UnknownResourceType:
         return None
 
+
 async def apply_plan(rec: Reconciler, the_plan: Plan, resources: Mapping[ObjKey, ApiResource], deferred: set[ObjKey],
-                 applier: Applier) -> dict[ObjKey, dict[str, Any]]:
+                     applier: Applier) -> dict[ObjKey, dict[str, Any]]:
     results: dict[ObjKey, dict[str, Any]] = {}
     pending_dry_run = [d for d, _ in the_plan.apply if d.key in deferred]
     checked = not pending_dry_run
@@ -180,14 +182,21 @@ async def apply_plan(rec: Reconciler, the_plan: Plan, resources: Mapping[ObjKey,
                 checked = True
             try:
                 results[d.key] = await applier.apply_one(d, res)
+                if d.key.kind == "CustomResourceDefinition":
+                    await applier.wait_established(res, d.key.name)
             except errors.ApiError as e:
                 raise ApplyFailed([failure_of(d, e.message or e.reason)]) from None
-            if d.key.kind == "CustomResourceDefinition":
-                await applier.wait_established(res, d.key.name)
     except ApplyFailed as e:
         e.results = results
         raise
+    except errors.ApiError as e:
+        # The deferred dry run could not be made (the server is failing): what was applied so far
+        # is rolled back all the same.
+        failed = ApplyFailed([Failure("", None, "", "", e.message or e.reason)])
+        failed.results = results
+        raise failed from None
     return results
+
 
 async def roll_back(rec: Reconciler, mem: Memory, resources: Mapping[ObjKey, ApiResource],
                     before: Mapping[ObjKey, Obj | None], applier: Applier, *,
@@ -209,8 +218,9 @@ async def roll_back(rec: Reconciler, mem: Memory, resources: Mapping[ObjKey, Api
         except errors.ApiError as e:
             log.warning("rollback of %s failed: %s", k, e)
 
+
 def fail(rec: Reconciler, obj: Obj, mem: Memory, outcome: st.Outcome, reason: str, message: str,
-          failures: list[Failure], started: float, *, permanent: bool, writes: int = 0) -> float | None:
+         failures: list[Failure], started: float, *, permanent: bool, writes: int = 0) -> float | None:
     assert mem.fetched is not None
     rev = mem.fetched
     attempt = mem.attempts.get(rev.sha)
@@ -223,6 +233,7 @@ def fail(rec: Reconciler, obj: Obj, mem: Memory, outcome: st.Outcome, reason: st
     outcome.run = run_entry(rev.name, reason, started, writes, message)
     rec.pending_events.append((dict(obj), "Warning", reason, message))
     return None if permanent else delay
+
 
 def run_entry(revision: str, result: str, started: float, writes: int, message: str) -> dict[str, Any]:
     return {"revision": revision, "result": result, "startedAt": now_rfc3339(),
