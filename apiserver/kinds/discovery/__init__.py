@@ -1,0 +1,1 @@
+"""The discovery.k8s.io API group's kinds, one strategy module each."""
