@@ -38,6 +38,8 @@ from machinery import errors
 from machinery.controller import Controller, Result
 from machinery.informer import object_key, split_key
 
+from .podendpoints import find_port, is_pod_ready, selector_matches, should_pod_be_in_endpoints
+
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
@@ -55,52 +57,6 @@ MAX_CAPACITY = 1000  # Kubernetes truncates an Endpoints object to 1000 addresse
 
 
 # ---------------------------------------------------------------------------------- pure part
-def selector_matches(selector: dict[str, str], labels: dict[str, str] | None) -> bool:
-    """A Service selector (a plain map) matches when every pair is among the labels."""
-    have = labels or {}
-    return all(have.get(k) == v for k, v in selector.items())
-
-
-def is_pod_ready(pod: Obj) -> bool:
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return bool(c.get("status") == "True")
-    return False
-
-
-def should_pod_be_in_endpoints(pod: Obj, *, include_terminating: bool) -> bool:
-    """Kubernetes' ``endpointsliceutil.ShouldPodBeInEndpoints``."""
-    status = pod.get("status") or {}
-    if not status.get("podIP") and not status.get("podIPs"):
-        return False
-    if not include_terminating and (pod.get("metadata") or {}).get("deletionTimestamp"):
-        return False
-    phase = status.get("phase")
-    policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
-    if policy == "Never":
-        return phase not in ("Failed", "Succeeded")
-    if policy == "OnFailure":
-        return phase != "Succeeded"
-    return True
-
-
-def find_port(pod: Obj, service_port: Obj) -> int | None:
-    """The pod's port for one Service port: ``targetPort`` as a number, or a named container port."""
-    target = service_port.get("targetPort")
-    if target is None or target == "":
-        target = service_port.get("port")
-    if isinstance(target, int):
-        return target
-    if isinstance(target, str) and target.isdigit():
-        return int(target)
-    protocol = service_port.get("protocol") or "TCP"
-    for container in (pod.get("spec") or {}).get("containers") or []:
-        for port in container.get("ports") or []:
-            if port.get("name") == target and (port.get("protocol") or "TCP") == protocol:
-                return int(port["containerPort"])
-    return None
-
-
 def endpoint_address(pod: Obj, service: Obj) -> Obj:
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     status = pod.get("status") or {}

@@ -35,6 +35,7 @@ CONTROLLERS: dict[str, str] = {
     "garbagecollector": "controllers.garbagecollector",
     "nodelifecycle": "controllers.nodelifecycle",
     "endpoints": "controllers.endpoints",
+    "endpointslice": "controllers.endpointslice",
     "namespace": "controllers.namespace",
     "replicationcontroller": "controllers.replicationcontroller",
     "serviceaccounts": "controllers.serviceaccounts",
