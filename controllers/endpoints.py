@@ -31,14 +31,15 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from controllers.manager import ControllerContext
 from machinery import errors
 from machinery.controller import Controller, Result
 from machinery.informer import object_key, split_key
 
-from .podendpoints import find_port, is_pod_ready, selector_matches, should_pod_be_in_endpoints
+from .podendpoints import (HEADLESS_LABEL, find_port, is_pod_ready, selector_matches,  # noqa: F401 (re-exported)
+                           should_pod_be_in_endpoints, with_headless_label)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ SERVICES = ("v1", "services")
 PODS = ("v1", "pods")
 ENDPOINTS = ("v1", "endpoints")
 
-HEADLESS_LABEL = "service.kubernetes.io/headless"
 # client-go's resourcelock.LeaderElectionRecordAnnotationKey: Endpoints-based leader election keeps its
 # record there, on an Endpoints without a Service (deleting it would force a new election).
 LEADER_ANNOTATION = "control-plane.alpha.kubernetes.io/leader"
@@ -151,12 +151,7 @@ def truncate(subsets: list[Obj], limit: int = MAX_CAPACITY) -> tuple[list[Obj], 
 
 
 def desired_labels(service: Obj) -> dict[str, str]:
-    labels = dict((service.get("metadata") or {}).get("labels") or {})
-    if (service.get("spec") or {}).get("clusterIP") == "None":
-        labels[HEADLESS_LABEL] = ""
-    else:
-        labels.pop(HEADLESS_LABEL, None)
-    return labels
+    return with_headless_label(dict((service.get("metadata") or {}).get("labels") or {}), service)
 
 
 def desired_endpoints(service: Obj, pods: list[Obj], current: Obj | None) -> Obj | None:
@@ -185,6 +180,17 @@ def desired_endpoints(service: Obj, pods: list[Obj], current: Obj | None) -> Obj
         body["metadata"].pop("annotations", None)
     body["subsets"] = subsets
     return body
+
+
+def services_for_pod_change(old: Obj, new: Obj, services_in: Callable[[Obj], list[Obj]]) -> set[str]:
+    """Keys of the Services a pod update concerns: those matching it now, and before when its labels
+    changed; none when the update is a resync of the same version."""
+    if (old.get("metadata") or {}).get("resourceVersion") == (new.get("metadata") or {}).get("resourceVersion"):
+        return set()
+    keys = set(services_for_pod(new, services_in(new)))
+    if (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"):
+        keys |= set(services_for_pod(old, services_in(old)))
+    return keys
 
 
 def services_for_pod(pod: Obj, services: list[Obj]) -> list[str]:
@@ -240,12 +246,7 @@ class EndpointsController:
             self.controller.enqueue(key)
 
     def _on_pod_update(self, old: Obj, new: Obj) -> None:
-        if (old.get("metadata") or {}).get("resourceVersion") == (new.get("metadata") or {}).get("resourceVersion"):
-            return
-        keys = set(services_for_pod(new, self._services_in(new)))
-        if (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"):
-            keys |= set(services_for_pod(old, self._services_in(old)))
-        for key in keys:
+        for key in services_for_pod_change(old, new, self._services_in):
             self.controller.enqueue(key)
 
     async def reconcile(self, key: str) -> Result | None:

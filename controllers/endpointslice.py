@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from controllers.endpoints import services_for_pod
+from controllers.endpoints import services_for_pod, services_for_pod_change
 from controllers.endpointsliceplan import MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, Obj, plan
 from controllers.manager import ControllerContext
 from machinery import errors
@@ -52,17 +52,15 @@ class EndpointSliceController:
         if service:
             self.controller.enqueue(f"{meta.get('namespace')}/{service}")
 
+    def _services_in(self, pod: Obj) -> list[Obj]:
+        return self.services.list((pod.get("metadata") or {}).get("namespace"))
+
     def _on_pod(self, pod: Obj) -> None:
-        for key in services_for_pod(pod, self.services.list((pod.get("metadata") or {}).get("namespace"))):
+        for key in services_for_pod(pod, self._services_in(pod)):
             self.controller.enqueue(key)
 
     def _on_pod_update(self, old: Obj, new: Obj) -> None:
-        if (old.get("metadata") or {}).get("resourceVersion") == (new.get("metadata") or {}).get("resourceVersion"):
-            return
-        keys = set(services_for_pod(new, self.services.list((new.get("metadata") or {}).get("namespace"))))
-        if (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"):
-            keys |= set(services_for_pod(old, self.services.list((old.get("metadata") or {}).get("namespace"))))
-        for key in keys:
+        for key in services_for_pod_change(old, new, self._services_in):
             self.controller.enqueue(key)
 
     def _slices_of(self, namespace: str | None, name: str) -> list[Obj]:

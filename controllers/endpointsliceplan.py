@@ -20,14 +20,14 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from controllers.podendpoints import find_port, is_pod_ready, selector_matches, should_pod_be_in_endpoints
+from controllers.podendpoints import (find_port, is_pod_ready, selector_matches, should_pod_be_in_endpoints,
+                                     with_headless_label)
 
 Obj = dict[str, Any]
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 MANAGED_BY = "endpointslice-controller.k8s.io"
-HEADLESS_LABEL = "service.kubernetes.io/headless"
 MAX_ENDPOINTS_PER_SLICE = 100
 API_VERSION = "discovery.k8s.io/v1"
 
@@ -51,11 +51,7 @@ def slice_labels(service: Obj) -> dict[str, str]:
     labels = {k: v for k, v in (meta.get("labels") or {}).items() if k not in (SERVICE_NAME_LABEL, MANAGED_BY_LABEL)}
     labels[SERVICE_NAME_LABEL] = str(meta.get("name"))
     labels[MANAGED_BY_LABEL] = MANAGED_BY
-    if (service.get("spec") or {}).get("clusterIP") == "None":
-        labels[HEADLESS_LABEL] = ""
-    else:
-        labels.pop(HEADLESS_LABEL, None)
-    return labels
+    return with_headless_label(labels, service)
 
 
 def _endpoint(pod: Obj, service: Obj) -> Obj:

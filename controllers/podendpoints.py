@@ -11,6 +11,8 @@ from typing import Any
 
 Obj = dict[str, Any]
 
+HEADLESS_LABEL = "service.kubernetes.io/headless"
+
 
 def selector_matches(selector: dict[str, str], labels: dict[str, str] | None) -> bool:
     """A Service selector (a plain map) matches when every pair is among the labels."""
@@ -56,3 +58,12 @@ def find_port(pod: Obj, service_port: Obj) -> int | None:
             if port.get("name") == target and (port.get("protocol") or "TCP") == protocol:
                 return int(port["containerPort"])
     return None
+
+
+def with_headless_label(labels: dict[str, str], service: Obj) -> dict[str, str]:
+    """``labels`` with ``service.kubernetes.io/headless`` set for a headless Service, removed otherwise."""
+    if (service.get("spec") or {}).get("clusterIP") == "None":
+        labels[HEADLESS_LABEL] = ""
+    else:
+        labels.pop(HEADLESS_LABEL, None)
+    return labels

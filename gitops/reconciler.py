@@ -66,15 +66,12 @@ class Reconciler:
         self._resources: list[ResourceInfo] = []
         # Warning Events of a run, recorded when its status is written (they never decide anything).
         self.pending_events: list[tuple[dict[str, Any], str, str, str]] = []
-        self.syncs.add_handler(self._on_sync, lambda old, new: self._on_sync(new), self._on_sync_deleted)
+        self.syncs.add_handler(self._on_sync, lambda old, new: self._on_sync(new), self._on_sync)
 
     # ------------------------------------------------------------------ events in
     def _on_sync(self, obj: Obj) -> None:
         meta = obj.get("metadata") or {}
         self.controller.enqueue(f"{meta.get('namespace')}/{meta.get('name')}")
-
-    def _on_sync_deleted(self, obj: Obj) -> None:
-        self._on_sync(obj)
 
     def _on_managed(self, obj: Obj) -> None:
         labels = (obj.get("metadata") or {}).get("labels") or {}

@@ -122,8 +122,7 @@ async def new_revision(rec: Reconciler, obj: Obj, spec: SyncSpec, mem: Memory, o
             pruned.append(entry)
             mem.answers.pop(entry.key, None)
             mem.owned.pop(entry.key, None)
-    for k, r in resources.items():
-        mem.resources[k] = r
+    mem.resources.update(resources)
     entries = []
     for d in desired:
         after = results.get(d.key)
