@@ -11,9 +11,10 @@ machine as child processes), ``minik8s gitops --server URL`` (the git-sync recon
 
 from __future__ import annotations
 
-import logging
-
 import typer
+
+from cli import dnscmd, ingresscmd, proxycmd
+from cli.options import SERVER, setup_logging
 
 app = typer.Typer(help="minik8s: a small Kubernetes. Each subcommand runs one component.",
                   no_args_is_help=True, add_completion=False)
@@ -64,11 +65,10 @@ def apiserver(
                           log_level=log_level))
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+_logging = setup_logging
 
 
-_SERVER = typer.Option("http://127.0.0.1:8080", "--server", "-s", envvar="MINIK8S_SERVER", help="the apiserver URL")
+_SERVER = SERVER
 # Shared by the scheduler and the controller-manager.
 _LEADER_ELECT = typer.Option(True, help="run as one of several replicas, one leading through a Lease")
 _LEASE_DURATION = typer.Option(15.0, envvar="MINIK8S_LEASE_DURATION")
@@ -305,6 +305,11 @@ def healthcheck(
     typer.echo(text, err=not ok)
     if not ok:
         raise typer.Exit(1)
+
+
+# The traffic components' commands live beside their flags (cli/proxycmd.py, dnscmd.py, ingresscmd.py).
+for _command_module in (proxycmd, dnscmd, ingresscmd):
+    _command_module.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,14 @@
+"""What every ``minik8s <component>`` command shares: the ``--server`` option and the log set-up."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+SERVER = typer.Option("http://127.0.0.1:8080", "--server", "-s", envvar="MINIK8S_SERVER", help="the apiserver URL")
+LOG_LEVEL = typer.Option("info", envvar="MINIK8S_LOG_LEVEL")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
