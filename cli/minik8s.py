@@ -156,6 +156,18 @@ def kubelet(
                                            help="subnet of the Docker pod network (shared by kubelets)"),
     pod_network_name: str = typer.Option("minik8s-pods", envvar="MINIK8S_POD_NETWORK_NAME",
                                          help="name of the Docker pod network"),
+    pod_ip_range: str = typer.Option("", "--pod-ip-range", envvar="MINIK8S_POD_IP_RANGE",
+                                     help="the part of the pod subnet Docker gives pods addresses from, when the "
+                                          "kubelet makes the network (default: its lower half; the upper half holds "
+                                          "the ClusterIPs)"),
+    cluster_dns: str = typer.Option("", "--cluster-dns", envvar="MINIK8S_CLUSTER_DNS",
+                                    help="the cluster DNS server's address(es), comma separated (the kube-dns "
+                                         "ClusterIP), for pods with dnsPolicy ClusterFirst; none: the node's resolver"),
+    cluster_domain: str = typer.Option("cluster.local", "--cluster-domain", envvar="MINIK8S_CLUSTER_DOMAIN",
+                                       help="the cluster's DNS domain (pods' search path)"),
+    service_proxy: bool = typer.Option(True, "--service-proxy/--no-service-proxy", envvar="MINIK8S_SERVICE_PROXY",
+                                       help="program Service ClusterIPs inside this node's pods (nftables, needs "
+                                            "root or CAP_SYS_ADMIN + CAP_NET_ADMIN with the host's PIDs)"),
     runtime_endpoint: str = typer.Option("unix:///var/run/docker.sock", envvar="MINIK8S_RUNTIME_ENDPOINT",
                                          help="the Docker engine"),
     kubelet_port: int = typer.Option(10250, "--kubelet-port", envvar="MINIK8S_KUBELET_PORT",
@@ -200,7 +212,9 @@ def kubelet(
                                     kubelet_port=kubelet_port, address=address, sync_interval=sync_interval,
                                     node_ip=node_ip, data_dir=root_dir,
                                     sandbox_image=sandbox_image or DEFAULT_SANDBOX_IMAGE,
-                                    shutdown_grace_period=shutdown_grace_period))
+                                    shutdown_grace_period=shutdown_grace_period, pod_ip_range=pod_ip_range,
+                                    cluster_dns=[a.strip() for a in cluster_dns.split(",") if a.strip()],
+                                    cluster_domain=cluster_domain, service_proxy=service_proxy))
         return
     from kubelet.simulated import SimulatedKubeletSettings, run as run_sim
 

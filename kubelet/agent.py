@@ -55,6 +55,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubelet import podsync
+from kubelet.poddns import pod_dns, service_env
+from kubelet.serviceproxy import PodServiceProxy
 from kubelet.probes import ProbeEvent, ProbeManager
 from kubelet.nodestatus import (
     DEFAULT_CAPACITY, NODE_LEASE_DURATION_SECONDS, NODE_LEASE_NAMESPACE, NodeIdentity, lease_body, new_node,
@@ -72,6 +74,8 @@ from machinery.controller import Controller, Result
 from machinery.events import EventRecorder
 from machinery.informer import Informer, object_key, split_key
 from machinery.process import run_until_signalled
+from machinery.sharedinformers import InformerFactory
+from traffic.watch import ServiceWatch
 from machinery.quantity import parse_quantity, to_bytes
 
 log = logging.getLogger(__name__)
@@ -106,6 +110,12 @@ class KubeletSettings:
     # Graceful node shutdown: on SIGTERM, stop every pod's containers within this many seconds,
     # mark the pods Failed (reason Terminated) and remove the containers. 0: leave them running.
     shutdown_grace_period: float = 0.0
+    # Docker gives pods addresses from this part of the pod subnet only; default: its lower half
+    # (the upper half holds the apiserver's ClusterIPs).
+    pod_ip_range: str = ""
+    cluster_dns: list[str] = field(default_factory=list)  # the kube-dns ClusterIP; none: the node's resolver
+    cluster_domain: str = "cluster.local"
+    service_proxy: bool = True  # program ClusterIPs inside the pods (kubelet/serviceproxy.py)
 
     @property
     def pods_dir(self) -> Path:
@@ -153,6 +163,10 @@ class Kubelet:
         self.shutting_down = False
         self._container_ip = _own_container_ip()
         self._pool = ThreadPoolExecutor(max_workers=max(32, 4 * settings.workers), thread_name_prefix="runtime")
+        # Services and EndpointSlices: the in-pod ClusterIP table and the Service variables.
+        self.informers = InformerFactory(client)
+        self.service_watch = ServiceWatch(self.informers)
+        self.service_proxy = PodServiceProxy(self.service_watch, node=self.name, run_blocking=self._rt)
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, stop: asyncio.Event) -> None:
@@ -163,6 +177,9 @@ class Kubelet:
             await self._retrying("registering the node", self._register)
             self.pods.add_handler(self._on_pod, self._on_pod_update, self._on_pod_deleted)
             self._tasks.append(self.pods.start())
+            self.informers.start()
+            if self.settings.service_proxy:
+                self._tasks.append(asyncio.create_task(self.service_proxy.run(), name="service-proxy"))
             self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
             self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
             await self.pods.wait_synced()
@@ -178,6 +195,7 @@ class Kubelet:
                 if t is not None:
                     t.cancel()
             self.pods.stop()
+            await self.informers.stop()
             if controller_task is not None:
                 await self.controller.stop(timeout_s=2.0)
                 controller_task.cancel()
@@ -219,7 +237,7 @@ class Kubelet:
             self.runtime_version = f"docker://{v.version}"
             if not self._network_ready:
                 net = await self._rt(self.runtime.ensure_network, self.settings.pod_network_name,
-                                     self.settings.pod_network_subnet)
+                                     self.settings.pod_network_subnet, ip_range=self.pod_ip_range)
                 # Docker's bridge gateway is the subnet's first address when none is given.
                 self.internal_ip = net.gateway or _first_host(net.subnet) or "127.0.0.1"
                 self._network_ready = True
@@ -242,6 +260,14 @@ class Kubelet:
         return was != self.runtime_ok
 
     # ------------------------------------------------------------------ node and lease
+    @property
+    def pod_ip_range(self) -> str:
+        """Where Docker may put pod IPs: ``--pod-ip-range``, else the subnet's lower half."""
+        if self.settings.pod_ip_range:
+            return self.settings.pod_ip_range
+        net = ipaddress.ip_network(self.settings.pod_network_subnet, strict=False)
+        return str(next(net.subnets(prefixlen_diff=1))) if net.prefixlen < net.max_prefixlen else str(net)
+
     @property
     def node_address(self) -> str:
         """The Node's InternalIP: where the apiserver reaches this kubelet's HTTP API. ``--node-ip``
@@ -419,6 +445,7 @@ class Kubelet:
         self.probes.sync(pod, current, sandbox.ip if sandbox is not None else None, time.time())
 
     def _forget(self, uid: str) -> None:
+        self.service_proxy.forget(uid)
         self.memory.pop(uid, None)
         self.probes.remove_pod(uid)
         shutil.rmtree(self._pod_dir(uid), ignore_errors=True)
@@ -569,6 +596,10 @@ class Kubelet:
             return None
         memory = self.memory.setdefault(uid, podsync.PodMemory())
         self._sync_probes(pod, containers)
+        running = podsync.running_sandbox(containers)
+        if self.settings.service_proxy and running is not None and not self.service_proxy.knows(running.id):
+            # A sandbox made before this kubelet started (adopted), or one whose table failed.
+            await self.service_proxy.add(running.id, pid=running.pid, pod_uid=uid)
         liveness_failed = frozenset(
             str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []
             if self.probe_results(uid, str(c.get("name")))[1])
@@ -636,9 +667,14 @@ class Kubelet:
                                               f"Container {a.name} failed liveness probe, will be restarted")
                 await self._rt(self.runtime.stop, a.id, timeout=a.grace_s)
             elif isinstance(a, podsync.CreateSandbox):
+                dns = pod_dns(pod, cluster_dns=self.settings.cluster_dns, cluster_domain=self.settings.cluster_domain)
                 sb = await self._rt(self.runtime.run_sandbox, pod_uid=str(meta.get("uid")),
                                     pod_name=str(meta.get("name")), namespace=str(meta.get("namespace")),
-                                    node=self.name, network=self.settings.pod_network_name, attempt=a.attempt)
+                                    node=self.name, network=self.settings.pod_network_name, attempt=a.attempt,
+                                    dns=dns)
+                # Services work from the pod's first second: its table is in before any app container.
+                if self.settings.service_proxy:
+                    await self.service_proxy.add(sb.id, pid=sb.pid, pod_uid=str(meta.get("uid")))
                 sandbox = ContainerInfo(id=sb.id, name=sb.name, labels={}, state="running", exit_code=None,
                                         created_at=None, started_at=None, finished_at=None, image="", image_id="",
                                         ip=sb.ip)
@@ -764,7 +800,9 @@ class Kubelet:
         fields = {"metadata.name": meta.get("name"), "metadata.namespace": ns, "metadata.uid": meta.get("uid"),
                   "status.podIP": pod_ip, "status.hostIP": self.node_address, "spec.nodeName": self.name,
                   "spec.serviceAccountName": spec.get("serviceAccountName") or "default"}
-        env: dict[str, str] = {}
+        # The Services of the pod's namespace as they are now (Kubernetes' service links); the
+        # container's own variables below override them.
+        env: dict[str, str] = service_env(pod, self.service_watch.services.list())
         for src in c.get("envFrom") or []:
             prefix = src.get("prefix") or ""
             for kind, ref_key in (("configmaps", "configMapRef"), ("secrets", "secretRef")):

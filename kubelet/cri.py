@@ -104,6 +104,17 @@ class Sandbox:
     name: str
     ip: str
     network: str
+    pid: int | None = None  # its PID 1 as the host sees it: the handle to the pod's network namespace
+
+
+@dataclass(frozen=True)
+class PodDNS:
+    """A sandbox's resolv.conf: Docker writes ``nameserver 127.0.0.11`` (its embedded server,
+    which forwards to ``nameservers``) with these search domains and options."""
+
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()  # "ndots:5", ...
 
 
 @dataclass(frozen=True)
@@ -156,6 +167,7 @@ class ContainerInfo:
     oom_killed: bool = False
     error: str = ""
     ip: str | None = None  # sandboxes: the pod IP on its network
+    pid: int | None = None  # a running container's PID 1 as the host sees it
 
     @property
     def running(self) -> bool:
@@ -195,11 +207,11 @@ class ExecResult:
 class ContainerRuntime(Protocol):
     def version(self) -> RuntimeVersion: ...
     def ping(self) -> None: ...
-    def ensure_network(self, name: str, subnet: str, *, gateway: str | None = None,
+    def ensure_network(self, name: str, subnet: str, *, gateway: str | None = None, ip_range: str | None = None,
                        labels: Mapping[str, str] | None = None) -> NetworkInfo: ...
     def remove_network(self, name: str) -> None: ...
     def run_sandbox(self, *, pod_uid: str, pod_name: str, namespace: str, node: str, network: str,
-                    ip: str | None = None, attempt: int = 0,
+                    ip: str | None = None, attempt: int = 0, dns: PodDNS | None = None,
                     labels: Mapping[str, str] | None = None) -> Sandbox: ...
     def create_container(self, spec: ContainerSpec) -> str: ...
     def start(self, container_id: str) -> None: ...

@@ -68,6 +68,7 @@ from kubelet.cri import (
     ExecResult,
     ExecTimeout,
     ImageNotPresent,
+    PodDNS,
     ImagePullError,
     InvalidSpec,
     Mount,
@@ -292,9 +293,11 @@ class DockerRuntime:
         with self._tr(f"inspect network {name}"):
             return self._network_info(self._api().inspect_network(found[0]["Id"]))
 
-    def ensure_network(self, name: str, subnet: str, *, gateway: str | None = None,
+    def ensure_network(self, name: str, subnet: str, *, gateway: str | None = None, ip_range: str | None = None,
                        labels: Mapping[str, str] | None = None) -> NetworkInfo:
         """The bridge network ``name`` with exactly ``subnet``; made if missing, shared if present.
+        With ``ip_range`` the engine gives containers addresses from that part of the subnet only
+        (the pod network keeps its upper half for ClusterIPs).
 
         Several kubelets on one engine call this at once: a loser of the creation race sees the
         winner's network on its second look. An existing network with another subnet is a
@@ -309,6 +312,8 @@ class DockerRuntime:
             pool: dict[str, Any] = {"subnet": subnet}
             if gateway:
                 pool["gateway"] = gateway
+            if ip_range:
+                pool["iprange"] = ip_range
             try:
                 with self._tr(f"create network {name} ({subnet})"):
                     api = self._api()
@@ -338,7 +343,7 @@ class DockerRuntime:
     # -- sandboxes and containers
 
     def run_sandbox(self, *, pod_uid: str, pod_name: str, namespace: str, node: str, network: str,
-                    ip: str | None = None, attempt: int = 0,
+                    ip: str | None = None, attempt: int = 0, dns: PodDNS | None = None,
                     labels: Mapping[str, str] | None = None) -> Sandbox:
         """Creates and starts the pod's infra container on ``network`` (at ``ip`` when given, else
         the engine's IPAM picks one in the subnet) and returns its id and the pod IP."""
@@ -350,7 +355,11 @@ class DockerRuntime:
                       **(labels or {})}
         with self._tr(f"create sandbox {name}"):
             api = self._api()
-            host_config = api.create_host_config(network_mode=network, ipc_mode="shareable")
+            dns_args: dict[str, Any] = {}
+            if dns is not None:
+                dns_args = {"dns": list(dns.nameservers) or None, "dns_search": list(dns.searches) or None,
+                            "dns_opt": list(dns.options) or None}
+            host_config = api.create_host_config(network_mode=network, ipc_mode="shareable", **dns_args)
             endpoint = api.create_endpoint_config(ipv4_address=ip) if ip else api.create_endpoint_config()
             created = api.create_container(
                 self.sandbox_image, command=["sleep", "2147483647"], name=name, hostname=pod_name[:63],
@@ -374,7 +383,8 @@ class DockerRuntime:
         if not pod_ip:
             self.remove(sid)
             raise ContainerRuntimeError(f"sandbox {name} got no IP on network {network}")
-        return Sandbox(id=sid, name=name, ip=pod_ip, network=network)
+        pid = int((raw.get("State") or {}).get("Pid") or 0) or None
+        return Sandbox(id=sid, name=name, ip=pod_ip, network=network, pid=pid)
 
     def create_container(self, spec: ContainerSpec) -> str:
         """Creates (does not start) an app container in the sandbox's namespaces; returns its id."""
@@ -462,7 +472,8 @@ class DockerRuntime:
             exit_code=int(state["ExitCode"]) if status in ("exited", "dead") and finished is not None else None,
             created_at=_parse_time(raw.get("Created")), started_at=_parse_time(state.get("StartedAt")),
             finished_at=finished, image=str(config.get("Image", "")), image_id=str(raw.get("Image", "")),
-            oom_killed=bool(state.get("OOMKilled")), error=str(state.get("Error") or ""), ip=ip)
+            oom_killed=bool(state.get("OOMKilled")), error=str(state.get("Error") or ""), ip=ip,
+            pid=int(state.get("Pid") or 0) or None)
 
     def inspect(self, container_id: str) -> ContainerInfo:
         with self._tr(f"inspect container {container_id[:12]}"):
