@@ -116,6 +116,7 @@ class KubeletSettings:
     cluster_dns: list[str] = field(default_factory=list)  # the kube-dns ClusterIP; none: the node's resolver
     cluster_domain: str = "cluster.local"
     service_proxy: bool = True  # program ClusterIPs inside the pods (kubelet/serviceproxy.py)
+    sandbox_linger: float = 1.0  # seconds a deleted pod's sandbox (its IP) outlives the pod object
 
     @property
     def pods_dir(self) -> Path:
@@ -580,7 +581,7 @@ class Kubelet:
         namespace, name = split_key(key)
         containers: list[ContainerInfo] = await self._rt(self.runtime.list, {LABEL_POD_UID: uid})
         if meta.get("deletionTimestamp"):
-            await self._terminate(pod, containers)
+            sandbox_ids = await self._terminate(pod, containers)
             try:
                 await self.client.delete("pods", name, namespace=namespace, grace_period_seconds=0,
                                          preconditions={"uid": uid})
@@ -589,6 +590,10 @@ class Kubelet:
             except errors.ConflictError:
                 log.info("pod %s is no longer uid %s; not deleting it", key, uid)
             self._forget(uid)
+            # The sandbox (the pod IP) goes a moment after the pod object: until every node's
+            # Service table has dropped the endpoint, a connection to it is refused by the empty
+            # namespace rather than sent to an address nobody answers for.
+            self._remove_later(sandbox_ids, self.settings.sandbox_linger)
             return None
         if (pod.get("status") or {}).get("phase") in podsync.TERMINAL:
             # Succeeded and Failed are final: never recompute (a kubelet that restarts finds the
@@ -641,16 +646,32 @@ class Kubelet:
         return Result.after(interval if requeue is None else min(requeue, interval))
 
     # ------------------------------------------------------------------ executing a plan
-    async def _terminate(self, pod: Obj, containers: list[ContainerInfo]) -> None:
+    def _remove_later(self, ids: list[str], delay: float) -> None:
+        async def remove() -> None:
+            await asyncio.sleep(delay)
+            for cid in ids:
+                try:
+                    await self._rt(self.runtime.remove, cid)
+                except ContainerRuntimeError as e:
+                    log.warning("removing sandbox %s: %s (housekeeping tries again)", cid[:12], e)
+        if ids:
+            task = asyncio.create_task(remove(), name="remove-sandbox")
+            self._event_tasks.add(task)
+            task.add_done_callback(self._event_tasks.discard)
+
+    async def _terminate(self, pod: Obj, containers: list[ContainerInfo]) -> list[str]:
+        """Stops and removes the pod's app containers; returns its sandboxes' ids, left to the caller."""
         actions = podsync.plan_deletion(pod, containers, settings=self.settings.sync)
         stops = [a for a in actions if isinstance(a, podsync.StopContainer)]
         for s in stops:
             await self.recorder.event(pod, "Normal", "Killing", f"Stopping container {s.name}")
         await asyncio.gather(*(self._rt(self.runtime.stop, s.id, timeout=s.grace_s) for s in stops),
                              return_exceptions=True)
+        sandbox_ids = {c.id for c in podsync.sandboxes(containers)}
         for a in actions:
-            if isinstance(a, podsync.RemoveContainer):
+            if isinstance(a, podsync.RemoveContainer) and a.id not in sandbox_ids:
                 await self._rt(self.runtime.remove, a.id)
+        return sorted(sandbox_ids)
 
     async def _execute(self, pod: Obj, containers: list[ContainerInfo], actions: list[podsync.Action],
                        memory: podsync.PodMemory) -> tuple[dict[str, tuple[str, str]], float | None]:
