@@ -4,6 +4,31 @@ from __future__ import annotations
 
 import typer
 
+from cli.options import LOG_LEVEL, SERVER, setup_logging
+
+
+def ingress(
+    server: str = SERVER,
+    bind_address: str = typer.Option("0.0.0.0", "--bind-address", envvar="MINIK8S_INGRESS_BIND_ADDRESS",
+                                      help="address the HTTP proxy listens on"),
+    port: int = typer.Option(80, "--port", envvar="MINIK8S_INGRESS_PORT", help="its port"),
+    publish_address: str = typer.Option("127.0.0.1", "--publish-address", envvar="MINIK8S_INGRESS_PUBLISH_ADDRESS",
+                                        help="written to status.loadBalancer.ingress of every Ingress served"),
+    class_name: str = typer.Option("minik8s", "--class-name", envvar="MINIK8S_INGRESS_CLASS_NAME",
+                                   help="the IngressClass served (created, marked default, if missing)"),
+    health_port: int = typer.Option(10254, "--health-port", envvar="MINIK8S_INGRESS_HEALTH_PORT",
+                                    help="port of GET /healthz (200 once the routes are built); 0: none"),
+    log_level: str = LOG_LEVEL,
+) -> None:
+    """Run the Ingress controller: an HTTP reverse proxy routing by the Ingresses of its class."""
+    from traffic.ingress.controller import IngressSettings, run
+    from traffic.ingress.proxy import ProxySettings
+
+    setup_logging(log_level)
+    run(IngressSettings(server=server, proxy=ProxySettings(bind_address=bind_address, port=port),
+                        publish_address=publish_address, class_name=class_name, health_port=health_port))
+
 
 def register(app: typer.Typer) -> None:
-    """Adds the `ingress` command to the `minik8s` app (filled in with traffic.ingress)."""
+    """Adds the `ingress` command to the `minik8s` app."""
+    app.command("ingress")(ingress)

@@ -1,0 +1,235 @@
+"""The HTTP reverse proxy of ``minik8s ingress`` (aiohttp server in, one pooled aiohttp client out).
+
+Data flow per request: aiohttp's low-level server -> ``IngressProxy.handle`` -> ``RouteTable.match``
+(Host header, decoded path) -> no route: 404; a backend without ready endpoints: 503 -> an
+endpoint, round robin per backend -> the request is sent to ``http://IP:PORT`` + the raw path and
+query through one shared ``ClientSession`` (kept-alive connections pooled per endpoint): same
+method and headers (hop-by-hop ones dropped, ``Host`` kept as the client sent it,
+``X-Forwarded-For`` appended to, ``X-Forwarded-Host/-Proto/-Port`` and ``X-Real-IP`` set), the
+body streamed as it arrives (a chunked body goes out chunked) -> the answer streamed back with its
+status and headers (bodies are never decompressed or re-encoded). An endpoint that refuses the
+connection is skipped for the next one of the backend; when all fail: 502.
+
+WebSocket upgrades (``Upgrade: websocket``) are relayed message by message: the upstream
+handshake first (so its status and chosen subprotocol are the client's answer), then text, binary,
+ping, pong and close frames both ways until either side closes.
+
+The route table is swapped whole by the controller (``proxy.table = ...``); a request in flight
+keeps the backend it was given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Iterable
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from .routes import Backend, RouteTable
+
+log = logging.getLogger(__name__)
+
+# RFC 9110 7.6.1 plus the non-standard ones proxies drop too.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                        "transfer-encoding", "upgrade", "proxy-connection"})
+_WS_HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
+                           "sec-websocket-protocol", "sec-websocket-accept"})
+_CONNECT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+
+
+@dataclass
+class ProxySettings:
+    bind_address: str = "0.0.0.0"
+    port: int = 80
+    connect_timeout: float = 5.0  # per endpoint, before the next one is tried
+    keepalive_timeout: float = 15.0  # idle pooled upstream connections are closed after this
+    max_connections: int = 0  # upstream connections in all (0: no limit)
+
+
+def hop_by_hop(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> set[str]:
+    """The hop-by-hop headers of a message: the fixed ones and those its ``Connection`` names."""
+    named = {t.strip().lower() for v in headers.getall("Connection", []) for t in v.split(",") if t.strip()}
+    return set(HOP_BY_HOP) | named
+
+
+def request_headers(headers: CIMultiDictProxy[str], *, remote: str, proto: str, port: int,
+                    drop: Iterable[str] = ()) -> CIMultiDict[str]:
+    """What goes upstream: the client's headers without hop-by-hop ones (``Host`` kept), plus the
+    ``X-Forwarded-*`` set (``X-Forwarded-For`` appended to)."""
+    skip = hop_by_hop(headers) | {"expect"} | set(drop)
+    out = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in skip)
+    previous = ", ".join(headers.getall("X-Forwarded-For", []))
+    out["X-Forwarded-For"] = f"{previous}, {remote}" if previous and remote else (previous or remote)
+    if "Host" in headers:
+        out["X-Forwarded-Host"] = headers["Host"]
+    out["X-Forwarded-Proto"] = proto
+    out["X-Forwarded-Port"] = str(port)
+    out["X-Real-IP"] = remote
+    return out
+
+
+def response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    skip = hop_by_hop(headers)
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in skip)
+
+
+def is_websocket(request: web.BaseRequest) -> bool:
+    connection = {t.strip().lower() for v in request.headers.getall("Connection", []) for t in v.split(",")}
+    return request.headers.get("Upgrade", "").lower() == "websocket" and "upgrade" in connection
+
+
+def _text(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=message + "\n", content_type="text/plain")
+
+
+class IngressProxy:
+    """The proxy server; ``table`` is read for every request and may be replaced at any time."""
+
+    def __init__(self, settings: ProxySettings, *, table: RouteTable | None = None) -> None:
+        self.settings = settings
+        self.table = table or RouteTable()
+        self._next: dict[str, int] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.ServerRunner | None = None
+        self.bound_port = 0
+
+    # ------------------------------------------------------------------ life cycle
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=self.settings.max_connections, limit_per_host=0,
+                                         keepalive_timeout=self.settings.keepalive_timeout, use_dns_cache=False)
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.settings.connect_timeout),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"))
+        server = web.Server(self.handle, auto_decompress=False, access_log=None)
+        self._runner = web.ServerRunner(server)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.bind_address, self.settings.port, reuse_address=True)
+        await site.start()
+        addresses = self._runner.addresses
+        self.bound_port = int(addresses[0][1]) if addresses else self.settings.port
+        log.info("ingress proxy listening on %s:%d", self.settings.bind_address, self.bound_port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # ------------------------------------------------------------------ requests
+    def _endpoints(self, backend: Backend) -> list[tuple[str, int]]:
+        """The backend's endpoints, rotated one further for each request (round robin)."""
+        eps = list(backend.endpoints)
+        start = self._next.get(backend.key, 0)
+        self._next[backend.key] = start + 1
+        start %= len(eps)
+        return eps[start:] + eps[:start]
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        backend = self.table.match(request.host if "Host" in request.headers else "", request.path)
+        if backend is None:
+            return _text(404, "404 page not found: no Ingress rule matches this host and path")
+        if not backend.endpoints:
+            what = "no ready endpoints" if backend.found else "no such service port"
+            return _text(503, f"503 service unavailable: {what} for {backend.key}")
+        remote = request.remote or ""
+        if is_websocket(request):
+            return await self._websocket(request, backend, remote)
+        if request.headers.get("Expect", "").lower() == "100-continue":
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        assert self._session is not None
+        headers = request_headers(request.headers, remote=remote, proto=request.scheme, port=self._port(request))
+        data = request.content if request.body_exists else None
+        last: BaseException | None = None
+        for ip, port in self._endpoints(backend):
+            url = URL(f"http://{ip}:{port}{request.raw_path}", encoded=True)
+            try:
+                upstream = await self._session.request(request.method, url, headers=headers, data=data,
+                                                       allow_redirects=False, compress=None)
+            except _CONNECT_ERRORS as e:
+                log.debug("endpoint %s:%d of %s refused: %s", ip, port, backend.key, e)
+                last = e
+                continue
+            except aiohttp.ClientError as e:
+                log.info("%s %s to %s:%d failed: %s", request.method, request.raw_path, ip, port, e)
+                return _text(502, f"502 bad gateway: {backend.key}: {type(e).__name__}")
+            async with upstream:
+                return await self._relay(request, upstream)
+        log.info("no endpoint of %s answers: %s", backend.key, last)
+        return _text(502, f"502 bad gateway: no endpoint of {backend.key} accepts connections")
+
+    def _port(self, request: web.BaseRequest) -> int:
+        return self.bound_port or self.settings.port
+
+    @staticmethod
+    async def _relay(request: web.BaseRequest, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+        out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        out.headers.extend(response_headers(upstream.headers))
+        await out.prepare(request)
+        async for chunk in upstream.content.iter_any():
+            await out.write(chunk)
+        await out.write_eof()
+        return out
+
+    # ------------------------------------------------------------------ websockets
+    async def _websocket(self, request: web.BaseRequest, backend: Backend, remote: str) -> web.StreamResponse:
+        assert self._session is not None
+        protocols = [p.strip() for v in request.headers.getall("Sec-WebSocket-Protocol", []) for p in v.split(",")
+                     if p.strip()]
+        headers = request_headers(request.headers, remote=remote, proto=request.scheme, port=self._port(request),
+                                  drop=_WS_HANDSHAKE)
+        upstream: aiohttp.ClientWebSocketResponse | None = None
+        for ip, port in self._endpoints(backend):
+            url = URL(f"http://{ip}:{port}{request.raw_path}", encoded=True)
+            try:
+                upstream = await self._session.ws_connect(url, headers=headers, protocols=protocols, autoping=False,
+                                                          max_msg_size=0, compress=0)
+                break
+            except _CONNECT_ERRORS:
+                continue
+            except aiohttp.WSServerHandshakeError as e:
+                return _text(e.status if e.status >= 400 else 502, f"websocket handshake refused: {e.message}")
+            except aiohttp.ClientError as e:
+                return _text(502, f"502 bad gateway: {backend.key}: {type(e).__name__}")
+        if upstream is None:
+            return _text(502, f"502 bad gateway: no endpoint of {backend.key} accepts connections")
+        down = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), autoping=False,
+                                     max_msg_size=0, compress=False)
+        try:
+            await down.prepare(request)
+            pumps = [asyncio.create_task(_pump(upstream, down)), asyncio.create_task(_pump(down, upstream))]
+            try:
+                await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for t in pumps:
+                    t.cancel()
+                await asyncio.gather(*pumps, return_exceptions=True)
+        finally:
+            await upstream.close()
+            await down.close()
+        return down
+
+
+async def _pump(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
+                dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse) -> None:
+    """Messages from ``src`` to ``dst`` until ``src`` closes; then close ``dst`` with its code."""
+    async for msg in src:
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            await dst.send_str(msg.data)
+        elif msg.type == aiohttp.WSMsgType.BINARY:
+            await dst.send_bytes(msg.data)
+        elif msg.type == aiohttp.WSMsgType.PING:
+            await dst.ping(msg.data)
+        elif msg.type == aiohttp.WSMsgType.PONG:
+            await dst.pong(msg.data)
+    await dst.close(code=src.close_code or aiohttp.WSCloseCode.OK)
+
+
+__all__ = ["HOP_BY_HOP", "IngressProxy", "ProxySettings", "is_websocket", "request_headers", "response_headers"]
