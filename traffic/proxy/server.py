@@ -84,10 +84,8 @@ class Proxier:
                 await self._problem(listener, sp, f"can't open {listener} for {sp.key}: {e.strerror or e}")
                 continue
             self.relays[listener] = relay
-            if self.failed.pop(listener, None) is not None:
-                log.info("opened %s for %s (it is free again)", listener, sp.key)
-            else:
-                log.info("opened %s for %s", listener, sp.key)
+            again = " (free again)" if self.failed.pop(listener, None) is not None else ""
+            log.info("opened %s%s for %s: %d endpoint(s)", listener, again, sp.key, len(relay.balancer.endpoints))
         for listener in [k for k in self.failed if k not in want.listeners]:
             del self.failed[listener]  # nobody wants it any more
         for c in set(want.conflicts) - self._conflicts:

@@ -27,7 +27,7 @@ import struct
 import time
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from traffic.proxy.listeners import Listener
 from traffic.servicemap import Endpoint, ServicePort
@@ -120,30 +120,44 @@ def reset(transport: asyncio.BaseTransport) -> None:
     if sock is not None:
         with suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-    if isinstance(transport, asyncio.Transport):
-        transport.abort()
+    abort = getattr(transport, "abort", None)  # uvloop's transports are not asyncio.Transport subclasses
+    if abort is not None:
+        abort()
     else:
         transport.close()
 
 
 class _Side(asyncio.Protocol):
-    """One socket of a relayed connection; ``peer`` is the other one."""
+    """One socket of a relayed connection; ``peer`` is the other one. Until ``join`` links the two,
+    what arrives is held (uvloop starts reading after ``connection_made`` even when it paused)."""
 
     transport: asyncio.Transport | None = None
     peer: "_Side | None" = None
     eof = False
     lost = False
+    held: list[bytes] | None = None
+    blocked = False  # reading is paused because the peer's write buffer is full
 
     def data_received(self, data: bytes) -> None:
         peer = self.peer
         if peer is not None and peer.transport is not None:
             peer.transport.write(data)
+            return
+        if self.held is None:
+            self.held = []
+        self.held.append(data)
+        if self.transport is not None:
+            self.transport.pause_reading()
 
     def eof_received(self) -> bool:
         self.eof = True
         peer = self.peer
         if peer is None or peer.transport is None:
-            return False
+            return True  # passed on by join
+        return self._pass_eof(peer)
+
+    def _pass_eof(self, peer: "_Side") -> bool:
+        assert peer.transport is not None
         if peer.eof:  # both directions are done
             peer.transport.close()
             return False
@@ -153,13 +167,32 @@ class _Side(asyncio.Protocol):
         peer.transport.close()
         return False
 
+    def join(self, peer: "_Side") -> None:
+        """Link the two sides and pass on what either received before."""
+        self.peer, peer.peer = peer, self
+        for side in (self, peer):
+            other = side.peer
+            assert other is not None and other.transport is not None and side.transport is not None
+            for chunk in side.held or ():
+                other.transport.write(chunk)
+            side.held = None
+        for side in (self, peer):
+            assert side.peer is not None and side.transport is not None
+            if side.eof and not side.peer.lost:
+                if not side._pass_eof(side.peer):
+                    side.transport.close()
+            elif not side.blocked and not side.transport.is_closing():
+                side.transport.resume_reading()
+
     # The peer's reading follows our writing: a full buffer here stops the bytes flowing in there.
     def pause_writing(self) -> None:
         if self.peer is not None and self.peer.transport is not None:
+            self.peer.blocked = True
             self.peer.transport.pause_reading()
 
     def resume_writing(self) -> None:
         if self.peer is not None and self.peer.transport is not None:
+            self.peer.blocked = False
             self.peer.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -175,8 +208,7 @@ class _Side(asyncio.Protocol):
 
 class _Backend(_Side):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         transport.pause_reading()  # a server that speaks first waits until the client side is joined
 
 
@@ -186,8 +218,7 @@ class _Client(_Side):
         self.task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         peer = transport.get_extra_info("peername")
         client_ip = str(peer[0]) if peer else ""
         endpoints = self.relay.balancer.candidates(client_ip)
@@ -217,9 +248,7 @@ class _Client(_Side):
             if backend.lost:
                 continue
             self.relay.balancer.chose(client_ip, ep)
-            self.peer, backend.peer = backend, self
-            self.transport.resume_reading()
-            backend_transport.resume_reading()
+            self.join(backend)
             return
         if self.transport is not None and not self.lost:
             log.info("%s: no endpoint of %s answered; resetting the client", self.relay.listener,
