@@ -12,6 +12,9 @@ def ingress(
     bind_address: str = typer.Option("0.0.0.0", "--bind-address", envvar="MINIK8S_INGRESS_BIND_ADDRESS",
                                       help="address the HTTP proxy listens on"),
     port: int = typer.Option(80, "--port", envvar="MINIK8S_INGRESS_PORT", help="its port"),
+    https_port: int = typer.Option(0, "--https-port", envvar="MINIK8S_INGRESS_HTTPS_PORT",
+                                   help="port of HTTPS with the certificates of the kubernetes.io/tls Secrets that "
+                                        "Ingresses name in spec.tls (chosen by SNI); 0: no HTTPS"),
     publish_address: str = typer.Option("127.0.0.1", "--publish-address", envvar="MINIK8S_INGRESS_PUBLISH_ADDRESS",
                                         help="written to status.loadBalancer.ingress of every Ingress served"),
     class_name: str = typer.Option("minik8s", "--class-name", envvar="MINIK8S_INGRESS_CLASS_NAME",
@@ -25,7 +28,7 @@ def ingress(
     from traffic.ingress.proxy import ProxySettings
 
     setup_logging(log_level)
-    run(IngressSettings(server=server, proxy=ProxySettings(bind_address=bind_address, port=port),
+    run(IngressSettings(server=server, proxy=ProxySettings(bind_address=bind_address, port=port, https_port=https_port),
                         publish_address=publish_address, class_name=class_name, health_port=health_port))
 
 

@@ -6,8 +6,9 @@ marked default) is created when missing and never overwritten -> one ``InformerF
 ``ServiceWatch`` (Services, EndpointSlices) plus Ingresses and IngressClasses, whose events call
 ``ServiceWatch.notify()`` -> after each debounced burst of changes (``ServiceWatch.changes()``,
 only once all four caches have listed) ``routes.build_routes`` makes a new ``RouteTable`` and the
-proxy gets it in one assignment, without a restart -> the proxy starts listening after the
-first table -> ``/healthz`` on ``--health-port`` is 200 from then on.
+proxy gets it in one assignment, without a restart (with HTTPS, the certificates of the
+``kubernetes.io/tls`` Secrets our Ingresses name in ``spec.tls`` too) -> the proxy starts
+listening after the first table -> ``/healthz`` on ``--health-port`` is 200 from then on.
 
 Status: after every rebuild the status task compares ``status.loadBalancer.ingress`` of every
 Ingress with ``[{"ip": --publish-address}]`` (``hostname`` when it is not an IP) for ours and
@@ -36,11 +37,13 @@ from traffic.watch import ServiceWatch
 
 from .proxy import IngressProxy, ProxySettings
 from .routes import CONTROLLER, DEFAULT_CLASS_ANNOTATION, DEFAULT_CLASS_NAME, RouteTable, build_routes
+from .tls import TLS_SECRET_TYPE
 
 log = logging.getLogger(__name__)
 
 INGRESSES = ("networking.k8s.io/v1", "ingresses")
 INGRESS_CLASSES = ("networking.k8s.io/v1", "ingressclasses")
+SECRETS = ("v1", "secrets")
 
 
 @dataclass
@@ -98,7 +101,10 @@ class IngressController:
         self.watch = ServiceWatch(factory, debounce=settings.debounce, max_delay=settings.max_delay)
         self.ingresses: Informer = factory.informer(INGRESSES)
         self.classes: Informer = factory.informer(INGRESS_CLASSES)
-        for inf in (self.ingresses, self.classes):
+        # Only with HTTPS: the TLS Secrets (of every namespace; the other types are not listed).
+        self.secrets: Informer | None = (factory.informer(SECRETS, field_selector=f"type={TLS_SECRET_TYPE}")
+                                         if settings.proxy.https_port else None)
+        for inf in [self.ingresses, self.classes, *([self.secrets] if self.secrets else [])]:
             inf.add_handler(lambda _obj: self.watch.notify(), lambda _old, _new: self.watch.notify(),
                             lambda _obj: self.watch.notify())
         self.table = RouteTable()
@@ -110,12 +116,18 @@ class IngressController:
         table = build_routes(self.ingresses.list(), self.classes.list(), self.watch.ports(),
                              class_name=self.settings.class_name, controller=self.settings.controller)
         self.table = self.proxy.table = table
+        if self.secrets is not None:
+            secrets = self.secrets
+            ours = [o for o in (self.ingresses.get_by_name(name, ns) for ns, name in table.ours) if o is not None]
+            self.proxy.certificates.update(ours, lambda ns, name: secrets.get_by_name(name, ns))
         self._status_dirty.set()
         return table
 
     async def run_routes(self) -> None:
         await self.ingresses.wait_synced()
         await self.classes.wait_synced()
+        if self.secrets is not None:
+            await self.secrets.wait_synced()
         async for _generation in self.watch.changes():
             table = self.rebuild()
             if not self.synced.is_set():

@@ -10,6 +10,9 @@ body streamed as it arrives (a chunked body goes out chunked) -> the answer stre
 status and headers (bodies are never decompressed or re-encoded). An endpoint that refuses the
 connection is skipped for the next one of the backend; when all fail: 502.
 
+With ``https_port``, a second listener terminates TLS with the certificate SNI picks
+(``traffic.ingress.tls``) and proxies the same way (``X-Forwarded-Proto: https``).
+
 WebSocket upgrades (``Upgrade: websocket``) are relayed message by message: the upstream
 handshake first (so its status and chosen subprotocol are the client's answer), then text, binary,
 ping, pong and close frames both ways until either side closes.
@@ -31,6 +34,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .routes import Backend, RouteTable
+from .tls import Certificates
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,7 @@ class ProxySettings:
     connect_timeout: float = 5.0  # per endpoint, before the next one is tried
     keepalive_timeout: float = 15.0  # idle pooled upstream connections are closed after this
     max_connections: int = 0  # upstream connections in all (0: no limit)
+    https_port: int = 0  # 0: no HTTPS listener
 
 
 def hop_by_hop(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> set[str]:
@@ -91,13 +96,16 @@ def _text(status: int, message: str) -> web.Response:
 class IngressProxy:
     """The proxy server; ``table`` is read for every request and may be replaced at any time."""
 
-    def __init__(self, settings: ProxySettings, *, table: RouteTable | None = None) -> None:
+    def __init__(self, settings: ProxySettings, *, table: RouteTable | None = None,
+                 certificates: Certificates | None = None) -> None:
         self.settings = settings
         self.table = table or RouteTable()
+        self.certificates = certificates or Certificates()
         self._next: dict[str, int] = {}
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
         self.bound_port = 0
+        self.bound_https_port = 0
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -115,6 +123,17 @@ class IngressProxy:
         addresses = self._runner.addresses
         self.bound_port = int(addresses[0][1]) if addresses else self.settings.port
         log.info("ingress proxy listening on %s:%d", self.settings.bind_address, self.bound_port)
+        if self.settings.https_port:
+            tls_site = web.TCPSite(self._runner, self.settings.bind_address, self.settings.https_port,
+                                   ssl_context=self.certificates.server_context(), reuse_address=True)
+            try:
+                await tls_site.start()
+            except OSError as e:
+                # HTTP still works; only the TLS listener does not.
+                log.error("cannot serve HTTPS on %s:%d: %s", self.settings.bind_address, self.settings.https_port, e)
+                return
+            self.bound_https_port = int(self._runner.addresses[-1][1])
+            log.info("ingress proxy serving HTTPS on %s:%d", self.settings.bind_address, self.bound_https_port)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -167,6 +186,8 @@ class IngressProxy:
         return _text(502, f"502 bad gateway: no endpoint of {backend.key} accepts connections")
 
     def _port(self, request: web.BaseRequest) -> int:
+        if request.secure:
+            return self.bound_https_port or self.settings.https_port
         return self.bound_port or self.settings.port
 
     @staticmethod

@@ -13,10 +13,15 @@ host names, and removes the Ingresses that would route other tests' requests (de
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any, Iterator
 
 import aiohttp
@@ -84,9 +89,10 @@ class IngressCluster:
         self.etcd = Etcd.start()
         self.api = ApiServerProcess.start(self.etcd.url)
         self.backends = Backends()
-        self.port, self.health_port = free_port(), free_port()
+        self.port, self.https_port, self.health_port = free_port(), free_port(), free_port()
         self.ingress = ComponentProcess.start(
             "ingress", "--server", self.api.url, "--bind-address", "127.0.0.1", "--port", str(self.port),
+            "--https-port", str(self.https_port),
             "--health-port", str(self.health_port), "--publish-address", "127.0.0.1", log_level="debug")
         self.http = httpx.Client(base_url=self.api.url, timeout=30, trust_env=False)
         self.proxy = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10, trust_env=False)
@@ -332,3 +338,34 @@ def test_websocket_through_the_ingress(cluster: IngressCluster, ns: str) -> None
                 data = await ws.receive_bytes(timeout=5)
                 return text, ws.protocol, data
     assert asyncio.run(talk()) == ("beta:hello", "echo", b"\x03\x02\x01")
+
+
+# ---------------------------------------------------------------------------------- TLS
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_tls_from_a_secret_chosen_by_sni(cluster: IngressCluster, ns: str, tmp_path: Path) -> None:
+    host = f"secure.{ns}.test"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={host}",
+                    "-addext", f"subjectAltName=DNS:{host}", "-keyout", str(tmp_path / "tls.key"),
+                    "-out", str(tmp_path / "tls.crt")], check=True, capture_output=True)
+    cluster.post(f"/api/v1/namespaces/{ns}/secrets", {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cert"}, "type": "kubernetes.io/tls",
+        "data": {k: base64.b64encode((tmp_path / k).read_bytes()).decode() for k in ("tls.crt", "tls.key")}})
+    cluster.service(ns, "beta", "beta")
+    cluster.ingress_object(ns, "secure", {"tls": [{"hosts": [host], "secretName": "cert"}],
+                                          "rules": [rule(host, ("/", "Prefix", "beta"))]})
+    cluster.wait_name(host, "/", "beta")
+    trust = ssl.create_default_context(cafile=str(tmp_path / "tls.crt"))
+    with httpx.Client(base_url=f"https://127.0.0.1:{cluster.https_port}", verify=trust, trust_env=False,
+                      timeout=10) as client:
+        def secure_get(name: str) -> httpx.Response:
+            return client.get("/tls", headers={"Host": name}, extensions={"sni_hostname": name})
+        r = wait_for(lambda: secure_get(host), 10, "the certificate served", cluster.diagnostics,
+                     retry_on=(httpx.TransportError,))
+        assert r.status_code == 200 and r.json()["name"] == "beta"
+        seen = {k.lower(): v for k, v in r.json()["headers"].items()}
+        assert seen["x-forwarded-proto"] == "https" and seen["x-forwarded-port"] == str(cluster.https_port)
+    other = f"unknown.{ns}.test"
+    with httpx.Client(verify=trust, trust_env=False, timeout=10) as fresh:  # a new connection, a new handshake
+        with pytest.raises(httpx.ConnectError):  # no certificate for that name: the handshake fails
+            fresh.get(f"https://127.0.0.1:{cluster.https_port}/", headers={"Host": other},
+                      extensions={"sni_hostname": other})
