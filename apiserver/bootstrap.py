@@ -7,9 +7,15 @@ pkg/controlplane: at start-up, and then every ``interval`` seconds, the apiserve
 - the Service ``default/kubernetes`` exists: ClusterIP, the first address of the service range,
   port 443 named ``https`` to the apiserver's port, labels ``component=apiserver,
   provider=kubernetes``, no selector (it is recreated if someone deletes it);
-- its Endpoints list the apiserver's advertised address when it has one that pods can reach
+- its Endpoints and its EndpointSlice ``default/kubernetes`` (labelled only
+  ``kubernetes.io/service-name: kubernetes``, as Kubernetes' endpoints adapter writes it, so the
+  EndpointSlice controller, which touches only slices with its own managed-by label, leaves it
+  alone) list the apiserver's advertised address when it has one that pods can reach
   (``--advertise-address``, else the bind address, else the host's address; a loopback address
-  is not a valid endpoint, so a 127.0.0.1-only apiserver publishes the Service without Endpoints).
+  is not a valid endpoint, so a 127.0.0.1-only apiserver publishes the Service without endpoints).
+
+Beside that loop runs the Service allocation repair (``apiserver/allocators.py``): it frees the
+ClusterIPs and NodePorts that Services stopped using and records those that lack a claim.
 
 The apiserver serves plain HTTP only (minik8s has no TLS), so the port named ``https`` speaks
 plain HTTP.
@@ -25,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from machinery import errors
 
+from .allocators import AllocationRepair
+
 if TYPE_CHECKING:
     from .registry import Registry
 
@@ -36,6 +44,11 @@ SERVICE_LABELS = {"component": "apiserver", "provider": "kubernetes"}
 
 def first_service_ip(cidr: str) -> str:
     return str(ipaddress.ip_network(cidr, strict=False).network_address + 1)
+
+
+def dns_service_ip(cidr: str) -> str:
+    """The range's 11th address, which the cluster DNS Service ``kube-system/kube-dns`` asks for."""
+    return str(ipaddress.ip_network(cidr, strict=False).network_address + 10)
 
 
 def advertised_ip(advertise_address: str, bind_address: str) -> str | None:
@@ -71,6 +84,15 @@ def kubernetes_endpoints(ip: str, port: int) -> dict[str, Any]:
             "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]}
 
 
+def kubernetes_endpoint_slice(ip: str, port: int) -> dict[str, Any]:
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}
+
+
 async def _ensure(registry: "Registry", kind: str, namespace: str | None, obj: dict[str, Any]) -> None:
     res = registry.resources.by_kind(kind, "")
     assert res is not None
@@ -91,23 +113,42 @@ async def ensure_system_objects(registry: "Registry", *, port: int, advertise_ad
     ip = advertised_ip(advertise_address, bind_address)
     if ip is None:
         return
-    endpoints = kubernetes_endpoints(ip, port)
-    res = registry.resources.by_kind("Endpoints", "")
+    await _keep(registry, "Endpoints", "", kubernetes_endpoints(ip, port), ("subsets",))
+    await _keep(registry, "EndpointSlice", "discovery.k8s.io", kubernetes_endpoint_slice(ip, port),
+                ("addressType", "endpoints", "ports"))
+
+
+async def _keep(registry: "Registry", kind: str, group: str, desired: dict[str, Any], fields: tuple[str, ...]) -> None:
+    """Create ``default/kubernetes`` of ``kind``, or put ``fields`` back to ``desired``."""
+    res = registry.resources.by_kind(kind, group)
     assert res is not None
     try:
         current = (await registry.get(res, "default", "kubernetes")).obj
     except errors.NotFoundError:
-        await _ensure(registry, "Endpoints", "default", endpoints)
-        return
-    if current.get("subsets") != endpoints["subsets"]:
-        await registry.update(res, "default", "kubernetes", {**current, "subsets": endpoints["subsets"]})
-
-
-async def reconcile_forever(registry: "Registry", *, interval: float = 10.0, **kw: Any) -> None:
-    """Keep the system objects in place (Kubernetes' reconcilers run every 10 s)."""
-    while True:
-        await asyncio.sleep(interval)
         try:
-            await ensure_system_objects(registry, **kw)
-        except errors.ApiError as e:
-            log.warning("reconciling the system objects failed: %s", e.message)
+            await registry.create(res, "default", desired)
+        except errors.AlreadyExistsError:
+            pass
+        return
+    labels = (current.get("metadata") or {}).get("labels") or {}
+    wanted_labels = desired["metadata"]["labels"]
+    if any(current.get(f) != desired[f] for f in fields) or any(labels.get(k) != v for k, v in wanted_labels.items()):
+        meta = dict(current.get("metadata") or {}, labels={**labels, **wanted_labels})
+        await registry.update(res, "default", "kubernetes", {**current, **{f: desired[f] for f in fields}, "metadata": meta})
+
+
+async def reconcile_forever(registry: "Registry", *, interval: float = 10.0, repair_interval: float = 60.0,
+                            **kw: Any) -> None:
+    """Keep the system objects in place (Kubernetes' reconcilers run every 10 s), and the Service
+    allocations in step with the Services."""
+    repair = asyncio.create_task(AllocationRepair(registry, registry.allocations, interval=repair_interval).run(),
+                                 name="service-allocation-repair")
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await ensure_system_objects(registry, **kw)
+            except errors.ApiError as e:
+                log.warning("reconciling the system objects failed: %s", e.message)
+    finally:
+        repair.cancel()

@@ -3,7 +3,8 @@
 Data flow of a write: body -> the kind's strategy (``apiserver/kinds``) decodes it (prune unknown
 fields, type errors -> 400) -> metadata rules (uid, timestamps, generation, generateName,
 immutable fields) -> ``strategy.defaults`` -> ``prepare_for_create``/``prepare_for_update`` ->
-``validate_object`` (-> 422 with causes, nothing written) -> ``before_create`` allocations ->
+``validate_object`` (-> 422 with causes, nothing written) -> ``before_create``/``before_update``
+allocations (``apiserver/allocators.py``: kept in etcd, released from the watch after the write) ->
 storage create / compare-and-swap on the expected revision -> the new ``resourceVersion``.
 Nothing here branches on a kind: every kind-specific rule is a strategy hook. Reads and watches come from the
 per-resource ``WatchCache``; a read first waits until the cache has seen this apiserver's last
@@ -39,6 +40,7 @@ from machinery import patch as patches
 from .cache import Entry, ExpiredError, Transform, Watcher, WatchCache
 from .decode import DecodeError, decode
 from .kinds import type_facts, validate_object
+from .allocators import ServiceAllocations
 from .kinds.base import CreateContext
 from .fieldmanager import FieldManager, Writer
 from .openapi import OpenAPI
@@ -73,7 +75,9 @@ def now_rfc3339(now: datetime | None = None) -> str:
 
 @dataclass
 class RegistrySettings:
-    service_cidr: str = "10.96.0.0/12"
+    # --service-cluster-ip-range: the upper half of the kubelets' default pod network 172.28.0.0/16.
+    service_cidr: str = "172.28.128.0/17"
+    service_node_port_range: str = "30000-32767"
     read_wait_seconds: float = 5.0
     # The DefaultTolerationSeconds admission plugin's --default-*-toleration-seconds.
     default_not_ready_toleration_seconds: int = 300
@@ -109,6 +113,8 @@ class Registry:
         self.openapi = OpenAPI(resources.all, type_facts(resources.all))
         self.fields = FieldManager(self.openapi)
         self.settings = settings or RegistrySettings()
+        self.allocations = ServiceAllocations(storage, cidr=self.settings.service_cidr,
+                                              node_port_range=self.settings.service_node_port_range)
         self.clock = clock
         self.caches: dict[str, WatchCache] = {r.group_resource: WatchCache(storage, r.prefix) for r in resources.all}
         self._last_write: dict[str, int] = {}
@@ -349,7 +355,8 @@ class Registry:
         meta["creationTimestamp"] = now_rfc3339(self.clock())
         meta["generation"] = 1
         ctx = CreateContext(now=self.clock(), settings=self.settings,
-                            existing=lambda: [e.obj for e in self.cache(res).objects.values()])
+                            existing=lambda: [e.obj for e in self.cache(res).objects.values()],
+                            allocations=self.allocations, dry_run=dry_run)
         res.defaults(obj)
         res.prepare_for_create(obj, ctx)
         self._validate(res, obj)
@@ -528,6 +535,10 @@ class Registry:
                     continue
                 raise
             new, warnings = self._prepare_update(res, current.obj, new, subresource=subresource)
+            if subresource is None:
+                await res.before_update(new, current.obj, CreateContext(
+                    now=self.clock(), settings=self.settings, allocations=self.allocations, dry_run=dry_run,
+                    existing=lambda: [e.obj for e in self.cache(res).objects.values()]))
             if not managed:
                 new = self.fields.record_update(res, current.obj, new, writer=writer, subresource=subresource)
             if self.fields.unchanged(new, current.obj):

@@ -34,7 +34,8 @@ class ApiServerSettings:
     compaction_interval: float = 60.0
     history_retention: float = 300.0
     bookmark_interval: float = 10.0
-    service_cluster_ip_range: str = "10.96.0.0/12"
+    service_cluster_ip_range: str = "172.28.128.0/17"  # the upper half of the default pod network
+    service_node_port_range: str = "30000-32767"
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
     etcd_timeout: float = 5.0
@@ -52,7 +53,7 @@ class ApiServer:
 def build(settings: ApiServerSettings) -> ApiServer:
     storage = EtcdStorage(settings.etcd_servers, timeout=settings.etcd_timeout)
     registry = Registry(storage, default_resources(), settings=RegistrySettings(
-        service_cidr=settings.service_cluster_ip_range,
+        service_cidr=settings.service_cluster_ip_range, service_node_port_range=settings.service_node_port_range,
         default_not_ready_toleration_seconds=settings.default_not_ready_toleration_seconds,
         default_unreachable_toleration_seconds=settings.default_unreachable_toleration_seconds))
     compactor = Compactor(storage, registry.caches, interval=settings.compaction_interval,

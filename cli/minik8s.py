@@ -39,8 +39,12 @@ def apiserver(
                                               help="seconds between etcd compactions"),
     history_retention: float = typer.Option(300.0, envvar="MINIK8S_HISTORY_RETENTION",
                                             help="seconds of etcd history kept for watches"),
-    service_cluster_ip_range: str = typer.Option("10.96.0.0/12", envvar="MINIK8S_SERVICE_CLUSTER_IP_RANGE",
-                                                 help="CIDR that Service cluster IPs are allocated from"),
+    service_cluster_ip_range: str = typer.Option(
+        "172.28.128.0/17", envvar="MINIK8S_SERVICE_CLUSTER_IP_RANGE",
+        help="CIDR that Service cluster IPs are allocated from (default: the upper half of the kubelets' default "
+             "pod network 172.28.0.0/16; the first address is default/kubernetes', the 11th the cluster DNS')"),
+    service_node_port_range: str = typer.Option("30000-32767", envvar="MINIK8S_SERVICE_NODE_PORT_RANGE",
+                                                help="port range NodePort and LoadBalancer Services get node ports from"),
     bookmark_interval: float = typer.Option(10.0, envvar="MINIK8S_BOOKMARK_INTERVAL",
                                             help="seconds between BOOKMARK events on idle watches that allow them"),
     default_not_ready_toleration_seconds: int = typer.Option(
@@ -59,7 +63,8 @@ def apiserver(
     run(ApiServerSettings(etcd_servers=etcd_servers, bind_address=bind_address, advertise_address=advertise_address,
                           port=port,
                           compaction_interval=compaction_interval, history_retention=history_retention,
-                          service_cluster_ip_range=service_cluster_ip_range, bookmark_interval=bookmark_interval,
+                          service_cluster_ip_range=service_cluster_ip_range,
+                          service_node_port_range=service_node_port_range, bookmark_interval=bookmark_interval,
                           default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
                           default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
                           log_level=log_level))

@@ -105,6 +105,10 @@ class CreateContext:
     now: datetime
     settings: Any = None
     existing: Callable[[], Iterable[Obj]] = lambda: ()
+    # The cluster-wide allocators kept in storage (apiserver.allocators.ServiceAllocations: Service
+    # ClusterIPs and NodePorts); None where a strategy runs without a registry.
+    allocations: Any = None
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,10 @@ class Strategy:
 
     async def before_create(self, obj: Obj, ctx: CreateContext) -> None:
         """Allocations that need the stored objects (after validation, before storage)."""
+
+    async def before_update(self, new: Obj, old: Obj, ctx: CreateContext) -> None:
+        """Allocations an update of the main resource needs (after validation, before storage;
+        may run again when the write is retried, so it must be idempotent)."""
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
         """A write of the main resource: by default the status stays as stored."""

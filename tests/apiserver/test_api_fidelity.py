@@ -73,7 +73,7 @@ def test_pods_get_the_default_not_ready_and_unreachable_tolerations(http: httpx.
 def test_the_default_kubernetes_service_exists_and_comes_back(http: httpx.Client) -> None:
     svc = http.get("/api/v1/namespaces/default/services/kubernetes").json()
     assert svc["metadata"]["labels"] == {"component": "apiserver", "provider": "kubernetes"}
-    assert svc["spec"]["clusterIP"] == "10.96.0.1" and "selector" not in svc["spec"]
+    assert svc["spec"]["clusterIP"] == "172.28.128.1" and "selector" not in svc["spec"]
     assert svc["spec"]["ports"][0]["name"] == "https" and svc["spec"]["ports"][0]["port"] == 443
     # The apiserver reconciles it every 10 s, as Kubernetes' does.
     assert http.delete("/api/v1/namespaces/default/services/kubernetes").status_code == 200

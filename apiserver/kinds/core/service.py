@@ -13,15 +13,11 @@ without a selector, which Kubernetes lets name both families.
 
 from __future__ import annotations
 
-import ipaddress
-import random
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from machinery import errors
-from machinery.errors import StatusCause
 
 from ...openapi.facts import Facts, keyed
 from ...validation.containers import PROTOCOLS, port_num_or_name
@@ -34,10 +30,8 @@ from ..common.defaulting import map_at, maps_at, set_if_unset
 from ..common.printers import format_labels, load_balancer_addresses
 
 DEFAULT_CLIENT_IP_AFFINITY_SECONDS = 10800  # 3 hours, v1.DefaultClientIPServiceAffinitySeconds
-NODE_PORT_RANGE = (30000, 32767)
 FIELD_IMMUTABLE = "field is immutable"
 _ATOMIC_LIST = Facts(list_type="atomic")
-_RECENT_SECONDS = 3.0  # an IP just allocated is held this long, until the watch cache shows its Service
 
 
 def _headless_selectorless(svc_spec: Mapping[str, Any]) -> bool:
@@ -94,9 +88,6 @@ class ServiceStrategy(Strategy):
         "PortStatus": "port:1:i! protocol:2:s! error:3:s!",
     }
 
-    def __init__(self) -> None:
-        self._recent: dict[str, float] = {}  # IP -> when this apiserver allocated it
-
     def name_errors(self, name: str) -> list[str]:
         return dns1035_label_errors(name)
 
@@ -127,18 +118,30 @@ class ServiceStrategy(Strategy):
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
         super().prepare_for_update(new, old)
-        # An update that leaves clusterIP or the IP family fields out keeps the allocated ones
-        # (as Kubernetes' service registry does, so a PUT of the original manifest works).
         old_spec, new_spec = dict_at(old, "spec"), new.get("spec")
         if not isinstance(new_spec, dict):
             return
-        if not new_spec.get("clusterIP") and old_spec.get("clusterIP"):
-            new_spec["clusterIP"] = old_spec["clusterIP"]
-            new_spec.setdefault("clusterIPs", old_spec.get("clusterIPs") or [old_spec["clusterIP"]])
+        _drop_type_dependent_fields(new_spec, old_spec)
+        # An update that leaves allocated values out keeps them (Kubernetes' patchAllocatedValues),
+        # so a PUT of the original manifest or a kubectl apply works.
         if new_spec.get("type") != "ExternalName":
+            if not new_spec.get("clusterIP") and old_spec.get("clusterIP"):
+                new_spec["clusterIP"] = old_spec["clusterIP"]
+                new_spec.setdefault("clusterIPs", old_spec.get("clusterIPs") or [old_spec["clusterIP"]])
             for name in ("ipFamilyPolicy", "ipFamilies"):
                 if new_spec.get(name) is None and old_spec.get(name) is not None:
                     new_spec[name] = old_spec[name]
+        if _needs_node_ports(old_spec) and _needs_node_ports(new_spec):
+            old_ports, new_ports = _node_ports(old_spec), _node_ports(new_spec)
+            used = set(old_ports) & set(new_ports)
+            by_name = {str(p.get("name") or ""): p.get("nodePort") for p in maps_at(old_spec, "ports") if p.get("nodePort")}
+            for port in maps_at(new_spec, "ports"):
+                if not port.get("nodePort"):
+                    kept = by_name.get(str(port.get("name") or ""))
+                    if kept and kept not in used:
+                        port["nodePort"] = kept
+        if _needs_health_check(old_spec) and _needs_health_check(new_spec) and not new_spec.get("healthCheckNodePort"):
+            new_spec["healthCheckNodePort"] = old_spec.get("healthCheckNodePort")
 
     def validate(self, obj: Obj) -> Causes:
         return validate_service(obj)
@@ -153,52 +156,31 @@ class ServiceStrategy(Strategy):
 
     async def before_create(self, obj: Obj, ctx: CreateContext) -> None:
         svc_spec = obj.setdefault("spec", {})
-        if svc_spec.get("type") == "ExternalName":
-            return
-        if svc_spec.get("ipFamilyPolicy") is None:
-            svc_spec["ipFamilyPolicy"] = "RequireDualStack" if _headless_selectorless(svc_spec) else "SingleStack"
-        if not svc_spec.get("ipFamilies"):
-            svc_spec["ipFamilies"] = ["IPv4"]
-            if _headless_selectorless(svc_spec) and svc_spec["ipFamilyPolicy"] != "SingleStack":
-                svc_spec["ipFamilies"].append("IPv6")
-        if svc_spec.get("clusterIP") == "None":
-            svc_spec["clusterIPs"] = ["None"]
-            return
-        cidr = getattr(ctx.settings, "service_cidr", "10.96.0.0/12")
-        svc_spec["clusterIP"] = self._allocate(obj, svc_spec.get("clusterIP") or "", cidr, ctx)
-        svc_spec["clusterIPs"] = [svc_spec["clusterIP"]]
+        meta = obj.get("metadata") or {}
+        for other in ctx.existing():  # a taken name fails in storage: fail before allocating anything
+            other_meta = other.get("metadata") or {}
+            if other_meta.get("name") == meta.get("name") and other_meta.get("namespace") == meta.get("namespace"):
+                raise errors.AlreadyExistsError(message=f'services "{meta.get("name")}" already exists',
+                                                name=meta.get("name"), group="", kind="services")
+        if svc_spec.get("type") != "ExternalName":
+            if svc_spec.get("ipFamilyPolicy") is None:
+                svc_spec["ipFamilyPolicy"] = "RequireDualStack" if _headless_selectorless(svc_spec) else "SingleStack"
+            if not svc_spec.get("ipFamilies"):
+                svc_spec["ipFamilies"] = ["IPv4"]
+                if _headless_selectorless(svc_spec) and svc_spec["ipFamilyPolicy"] != "SingleStack":
+                    svc_spec["ipFamilies"].append("IPv6")
+            if svc_spec.get("clusterIP") == "None":
+                svc_spec["clusterIPs"] = ["None"]
+        await _allocate(obj, None, ctx)
 
-    def _allocate(self, obj: Obj, wanted: str, cidr: str, ctx: CreateContext) -> str:
-        """The requested IP if it is free and in range, else a free random one (dry-run safe)."""
-        net = ipaddress.ip_network(cidr, strict=False)
-        now = time.monotonic()
-        self._recent = {ip: t for ip, t in self._recent.items() if now - t < _RECENT_SECONDS}
-        used = {str((o.get("spec") or {}).get("clusterIP")) for o in ctx.existing()} | set(self._recent)
-        name = (obj.get("metadata") or {}).get("name", "")
-        if wanted:
-            try:
-                ip = ipaddress.ip_address(wanted)
-            except ValueError:
-                ip = None
-            if ip is None or ip not in net:
-                raise errors.invalid(self.kind, name, [StatusCause(
-                    "FieldValueInvalid", f'Invalid value: "{wanted}": provided IP is not in the valid range. '
-                    f"The range of valid IPs is {net}", "spec.clusterIPs")])
-            if wanted in used:
-                raise errors.invalid(self.kind, name, [StatusCause(
-                    "FieldValueInvalid", f'Invalid value: "{wanted}": provided IP is already allocated',
-                    "spec.clusterIPs")])
-        else:
-            hosts = net.num_addresses - 2
-            for _ in range(64):
-                candidate = str(net.network_address + random.randint(10, max(10, hosts)))
-                if candidate not in used:
-                    wanted = candidate
-                    break
-            else:
-                raise errors.InternalError(message="failed to allocate a serviceIP: range is full")
-        self._recent[wanted] = now
-        return wanted
+    async def before_update(self, new: Obj, old: Obj, ctx: CreateContext) -> None:
+        new_spec = new.get("spec")
+        if isinstance(new_spec, dict) and new_spec.get("type") != "ExternalName" and dict_at(old, "spec").get("type") == "ExternalName":
+            # Turning into a ClusterIP Service: the IP family fields as a create sets them.
+            new_spec.setdefault("ipFamilyPolicy", "SingleStack")
+            if not new_spec.get("ipFamilies"):
+                new_spec["ipFamilies"] = ["IPv4"]
+        await _allocate(new, old, ctx)
 
     def row(self, obj: Mapping[str, Any], now: datetime) -> list[Any]:
         svc_spec = spec(obj)
@@ -214,6 +196,110 @@ def _externally_accessible(svc_spec: Mapping[str, Any]) -> bool:
     """service.ExternallyAccessible: LoadBalancer, NodePort, or ClusterIP with external IPs."""
     kind = svc_spec.get("type")
     return kind in ("LoadBalancer", "NodePort") or (kind == "ClusterIP" and bool(svc_spec.get("externalIPs")))
+
+
+def _needs_cluster_ip(svc_spec: Mapping[str, Any]) -> bool:
+    return svc_spec.get("type") != "ExternalName" and svc_spec.get("clusterIP") != "None"
+
+
+def _needs_node_ports(svc_spec: Mapping[str, Any]) -> bool:
+    kind = svc_spec.get("type")
+    return kind == "NodePort" or (kind == "LoadBalancer" and svc_spec.get("allocateLoadBalancerNodePorts") is not False)
+
+
+def _needs_health_check(svc_spec: Mapping[str, Any]) -> bool:
+    return svc_spec.get("type") == "LoadBalancer" and svc_spec.get("externalTrafficPolicy") == "Local"
+
+
+def _node_ports(svc_spec: Mapping[str, Any]) -> list[int]:
+    return [p["nodePort"] for p in svc_spec.get("ports") or [] if isinstance(p, Mapping) and isinstance(p.get("nodePort"), int) and p["nodePort"]]
+
+
+def _drop_type_dependent_fields(new_spec: Obj, old_spec: Mapping[str, Any]) -> None:
+    """A type change clears what the new type does not use when the client left it as it was
+    (Kubernetes' dropTypeDependentFields), so ``kubectl edit`` of just ``type`` works."""
+    if _needs_cluster_ip(old_spec) and new_spec.get("type") == "ExternalName":
+        if new_spec.get("clusterIP") in (None, "", old_spec.get("clusterIP")):
+            new_spec.pop("clusterIP", None)
+            if new_spec.get("clusterIPs") in (None, [], old_spec.get("clusterIPs")):
+                new_spec.pop("clusterIPs", None)
+        for name in ("ipFamilies", "ipFamilyPolicy"):
+            if new_spec.get(name) in (None, old_spec.get(name)):
+                new_spec.pop(name, None)
+    old_kind, new_kind = old_spec.get("type") or "ClusterIP", new_spec.get("type") or "ClusterIP"
+    if old_kind in ("NodePort", "LoadBalancer") and new_kind not in ("NodePort", "LoadBalancer"):
+        if sorted(_node_ports(new_spec)) in ([], sorted(_node_ports(old_spec))):
+            for port in maps_at(new_spec, "ports"):
+                port.pop("nodePort", None)
+    if _needs_health_check(old_spec) and not _needs_health_check(new_spec):
+        if new_spec.get("healthCheckNodePort") in (None, 0, old_spec.get("healthCheckNodePort")):
+            new_spec.pop("healthCheckNodePort", None)
+    if old_kind == "LoadBalancer" and new_kind != "LoadBalancer":
+        for name in ("allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            if new_spec.get(name) == old_spec.get(name):
+                new_spec.pop(name, None)
+    if _externally_accessible(old_spec) and not _externally_accessible(new_spec):
+        if new_spec.get("externalTrafficPolicy") == old_spec.get("externalTrafficPolicy"):
+            new_spec.pop("externalTrafficPolicy", None)
+
+
+async def _allocate(obj: Obj, old: Obj | None, ctx: CreateContext) -> None:
+    """Claim the ClusterIP, NodePorts and health check port ``obj`` needs and ``old`` (the stored
+    version of an update) does not hold yet; on a failure, free what this call claimed.
+
+    ``ctx.allocations`` (``apiserver/allocators.py``) keeps the claims in etcd; what a write stops
+    using is freed after it is committed, from the Service watch."""
+    allocations = ctx.allocations
+    svc_spec = obj.get("spec")
+    if allocations is None or not isinstance(svc_spec, dict):
+        return
+    old_spec = dict_at(old, "spec") if old is not None else {}
+    uid = str((obj.get("metadata") or {}).get("uid") or "")
+    claimed_ips: list[str] = []
+    claimed_ports: list[int] = []
+    try:
+        if _needs_cluster_ip(svc_spec):
+            wanted = str(svc_spec.get("clusterIP") or "")
+            if not wanted or not _needs_cluster_ip(old_spec) or wanted != old_spec.get("clusterIP"):
+                ip = await allocations.allocate_ip(obj, wanted, dry_run=ctx.dry_run)
+                claimed_ips.append(ip)
+                svc_spec["clusterIP"], svc_spec["clusterIPs"] = ip, [ip]
+        if svc_spec.get("type") in ("NodePort", "LoadBalancer"):
+            held = set(_node_ports(old_spec)) if old_spec.get("type") in ("NodePort", "LoadBalancer") else set()
+            by_service_port: dict[Any, int] = {}
+            ports = maps_at(svc_spec, "ports")
+            for i, port in enumerate(ports):  # the ones asked for first, so a random pick cannot take them
+                number = port.get("nodePort")
+                if isinstance(number, int) and number:
+                    if number not in held and number not in claimed_ports:
+                        await allocations.allocate_port(obj, number, field=f"spec.ports[{i}].nodePort", dry_run=ctx.dry_run)
+                        claimed_ports.append(number)
+                    by_service_port.setdefault(port.get("port"), number)
+            if _needs_node_ports(svc_spec):
+                for port in ports:
+                    if not port.get("nodePort"):
+                        # The same port number for TCP and UDP shares one node port, as in Kubernetes.
+                        number = by_service_port.get(port.get("port")) or 0
+                        if not number:
+                            number = await allocations.allocate_port(obj, field="spec.ports.nodePort", dry_run=ctx.dry_run)
+                            claimed_ports.append(number)
+                            by_service_port[port.get("port")] = number
+                        port["nodePort"] = number
+        if _needs_health_check(svc_spec):
+            wanted_port = svc_spec.get("healthCheckNodePort")
+            if isinstance(wanted_port, int) and wanted_port:
+                if wanted_port != old_spec.get("healthCheckNodePort") or not _needs_health_check(old_spec):
+                    await allocations.allocate_port(obj, wanted_port, field="spec.healthCheckNodePort",
+                                                    health_check=True, dry_run=ctx.dry_run)
+                    claimed_ports.append(wanted_port)
+            else:
+                svc_spec["healthCheckNodePort"] = await allocations.allocate_port(
+                    obj, field="spec.healthCheckNodePort", health_check=True, dry_run=ctx.dry_run)
+                claimed_ports.append(svc_spec["healthCheckNodePort"])
+    except BaseException:
+        if not ctx.dry_run:
+            await allocations.release_values(uid, ips=claimed_ips, ports=claimed_ports)
+        raise
 
 
 def _external_ip(service: Mapping[str, Any]) -> str:
@@ -306,9 +392,9 @@ def validate_service(obj: Obj) -> Causes:
             continue
         if kind == "ClusterIP":
             causes.append(forbidden(child(port_path, "nodePort"), "may not be used when `type` is 'ClusterIP'"))
-        elif kind in ("NodePort", "LoadBalancer") and not NODE_PORT_RANGE[0] <= node_port <= NODE_PORT_RANGE[1]:
-            causes.append(invalid(child(port_path, "nodePort"), node_port,
-                                  "provided port is not in the valid range. The range of valid ports is %d-%d" % NODE_PORT_RANGE))
+        elif not 0 < node_port <= 65535:
+            causes.extend(each(child(port_path, "nodePort"), node_port, port_num_errors(node_port)))
+        # whether it is in --service-node-port-range is the allocator's answer (apiserver/allocators.py)
         if (port.get("protocol"), node_port) in seen_node_ports:
             causes.append(duplicate(child(port_path, "nodePort"), node_port))
         seen_node_ports.add((port.get("protocol"), node_port))
