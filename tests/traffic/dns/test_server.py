@@ -150,9 +150,9 @@ def test_kube_dns_service_slice_and_endpoints_are_registered(cluster: DnsCluster
         ("dns", cluster.port, "UDP"), ("dns-tcp", cluster.port, "TCP")]
     assert sl["metadata"]["ownerReferences"][0]["uid"] == svc["metadata"]["uid"]
     assert eps["subsets"][0]["addresses"] == [{"ip": ADVERTISE}]
-    # DNS answers for itself
-    reply, _ = cluster.ask(f"kube-dns.kube-system.svc.{D}")
-    assert rrs(reply) == ["172.28.128.10"]
+    # DNS answers for itself (the watch brings the Service within a second)
+    within(lambda: rrs(cluster.ask(f"kube-dns.kube-system.svc.{D}")[0]) == ["172.28.128.10"], 1.0,
+           "kube-dns resolves", cluster)
 
     # deleted: it comes back (same ClusterIP, a new uid), and the slice follows the new owner
     assert cluster.http.delete("/api/v1/namespaces/kube-system/services/kube-dns").status_code == 200
