@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 import uuid
+from dataclasses import replace
 from typing import Any, Iterator
 
 import httpx
@@ -299,3 +300,72 @@ def test_port_in_use_is_reported_and_retried(cluster: ProxyCluster, ns: str) -> 
     # the proxy retries (on the next change, and on its own every few seconds)
     assert wait_for(lambda: get("127.0.0.1", node_port), 10, "the port taken over", cluster.diagnostics) == "late"
     assert cluster.proxy.proc.poll() is None
+
+
+# ---------------------------------------------------------------------- the relays alone, in process
+
+def _loop_factory(name: str) -> Any:
+    if name == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+async def _relay(*backend_ports: int) -> tuple[Any, int]:
+    from traffic.proxy.listeners import Listener
+    from traffic.proxy.userspace import RelaySettings, TcpRelay
+    from traffic.servicemap import Endpoint, ServicePort
+
+    port = free_port()
+    sp = ServicePort(namespace="t", service="s", port_name="", protocol="TCP", port=80, type="NodePort",
+                     node_port=port, endpoints=tuple(Endpoint(ip="127.0.0.1", port=p) for p in backend_ports))
+    relay = TcpRelay(Listener("127.0.0.1", port, "TCP"), sp, settings=RelaySettings(connect_timeout=0.5))
+    await relay.start()
+    return relay, port
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_relay_half_close_server_first_failover_and_reset(loop: str) -> None:
+    async def main() -> None:
+        async def answer_at_eof(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            data = await reader.read()  # until the client's half-close
+            writer.write(b"got %d bytes" % len(data))
+            writer.close()
+
+        async def speak_first(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"220 hello\r\n")
+            await writer.drain()
+            writer.close()
+
+        eof_server = await asyncio.start_server(answer_at_eof, "127.0.0.1", 0)
+        first_server = await asyncio.start_server(speak_first, "127.0.0.1", 0)
+        dead = free_port()  # nothing listens here: refused, then the next endpoint is tried
+        eof_port = eof_server.sockets[0].getsockname()[1]
+        first_port = first_server.sockets[0].getsockname()[1]
+
+        relay, port = await _relay(dead, eof_port)
+        for _ in range(3):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"x" * 300_000)
+            writer.write_eof()
+            assert await asyncio.wait_for(reader.read(), 5) == b"got 300000 bytes"
+            writer.close()
+        relay.retarget(replace(relay.service_port, endpoints=()))  # the last endpoint left
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        start = time.monotonic()
+        with pytest.raises(ConnectionResetError):
+            await asyncio.wait_for(reader.read(), 2)
+        assert time.monotonic() - start < 0.2
+        writer.close()
+        await relay.close()
+
+        relay, port = await _relay(first_port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), 5) == b"220 hello\r\n"  # sent before any client byte
+        writer.close()
+        await relay.close()
+        for s in (eof_server, first_server):
+            s.close()
+
+    with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
+        runner.run(main())
