@@ -278,8 +278,9 @@ class Registrar:
                 await self.ensure()
                 last_full = loop.time()
                 backoff = 0.5
-            except (errors.ApiError, OSError) as e:
-                log.warning("registering %s/%s: %s (again in %.1fs)", NAMESPACE, NAME, e, backoff)
+            except Exception as e:  # an API error, or a bug: logged and retried, DNS keeps answering
+                log.warning("registering %s/%s: %s (again in %.1fs)", NAMESPACE, NAME, e, backoff,
+                            exc_info=not isinstance(e, (errors.ApiError, OSError)))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
                 self._poked.set()

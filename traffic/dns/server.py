@@ -15,6 +15,7 @@ times out waiting on us. ``/healthz`` (aiohttp, ``health_port``) is 200 once the
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import struct
 from dataclasses import dataclass, field
@@ -85,6 +86,24 @@ def default_upstreams(path: str = RESOLV_CONF) -> list[str]:
             return resolv_conf_nameservers(f.read())
     except OSError:
         return []
+
+
+def without_self(upstreams: list[tuple[str, int]], *, bind_address: str, port: int) -> list[tuple[str, int]]:
+    """The upstreams that are not this server itself (a query sent to ourselves would loop until its
+    deadline): same port and the bind address, or any local address when binding them all."""
+    kept = []
+    for host, p in upstreams:
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            kept.append((host, p))
+            continue
+        wildcard = bind_address in ("0.0.0.0", "::", "")
+        if p == port and (host == bind_address or (wildcard and (ip.is_loopback or ip.is_unspecified))):
+            log.warning("upstream %s:%d is this server: left out", host, p)
+            continue
+        kept.append((host, p))
+    return kept
 
 
 def _rdata(r: records.Rdata) -> Any:
@@ -372,7 +391,8 @@ class _UdpServer(asyncio.DatagramProtocol):
 async def main(settings: DnsSettings, *, stop: asyncio.Event | None = None) -> None:
     from .registration import Registrar, advertise_address
 
-    upstreams = [parse_upstream(u) for u in (settings.upstreams or default_upstreams())]
+    upstreams = without_self([parse_upstream(u) for u in (settings.upstreams or default_upstreams())],
+                             bind_address=settings.bind_address, port=settings.port)
     server = DnsServer(domain=settings.cluster_domain, ttl=settings.ttl, upstreams=upstreams,
                        upstream_timeout=settings.upstream_timeout)
     port = await server.start(settings.bind_address, settings.port)
@@ -394,9 +414,12 @@ async def main(settings: DnsSettings, *, stop: asyncio.Event | None = None) -> N
 
     async def follow() -> None:
         async for _ in watch.changes():
-            server.zone = records.build_zone(watch.services.list(), watch.slices.list(),
-                                             domain=settings.cluster_domain, ttl=settings.ttl,
-                                             dns_ip=registrar.cluster_ip if registrar else None)
+            try:
+                server.zone = records.build_zone(watch.services.list(), watch.slices.list(),
+                                                 domain=settings.cluster_domain, ttl=settings.ttl,
+                                                 dns_ip=registrar.cluster_ip if registrar else None)
+            except Exception:  # a bug, or an object no validation foresaw: keep answering from the last zone
+                log.exception("building the zone")
             if registrar is not None:
                 registrar.poke()
 
@@ -418,4 +441,4 @@ def run(settings: DnsSettings) -> None:
 
 
 __all__ = ["DnsServer", "DnsSettings", "default_upstreams", "error_reply", "main", "parse_upstream",
-           "resolv_conf_nameservers", "run"]
+           "resolv_conf_nameservers", "run", "without_self"]
