@@ -10,6 +10,7 @@ refuse them) and explicit ``nodePort`` values checked free first. Everything sta
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import socket
 import threading
@@ -366,6 +367,63 @@ def test_relay_half_close_server_first_failover_and_reset(loop: str) -> None:
         await relay.close()
         for s in (eof_server, first_server):
             s.close()
+
+    with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
+        runner.run(main())
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_udp_sessions_follow_endpoints_and_expire(loop: str) -> None:
+    from traffic.proxy.listeners import Listener
+    from traffic.proxy.userspace import RelaySettings, UdpRelay
+    from traffic.servicemap import Endpoint, ServicePort
+
+    async def main() -> None:
+        lp = asyncio.get_running_loop()
+
+        class Echo(asyncio.DatagramProtocol):
+            def __init__(self, name: bytes) -> None:
+                self.name = name
+
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                self.transport = transport
+
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                self.transport.sendto(self.name + b":" + data, addr)  # type: ignore[attr-defined]
+
+        echoes = [(await lp.create_datagram_endpoint(functools.partial(Echo, n), local_addr=("127.0.0.1", 0)))[0]
+                  for n in (b"a", b"b")]
+        ports = [t.get_extra_info("sockname")[1] for t in echoes]
+        port = free_port()
+        sp = ServicePort(namespace="t", service="u", port_name="", protocol="UDP", port=53, type="NodePort",
+                         node_port=port, endpoints=tuple(Endpoint(ip="127.0.0.1", port=p) for p in ports))
+        relay = UdpRelay(Listener("127.0.0.1", port, "UDP"), sp, settings=RelaySettings(udp_idle_timeout=0.3))
+        await relay.start()
+        answers: asyncio.Queue[bytes] = asyncio.Queue()
+
+        class Client(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                answers.put_nowait(data)
+
+        client, _ = await lp.create_datagram_endpoint(Client, remote_addr=("127.0.0.1", port))
+        client.sendto(b"1")
+        first = await asyncio.wait_for(answers.get(), 2)
+        client.sendto(b"2")
+        assert (await asyncio.wait_for(answers.get(), 2))[:1] == first[:1]  # one session, one endpoint
+        assert len(relay.sessions) == 1
+        # its endpoint leaves: the session goes, the next datagram finds the other endpoint
+        relay.retarget(replace(sp, endpoints=tuple(e for e in sp.endpoints
+                                                   if e.port != ports[0 if first[:1] == b"a" else 1])))
+        assert not relay.sessions
+        client.sendto(b"3")
+        third = await asyncio.wait_for(answers.get(), 2)
+        assert third[:1] != first[:1] and third.endswith(b":3")
+        await asyncio.sleep(0.6)
+        assert not relay.sessions  # idle past udp_idle_timeout
+        client.close()
+        await relay.close()
+        for t in echoes:
+            t.close()
 
     with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
         runner.run(main())
