@@ -127,11 +127,16 @@ def controller_manager(
     namespace_deletion_grace_period: float = typer.Option(
         5.0, envvar="MINIK8S_NAMESPACE_DELETION_GRACE_PERIOD",
         help="seconds a deleted namespace waits before its content is removed"),
+    load_balancer_ip_range: str = typer.Option(
+        "127.240.0.0/16", envvar="MINIK8S_LOAD_BALANCER_IP_RANGE",
+        help="the pool LoadBalancer Services get status.loadBalancer addresses from (loopback by default: "
+             "every 127/8 address is this machine's, and minik8s proxy listens there)"),
     healthz_bind_address: str = _HEALTHZ_BIND_ADDRESS,
     healthz_port: int = typer.Option(10257, envvar="MINIK8S_HEALTHZ_PORT", help="port of /healthz; 0: none"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
 ) -> None:
-    """Run the controller-manager: ReplicaSets, Deployments, garbage collection, nodes, endpoints."""
+    """Run the controller-manager: ReplicaSets, Deployments, garbage collection, nodes, endpoints,
+    LoadBalancer addresses."""
     from controllers.manager import ControllerManagerSettings, run as run_cm
 
     _logging(log_level)
@@ -142,6 +147,7 @@ def controller_manager(
         node_monitor_grace_period=node_monitor_grace_period,
         default_toleration_seconds=default_toleration_seconds,
         namespace_deletion_grace_period=namespace_deletion_grace_period,
+        load_balancer_ip_range=load_balancer_ip_range,
         healthz_bind_address=healthz_bind_address, healthz_port=healthz_port)
     if identity:
         settings.identity = identity

@@ -39,6 +39,7 @@ CONTROLLERS: dict[str, str] = {
     "namespace": "controllers.namespace",
     "replicationcontroller": "controllers.replicationcontroller",
     "serviceaccounts": "controllers.serviceaccounts",
+    "servicelb": "controllers.servicelb",
 }
 
 
@@ -60,6 +61,9 @@ class ControllerManagerSettings:
     namespace_deletion_grace_period: float = 5.0
     # garbage collector: how often discovery is read again (new and removed CRDs), as Kubernetes
     gc_resync_period: float = 30.0
+    # servicelb: the pool LoadBalancer Services get status.loadBalancer addresses from (loopback:
+    # every 127/8 address is this machine's)
+    load_balancer_ip_range: str = "127.240.0.0/16"
     healthz_bind_address: str = "127.0.0.1"
     healthz_port: int = 10257  # GET /healthz (plain HTTP); 0: none
 
