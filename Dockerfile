@@ -1,5 +1,5 @@
 # The one image of every minik8s component: apiserver, scheduler, controller-manager, kubelet,
-# gitops, proxy, and the mkctl CLI. Run it as `docker run IMAGE apiserver --etcd-servers ...`
+# gitops, proxy, dns, ingress, and the mkctl CLI. Run it as `docker run IMAGE apiserver --etcd-servers ...`
 # (the entrypoint is `minik8s`) or `docker run --entrypoint mkctl IMAGE get pods`.
 #
 # Build args:
@@ -36,15 +36,19 @@ RUN python3 -m venv /opt/minik8s \
  && rm /tmp/requirements.txt
 
 FROM ${PYTHON_IMAGE}
-# gitops runs `git` (and `ssh` for ssh:// repositories). The offline base of scripts/build-images
-# has both already, so that build needs no network; any other base gets them from its Debian
-# mirror, in a layer of its own that a source change does not rebuild.
-RUN if ! command -v git >/dev/null 2>&1 || ! command -v ssh >/dev/null 2>&1; then \
+# gitops runs `git` (and `ssh` for ssh:// repositories); the kubelet programs Services inside pods
+# with `nsenter` (util-linux) and `nft` (nftables) and clears stale UDP flows with `conntrack`.
+# The offline base of scripts/build-images has them all already, so that build needs no network;
+# any other base gets them from its Debian mirror, in a layer of its own that a source change
+# does not rebuild.
+RUN if ! command -v git >/dev/null 2>&1 || ! command -v ssh >/dev/null 2>&1 \
+       || ! command -v nft >/dev/null 2>&1 || ! command -v conntrack >/dev/null 2>&1; then \
       apt-get update -q \
-      && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends git openssh-client \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+           git openssh-client nftables conntrack \
       && rm -rf /var/lib/apt/lists/*; \
     fi \
- && git --version
+ && git --version && nft --version && command -v nsenter
 ENV PATH=/opt/minik8s/bin:$PATH \
     VIRTUAL_ENV=/opt/minik8s \
     PYTHONUNBUFFERED=1 \
@@ -59,6 +63,7 @@ COPY scheduler /src/scheduler
 COPY controllers /src/controllers
 COPY kubelet /src/kubelet
 COPY gitops /src/gitops
+COPY traffic /src/traffic
 # Every dependency and the build backend are in the venv already: no index, no build isolation.
 RUN pip install --no-index --no-deps --no-build-isolation /src \
  && rm -rf /src \

@@ -303,6 +303,8 @@ def up(
                                     help="the folder of --gitops-repo to apply"),
     gitops_branch: str = typer.Option("main", "--gitops-branch", envvar="MINIK8S_GITOPS_BRANCH",
                                       help="the branch of --gitops-repo"),
+    ingress_port: int = typer.Option(8081, "--ingress-port", envvar="MINIK8S_INGRESS_PORT",
+                                     help="the Ingress controller's HTTP port on 127.0.0.1"),
 ) -> None:
     """Run a whole cluster on this machine as child processes; Ctrl-C stops it."""
     from pathlib import Path
@@ -315,7 +317,8 @@ def up(
                                        runtime_endpoint=runtime_endpoint, pod_network_name=pod_network_name,
                                        pod_network_subnet=pod_network_subnet, sandbox_image=sandbox_image,
                                        shutdown_grace_period=shutdown_grace_period, gitops_repo=gitops_repo,
-                                       gitops_path=gitops_path, gitops_branch=gitops_branch)))
+                                       gitops_path=gitops_path, gitops_branch=gitops_branch,
+                                       ingress_port=ingress_port)))
 
 
 @app.command()

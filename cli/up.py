@@ -17,6 +17,11 @@ Data flow:
             volumes in DATA_DIR/kubelet; or with ``--simulated`` one kubelet process holding
             ``--nodes`` simulated nodes (pods run no containers, like kwok)
             -> wait through the API until every Node is Ready and its Lease renewed by this run
+    traffic ``minik8s dns`` on the pod network's gateway (Docker node only; pods reach it through
+            the kube-dns ClusterIP, the service range's 11th address; the service range is the
+            pod network's upper half, given to the apiserver), ``minik8s proxy`` (NodePorts and
+            LoadBalancer addresses on loopback) and ``minik8s ingress`` on 127.0.0.1:INGRESS_PORT
+            -> their /healthz
     config  a kubeconfig for kubectl and mkctl (DATA_DIR/kubeconfig or ``--kubeconfig``; also
             ~/.kube/config when there is none) -> the summary (addresses, node, network, paths)
     run     wait; a child that dies ends ``up`` (exit 1, its log tail printed)
@@ -28,12 +33,12 @@ Data flow:
 
 Every child runs in its own session (a terminal's Ctrl-C reaches only ``up``, which then stops
 them in order) and logs to DATA_DIR/logs/<name>.log. Signals only set a flag; every wait looks
-at it, so Ctrl-C during startup stops what was started so far. The traffic components (proxy,
-dns, ingress) are not written yet, so ``up`` starts none of them.
+at it, so Ctrl-C during startup stops what was started so far.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
@@ -79,6 +84,7 @@ class UpSettings:
     gitops_repo: str = ""  # with it, gitops creates or updates GitSync gitops-system/default
     gitops_path: str = ""
     gitops_branch: str = "main"
+    ingress_port: int = 8081  # the Ingress controller's HTTP port on 127.0.0.1
     ready_timeout: float = 60.0  # for the nodes to turn Ready
     not_ready_timeout: float = 12.0  # a node that says NotReady (and why) this long fails ``up``
 
@@ -171,7 +177,8 @@ class LocalCluster:
         server = self.server
         print(f"starting the apiserver ({server})...", flush=True)
         api = self._spawn("apiserver", component_command("apiserver", "--etcd-servers", etcd_url,
-                                                         "--port", str(s.port)))
+                                                         "--port", str(s.port),
+                                                         "--service-cluster-ip-range", self.service_range))
         self._wait_http(f"{server}/readyz", api)
         # The scheduler, the controller-manager, gitops and the kubelet need only the apiserver: all at once.
         print("starting the scheduler, the controller-manager, gitops and the node(s)...", flush=True)
@@ -189,13 +196,55 @@ class LocalCluster:
         if kubelet is not None:
             print(f"waiting for {self._nodes_shown()} to be Ready...", flush=True)
             self._wait_nodes_ready(kubelet, started)
+        traffic_lines = self._start_traffic(docker_node=kubelet is not None and not s.simulated)
         kubeconfig = s.kubeconfig or s.data_dir / "kubeconfig"
         write_kubeconfig(kubeconfig, server=server)
         default = Path("~/.kube/config").expanduser()
         if s.kubeconfig is None and not default.exists():
             write_kubeconfig(default, server=server)
         return [("apiserver", server), ("etcd", f"{etcd_url} (data in {data})"), *node_lines, *gitops_lines,
-                ("kubeconfig", str(kubeconfig)), ("logs", str(self.logs))]
+                *traffic_lines, ("kubeconfig", str(kubeconfig)), ("logs", str(self.logs))]
+
+    @property
+    def service_range(self) -> str:
+        """The ClusterIP range: the upper half of the pod network (Docker keeps to the lower half)."""
+        net = ipaddress.ip_network(self.settings.pod_network_subnet, strict=False)
+        return str(list(net.subnets(prefixlen_diff=1))[1])
+
+    @property
+    def cluster_dns(self) -> str:
+        """The kube-dns ClusterIP: the service range's 11th address (Kubernetes' 10.96.0.10)."""
+        return str(ipaddress.ip_network(self.service_range).network_address + 10)
+
+    def _start_traffic(self, *, docker_node: bool) -> list[tuple[str, str]]:
+        """Spawns dns (with a Docker node only: it listens on the pod network's gateway, an address
+        of this machine that pods reach; they ask it through the kube-dns ClusterIP), proxy
+        (NodePorts on 127.0.0.1) and ingress; waits for their health; the summary lines."""
+        s = self.settings
+        started: list[tuple[Child, str]] = []
+        lines: list[tuple[str, str]] = []
+        if docker_node:
+            gateway = str(ipaddress.ip_network(s.pod_network_subnet, strict=False).network_address + 1)
+            health = free_port()
+            dns = self._spawn("dns", component_command(
+                "dns", "--server", self.server, "--bind-address", gateway, "--port", str(free_port()),
+                "--advertise-address", gateway, "--cluster-ip", self.cluster_dns, "--health-port", str(health)))
+            started.append((dns, f"http://{gateway}:{health}/healthz"))
+            lines.append(("cluster DNS", f"{self.cluster_dns} (Service kube-system/kube-dns; pods' resolver)"))
+        health = free_port()
+        proxy = self._spawn("proxy", component_command("proxy", "--server", self.server, "--nodeport-addresses",
+                                                       "127.0.0.1", "--health-port", str(health)))
+        started.append((proxy, f"http://127.0.0.1:{health}/healthz"))
+        health = free_port()
+        ingress = self._spawn("ingress", component_command(
+            "ingress", "--server", self.server, "--bind-address", "127.0.0.1", "--port", str(s.ingress_port),
+            "--publish-address", "127.0.0.1", "--health-port", str(health)))
+        started.append((ingress, f"http://127.0.0.1:{health}/healthz"))
+        for child, url in started:
+            self._wait_http(url, child)
+        lines += [("services", f"ClusterIPs from {self.service_range}; NodePorts on 127.0.0.1:30000-32767"),
+                  ("ingress", f"http://127.0.0.1:{s.ingress_port} (IngressClass minik8s, the default)")]
+        return lines
 
     def _start_gitops(self) -> tuple[tuple[Child, str], list[tuple[str, str]]]:
         """Spawns gitops: (it, its health URL) and the summary lines."""
@@ -240,6 +289,7 @@ class LocalCluster:
             component_command("kubelet", "--server", self.server, "--node-name", name, "--kubelet-port", str(port),
                               "--address", "127.0.0.1", "--runtime-endpoint", s.runtime_endpoint,
                               "--pod-network-name", s.pod_network_name, "--pod-network-subnet", s.pod_network_subnet,
+                              "--cluster-dns", self.cluster_dns,
                               "--root-dir", str(s.data_dir / "kubelet"), *image,
                               "--shutdown-grace-period", f"{s.shutdown_grace_period:g}"),
             # The graceful node shutdown: its grace period for the containers plus API calls and removals.

@@ -38,14 +38,15 @@ def _alive(pid: int) -> bool:
 
 
 def test_up_runs_a_cluster_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    port = free_port()
+    port, ingress_port = free_port(), free_port()
     env = {**os.environ, "HOME": str(tmp_path)}
     repo = GitRepo.create(tmp_path)
     repo.write("deploy/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-git\ndata:\n  k: v1\n")
     repo.commit()
     proc = subprocess.Popen([sys.executable, "-m", "cli.minik8s", "up", "--simulated", "--nodes", "2",
                              "--port", str(port), "--data-dir", str(tmp_path / "mk"),
-                             "--gitops-repo", repo.url, "--gitops-path", "deploy"], stdout=subprocess.PIPE,
+                             "--gitops-repo", repo.url, "--gitops-path", "deploy",
+                             "--ingress-port", str(ingress_port)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, env=env, text=True)
     children: list[int] = []
     try:
@@ -67,7 +68,13 @@ def test_up_runs_a_cluster_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert r.returncode == 0 and "namespace/default" in r.stdout, r.stderr
         children = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                                    text=True).stdout.split()]
-        assert len(children) == 6  # etcd, apiserver, scheduler, controller-manager, gitops, kubelet
+        # etcd, apiserver, scheduler, controller-manager, gitops, kubelet, proxy, ingress (dns runs with a
+        # Docker node only: it listens on the pod network).
+        assert len(children) == 8
+        assert "ingress" in out and f"http://127.0.0.1:{ingress_port}" in out, out
+        # The Ingress controller answers (404: no Ingress yet) and made the default IngressClass.
+        assert httpx.get(f"http://127.0.0.1:{ingress_port}/", timeout=5).status_code == 404
+        assert httpx.get(f"http://127.0.0.1:{port}/apis/networking.k8s.io/v1/ingressclasses/minik8s").status_code == 200
         # up printed its summary only once the nodes were Ready.
         nodes = json.loads(subprocess.run(["kubectl", "get", "nodes", "-o", "json"], capture_output=True, text=True,
                                           env=env_k, timeout=60).stdout)["items"]

@@ -4,7 +4,8 @@ From nothing: build the image, ``up``, wait until every service is healthy; a 4-
 Deployment applied with mkctl runs as Docker containers on both nodes; kubectl sees the same
 objects and reads a pod's logs; scale, image change and rollback; a killed node's pods come back
 on the other node (and the node, started again, cleans up after itself); restarting the
-apiserver, then etcd, loses nothing acknowledged; GitOps: a commit to a Git repository in the
+apiserver, then etcd, loses nothing acknowledged; the example's Service and Ingress carry HTTP from
+the host (Ingress, NodePort) and from a pod (the Service's DNS name) to every replica; GitOps: a commit to a Git repository in the
 directory the ``gitops`` service mounts at /repos (owned by another user, as a user's repositories
 are) is deployed on the Docker nodes by a GitSync, a later commit changes what runs, and a signed
 webhook on the published port syncs at once; ``down -v`` leaves no container (pod containers
@@ -48,7 +49,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = ("docker-compose.yml", "docker-compose.offline.yml")
-SERVICES = ("etcd", "apiserver", "scheduler", "controller-manager", "gitops", "node-1", "node-2")
+SERVICES = ("etcd", "apiserver", "scheduler", "controller-manager", "gitops", "dns", "proxy", "ingress",
+            "node-1", "node-2")
 IMAGE_V2 = "minik8s/busybox:e2e-v2"  # the same image under another name: the "new version"
 LABEL_NODE = "io.minik8s.node"
 
@@ -82,9 +84,15 @@ class Stack:
         self.repos = tmp / "repos"  # /repos in the gitops container
         self.repos.mkdir()
         self.webhook_port = free_port()
+        self.ingress_port = free_port()
+        subnet = ipaddress.IPv4Network(free_subnet("192.168.200.0/21"))
+        pods, services = subnet.subnets(prefixlen_diff=1)
         self.env = {
             **os.environ,
-            "MINIK8S_API_PORT": str(self.port), "MINIK8S_NETWORK": self.network, "MINIK8S_SUBNET": free_subnet("192.168.200.0/21"),
+            "MINIK8S_API_PORT": str(self.port), "MINIK8S_NETWORK": self.network, "MINIK8S_SUBNET": str(subnet),
+            "MINIK8S_POD_IP_RANGE": str(pods), "MINIK8S_SERVICE_CIDR": str(services),
+            "MINIK8S_CLUSTER_DNS": str(services.network_address + 10), "MINIK8S_INGRESS_PORT": str(self.ingress_port),
+            "MINIK8S_PROXY_HEALTH_PORT": str(free_port()),
             "MINIK8S_NODE_PREFIX": self.prefix, "MINIK8S_ROOT_DIR": str(self.root_dir),
             "MINIK8S_GITOPS_REPOS": str(self.repos), "MINIK8S_GITOPS_WEBHOOK_PORT": str(self.webhook_port),
             # A dead node: NotReady after 6 s without a lease renewal, its pods evicted 2 s later.
@@ -234,6 +242,43 @@ def test_deployment_runs_on_both_nodes_and_kubectl_sees_it(stack: Stack) -> None
     for name in names[:2]:
         assert stack.kubectl("logs", name).splitlines()[0] == f"hello from {name}"
     assert "NAME" in stack.mkctl("get", "pods", "-o", "wide")
+
+
+def test_every_replica_answers_through_the_ingress_the_nodeport_and_the_service_name(stack: Stack) -> None:
+    """The example's Service and Ingress: HTTP from the host's 127.0.0.1 reaches all 4 pods through
+    the Ingress controller and through the NodePort; a pod reaches them by the Service's name."""
+    names = {p["metadata"]["name"] for p in stack.ready_pods(4) or []}
+    assert len(names) == 4
+    url = f"http://127.0.0.1:{stack.ingress_port}/"
+
+    def answers(target: str) -> set[str]:
+        seen: set[str] = set()
+        with httpx.Client(timeout=5) as h:
+            for _ in range(40):
+                r = h.get(target)
+                if r.status_code == 200:
+                    seen.add(r.text.strip())
+        return seen
+    wait_for(lambda: answers(url) == names, 60, "every replica through the Ingress",
+             lambda: f"{answers(url)} != {names}\n{stack.diagnostics()}")
+    ingress = stack.http.get("/apis/networking.k8s.io/v1/namespaces/default/ingresses/web").json()
+    assert ingress["status"]["loadBalancer"]["ingress"] == [{"ip": "127.0.0.1"}]
+    svc = stack.http.get("/api/v1/namespaces/default/services/web").json()
+    assert ipaddress.ip_address(svc["spec"]["clusterIP"]) in ipaddress.ip_network(stack.env["MINIK8S_SERVICE_CIDR"])
+    node_port = f"http://127.0.0.1:{svc['spec']['ports'][0]['nodePort']}/"
+    wait_for(lambda: answers(node_port) == names, 30, "every replica through the NodePort", stack.diagnostics)
+    # From inside a pod: the cluster DNS name and the ClusterIP (DNAT in the pod's namespace).
+    pod = sorted(names)[0]
+    cid = next(c["Id"] for node in (stack.node1, stack.node2) for c in stack.pod_containers(node)
+               if c["Config"]["Labels"].get("io.minik8s.pod.name") == pod and c["State"]["Running"]
+               and c["Config"]["Labels"].get("io.minik8s.role") != "sandbox")
+
+    def from_pod() -> set[str]:
+        out = subprocess.run(["docker", "exec", cid, "sh", "-c", "for i in $(seq 30); do timeout 3 wget -qO- "
+                              "http://web.default.svc.cluster.local/; done"], capture_output=True, text=True,
+                             timeout=120).stdout
+        return {line.strip() for line in out.splitlines() if line.strip()}
+    wait_for(lambda: from_pod() == names, 30, "every replica by the Service's DNS name from a pod", stack.diagnostics)
 
 
 def test_scale_image_change_and_rollback(stack: Stack) -> None:

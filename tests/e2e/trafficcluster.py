@@ -174,6 +174,7 @@ spec:
         readinessProbe:
           exec: {{command: ["test", "-f", "/tmp/ready"]}}
           periodSeconds: 1
+          failureThreshold: 1
 """
 
 
