@@ -368,7 +368,9 @@ def test_discovery_documents(http: httpx.Client) -> None:
     assert {"pods/status", "pods/binding", "pods/log", "services", "namespaces", "nodes"} <= set(core)
     apps = {r["name"]: r for r in http.get("/apis/apps/v1").json()["resources"]}
     assert apps["deployments"]["shortNames"] == ["deploy"] and apps["deployments/scale"]["kind"] == "Scale"
-    assert http.get("/apis/networking.k8s.io/v1").json()["resources"][0]["shortNames"] == ["ing"]
+    networking = {r["name"]: r for r in http.get("/apis/networking.k8s.io/v1").json()["resources"]}
+    assert networking["ingresses"]["shortNames"] == ["ing"]
+    assert networking["ingressclasses"]["namespaced"] is False
     index = http.get("/openapi/v3").json()["paths"]
     assert {"api/v1", "apis/apps/v1"} <= set(index)
     doc = http.get(index["apis/apps/v1"]["serverRelativeURL"]).json()
