@@ -133,6 +133,11 @@ class Registry:
     def cache(self, res: Resource) -> WatchCache:
         return self.caches[res.group_resource]
 
+    def _stored(self, group_resource: str) -> builtins.list[dict[str, Any]]:
+        """Another resource's stored objects, for admission that reads other kinds; none when not served."""
+        cache = self.caches.get(group_resource)
+        return [e.obj for e in cache.objects.values()] if cache is not None else []
+
     # ------------------------------------------------------------------ resources that come and go
     async def install(self, strategies: builtins.list[Resource], *, read_transform: Transform | None = None,
                       transform_key: str = "") -> None:
@@ -356,7 +361,7 @@ class Registry:
         meta["generation"] = 1
         ctx = CreateContext(now=self.clock(), settings=self.settings,
                             existing=lambda: [e.obj for e in self.cache(res).objects.values()],
-                            allocations=self.allocations, dry_run=dry_run)
+                            allocations=self.allocations, dry_run=dry_run, stored=self._stored)
         res.defaults(obj)
         res.prepare_for_create(obj, ctx)
         self._validate(res, obj)

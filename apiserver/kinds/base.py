@@ -100,7 +100,7 @@ def age(obj: Mapping[str, Any], now: datetime) -> str:
 @dataclass
 class CreateContext:
     """What a create may consult: the time, the registry's settings (service CIDR, default
-    toleration seconds, ...) and the kind's stored objects (from the watch cache)."""
+    toleration seconds, ...), the kind's stored objects and other resources' (from the watch caches)."""
 
     now: datetime
     settings: Any = None
@@ -109,6 +109,9 @@ class CreateContext:
     # ClusterIPs and NodePorts); None where a strategy runs without a registry.
     allocations: Any = None
     dry_run: bool = False
+    # The stored objects of another built-in resource by its group_resource ("ingressclasses.networking.k8s.io"):
+    # admission that consults other kinds (the default IngressClass).
+    stored: Callable[[str], Iterable[Obj]] = lambda group_resource: ()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 ``ValidateIngress``: rules or a default backend, paths absolute for Exact/Prefix, backends name a
 service port by number or name (not both), hosts DNS names (wildcards allowed) but not IPs;
-``status`` starts as ``{loadBalancer: {}}``.
+``status`` starts as ``{loadBalancer: {}}``. A new Ingress without a class gets the default
+IngressClass (the DefaultIngressClass admission plugin).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from ...validation.fielderrors import (Causes, Obj, child, each, get_int, get_ma
                                        get_strs, invalid, not_supported, required, required_str)
 from ...validation.formats import (dns1035_label_errors, dns1123_subdomain_errors, ip_errors, port_name_errors,
                                    port_num_errors, wildcard_subdomain_errors)
-from ..base import AGE, NAME, Column, Strategy, age, name_of, spec, status
+from ..base import AGE, NAME, Column, CreateContext, Strategy, age, name_of, spec, status
+from .ingressclass import default_class_name
 from ..common.printers import load_balancer_addresses
 
 _ATOMIC_LIST = Facts(list_type="atomic")
@@ -66,6 +68,19 @@ class IngressStrategy(Strategy):
         "IngressPortStatus": "port:1:i! protocol:2:s! error:3:s!",
         "HTTPIngressPath": "path:1:s pathType:3:s! backend:2:IngressBackend",
     }
+
+    def prepare_for_create(self, obj: Obj, ctx: CreateContext) -> None:
+        """The DefaultIngressClass admission: an Ingress created without a class (and without the
+        legacy ``kubernetes.io/ingress.class`` annotation) gets the default IngressClass, if any."""
+        super().prepare_for_create(obj, ctx)
+        ing_spec = obj.get("spec")
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if not isinstance(ing_spec, dict) or ing_spec.get("ingressClassName") \
+                or "kubernetes.io/ingress.class" in annotations:
+            return
+        chosen = default_class_name(ctx.stored("ingressclasses.networking.k8s.io"))
+        if chosen:
+            ing_spec["ingressClassName"] = chosen
 
     def validate(self, obj: Obj) -> Causes:
         return _validate_ingress(obj)

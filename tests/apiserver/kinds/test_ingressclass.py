@@ -134,3 +134,29 @@ def test_ingress_classes_over_the_api(http: httpx.Client) -> None:
         assert resources["ingressclasses"]["namespaced"] is False
     finally:
         assert http.delete(f"{url}/{name}").status_code == 200
+
+
+def test_a_new_ingress_without_a_class_gets_the_default_class() -> None:
+    """The DefaultIngressClass admission, through the strategy's create path."""
+    from datetime import datetime, timezone
+
+    from apiserver.kinds.base import CreateContext
+    from apiserver.kinds.networking.ingress import IngressStrategy
+
+    classes: list[dict[str, Any]] = [{"metadata": {"name": "minik8s", "creationTimestamp": "2026-01-01T00:00:00Z",
+                             "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}}},
+               {"metadata": {"name": "other", "creationTimestamp": "2026-02-01T00:00:00Z"}}]
+    ctx = CreateContext(now=datetime.now(timezone.utc),
+                        stored=lambda gr: classes if gr == "ingressclasses.networking.k8s.io" else [])
+
+    def created(spec: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:
+        obj: dict[str, Any] = {"metadata": {"name": "i", "annotations": annotations or {}}, "spec": spec}
+        IngressStrategy().prepare_for_create(obj, ctx)
+        return obj["spec"]
+    assert created({"rules": []})["ingressClassName"] == "minik8s"
+    assert created({"ingressClassName": "other"})["ingressClassName"] == "other"
+    assert "ingressClassName" not in created({}, {"kubernetes.io/ingress.class": "nginx"})
+    no_default = CreateContext(now=datetime.now(timezone.utc), stored=lambda gr: classes[1:])
+    obj: dict[str, Any] = {"metadata": {"name": "i"}, "spec": {}}
+    IngressStrategy().prepare_for_create(obj, no_default)
+    assert "ingressClassName" not in obj["spec"]

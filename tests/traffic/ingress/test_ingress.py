@@ -235,9 +235,8 @@ def test_an_ingress_without_class_is_served_by_the_default_class(cluster: Ingres
     cluster.service(ns, "beta", "beta")
     created = cluster.ingress_object(ns, "plain", {"rules": [rule(host, ("/", "Prefix", "beta"))]})
     cluster.wait_name(host, "/", "beta")
-    # Kubernetes' DefaultIngressClass admission would also fill spec.ingressClassName here; this
-    # apiserver's create path cannot read IngressClasses yet (see apiserver/kinds/networking).
-    assert created["spec"].get("ingressClassName") in (None, "minik8s")
+    # The DefaultIngressClass admission filled in the class the controller marked default.
+    assert created["spec"].get("ingressClassName") == "minik8s"
     other = f"other.{ns}.test"
     cluster.ingress_object(ns, "other", {"ingressClassName": "nginx", "rules": [rule(other, ("/", "Prefix", "beta"))]})
     cluster.post(f"{ING}/namespaces/{ns}/ingresses", {
