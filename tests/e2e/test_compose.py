@@ -279,6 +279,13 @@ def test_every_replica_answers_through_the_ingress_the_nodeport_and_the_service_
                              timeout=120).stdout
         return {line.strip() for line in out.splitlines() if line.strip()}
     wait_for(lambda: from_pod() == names, 30, "every replica by the Service's DNS name from a pod", stack.diagnostics)
+    # default/kubernetes reaches the apiserver from a pod (plain HTTP on the Service's port 443:
+    # this apiserver serves no TLS), by name and through the variables every pod gets.
+    version = subprocess.run(["docker", "exec", cid, "sh", "-c",
+                              "timeout 5 wget -qO- http://kubernetes.default.svc.cluster.local:443/version && "
+                              "timeout 5 wget -qO- http://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/version"],
+                             capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.count("gitVersion") == 2, version.stdout + version.stderr
 
 
 def test_scale_image_change_and_rollback(stack: Stack) -> None:
