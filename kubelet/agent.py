@@ -75,6 +75,8 @@ from machinery.events import EventRecorder
 from machinery.informer import Informer, object_key, split_key
 from machinery.process import run_until_signalled
 from machinery.sharedinformers import InformerFactory
+from traffic.proxy.server import Proxier
+from traffic.proxy.userspace import RelaySettings
 from traffic.watch import ServiceWatch
 from machinery.quantity import parse_quantity, to_bytes
 
@@ -180,6 +182,7 @@ class Kubelet:
             self._tasks.append(self.pods.start())
             self.informers.start()
             if self.settings.service_proxy:
+                self._serve_node_ports()
                 self._tasks.append(asyncio.create_task(self.service_proxy.run(), name="service-proxy"))
             self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
             self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
@@ -210,6 +213,18 @@ class Kubelet:
                 await self._server.cleanup()
                 self._server = None
             self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _serve_node_ports(self) -> None:
+        """NodePorts on the Node's InternalIP (kube-proxy's job on a real node), relayed in user
+        space; not on a loopback address, which ``minik8s proxy`` serves for the whole host."""
+        try:
+            address = ipaddress.ip_address(self.node_address)
+        except ValueError:
+            return
+        if address.is_loopback or address.is_unspecified:
+            return
+        self.service_proxy.nodeports = Proxier(nodeport_addresses=(str(address),), load_balancers=False,
+                                               relay_settings=RelaySettings(node=self.name))
 
     async def _rt(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         """A blocking runtime call in the kubelet's own thread pool. Not the loop's default pool:

@@ -11,6 +11,10 @@ Data flow:
       -> ``add(sandbox id, pid, pod uid)``: waits for the first sync (``sync_timeout``), applies
          the current table, so a new pod reaches Services from its first second
     pod gone -> ``forget(pod uid)``
+    with ``nodeports`` (a traffic.proxy.server.Proxier on the Node's InternalIP): every burst also
+      opens/retargets/closes the user-space NodePort listeners there, relaying to the Service's
+      endpoints (``externalTrafficPolicy: Local``: this node's only); a port that cannot be bound is
+      retried every ``retry_interval`` seconds
 
 When this process cannot enter namespaces (not root, nft missing: traffic.proxy.nft.check) the
 reason is logged once and ``disabled`` says it; pods still run, without ClusterIPs.
@@ -25,6 +29,7 @@ from typing import Any, Awaitable, Callable
 
 from traffic.proxy import nft
 from traffic.proxy.rules import Ruleset, render, stale_udp
+from traffic.proxy.server import Proxier
 from traffic.watch import ServiceWatch
 
 log = logging.getLogger(__name__)
@@ -41,8 +46,10 @@ class _Netns:
 
 class PodServiceProxy:
     def __init__(self, watch: ServiceWatch, *, node: str, run_blocking: RunBlocking,
-                 sync_timeout: float = 5.0) -> None:
+                 sync_timeout: float = 5.0, retry_interval: float = 5.0) -> None:
         self.watch = watch
+        self.nodeports: Proxier | None = None
+        self.retry_interval = retry_interval
         self.node = node
         self._run = run_blocking
         self.sync_timeout = sync_timeout
@@ -59,9 +66,23 @@ class PodServiceProxy:
 
     async def run(self) -> None:
         """Follows the Services and EndpointSlices until cancelled."""
-        async for _ in self.watch.changes():
-            self.current = self._render()
-            await asyncio.gather(*(self._sync_one(sid) for sid in list(self._netns)))
+        loop = asyncio.get_running_loop()
+        retry: asyncio.TimerHandle | None = None
+        try:
+            async for _ in self.watch.changes():
+                ports = self.watch.ports()
+                self.current = render(ports, node=self.node)
+                if not self.disabled:
+                    await asyncio.gather(*(self._sync_one(sid) for sid in list(self._netns)))
+                if self.nodeports is not None:
+                    await self.nodeports.sync(ports)
+                    if self.nodeports.failed and (retry is None or retry.when() <= loop.time()):
+                        retry = loop.call_later(self.retry_interval, self.watch.notify)
+        finally:
+            if retry is not None:
+                retry.cancel()
+            if self.nodeports is not None:
+                await self.nodeports.close()
 
     def knows(self, sandbox_id: str) -> bool:
         return sandbox_id in self._netns

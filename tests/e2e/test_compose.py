@@ -267,6 +267,10 @@ def test_every_replica_answers_through_the_ingress_the_nodeport_and_the_service_
     assert ipaddress.ip_address(svc["spec"]["clusterIP"]) in ipaddress.ip_network(stack.env["MINIK8S_SERVICE_CIDR"])
     node_port = f"http://127.0.0.1:{svc['spec']['ports'][0]['nodePort']}/"
     wait_for(lambda: answers(node_port) == names, 30, "every replica through the NodePort", stack.diagnostics)
+    for node in stack.http.get("/api/v1/nodes").json()["items"]:  # and at every node's InternalIP
+        ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+        at_node = f"http://{ip}:{svc['spec']['ports'][0]['nodePort']}/"
+        wait_for(lambda: answers(at_node) == names, 30, f"every replica through {at_node}", stack.diagnostics)
     # From inside a pod: the cluster DNS name and the ClusterIP (DNAT in the pod's namespace).
     pod = sorted(names)[0]
     cid = next(c["Id"] for node in (stack.node1, stack.node2) for c in stack.pod_containers(node)

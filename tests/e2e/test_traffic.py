@@ -101,6 +101,14 @@ def test_a_service_by_dns_name_reaches_both_replicas_from_a_pod_and_through_the_
     with httpx.Client(timeout=5) as h:
         seen_host = {h.get(f"http://127.0.0.1:{node_port}/").text.strip() for _ in range(20)}
     assert seen_host == set(pods)
+    # ... and at the nodes' InternalIP (here both nodes' is the pod network's gateway, this host's).
+    for node in c.http.get("/api/v1/nodes").json()["items"]:
+        ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+
+        def via_node() -> set[str]:
+            with httpx.Client(timeout=5) as h:
+                return {h.get(f"http://{ip}:{node_port}/").text.strip() for _ in range(20)}
+        c.wait(f"both replicas through {ip}:{node_port}", lambda: via_node() == set(pods), 10)
 
 
 def test_scaling_to_zero_refuses_at_once_and_back_succeeds_within_seconds(cluster: TrafficCluster, ns: str) -> None:

@@ -101,8 +101,9 @@ def _overlaps(a: Listener, b: Listener) -> bool:
 
 
 def desired(ports: Iterable[ServicePort], *,
-            nodeport_addresses: Iterable[str] = DEFAULT_NODEPORT_ADDRESSES) -> Desired:
-    """The listeners the ServicePorts call for, each with the ServicePort it relays to."""
+            nodeport_addresses: Iterable[str] = DEFAULT_NODEPORT_ADDRESSES, load_balancers: bool = True) -> Desired:
+    """The listeners the ServicePorts call for, each with the ServicePort it relays to (without
+    ``load_balancers``: the NodePorts only, as a kubelet serves them on its node's address)."""
     # Wildcards first, so that 0.0.0.0 is the one held when 127.0.0.1 is asked for as well.
     addresses = tuple(sorted(nodeport_addresses, key=lambda a: not ipaddress.ip_address(a).is_unspecified))
     wanted: list[tuple[Listener, ServicePort, str]] = []
@@ -115,7 +116,7 @@ def desired(ports: Iterable[ServicePort], *,
             continue
         if sp.node_port:
             wanted.extend((Listener(a, sp.node_port, sp.protocol), sp, "NodePort") for a in addresses)
-        if sp.port:
+        if sp.port and load_balancers:
             wanted.extend((Listener(str(ipaddress.ip_address(ip)), sp.port, sp.protocol), sp, "LoadBalancer")
                           for ip in sp.load_balancer_ips if _is_ip(ip))
     chosen: dict[Listener, ServicePort] = {}

@@ -56,8 +56,10 @@ class Proxier:
     """The open relays, brought to what the ServicePorts ask for by ``sync``."""
 
     def __init__(self, *, nodeport_addresses: tuple[str, ...] = DEFAULT_NODEPORT_ADDRESSES,
-                 relay_settings: RelaySettings = RelaySettings(), on_problem: PortProblem | None = None) -> None:
+                 relay_settings: RelaySettings = RelaySettings(), on_problem: PortProblem | None = None,
+                 load_balancers: bool = True) -> None:
         self.nodeport_addresses = nodeport_addresses
+        self.load_balancers = load_balancers
         self.relay_settings = relay_settings
         self.relays: dict[Listener, Relay] = {}
         self.failed: dict[Listener, str] = {}  # listener -> the error last reported for it
@@ -68,7 +70,7 @@ class Proxier:
         self.syncs = 0
 
     async def sync(self, ports: list[ServicePort]) -> None:
-        want = desired(ports, nodeport_addresses=self.nodeport_addresses)
+        want = desired(ports, nodeport_addresses=self.nodeport_addresses, load_balancers=self.load_balancers)
         plan = diff(want.listeners, {k: r.service_port for k, r in self.relays.items()})
         for listener in plan.close:
             await self.relays.pop(listener).close()
