@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from machinery import errors
-from machinery.client import ApiClient, default_user_agent
+from machinery.client import ApiClient, default_user_agent, wait_for_apiserver
 from machinery.events import EventRecorder
 from machinery.process import run_until_signalled, until_stopped
 from machinery.sharedinformers import InformerFactory
@@ -103,7 +103,7 @@ def build(settings: GitOpsSettings, client: ApiClient) -> tuple[Reconciler, Info
 async def main(settings: GitOpsSettings, *, stop: asyncio.Event | None = None) -> None:
     client = ApiClient(settings.server, user_agent=default_user_agent("minik8s-gitops"))
     try:
-        await _connect(client)
+        await wait_for_apiserver(client)
         await ensure_crd(client)
         if settings.default_sync is not None:
             await ensure_default(client, settings.default_sync)
@@ -129,17 +129,6 @@ async def main(settings: GitOpsSettings, *, stop: asyncio.Event | None = None) -
             await factory.stop()
     finally:
         await client.close()
-
-
-async def _connect(client: ApiClient, *, attempts: int = 60) -> None:
-    """Wait for the apiserver (docker-compose may start us first)."""
-    for i in range(attempts):
-        try:
-            await client.request("GET", "/version")
-            return
-        except errors.ServiceUnavailableError:
-            await asyncio.sleep(min(0.2 * (i + 1), 2.0))
-    await client.request("GET", "/version")
 
 
 def run(settings: GitOpsSettings) -> None:

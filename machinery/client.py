@@ -812,6 +812,18 @@ def _facts(model: type[K8sModel]) -> ApiResource:
     return ApiResource.of(model)
 
 
+async def wait_for_apiserver(client: ApiClient, *, attempts: int = 60) -> None:
+    """Until the apiserver answers ``GET /version`` (docker-compose may start a component first);
+    the last attempt's error is raised."""
+    for i in range(attempts):
+        try:
+            await client.request("GET", "/version")
+            return
+        except errors.ServiceUnavailableError:
+            await asyncio.sleep(min(0.2 * (i + 1), 2.0))
+    await client.request("GET", "/version")
+
+
 async def retry_on_conflict(fn: Callable[[], Awaitable[T]], *, attempts: int = 5,
                             base_delay_s: float = 0.01, max_delay_s: float = 1.0) -> T:
     """Run a read-modify-write ``fn`` again while it raises ``ConflictError`` (client-go's RetryOnConflict).

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from machinery import errors
-from machinery.client import ApiClient, default_user_agent
+from machinery.client import ApiClient, default_user_agent, wait_for_apiserver
 from machinery.healthz import serve_healthz
 from machinery.informer import Informer
 from machinery.process import run_until_signalled, until_stopped
@@ -173,17 +173,6 @@ class IngressController:
         return writes
 
 
-async def _connect(client: ApiClient, *, attempts: int = 60) -> None:
-    """Wait for the apiserver (docker-compose may start us first)."""
-    for i in range(attempts):
-        try:
-            await client.request("GET", "/version")
-            return
-        except errors.ServiceUnavailableError:
-            await asyncio.sleep(min(0.2 * (i + 1), 2.0))
-    await client.request("GET", "/version")
-
-
 async def main(settings: IngressSettings, *, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     client = ApiClient(settings.server, user_agent=default_user_agent("minik8s-ingress"))
@@ -191,7 +180,7 @@ async def main(settings: IngressSettings, *, stop: asyncio.Event | None = None) 
     factory = InformerFactory(client)
     health = None
     try:
-        await _connect(client)
+        await wait_for_apiserver(client)
         try:
             await ensure_class(client, name=settings.class_name, controller=settings.controller)
         except errors.ApiError as e:

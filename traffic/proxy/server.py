@@ -21,8 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Coroutine
 
-from machinery import errors
-from machinery.client import ApiClient, default_user_agent
+from machinery.client import ApiClient, default_user_agent, wait_for_apiserver
 from machinery.events import EventRecorder
 from machinery.healthz import serve_healthz
 from machinery.process import run_until_signalled, until_stopped
@@ -127,17 +126,6 @@ def event_reporter(recorder: EventRecorder, watch: ServiceWatch) -> PortProblem:
     return report
 
 
-async def _connect(client: ApiClient, *, attempts: int = 60) -> None:
-    """Wait for the apiserver (docker-compose may start us first)."""
-    for i in range(attempts):
-        try:
-            await client.request("GET", "/version")
-            return
-        except errors.ServiceUnavailableError:
-            await asyncio.sleep(min(0.2 * (i + 1), 2.0))
-    await client.request("GET", "/version")
-
-
 async def main(settings: ProxySettings, *, stop: asyncio.Event | None = None) -> None:
     client = ApiClient(settings.server, user_agent=default_user_agent(COMPONENT))
     proxier: Proxier | None = None
@@ -155,7 +143,7 @@ async def main(settings: ProxySettings, *, stop: asyncio.Event | None = None) ->
 
         if settings.health_port:
             health = await serve_healthz(settings.health_bind_address, settings.health_port, {"synced": synced})
-        await _connect(client)
+        await wait_for_apiserver(client)
         factory.start()
         log.info("proxy against %s: NodePorts on %s, node %s", settings.server, ",".join(settings.nodeport_addresses),
                  settings.node_name or "(none)")
