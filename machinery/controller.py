@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from machinery import errors
 from machinery.workqueue import QueueShutDown, WorkQueue
 
 K = TypeVar("K", bound=Hashable)
@@ -142,6 +143,12 @@ class Controller(Generic[K]):
             # A CancelledError from inside reconcile (e.g. an awaited future was cancelled) is
             # just another failure of this key.
             self._failed(key, "reconcile was cancelled")
+            return
+        except errors.ConflictError as e:
+            # Our cache was a write behind (client-go's controllers requeue these quietly): the
+            # next attempt, with backoff, reads the newer version.
+            self._log.info("reconcile %r: %s; retrying", key, e)
+            self.queue.add_rate_limited(key)
             return
         except Exception:
             self._log.exception("reconcile %r failed", key)
