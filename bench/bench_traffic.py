@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import signal
@@ -65,7 +64,7 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("MINIK8S_SANDBOX_IMAGE", "minik8s/busybox:1")
 
 from bench.bench_apiserver import machine  # noqa: E402
-from kubelet.runtime import DEFAULT_DOCKER_URL, DockerRuntime  # noqa: E402
+from tests.dockertest import checked_runtime  # noqa: E402  (the engine, as the e2e tests reach it)
 from tests.e2e.trafficcluster import TrafficCluster, client_pod  # noqa: E402
 
 IMAGE = "minik8s/minik8s:dev"
@@ -411,8 +410,8 @@ def fmt_ms(v: float) -> str:
 
 
 def bench(args: argparse.Namespace) -> None:
-    rt = DockerRuntime(os.environ.get("DOCKER_HOST", DEFAULT_DOCKER_URL), sandbox_image="minik8s/busybox:1")
-    rt.ping()
+    os.environ.setdefault("MINIK8S_TEST_IMAGE", "minik8s/busybox:1")
+    rt = checked_runtime()
     for image in (IMAGE, "minik8s/busybox:1"):
         if not rt.image_present(image):
             raise SystemExit(f"{image} is missing: run scripts/build-images --offline (minik8s, busybox)")
