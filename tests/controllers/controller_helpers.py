@@ -21,6 +21,12 @@ async def running(module: ModuleType, url: str, **settings: Any) -> AsyncIterato
         ctx = ControllerContext(client, factory, ControllerManagerSettings(server=url, leader_elect=False, **settings))
         task = asyncio.create_task(module.run(ctx))
         try:
+            # Yield only once the controller is running: its informers have listed (and what it
+            # does at start, like the Endpoints controller's leftover sweep, has looked at that
+            # list), so a test's first writes are seen as changes, never as start-up state.
+            await asyncio.sleep(0)  # the task makes its informers
+            await factory.wait_synced(timeout=30)
+            await asyncio.sleep(0.05)
             yield client
         finally:
             task.cancel()
