@@ -9,11 +9,17 @@ Data flow:
     pods:  informer (fieldSelector spec.nodeName=NAME) -> key ns/name -> Controller -> reconcile:
              runtime.list(pod uid label) -> containers
              deletionTimestamp  -> plan_deletion: stop (grace: SIGTERM, then SIGKILL), remove,
-                                   DELETE gracePeriodSeconds=0 with a uid precondition
-             otherwise          -> podsync.plan -> execute (sandbox, pull, create+start) ->
+                                   DELETE gracePeriodSeconds=0 with a uid precondition; the
+                                   sandbox (the pod IP) goes sandbox_linger seconds later
+             otherwise          -> podsync.plan -> execute (sandbox with the pod's DNS from
+                                   kubelet.poddns and its Service table from kubelet.serviceproxy
+                                   before any container; pull; create+start with the environment
+                                   and mounts of kubelet.containerconfig) ->
                                    list again -> podsync.pod_status -> PUT pods/{name}/status if
                                    it changed -> requeue after sync_interval (Docker's state is
                                    polled, like the kubelet's PLEG relist)
+    services: Services + EndpointSlices (traffic.watch) -> kubelet.serviceproxy rewrites the
+           ClusterIP table of every pod of this node and serves NodePorts on the Node's InternalIP
     heartbeat: Lease renewal every lease_renew_interval; the engine is pinged every
            runtime_check_interval and the Node's Ready condition follows it (never crashes).
     housekeeping: containers on this node whose pod uid is not in the informer are removed.
@@ -40,7 +46,6 @@ highest restart count is the current one, the one before it the previous.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import ipaddress
 import logging
@@ -55,7 +60,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubelet import podsync
-from kubelet.poddns import pod_dns, service_env
+from kubelet.containerconfig import ConfigError, ContainerConfig
+from kubelet.poddns import pod_dns
 from kubelet.serviceproxy import PodServiceProxy
 from kubelet.probes import ProbeEvent, ProbeManager
 from kubelet.nodestatus import (
@@ -65,7 +71,7 @@ from kubelet.nodestatus import (
 from kubelet.server import LogsUnavailable, start_kubelet_server, waiting_to_start
 from kubelet.cri import (
     LABEL_NODE, LABEL_POD_UID, ContainerInfo, ContainerRuntime, ContainerRuntimeError, ContainerSpec,
-    ImageNotPresent, ImagePullError, Mount, RuntimeUnavailable,
+    ImageNotPresent, ImagePullError, RuntimeUnavailable,
 )
 from kubelet.runtime import DEFAULT_DOCKER_URL, DEFAULT_SANDBOX_IMAGE, DockerRuntime
 from machinery import errors
@@ -170,6 +176,8 @@ class Kubelet:
         self.informers = InformerFactory(client)
         self.service_watch = ServiceWatch(self.informers)
         self.service_proxy = PodServiceProxy(self.service_watch, node=self.name, run_blocking=self._rt)
+        self.config = ContainerConfig(client, node_name=self.name, node_address=lambda: self.node_address,
+                                      services=self.service_watch.services.list, pod_dir=self._pod_dir)
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, stop: asyncio.Event) -> None:
@@ -763,7 +771,7 @@ class Kubelet:
         memory.pull_failures.pop(a.name, None)
         try:
             cspec = await self._container_spec(pod, c_spec, a, sandbox)
-        except _ConfigError as e:
+        except ConfigError as e:
             await self.recorder.event(pod, "Warning", "Failed", f"Error: {e}")
             return ("CreateContainerConfigError", str(e))
         try:
@@ -802,8 +810,8 @@ class Kubelet:
     async def _container_spec(self, pod: Obj, c: Obj, a: podsync.StartContainer, sandbox: ContainerInfo) -> ContainerSpec:
         meta = pod.get("metadata") or {}
         uid = str(meta.get("uid"))
-        env = await self._env(pod, c, pod_ip=sandbox.ip or "")
-        mounts = await self._mounts(pod, c)
+        env = await self.config.env(pod, c, pod_ip=sandbox.ip or "")
+        mounts = await self.config.mounts(pod, c)
         limits = (c.get("resources") or {}).get("limits") or {}
         nano_cpus = int(parse_quantity(limits["cpu"]) * 1_000_000_000) if limits.get("cpu") else None
         mem = to_bytes(limits["memory"]) if limits.get("memory") else None
@@ -813,108 +821,6 @@ class Kubelet:
             args=c.get("args"), env=env, working_dir=c.get("workingDir"), nano_cpus=nano_cpus, mem_limit=mem,
             mounts=mounts, restart_count=a.restart_count,
             labels={podsync.LABEL_INIT: "true"} if a.init else {})
-
-    async def _lookup(self, kind: str, namespace: str, name: str, key: str, optional: bool) -> str | None:
-        try:
-            obj = await self.client.get(kind, name, namespace=namespace)
-        except errors.NotFoundError:
-            if optional:
-                return None
-            raise _ConfigError(f"{kind[:-1]} \"{name}\" not found")
-        if kind == "secrets":
-            raw = (obj.get("data") or {}).get(key)
-            value = base64.b64decode(raw).decode() if raw is not None else (obj.get("stringData") or {}).get(key)
-        else:
-            value = (obj.get("data") or {}).get(key)
-        if value is None and not optional:
-            raise _ConfigError(f"couldn't find key {key} in {kind[:-1]} {namespace}/{name}")
-        return value
-
-    async def _env(self, pod: Obj, c: Obj, *, pod_ip: str) -> dict[str, str]:
-        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-        ns = str(meta.get("namespace"))
-        fields = {"metadata.name": meta.get("name"), "metadata.namespace": ns, "metadata.uid": meta.get("uid"),
-                  "status.podIP": pod_ip, "status.hostIP": self.node_address, "spec.nodeName": self.name,
-                  "spec.serviceAccountName": spec.get("serviceAccountName") or "default"}
-        # The Services of the pod's namespace as they are now (Kubernetes' service links); the
-        # container's own variables below override them.
-        env: dict[str, str] = service_env(pod, self.service_watch.services.list())
-        for src in c.get("envFrom") or []:
-            prefix = src.get("prefix") or ""
-            for kind, ref_key in (("configmaps", "configMapRef"), ("secrets", "secretRef")):
-                ref = src.get(ref_key)
-                if not ref:
-                    continue
-                try:
-                    obj = await self.client.get(kind, ref["name"], namespace=ns)
-                except errors.NotFoundError:
-                    if ref.get("optional"):
-                        continue
-                    raise _ConfigError(f"{kind[:-1]} \"{ref['name']}\" not found")
-                for k, v in (obj.get("data") or {}).items():
-                    env[prefix + k] = base64.b64decode(v).decode() if kind == "secrets" else str(v)
-        for e in c.get("env") or []:
-            name = str(e.get("name"))
-            if "value" in e:
-                env[name] = str(e.get("value") or "")
-                continue
-            vf = e.get("valueFrom") or {}
-            if "fieldRef" in vf:
-                path = vf["fieldRef"].get("fieldPath")
-                if path.startswith("metadata.labels['") or path.startswith("metadata.annotations['"):
-                    which = "labels" if "labels" in path else "annotations"
-                    env[name] = str((meta.get(which) or {}).get(path.split("'")[1], ""))
-                else:
-                    env[name] = str(fields.get(path) or "")
-            elif "configMapKeyRef" in vf or "secretKeyRef" in vf:
-                kind, ref = ("configmaps", vf["configMapKeyRef"]) if "configMapKeyRef" in vf \
-                    else ("secrets", vf["secretKeyRef"])
-                value = await self._lookup(kind, ns, ref["name"], ref["key"], bool(ref.get("optional")))
-                if value is not None:
-                    env[name] = value
-        return env
-
-    async def _mounts(self, pod: Obj, c: Obj) -> list[Mount]:
-        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-        volumes = {v.get("name"): v for v in spec.get("volumes") or []}
-        base = self._pod_dir(str(meta.get("uid"))) / "volumes"
-        mounts: list[Mount] = []
-        for vm in c.get("volumeMounts") or []:
-            vol = volumes.get(vm.get("name"))
-            if vol is None:
-                raise _ConfigError(f"volume {vm.get('name')} not found")
-            path = base / str(vm.get("name"))
-            if "emptyDir" in vol:
-                await asyncio.to_thread(_mkdir, path)
-            elif "configMap" in vol or "secret" in vol:
-                kind = "configmaps" if "configMap" in vol else "secrets"
-                src = vol.get("configMap") or vol.get("secret") or {}
-                obj_name = src.get("name") or src.get("secretName")
-                try:
-                    obj = await self.client.get(kind, str(obj_name), namespace=str(meta.get("namespace")))
-                except errors.NotFoundError:
-                    if not src.get("optional"):
-                        raise _ConfigError(f"{kind[:-1]} \"{obj_name}\" not found")
-                    obj = {}
-                data = dict(obj.get("data") or {})
-                if kind == "secrets":
-                    data = {k: base64.b64decode(v).decode() for k, v in data.items()}
-                items = src.get("items")
-                files = {i["path"]: data.get(i["key"], "") for i in items} if items else data
-                await asyncio.to_thread(_write_files, path, files)
-            else:
-                raise _ConfigError(f"volume {vm.get('name')}: only emptyDir, configMap and secret are supported")
-            target = str(vm.get("mountPath"))
-            if vm.get("subPath"):
-                path = path / str(vm["subPath"])
-            mounts.append(Mount(source=str(path), target=target,
-                                read_only=bool(vm.get("readOnly")) or "configMap" in vol or "secret" in vol))
-        return mounts
-
-
-class _ConfigError(Exception):
-    """The pod refers to something missing (a ConfigMap, a key): CreateContainerConfigError."""
-
 
 def _pod_label(pod: Obj) -> str:
     meta = pod.get("metadata") or {}
@@ -937,21 +843,6 @@ def _first_host(subnet: str) -> str | None:
         return str(next(ipaddress.IPv4Network(subnet, strict=False).hosts()))
     except (ValueError, StopIteration):
         return None
-
-
-def _mkdir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o777)
-
-
-def _write_files(path: Path, files: dict[str, str]) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    for rel, content in files.items():
-        target = path / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(content)
-        os.replace(tmp, target)
 
 
 async def main(settings: KubeletSettings, *, stop: asyncio.Event | None = None) -> None:
