@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Iterable
+from typing import AbstractSet, Iterable
 
 import aiohttp
 from aiohttp import web
@@ -57,36 +57,60 @@ class ProxySettings:
     https_port: int = 0  # 0: no HTTPS listener
 
 
-def hop_by_hop(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> set[str]:
+def hop_by_hop(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> AbstractSet[str]:
     """The hop-by-hop headers of a message: the fixed ones and those its ``Connection`` names."""
-    named = {t.strip().lower() for v in headers.getall("Connection", []) for t in v.split(",") if t.strip()}
-    return set(HOP_BY_HOP) | named
+    if "Connection" not in headers:
+        return HOP_BY_HOP  # the usual case: no set to build
+    named = {t.strip().lower() for v in headers.getall("Connection") for t in v.split(",") if t.strip()}
+    return HOP_BY_HOP | named
 
 
-def request_headers(headers: CIMultiDictProxy[str], *, remote: str, proto: str, port: int,
+# Never copied from the client: hop-by-hop, ``Expect`` (answered here) and the ones set below.
+_REQUEST_SKIP = HOP_BY_HOP | {"expect", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "x-real-ip",
+                              "x-forwarded-for"}
+
+
+def request_headers(headers: CIMultiDictProxy[str], *, remote: str, proto: str, port: int | str,
                     drop: Iterable[str] = ()) -> CIMultiDict[str]:
     """What goes upstream: the client's headers without hop-by-hop ones (``Host`` kept), plus the
     ``X-Forwarded-*`` set (``X-Forwarded-For`` appended to)."""
-    skip = hop_by_hop(headers) | {"expect"} | set(drop)
-    out = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in skip)
-    previous = ", ".join(headers.getall("X-Forwarded-For", []))
-    out["X-Forwarded-For"] = f"{previous}, {remote}" if previous and remote else (previous or remote)
-    if "Host" in headers:
-        out["X-Forwarded-Host"] = headers["Host"]
-    out["X-Forwarded-Proto"] = proto
-    out["X-Forwarded-Port"] = str(port)
-    out["X-Real-IP"] = remote
-    return out
+    skip: AbstractSet[str] = _REQUEST_SKIP
+    if drop or "Connection" in headers:
+        skip = skip | hop_by_hop(headers) | set(drop)
+    # One pass into a list, one multidict built from it (no item replaced after).
+    items = [(k, v) for k, v in headers.items() if k.lower() not in skip]
+    if "X-Forwarded-For" in headers:
+        previous = ", ".join(headers.getall("X-Forwarded-For"))
+        items.append(("X-Forwarded-For", f"{previous}, {remote}" if previous and remote else (previous or remote)))
+    else:
+        items.append(("X-Forwarded-For", remote))
+    host = headers.get("Host")
+    if host is not None:
+        items.append(("X-Forwarded-Host", host))
+    elif "X-Forwarded-Host" in headers:  # no Host to say: the client's own ones pass
+        items.extend(("X-Forwarded-Host", v) for v in headers.getall("X-Forwarded-Host"))
+    items.append(("X-Forwarded-Proto", proto))
+    items.append(("X-Forwarded-Port", str(port)))
+    items.append(("X-Real-IP", remote))
+    return CIMultiDict(items)
+
+
+def _response_items(headers: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
+    skip = hop_by_hop(headers)
+    return [(k, v) for k, v in headers.items() if k.lower() not in skip]
 
 
 def response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    skip = hop_by_hop(headers)
-    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in skip)
+    return CIMultiDict(_response_items(headers))
 
 
 def is_websocket(request: web.BaseRequest) -> bool:
-    connection = {t.strip().lower() for v in request.headers.getall("Connection", []) for t in v.split(",")}
-    return request.headers.get("Upgrade", "").lower() == "websocket" and "upgrade" in connection
+    headers = request.headers
+    upgrade = headers.get("Upgrade")
+    if upgrade is None or upgrade.lower() != "websocket":
+        return False
+    connection = {t.strip().lower() for v in headers.getall("Connection", []) for t in v.split(",")}
+    return "upgrade" in connection
 
 
 def _text(status: int, message: str) -> web.Response:
@@ -102,6 +126,7 @@ class IngressProxy:
         self.table = table or RouteTable()
         self.certificates = certificates or Certificates()
         self._next: dict[str, int] = {}
+        self._origins: dict[tuple[str, int], str] = {}
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
         self.bound_port = 0
@@ -144,13 +169,24 @@ class IngressProxy:
             self._session = None
 
     # ------------------------------------------------------------------ requests
-    def _endpoints(self, backend: Backend) -> list[tuple[str, int]]:
+    def _endpoints(self, backend: Backend) -> tuple[tuple[str, int], ...]:
         """The backend's endpoints, rotated one further for each request (round robin)."""
-        eps = list(backend.endpoints)
-        start = self._next.get(backend.key, 0)
-        self._next[backend.key] = start + 1
+        eps = backend.endpoints
+        key = backend.key
+        start = self._next.get(key, 0)
+        self._next[key] = start + 1
+        if len(eps) == 1:
+            return eps
         start %= len(eps)
         return eps[start:] + eps[:start]
+
+    def _origin(self, ip: str, port: int) -> str:
+        origin = self._origins.get((ip, port))
+        if origin is None:
+            if len(self._origins) > 4096:  # endpoints come and go; do not grow for ever
+                self._origins.clear()
+            origin = self._origins[(ip, port)] = f"http://{ip}:{port}"
+        return origin
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         backend = self.table.match(request.host if "Host" in request.headers else "", request.path)
@@ -160,16 +196,19 @@ class IngressProxy:
             what = "no ready endpoints" if backend.found else "no such service port"
             return _text(503, f"503 service unavailable: {what} for {backend.key}")
         remote = request.remote or ""
-        if is_websocket(request):
+        client_headers = request.headers
+        if "Upgrade" in client_headers and is_websocket(request):
             return await self._websocket(request, backend, remote)
-        if request.headers.get("Expect", "").lower() == "100-continue":
+        expect = client_headers.get("Expect")
+        if expect is not None and expect.lower() == "100-continue":
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         assert self._session is not None
-        headers = request_headers(request.headers, remote=remote, proto=request.scheme, port=self._port(request))
+        headers = request_headers(client_headers, remote=remote, proto=request.scheme, port=self._port(request))
         data = request.content if request.body_exists else None
+        raw_path = request.raw_path
         last: BaseException | None = None
         for ip, port in self._endpoints(backend):
-            url = URL(f"http://{ip}:{port}{request.raw_path}", encoded=True)
+            url = URL(self._origin(ip, port) + raw_path, encoded=True)
             try:
                 upstream = await self._session.request(request.method, url, headers=headers, data=data,
                                                        allow_redirects=False, compress=None)
@@ -197,9 +236,9 @@ class IngressProxy:
                 and upstream.status not in (204, 304)):
             # Small and sized: one write of headers and body (a third fewer syscalls per request).
             body = await upstream.read()
-            small = web.Response(status=upstream.status, reason=upstream.reason, body=body)
-            small.headers.extend(response_headers(upstream.headers))
-            return small
+            # The headers go in as a list: one multidict built, not two.
+            return web.Response(status=upstream.status, reason=upstream.reason, body=body,
+                                headers=_response_items(upstream.headers))
         out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         out.headers.extend(response_headers(upstream.headers))
         await out.prepare(request)
