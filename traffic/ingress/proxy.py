@@ -44,7 +44,7 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 _WS_HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
                            "sec-websocket-protocol", "sec-websocket-accept"})
 _CONNECT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
-SMALL_BODY = 64 * 1024  # answers up to this size with a Content-Length are read whole, then sent in one write
+SMALL_BODY = 64 * 1024  # bodies up to this size with a Content-Length are read whole, then sent in one write
 
 
 @dataclass
@@ -204,7 +204,11 @@ class IngressProxy:
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         assert self._session is not None
         headers = request_headers(client_headers, remote=remote, proto=request.scheme, port=self._port(request))
-        data = request.content if request.body_exists else None
+        data: aiohttp.StreamReader | bytes | None = None
+        if request.body_exists:
+            length = request.content_length
+            # Small and sized: read whole, so headers and body go upstream in one write; else streamed.
+            data = await request.read() if length is not None and length <= SMALL_BODY else request.content
         raw_path = request.raw_path
         last: BaseException | None = None
         for ip, port in self._endpoints(backend):
