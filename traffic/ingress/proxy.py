@@ -44,6 +44,9 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 _WS_HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
                            "sec-websocket-protocol", "sec-websocket-accept"})
 _CONNECT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+_AUTO_ADDED = ("User-Agent", "Accept", "Accept-Encoding")  # what aiohttp's client adds to any request
+_AUTO_HEADERS = (*_AUTO_ADDED, "Content-Type")  # ... and Content-Type to one with a body (or POST/PUT/PATCH)
+_GET_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 SMALL_BODY = 64 * 1024  # bodies up to this size with a Content-Length are read whole, then sent in one write
 
 
@@ -128,6 +131,7 @@ class IngressProxy:
         self._next: dict[str, int] = {}
         self._origins: dict[tuple[str, int], str] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._ws_session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
         self.bound_port = 0
         self.bound_https_port = 0
@@ -136,10 +140,14 @@ class IngressProxy:
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self.settings.max_connections, limit_per_host=0,
                                          keepalive_timeout=self.settings.keepalive_timeout, use_dns_cache=False)
-        self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.settings.connect_timeout),
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"))
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.settings.connect_timeout)
+        # Requests name the auto headers to skip themselves (only those the client did not send:
+        # usually none, and aiohttp's cheap path); WebSocket handshakes skip all of them. One pool.
+        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                              cookie_jar=aiohttp.DummyCookieJar(), timeout=timeout)
+        self._ws_session = aiohttp.ClientSession(connector=connector, connector_owner=False, auto_decompress=False,
+                                                 cookie_jar=aiohttp.DummyCookieJar(), timeout=timeout,
+                                                 skip_auto_headers=_AUTO_HEADERS)
         server = web.Server(self.handle, auto_decompress=False, access_log=None)
         self._runner = web.ServerRunner(server)
         await self._runner.setup()
@@ -164,6 +172,9 @@ class IngressProxy:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._ws_session is not None:
+            await self._ws_session.close()
+            self._ws_session = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -210,12 +221,18 @@ class IngressProxy:
             # Small and sized: read whole, so headers and body go upstream in one write; else streamed.
             data = await request.read() if length is not None and length <= SMALL_BODY else request.content
         raw_path = request.raw_path
+        method = request.method
+        # aiohttp adds these unless told not to; only those the client did not send need saying.
+        skip = [h for h in _AUTO_ADDED if h not in client_headers]
+        if "Content-Type" not in client_headers and (data is not None or method not in _GET_METHODS):
+            skip.append("Content-Type")
         last: BaseException | None = None
         for ip, port in self._endpoints(backend):
             url = URL(self._origin(ip, port) + raw_path, encoded=True)
             try:
-                upstream = await self._session.request(request.method, url, headers=headers, data=data,
-                                                       allow_redirects=False, compress=None)
+                upstream = await self._session.request(method, url, headers=headers, data=data,
+                                                       allow_redirects=False, compress=None,
+                                                       skip_auto_headers=skip or None)
             except _CONNECT_ERRORS as e:
                 log.debug("endpoint %s:%d of %s refused: %s", ip, port, backend.key, e)
                 last = e
@@ -253,7 +270,7 @@ class IngressProxy:
 
     # ------------------------------------------------------------------ websockets
     async def _websocket(self, request: web.BaseRequest, backend: Backend, remote: str) -> web.StreamResponse:
-        assert self._session is not None
+        assert self._ws_session is not None
         protocols = [p.strip() for v in request.headers.getall("Sec-WebSocket-Protocol", []) for p in v.split(",")
                      if p.strip()]
         headers = request_headers(request.headers, remote=remote, proto=request.scheme, port=self._port(request),
@@ -262,7 +279,7 @@ class IngressProxy:
         for ip, port in self._endpoints(backend):
             url = URL(f"http://{ip}:{port}{request.raw_path}", encoded=True)
             try:
-                upstream = await self._session.ws_connect(url, headers=headers, protocols=protocols, autoping=False,
+                upstream = await self._ws_session.ws_connect(url, headers=headers, protocols=protocols, autoping=False,
                                                           max_msg_size=0, compress=0)
                 break
             except _CONNECT_ERRORS:
