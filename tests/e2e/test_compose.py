@@ -176,8 +176,17 @@ class Stack:
         return ready if len(ready) == n == len(pods) else None
 
     def pod_containers(self, node: str) -> list[dict[str, Any]]:
+        """Every container of the node, inspected; one removed between the listing and the
+        inspection (a kubelet removes a deleted pod's sandbox a moment after the pod) is left out."""
         ids = self.docker("ps", "-aq", "--filter", f"label={LABEL_NODE}={node}").split()
-        return json.loads(self.docker("inspect", *ids)) if ids else []
+        found = []
+        for cid in ids:
+            p = subprocess.run(["docker", "inspect", cid], capture_output=True, text=True, timeout=120)
+            if p.returncode == 0:
+                found += json.loads(p.stdout)
+            elif "No such object" not in p.stderr:
+                raise AssertionError(f"docker inspect {cid}: {p.stderr}")
+        return found
 
 
 @pytest.fixture(scope="module")
