@@ -36,7 +36,7 @@ from typing import Any, Callable
 from controllers.manager import ControllerContext
 from machinery import errors
 from machinery.controller import Controller, Result
-from machinery.informer import object_key, split_key
+from machinery.informer import Informer, object_key, split_key
 
 from .podendpoints import (HEADLESS_LABEL, find_port, is_pod_ready, selector_matches,  # noqa: F401 (re-exported)
                            should_pod_be_in_endpoints, with_headless_label)
@@ -205,6 +205,22 @@ def services_for_pod(pod: Obj, services: list[Obj]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- executor
+def follow_pods_of_services(pods: Informer, services: Informer, enqueue: Callable[[str], None]) -> None:
+    """The pod handlers of the Endpoints and EndpointSlice controllers: an added, changed or
+    deleted pod enqueues the Services of its namespace that select it (before or after)."""
+    def services_in(pod: Obj) -> list[Obj]:
+        return services.list((pod.get("metadata") or {}).get("namespace"))
+
+    def on_pod(pod: Obj) -> None:
+        for key in services_for_pod(pod, services_in(pod)):
+            enqueue(key)
+
+    def on_pod_update(old: Obj, new: Obj) -> None:
+        for key in services_for_pod_change(old, new, services_in):
+            enqueue(key)
+    pods.add_handler(on_pod, on_pod_update, on_pod)
+
+
 class EndpointsController:
     def __init__(self, ctx: ControllerContext) -> None:
         self.client = ctx.client
@@ -213,7 +229,7 @@ class EndpointsController:
         self.endpoints = ctx.informers.informer(ENDPOINTS)
         self.controller: Controller[str] = Controller("endpoints", self.reconcile, workers=ctx.settings.workers)
         self.services.add_handler(self._on_service, lambda old, new: self._on_service(new), self._on_service)
-        self.pods.add_handler(self._on_pod, self._on_pod_update, self._on_pod)
+        follow_pods_of_services(self.pods, self.services, self.controller.enqueue)
         # Deletions only (see the module docstring): an added or changed Endpoints is not looked at.
         self.endpoints.add_handler(on_delete=self._on_endpoints_delete)
 
@@ -237,17 +253,6 @@ class EndpointsController:
             if LEADER_ANNOTATION in ((ep.get("metadata") or {}).get("annotations") or {}):
                 continue
             self.controller.enqueue(object_key(ep))
-
-    def _services_in(self, pod: Obj) -> list[Obj]:
-        return self.services.list((pod.get("metadata") or {}).get("namespace"))
-
-    def _on_pod(self, pod: Obj) -> None:
-        for key in services_for_pod(pod, self._services_in(pod)):
-            self.controller.enqueue(key)
-
-    def _on_pod_update(self, old: Obj, new: Obj) -> None:
-        for key in services_for_pod_change(old, new, self._services_in):
-            self.controller.enqueue(key)
 
     async def reconcile(self, key: str) -> Result | None:
         namespace, name = split_key(key)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from controllers.endpoints import services_for_pod, services_for_pod_change
+from controllers.endpoints import follow_pods_of_services
 from controllers.endpointsliceplan import MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, Obj, plan
 from controllers.manager import ControllerContext
 from machinery import errors
@@ -40,7 +40,7 @@ class EndpointSliceController:
         self.slices = ctx.informers.informer(ENDPOINT_SLICES, label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY}")
         self.controller: Controller[str] = Controller("endpointslice", self.reconcile, workers=ctx.settings.workers)
         self.services.add_handler(self._on_service, lambda old, new: self._on_service(new), self._on_service)
-        self.pods.add_handler(self._on_pod, self._on_pod_update, self._on_pod)
+        follow_pods_of_services(self.pods, self.services, self.controller.enqueue)
         self.slices.add_handler(self._on_slice, lambda old, new: self._on_slice(new), self._on_slice)
 
     def _on_service(self, svc: Obj) -> None:
@@ -51,17 +51,6 @@ class EndpointSliceController:
         service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
         if service:
             self.controller.enqueue(f"{meta.get('namespace')}/{service}")
-
-    def _services_in(self, pod: Obj) -> list[Obj]:
-        return self.services.list((pod.get("metadata") or {}).get("namespace"))
-
-    def _on_pod(self, pod: Obj) -> None:
-        for key in services_for_pod(pod, self._services_in(pod)):
-            self.controller.enqueue(key)
-
-    def _on_pod_update(self, old: Obj, new: Obj) -> None:
-        for key in services_for_pod_change(old, new, self._services_in):
-            self.controller.enqueue(key)
 
     def _slices_of(self, namespace: str | None, name: str) -> list[Obj]:
         return [s for s in self.slices.list(namespace)
