@@ -21,7 +21,8 @@ from ..validation.objectmeta import validate_object_meta
 from .base import Strategy, collect_type_facts
 from .common import meta, podspec_messages, podtemplate
 
-_GROUP_PACKAGES = ("core", "apps", "networking", "coordination", "apiextensions", "discovery")
+_GROUP_PACKAGES = ("core", "apps", "batch", "autoscaling", "policy", "storage", "networking", "coordination",
+                   "apiextensions", "discovery")
 
 
 @functools.cache

@@ -1,0 +1,1 @@
+"""The policy API group's kinds, one strategy module each."""
