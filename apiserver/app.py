@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from machinery import errors
 
-from . import discovery, nodeproxy
+from . import discovery, metricsapi, nodeproxy
 from .cache import CacheEvent, ExpiredError, TooSlowError, Watcher
 from .fieldmanager import Writer, writer_for
 from .negotiation import partial_object, response_form
@@ -85,10 +85,11 @@ def _options_dry_run(options: dict[str, Any]) -> bool:
 
 def _as_version(res: Resource, raw: bytes, obj: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
     """An object as the requested version serves it. Objects are stored at the storage version;
-    between versions of a custom resource (conversion None) only ``apiVersion`` differs."""
+    between versions of a custom resource (conversion None) only ``apiVersion`` differs; a builtin
+    kind served at several versions converts in its strategy's ``from_storage``."""
     if obj.get("apiVersion", res.api_version) == res.api_version:
         return raw, obj
-    converted = {**obj, "apiVersion": res.api_version}
+    converted = res.from_storage(obj)
     return orjson.dumps(converted), converted
 
 
@@ -468,6 +469,7 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         address, port = nodeproxy.kubelet_location(node)
         return await nodeproxy.proxy_logs(node_name, address, port, ns or "", name, container, options)
 
+    metricsapi.install(app, registry)  # metrics.k8s.io, before the generic resource routes
     for prefix in ("/api/{path:path}", "/apis/{path:path}"):
         app.add_api_route(prefix, dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                           include_in_schema=False)

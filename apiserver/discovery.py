@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 
+from . import metricsapi
 from .resources import ResourceTable
 
 KUBE_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-minik8s", "gitCommit": "minik8s",
@@ -50,6 +51,7 @@ def api_group_list(table: ResourceTable) -> dict[str, Any]:
     for group, names in versions.items():
         listed = [{"groupVersion": f"{group}/{v}", "version": v} for v in sorted(names, key=version_priority)]
         groups.append({"name": group, "versions": listed, "preferredVersion": listed[0]})
+    groups.append(metricsapi.discovery_group())  # served by apiserver/metricsapi.py, not by a strategy
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
@@ -61,6 +63,8 @@ def api_group(table: ResourceTable, group: str) -> dict[str, Any] | None:
 
 
 def api_resource_list(table: ResourceTable, group_version: str) -> dict[str, Any] | None:
+    if group_version == metricsapi.GROUP_VERSION:
+        return metricsapi.resource_list()
     resources = table.group_versions().get(group_version)
     if resources is None:
         return None

@@ -442,8 +442,9 @@ class Registry:
                 precondition = int(rv)
 
         def mutate(current: dict[str, Any]) -> dict[str, Any]:
-            base = copy.deepcopy(current)  # with its resourceVersion: a JSON patch may test or replace it
-            base["apiVersion"] = res.api_version  # stored at the storage version, patched as the request's
+            # With its resourceVersion (a JSON patch may test or replace it); stored at the storage
+            # version, patched as the request's.
+            base = copy.deepcopy(res.from_storage(current))
             try:
                 if ctype == MERGE_PATCH:
                     patched = patches.apply_merge_patch(base, doc)
@@ -506,8 +507,7 @@ class Registry:
                 return result
 
         def mutate(live: dict[str, Any]) -> dict[str, Any]:
-            current = _strip_rv(live)
-            current["apiVersion"] = res.api_version  # applied at the request's version (conversion None)
+            current = _strip_rv(res.from_storage(live))  # applied at the request's version
             merged = self.fields.apply(res, current, config, writer=writer, subresource=subresource)
             new, _ = self._decode(res, merged, field_validation="Ignore")
             new["metadata"].pop("resourceVersion", None)

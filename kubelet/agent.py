@@ -69,6 +69,7 @@ from kubelet.nodestatus import (
     node_spec_patch, node_status,
 )
 from kubelet.server import LogsUnavailable, start_kubelet_server, waiting_to_start
+from kubelet.statscollect import StatsCollector
 from kubelet.cri import (
     LABEL_NODE, LABEL_POD_UID, ContainerInfo, ContainerRuntime, ContainerRuntimeError, ContainerSpec,
     ImageNotPresent, ImagePullError, RuntimeUnavailable,
@@ -400,7 +401,8 @@ class Kubelet:
             return
         try:
             self._server, self.kubelet_port = await start_kubelet_server(
-                self.runtime, host=s.address or "0.0.0.0", port=s.kubelet_port, resolve=self.resolve_logs)
+                self.runtime, host=s.address or "0.0.0.0", port=s.kubelet_port, resolve=self.resolve_logs,
+                stats=StatsCollector(self.runtime, self.name))
             log.info("kubelet API (logs) on %s:%d", s.address, self.kubelet_port)
         except OSError as e:
             # Pods still run; `kubectl logs` answers 503 (the Node publishes no port).

@@ -493,6 +493,13 @@ class DockerRuntime:
                 continue  # removed between list and inspect
         return out
 
+    def stats(self, container_id: str) -> Mapping[str, Any]:
+        """One sample of the engine's resource statistics of a container (the raw stats JSON:
+        cumulative CPU nanoseconds, memory usage and the cgroup's memory.stat); ``kubelet.stats``
+        reads it. ``one_shot``: no second sample to fill ``precpu_stats`` (the rate is ours)."""
+        with self._tr(f"stats of container {container_id[:12]}"):
+            return dict(self._api().stats(container_id, decode=False, stream=False, one_shot=True))
+
     # -- logs and exec
 
     @staticmethod

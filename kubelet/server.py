@@ -13,6 +13,8 @@ Endpoints (the real kubelet's paths and query parameters):
     GET /containerLogs/{namespace}/{pod}/{container}
         ?follow=true&tailLines=N&sinceSeconds=N&sinceTime=RFC3339&timestamps=true
         &previous=true&limitBytes=N
+    GET /stats/summary                            resource usage per pod and container (JSON; with a StatsSource)
+    GET /metrics/resource                         the same as Prometheus text
 
 The kubelet tells this app which Docker container is "the" container of a pod through
 ``resolve(namespace, pod, container) -> (current id, previous id or None)``; it raises
@@ -33,7 +35,7 @@ import logging
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Iterator, Mapping
+from typing import Any, Awaitable, Callable, Iterator, Mapping, Protocol
 
 from aiohttp import web
 
@@ -56,6 +58,13 @@ from .cri import (
 log = logging.getLogger(__name__)
 
 Resolver = Callable[[str, str, str], Awaitable[tuple[str, "str | None"]]]
+
+
+class StatsSource(Protocol):
+    """Resource metrics for ``/stats/summary`` and ``/metrics/resource`` (``kubelet.statscollect``)."""
+
+    async def summary(self) -> dict[str, Any]: ...
+    async def resource_metrics(self) -> str: ...
 
 
 class LogsUnavailable(Exception):
@@ -239,7 +248,7 @@ class _LimitReached(Exception):
     pass
 
 
-def build_app(runtime: ContainerRuntime, resolve: Resolver) -> web.Application:
+def build_app(runtime: ContainerRuntime, resolve: Resolver, *, stats: StatsSource | None = None) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok", content_type="text/plain")
 
@@ -302,15 +311,32 @@ def build_app(runtime: ContainerRuntime, resolve: Resolver) -> web.Application:
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", container_logs)
+    if stats is not None:  # resource metrics (kubelet.statscollect): what the apiserver's metrics.k8s.io reads
+        source = stats
+
+        async def stats_summary(_: web.Request) -> web.Response:
+            try:
+                return web.json_response(await source.summary())
+            except RuntimeUnavailable as e:
+                return _text(503, f"the container runtime is not reachable: {e}")
+
+        async def resource_metrics(_: web.Request) -> web.Response:
+            try:
+                return web.Response(text=await source.resource_metrics(), content_type="text/plain")
+            except RuntimeUnavailable as e:
+                return _text(503, f"the container runtime is not reachable: {e}")
+
+        app.router.add_get("/stats/summary", stats_summary)
+        app.router.add_get("/metrics/resource", resource_metrics)
     return app
 
 
 async def start_kubelet_server(runtime: ContainerRuntime, *, host: str, port: int,
-                               resolve: Resolver) -> tuple[web.AppRunner, int]:
+                               resolve: Resolver, stats: StatsSource | None = None) -> tuple[web.AppRunner, int]:
     """Starts the kubelet's HTTP API on ``host:port`` (port 0: any free port) and returns the
     runner (``await runner.cleanup()`` stops it) and the port it listens on."""
     # handler_cancellation: a client that goes away cancels its handler, which stops a quiet follow.
-    runner = web.AppRunner(build_app(runtime, resolve), access_log=None, handle_signals=False,
+    runner = web.AppRunner(build_app(runtime, resolve, stats=stats), access_log=None, handle_signals=False,
                            shutdown_timeout=1.0, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

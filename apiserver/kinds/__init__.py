@@ -39,6 +39,8 @@ def builtin() -> tuple[Strategy, ...]:
             strategy = getattr(module, "STRATEGY", None)
             if isinstance(strategy, Strategy):
                 found.append(strategy)
+            # Other served versions of the same kind (converted by their from_storage and decode).
+            found.extend(s for s in getattr(module, "MORE_VERSIONS", ()) if isinstance(s, Strategy))
     return tuple(sorted(found, key=lambda s: (s.group != "", s.group, s.plural)))
 
 

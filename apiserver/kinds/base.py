@@ -218,6 +218,12 @@ class Strategy:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.api_version}/{self.plural}>"
 
+    def from_storage(self, obj: Mapping[str, Any]) -> Obj:
+        """A stored object (at ``storage_api_version``) as this version serves it. Versions that
+        differ only in ``apiVersion`` (custom resources, conversion None) need nothing more; a
+        builtin kind served at several versions converts here and back in ``decode``."""
+        return {**obj, "apiVersion": self.api_version}
+
     # ------------------------------------------------------------------ names and fields
     def name_errors(self, name: str) -> list[str]:
         """Which names this kind accepts (most kinds: a DNS-1123 subdomain)."""
