@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from machinery import errors
 
-from . import discovery, metricsapi, nodeproxy
+from . import discovery, eviction, metricsapi, nodeproxy
 from .cache import CacheEvent, ExpiredError, TooSlowError, Watcher
 from .fieldmanager import Writer, writer_for
 from .negotiation import partial_object, response_form
@@ -266,6 +266,11 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
             if method != "GET":
                 raise errors.MethodNotAllowedError(message="only GET is supported on pods/log")
             return await _log(request, res, ns, name)
+        if sub == "eviction":
+            if method != "POST":
+                raise errors.MethodNotAllowedError(message="only POST is supported on pods/eviction")
+            code, status = await eviction.evict(registry, res, ns, name, await _body(request), dry_run=_dry_run(q))
+            return _json(status, code)
         if sub == "binding":
             if method != "POST":
                 raise errors.MethodNotAllowedError(message="only POST is supported on pods/binding")

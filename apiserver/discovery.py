@@ -19,7 +19,7 @@ KUBE_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-minik8s", "g
                 "compiler": "cpython", "platform": "linux/amd64"}
 
 _SUB_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
-              "binding": ["create"], "log": ["get"], "finalize": ["update"]}
+              "binding": ["create"], "eviction": ["create"], "log": ["get"], "finalize": ["update"]}
 
 
 def api_versions(server_address: str) -> dict[str, Any]:
@@ -84,6 +84,8 @@ def api_resource_list(table: ResourceTable, group_version: str) -> dict[str, Any
                 sub_entry.update(kind="Scale", group="autoscaling", version="v1")
             elif sub == "binding":
                 sub_entry["kind"] = "Binding"
+            elif sub == "eviction":
+                sub_entry.update(kind="Eviction", group="policy", version="v1")
             elif sub == "log":
                 sub_entry["kind"] = "Pod"
             out.append(sub_entry)

@@ -101,7 +101,7 @@ def _signed(value: int) -> int:
 # --- schema ---------------------------------------------------------------------------------
 
 # Bodies of subresources and options that kubectl sends as protobuf besides the kinds themselves.
-_EXTRA_KINDS = ("Scale", "Binding", "DeleteOptions")
+_EXTRA_KINDS = ("Scale", "Binding", "DeleteOptions", "Eviction")
 
 
 @cache
