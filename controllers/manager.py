@@ -40,12 +40,7 @@ CONTROLLERS: dict[str, str] = {
     "replicationcontroller": "controllers.replicationcontroller",
     "serviceaccounts": "controllers.serviceaccounts",
     "servicelb": "controllers.servicelb",
-    "daemonset": "controllers.daemonset",
-    "resourcequota": "controllers.resourcequota",
     "statefulset": "controllers.statefulset",
-    "job": "controllers.job",
-    "cronjob": "controllers.cronjob",
-    "ttlafterfinished": "controllers.ttlafterfinished",
 }
 
 
@@ -70,11 +65,6 @@ class ControllerManagerSettings:
     # servicelb: the pool LoadBalancer Services get status.loadBalancer addresses from (loopback:
     # every 127/8 address is this machine's)
     load_balancer_ip_range: str = "127.240.0.0/16"
-    # resource quota: how often every quota's usage is recalculated in full (--resource-quota-sync-period)
-    resource_quota_sync_period: float = 300.0
-    # jobs: the backoff of failed pods (10 s doubling up to 6 min, as Kubernetes)
-    job_backoff_base_s: float = 10.0
-    job_backoff_max_s: float = 360.0
     healthz_bind_address: str = "127.0.0.1"
     healthz_port: int = 10257  # GET /healthz (plain HTTP); 0: none
 
