@@ -61,12 +61,15 @@ from typing import Any, Callable
 
 from kubelet import podsync
 from kubelet.containerconfig import ConfigError, ContainerConfig
+from kubelet.localvolumes import LocalVolumeReclaimer
+from kubelet.volumes import MountError
+from kubelet.volumes.localpath import local_path_dir
 from kubelet.poddns import pod_dns
 from kubelet.serviceproxy import PodServiceProxy
 from kubelet.probes import ProbeEvent, ProbeManager
 from kubelet.nodestatus import (
-    DEFAULT_CAPACITY, NODE_LEASE_DURATION_SECONDS, NODE_LEASE_NAMESPACE, NodeIdentity, lease_body, new_node,
-    node_spec_patch, node_status,
+    DEFAULT_CAPACITY, DEFAULT_ROOT_DIR, NODE_LEASE_DURATION_SECONDS, NODE_LEASE_NAMESPACE, NodeIdentity, lease_body,
+    new_node, node_spec_patch, node_status,
 )
 from kubelet.server import LogsUnavailable, start_kubelet_server, waiting_to_start
 from kubelet.statscollect import StatsCollector
@@ -129,7 +132,12 @@ class KubeletSettings:
 
     @property
     def pods_dir(self) -> Path:
-        return Path(self.data_dir or f"/var/lib/minik8s/kubelet/{self.node_name}") / "pods"
+        return Path(self.data_dir or f"{DEFAULT_ROOT_DIR}/{self.node_name}") / "pods"
+
+    @property
+    def local_path_dir(self) -> str:
+        """Where the local-path provisioner's volumes of this node live (published on the Node)."""
+        return local_path_dir(str(self.pods_dir.parent))
 
 
 def _now() -> datetime:
@@ -178,7 +186,11 @@ class Kubelet:
         self.service_watch = ServiceWatch(self.informers)
         self.service_proxy = PodServiceProxy(self.service_watch, node=self.name, run_blocking=self._rt)
         self.config = ContainerConfig(client, node_name=self.name, node_address=lambda: self.node_address,
-                                      services=self.service_watch.services.list, pod_dir=self._pod_dir)
+                                      services=self.service_watch.services.list, pod_dir=self._pod_dir,
+                                      runtime=self.runtime, run_blocking=self._rt,
+                                      allocatable=lambda: self.settings.capacity)
+        self.reclaimer = LocalVolumeReclaimer(client, self.informers, node_name=self.name,
+                                              local_dir=settings.local_path_dir)
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, stop: asyncio.Event) -> None:
@@ -190,6 +202,7 @@ class Kubelet:
             self.pods.add_handler(self._on_pod, self._on_pod_update, self._on_pod_deleted)
             self._tasks.append(self.pods.start())
             self.informers.start()
+            self._tasks.append(asyncio.create_task(self.reclaimer.run(), name="local-path-reclaimer"))
             if self.settings.service_proxy:
                 self._serve_node_ports()
                 self._tasks.append(asyncio.create_task(self.service_proxy.run(), name="service-proxy"))
@@ -308,7 +321,8 @@ class Kubelet:
     def _identity(self) -> NodeIdentity:
         return NodeIdentity(name=self.name, pod_cidr=self.settings.pod_network_subnet, internal_ip=self.node_address,
                             capacity=dict(self.settings.capacity), runtime_version=self.runtime_version,
-                            os_image="minik8s docker node", kernel_version=os.uname().release, simulated=False)
+                            os_image="minik8s docker node", kernel_version=os.uname().release, simulated=False,
+                            local_path_dir=self.settings.local_path_dir)
 
     def _node_status(self, current: Obj | None) -> Obj:
         status = node_status(self._identity(), now=_now(), current=current)
@@ -475,6 +489,9 @@ class Kubelet:
         self.memory.pop(uid, None)
         self.probes.remove_pod(uid)
         shutil.rmtree(self._pod_dir(uid), ignore_errors=True)
+        task = asyncio.get_running_loop().create_task(self.config.volumes.teardown(uid), name="volume-teardown")
+        self._event_tasks.add(task)
+        task.add_done_callback(self._event_tasks.discard)
 
     # ------------------------------------------------------------------ pods
     def _on_pod(self, pod: Obj) -> None:
@@ -579,6 +596,7 @@ class Kubelet:
             await self._rt(self.runtime.remove, c.id)
         for uid in {c.pod_uid for c in gone if c.pod_uid}:
             self._forget(uid)
+        await self.config.volumes.remove_orphans(live)
         return len(gone)
 
     async def reconcile(self, key: str) -> Result | None:
@@ -630,6 +648,8 @@ class Kubelet:
         if self.settings.service_proxy and running is not None and not self.service_proxy.knows(running.id):
             # A sandbox made before this kubelet started (adopted), or one whose table failed.
             await self.service_proxy.add(running.id, pid=running.pid, pod_uid=uid)
+        if running is not None:
+            await self.config.volumes.refresh(pod)  # ConfigMap/Secret edits, labels, tokens
         liveness_failed = frozenset(
             str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []
             if self.probe_results(uid, str(c.get("name")))[1])
@@ -776,6 +796,9 @@ class Kubelet:
         except ConfigError as e:
             await self.recorder.event(pod, "Warning", "Failed", f"Error: {e}")
             return ("CreateContainerConfigError", str(e))
+        except MountError as e:
+            await self.recorder.event(pod, "Warning", "FailedMount", str(e))
+            return ("ContainerCreating", str(e))
         try:
             cid = await self._rt(self.runtime.create_container, cspec)
         except ImageNotPresent as e:

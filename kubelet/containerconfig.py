@@ -3,24 +3,28 @@
 Data flow (the kubelet calls it for each container it creates):
     pod + container spec + the Services of the pod's namespace (kubelet.poddns.service_env)
         -> ``env``: the Service variables, then ``envFrom`` (ConfigMaps, Secrets), then ``env``
-           (values, ``fieldRef``, ``configMapKeyRef``, ``secretKeyRef``) read through the API
+           (values, ``fieldRef``, ``resourceFieldRef``, ``configMapKeyRef``, ``secretKeyRef``)
+           read through the API
     pod volumes + the container's ``volumeMounts``
-        -> ``mounts``: ``emptyDir`` made, ``configMap``/``secret`` files written under the pod's
-           directory (atomically, one file at a time), the bind mounts for the container
-A missing object or key that is not optional is a ``ConfigError`` (the kubelet reports
-CreateContainerConfigError, as Kubernetes does).
+        -> ``mounts``: every volume of the pod set up by ``kubelet.volumes`` (emptyDir, hostPath,
+           persistentVolumeClaim, configMap, secret, downwardAPI, projected), then the
+           container's bind mounts
+A missing object or key of the environment that is not optional is a ``ConfigError`` (the
+kubelet reports CreateContainerConfigError, as Kubernetes does); a volume that cannot be set up
+is a ``kubelet.volumes.MountError`` (ContainerCreating and a FailedMount event).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from kubelet.cri import Mount
+from kubelet.cri import ContainerRuntime, Mount
 from kubelet.poddns import service_env
+from kubelet.volumes import SourceError
+from kubelet.volumes.downward import resource_value
+from kubelet.volumes.manager import RunBlocking, VolumeManager
 from machinery import errors
 from machinery.client import ApiClient
 
@@ -33,12 +37,15 @@ class ConfigError(Exception):
 
 class ContainerConfig:
     def __init__(self, client: ApiClient, *, node_name: str, node_address: Callable[[], str],
-                 services: Callable[[], list[Obj]], pod_dir: Callable[[str], Path]) -> None:
+                 services: Callable[[], list[Obj]], pod_dir: Callable[[str], Path], runtime: ContainerRuntime,
+                 run_blocking: RunBlocking, allocatable: Callable[[], Mapping[str, str]]) -> None:
         self.client = client
         self.node_name = node_name
         self.node_address = node_address
         self.services = services
         self.pod_dir = pod_dir
+        self.volumes = VolumeManager(client, runtime, node_name=node_name, pod_dir=pod_dir,
+                                     run_blocking=run_blocking, allocatable=allocatable)
 
     async def lookup(self, kind: str, namespace: str, name: str, key: str, optional: bool) -> str | None:
         try:
@@ -92,6 +99,12 @@ class ContainerConfig:
                     env[name] = str((meta.get(which) or {}).get(path.split("'")[1], ""))
                 else:
                     env[name] = str(fields.get(path) or "")
+            elif "resourceFieldRef" in vf:
+                try:
+                    env[name] = resource_value(pod, vf["resourceFieldRef"], allocatable=self.volumes.allocatable(),
+                                               default_container=str(c.get("name")))
+                except SourceError as e:
+                    raise ConfigError(str(e)) from None
             elif "configMapKeyRef" in vf or "secretKeyRef" in vf:
                 kind, ref = ("configmaps", vf["configMapKeyRef"]) if "configMapKeyRef" in vf \
                     else ("secrets", vf["secretKeyRef"])
@@ -101,53 +114,7 @@ class ContainerConfig:
         return env
 
     async def mounts(self, pod: Obj, c: Obj) -> list[Mount]:
-        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-        volumes = {v.get("name"): v for v in spec.get("volumes") or []}
-        base = self.pod_dir(str(meta.get("uid"))) / "volumes"
-        mounts: list[Mount] = []
-        for vm in c.get("volumeMounts") or []:
-            vol = volumes.get(vm.get("name"))
-            if vol is None:
-                raise ConfigError(f"volume {vm.get('name')} not found")
-            path = base / str(vm.get("name"))
-            if "emptyDir" in vol:
-                await asyncio.to_thread(_mkdir, path)
-            elif "configMap" in vol or "secret" in vol:
-                kind = "configmaps" if "configMap" in vol else "secrets"
-                src = vol.get("configMap") or vol.get("secret") or {}
-                obj_name = src.get("name") or src.get("secretName")
-                try:
-                    obj = await self.client.get(kind, str(obj_name), namespace=str(meta.get("namespace")))
-                except errors.NotFoundError:
-                    if not src.get("optional"):
-                        raise ConfigError(f"{kind[:-1]} \"{obj_name}\" not found")
-                    obj = {}
-                data = dict(obj.get("data") or {})
-                if kind == "secrets":
-                    data = {k: base64.b64decode(v).decode() for k, v in data.items()}
-                items = src.get("items")
-                files = {i["path"]: data.get(i["key"], "") for i in items} if items else data
-                await asyncio.to_thread(_write_files, path, files)
-            else:
-                raise ConfigError(f"volume {vm.get('name')}: only emptyDir, configMap and secret are supported")
-            target = str(vm.get("mountPath"))
-            if vm.get("subPath"):
-                path = path / str(vm["subPath"])
-            mounts.append(Mount(source=str(path), target=target,
-                                read_only=bool(vm.get("readOnly")) or "configMap" in vol or "secret" in vol))
-        return mounts
-
-
-def _mkdir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o777)
-
-
-def _write_files(path: Path, files: dict[str, str]) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    for rel, content in files.items():
-        target = path / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(content)
-        os.replace(tmp, target)
+        """Every volume of the pod set up (kubelet.volumes; a MountError while one cannot be),
+        then this container's bind mounts."""
+        volumes = await self.volumes.setup(pod)
+        return await self.volumes.mounts(pod, c, volumes)

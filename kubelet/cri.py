@@ -121,9 +121,17 @@ class PodDNS:
 class Mount:
     """A bind mount of a host directory (an emptyDir, a configMap projection)."""
 
-    source: str  # absolute host path
+    source: str  # absolute host path, or the name of a volume made by ensure_tmpfs_volume
     target: str  # path in the container
     read_only: bool = False
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """An engine volume (an emptyDir of medium Memory: a tmpfs the pod's containers share)."""
+
+    name: str
+    labels: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -228,4 +236,7 @@ class ContainerRuntime(Protocol):
     def image_present(self, image: str) -> bool: ...
     def image_id(self, image: str) -> str | None: ...
     def pull(self, image: str, *, timeout: float | None = None) -> str: ...
+    def ensure_tmpfs_volume(self, name: str, *, size_bytes: int | None, labels: Mapping[str, str]) -> None: ...
+    def list_volumes(self, labels: Mapping[str, str]) -> Sequence[VolumeInfo]: ...
+    def remove_volume(self, name: str) -> None: ...
     def stats(self, container_id: str) -> Mapping[str, object]: ...

@@ -36,6 +36,9 @@ Obj = dict[str, Any]
 KUBELET_VERSION = "v1.32.0-minik8s"
 SIMULATED_RUNTIME_VERSION = "simulated://0"
 SIMULATED_LABEL = "minik8s.io/simulated"
+# Where this node keeps the local-path provisioner's volumes (kubelet.volumes.localpath).
+LOCAL_PATH_DIR_ANNOTATION = "minik8s.io/local-path-dir"
+DEFAULT_ROOT_DIR = "/var/lib/minik8s/kubelet"  # a node's root dir: DEFAULT_ROOT_DIR/<node> unless --root-dir
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 NODE_LEASE_DURATION_SECONDS = 40  # Kubernetes' default nodeLeaseDurationSeconds
 DEFAULT_CAPACITY: dict[str, str] = {"cpu": "8", "memory": "32Gi", "pods": "110"}
@@ -194,6 +197,13 @@ class NodeIdentity:
     os_image: str = "minik8s simulated node"
     kernel_version: str = "simulated"
     simulated: bool = True
+    local_path_dir: str = ""  # published as LOCAL_PATH_DIR_ANNOTATION (the local-path provisioner's volumes)
+
+    def annotations(self) -> dict[str, str]:
+        out = {"node.alpha.kubernetes.io/ttl": "0"}
+        if self.local_path_dir:
+            out[LOCAL_PATH_DIR_ANNOTATION] = self.local_path_dir
+        return out
 
     @property
     def architecture(self) -> str:
@@ -250,10 +260,16 @@ def new_node(ident: NodeIdentity, *, now: datetime) -> Obj:
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": ident.name, "labels": ident.labels(),
-                     "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+                     "annotations": ident.annotations()},
         "spec": {"podCIDR": ident.pod_cidr, "podCIDRs": [ident.pod_cidr]},
         "status": node_status(ident, now=now),
     }
+
+
+def simulated_local_path_dir(node: str) -> str:
+    """A simulated node's local-path directory: where a Docker kubelet of that name would keep it
+    (nothing is made there; the provisioner only needs a path to put in its PVs)."""
+    return f"{DEFAULT_ROOT_DIR}/{node}/local-path"
 
 
 def node_spec_patch(ident: NodeIdentity, existing: Obj) -> Obj | None:
@@ -264,6 +280,9 @@ def node_spec_patch(ident: NodeIdentity, existing: Obj) -> Obj | None:
     missing = {k: v for k, v in ident.labels().items() if labels.get(k) != v}
     if missing:
         patch["metadata"] = {"labels": missing}
+    annotations = meta.get("annotations") or {}
+    if ident.local_path_dir and annotations.get(LOCAL_PATH_DIR_ANNOTATION) != ident.local_path_dir:
+        patch.setdefault("metadata", {})["annotations"] = {LOCAL_PATH_DIR_ANNOTATION: ident.local_path_dir}
     if not spec.get("podCIDR"):
         patch["spec"] = {"podCIDR": ident.pod_cidr, "podCIDRs": [ident.pod_cidr]}
     return patch or None
@@ -302,6 +321,8 @@ def lease_body(node: Obj, *, now: datetime, current: Obj | None = None,
     return body
 
 
-__all__ = ["DEFAULT_CAPACITY", "KUBELET_VERSION", "NODE_LEASE_NAMESPACE", "NodeIdentity", "SIMULATED_LABEL",
+__all__ = ["DEFAULT_CAPACITY", "DEFAULT_ROOT_DIR", "KUBELET_VERSION", "LOCAL_PATH_DIR_ANNOTATION",
+           "NODE_LEASE_NAMESPACE", "NodeIdentity", "SIMULATED_LABEL",
            "allocate_pod_cidrs", "lease_body", "micro_time", "new_node", "node_internal_ip", "node_names",
-           "node_spec_patch", "node_status", "parse_capacity", "rfc3339", "status_needs_update"]
+           "node_spec_patch", "node_status", "parse_capacity", "rfc3339", "simulated_local_path_dir",
+           "status_needs_update"]

@@ -78,6 +78,7 @@ from kubelet.cri import (
     RuntimeUnavailable,
     RuntimeVersion,
     Sandbox,
+    VolumeInfo,
 )
 
 __all__ = [
@@ -87,7 +88,7 @@ __all__ = [
     "ROLE_SANDBOX", "ContainerInfo", "ContainerNotFound", "ContainerRuntime", "ContainerRuntimeError",
     "ContainerSpec", "ExecResult", "ExecTimeout", "ImageNotPresent", "ImagePullError", "InvalidSpec",
     "Mount", "NetworkInfo", "RuntimeConflict", "RuntimeTimeout", "RuntimeUnavailable", "RuntimeVersion",
-    "Sandbox",
+    "Sandbox", "VolumeInfo",
 ]
 
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
@@ -499,6 +500,29 @@ class DockerRuntime:
         reads it. ``one_shot``: no second sample to fill ``precpu_stats`` (the rate is ours)."""
         with self._tr(f"stats of container {container_id[:12]}"):
             return dict(self._api().stats(container_id, decode=False, stream=False, one_shot=True))
+
+    # -- volumes (emptyDir medium Memory)
+
+    def ensure_tmpfs_volume(self, name: str, *, size_bytes: int | None, labels: Mapping[str, str]) -> None:
+        """A local-driver volume backed by a tmpfs (``o=size=...`` when given); an existing one is kept."""
+        opts = {"type": "tmpfs", "device": "tmpfs", **({"o": f"size={size_bytes}"} if size_bytes else {})}
+        with self._tr(f"create volume {name}"):
+            self._api().create_volume(name, driver="local", driver_opts=opts,
+                                      labels={LABEL_MANAGED: "true", **labels})
+
+    def list_volumes(self, labels: Mapping[str, str]) -> Sequence[VolumeInfo]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()] or [LABEL_MANAGED]}
+        with self._tr("list volumes"):
+            found = self._api().volumes(filters=filters).get("Volumes") or []
+        return [VolumeInfo(name=str(v["Name"]), labels=dict(v.get("Labels") or {})) for v in found]
+
+    def remove_volume(self, name: str) -> None:
+        """Removes the volume; a missing one is fine, one still in use is a RuntimeConflict."""
+        try:
+            with self._tr(f"remove volume {name}"):
+                self._api().remove_volume(name)
+        except ContainerNotFound:
+            pass
 
     # -- logs and exec
 

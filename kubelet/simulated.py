@@ -39,7 +39,7 @@ from typing import Any
 from kubelet.nodestatus import (
     DEFAULT_CAPACITY, NODE_LEASE_DURATION_SECONDS, NODE_LEASE_NAMESPACE, NodeIdentity, allocate_pod_cidrs,
     lease_body, new_node, node_internal_ip, node_names, node_spec_patch, node_status, parse_capacity,
-    status_needs_update,
+    simulated_local_path_dir, status_needs_update,
 )
 from kubelet.podstatus import PodIPAM, needs_ip, running_status
 from machinery import errors
@@ -168,7 +168,8 @@ class SimulatedKubelet:
         for name in self.names:
             cidr = existing.get(name) or fresh[name]
             ip = node_internal_ip(cidr, cluster_cidr=s.cluster_cidr, node_ip_base=s.node_ip_base)
-            self.idents[name] = NodeIdentity(name=name, pod_cidr=cidr, internal_ip=ip, capacity=dict(s.capacity))
+            self.idents[name] = NodeIdentity(name=name, pod_cidr=cidr, internal_ip=ip, capacity=dict(s.capacity),
+                                             local_path_dir=simulated_local_path_dir(name))
             self.ipam.add_node(name, cidr)
 
     # ------------------------------------------------------------------ nodes and leases
