@@ -40,6 +40,7 @@ CONTROLLERS: dict[str, str] = {
     "replicationcontroller": "controllers.replicationcontroller",
     "serviceaccounts": "controllers.serviceaccounts",
     "servicelb": "controllers.servicelb",
+    "daemonset": "controllers.daemonset",
     "statefulset": "controllers.statefulset",
 }
 
