@@ -40,6 +40,7 @@ from machinery import patch as patches
 from .cache import Entry, ExpiredError, Transform, Watcher, WatchCache
 from .decode import DecodeError, decode
 from .kinds import type_facts, validate_object
+from .admission import Admission
 from .allocators import ServiceAllocations
 from .kinds.base import CreateContext
 from .fieldmanager import FieldManager, Writer
@@ -116,6 +117,7 @@ class Registry:
         self.allocations = ServiceAllocations(storage, cidr=self.settings.service_cidr,
                                               node_port_range=self.settings.service_node_port_range)
         self.clock = clock
+        self.admission = Admission(self)  # LimitRanger, ResourceQuota (apiserver/admission)
         self.caches: dict[str, WatchCache] = {r.group_resource: WatchCache(storage, r.prefix) for r in resources.all}
         self._last_write: dict[str, int] = {}
         self._transform_keys: dict[str, str] = {}
@@ -363,8 +365,10 @@ class Registry:
                             existing=lambda: [e.obj for e in self.cache(res).objects.values()],
                             allocations=self.allocations, dry_run=dry_run, stored=self._stored)
         res.defaults(obj)
+        await self.admission.mutate(res, obj)
         res.prepare_for_create(obj, ctx)
         self._validate(res, obj)
+        await self.admission.validate(res, obj, dry_run=dry_run)
         warnings += res.warnings(obj, None)
         await res.before_create(obj, ctx)
         if not managed:

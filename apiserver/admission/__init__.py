@@ -1,0 +1,110 @@
+"""Admission of new namespaced objects: LimitRanger, then ResourceQuota, as Kubernetes orders them.
+
+The registry's create path calls ``mutate`` after the kind's defaults (before
+``prepare_for_create``, as Kubernetes' mutating admission runs before the strategy) and
+``validate`` after the object passed validation, right before it is stored:
+
+- ``mutate``: a pod gets the LimitRanges' container defaults (``limitranger.default_pod``);
+- ``validate``: a pod or claim is checked against the LimitRanges' min/max/ratio
+  (``limitranger.violations``), then every ResourceQuota of the namespace that covers the object
+  is charged (``resourcequota.evaluate`` / ``charge``): the new ``status.used`` is written to
+  the quota through the registry's compare-and-swap update of ``/status`` (re-checked against
+  the current quota after a conflict), so two creates racing for the last slot cannot both win.
+  A dry run is checked but charges nothing. Refusals are 403 Forbidden with Kubernetes'
+  ``<resource> "<name>" is forbidden: <reason>``.
+
+Both read the LimitRanges and quotas from the registry's watch caches after they have seen this
+apiserver's own last write (a LimitRange created a moment ago applies). Objects that fail to be
+stored after the charge stay charged until the resource quota controller recalculates (as in
+Kubernetes).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from machinery import errors
+
+from . import limitranger, resourcequota
+from .resourcequota import Refused
+
+if TYPE_CHECKING:
+    from ..kinds.base import Strategy
+    from ..registry import Registry
+
+Obj = dict[str, Any]
+QUOTAS = "resourcequotas"
+LIMIT_RANGES = "limitranges"
+
+
+def _namespace(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("namespace") or "")
+
+
+def forbidden(res: Strategy, obj: Obj, reason: str) -> errors.ForbiddenError:
+    name = str((obj.get("metadata") or {}).get("name") or "")
+    return errors.ForbiddenError(message=f'{res.group_resource} "{name}" is forbidden: {reason}',
+                                 name=name, group=res.group, kind=res.plural)
+
+
+class Admission:
+    """The admission chain of one registry (it reads the registry's caches and writes through it)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    async def _namespaced(self, group_resource: str, namespace: str) -> list[Obj]:
+        res = next((r for r in self.registry.resources.all if r.group_resource == group_resource), None)
+        if res is None or group_resource not in self.registry.caches:
+            return []
+        cache = await self.registry._fresh_cache(res)
+        entries, _ = cache.list(res.namespace_prefix(namespace))
+        return [e.obj for e in entries if not (e.obj.get("metadata") or {}).get("deletionTimestamp")]
+
+    async def mutate(self, res: Strategy, obj: Obj) -> None:
+        if not res.namespaced or res.group_resource != "pods":
+            return
+        limit_ranges = await self._namespaced(LIMIT_RANGES, _namespace(obj))
+        if limit_ranges:
+            limitranger.default_pod(obj, limit_ranges)
+
+    async def validate(self, res: Strategy, obj: Obj, *, dry_run: bool) -> None:
+        if not res.namespaced:
+            return
+        namespace = _namespace(obj)
+        if res.group_resource in ("pods", "persistentvolumeclaims"):
+            limit_ranges = await self._namespaced(LIMIT_RANGES, namespace)
+            problems = limitranger.violations(res.group_resource, obj, limit_ranges)
+            if problems:
+                raise forbidden(res, obj, limitranger.message(problems))
+        quotas = await self._namespaced(QUOTAS, namespace)
+        if not quotas:
+            return
+        now = self.registry.clock()
+        try:
+            charges = resourcequota.evaluate(quotas, res.group_resource, obj, now=now)
+            if dry_run or not charges:
+                return
+            requested = resourcequota.request_of(res.group_resource, obj, now=now)
+            for quota_name in charges:
+                await self._charge(namespace, quota_name, requested)
+        except Refused as e:
+            raise forbidden(res, obj, str(e))
+
+    async def _charge(self, namespace: str, quota_name: str, requested: Any) -> None:
+        """Write the quota's new ``status.used`` with a compare-and-swap; after a conflict the
+        registry hands ``add`` the current quota and the check runs again against it."""
+        quota_res = self.registry.resources.by_kind("ResourceQuota", "")
+        assert quota_res is not None
+
+        def add(current: Obj) -> Obj:
+            new_used = resourcequota.charge(current, requested)
+            if new_used is not None:
+                current.setdefault("status", {})["used"] = new_used
+            return current
+
+        try:
+            await self.registry._guaranteed_update(quota_res, namespace, quota_name, add, subresource="status",
+                                                   precondition=None, dry_run=False)
+        except errors.NotFoundError:
+            pass  # deleted meanwhile: nothing left to charge
