@@ -110,6 +110,15 @@ def scheduler(
     run_scheduler(settings)
 
 
+def _duration(value: str, flag: str) -> float:
+    from machinery.timefmt import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint=flag)
+
+
 @app.command("controller-manager")
 def controller_manager(
     server: str = _SERVER,
@@ -131,6 +140,15 @@ def controller_manager(
         "127.240.0.0/16", envvar="MINIK8S_LOAD_BALANCER_IP_RANGE",
         help="the pool LoadBalancer Services get status.loadBalancer addresses from (loopback by default: "
              "every 127/8 address is this machine's, and minik8s proxy listens there)"),
+    hpa_sync_period: str = typer.Option(
+        "15s", "--horizontal-pod-autoscaler-sync-period", envvar="MINIK8S_HPA_SYNC_PERIOD",
+        help="how often each HorizontalPodAutoscaler is synced (a duration: 15s, 1m)"),
+    hpa_downscale_stabilization: str = typer.Option(
+        "5m0s", "--horizontal-pod-autoscaler-downscale-stabilization", envvar="MINIK8S_HPA_DOWNSCALE_STABILIZATION",
+        help="the scale-down stabilisation window: the highest recommendation of this period wins"),
+    hpa_tolerance: float = typer.Option(
+        0.1, "--horizontal-pod-autoscaler-tolerance", envvar="MINIK8S_HPA_TOLERANCE",
+        help="the minimum change of the usage ratio (from 1.0) that makes the HPA scale"),
     healthz_bind_address: str = _HEALTHZ_BIND_ADDRESS,
     healthz_port: int = typer.Option(10257, envvar="MINIK8S_HEALTHZ_PORT", help="port of /healthz; 0: none"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
@@ -148,6 +166,10 @@ def controller_manager(
         default_toleration_seconds=default_toleration_seconds,
         namespace_deletion_grace_period=namespace_deletion_grace_period,
         load_balancer_ip_range=load_balancer_ip_range,
+        horizontal_pod_autoscaler_sync_period=_duration(hpa_sync_period, "--horizontal-pod-autoscaler-sync-period"),
+        horizontal_pod_autoscaler_downscale_stabilization=_duration(
+            hpa_downscale_stabilization, "--horizontal-pod-autoscaler-downscale-stabilization"),
+        horizontal_pod_autoscaler_tolerance=hpa_tolerance,
         healthz_bind_address=healthz_bind_address, healthz_port=healthz_port)
     if identity:
         settings.identity = identity

@@ -40,6 +40,7 @@ CONTROLLERS: dict[str, str] = {
     "replicationcontroller": "controllers.replicationcontroller",
     "serviceaccounts": "controllers.serviceaccounts",
     "servicelb": "controllers.servicelb",
+    "horizontalpodautoscaling": "controllers.podautoscaler",
     "daemonset": "controllers.daemonset",
     "statefulset": "controllers.statefulset",
 }
@@ -66,6 +67,10 @@ class ControllerManagerSettings:
     # servicelb: the pool LoadBalancer Services get status.loadBalancer addresses from (loopback:
     # every 127/8 address is this machine's)
     load_balancer_ip_range: str = "127.240.0.0/16"
+    # horizontal pod autoscaling (Kubernetes' --horizontal-pod-autoscaler-* flags)
+    horizontal_pod_autoscaler_sync_period: float = 15.0
+    horizontal_pod_autoscaler_downscale_stabilization: float = 300.0
+    horizontal_pod_autoscaler_tolerance: float = 0.1
     healthz_bind_address: str = "127.0.0.1"
     healthz_port: int = 10257  # GET /healthz (plain HTTP); 0: none
 
