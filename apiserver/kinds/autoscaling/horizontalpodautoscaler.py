@@ -423,6 +423,18 @@ class HorizontalPodAutoscalerV1Strategy(HorizontalPodAutoscalerStrategy):
     version = "v1"
     model = "V1HorizontalPodAutoscaler"
     type_facts = {}
+    # kubectl autoscale posts autoscaling/v1 protobuf (the message names are the v1 ones).
+    protobuf_messages = {
+        "HorizontalPodAutoscaler": (
+            "metadata:1:ObjectMeta spec:2:HorizontalPodAutoscalerSpec status:3:HorizontalPodAutoscalerStatus"),
+        "HorizontalPodAutoscalerSpec": (
+            "scaleTargetRef:1:CrossVersionObjectReference minReplicas:2:i maxReplicas:3:i! "
+            "targetCPUUtilizationPercentage:4:i"),
+        "CrossVersionObjectReference": "kind:1:s! name:2:s! apiVersion:3:s",
+        "HorizontalPodAutoscalerStatus": (
+            "observedGeneration:1:i lastScaleTime:2:Time currentReplicas:3:i! desiredReplicas:4:i! "
+            "currentCPUUtilizationPercentage:5:i"),
+    }
 
     @property
     def storage_api_version(self) -> str:
