@@ -136,6 +136,14 @@ def controller_manager(
     namespace_deletion_grace_period: float = typer.Option(
         5.0, envvar="MINIK8S_NAMESPACE_DELETION_GRACE_PERIOD",
         help="seconds a deleted namespace waits before its content is removed"),
+    terminated_pod_gc_threshold: int = typer.Option(
+        12500, envvar="MINIK8S_TERMINATED_POD_GC_THRESHOLD",
+        help="terminated pods kept before the oldest are deleted (<= 0: never)"),
+    pod_gc_period: float = typer.Option(20.0, envvar="MINIK8S_POD_GC_PERIOD",
+                                        help="seconds between pod garbage collection passes"),
+    pod_gc_quarantine: float = typer.Option(
+        40.0, envvar="MINIK8S_POD_GC_QUARANTINE",
+        help="seconds the pods of a missing node wait before they are force-deleted"),
     load_balancer_ip_range: str = typer.Option(
         "127.240.0.0/16", envvar="MINIK8S_LOAD_BALANCER_IP_RANGE",
         help="the pool LoadBalancer Services get status.loadBalancer addresses from (loopback by default: "
@@ -165,6 +173,8 @@ def controller_manager(
         node_monitor_grace_period=node_monitor_grace_period,
         default_toleration_seconds=default_toleration_seconds,
         namespace_deletion_grace_period=namespace_deletion_grace_period,
+        terminated_pod_gc_threshold=terminated_pod_gc_threshold, pod_gc_period=pod_gc_period,
+        pod_gc_quarantine=pod_gc_quarantine,
         load_balancer_ip_range=load_balancer_ip_range,
         horizontal_pod_autoscaler_sync_period=_duration(hpa_sync_period, "--horizontal-pod-autoscaler-sync-period"),
         horizontal_pod_autoscaler_downscale_stabilization=_duration(

@@ -33,6 +33,8 @@ CONTROLLERS: dict[str, str] = {
     "replicaset": "controllers.replicaset",
     "deployment": "controllers.deployment",
     "garbagecollector": "controllers.garbagecollector",
+    "disruption": "controllers.disruption",
+    "podgc": "controllers.podgc",
     "nodelifecycle": "controllers.nodelifecycle",
     "endpoints": "controllers.endpoints",
     "endpointslice": "controllers.endpointslice",
@@ -64,6 +66,11 @@ class ControllerManagerSettings:
     namespace_deletion_grace_period: float = 5.0
     # garbage collector: how often discovery is read again (new and removed CRDs), as Kubernetes
     gc_resync_period: float = 30.0
+    # pod garbage collector: --terminated-pod-gc-threshold; the pass period and the quarantine of a
+    # missing node are Kubernetes' 20 s and 40 s constants, settings here so tests can shrink them
+    terminated_pod_gc_threshold: int = 12500
+    pod_gc_period: float = 20.0
+    pod_gc_quarantine: float = 40.0
     # servicelb: the pool LoadBalancer Services get status.loadBalancer addresses from (loopback:
     # every 127/8 address is this machine's)
     load_balancer_ip_range: str = "127.240.0.0/16"
