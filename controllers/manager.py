@@ -44,6 +44,7 @@ CONTROLLERS: dict[str, str] = {
     "servicelb": "controllers.servicelb",
     "horizontalpodautoscaling": "controllers.podautoscaler",
     "daemonset": "controllers.daemonset",
+    "resourcequota": "controllers.resourcequota",
     "statefulset": "controllers.statefulset",
 }
 
@@ -74,6 +75,8 @@ class ControllerManagerSettings:
     # servicelb: the pool LoadBalancer Services get status.loadBalancer addresses from (loopback:
     # every 127/8 address is this machine's)
     load_balancer_ip_range: str = "127.240.0.0/16"
+    # resource quota: how often every quota's usage is recalculated in full (--resource-quota-sync-period)
+    resource_quota_sync_period: float = 300.0
     # horizontal pod autoscaling (Kubernetes' --horizontal-pod-autoscaler-* flags)
     horizontal_pod_autoscaler_sync_period: float = 15.0
     horizontal_pod_autoscaler_downscale_stabilization: float = 300.0
