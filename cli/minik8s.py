@@ -157,6 +157,10 @@ def controller_manager(
     hpa_tolerance: float = typer.Option(
         0.1, "--horizontal-pod-autoscaler-tolerance", envvar="MINIK8S_HPA_TOLERANCE",
         help="the minimum change of the usage ratio (from 1.0) that makes the HPA scale"),
+    job_backoff_base: float = typer.Option(10.0, envvar="MINIK8S_JOB_BACKOFF_BASE",
+                                           help="seconds before a failed Job pod is replaced (doubling per failure)"),
+    job_backoff_max: float = typer.Option(360.0, envvar="MINIK8S_JOB_BACKOFF_MAX",
+                                          help="the cap of the Job pod failure backoff, seconds"),
     healthz_bind_address: str = _HEALTHZ_BIND_ADDRESS,
     healthz_port: int = typer.Option(10257, envvar="MINIK8S_HEALTHZ_PORT", help="port of /healthz; 0: none"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
@@ -180,6 +184,7 @@ def controller_manager(
         horizontal_pod_autoscaler_downscale_stabilization=_duration(
             hpa_downscale_stabilization, "--horizontal-pod-autoscaler-downscale-stabilization"),
         horizontal_pod_autoscaler_tolerance=hpa_tolerance,
+        job_backoff_base_s=job_backoff_base, job_backoff_max_s=job_backoff_max,
         healthz_bind_address=healthz_bind_address, healthz_port=healthz_port)
     if identity:
         settings.identity = identity

@@ -46,6 +46,9 @@ CONTROLLERS: dict[str, str] = {
     "daemonset": "controllers.daemonset",
     "resourcequota": "controllers.resourcequota",
     "statefulset": "controllers.statefulset",
+    "job": "controllers.job",
+    "cronjob": "controllers.cronjob",
+    "ttlafterfinished": "controllers.ttlafterfinished",
 }
 
 
@@ -77,6 +80,9 @@ class ControllerManagerSettings:
     load_balancer_ip_range: str = "127.240.0.0/16"
     # resource quota: how often every quota's usage is recalculated in full (--resource-quota-sync-period)
     resource_quota_sync_period: float = 300.0
+    # jobs: the backoff of failed pods (10 s doubling up to 6 min, as Kubernetes)
+    job_backoff_base_s: float = 10.0
+    job_backoff_max_s: float = 360.0
     # horizontal pod autoscaling (Kubernetes' --horizontal-pod-autoscaler-* flags)
     horizontal_pod_autoscaler_sync_period: float = 15.0
     horizontal_pod_autoscaler_downscale_stabilization: float = 300.0

@@ -165,8 +165,10 @@ def _validate_failure_policy(job_spec: Obj, path: str, pod_spec: Obj, causes: Ca
             causes.append(invalid(rule_path, "", "specifying one of OnExitCodes and OnPodConditions is required"))
 
 
-def validate_job_spec(job_spec: Obj, path: str) -> tuple[Causes, dict[str, str]]:
-    """``validateJobSpec``: counts, completion mode, selector, failure policy, template; returns (causes, template labels)."""
+def validate_job_spec(job_spec: Obj, path: str, *, in_template: bool = False) -> tuple[Causes, dict[str, str]]:
+    """``validateJobSpec``: counts, completion mode, selector, failure policy, template; returns (causes, template labels).
+
+    ``in_template``: a CronJob's jobTemplate, whose selector is generated later and may not be set."""
     causes: Causes = []
     for name in ("parallelism", "completions", "backoffLimit", "ttlSecondsAfterFinished", "backoffLimitPerIndex",
                  "maxFailedIndexes"):
@@ -197,7 +199,12 @@ def validate_job_spec(job_spec: Obj, path: str) -> tuple[Causes, dict[str, str]]
             causes.append(not_supported(child(path, "podReplacementPolicy"), replacement, REPLACEMENT_POLICIES))
     pod_spec, labels = _validate_template(job_spec, path, causes)
     selector = get_opt_map(job_spec, "selector", path, causes)
-    if selector is None:
+    if in_template:
+        if selector is not None:
+            causes.append(invalid(child(path, "selector"), selector, "`selector` will be auto-generated"))
+        if job_spec.get("manualSelector") is True:
+            causes.append(not_supported(child(path, "manualSelector"), True, ("nil", "false")))
+    elif selector is None:
         causes.append(required(child(path, "selector")))
     elif validate_label_selector(selector, child(path, "selector"), causes) and not selector_matches(selector, labels):
         causes.append(invalid(child(path, "template.metadata.labels"), labels,

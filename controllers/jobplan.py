@@ -1,0 +1,358 @@
+"""The Job controller's decisions for one sync, as a pure function over wire dicts.
+
+After Kubernetes' pkg/controller/job ``syncJob``, ``trackJobStatusAndRemoveFinalizers`` and
+``manageJob``. Data flow:
+
+    the Job + the pods of its namespace (informer caches) + now + settings
+      -> claim (adopt matching orphans, release owned pods that stopped matching)
+      -> accounting with the ``batch.kubernetes.io/job-tracking`` finalizer: a finished pod that
+         still carries it goes into ``status.uncountedTerminatedPods`` (Indexed: its index into
+         ``completedIndexes``), the executor writes that status, THEN removes the finalizer; a
+         uid in uncounted whose pod lost the finalizer (or is gone) moves to succeeded/failed.
+         So every pod is counted exactly once, even if it is deleted right after it finishes.
+      -> podFailurePolicy (FailJob / Ignore / Count) for newly failed pods; backoffLimit (and,
+         for restartPolicy OnFailure, container restarts); activeDeadlineSeconds
+      -> FailureTarget / SuccessCriteriaMet first, then Failed / Complete (and completionTime)
+         once no pod is active or terminating and nothing is left uncounted
+      -> suspend (delete active pods, Suspended condition, startTime reset) / resume
+      -> otherwise create or delete pods toward parallelism (Indexed: the lowest missing
+         indexes), new pods only after the exponential backoff of recent failures
+      -> JobPlan (pods to create / delete / un-finalize, the new status, events, requeue)
+
+Nothing here reads a clock, does I/O or mutates its arguments.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from controllers import ownerrefs
+from controllers.jobpods import (
+    backoff_remaining, completion_index, finished_time, format_indexes, has_tracking_finalizer, is_active,
+    is_failed, is_ready, is_terminating, match_failure_policy, only_replace_failed, parse_indexes, phase,
+    pod_for_job, restarts,
+)
+from controllers.ownerrefs import Obj, is_deleting, meta, uid_of
+from machinery.selectors import SelectorError, label_selector_from_dict
+from machinery.timefmt import parse_time
+
+BURST = 500
+FINISHED = ("Complete", "Failed")
+Event = tuple[str, str, str]  # (type, reason, message)
+
+
+@dataclass(frozen=True)
+class JobPlanSettings:
+    backoff_base_s: float = 10.0  # DefaultJobPodFailureBackOff
+    backoff_max_s: float = 360.0  # MaxJobPodFailureBackOff
+    burst: int = BURST
+
+
+@dataclass
+class JobPlan:
+    adopt: list[Obj] = field(default_factory=list)
+    release: list[Obj] = field(default_factory=list)
+    create: list[Obj] = field(default_factory=list)  # pod bodies
+    delete: list[Obj] = field(default_factory=list)
+    remove_finalizer: list[Obj] = field(default_factory=list)  # only after ``status`` is stored
+    status: Obj = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    requeue_after: float | None = None
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) else default
+
+
+def stamp(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def condition_true(job: Obj, kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True"
+               for c in (job.get("status") or {}).get("conditions") or [] if isinstance(c, dict))
+
+
+def is_finished(job: Obj) -> bool:
+    return any(condition_true(job, kind) for kind in FINISHED)
+
+
+def set_condition(conditions: list[Obj], kind: str, status: str, *, reason: str, message: str, now: datetime) -> bool:
+    """Add or change a condition (lastProbeTime and lastTransitionTime now); False if already so."""
+    for c in conditions:
+        if c.get("type") == kind:
+            if c.get("status") == status and c.get("reason") == reason and c.get("message") == message:
+                return False
+            c.update(status=status, reason=reason, message=message, lastProbeTime=stamp(now),
+                     lastTransitionTime=stamp(now))
+            return True
+    conditions.append({"type": kind, "status": status, "lastProbeTime": stamp(now), "lastTransitionTime": stamp(now),
+                       "reason": reason, "message": message})
+    return True
+
+
+def _matcher(job: Obj) -> Any:
+    try:
+        selector = label_selector_from_dict((job.get("spec") or {}).get("selector"))
+    except SelectorError:
+        return lambda _pod: False
+    return lambda pod: selector.matches((meta(pod).get("labels") or {}))
+
+
+def _deletion_order(pods: list[Obj]) -> list[Obj]:
+    """Which active pods go first: unscheduled, not ready, then the newest."""
+    def key(pod: Obj) -> tuple[bool, bool, float]:
+        created = parse_time(meta(pod).get("creationTimestamp"))
+        return bool((pod.get("spec") or {}).get("nodeName")), is_ready(pod), -(created.timestamp() if created else 0.0)
+    return sorted(pods, key=key)
+
+
+@dataclass
+class _Accounts:
+    """The counting of one sync (see the module docstring)."""
+
+    succeeded: int
+    failed: int
+    uncounted_succeeded: list[str]
+    uncounted_failed: list[str]
+    completed: set[int]
+    new_failed: list[Obj] = field(default_factory=list)
+    remove_finalizer: list[Obj] = field(default_factory=list)
+
+
+def _account(job: Obj, pods: list[Obj], *, indexed: bool, completions: int) -> _Accounts:
+    status = job.get("status") or {}
+    uncounted = status.get("uncountedTerminatedPods") or {}
+    acc = _Accounts(succeeded=int(status.get("succeeded") or 0), failed=int(status.get("failed") or 0),
+                    uncounted_succeeded=list(uncounted.get("succeeded") or []),
+                    uncounted_failed=list(uncounted.get("failed") or []),
+                    completed=parse_indexes(status.get("completedIndexes"), limit=completions) if indexed else set())
+    by_uid = {uid_of(p): p for p in pods}
+    # Uids whose pod has lost the finalizer (or is gone) are counted now.
+    for attr, counter in (("uncounted_succeeded", "succeeded"), ("uncounted_failed", "failed")):
+        keep = []
+        for uid in getattr(acc, attr):
+            pod = by_uid.get(uid)
+            if pod is None or not has_tracking_finalizer(pod):
+                setattr(acc, counter, getattr(acc, counter) + 1)
+            else:
+                keep.append(uid)
+        setattr(acc, attr, keep)
+    suspended = bool((job.get("spec") or {}).get("suspend"))
+    for pod in pods:
+        if not has_tracking_finalizer(pod):
+            continue
+        uid = uid_of(pod)
+        if uid in acc.uncounted_succeeded or uid in acc.uncounted_failed:
+            acc.remove_finalizer.append(pod)
+            continue
+        if phase(pod) == "Succeeded":
+            if indexed:
+                index = completion_index(pod)
+                if index is not None and index < completions:
+                    acc.completed.add(index)
+            else:
+                acc.uncounted_succeeded.append(uid)
+            acc.remove_finalizer.append(pod)
+        elif is_failed(pod, job):
+            if suspended and is_deleting(pod) and phase(pod) != "Failed":
+                acc.remove_finalizer.append(pod)  # deleted because the Job was suspended: no failure
+                continue
+            acc.new_failed.append(pod)
+            acc.remove_finalizer.append(pod)
+    if indexed:
+        acc.succeeded = len(acc.completed)
+    return acc
+
+
+def _count_new_failures(job: Obj, acc: _Accounts) -> tuple[str, str] | None:
+    """Newly failed pods go into uncounted failed unless a podFailurePolicy rule ignores them;
+    returns (reason, message) when a FailJob rule matched."""
+    reason: tuple[str, str] | None = None
+    has_policy = (job.get("spec") or {}).get("podFailurePolicy") is not None
+    for pod in acc.new_failed:
+        match = match_failure_policy(job, pod) if has_policy and phase(pod) == "Failed" else None
+        action = match[0] if match else "Count"
+        if action == "Ignore":
+            continue
+        acc.uncounted_failed.append(uid_of(pod))
+        if action == "FailJob" and reason is None and match is not None:
+            reason = ("PodFailurePolicy", match[1])
+    return reason
+
+
+def _limits_exceeded(job: Obj, acc: _Accounts, active: list[Obj], *, now: datetime) -> tuple[str, str] | None:
+    """backoffLimit (restarts too under restartPolicy OnFailure), then activeDeadlineSeconds."""
+    spec = job.get("spec") or {}
+    limit = _int(spec.get("backoffLimit"), 6)
+    failed = acc.failed + len(acc.uncounted_failed)
+    on_failure = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy") == "OnFailure"
+    restart_total = sum(restarts(p) for p in active) if on_failure else 0
+    if failed > limit or (on_failure and (restart_total > 0 if limit == 0 else restart_total >= limit)):
+        return "BackoffLimitExceeded", "Job has reached the specified backoff limit"
+    deadline = spec.get("activeDeadlineSeconds")
+    start = parse_time((job.get("status") or {}).get("startTime"))
+    if deadline is not None and start is not None and not spec.get("suspend") and \
+            (now - start).total_seconds() >= int(deadline):
+        return "DeadlineExceeded", "Job was active longer than specified deadline"
+    return None
+
+
+def _succeeded(job: Obj, acc: _Accounts, active: list[Obj], *, indexed: bool) -> bool:
+    spec = job.get("spec") or {}
+    completions = spec.get("completions")
+    if indexed:
+        return completions is not None and len(acc.completed) >= int(completions)
+    total = acc.succeeded + len(acc.uncounted_succeeded)
+    if completions is None:
+        return total > 0 and not active
+    return total >= int(completions)
+
+
+def _creations(job: Obj, acc: _Accounts, active: list[Obj], terminating: list[Obj], *, indexed: bool,
+               settings: JobPlanSettings) -> tuple[list[Obj], list[Obj]]:
+    """(pod bodies to create, active pods to delete) toward parallelism."""
+    spec = job.get("spec") or {}
+    parallelism = max(0, _int(spec.get("parallelism"), 1))
+    completions = spec.get("completions")
+    busy = len(terminating) if only_replace_failed(job) else 0
+    if indexed:
+        total = int(completions or 0)
+        by_index: dict[int, list[Obj]] = {}
+        extra: list[Obj] = []
+        for pod in active:
+            index = completion_index(pod)
+            if index is None or index >= total or index in acc.completed:
+                extra.append(pod)
+            else:
+                by_index.setdefault(index, []).append(pod)
+        for pods in by_index.values():
+            extra += _deletion_order(pods)[:-1]  # one pod per index
+        running = len(active) - len(extra)
+        pending = [i for i in range(total) if i not in acc.completed and i not in by_index]
+        room = max(0, parallelism - running - busy)
+        if running > parallelism:
+            keep = sorted((p for pods in by_index.values() for p in pods if p not in extra),
+                          key=lambda p: completion_index(p) or 0)
+            extra += keep[parallelism:]
+        return [pod_for_job(job, index=i) for i in pending[:min(room, settings.burst)]], extra
+    succeeded = acc.succeeded + len(acc.uncounted_succeeded)
+    if completions is None:
+        want = 0 if succeeded > 0 else parallelism
+    else:
+        want = min(parallelism, max(0, int(completions) - succeeded))
+    if len(active) > want:
+        return [], _deletion_order(active)[:len(active) - want]
+    count = min(want - len(active) - busy, settings.burst)
+    return [pod_for_job(job, index=None) for _ in range(max(0, count))], []
+
+
+def plan(job: Obj, pods: list[Obj], *, now: datetime, manage: bool = True,
+         settings: JobPlanSettings = JobPlanSettings()) -> JobPlan:
+    """One sync of ``job`` given every pod of its namespace (see the module docstring)."""
+    out = JobPlan()
+    spec = job.get("spec") or {}
+    status: Obj = copy.deepcopy(job.get("status") or {})
+    conditions: list[Obj] = status.setdefault("conditions", [])
+    claim = ownerrefs.claim(job, pods, _matcher(job)) if not is_finished(job) else ownerrefs.Claim(
+        owned=[p for p in pods if (ownerrefs.get_controller_of(p) or {}).get("uid") == uid_of(job)])
+    out.adopt, out.release = claim.adopt, claim.release
+    owned = claim.owned
+    indexed = spec.get("completionMode") == "Indexed"
+    completions = int(spec.get("completions") or 0)
+    acc = _account(job, owned, indexed=indexed, completions=completions)
+    active = [p for p in owned if is_active(p)]
+    terminating = [p for p in owned if is_terminating(p)]
+    if is_finished(job):
+        out.remove_finalizer = [p for p in owned if has_tracking_finalizer(p)]
+        _count_new_failures(job, acc)
+        out.status = _status(status, acc, active=[], ready=0, terminating=len(terminating), indexed=indexed)
+        return out
+    policy_failure = _count_new_failures(job, acc)
+    target = next((c for c in conditions if c.get("type") == "FailureTarget" and c.get("status") == "True"), None)
+    failure: tuple[str, str] | None
+    if target is not None:
+        failure = (str(target.get("reason") or ""), str(target.get("message") or ""))
+    elif condition_true(job, "SuccessCriteriaMet"):
+        failure = None
+    else:
+        failure = policy_failure or _limits_exceeded(job, acc, active, now=now)
+    success = failure is None and (condition_true(job, "SuccessCriteriaMet")
+                                   or _succeeded(job, acc, active, indexed=indexed))
+    out.remove_finalizer = acc.remove_finalizer
+    if failure is not None or success:
+        # Finishing: no new pods, the active ones go; the terminal condition once all are gone.
+        out.delete = list(active)
+        if failure is not None:
+            set_condition(conditions, "FailureTarget", "True", reason=str(failure[0]), message=str(failure[1]), now=now)
+        else:
+            set_condition(conditions, "SuccessCriteriaMet", "True", reason="CompletionsReached",
+                          message="Reached expected number of succeeded pods", now=now)
+        done = not active and not terminating and not acc.uncounted_succeeded and not acc.uncounted_failed
+        if done and failure is not None:
+            set_condition(conditions, "Failed", "True", reason=str(failure[0]), message=str(failure[1]), now=now)
+            out.events.append(("Warning", str(failure[0]), str(failure[1])))
+        elif done:
+            set_condition(conditions, "Complete", "True", reason="CompletionsReached",
+                          message="Reached expected number of succeeded pods", now=now)
+            status["completionTime"] = stamp(now)
+            out.events.append(("Normal", "Completed", "Job completed"))
+        out.status = _status(status, acc, active=[], ready=0, terminating=len(terminating) + len(active),
+                             indexed=indexed)
+        return out
+    if spec.get("suspend"):
+        out.delete = list(active)
+        if set_condition(conditions, "Suspended", "True", reason="JobSuspended", message="Job suspended", now=now):
+            out.events.append(("Normal", "Suspended", "Job suspended"))
+        status.pop("startTime", None)
+        out.status = _status(status, acc, active=[], ready=0, terminating=len(terminating) + len(active),
+                             indexed=indexed)
+        return out
+    if condition_true(job, "Suspended"):
+        set_condition(conditions, "Suspended", "False", reason="JobResumed", message="Job resumed", now=now)
+        out.events.append(("Normal", "Resumed", "Job resumed"))
+        status["startTime"] = stamp(now)
+    status.setdefault("startTime", stamp(now))
+    deadline = spec.get("activeDeadlineSeconds")
+    start = parse_time(status.get("startTime"))
+    if deadline is not None and start is not None:
+        out.requeue_after = max(0.0, int(deadline) - (now - start).total_seconds()) + 0.05
+    create, delete = _creations(job, acc, active, terminating, indexed=indexed, settings=settings)
+    if create:
+        failed_times = [t for t in (finished_time(p) for p in owned if is_failed(p, job)) if t is not None]
+        succeeded_times = [t for t in (finished_time(p) for p in owned if phase(p) == "Succeeded") if t is not None]
+        wait = backoff_remaining(failed_times, succeeded_times, now=now, base_s=settings.backoff_base_s,
+                                 max_s=settings.backoff_max_s)
+        if wait > 0:
+            create = []
+            out.requeue_after = wait if out.requeue_after is None else min(out.requeue_after, wait)
+    if not manage:
+        create, delete = [], []
+    out.create, out.delete = create, delete
+    kept = [p for p in active if p not in delete]
+    out.status = _status(status, acc, active=kept, ready=sum(1 for p in kept if is_ready(p)),
+                         terminating=len(terminating) + len(delete), indexed=indexed, created=len(create))
+    return out
+
+
+def _status(status: Obj, acc: _Accounts, *, active: list[Obj], ready: int, terminating: int, indexed: bool,
+            created: int = 0) -> Obj:
+    """The JobStatus fields every sync writes (conditions and times are already in ``status``)."""
+    status["active"] = len(active) + created
+    status["ready"] = ready
+    status["terminating"] = terminating
+    status["succeeded"] = acc.succeeded
+    status["failed"] = acc.failed
+    status["uncountedTerminatedPods"] = {k: v for k, v in (("succeeded", acc.uncounted_succeeded),
+                                                           ("failed", acc.uncounted_failed)) if v}
+    if indexed:
+        status["completedIndexes"] = format_indexes(acc.completed)
+    if not status.get("conditions"):
+        status.pop("conditions", None)
+    for key in ("active", "succeeded", "failed"):
+        if not status[key]:
+            status.pop(key)
+    return status

@@ -1,0 +1,256 @@
+"""The Job controller's pure plan: counting with the tracking finalizer, parallelism, Indexed, failure rules."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from apiserver.kinds.base import CreateContext
+from apiserver.kinds.batch.job import STRATEGY
+from controllers.jobplan import JobPlan, JobPlanSettings, plan
+from controllers.jobpods import (
+    COMPLETION_INDEX, TRACKING_FINALIZER, backoff_remaining, format_indexes, match_failure_policy, parse_indexes,
+)
+
+NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+UID = "job-uid"
+FAST = JobPlanSettings(backoff_base_s=10.0, backoff_max_s=360.0)
+
+
+def make_job(**spec: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "work", "namespace": "ns", "uid": UID, "creationTimestamp": "2024-05-01T11:00:00Z"},
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}], "restartPolicy": "Never"}},
+                 **spec}}
+    STRATEGY.defaults(obj)
+    STRATEGY.prepare_for_create(obj, CreateContext(now=NOW))
+    return obj
+
+
+_counter = [0]
+
+
+def pod_of(job: dict[str, Any], phase: str = "Running", *, index: int | None = None, finalizer: bool = True,
+           deleting: bool = False, finished: datetime | None = None, exit_code: int | None = None,
+           ready: bool = False) -> dict[str, Any]:
+    _counter[0] += 1
+    labels = dict(job["spec"]["template"]["metadata"]["labels"])
+    annotations = {}
+    if index is not None:
+        labels[COMPLETION_INDEX] = annotations[COMPLETION_INDEX] = str(index)
+    meta: dict[str, Any] = {
+        "name": f"work-{_counter[0]}", "namespace": "ns", "uid": f"pod-{_counter[0]}", "labels": labels,
+        "annotations": annotations, "creationTimestamp": "2024-05-01T11:00:00Z",
+        "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "work", "uid": UID, "controller": True}]}
+    if finalizer:
+        meta["finalizers"] = [TRACKING_FINALIZER]
+    if deleting:
+        meta["deletionTimestamp"] = "2024-05-01T11:59:00Z"
+    status: dict[str, Any] = {"phase": phase}
+    if ready:
+        status["conditions"] = [{"type": "Ready", "status": "True"}]
+    if finished is not None or exit_code is not None:
+        status["containerStatuses"] = [{"name": "c", "state": {"terminated": {
+            "exitCode": exit_code or 0, "finishedAt": (finished or NOW).strftime("%Y-%m-%dT%H:%M:%SZ")}}}]
+    return {"metadata": meta, "spec": {"nodeName": "n1"}, "status": status}
+
+
+def run(job: dict[str, Any], pods: list[dict[str, Any]], **kw: Any) -> JobPlan:
+    return plan(job, pods, now=kw.pop("now", NOW), settings=kw.pop("settings", FAST), **kw)
+
+
+def test_a_new_job_starts_parallelism_pods_with_the_finalizer() -> None:
+    job = make_job(completions=5, parallelism=2)
+    p = run(job, [])
+    assert len(p.create) == 2
+    body = p.create[0]
+    assert body["metadata"]["generateName"] == "work-" and TRACKING_FINALIZER in body["metadata"]["finalizers"]
+    assert body["metadata"]["ownerReferences"][0]["controller"] is True
+    assert body["metadata"]["labels"]["batch.kubernetes.io/job-name"] == "work"
+    assert p.status["startTime"] == "2024-05-01T12:00:00Z" and p.status["active"] == 2
+    assert p.status["ready"] == 0 and p.status["terminating"] == 0 and p.status["uncountedTerminatedPods"] == {}
+
+
+def test_never_more_than_the_remaining_completions() -> None:
+    job = make_job(completions=5, parallelism=2)
+    job["status"] = {"succeeded": 4, "startTime": "2024-05-01T11:00:00Z"}
+    active = pod_of(job)
+    p = run(job, [active])
+    assert p.create == [] and p.delete == []
+    job["status"]["succeeded"] = 3
+    assert len(run(job, [active]).create) == 1
+    two = [pod_of(job), pod_of(job), pod_of(job)]
+    assert len(run(job, two).delete) == 1  # 3 active > parallelism 2
+
+
+def test_finished_pods_are_counted_once_through_uncounted_then_the_finalizer() -> None:
+    job = make_job(completions=2, parallelism=2)
+    job["status"] = {"startTime": "2024-05-01T11:00:00Z"}
+    done, running = pod_of(job, "Succeeded"), pod_of(job)
+    p1 = run(job, [done, running])
+    assert p1.status["uncountedTerminatedPods"] == {"succeeded": [done["metadata"]["uid"]]}
+    assert p1.remove_finalizer == [done] and "succeeded" not in p1.status and p1.create == []
+    job["status"] = p1.status
+    # The finalizer is gone: the uid moves to the counter.
+    released = copy.deepcopy(done)
+    del released["metadata"]["finalizers"]
+    p2 = run(job, [released, running])
+    assert p2.status["succeeded"] == 1 and p2.status["uncountedTerminatedPods"] == {}
+    job["status"] = p2.status
+    p3 = run(job, [released, running])
+    assert p3.status["succeeded"] == 1  # never twice
+
+
+def test_completion_waits_for_every_pod_then_complete_and_completion_time() -> None:
+    job = make_job(completions=1)
+    job["status"] = {"startTime": "2024-05-01T11:59:50Z"}
+    done = pod_of(job, "Succeeded")
+    p = run(job, [done])
+    kinds = {c["type"]: c for c in p.status["conditions"]}
+    assert kinds["SuccessCriteriaMet"]["reason"] == "CompletionsReached" and "Complete" not in kinds
+    job["status"] = p.status
+    del done["metadata"]["finalizers"]
+    p = run(job, [done])
+    kinds = {c["type"]: c for c in p.status["conditions"]}
+    assert kinds["Complete"]["status"] == "True" and kinds["Complete"]["message"] == "Reached expected number of succeeded pods"
+    assert p.status["completionTime"] == "2024-05-01T12:00:00Z" and p.status["succeeded"] == 1
+    assert ("Normal", "Completed", "Job completed") in p.events
+
+
+def test_backoff_limit_exceeded() -> None:
+    job = make_job(backoffLimit=1)
+    job["status"] = {"startTime": "2024-05-01T11:00:00Z", "failed": 1}
+    failed = pod_of(job, "Failed", exit_code=1)
+    p = run(job, [failed])
+    kinds = {c["type"]: c for c in p.status["conditions"]}
+    assert kinds["FailureTarget"]["reason"] == "BackoffLimitExceeded"
+    job["status"] = p.status
+    del failed["metadata"]["finalizers"]
+    p = run(job, [failed])
+    failed_condition = next(c for c in p.status["conditions"] if c["type"] == "Failed")
+    assert failed_condition["reason"] == "BackoffLimitExceeded"
+    assert failed_condition["message"] == "Job has reached the specified backoff limit"
+    assert p.status["failed"] == 2 and "completionTime" not in p.status
+
+
+def test_replacements_wait_for_the_exponential_backoff() -> None:
+    job = make_job(backoffLimit=6)
+    job["status"] = {"startTime": "2024-05-01T11:00:00Z", "failed": 2}
+    gone = [pod_of(job, "Failed", finalizer=False, finished=NOW - timedelta(seconds=5)),
+            pod_of(job, "Failed", finalizer=False, finished=NOW - timedelta(seconds=30))]
+    p = run(job, gone)
+    assert p.create == [] and p.requeue_after == pytest.approx(15.0)  # 2 failures: 20 s after the last
+    p = run(job, gone, now=NOW + timedelta(seconds=16))
+    assert len(p.create) == 1
+
+
+@pytest.mark.parametrize(("failures", "elapsed", "remaining"), [
+    (0, 0, 0.0), (1, 0, 10.0), (1, 4, 6.0), (3, 0, 40.0), (10, 0, 360.0), (10, 400, 0.0),
+])
+def test_backoff_remaining(failures: int, elapsed: float, remaining: float) -> None:
+    last = NOW - timedelta(seconds=elapsed)
+    times = [last - timedelta(seconds=i) for i in range(failures)]
+    assert backoff_remaining(times, [], now=NOW, base_s=10, max_s=360) == pytest.approx(remaining)
+    assert backoff_remaining(times, [NOW], now=NOW, base_s=10, max_s=360) == 0.0  # a success resets it
+
+
+def test_deadline_exceeded_deletes_the_active_pods() -> None:
+    job = make_job(activeDeadlineSeconds=30)
+    job["status"] = {"startTime": "2024-05-01T11:59:00Z"}
+    active = pod_of(job)
+    p = run(job, [active])
+    assert p.delete == [active]
+    assert next(c for c in p.status["conditions"] if c["type"] == "FailureTarget")["reason"] == "DeadlineExceeded"
+    job["status"] = {"startTime": "2024-05-01T11:59:50Z"}
+    p = run(job, [active])
+    assert p.delete == [] and p.requeue_after == pytest.approx(20.05)
+
+
+def test_pod_failure_policy_fail_job_and_ignore() -> None:
+    policy = {"rules": [{"action": "FailJob", "onExitCodes": {"containerName": "c", "operator": "In", "values": [42]}},
+                        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
+    job = make_job(podFailurePolicy=policy, backoffLimit=6)
+    job["status"] = {"startTime": "2024-05-01T11:00:00Z"}
+    fatal = pod_of(job, "Failed", exit_code=42)
+    p = run(job, [fatal])
+    target = next(c for c in p.status["conditions"] if c["type"] == "FailureTarget")
+    assert target["reason"] == "PodFailurePolicy"
+    assert target["message"] == (f"Container c for pod ns/{fatal['metadata']['name']} failed with exit code 42 "
+                                 "matching FailJob rule at index 0")
+    disrupted = pod_of(job, "Failed", exit_code=1)
+    disrupted["status"]["conditions"] = [{"type": "DisruptionTarget", "status": "True"}]
+    assert match_failure_policy(job, disrupted) is not None
+    p = run(job, [disrupted])
+    assert p.status["uncountedTerminatedPods"] == {} and p.remove_finalizer == [disrupted]
+    assert "conditions" not in p.status  # not counted, not fatal; the replacement waits for the backoff
+    assert p.create == [] and p.requeue_after == pytest.approx(10.0)
+
+
+def test_suspend_deletes_active_pods_without_counting_them_and_resume() -> None:
+    job = make_job(parallelism=2, completions=4, suspend=True)
+    job["status"] = {"startTime": "2024-05-01T11:00:00Z"}
+    active = [pod_of(job), pod_of(job)]
+    p = run(job, active)
+    assert p.delete == active and "startTime" not in p.status
+    assert next(c for c in p.status["conditions"] if c["type"] == "Suspended")["reason"] == "JobSuspended"
+    job["status"] = p.status
+    deleting = [pod_of(job, deleting=True)]
+    p = run(job, deleting)
+    assert p.remove_finalizer == deleting and p.status["uncountedTerminatedPods"] == {}
+    job["spec"]["suspend"] = False
+    p = run(job, [])
+    suspended = next(c for c in p.status["conditions"] if c["type"] == "Suspended")
+    assert (suspended["status"], suspended["reason"]) == ("False", "JobResumed")
+    assert p.status["startTime"] == "2024-05-01T12:00:00Z" and len(p.create) == 2
+
+
+def test_indexed_jobs_create_the_lowest_missing_indexes() -> None:
+    job = make_job(completionMode="Indexed", completions=4, parallelism=2)
+    job["status"] = {"startTime": "2024-05-01T11:00:00Z", "completedIndexes": "0"}
+    running = pod_of(job, index=1)
+    p = run(job, [running])
+    assert len(p.create) == 1
+    body = p.create[0]
+    assert body["metadata"]["generateName"] == "work-2-"
+    assert body["metadata"]["annotations"][COMPLETION_INDEX] == "2" == body["metadata"]["labels"][COMPLETION_INDEX]
+    assert body["spec"]["hostname"] == "work-2"
+    assert body["spec"]["containers"][0]["env"] == [{"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
+        "apiVersion": "v1", "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}}]
+    done = pod_of(job, "Succeeded", index=1)
+    p = run(job, [done])
+    assert p.status["completedIndexes"] == "0,1" and p.status["succeeded"] == 2
+    assert [b["metadata"]["generateName"] for b in p.create] == ["work-2-", "work-3-"]
+
+
+@pytest.mark.parametrize(("indexes", "text"), [
+    ([], ""), ([0], "0"), ([0, 1], "0,1"), ([0, 1, 2], "0-2"), ([1, 3, 4, 5, 7], "1,3-5,7"), ([5, 2, 3, 4], "2-5"),
+])
+def test_completed_indexes_text(indexes: list[int], text: str) -> None:
+    assert format_indexes(indexes) == text
+    assert parse_indexes(text, limit=10) == set(indexes)
+
+
+def test_orphans_matching_the_selector_are_adopted_and_finished_jobs_only_release_finalizers() -> None:
+    job = make_job()
+    orphan = pod_of(job)
+    orphan["metadata"]["ownerReferences"] = []
+    p = run(job, [orphan])
+    assert p.adopt == [orphan]
+    job["status"] = {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}
+    leftover = pod_of(job, "Succeeded")
+    p = run(job, [leftover])
+    assert p.remove_finalizer == [leftover] and p.create == [] and p.delete == []
+
+
+def test_restart_policy_on_failure_counts_restarts() -> None:
+    job = make_job(backoffLimit=2)
+    job["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
+    job["status"] = {"startTime": "2024-05-01T11:00:00Z"}
+    crashing = pod_of(job)
+    crashing["status"]["containerStatuses"] = [{"name": "c", "restartCount": 2, "state": {"waiting": {}}}]
+    p = run(job, [crashing])
+    assert next(c for c in p.status["conditions"] if c["type"] == "FailureTarget")["reason"] == "BackoffLimitExceeded"
