@@ -107,3 +107,124 @@ def test_rollout_verbs_against_the_apiserver(apiserver, http: httpx.Client, name
     assert out.exit_code == 1 and "timed out waiting for the condition" in out.output
     out = mk("rollout", "status", "deploy/web", "--timeout=soon")
     assert out.exit_code == 1 and 'invalid duration "soon"' in out.output
+
+
+# ------------------------------------------------------------------ DaemonSets and StatefulSets
+from cli.mkctl.rollout import (daemonset_status_message, revision_rows, revision_undo_patch,  # noqa: E402
+                               statefulset_status_message)
+
+
+def ds_status(**status: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "agent", "generation": 2},
+            "spec": {"updateStrategy": {"type": "RollingUpdate"}}, "status": {"observedGeneration": 2, **status}}
+
+
+@pytest.mark.parametrize("obj,message,done", [
+    ({**ds_status(), "metadata": {"name": "agent", "generation": 3}},
+     "Waiting for daemon set spec update to be observed...", False),
+    (ds_status(desiredNumberScheduled=3, updatedNumberScheduled=1),
+     'Waiting for daemon set "agent" rollout to finish: 1 out of 3 new pods have been updated...', False),
+    (ds_status(desiredNumberScheduled=3, updatedNumberScheduled=3, numberAvailable=2),
+     'Waiting for daemon set "agent" rollout to finish: 2 of 3 updated pods are available...', False),
+    (ds_status(desiredNumberScheduled=3, updatedNumberScheduled=3, numberAvailable=3),
+     'daemon set "agent" successfully rolled out', True),
+])
+def test_daemonset_status_message(obj: dict[str, Any], message: str, done: bool) -> None:
+    assert daemonset_status_message(obj) == (message, done)
+
+
+def test_daemonset_status_needs_rolling_update() -> None:
+    with pytest.raises(CliError, match="only available for RollingUpdate"):
+        daemonset_status_message({**ds_status(), "spec": {"updateStrategy": {"type": "OnDelete"}}})
+
+
+def sts(replicas: int = 3, rolling: dict[str, Any] | None = None, **status: Any) -> dict[str, Any]:
+    strategy: dict[str, Any] = {"type": "RollingUpdate"}
+    if rolling is not None:
+        strategy["rollingUpdate"] = rolling
+    return {"metadata": {"name": "web", "generation": 1}, "spec": {"replicas": replicas, "updateStrategy": strategy},
+            "status": {"observedGeneration": 1, **status}}
+
+
+@pytest.mark.parametrize("obj,message,done", [
+    ({**sts(), "status": {}}, "Waiting for statefulset spec update to be observed...", False),
+    (sts(readyReplicas=1), "Waiting for 2 pods to be ready...", False),
+    (sts(rolling={"partition": 1}, readyReplicas=3, updatedReplicas=1),
+     "Waiting for partitioned roll out to finish: 1 out of 2 new pods have been updated...", False),
+    (sts(rolling={"partition": 0}, readyReplicas=3, updatedReplicas=3),
+     "partitioned roll out complete: 3 new pods have been updated...", True),
+    (sts(readyReplicas=3, updatedReplicas=1, currentRevision="web-a", updateRevision="web-b"),
+     "waiting for statefulset rolling update to complete 1 pods at revision web-b...", False),
+    (sts(readyReplicas=3, currentReplicas=3, currentRevision="web-b", updateRevision="web-b"),
+     "statefulset rolling update complete 3 pods at revision web-b...", True),
+])
+def test_statefulset_status_message(obj: dict[str, Any], message: str, done: bool) -> None:
+    assert statefulset_status_message(obj) == (message, done)
+
+
+def revision(number: int, image: str, *, uid: str = "ds-uid", cause: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": f"agent-{number}", "labels": {"app": "agent"},
+                            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent",
+                                                 "uid": uid, "controller": True}]}
+    if cause:
+        meta["annotations"] = {"kubernetes.io/change-cause": cause}
+    t = template(image)
+    t["metadata"]["labels"] = {"app": "agent"}
+    return {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": meta,
+            "data": {"spec": {"template": {**t, "$patch": "replace"}}}, "revision": number}
+
+
+def test_revision_history_and_undo_patch() -> None:
+    revs = [revision(2, "busybox:2"), revision(1, "busybox:1", cause="first")]
+    assert revision_rows(revs) == [(1, "first"), (2, "<none>")]
+    current = {"spec": {"template": revision(2, "busybox:2")["data"]["spec"]["template"]}}
+    current["spec"]["template"] = {k: v for k, v in current["spec"]["template"].items() if k != "$patch"}
+    patch, rev = revision_undo_patch(current, revs, 0)
+    assert rev == 1 and patch == revs[1]["data"] and patch["spec"]["template"]["$patch"] == "replace"
+    assert revision_undo_patch(current, revs, 2) == (None, 2)
+    with pytest.raises(CliError, match="unable to find specified revision 5 in history"):
+        revision_undo_patch(current, revs, 5)
+    with pytest.raises(CliError, match="no last revision to roll back to"):
+        revision_undo_patch(current, revs[:1], 0)
+
+
+def test_daemonset_rollout_verbs_against_the_apiserver(apiserver, http: httpx.Client, namespace: str) -> None:  # type: ignore[no-untyped-def]
+    base = f"/apis/apps/v1/namespaces/{namespace}"
+    t = template("busybox:1")
+    t["metadata"]["labels"] = {"app": "agent"}
+    d = http.post(f"{base}/daemonsets", json={
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": t}}).json()
+    stored = [d["spec"]["template"]]  # the revisions hold the stored (defaulted) templates, as the controller's do
+    d = http.patch(f"{base}/daemonsets/agent", json=[{"op": "replace", "path": "/spec/template/spec/containers/0/image",
+                                                     "value": "busybox:2"}],
+                   headers={"Content-Type": "application/json-patch+json"}).json()
+    stored.append(d["spec"]["template"])
+    for number, uid in ((1, d["metadata"]["uid"]), (2, d["metadata"]["uid"]), (3, "someone-else")):
+        r = revision(number, "unused", uid=uid)
+        r["data"] = {"spec": {"template": {**stored[min(number, 2) - 1], "$patch": "replace"}}}
+        r["metadata"]["name"] += "-" + uid[:4]
+        assert http.post(f"{base}/controllerrevisions", json=r).status_code == 201, r
+
+    def mk(*args: str) -> Any:
+        return runner.invoke(app, ["--server", apiserver.url, "-n", namespace, *args])
+
+    out = mk("rollout", "history", "ds/agent")
+    assert out.exit_code == 0, out.output
+    assert out.output == "daemonset.apps/agent \nREVISION  CHANGE-CAUSE\n1         <none>\n2         <none>\n\n"
+    out = mk("rollout", "history", "daemonset/agent", "--revision", "1")
+    assert out.exit_code == 0 and "with revision #1" in out.output and "busybox:1" in out.output, out.output
+    out = mk("rollout", "undo", "ds/agent")
+    assert out.exit_code == 0 and out.output.strip() == "daemonset.apps/agent rolled back", out.output
+    got = http.get(f"{base}/daemonsets/agent").json()
+    assert got["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1"
+    assert "$patch" not in got["spec"]["template"]
+    out = mk("rollout", "undo", "ds/agent", "--to-revision", "1")
+    assert "skipped rollback (current template already matches revision 1)" in out.output
+    # No controller runs here: the spec update is never observed.
+    out = mk("rollout", "status", "ds/agent", "--timeout", "1")
+    assert out.exit_code == 1 and "Waiting for daemon set spec update to be observed..." in out.output
+    out = mk("rollout", "restart", "ds/agent")
+    assert out.exit_code == 0 and out.output.strip() == "daemonset.apps/agent restarted", out.output
+    annotations = http.get(f"{base}/daemonsets/agent").json()["spec"]["template"]["metadata"]["annotations"]
+    assert "kubectl.kubernetes.io/restartedAt" in annotations
