@@ -49,6 +49,8 @@ CONTROLLERS: dict[str, str] = {
     "job": "controllers.job",
     "cronjob": "controllers.cronjob",
     "ttlafterfinished": "controllers.ttlafterfinished",
+    "persistentvolume-binder": "controllers.persistentvolume",
+    "local-path-provisioner": "controllers.localprovisioner",
 }
 
 

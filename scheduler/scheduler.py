@@ -35,6 +35,7 @@ from machinery.sharedinformers import InformerFactory
 from scheduler.cache import SchedulerCache, holds_resources
 from scheduler.plugins import NodeInfo, PodInfo, fit_error_message, pod_info, pod_key, run_filters, score
 from scheduler.queue import SchedulingQueue
+from scheduler.volumebinding import PodVolumes, VolumeBinding, prefilter_message
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,13 @@ class Scheduler:
         self.rng = random.Random(settings.seed)
         self.pods: Informer = factory.informer(("v1", "pods"))
         self.nodes: Informer = factory.informer(("v1", "nodes"))
+        # VolumeBinding: claims, volumes and classes; their changes may let waiting pods fit.
+        self.volume_informers = [factory.informer(r) for r in (("v1", "persistentvolumeclaims"),
+                                                                ("v1", "persistentvolumes"),
+                                                                ("storage.k8s.io/v1", "storageclasses"))]
+        self.volumes = VolumeBinding(*self.volume_informers)
+        for inf in self.volume_informers:
+            inf.add_handler(*self.volumes.handlers(self.queue.move_all_to_active))
         self._next_start = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._bind_slots = asyncio.Semaphore(settings.bind_concurrency)
@@ -145,7 +153,7 @@ class Scheduler:
         self.cache.remove_node(str((node.get("metadata") or {}).get("name") or ""))
 
     # ------------------------------------------------------------------ the decision
-    def find_node(self, info: PodInfo) -> Decision:
+    def find_node(self, info: PodInfo, volumes: PodVolumes | None = None) -> Decision:
         """Filter from a rotating start until enough feasible nodes are found, then score (pure over the cache)."""
         order = self.cache.node_order
         nodes = self.cache.nodes
@@ -160,6 +168,8 @@ class Scheduler:
         for i in range(n):
             ni = nodes[order[(start + i) % n]]
             reasons = run_filters(info, ni)
+            if reasons is None and volumes is not None:
+                reasons = self.volumes.filter(volumes, ni.facts)
             if reasons is None:
                 feasible.append(ni)
                 if len(feasible) >= want:
@@ -182,10 +192,14 @@ class Scheduler:
         if pod is None or not is_pending(pod, self.settings.scheduler_name) or self.cache.is_placed(key):
             return None
         info = pod_info(pod)
-        decision = self.find_node(info)
+        volumes = self.volumes.prefilter(pod)
+        if isinstance(volumes, str):
+            decision, volumes = Decision(None, prefilter_message(len(self.cache.nodes), volumes)), None
+        else:
+            decision = self.find_node(info, volumes)
         if decision.node is not None:
             self.cache.assume(info, decision.node)
-            self._spawn(self._bind(pod, info, decision.node))
+            self._spawn(self._bind(pod, info, decision.node, volumes))
         else:
             self.queue.add_unschedulable(key)
             self._spawn(self._report_unschedulable(pod, decision.message))
@@ -196,6 +210,8 @@ class Scheduler:
         """Schedule until cancelled (the leader's work)."""
         await self.pods.wait_synced()
         await self.nodes.wait_synced()
+        for inf in self.volume_informers:
+            await inf.wait_synced()
         # Pods that arrived before we led may sit in no queue (e.g. after a lost lease): look again.
         for pod in self.pods.list():
             if is_pending(pod, self.settings.scheduler_name) and not self.cache.is_placed(pod_key(pod)):
@@ -228,13 +244,15 @@ class Scheduler:
         task.add_done_callback(self._tasks.discard)
 
     # ------------------------------------------------------------------ executors
-    async def _bind(self, pod: Obj, info: PodInfo, node: str) -> None:
+    async def _bind(self, pod: Obj, info: PodInfo, node: str, volumes: PodVolumes | None = None) -> None:
         meta = pod.get("metadata") or {}
         name, ns = str(meta.get("name")), str(meta.get("namespace") or "default")
         async with self._bind_slots:
             try:
                 if not self.is_leader():
                     raise asyncio.CancelledError()
+                if volumes is not None and node in self.cache.nodes:
+                    await self.volumes.prebind(self.client, volumes, self.cache.nodes[node].facts)
                 await self.client.bind(name, node, namespace=ns, uid=meta.get("uid"))
             except asyncio.CancelledError:
                 self.cache.forget(info.key)
