@@ -49,7 +49,7 @@ class ContainerConfig:
 
     async def lookup(self, kind: str, namespace: str, name: str, key: str, optional: bool) -> str | None:
         try:
-            obj = await self.client.get(kind, name, namespace=namespace)
+            obj = await self.client.get(("v1", kind), name, namespace=namespace)
         except errors.NotFoundError:
             if optional:
                 return None
@@ -79,7 +79,7 @@ class ContainerConfig:
                 if not ref:
                     continue
                 try:
-                    obj = await self.client.get(kind, ref["name"], namespace=ns)
+                    obj = await self.client.get(("v1", kind), ref["name"], namespace=ns)
                 except errors.NotFoundError:
                     if ref.get("optional"):
                         continue

@@ -158,8 +158,8 @@ class VolumeManager:
         objects: dict[Ref, Obj | None] = {}
         for ref in references(volume):
             if ref not in objects:
-                objects[ref] = await self._get(CONFIGMAPS if ref.kind == CONFIGMAPS else SECRETS, ref.name,
-                                               namespace=ns)
+                resource = ("v1", CONFIGMAPS if ref.kind == CONFIGMAPS else SECRETS)
+                objects[ref] = await self._get(resource, ref.name, namespace=ns)
         tokens = {t.index: await self._token(pod, index, t) for t in token_refs(volume)}
         payload = volume_payload(pod, volume, objects=objects, tokens=tokens, allocatable=self.allocatable(),
                                  node_name=self.node_name)
