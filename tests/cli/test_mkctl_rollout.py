@@ -188,20 +188,27 @@ def test_revision_history_and_undo_patch() -> None:
         revision_undo_patch(current, revs[:1], 0)
 
 
-def test_daemonset_rollout_verbs_against_the_apiserver(apiserver, http: httpx.Client, namespace: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("kind,short,extra,observed", [
+    ("DaemonSet", "ds", {}, "Waiting for daemon set spec update to be observed..."),
+    ("StatefulSet", "sts", {"serviceName": "agent", "replicas": 0}, "Waiting for statefulset spec update to be observed..."),
+])
+def test_revision_rollout_verbs_against_the_apiserver(apiserver, http: httpx.Client, namespace: str,  # type: ignore[no-untyped-def]
+                                                      kind: str, short: str, extra: dict[str, Any], observed: str) -> None:
     base = f"/apis/apps/v1/namespaces/{namespace}"
+    plural, full = f"{kind.lower()}s", f"{kind.lower()}.apps/agent"
     t = template("busybox:1")
     t["metadata"]["labels"] = {"app": "agent"}
-    d = http.post(f"{base}/daemonsets", json={
-        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
-        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": t}}).json()
+    d = http.post(f"{base}/{plural}", json={
+        "apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": t, **extra}}).json()
     stored = [d["spec"]["template"]]  # the revisions hold the stored (defaulted) templates, as the controller's do
-    d = http.patch(f"{base}/daemonsets/agent", json=[{"op": "replace", "path": "/spec/template/spec/containers/0/image",
+    d = http.patch(f"{base}/{plural}/agent", json=[{"op": "replace", "path": "/spec/template/spec/containers/0/image",
                                                      "value": "busybox:2"}],
                    headers={"Content-Type": "application/json-patch+json"}).json()
     stored.append(d["spec"]["template"])
     for number, uid in ((1, d["metadata"]["uid"]), (2, d["metadata"]["uid"]), (3, "someone-else")):
         r = revision(number, "unused", uid=uid)
+        r["metadata"]["ownerReferences"][0]["kind"] = kind
         r["data"] = {"spec": {"template": {**stored[min(number, 2) - 1], "$patch": "replace"}}}
         r["metadata"]["name"] += "-" + uid[:4]
         assert http.post(f"{base}/controllerrevisions", json=r).status_code == 201, r
@@ -209,22 +216,22 @@ def test_daemonset_rollout_verbs_against_the_apiserver(apiserver, http: httpx.Cl
     def mk(*args: str) -> Any:
         return runner.invoke(app, ["--server", apiserver.url, "-n", namespace, *args])
 
-    out = mk("rollout", "history", "ds/agent")
+    out = mk("rollout", "history", f"{short}/agent")
     assert out.exit_code == 0, out.output
-    assert out.output == "daemonset.apps/agent \nREVISION  CHANGE-CAUSE\n1         <none>\n2         <none>\n\n"
-    out = mk("rollout", "history", "daemonset/agent", "--revision", "1")
+    assert out.output == f"{full} \nREVISION  CHANGE-CAUSE\n1         <none>\n2         <none>\n\n"
+    out = mk("rollout", "history", f"{kind.lower()}/agent", "--revision", "1")
     assert out.exit_code == 0 and "with revision #1" in out.output and "busybox:1" in out.output, out.output
-    out = mk("rollout", "undo", "ds/agent")
-    assert out.exit_code == 0 and out.output.strip() == "daemonset.apps/agent rolled back", out.output
-    got = http.get(f"{base}/daemonsets/agent").json()
+    out = mk("rollout", "undo", f"{short}/agent")
+    assert out.exit_code == 0 and out.output.strip() == f"{full} rolled back", out.output
+    got = http.get(f"{base}/{plural}/agent").json()
     assert got["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1"
     assert "$patch" not in got["spec"]["template"]
-    out = mk("rollout", "undo", "ds/agent", "--to-revision", "1")
+    out = mk("rollout", "undo", f"{short}/agent", "--to-revision", "1")
     assert "skipped rollback (current template already matches revision 1)" in out.output
     # No controller runs here: the spec update is never observed.
-    out = mk("rollout", "status", "ds/agent", "--timeout", "1")
-    assert out.exit_code == 1 and "Waiting for daemon set spec update to be observed..." in out.output
-    out = mk("rollout", "restart", "ds/agent")
-    assert out.exit_code == 0 and out.output.strip() == "daemonset.apps/agent restarted", out.output
-    annotations = http.get(f"{base}/daemonsets/agent").json()["spec"]["template"]["metadata"]["annotations"]
+    out = mk("rollout", "status", f"{short}/agent", "--timeout", "1")
+    assert out.exit_code == 1 and observed in out.output, out.output
+    out = mk("rollout", "restart", f"{short}/agent")
+    assert out.exit_code == 0 and out.output.strip() == f"{full} restarted", out.output
+    annotations = http.get(f"{base}/{plural}/agent").json()["spec"]["template"]["metadata"]["annotations"]
     assert "kubectl.kubernetes.io/restartedAt" in annotations
