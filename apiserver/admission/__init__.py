@@ -9,8 +9,8 @@ The registry's create path calls ``mutate`` after the kind's defaults (before
   (``limitranger.violations``), then every ResourceQuota of the namespace that covers the object
   is charged (``resourcequota.evaluate`` / ``charge``): the new ``status.used`` is written to
   the quota through the registry's compare-and-swap update of ``/status`` (re-checked against
-  the current quota after a conflict), so two creates racing for the last slot cannot both win.
-  A dry run is checked but charges nothing. Refusals are 403 Forbidden with Kubernetes'
+  the current quota after a conflict), so two creates racing for the last slot cannot both win
+  (within one apiserver the charges of a namespace are also made one at a time). A dry run is checked but charges nothing. Refusals are 403 Forbidden with Kubernetes'
   ``<resource> "<name>" is forbidden: <reason>``.
 
 Both read the LimitRanges and quotas from the registry's watch caches after they have seen this
@@ -21,9 +21,11 @@ Kubernetes).
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from machinery import errors
+from machinery.quota import ResourceList
 
 from . import limitranger, resourcequota
 from .resourcequota import Refused
@@ -33,8 +35,7 @@ if TYPE_CHECKING:
     from ..registry import Registry
 
 Obj = dict[str, Any]
-QUOTAS = "resourcequotas"
-LIMIT_RANGES = "limitranges"
+_LOCK_STRIPES = 64
 
 
 def _namespace(obj: Obj) -> str:
@@ -52,19 +53,27 @@ class Admission:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
+        # The charges of one namespace are made one at a time in this process (as Kubernetes'
+        # quota evaluator works per namespace), so they do not keep conflicting with each other;
+        # the compare-and-swap still guards against other apiservers and the controller.
+        self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
 
-    async def _namespaced(self, group_resource: str, namespace: str) -> list[Obj]:
-        res = next((r for r in self.registry.resources.all if r.group_resource == group_resource), None)
-        if res is None or group_resource not in self.registry.caches:
+    async def _namespaced(self, kind: str, namespace: str) -> list[Obj]:
+        """The live objects of ``kind`` in ``namespace``, once the cache has seen this apiserver's writes."""
+        res = self.registry.resources.by_kind(kind, "")
+        if res is None or res.group_resource not in self.registry.caches:
             return []
         cache = await self.registry._fresh_cache(res)
         entries, _ = cache.list(res.namespace_prefix(namespace))
         return [e.obj for e in entries if not (e.obj.get("metadata") or {}).get("deletionTimestamp")]
 
+    def _lock(self, namespace: str) -> asyncio.Lock:
+        return self._locks[hash(namespace) % len(self._locks)]
+
     async def mutate(self, res: Strategy, obj: Obj) -> None:
         if not res.namespaced or res.group_resource != "pods":
             return
-        limit_ranges = await self._namespaced(LIMIT_RANGES, _namespace(obj))
+        limit_ranges = await self._namespaced("LimitRange", _namespace(obj))
         if limit_ranges:
             limitranger.default_pod(obj, limit_ranges)
 
@@ -73,25 +82,26 @@ class Admission:
             return
         namespace = _namespace(obj)
         if res.group_resource in ("pods", "persistentvolumeclaims"):
-            limit_ranges = await self._namespaced(LIMIT_RANGES, namespace)
+            limit_ranges = await self._namespaced("LimitRange", namespace)
             problems = limitranger.violations(res.group_resource, obj, limit_ranges)
             if problems:
                 raise forbidden(res, obj, limitranger.message(problems))
-        quotas = await self._namespaced(QUOTAS, namespace)
-        if not quotas:
-            return
-        now = self.registry.clock()
-        try:
-            charges = resourcequota.evaluate(quotas, res.group_resource, obj, now=now)
-            if dry_run or not charges:
+        async with self._lock(namespace):
+            quotas = await self._namespaced("ResourceQuota", namespace)
+            if not quotas:
                 return
-            requested = resourcequota.request_of(res.group_resource, obj, now=now)
-            for quota_name in charges:
-                await self._charge(namespace, quota_name, requested)
-        except Refused as e:
-            raise forbidden(res, obj, str(e))
+            now = self.registry.clock()
+            try:
+                charges = resourcequota.evaluate(quotas, res.group_resource, obj, now=now)
+                if dry_run or not charges:
+                    return
+                requested = resourcequota.request_of(res.group_resource, obj, now=now)
+                for quota_name in charges:
+                    await self._charge(namespace, quota_name, requested)
+            except Refused as e:
+                raise forbidden(res, obj, str(e))
 
-    async def _charge(self, namespace: str, quota_name: str, requested: Any) -> None:
+    async def _charge(self, namespace: str, quota_name: str, requested: ResourceList) -> None:
         """Write the quota's new ``status.used`` with a compare-and-swap; after a conflict the
         registry hands ``add`` the current quota and the check runs again against it."""
         quota_res = self.registry.resources.by_kind("ResourceQuota", "")

@@ -7,6 +7,7 @@ pod "finishes" by a write of its status, as a kubelet would report it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -121,6 +122,30 @@ def test_parallel_creates_for_the_last_slot(cluster: Cluster) -> None:
     assert sorted(codes) == [0, 1, 1, 1, 1, 1], codes
     assert len(cluster.http.get(f"/api/v1/namespaces/{ns}/pods").json()["items"]) == 1
     assert cluster.used(ns, "one") == {"pods": "1"}
+
+
+def test_two_apiservers_share_the_last_slot(cluster: Cluster) -> None:
+    """The charge is a compare-and-swap in etcd: creates spread over two apiservers (each with its
+    own caches) still cannot both take the last slot."""
+    ns = cluster.namespace()
+    cluster.kubectl("create", "quota", "two", "--hard=pods=2", "-n", ns)
+    cluster.wait_used(ns, "two", {"pods": "0"})
+    cluster.kubectl("create", "-n", ns, "-f", "-", stdin=pod("first"))
+    second = ApiServerProcess.start(cluster.etcd.url)
+    try:
+        async def race() -> list[int]:
+            async with httpx.AsyncClient(timeout=30) as client:
+                answers = await asyncio.gather(*(
+                    client.post(f"{url}/api/v1/namespaces/{ns}/pods", json=json.loads(pod(f"racer-{i}")))
+                    for i, url in enumerate([cluster.api.url, second.url] * 5)))
+            return [a.status_code for a in answers]
+
+        codes = asyncio.run(race())
+    finally:
+        second.stop()
+    assert sorted(codes) == [201] + [403] * 9, codes
+    assert len(cluster.http.get(f"/api/v1/namespaces/{ns}/pods").json()["items"]) == 2
+    assert cluster.used(ns, "two") == {"pods": "2"}
 
 
 def test_compute_quota_messages(cluster: Cluster) -> None:
