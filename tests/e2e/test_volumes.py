@@ -335,3 +335,33 @@ def test_released_local_path_volume_is_reclaimed(cluster: VolumeCluster) -> None
                  and cluster.get(f"/api/v1/persistentvolumes/{name}") is None)
     time.sleep(1)
     assert kept.is_dir() and cluster.get(f"/api/v1/persistentvolumes/{name}-retain") is not None
+
+
+def test_provisioned_claim_keeps_data_and_is_reclaimed_after_the_claim(cluster: VolumeCluster) -> None:
+    """The whole local-path life: a claim of the default class, provisioned on this node when its
+    first pod is scheduled; the kubelet makes the directory; the data outlives the pod; deleting
+    the claim releases the volume and the kubelet removes the directory and the PV."""
+    ns = cluster.namespace()
+    cluster.apply([{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "cache", "namespace": ns},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "128Mi"}}}}])
+    volumes = [{"name": "v", "persistentVolumeClaim": {"claimName": "cache"}}]
+    mounts = [{"name": "v", "mountPath": "/v"}]
+    cluster.apply([pod(ns, "first", volumes=volumes, mounts=mounts)])
+    cluster.running(ns, "first", timeout=60)
+    claim = cluster.get(f"/api/v1/namespaces/{ns}/persistentvolumeclaims/cache")
+    assert claim is not None and claim["status"]["phase"] == "Bound"
+    pv = cluster.get(f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")
+    assert pv is not None
+    path = Path(pv["spec"]["local"]["path"])
+    assert path.parent == cluster.root / "local-path" and path.is_dir()
+    assert path.stat().st_mode & 0o777 == 0o777
+    cluster.sh(ns, "first", "echo survived > /v/data")
+    cluster.delete_pod(ns, "first")
+    cluster.apply([pod(ns, "second", volumes=volumes, mounts=mounts)])
+    cluster.running(ns, "second")
+    assert cluster.sh(ns, "second", "cat /v/data") == "survived\n"
+    assert "Bound" in cluster.kubectl("get", "pvc", "cache", "-n", ns).stdout
+    cluster.delete_pod(ns, "second")
+    cluster.kubectl("delete", "pvc", "cache", "-n", ns, "--wait=true", "--timeout=40s")
+    cluster.wait("the released volume's directory and PV removed by the kubelet", lambda: not path.exists()
+                 and cluster.get(f"/api/v1/persistentvolumes/{pv['metadata']['name']}") is None, timeout=40)
