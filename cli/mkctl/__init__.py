@@ -1,7 +1,7 @@
 """mkctl, the kubectl-like command line of minik8s: ``main`` is the ``mkctl`` console script.
 
 Data flow: argv -> ``app`` (typer; global flags hoisted, see ``app.py``) -> one verb module
-(``get``, ``apply``, ``describe_cmd``, ``delete``, ``misc``, ``rollout``, ``gitops``) -> ``Session`` (kubeconfig +
+(``get``, ``apply``, ``describe_cmd``, ``delete``, ``misc``, ``rollout``, ``gitops``, ``drain``) -> ``Session`` (kubeconfig +
 ``machinery.client.ApiClient`` + discovery) -> the API server -> pure formatting
 (``printing``, ``describe``, ``threeway`` for apply patches) -> stdout; errors as kubectl's
 one-line messages on stderr with exit code 1.
@@ -9,7 +9,7 @@ one-line messages on stderr with exit code 1.
 
 from __future__ import annotations
 
-from . import apply, delete, describe_cmd, get, gitops, misc, rollout  # noqa: F401  (they register the verbs)
+from . import apply, autoscale, delete, describe_cmd, drain, get, gitops, misc, rollout, top  # noqa: F401  (they register the verbs)
 from .app import app
 
 

@@ -21,7 +21,8 @@ _VALUE_FLAGS = {"-s": "--server", "--server": "--server", "--kubeconfig": "--kub
                 "--request-timeout": "--request-timeout"}
 # Boolean flags that kubectl users write as --flag=false.
 BOOL_FLAGS = {"wait", "ignore-not-found", "all", "all-namespaces", "watch", "watch-only", "show-labels",
-              "no-headers", "force", "recursive", "client", "namespaced", "output-watch-events", "now"}
+              "no-headers", "force", "recursive", "client", "namespaced", "output-watch-events", "now",
+              "ignore-daemonsets", "delete-emptydir-data", "disable-eviction"}
 
 
 def normalize_args(args: list[str]) -> list[str]:
