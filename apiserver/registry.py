@@ -2,8 +2,10 @@
 
 Data flow of a write: body -> the kind's strategy (``apiserver/kinds``) decodes it (prune unknown
 fields, type errors -> 400) -> metadata rules (uid, timestamps, generation, generateName,
-immutable fields) -> ``strategy.defaults`` -> ``prepare_for_create``/``prepare_for_update`` ->
-``validate_object`` (-> 422 with causes, nothing written) -> ``before_create``/``before_update``
+immutable fields) -> ``strategy.defaults`` -> (a create: mutating admission, ``apiserver/admission``)
+-> ``prepare_for_create``/``prepare_for_update`` -> ``validate_object`` (-> 422 with causes, nothing
+written) -> (a create: validating admission, LimitRange bounds and ResourceQuota charges, -> 403)
+-> ``before_create``/``before_update``
 allocations (``apiserver/allocators.py``: kept in etcd, released from the watch after the write) ->
 storage create / compare-and-swap on the expected revision -> the new ``resourceVersion``.
 Nothing here branches on a kind: every kind-specific rule is a strategy hook. Reads and watches come from the
