@@ -266,6 +266,11 @@ def test_daemonset_follows_nodes_rolls_node_by_node_and_rolls_back(cluster: Clus
                                             "NODE", "SELECTOR", "AGE"]
     assert table.split("\n")[1].split()[:7] == ["agent", "3", "3", "3", "3", "3", "<none>"]
     assert "successfully rolled out" in c.kubectl("rollout", "status", "daemonset/agent", "-n", ns, "--timeout=60s")
+    described = c.kubectl("describe", "daemonset", "agent", "-n", ns)
+    assert "Desired Number of Nodes Scheduled: 3" in described, described
+    revisions = c.kubectl("get", "controllerrevisions", "-n", ns).splitlines()
+    assert revisions[0].split() == ["NAME", "CONTROLLER", "REVISION", "AGE"]
+    assert revisions[1].split()[1:3] == ["daemonset.apps/agent", "1"], revisions
 
     # An image change rolls node by node (maxUnavailable 1).
     eligible = {*DOCKER_NODES, "ds-sim"}
