@@ -9,8 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from apiserver.metricsapi import format_cpu, format_memory, parse_summary, synthetic_usage
+from cli.mkctl import app as mkctl
+from cli.mkctl.autoscale import hpa_manifest
+from tests.cluster import ApiServerProcess
 
 
 @pytest.mark.parametrize(("nanocores", "text"), [
@@ -51,11 +55,14 @@ def test_synthetic_usage_from_annotation_or_requests() -> None:
     assert scrape.node == (350_000_000, 2 << 20)
 
 
-def test_metrics_api_over_http(http: httpx.Client, namespace: str) -> None:
+def test_metrics_api_over_http_and_mkctl(apiserver: ApiServerProcess, http: httpx.Client, namespace: str) -> None:
     node = f"sim-{uuid.uuid4().hex[:6]}"
     r = http.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {
         "name": node, "labels": {"minik8s.io/simulated": "true", "zone": "z1"}}})
     assert r.status_code == 201, r.text
+    node_obj = r.json()
+    node_obj["status"] = {"allocatable": {"cpu": "4", "memory": "1Gi"}, "capacity": {"cpu": "4", "memory": "1Gi"}}
+    assert http.put(f"/api/v1/nodes/{node}/status", json=node_obj).status_code == 200
     try:
         for name, labels, usage in (("web-1", {"app": "web"}, "300m"), ("db-1", {"app": "db"}, "20m")):
             body = {"apiVersion": "v1", "kind": "Pod", "metadata": {
@@ -98,5 +105,40 @@ def test_metrics_api_over_http(http: httpx.Client, namespace: str) -> None:
         assert http.get("/apis/metrics.k8s.io/v1beta1/nodes/nope").status_code == 404
         bad = http.get(base, params={"labelSelector": "a in (b"})
         assert bad.status_code == 400, bad.text
+
+        # mkctl top and autoscale, kubectl's shapes.
+        runner = CliRunner()
+
+        def mk(*args: str) -> str:
+            result = runner.invoke(mkctl, ["--server", apiserver.url, *args])
+            assert result.exit_code == 0, result.output
+            return result.output
+
+        assert mk("top", "pod", "-n", namespace, "--sort-by", "cpu").splitlines() == [
+            "NAME    CPU(cores)   MEMORY(bytes)   ", "web-1   300m         64Mi            ",
+            "db-1    20m          64Mi            "]
+        assert "db-1   app    20m" in mk("top", "pod", "db-1", "-n", namespace, "--containers")
+        assert mk("top", "node", node, "--no-headers").split() == [node, "320m", "8%", "128Mi", "12%"]
+        deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {
+            "selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "app", "image": "busybox"}]}}}}
+        assert http.post(f"/apis/apps/v1/namespaces/{namespace}/deployments", json=deployment).status_code == 201
+        assert mk("autoscale", "deployment/web", "-n", namespace, "--max", "4", "--cpu-percent", "60").strip() == \
+            "horizontalpodautoscaler.autoscaling/web autoscaled"
+        hpa = http.get(f"/apis/autoscaling/v1/namespaces/{namespace}/horizontalpodautoscalers/web").json()
+        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"], hpa["spec"]["targetCPUUtilizationPercentage"]) \
+            == (1, 4, 60)
+        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+        bad_bounds = runner.invoke(mkctl, ["--server", apiserver.url, "autoscale", "deployment", "web", "-n",
+                                           namespace, "--min", "3", "--max", "2"])
+        assert bad_bounds.exit_code == 1
+        assert "--max=MAXPODS must be larger or equal to --min=MINPODS, max: 2, min: 3" in bad_bounds.output
     finally:
         http.delete(f"/api/v1/nodes/{node}")
+
+
+def test_autoscale_manifest_without_cpu_percent_leaves_the_metric_to_the_server() -> None:
+    manifest = hpa_manifest(name="h", namespace="ns", target_api_version="apps/v1", target_kind="StatefulSet",
+                            target_name="db", minimum=-1, maximum=3, cpu_percent=-1)
+    assert manifest["spec"] == {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db"},
+                                "maxReplicas": 3}
