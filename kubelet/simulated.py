@@ -12,8 +12,10 @@ Data flow:
            -> work queue (key ns/name) -> Controller workers -> reconcile:
              deletionTimestamp set      -> DELETE gracePeriodSeconds=0 + uid precondition, free IP
              Succeeded / Failed          -> leave it
-             otherwise                   -> running_status(...) and PUT pods/{name}/status only if
-                                            it differs (resourceVersion precondition)
+             otherwise                   -> running_status(...) -> simexit.finish(...) (finite
+                                            containers terminate, restart or end the pod) and PUT
+                                            pods/{name}/status only if it differs (resourceVersion
+                                            precondition); look again when the next container exits
     heartbeats: one task per node, started spread over the interval, each renewing the node's
            Lease in kube-node-lease every lease_renew_interval (bounded by the same semaphore),
            re-asserting the Node's status when it shows anything but Ready (e.g. after the node
@@ -22,8 +24,11 @@ Data flow:
     SIGTERM: stop renewing and leave: the Nodes and pods stay, their Leases expire, and the node
            lifecycle controller decides what happens next.
 
-Simulated containers never exit, so pods with ``restartPolicy: Never`` or ``OnFailure`` stay
-Running too. There is no admission (a pod bound here runs even if it exceeds the capacity: the
+Simulated containers run forever unless they are finite (``kubelet.simexit``): the annotations
+``simulated.minik8s.io/exit-after`` / ``exit-code`` (per pod, or per container with ``.<name>``) or a
+recognisably finite command (``sleep N``, ``true``, ``false``, ``sh -c "...; exit N"``) make them
+exit; restartPolicy then decides between a restart and a finished pod (Succeeded / Failed), so
+Jobs run on simulated nodes. There is no admission (a pod bound here runs even if it exceeds the capacity: the
 scheduler is the one that must not overcommit), no events and no probes.
 """
 
@@ -42,6 +47,7 @@ from kubelet.nodestatus import (
     simulated_local_path_dir, status_needs_update,
 )
 from kubelet.podstatus import PodIPAM, needs_ip, running_status
+from kubelet.simexit import finish
 from machinery import errors
 from machinery.client import ApiClient, default_user_agent
 from machinery.controller import Controller, Result
@@ -313,16 +319,18 @@ class SimulatedKubelet:
                 return Result.after(5.0)
         else:
             ip = ident.internal_ip
-        desired = running_status(pod, pod_ip=ip, host_ip=ident.internal_ip, now=_now())
+        now = _now()
+        desired, wake = finish(pod, running_status(pod, pod_ip=ip, host_ip=ident.internal_ip, now=now), now)
+        again = Result.after(wake) if wake is not None else None
         if desired == status:
-            return None
+            return again
         body = {**pod, "status": desired}  # a shallow copy: the cached pod itself is not touched
         try:
             await self.client.update_status("pods", body, namespace=namespace)
             self.status_writes += 1
         except (errors.ConflictError, errors.NotFoundError):
             pass  # a newer version (or its deletion) is on its way through the informer
-        return None
+        return again
 
 
     async def finish_delete(self, namespace: str | None, name: str, *, uid: str) -> bool:

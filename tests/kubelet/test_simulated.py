@@ -267,6 +267,63 @@ async def test_foreign_pods_untouched_and_uid_precondition(apiserver: ApiServerP
         await remove_nodes(client, [mine])
 
 
+async def test_finite_containers_finish_their_pods(apiserver: ApiServerProcess, client: ApiClient,
+                                                  namespace: str) -> None:
+    """Pods finish after the exit-after annotation or a finite command; restartPolicy decides what follows."""
+    node = base_name()
+    settings = SimulatedKubeletSettings(server=apiserver.url, node_name=node, lease_renew_interval=0.5)
+    kubelet = SimulatedKubelet(client, settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(kubelet.run(stop))
+
+    def finite(name: str, *, policy: str, annotations: dict[str, str] | None = None,
+               command: list[str] | None = None) -> dict[str, Any]:
+        body = pod(name, node)
+        body["metadata"]["annotations"] = annotations or {}
+        body["spec"]["restartPolicy"] = policy
+        if command:
+            body["spec"]["containers"][0]["command"] = command
+        return body
+
+    async def phase_of(name: str, wanted: str) -> dict[str, Any] | None:
+        found = await get_or_none(client, "pods", name, namespace=namespace)
+        return found if found and found["status"].get("phase") == wanted else None
+
+    try:
+        await asyncio.wait_for(kubelet.registered.wait(), 20)
+        started = time.monotonic()
+        await client.create("pods", finite("ok", policy="Never", annotations={
+            "simulated.minik8s.io/exit-after": "1s"}), namespace=namespace)
+        await client.create("pods", finite("bad", policy="Never", command=["sh", "-c", "sleep 0.5; exit 3"]),
+                            namespace=namespace)
+        await client.create("pods", finite("retry", policy="OnFailure", annotations={
+            "simulated.minik8s.io/exit-after": "200ms", "simulated.minik8s.io/exit-code": "1",
+            "simulated.minik8s.io/exit-restart-delay": "200ms"}), namespace=namespace)
+        ok = await eventually(lambda: phase_of("ok", "Succeeded"), what="ok Succeeded")
+        assert time.monotonic() - started >= 0.9
+        terminated = ok["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert (terminated["exitCode"], terminated["reason"]) == (0, "Completed")
+        ready = {c["type"]: c for c in ok["status"]["conditions"]}["Ready"]
+        assert (ready["status"], ready["reason"]) == ("False", "PodCompleted")
+        bad = await eventually(lambda: phase_of("bad", "Failed"), what="bad Failed")
+        assert bad["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
+        assert bad["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "Error"
+
+        async def restarted() -> dict[str, Any] | None:
+            found = await client.get("pods", "retry", namespace=namespace)
+            statuses = found["status"].get("containerStatuses") or [{}]
+            return found if int(statuses[0].get("restartCount") or 0) >= 2 else None
+
+        retry = await eventually(restarted, what="retry restarted twice")
+        assert retry["status"]["phase"] == "Running"
+        assert retry["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] == 1
+        kubelet.pods.check_mutations()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await remove_nodes(client, [node])
+
+
 # ---------------------------------------------------------------------------------- scale
 # 1000 nodes take ~35 s to register here (the apiserver's ~60 writes/s on 2 cores is the limit)
 # plus as long to clean up, so the suite runs 300 (more than the 256 /24s of the default cluster
