@@ -67,6 +67,10 @@ class Admission:
         entries, _ = cache.list(res.namespace_prefix(namespace))
         return [e.obj for e in entries if not (e.obj.get("metadata") or {}).get("deletionTimestamp")]
 
+    def _exists(self, res: Strategy, obj: Obj) -> bool:
+        meta = obj.get("metadata") or {}
+        return self.registry.cache(res).get(res.key(meta.get("namespace"), str(meta.get("name") or ""))) is not None
+
     def _lock(self, namespace: str) -> asyncio.Lock:
         return self._locks[hash(namespace) % len(self._locks)]
 
@@ -93,8 +97,8 @@ class Admission:
             now = self.registry.clock()
             try:
                 charges = resourcequota.evaluate(quotas, res.group_resource, obj, now=now)
-                if dry_run or not charges:
-                    return
+                if dry_run or not charges or self._exists(res, obj):
+                    return  # nothing to charge; a create of a name in use fails with AlreadyExists next
                 requested = resourcequota.request_of(res.group_resource, obj, now=now)
                 for quota_name in charges:
                     await self._charge(namespace, quota_name, requested)

@@ -51,6 +51,8 @@ def test_pod_count_quota_refuses_the_third_and_charges_used(http: httpx.Client, 
     for name in ("p1", "p2"):
         assert create_pod(http, namespace, pod(name)).status_code == 201
     assert used(http, namespace, "q") == {"pods": "2"}
+    # A name in use is refused by the quota check first, and charges nothing.
+    assert create_pod(http, namespace, pod("p1")).status_code == 403
     r = create_pod(http, namespace, pod("p3"))
     assert r.status_code == 403, r.text
     status = r.json()
@@ -87,6 +89,13 @@ def test_dry_run_charges_nothing(http: httpx.Client, namespace: str) -> None:
     assert create_pod(http, namespace, pod("p1")).status_code == 201
     r = create_pod(http, namespace, pod("p2"), dryRun="All")
     assert r.status_code == 403 and "exceeded quota: q" in r.json()["message"]
+
+
+def test_a_create_of_a_name_in_use_charges_nothing(http: httpx.Client, namespace: str) -> None:
+    make_quota(http, namespace, "q", {"pods": "3"})
+    assert create_pod(http, namespace, pod("same")).status_code == 201
+    assert create_pod(http, namespace, pod("same")).status_code == 409
+    assert used(http, namespace, "q") == {"pods": "1"}
 
 
 def test_count_quota_for_any_resource(http: httpx.Client, namespace: str) -> None:
