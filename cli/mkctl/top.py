@@ -80,9 +80,10 @@ def node_rows(metrics: list[Mapping[str, Any]], nodes: Mapping[str, Mapping[str,
         cpu, memory = _millis(usage.get("cpu", "0")), _bytes(usage.get("memory", "0"))
         allocatable = ((nodes.get(name) or {}).get("status") or {}).get("allocatable") or {}
         cpu_total, memory_total = _millis(allocatable.get("cpu", "0")), _bytes(allocatable.get("memory", "0"))
-        cpu_pct = f"{cpu * 100 // cpu_total}%" if cpu_total else "<unknown>"
-        memory_pct = f"{memory * 100 // memory_total}%" if memory_total else "<unknown>"
-        rows.append(([name, f"{cpu}m", cpu_pct, f"{memory // (1 << 20)}Mi", memory_pct], cpu, memory))
+        # As kubectl: a percentage only where the Node reports that allocatable resource.
+        cells = [name, f"{cpu}m"] + ([f"{cpu * 100 // cpu_total}%"] if cpu_total else [])
+        cells += [f"{memory // (1 << 20)}Mi"] + ([f"{memory * 100 // memory_total}%"] if memory_total else [])
+        rows.append((cells, cpu, memory))
     if sort_by == "cpu":
         rows.sort(key=lambda r: -r[1])
     elif sort_by == "memory":
