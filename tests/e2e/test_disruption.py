@@ -115,7 +115,9 @@ def test_eviction_refused_below_min_available(cluster: DisruptionCluster) -> Non
     ns = c.namespace()
     c.apply(ns, deployment("solo", 1))
     c.wait("1 ready solo pod", lambda: len(ready_pods(c, ns, "solo")) == 1, 60)
-    c.apply(ns, pdb("solo-pdb", "solo", maxUnavailable=0))
+    # kubectl's typed create (a protobuf body).
+    p = c.kubectl("create", "pdb", "solo-pdb", "-n", ns, "--selector=app=solo", "--max-unavailable=0")
+    assert p.stdout == "poddisruptionbudget.policy/solo-pdb created\n"
     c.wait("PDB observed", lambda: c.pdb_status(ns, "solo-pdb").get("observedGeneration") == 1
            and c.pdb_status(ns, "solo-pdb").get("expectedPods") == 1, 30)
     state = c.pdb_status(ns, "solo-pdb")
@@ -170,6 +172,9 @@ def test_mkctl_cordon_uncordon_and_drain(cluster: DisruptionCluster) -> None:
     assert r.stdout.endswith("node/sim-a-1 drained\n"), r.stdout
     assert len(ready_pods(c, ns, "api")) == 2
     c.mkctl("uncordon", "sim-a-1")
+    listed = c.mkctl("get", "pdb", "-n", ns).stdout.splitlines()
+    assert listed[0].split() == ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE", "ALLOWED", "DISRUPTIONS", "AGE"]
+    assert listed[1].split()[:3] == ["api-pdb", "1", "N/A"]
 
 
 def _orphan(c: Cluster, ns: str, name: str, node: str) -> None:
