@@ -18,7 +18,10 @@ from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+import cli.mkctl.createquota  # noqa: F401  (registers `mkctl create quota`)
+from cli.mkctl import app as mkctl_app
 from machinery.kubeconfig import write_kubeconfig
 from tests.cluster import ApiServerProcess, ComponentProcess, Etcd
 from tests.waiting import wait_for
@@ -198,3 +201,19 @@ def test_limit_range_defaults_and_bounds(cluster: Cluster) -> None:
     assert blocks[0][1].split()[0] == "resourcequota/counts" and blocks[0][1].rstrip().endswith("pods: 1/10")
     assert blocks[1][0].split() == ["NAME", "CREATED", "AT"]
     assert blocks[1][1].split()[0] == "limitrange/cpu-bounds"
+
+
+def test_mkctl_create_quota(cluster: Cluster) -> None:
+    ns = cluster.namespace()
+    runner = CliRunner()
+    r = runner.invoke(mkctl_app, ["--server", cluster.api.url, "-n", ns, "create", "quota", "be",
+                                  "--hard=pods=3", "--scopes=BestEffort"])
+    assert r.exit_code == 0 and r.output == "resourcequota/be created\n", r.output
+    got = cluster.http.get(f"/api/v1/namespaces/{ns}/resourcequotas/be").json()
+    assert got["spec"] == {"hard": {"pods": "3"}, "scopes": ["BestEffort"]}
+    cluster.wait_used(ns, "be", {"pods": "0"})
+    r = runner.invoke(mkctl_app, ["--server", cluster.api.url, "-n", ns, "get", "quota"])
+    assert r.output.splitlines()[0].split() == ["NAME", "AGE", "REQUEST", "LIMIT"], r.output
+    assert r.output.splitlines()[1].split()[0] == "be" and "pods: 0/3" in r.output
+    r = runner.invoke(mkctl_app, ["--server", cluster.api.url, "-n", ns, "create", "quota", "bad", "--hard=pods=x"])
+    assert r.exit_code == 1 and 'ResourceQuota "bad" is invalid' in r.output, r.output
