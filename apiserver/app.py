@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from machinery import errors
 
-from . import discovery, eviction, metricsapi, nodeproxy
+from . import discovery, eviction, metricsapi, nodeproxy, tokens
 from .cache import CacheEvent, ExpiredError, TooSlowError, Watcher
 from .fieldmanager import Writer, writer_for
 from .negotiation import partial_object, response_form
@@ -106,6 +106,7 @@ def _warning_headers(warnings: list[str]) -> dict[str, str]:
 def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
                bookmark_interval: float = 10.0, on_startup: Any = None, on_shutdown: Any = None) -> FastAPI:
     table = registry.resources
+    token_key = tokens.SigningKey(registry.storage)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -227,6 +228,14 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         res = table.lookup(info.group, info.version, info.plural)
         if res is None or (info.namespace and not res.namespaced):
             raise errors.NotFoundError(message="the server could not find the requested resource")
+        if info.subresource == "token" and res.plural == "serviceaccounts" and not res.group and info.name \
+                and info.namespace:
+            if request.method != "POST":
+                raise errors.MethodNotAllowedError(message="only POST is supported on serviceaccounts/token")
+            protobuf = request.headers.get("content-type", "").split(";")[0].strip().lower() == PROTOBUF
+            body = await request.body() if protobuf else await _body(request)
+            return _json(await tokens.request_token(registry, res, str(info.namespace), info.name, body,
+                                                    key=token_key), 201)
         if info.subresource and info.subresource not in res.subresources:
             raise errors.NotFoundError(message="the server could not find the requested resource")
         ns = info.namespace if res.namespaced else None

@@ -1,0 +1,240 @@
+"""``POST serviceaccounts/{name}/token``: the TokenRequest subresource (authentication.k8s.io/v1).
+
+After pkg/registry/core/serviceaccount/storage/token.go. Data flow: the TokenRequest body (JSON,
+or protobuf as kubectl's typed client sends it) -> defaults (``expirationSeconds`` 3600, the
+apiserver's audience when none is asked) -> validation (Kubernetes' 10-minute minimum and 2^32 s
+maximum, 422 Invalid) -> the ServiceAccount must exist (404) and so must a bound object (Pod,
+Secret or Node; its uid filled in, a different uid is a 409) -> a JWT with Kubernetes' claims
+(``iss``, ``sub: system:serviceaccount:<ns>:<name>``, ``aud``, ``exp``, ``iat``, ``nbf``,
+``jti``, ``kubernetes.io: {namespace, serviceaccount, pod | secret | node}``) -> 201 with the
+TokenRequest, its ``status.token`` and ``status.expirationTimestamp``.
+
+Signing: HS256 with a random key kept in etcd under ``SIGNING_KEY`` (created with the storage's
+create-if-absent by the first apiserver that needs it, read by every other one), so all
+apiservers of a cluster issue tokens with one key. minik8s does not authenticate requests, so
+nothing verifies these tokens yet; they have the shape workloads and libraries expect. (Kubernetes
+signs with RS256 and publishes the public key at /openid/v1/jwks; this project has no RSA library.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import orjson
+
+from machinery import errors
+from machinery.errors import StatusCause
+
+from .protobuf import ProtobufError, _envelope, _wire_fields
+from .registry import Registry
+from .resources import Resource
+from .storage import KeyExistsError, KeyNotFoundError, Storage
+
+Obj = dict[str, Any]
+
+SIGNING_KEY = b"/registry/minik8s.io/serviceaccountsigningkey"
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+DEFAULT_EXPIRATION_SECONDS = 3600
+MIN_EXPIRATION_SECONDS = 600
+MAX_EXPIRATION_SECONDS = 1 << 32
+GROUP, VERSION, KIND = "authentication.k8s.io", "v1", "TokenRequest"
+BOUND_KINDS = {"Pod": ("v1", "pods", True), "Secret": ("v1", "secrets", True), "Node": ("v1", "nodes", False)}
+
+
+class SigningKey:
+    """The cluster's token signing key, read from (or made once in) etcd and then kept in memory."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._key: bytes | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> bytes:
+        if self._key is not None:
+            return self._key
+        async with self._lock:
+            if self._key is None:
+                for _ in range(3):
+                    try:
+                        self._key = base64.b64decode((await self.storage.get(SIGNING_KEY)).value)
+                        break
+                    except KeyNotFoundError:
+                        try:
+                            await self.storage.create(SIGNING_KEY, base64.b64encode(secrets.token_bytes(32)))
+                        except KeyExistsError:
+                            pass  # another apiserver made it first: read theirs
+                if self._key is None:
+                    raise errors.InternalError(message="cannot read the service account signing key")
+            return self._key
+
+    def key_id(self, key: bytes) -> str:
+        return base64.urlsafe_b64encode(hashlib.sha256(key).digest()[:24]).decode().rstrip("=")
+
+
+# ---------------------------------------------------------------------------- pure parts
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def sign(claims: Mapping[str, Any], *, key: bytes, key_id: str) -> str:
+    """A compact JWS (HS256) of ``claims``."""
+    head = _b64(orjson.dumps({"alg": "HS256", "kid": key_id}))
+    body = _b64(orjson.dumps(dict(claims), option=orjson.OPT_SORT_KEYS))
+    mac = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{_b64(mac)}"
+
+
+def claims_of(token: str) -> Obj:
+    """The claims of a token (unverified): for tests and tools."""
+    body = token.split(".")[1]
+    return dict(orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
+
+
+def verify(token: str, key: bytes) -> bool:
+    head, body, mac = token.split(".")
+    want = _b64(hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest())
+    return hmac.compare_digest(want, mac)
+
+
+def defaulted_spec(spec: Mapping[str, Any]) -> Obj:
+    out = dict(spec)
+    if out.get("expirationSeconds") in (None, 0):
+        out["expirationSeconds"] = DEFAULT_EXPIRATION_SECONDS
+    if not out.get("audiences"):
+        out["audiences"] = [ISSUER]
+    return out
+
+
+def validate(spec: Mapping[str, Any]) -> list[StatusCause]:
+    """Kubernetes' ValidateTokenRequest."""
+    causes: list[StatusCause] = []
+    seconds = spec.get("expirationSeconds")
+    if not isinstance(seconds, int) or isinstance(seconds, bool):
+        causes.append(StatusCause("FieldValueInvalid", f"Invalid value: {orjson.dumps(seconds).decode()}: "
+                                  "must be an integer", "spec.expirationSeconds"))
+    elif seconds < MIN_EXPIRATION_SECONDS:
+        causes.append(StatusCause("FieldValueInvalid", f"Invalid value: {seconds}: may not specify a duration less "
+                                  "than 10 minutes", "spec.expirationSeconds"))
+    elif seconds > MAX_EXPIRATION_SECONDS:
+        causes.append(StatusCause("FieldValueInvalid", f"Invalid value: {seconds}: may not specify a duration larger "
+                                  "than 2^32 seconds", "spec.expirationSeconds"))
+    audiences = spec.get("audiences")
+    if not isinstance(audiences, list) or not all(isinstance(a, str) and a for a in audiences):
+        causes.append(StatusCause("FieldValueInvalid", "Invalid value: audiences must be non-empty strings",
+                                  "spec.audiences"))
+    ref = spec.get("boundObjectRef")
+    if ref is not None and (not isinstance(ref, dict) or ref.get("kind") not in BOUND_KINDS):
+        kind = ref.get("kind") if isinstance(ref, dict) else ref
+        supported = ", ".join(f'"{k}"' for k in BOUND_KINDS)
+        causes.append(StatusCause("FieldValueNotSupported", f"Unsupported value: {orjson.dumps(kind).decode()}: "
+                                  f"supported values: {supported}", "spec.boundObjectRef.kind"))
+    return causes
+
+
+def token_claims(*, namespace: str, service_account: Mapping[str, Any], spec: Mapping[str, Any],
+                 bound: Mapping[str, Any] | None, now: datetime) -> Obj:
+    sa_meta = service_account.get("metadata") or {}
+    sa_name = str(sa_meta.get("name"))
+    k8s: Obj = {"namespace": namespace, "serviceaccount": {"name": sa_name, "uid": str(sa_meta.get("uid") or "")}}
+    ref = spec.get("boundObjectRef")
+    if ref and bound is not None:
+        meta = bound.get("metadata") or {}
+        k8s[str(ref["kind"]).lower()] = {"name": str(meta.get("name")), "uid": str(meta.get("uid") or "")}
+    issued = int(now.timestamp())
+    return {"iss": ISSUER, "sub": f"system:serviceaccount:{namespace}:{sa_name}", "aud": list(spec["audiences"]),
+            "exp": issued + int(spec["expirationSeconds"]), "iat": issued, "nbf": issued, "jti": str(uuid.uuid4()),
+            "kubernetes.io": k8s}
+
+
+def decode_request(body: Any) -> Obj:
+    """A TokenRequest body: a JSON object, or kubectl's protobuf envelope (bytes)."""
+    if isinstance(body, (bytes, bytearray)):
+        return _from_protobuf(bytes(body))
+    if not isinstance(body, dict):
+        raise errors.BadRequestError(message="the body of the request was in an unknown format: expected a TokenRequest")
+    if body.get("kind") not in (None, "", KIND):
+        raise errors.BadRequestError(message=f'the kind in the data ({body.get("kind")}) does not match the expected '
+                                             f"kind ({KIND})")
+    if body.get("apiVersion") not in (None, "", f"{GROUP}/{VERSION}"):
+        raise errors.BadRequestError(message=f'the API version in the data ({body.get("apiVersion")}) does not match '
+                                             f"the expected API version ({GROUP}/{VERSION})")
+    spec = body.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise errors.BadRequestError(message="TokenRequest.spec must be an object")
+    return {"metadata": dict(body.get("metadata") or {}), "spec": dict(spec)}
+
+
+def _from_protobuf(raw: bytes) -> Obj:
+    """TokenRequest{metadata 1, spec 2{audiences 1, boundObjectRef 3{kind 1, apiVersion 2, name 3,
+    uid 4}, expirationSeconds 4}} from the envelope (only the fields a client sends)."""
+    try:
+        _api_version, kind, message = _envelope(raw)
+        if kind not in ("", KIND):
+            raise errors.BadRequestError(message=f"the kind in the data ({kind}) does not match the expected kind "
+                                                 f"({KIND})")
+        spec: Obj = {}
+        for number, _wire, value in _wire_fields(message):
+            if number != 2 or not isinstance(value, bytes):
+                continue
+            for n, _w, v in _wire_fields(value):
+                if n == 1 and isinstance(v, bytes):
+                    spec.setdefault("audiences", []).append(v.decode())
+                elif n == 4 and isinstance(v, int):
+                    spec["expirationSeconds"] = v
+                elif n == 3 and isinstance(v, bytes):
+                    names = {1: "kind", 2: "apiVersion", 3: "name", 4: "uid"}
+                    spec["boundObjectRef"] = {names[k]: x.decode() for k, _w2, x in _wire_fields(v)
+                                              if k in names and isinstance(x, bytes)}
+    except ProtobufError as e:
+        raise errors.BadRequestError(message=f"the request body is not a valid protobuf TokenRequest: {e}") from None
+    return {"metadata": {}, "spec": spec}
+
+
+# ---------------------------------------------------------------------------- the handler
+async def request_token(registry: Registry, service_accounts: Resource, namespace: str, name: str, body: Any, *,
+                        key: SigningKey, now: datetime | None = None) -> Obj:
+    request = decode_request(body)
+    spec = defaulted_spec(request["spec"])
+    causes = validate(spec)
+    if causes:
+        raise errors.invalid(KIND, name, causes, group=GROUP)
+    sa = (await registry.get(service_accounts, namespace, name)).obj
+    bound: Obj | None = None
+    ref = spec.get("boundObjectRef")
+    if ref:
+        version, plural, namespaced = BOUND_KINDS[str(ref["kind"])]
+        if ref.get("apiVersion") not in (None, "", version):
+            raise errors.BadRequestError(message=f"unsupported bound object apiVersion {ref.get('apiVersion')!r} "
+                                                 f"for kind {ref['kind']}")
+        res = registry.resources.lookup("", version, plural)
+        if res is None:
+            raise errors.InternalError(message=f"{plural} are not served")
+        bound = dict((await registry.get(res, namespace if namespaced else None, str(ref.get("name") or ""))).obj)
+        uid = str((bound.get("metadata") or {}).get("uid") or "")
+        if ref.get("uid") and ref["uid"] != uid:
+            raise errors.ConflictError(message=f'Operation cannot be fulfilled on {ref["kind"]} "{ref.get("name")}": '
+                                               f'the UID in the bound object reference ({ref["uid"]}) does not match '
+                                               "the UID in record. The object might have been deleted and then "
+                                               "recreated", name=str(ref.get("name")), kind=str(ref["kind"]))
+        spec["boundObjectRef"] = {**ref, "apiVersion": version, "uid": uid}
+    now = now or datetime.now(timezone.utc)
+    claims = token_claims(namespace=namespace, service_account=sa, spec=spec, bound=bound, now=now)
+    secret = await key.get()
+    token = sign(claims, key=secret, key_id=key.key_id(secret))
+    expires = datetime.fromtimestamp(claims["exp"], timezone.utc)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"kind": KIND, "apiVersion": f"{GROUP}/{VERSION}",
+            "metadata": {**request["metadata"], "name": name, "namespace": namespace, "creationTimestamp": stamp},
+            "spec": spec,
+            "status": {"token": token, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+
+
+__all__ = ["ISSUER", "SIGNING_KEY", "SigningKey", "claims_of", "decode_request", "defaulted_spec",
+           "request_token", "sign", "token_claims", "validate", "verify"]
