@@ -286,7 +286,8 @@ def test_downward_projected_and_secret_files(cluster: VolumeCluster) -> None:
         {"name": "all", "projected": {"defaultMode": 0o440, "sources": [
             {"configMap": {"name": "settings", "items": [{"key": "mode", "path": "mode"}]}},
             {"secret": {"name": "creds", "items": [{"key": "user", "path": "user"}]}},
-            {"downwardAPI": {"items": [{"path": "ns", "fieldRef": {"fieldPath": "metadata.namespace"}}]}}]}},
+            {"downwardAPI": {"items": [{"path": "ns", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
+            {"serviceAccountToken": {"path": "token", "audience": "vault", "expirationSeconds": 600}}]}},
         {"name": "cfg", "configMap": {"name": "settings"}},
     ]
     mounts = [{"name": "sec", "mountPath": "/sec"}, {"name": "info", "mountPath": "/info"},
@@ -294,13 +295,20 @@ def test_downward_projected_and_secret_files(cluster: VolumeCluster) -> None:
     manifest = pod(ns, "files", volumes=volumes, mounts=mounts)
     manifest["spec"]["containers"][0]["resources"] = {"limits": {"memory": "32Mi", "cpu": "250m"}}
     cluster.apply([manifest])
-    cluster.running(ns, "files")
+    p = cluster.running(ns, "files")
     out = cluster.sh(ns, "files", "for f in /sec/pw /sec/conf/user /info/name /info/labels /info/mem /all/mode "
                                   "/all/user /all/ns /cfg/level; do echo \"$f $(stat -L -c %a $f) $(cat $f)\"; done")
     assert out.splitlines() == [
         "/sec/pw 400 s3cret", "/sec/conf/user 644 admin", "/info/name 600 files", '/info/labels 644 app="files"',
         "/info/mem 644 32", f"/all/mode 440 fast", "/all/user 440 admin", f"/all/ns 440 {ns}", "/cfg/level 644 3"]
     assert "Read-only file system" in cluster.sh(ns, "files", "touch /cfg/new 2>&1 || true")
+    # The projected service account token: a TokenRequest bound to the pod.
+    token = cluster.sh(ns, "files", "cat /all/token")
+    body = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    assert claims["sub"] == f"system:serviceaccount:{ns}:default" and claims["aud"] == ["vault"]
+    assert claims["kubernetes.io"]["pod"] == {"name": "files", "uid": p["metadata"]["uid"]}
+    assert claims["exp"] - claims["iat"] == 600
     # Changes reach the running pod: a ConfigMap edit, a new label.
     cluster.kubectl("patch", "configmap", "settings", "-n", ns, "-p", '{"data": {"level": "4"}}')
     cluster.kubectl("label", "pod", "files", "-n", ns, "tier=web")
