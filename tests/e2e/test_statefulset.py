@@ -31,7 +31,9 @@ from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from cli.mkctl import app as mkctl_app
 from kubelet.runtime import LABEL_NODE, LABEL_POD_UID, LABEL_ROLE, ROLE_CONTAINER, DockerRuntime
 from machinery.kubeconfig import write_kubeconfig
 from tests.cluster import ApiServerProcess, ComponentProcess, Etcd, free_port
@@ -375,4 +377,33 @@ def test_rollout_status_history_and_undo(cluster: Cluster) -> None:
     assert [_env_of(c.pod(ns, f"roll-{i}")) for i in range(3)] == ["1", "1", "3"]
     status = c.sts(ns, "roll")["status"]
     assert status["currentRevision"] != status["updateRevision"] and status.get("updatedReplicas") == 1
+    c.http.delete(f"/api/v1/namespaces/{ns}")
+
+
+def test_mkctl_get_and_rollout_of_a_statefulset(cluster: Cluster) -> None:
+    c = cluster
+    ns = c.namespace()
+    body = json.loads(json.dumps(ROLL))
+    body["metadata"]["name"] = "mk"
+    body["spec"].update(replicas=2, selector={"matchLabels": {"app": "mk"}})
+    body["spec"]["template"]["metadata"]["labels"] = {"app": "mk"}
+    c.kubectl("apply", "-n", ns, "-f", "-", stdin=json.dumps(body))
+
+    def mkctl(*args: str) -> str:
+        result = CliRunner().invoke(mkctl_app, ["--server", c.url, "-n", ns, *args])
+        assert result.exit_code == 0, f"mkctl {' '.join(args)}: {result.output}\n{c.diagnostics()}"
+        return str(result.output)
+
+    assert "partitioned roll out complete: 2 new pods have been updated..." in mkctl(
+        "rollout", "status", "statefulset/mk", "--timeout", "90s")
+    table = mkctl("get", "statefulsets").splitlines()
+    assert table[0].split() == ["NAME", "READY", "AGE"] and table[1].split()[:2] == ["mk", "2/2"]
+    c.kubectl("set", "env", "statefulset/mk", "V=2", "-n", ns)
+    mkctl("rollout", "status", "statefulset/mk", "--timeout", "90s")
+    assert [_env_of(c.pod(ns, f"mk-{i}")) for i in range(2)] == ["2", "2"]
+    history = mkctl("rollout", "history", "statefulset/mk")
+    assert [line.split()[0] for line in history.strip().splitlines()[2:]] == ["1", "2"], history
+    mkctl("rollout", "undo", "statefulset/mk")
+    c.wait("mk back at V=1", lambda: all(_env_of(c.pod(ns, f"mk-{i}")) == "1" and running_and_ready(
+        c.pod(ns, f"mk-{i}") or {"metadata": {}}) for i in range(2)), 90)
     c.http.delete(f"/api/v1/namespaces/{ns}")

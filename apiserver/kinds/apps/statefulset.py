@@ -11,7 +11,7 @@ defaults) -> ``validate`` (policies, strategy, selector matching the template la
 Kubernetes, the template's pod spec itself is only checked when the controller creates the pods,
 because its volume mounts may name volumeClaimTemplates) -> ``validate_update`` (only replicas,
 ordinals, template, updateStrategy, persistentVolumeClaimRetentionPolicy and minReadySeconds may
-change). A create stores ``status: {replicas: 0, availableReplicas: 0}``; ``/status`` is written
+change; ``maxUnavailable`` is dropped as with Kubernetes' MaxUnavailableStatefulSet gate off). A create stores ``status: {replicas: 0, availableReplicas: 0}``; ``/status`` is written
 by the controller (controllers/statefulset.py) and ``/scale`` reads ``spec.replicas``.
 """
 
@@ -27,7 +27,7 @@ from ...validation.fielderrors import (Causes, Obj, child, dict_at, forbidden, g
                                        not_supported, required)
 from ...validation.formats import PERCENT_FMT, PERCENT_RE, dns1123_label_errors, full_match, regex_error
 from ...validation.objectmeta import read_labels, selector_matches, validate_annotations, validate_label_selector
-from ..base import AGE, NAME, Column, Strategy, age, name_of, spec, status
+from ..base import AGE, NAME, Column, CreateContext, Strategy, age, name_of, status
 from ..common.defaulting import map_at, maps_at, set_if_unset
 from ..common.podtemplate import CONTAINERS_COLUMN, IMAGES_COLUMN, container_cells, default_template, template_spec
 from ..common.replicated import replicas, replicated_spec
@@ -94,6 +94,14 @@ class StatefulSetStrategy(Strategy):
         for claim in maps_at(owner_spec, "volumeClaimTemplates"):
             _default_claim_template(claim)
 
+    def prepare_for_create(self, obj: Obj, ctx: CreateContext) -> None:
+        super().prepare_for_create(obj, ctx)
+        _drop_max_unavailable(obj, None)
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        super().prepare_for_update(new, old)
+        _drop_max_unavailable(new, old)
+
     # ------------------------------------------------------------------ validation
     def validate(self, obj: Obj) -> Causes:
         return _validate_spec(get_map(obj, "spec", "", []))
@@ -112,6 +120,22 @@ class StatefulSetStrategy(Strategy):
         names, images = container_cells(template_spec(obj))
         ready = int(status(obj).get("readyReplicas") or 0)
         return [name_of(obj), f"{ready}/{replicas(obj)}", age(obj, now), names, images]
+
+
+def _rolling_update(obj: Obj | None) -> Obj | None:
+    strategy = map_at(map_at(obj, "spec"), "updateStrategy")
+    return map_at(strategy, "rollingUpdate")
+
+
+def _drop_max_unavailable(new: Obj, old: Obj | None) -> None:
+    """``dropStatefulSetDisabledFields``: maxUnavailable belongs to the MaxUnavailableStatefulSet
+    feature (alpha, off in Kubernetes 1.32), kept only when the stored object already uses it."""
+    old_rolling = _rolling_update(old)
+    if old_rolling is not None and old_rolling.get("maxUnavailable") is not None:
+        return
+    rolling = _rolling_update(new)
+    if rolling is not None:
+        rolling.pop("maxUnavailable", None)
 
 
 def _default_claim_template(claim: Obj) -> None:
