@@ -252,7 +252,7 @@ class Scheduler:
                 if not self.is_leader():
                     raise asyncio.CancelledError()
                 if volumes is not None and node in self.cache.nodes:
-                    await self.volumes.prebind(self.client, volumes, self.cache.nodes[node].facts)
+                    await self.volumes.prebind(self.client, volumes, self.cache.nodes[node].facts, sleep=asyncio.sleep)
                 await self.client.bind(name, node, namespace=ns, uid=meta.get("uid"))
             except asyncio.CancelledError:
                 self.cache.forget(info.key)

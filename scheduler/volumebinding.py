@@ -14,7 +14,8 @@ After pkg/scheduler/framework/plugins/volumebinding. Data flow, per scheduling a
 - ``prebind(client, pod_volumes, node)`` before the pod is bound (the bind task): a chosen static
   volume gets its claimRef (as Kubernetes' scheduler pre-binds it; the PV binder completes the
   binding), a claim to provision gets ``volume.kubernetes.io/selected-node: <node>`` (the
-  provisioner then makes its volume on that node).
+  provisioner then makes its volume on that node), then it waits until those claims are Bound
+  (Kubernetes' ``bindTimeoutSeconds``, 600 s), so the pod reaches its node with its volumes ready.
 
 The decisions are pure functions over mappings (this module imports no I/O: the informers and the
 client are handed in); the chosen volumes are remembered until the PV informer shows them taken,
@@ -23,7 +24,8 @@ so two pods never pick the same volume.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -181,10 +183,11 @@ def prebound_volume(volume: Obj, claim: Obj) -> dict[str, Any]:
 class VolumeBinding:
     """The plugin's state in a scheduler: the caches it reads and the volumes it handed out."""
 
-    def __init__(self, claims: Cache, volumes: Cache, classes: Cache) -> None:
+    def __init__(self, claims: Cache, volumes: Cache, classes: Cache, *, bind_timeout_s: float = 600.0) -> None:
         self.claims = claims
         self.volumes = volumes
         self.classes = classes
+        self.bind_timeout_s = bind_timeout_s
         self.taken: dict[str, str] = {}  # volume name -> claim key, until the cache shows the claimRef
 
     def handlers(self, wake: Callable[[], object]) -> tuple[Callable[[dict[str, Any]], None],
@@ -212,8 +215,10 @@ class VolumeBinding:
     def filter(self, volumes: PodVolumes, facts: NodeFacts) -> list[str] | None:
         return decide(volumes, facts, taken=self.taken)[0]
 
-    async def prebind(self, client: Client, volumes: PodVolumes, facts: NodeFacts) -> None:
-        """Write the bindings the chosen node implies; raises the client's errors."""
+    async def prebind(self, client: Client, volumes: PodVolumes, facts: NodeFacts, *,
+                      sleep: Callable[[float], Awaitable[None]]) -> None:
+        """Write the bindings the chosen node implies, then wait until the claims are Bound; raises
+        the client's errors, or a Conflict when a claim vanishes or the binding times out."""
         reasons, choices = decide(volumes, facts, taken=self.taken)
         if reasons:
             raise errors.ConflictError(message=f"node {facts.name} no longer fits the pod's volumes: {reasons[0]}")
@@ -231,6 +236,25 @@ class VolumeBinding:
                 await client.patch(PVCS, str(claim_meta.get("name")),
                                    {"metadata": {"annotations": {ANN_SELECTED_NODE: facts.name}}},
                                    namespace=claim_meta.get("namespace"))
+        await self._wait_bound([f"{meta(c.claim).get('namespace')}/{name(c.claim)}" for c in choices], sleep)
+
+    async def _wait_bound(self, keys: list[str], sleep: Callable[[float], Awaitable[None]]) -> None:
+        deadline = time.monotonic() + self.bind_timeout_s
+        while True:
+            pending = [key for key in keys if not _is_bound(self.claims.get(key))]
+            if not pending:
+                return
+            gone = next((key for key in pending if self.claims.get(key) is None), None)
+            if gone is not None:
+                raise errors.ConflictError(message=f'binding volumes: persistentvolumeclaim "{gone}" not found')
+            if time.monotonic() >= deadline:
+                raise errors.ConflictError(message="binding volumes: context deadline exceeded")
+            await sleep(0.1)
+
+
+def _is_bound(claim: Obj | None) -> bool:
+    return claim is not None and bool(spec(claim).get("volumeName")) and \
+        (claim.get("status") or {}).get("phase") == "Bound"
 
 
 __all__ = ["Choice", "PodVolumes", "REASON_BIND_CONFLICT", "REASON_NODE_CONFLICT", "REASON_PV_MISSING",

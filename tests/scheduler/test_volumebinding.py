@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 import pytest
 
+from machinery import errors
 from scheduler.plugins import NodeFacts, fit_error_message, node_facts
 from scheduler.volumebinding import (REASON_BIND_CONFLICT, REASON_NODE_CONFLICT, REASON_PV_MISSING,
                                      UNBOUND_IMMEDIATE, PodVolumes, VolumeBinding, decide, pod_volumes,
@@ -146,7 +147,15 @@ async def test_prebind_selects_the_node_or_prebinds_the_volume() -> None:
     found = plugin.prefilter(pod("dyn", "st"))
     assert isinstance(found, PodVolumes)
     client = RecordingClient()
-    await plugin.prebind(client, found, facts("n1"))
+    waits = 0
+
+    async def binder_works(_seconds: float) -> None:  # the binder and provisioner, while the scheduler waits
+        nonlocal waits
+        waits += 1
+        for c in claims:
+            c["spec"]["volumeName"], c["status"] = "some-pv", {"phase": "Bound"}
+    await plugin.prebind(client, found, facts("n1"), sleep=binder_works)
+    assert waits == 1  # it waited for the claims to be Bound
     assert client.calls[0] == ("patch", ("ns", "dyn", {"metadata": {"annotations": {
         "volume.kubernetes.io/selected-node": "n1"}}}))
     kind, body = client.calls[1]
@@ -155,3 +164,14 @@ async def test_prebind_selects_the_node_or_prebinds_the_volume() -> None:
     assert plugin.taken == {"pv1": "ns/st"}  # until the cache shows the claimRef
     plugin.volume_seen(body)
     assert plugin.taken == {}
+
+
+async def test_prebind_gives_up_when_the_claims_do_not_bind_in_time() -> None:
+    plugin = VolumeBinding(Store([claim("dyn")]), Store([]), Store(list(CLASSES.values())), bind_timeout_s=0.0)
+    found = plugin.prefilter(pod("dyn"))
+    assert isinstance(found, PodVolumes)
+
+    async def nothing_happens(_seconds: float) -> None:
+        return None
+    with pytest.raises(errors.ConflictError, match="binding volumes: context deadline exceeded"):
+        await plugin.prebind(RecordingClient(), found, facts("n1"), sleep=nothing_happens)
