@@ -82,6 +82,33 @@ def two_pods_on(c: DisruptionCluster, ns: str, app: str, node: str, others: list
         c.kubectl("uncordon", *others)
 
 
+def test_drain_and_daemon_sets(cluster: DisruptionCluster) -> None:
+    c = cluster
+    ns = c.namespace()
+    c.apply(ns, {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+                 "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                          "template": {"metadata": {"labels": {"app": "agent"}},
+                                       "spec": {"containers": [{"name": "a", "image": "nginx:1.25"}]}}}})
+    c.wait("an agent pod on sim-b", lambda: [p for p in c.pods(ns, "app=agent") if p["spec"].get("nodeName") == "sim-b"
+                                            and is_ready(p)], 60)
+    agent = next(p["metadata"]["name"] for p in c.pods(ns, "app=agent") if p["spec"].get("nodeName") == "sim-b")
+    kubectl = c.kubectl("drain", "sim-b", check=False)
+    mine = c.mkctl("drain", "sim-b")
+    assert kubectl.returncode == 1 and mine.exit_code == 1
+    assert f"cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): {ns}/{agent}" in mine.stderr
+    assert mine.stderr == kubectl.stderr, (mine.stderr, kubectl.stderr)
+    r = c.mkctl("drain", "sim-b", "--ignore-daemonsets")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "node/sim-b already cordoned\nnode/sim-b drained\n"
+    assert r.stderr == f"Warning: ignoring DaemonSet-managed Pods: {ns}/{agent}\n"
+    k = c.kubectl("drain", "sim-b", "--ignore-daemonsets")
+    assert (k.stdout, k.stderr) == (r.stdout, r.stderr)
+    assert c.http.get(f"/api/v1/namespaces/{ns}/pods/{agent}").status_code == 200  # DaemonSet pods stay
+    c.kubectl("uncordon", "sim-b")
+    c.kubectl("delete", "daemonset", "agent", "-n", ns)
+    c.wait("agent pods gone", lambda: not c.pods(ns, "app=agent"), 60)
+
+
 def test_kubectl_drain_waits_for_the_budget(cluster: DisruptionCluster) -> None:
     c = cluster
     ns = c.namespace()
