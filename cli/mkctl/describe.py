@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from machinery.timefmt import age_since, parse_time
 
+from .describe_quota import describe_limit_range, describe_resource_quota
 from .printing import tabwrite
 from .threeway import LAST_APPLIED
 
@@ -586,6 +587,8 @@ _DESCRIBERS: dict[str, Describer] = {
     "Namespace": _describe_namespace,
     "Node": _describe_node,
     "ConfigMap": _describe_configmap,
+    "ResourceQuota": lambda w, obj, related, now: describe_resource_quota(w.write, obj),
+    "LimitRange": lambda w, obj, related, now: describe_limit_range(w.write, obj),
 }
 
 

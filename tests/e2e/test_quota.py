@@ -20,7 +20,6 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-import cli.mkctl.createquota  # noqa: F401  (registers `mkctl create quota`)
 from cli.mkctl import app as mkctl_app
 from machinery.kubeconfig import write_kubeconfig
 from tests.cluster import ApiServerProcess, ComponentProcess, Etcd
@@ -193,14 +192,21 @@ def test_limit_range_defaults_and_bounds(cluster: Cluster) -> None:
         'Error from server (Forbidden): error when creating "STDIN": pods "too-small" is forbidden: '
         'minimum cpu usage per Container is 100m, but request is 50m.')
     # kubectl get quota,limits: both kinds' columns in one listing
-    cluster.kubectl("create", "quota", "counts", "--hard=pods=10", "-n", ns)
-    cluster.wait_used(ns, "counts", {"pods": "1"})
+    cluster.kubectl("create", "quota", "counts", "--hard=pods=10,limits.memory=1Gi,requests.cpu=2",
+                    "--scopes=NotTerminating,NotBestEffort", "-n", ns)
+    cluster.wait_used(ns, "counts", {"pods": "1", "limits.memory": "128Mi", "requests.cpu": "200m"})
     out = cluster.kubectl("get", "quota,limits", "-n", ns).stdout
     blocks = [b.splitlines() for b in out.strip().split("\n\n")]
     assert blocks[0][0].split() == ["NAME", "AGE", "REQUEST", "LIMIT"]
-    assert blocks[0][1].split()[0] == "resourcequota/counts" and blocks[0][1].rstrip().endswith("pods: 1/10")
+    assert blocks[0][1].split()[0] == "resourcequota/counts"
+    assert blocks[0][1].rstrip().endswith("pods: 1/10, requests.cpu: 200m/2   limits.memory: 128Mi/1Gi")
     assert blocks[1][0].split() == ["NAME", "CREATED", "AT"]
     assert blocks[1][1].split()[0] == "limitrange/cpu-bounds"
+    # mkctl describes both as kubectl does, character for character
+    for kind, name in (("limitrange", "cpu-bounds"), ("quota", "counts")):
+        expected = cluster.kubectl("describe", kind, name, "-n", ns).stdout
+        r = CliRunner().invoke(mkctl_app, ["--server", cluster.api.url, "-n", ns, "describe", kind, name])
+        assert r.output == expected, (r.output, expected)
 
 
 def test_mkctl_create_quota(cluster: Cluster) -> None:
