@@ -288,6 +288,14 @@ def test_pods_start_in_order_each_with_its_own_bound_claim(cluster: Cluster, web
     assert table[0].split() == ["NAME", "READY", "AGE"] and table[1].split()[:2] == ["web", "3/3"]
     pvc_table = c.kubectl("get", "pvc", "-n", ns, "--no-headers").stdout
     assert pvc_table.count("Bound") == 3
+    # The headless Service's endpoints name each pod by its hostname (what DNS serves as web-N.nginx).
+
+    def hostnames() -> set[str] | None:
+        slices = c.http.get(f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices",
+                            params={"labelSelector": "kubernetes.io/service-name=nginx"}).json()["items"]
+        found = {e.get("hostname") for s in slices for e in s.get("endpoints") or []}
+        return found if found == {"web-0", "web-1", "web-2"} else None
+    c.wait("the nginx endpoints named by the pods' hostnames", hostnames)
 
 
 def test_data_survives_pod_deletion(cluster: Cluster, web: Web) -> None:
