@@ -10,6 +10,7 @@ one-line messages on stderr with exit code 1.
 from __future__ import annotations
 
 from . import apply, autoscale, delete, describe_cmd, drain, get, gitops, misc, rollout, top  # noqa: F401  (they register the verbs)
+from . import createjob  # noqa: F401  (mkctl create job)
 from . import createquota  # noqa: F401  (mkctl create quota)
 from .app import app
 
