@@ -6,6 +6,7 @@ would) to put the budget in the state it needs.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -212,3 +213,16 @@ def test_bad_evictions_are_client_errors(http: httpx.Client, namespace: str) -> 
     r = http.post(f"/api/v1/namespaces/{namespace}/pods/web-1/eviction",
                   json={**eviction("web-1"), "apiVersion": "policy/v1beta1"})
     assert r.status_code == 201, r.text
+
+
+async def test_concurrent_evictions_spend_the_budget_once(apiserver: Any, http: httpx.Client, namespace: str) -> None:
+    for i in range(4):
+        make_pod(http, namespace, pod(f"web-{i}"))
+    make_pdb(http, namespace, pdb("web-pdb", minAvailable=3), disruptionsAllowed=1, currentHealthy=4,
+             desiredHealthy=3, expectedPods=4)
+    async with httpx.AsyncClient(base_url=apiserver.url, timeout=30) as client:
+        answers = await asyncio.gather(*(client.post(f"/api/v1/namespaces/{namespace}/pods/web-{i}/eviction",
+                                                     json=eviction(f"web-{i}")) for i in range(4)))
+    assert sorted(r.status_code for r in answers) == [201, 429, 429, 429]
+    state = http.get(f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets/web-pdb").json()["status"]
+    assert state["disruptionsAllowed"] == 0 and len(state["disruptedPods"]) == 1
