@@ -63,6 +63,7 @@ from kubelet import podsync
 from kubelet.containerconfig import ConfigError, ContainerConfig
 from kubelet.localvolumes import LocalVolumeReclaimer
 from kubelet.volumes import MountError
+from kubelet.volumes.emptydir import evicted_status
 from kubelet.volumes.localpath import local_path_dir
 from kubelet.poddns import pod_dns
 from kubelet.serviceproxy import PodServiceProxy
@@ -575,6 +576,16 @@ class Kubelet:
             log.warning("node shutdown: pod %s/%s: %s", namespace, name, e)
         self._forget(uid)
 
+    async def _evict(self, pod: Obj, containers: list[ContainerInfo], message: str) -> None:
+        """The eviction manager's way: containers stopped, the pod Failed with reason Evicted."""
+        await self.recorder.event(pod, "Warning", "Evicted", message)
+        stops = [a for a in podsync.plan_deletion(pod, containers, settings=self.settings.sync)
+                 if isinstance(a, podsync.StopContainer)]
+        await asyncio.gather(*(self._rt(self.runtime.stop, a.id, timeout=a.grace_s) for a in stops))
+        stopped: list[ContainerInfo] = await self._rt(self.runtime.list, {LABEL_POD_UID: str(pod["metadata"]["uid"])})
+        status = evicted_status(podsync.shutdown_status(pod, stopped, now=_now(), host_ip=self.node_address), message)
+        await self._write_status(pod, status, (pod.get("metadata") or {}).get("namespace"))
+
     async def _best_effort(self, what: str, call: Any, timeout_s: float = 3.0) -> None:
         try:
             await asyncio.wait_for(call, timeout_s)
@@ -650,6 +661,10 @@ class Kubelet:
             await self.service_proxy.add(running.id, pid=running.pid, pod_uid=uid)
         if running is not None:
             await self.config.volumes.refresh(pod)  # ConfigMap/Secret edits, labels, tokens
+            over = await self.config.volumes.over_limit(pod)  # a disk emptyDir beyond its sizeLimit
+            if over is not None:
+                await self._evict(pod, containers, over)
+                return None
         liveness_failed = frozenset(
             str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []
             if self.probe_results(uid, str(c.get("name")))[1])

@@ -17,6 +17,7 @@ Data flow (``kubelet.containerconfig`` calls it before each container start; the
         mount of one gets no updates in Kubernetes either)
     refresh(pod)    -> the projected-type volumes written again when their content changed
                        (ConfigMap/Secret edits, label/annotation changes, token rotation)
+    over_limit(pod) -> the eviction message when a disk emptyDir outgrew its sizeLimit
     teardown(uid)   -> the pod's tmpfs volumes removed; its directories go with the pod directory.
                        A PVC's data is never touched here.
 """
@@ -72,7 +73,7 @@ def volume_kind(volume: Mapping[str, Any]) -> str:
 class VolumeManager:
     def __init__(self, client: ApiClient, runtime: ContainerRuntime, *, node_name: str,
                  pod_dir: Callable[[str], Path], run_blocking: RunBlocking,
-                 allocatable: Callable[[], Mapping[str, str]]) -> None:
+                 allocatable: Callable[[], Mapping[str, str]], usage_interval: float = 2.0) -> None:
         self.client = client
         self.runtime = runtime
         self.node_name = node_name
@@ -80,6 +81,8 @@ class VolumeManager:
         self.run_blocking = run_blocking
         self.allocatable = allocatable
         self._tokens: dict[tuple[str, int, int], _Token] = {}  # (pod uid, volume index, source index)
+        self._measured: dict[str, float] = {}  # pod uid -> when its emptyDir usage was last measured
+        self.usage_interval = usage_interval
 
     # ------------------------------------------------------------------ setup
     async def setup(self, pod: Obj) -> dict[str, Source]:
@@ -240,10 +243,22 @@ class VolumeManager:
                 log.info("pod %s: volume %s not updated: %s", (pod.get("metadata") or {}).get("name"),
                          volume.get("name"), e)
 
+    async def over_limit(self, pod: Obj) -> str | None:
+        """The eviction message when a disk emptyDir uses more than its sizeLimit (measured at
+        most every ``usage_interval`` seconds per pod), else None."""
+        limits = emptydir.disk_limits(pod)
+        uid = str((pod.get("metadata") or {}).get("uid"))
+        if not limits or time.monotonic() - self._measured.get(uid, 0.0) < self.usage_interval:
+            return None
+        self._measured[uid] = time.monotonic()
+        usage = {name: await asyncio.to_thread(_usage, self._dir(pod, "emptyDir", name)) for name, _, _ in limits}
+        return emptydir.over_limit(limits, usage)
+
     async def teardown(self, uid: str) -> None:
         """Removes the pod's engine volumes (tmpfs) and forgets its tokens."""
         for key in [k for k in self._tokens if k[0] == uid]:
             del self._tokens[key]
+        self._measured.pop(uid, None)
         try:
             for v in await self.run_blocking(self.runtime.list_volumes, {LABEL_POD_UID: uid}):
                 await self.run_blocking(self.runtime.remove_volume, v.name)
@@ -266,6 +281,18 @@ def _mkdir(path: Path, mode: int) -> None:
     if not path.is_dir():
         path.mkdir(parents=True, exist_ok=True)
         os.chmod(path, mode)
+
+
+def _usage(path: Path) -> int:
+    """Bytes used under ``path`` (du: allocated blocks, symlinks not followed)."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+            except OSError:
+                continue
+    return total
 
 
 def _copy_aside(source: Path, aside: Path) -> str:

@@ -373,3 +373,19 @@ def test_provisioned_claim_keeps_data_and_is_reclaimed_after_the_claim(cluster: 
     cluster.kubectl("delete", "pvc", "cache", "-n", ns, "--wait=true", "--timeout=40s")
     cluster.wait("the released volume's directory and PV removed by the kubelet", lambda: not path.exists()
                  and cluster.get(f"/api/v1/persistentvolumes/{pv['metadata']['name']}") is None, timeout=40)
+
+
+def test_disk_empty_dir_over_its_size_limit_evicts_the_pod(cluster: VolumeCluster) -> None:
+    ns = cluster.namespace()
+    cluster.apply([pod(ns, "hog", volumes=[{"name": "scratch", "emptyDir": {"sizeLimit": "1Mi"}}],
+                       mounts=[{"name": "scratch", "mountPath": "/scratch"}])])
+    cluster.running(ns, "hog")
+    cluster.sh(ns, "hog", "dd if=/dev/zero of=/scratch/big bs=1024 count=2048 2>/dev/null; sync")
+    p = cluster.wait("the pod evicted", lambda: (q := cluster.get(f"/api/v1/namespaces/{ns}/pods/hog"))
+                     and q["status"].get("phase") == "Failed" and q)
+    message = 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". '
+    assert (p["status"]["reason"], p["status"]["message"]) == ("Evicted", message)
+    assert p["status"]["containerStatuses"][0]["state"].get("terminated") is not None
+    assert any(e["reason"] == "Evicted" and e["message"] == message for e in cluster.events(ns, "hog"))
+    described = cluster.kubectl("describe", "pod", "hog", "-n", ns).stdout
+    assert "Evicted" in described and "exceeds the limit" in described

@@ -278,3 +278,19 @@ def test_node_publishes_local_path_dir() -> None:
                                     "spec": {"podCIDR": "10.0.0.0/24"}})
     assert patch == {"metadata": {"annotations": {LOCAL_PATH_DIR_ANNOTATION: ident.local_path_dir}}}
     assert node_spec_patch(ident, node) is None
+
+
+def test_disk_size_limit_eviction_decision() -> None:
+    pod = {"spec": {"volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "1Mi"}},
+                                {"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+                                {"name": "free", "emptyDir": {}}]}}
+    limits = emptydir.disk_limits(pod)
+    assert limits == [("scratch", 2**20, "1Mi")]
+    assert emptydir.over_limit(limits, {"scratch": 2**20}) is None
+    message = emptydir.over_limit(limits, {"scratch": 2**20 + 4096})
+    assert message == 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". '
+    status = emptydir.evicted_status({"phase": "Failed", "reason": "Terminated", "conditions": [
+        {"type": "DisruptionTarget", "status": "True", "message": "x"}, {"type": "Ready", "status": "False"}]}, message)
+    assert status["reason"] == "Evicted" and status["message"] == message
+    assert status["conditions"][0]["message"] == message and status["conditions"][1] == {"type": "Ready",
+                                                                                          "status": "False"}
