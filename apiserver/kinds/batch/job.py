@@ -233,6 +233,12 @@ class JobStrategy(Strategy):
         super().prepare_for_create(obj, ctx)
         if dict_at(obj, "spec").get("manualSelector") is not True:
             generate_selector(obj)
+        # Kubernetes defaults again whenever it reads the stored Job, so an unlabelled Job shows
+        # the template's labels, generated ones included: store what it would show.
+        job_meta = map_at(obj, "metadata")
+        labels = template_labels_of(dict_at(obj, "spec"))
+        if job_meta is not None and not job_meta.get("labels") and labels:
+            job_meta["labels"] = dict(labels)
 
     def validate(self, obj: Obj) -> Causes:
         job_spec = dict_at(obj, "spec")

@@ -47,6 +47,7 @@ def test_defaults_and_generated_selector() -> None:
         "batch.kubernetes.io/controller-uid": UID, "batch.kubernetes.io/job-name": "pi",
         "controller-uid": UID, "job-name": "pi"}
     assert obj["status"] == {}
+    assert obj["metadata"]["labels"] == s["template"]["metadata"]["labels"]  # as Kubernetes shows it
     assert validate_object(STRATEGY, obj) == []
 
 
