@@ -10,11 +10,12 @@ Data flow:
         --handlers--> work queue of "ns/name" keys (pod add/delete lower the expectations)
     reconcile(key):
         set from the cache; nothing while expected pod creations/deletions are not yet seen
-        claim pods: adopt matching orphans named <set>-<n>, release owned pods that stopped matching
+        claim pods: adopt matching orphans named <set>-<n>, release owned pods that stopped matching;
+            adopt orphan ControllerRevisions matching the selector
         decide_revision(set, its revisions) -> reuse / renumber / create the update revision
             (history.RevisionWriter), current = status.currentRevision's revision
         plan(set, owned pods, claims, current/update sets and names, now) -> steps of actions
-        execute the steps in order (a step's actions together): claims before their pod,
+        execute the steps in order (a step's actions in slow-start batches): claims before their pod,
             pod creations and deletions, claim ownerReference updates, identity label fixes;
             events SuccessfulCreate/SuccessfulDelete/FailedCreate/... on the set
         PUT /status when it changed; delete revisions beyond revisionHistoryLimit no pod uses
@@ -34,7 +35,7 @@ from controllers import history, ownerrefs, podcontrol
 from controllers.expectations import Expectations
 from controllers.ownerrefs import Obj, get_controller_of, is_deleting, key_of, meta, name_of, uid_of
 from controllers.replicaset import namespace_terminating
-from controllers.replicasetplan import rs_selector_matches
+from controllers.replicasetplan import rs_selector_matches, slow_start_batches
 from controllers.statefulsetplan import (Action, CreateClaims, CreatePod, DeletePod, FixIdentity, StatefulSetPlan,
                                          UpdateClaimRefs, current_revision, decide_revision, plan, status_changed)
 from controllers.statefulsetpods import claim_templates, is_member, pod_revision
@@ -154,7 +155,7 @@ class StatefulSetController:
             return None  # the pod watch will bring the key back
         ns, _ = split_key(key)
         pods = await self._claim_pods(sts, ns)
-        revisions = history.owned_revisions(sts, self.revisions.list(ns))
+        revisions = await self._revisions(sts, ns)
         decision = decide_revision(sts, revisions)
         if decision.action == "create":
             update, collisions = await self.writer.create(sts, decision.revision, decision.collision_count)
@@ -204,6 +205,22 @@ class StatefulSetController:
             await podcontrol.release(self.client, POD_RESOURCE, pod, uid_of(sts))
         return owned
 
+    async def _revisions(self, sts: Obj, ns: str | None) -> list[Obj]:
+        """``ListRevisions`` + ``AdoptOrphanRevisions``: the set's revisions, orphans whose labels
+        match its selector adopted (a set re-created after ``--cascade=orphan`` keeps its history)."""
+        cached = self.revisions.list(ns)
+        owned = history.owned_revisions(sts, cached)
+        selects = rs_selector_matches(sts)
+        orphans = [r for r in cached if get_controller_of(r) is None and selects(r)]
+        if orphans and not is_deleting(sts):
+            ref = ownerrefs.controller_ref(sts, api_version="apps/v1", kind="StatefulSet")
+            for rev in orphans:
+                try:
+                    owned.append(await podcontrol.adopt(self.client, REVISION_RESOURCE, rev, ref))
+                except errors.NotFoundError:
+                    continue
+        return owned
+
     async def _execute(self, sts: Obj, key: str, p: StatefulSetPlan) -> None:
         creates = [a for step in p.steps for a in step if isinstance(a, CreatePod)]
         deletes = [a.pod for step in p.steps for a in step if isinstance(a, DeletePod)]
@@ -212,10 +229,15 @@ class StatefulSetController:
         if deletes:
             self.deletions.expect_deletions(key, [key_of(pod) for pod in deletes])
         for step in p.steps:
-            results = await asyncio.gather(*(self._act(sts, key, a) for a in step), return_exceptions=True)
-            failed = [r for r in results if isinstance(r, BaseException)]
-            if failed:
-                raise failed[0]
+            # Parallel steps go in slow-start batches (1, 2, 4, ...) as Kubernetes' slowStartBatch.
+            done = 0
+            for size in slow_start_batches(len(step)):
+                batch, done = step[done:done + size], done + size
+                results = await asyncio.gather(*(self._act(sts, key, a) for a in batch), return_exceptions=True)
+                failed = [r for r in results if isinstance(r, BaseException)]
+                if failed:
+                    self.creations.lower(key, adds=sum(isinstance(a, CreatePod) for a in step[done:]))
+                    raise failed[0]
 
     async def _act(self, sts: Obj, key: str, action: Action) -> None:
         ns = meta(sts).get("namespace")

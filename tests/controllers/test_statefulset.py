@@ -140,3 +140,27 @@ async def _has(client: ApiClient, resource: tuple[str, str], ns: str, want: list
 async def _quiet(client: ApiClient, ns: str, want: list[str]) -> None:
     await asyncio.sleep(0.5)
     assert await names(client, PODS, ns) == want
+
+
+async def test_adopts_orphan_revisions_of_a_recreated_set(apiserver: Any, namespace: str) -> None:
+    ns = namespace
+    async with running(stsc, apiserver.url) as client:
+        body = web(ns, replicas=0, volumeClaimTemplates=[])
+        first = await client.create(STS, body, namespace=ns)
+
+        async def revision_owned_by(uid: str) -> bool:
+            items = (await client.list(REVISIONS, namespace=ns))["items"]
+            return len(items) == 1 and [r["uid"] for r in items[0]["metadata"].get("ownerReferences") or []] == [uid]
+        await eventually(lambda: revision_owned_by(first["metadata"]["uid"]), what="the first set's revision")
+        await client.delete(STS, "web", namespace=ns)  # no garbage collector here: the test orphans by hand
+        await eventually(lambda: _gone(client, ns), what="the set gone")
+        rev = (await client.list(REVISIONS, namespace=ns))["items"][0]
+        await client.patch(REVISIONS, rev["metadata"]["name"], {"metadata": {"ownerReferences": None}}, namespace=ns)
+        second = await client.create(STS, body, namespace=ns)
+        await eventually(lambda: revision_owned_by(second["metadata"]["uid"]), what="the orphan revision adopted")
+        status = (await client.get(STS, "web", namespace=ns)).get("status") or {}
+        assert status.get("updateRevision") in (None, rev["metadata"]["name"])
+
+
+async def _gone(client: ApiClient, ns: str) -> bool:
+    return await get(client, STS, ns, "web") is None
