@@ -158,7 +158,8 @@ def decode_request(body: Any) -> Obj:
     if isinstance(body, (bytes, bytearray)):
         return _from_protobuf(bytes(body))
     if not isinstance(body, dict):
-        raise errors.BadRequestError(message="the body of the request was in an unknown format: expected a TokenRequest")
+        raise errors.BadRequestError(message="the body of the request was in an unknown format: "
+                                             "expected a TokenRequest")
     if body.get("kind") not in (None, "", KIND):
         raise errors.BadRequestError(message=f'the kind in the data ({body.get("kind")}) does not match the expected '
                                              f"kind ({KIND})")

@@ -300,7 +300,7 @@ def test_downward_projected_and_secret_files(cluster: VolumeCluster) -> None:
                                   "/all/user /all/ns /cfg/level; do echo \"$f $(stat -L -c %a $f) $(cat $f)\"; done")
     assert out.splitlines() == [
         "/sec/pw 400 s3cret", "/sec/conf/user 644 admin", "/info/name 600 files", '/info/labels 644 app="files"',
-        "/info/mem 644 32", f"/all/mode 440 fast", "/all/user 440 admin", f"/all/ns 440 {ns}", "/cfg/level 644 3"]
+        "/info/mem 644 32", "/all/mode 440 fast", "/all/user 440 admin", f"/all/ns 440 {ns}", "/cfg/level 644 3"]
     assert "Read-only file system" in cluster.sh(ns, "files", "touch /cfg/new 2>&1 || true")
     # The projected service account token: a TokenRequest bound to the pod.
     token = cluster.sh(ns, "files", "cat /all/token")
