@@ -315,6 +315,15 @@ def test_kubectl_create_job_and_wait(cluster: Cluster) -> None:
     assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
     assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
     cluster.kubectl("wait", "--for=condition=complete", "job/by-hand", "-n", cron_ns, "--timeout=90s")
+    # kubectl create cronjob (protobuf body) and the apiserver's refusal of TZ= in a schedule
+    out = cluster.kubectl("create", "cronjob", "nightly", "-n", ns, f"--image={IMAGE}", "--schedule=0 3 * * *",
+                          "--", "sh", "-c", "date")
+    assert out.strip() == "cronjob.batch/nightly created"
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(cluster.home), "KUBECONFIG": str(cluster.kubeconfig)}
+    bad = subprocess.run(["kubectl", "create", "cronjob", "tz", "-n", ns, f"--image={IMAGE}",
+                          "--schedule=TZ=UTC 0 3 * * *"], capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 1 and ('spec.schedule: Invalid value: "TZ=UTC 0 3 * * *": cannot use TZ or CRON_TZ in '
+                                    "schedule, use timeZone field instead") in bad.stderr, bad.stderr
     wide = cluster.kubectl("get", "cronjobs", "-n", cron_ns, "-o", "wide").split("\n")
     assert wide[0].split() == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE",
                                "CONTAINERS", "IMAGES", "SELECTOR"]
