@@ -336,6 +336,7 @@ async def run(ctx: "ControllerContext") -> None:
         ctx.client, hpas=ctx.informers.informer(HPA_RESOURCE), pods=ctx.informers.informer(POD_RESOURCE),
         recorder=ctx.recorder("horizontal-pod-autoscaler"),
         sync_period=s.horizontal_pod_autoscaler_sync_period, settings=settings)
+    ctx.informers.start()  # the informers asked for above (the manager started the earlier ones)
     await controller.run()
 
 
