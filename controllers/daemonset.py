@@ -145,7 +145,12 @@ class DaemonSetController:
         ns, _ = split_key(key)
         hp = plan_history(ds, self.revisions.list(ns))
         if not is_deleting(ds):
-            await self._write_history(ds, hp)
+            try:
+                await self._write_history(ds, hp)
+            except errors.ApiError as e:
+                if namespace_terminating(e):
+                    return None  # the namespace is going away with everything in it
+                raise
         hash_ = hp.hash_
         now = datetime.now(timezone.utc)
         pods = self.pods.list(ns)

@@ -420,7 +420,8 @@ def plan(ds: Obj, pods: Sequence[Obj], nodes: Sequence[Obj], *, hash_: str, now:
     if manage and not is_deleting(ds):
         surge, _ = _max_counts(ds, 1)
         _manage(ds, nodes, by_node, hash_=hash_, now=now, surge=surge > 0, p=p)
-        if not p.create_on and not p.delete and not p.adopt:
+        rolling = ((ds.get("spec") or {}).get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
+        if rolling and not p.create_on and not p.delete and not p.adopt:
             _rolling_update(ds, nodes, by_node, hash_=hash_, now=now, p=p)
         p.create_on = list(dict.fromkeys(p.create_on))[:BURST_REPLICAS]
         p.delete = list({ownerrefs.key_of(x): x for x in p.delete}.values())[:BURST_REPLICAS]

@@ -165,9 +165,10 @@ def test_unavailable_old_pods_are_replaced_first() -> None:
     assert names(dp.plan(ds(), pods, nodes, hash_="new", now=NOW).delete) == ["p1"]
 
 
-def test_on_delete_never_deletes_old_pods() -> None:
+@pytest.mark.parametrize("ready", [True, False])
+def test_on_delete_never_deletes_old_pods(ready: bool) -> None:
     d = ds(updateStrategy={"type": "OnDelete"})
-    p = dp.plan(d, [pod("p0", "n0", hash_="old")], [node("n0")], hash_="new", now=NOW)
+    p = dp.plan(d, [pod("p0", "n0", hash_="old", ready=ready)], [node("n0")], hash_="new", now=NOW)
     assert p.delete == [] and p.create_on == [] and "updatedNumberScheduled" not in p.status
 
 
