@@ -5,7 +5,8 @@ Data flow (Kubernetes' pkg/controller/resourcequota):
     informers: resourcequotas, and the objects quotas count (pods, services, configmaps, secrets,
         replicationcontrollers, resourcequotas from the start; any other group resource a quota
         names, e.g. count/deployments.apps or persistentvolumeclaims, found through discovery and
-        watched from then on)
+        watched from then on; one the server does not serve counts 0 and is looked up again after
+        a resync period, e.g. a custom resource installed later)
     handlers: a quota added or changed -> its key; a counted object deleted or changed in a way
         that alters its usage (resourcequotaplan.usage_changed: a pod finishing, ...) -> the keys
         of its namespace's quotas; every resync period -> every quota
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -64,7 +66,8 @@ class ResourceQuotaController:
         self.resync_period = resync_period
         self.quotas = informers.informer(QUOTA_RESOURCE)
         self.counted: dict[str, Informer] = {}
-        self.missing: set[str] = set()  # group resources the server does not serve (counted as 0)
+        # group resources the server did not serve when last asked (counted as 0; asked again after a resync period)
+        self.missing: dict[str, float] = {}
         self.controller: Controller[str] = Controller("resourcequota", self.reconcile, workers=workers)
         self.quotas.add_handler(self._quota_added, self._quota_updated, None)
         for gr, res in CORE_RESOURCES.items():
@@ -100,15 +103,18 @@ class ResourceQuotaController:
     async def _informers_for(self, quota: Obj) -> dict[str, Informer | None]:
         """The informers of what ``quota`` counts; new ones (found through discovery) start now."""
         wanted = needed_resources(quota)
-        unknown = wanted - set(self.counted) - self.missing
+        now = time.monotonic()
+        unknown = {gr for gr in wanted - set(self.counted)
+                   if gr not in self.missing or now - self.missing[gr] >= self.resync_period}
         if unknown:
             served = {_group_resource(i): i for i in await discover(self.client)}
             for gr in unknown:
                 info = served.get(gr)
                 if info is None or not info.namespaced or "list" not in info.verbs or "watch" not in info.verbs:
                     log.info("resource quota counts %s, which the server does not serve", gr)
-                    self.missing.add(gr)
+                    self.missing[gr] = now
                     continue
+                self.missing.pop(gr, None)
                 self._follow(gr, self.factory.informer(info.api_resource))
             self.factory.start()
         out: dict[str, Informer | None] = {}

@@ -111,6 +111,21 @@ def test_pod_quota_refuses_the_third_and_follows_deletes(cluster: Cluster) -> No
         f"/api/v1/namespaces/{ns}/resourcequotas/q").json()["status"]["hard"]["pods"] == "3")
 
 
+def test_count_quota_of_another_group(cluster: Cluster) -> None:
+    """count/deployments.apps: the controller finds the resource through discovery and follows it."""
+    ns = cluster.namespace()
+    cluster.kubectl("create", "quota", "deploys", "--hard=count/deployments.apps=1", "-n", ns)
+    cluster.wait_used(ns, "deploys", {"count/deployments.apps": "0"})
+    cluster.kubectl("create", "deployment", "d1", "--image=busybox", "-n", ns)
+    second = cluster.kubectl("create", "deployment", "d2", "--image=busybox", "-n", ns, check=False)
+    assert second.returncode == 1
+    assert second.stderr.strip() == (
+        'error: failed to create deployment: deployments.apps "d2" is forbidden: exceeded quota: deploys, '
+        'requested: count/deployments.apps=1, used: count/deployments.apps=1, limited: count/deployments.apps=1')
+    cluster.kubectl("delete", "deployment", "d1", "-n", ns)
+    cluster.wait_used(ns, "deploys", {"count/deployments.apps": "0"})
+
+
 def test_parallel_creates_for_the_last_slot(cluster: Cluster) -> None:
     ns = cluster.namespace()
     cluster.kubectl("create", "quota", "one", "--hard=pods=1", "-n", ns)
