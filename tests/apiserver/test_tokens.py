@@ -159,6 +159,12 @@ def test_kubectl_create_token(apiserver: ApiServerProcess, http: httpx.Client, n
     claims = claims_of(p.stdout.strip())
     assert claims["sub"] == f"system:serviceaccount:{namespace}:robot" and claims["aud"] == ["https://x.example"]
     assert claims["exp"] - claims["iat"] == 1200
+    r = http.post(f"/api/v1/namespaces/{namespace}/pods", json={
+        "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    assert r.status_code == 201, r.text
+    p = kubectl("create", "token", "robot", "-n", namespace, "--bound-object-kind", "Pod", "--bound-object-name", "p")
+    assert p.returncode == 0, p.stderr
+    assert claims_of(p.stdout.strip())["kubernetes.io"]["pod"] == {"name": "p", "uid": r.json()["metadata"]["uid"]}
     p = kubectl("create", "token", "ghost", "-n", namespace)
     assert p.returncode != 0 and 'serviceaccounts "ghost" not found' in p.stderr
     p = kubectl("create", "token", "robot", "-n", namespace, "--duration", "1m")
