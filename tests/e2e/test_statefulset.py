@@ -12,7 +12,9 @@ StatefulSet ``web`` with the volumeClaimTemplate ``www``), with the local busybo
   mounts the same claim);
 - scaling down removes ``web-2`` before ``web-1`` and keeps every claim;
 - ``kubectl rollout status|history|undo statefulset/...`` over ControllerRevisions, the rolling
-  update going from the highest ordinal down.
+  update going from the highest ordinal down, a partition; mkctl's get and rollout of a set;
+- ``persistentVolumeClaimRetentionPolicy.whenScaled: Delete``: a scaled-down pod's claim is
+  deleted with it (through its ownerReference and the garbage collector).
 
 The module's Docker network is ``mk-sts-<random>`` on a free /24; containers are removed by their
 node label and the network by name, before and after. Without an engine (or the image of
@@ -388,12 +390,15 @@ def test_rollout_status_history_and_undo(cluster: Cluster) -> None:
     c.http.delete(f"/api/v1/namespaces/{ns}")
 
 
-def test_mkctl_get_and_rollout_of_a_statefulset(cluster: Cluster) -> None:
+def test_mkctl_rollout_and_claims_deleted_on_scale_down(cluster: Cluster) -> None:
     c = cluster
     ns = c.namespace()
     body = json.loads(json.dumps(ROLL))
     body["metadata"]["name"] = "mk"
-    body["spec"].update(replicas=2, selector={"matchLabels": {"app": "mk"}})
+    body["spec"].update(replicas=2, selector={"matchLabels": {"app": "mk"}},
+                        persistentVolumeClaimRetentionPolicy={"whenDeleted": "Retain", "whenScaled": "Delete"},
+                        volumeClaimTemplates=[{"metadata": {"name": "data"}, "spec": {
+                            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}}}])
     body["spec"]["template"]["metadata"]["labels"] = {"app": "mk"}
     c.kubectl("apply", "-n", ns, "-f", "-", stdin=json.dumps(body))
 
@@ -414,4 +419,8 @@ def test_mkctl_get_and_rollout_of_a_statefulset(cluster: Cluster) -> None:
     mkctl("rollout", "undo", "statefulset/mk")
     c.wait("mk back at V=1", lambda: all(_env_of(c.pod(ns, f"mk-{i}")) == "1" and running_and_ready(
         c.pod(ns, f"mk-{i}") or {"metadata": {}}) for i in range(2)), 90)
+    # whenScaled: Delete: the scaled-down pod's claim goes with it (the garbage collector), the other stays.
+    assert sorted(c.claims(ns)) == ["data-mk-0", "data-mk-1"]
+    c.kubectl("scale", "statefulset", "mk", "--replicas=1", "-n", ns)
+    c.wait("data-mk-1 deleted with mk-1", lambda: sorted(c.claims(ns)) == ["data-mk-0"], 60)
     c.http.delete(f"/api/v1/namespaces/{ns}")
