@@ -11,7 +11,8 @@ the test pool), and simulated kubelets that join later: ``ds-sim`` (eligible) an
   how many eligible nodes have no ready pod; it never exceeds maxUnavailable (1), and the old
   pods go one at a time, each after the previous node's new pod became ready;
 - ``kubectl rollout status|history|undo daemonset/agent`` (ControllerRevisions);
-- a node that leaves no longer counts (DESIRED 2).
+- a node that leaves no longer counts (DESIRED 2) and its pod is removed (PodGC);
+- deleting the DaemonSet removes its pods and revisions (garbage collector).
 
 Without an engine (or the image of scripts/build-images) the module fails when ``CI`` is set.
 """
@@ -74,7 +75,8 @@ class Cluster:
             self.procs.append(ComponentProcess.start("scheduler", "--server", self.url, *LEASE))
             self.procs.append(ComponentProcess.start(
                 "controller-manager", "--server", self.url, *LEASE, *NODE_TIMINGS,
-                "--controllers", "daemonset,garbagecollector,nodelifecycle,namespace"))
+                "--controllers", "daemonset,garbagecollector,nodelifecycle,namespace,podgc",
+                "--pod-gc-period", "0.5", "--pod-gc-quarantine", "1"))
             for node in DOCKER_NODES:
                 self.procs.append(ComponentProcess.start(
                     "kubelet", "--server", self.url, "--node-name", node, "--capacity", CAPACITY,
@@ -305,7 +307,15 @@ def test_daemonset_follows_nodes_rolls_node_by_node_and_rolls_back(cluster: Clus
     assert sorted(r["revision"] for r in revisions) == [2, 3]  # revision 1 came back as 3
     assert c.ds(ns)["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
 
-    # A node that leaves no longer counts.
+    # A node that leaves no longer counts, and its pod goes (the pod garbage collector's part, as in Kubernetes).
     c.sims.pop("ds-sim").stop()
     assert c.http.delete("/api/v1/nodes/ds-sim").status_code == 200
     c.wait("status: 2 desired", lambda: (c.ds(ns).get("status") or {}).get("desiredNumberScheduled") == 2)
+    c.wait("the pod of the deleted node removed",
+           lambda: sorted(p["spec"].get("nodeName") for p in c.pods(ns)) == list(DOCKER_NODES), 30)
+
+    # Deleting the DaemonSet takes its pods and revisions with it (garbage collector).
+    c.kubectl("delete", "daemonset", "agent", "-n", ns)
+    c.wait("pods and revisions gone", lambda: not c.pods(ns) and not c.http.get(
+        f"/apis/apps/v1/namespaces/{ns}/controllerrevisions").json()["items"], 30)
+    assert not [x for x in c.rt.list({LABEL_POD_NAMESPACE: ns, LABEL_ROLE: ROLE_CONTAINER}) if x.running]
