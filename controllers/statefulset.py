@@ -181,6 +181,7 @@ class StatefulSetController:
         if failure is not None:
             raise failure
         if p.error is not None:
+            await self._pod_event(sts, "create", p.error_pod, RuntimeError(p.error))
             raise RuntimeError(f"StatefulSet {key}: {p.error}")
         if p.waiting_for:
             log.debug("StatefulSet %s is waiting for %s", key, p.waiting_for)

@@ -133,6 +133,7 @@ class StatefulSetPlan:
     requeue_after: float | None = None
     # Why the sync could not go on (reported as an error after the status is written).
     error: str | None = None
+    error_pod: str = ""  # the pod the error stopped
     waiting_for: str = ""
 
     def add(self, action: Action) -> None:
@@ -330,7 +331,7 @@ def _process_replicas(out: StatefulSetPlan, sts: Obj, replicas: list[Obj], claim
                 continue
             missing, error = _missing_claims(sts, ordinal, claims)
             if error is not None:
-                out.error = error
+                out.error, out.error_pod = error, name
                 if monotonic:
                     return False
                 continue
@@ -341,7 +342,7 @@ def _process_replicas(out: StatefulSetPlan, sts: Obj, replicas: list[Obj], claim
         if phase == "Pending":
             missing, error = _missing_claims(sts, ordinal, claims)
             if error is not None:
-                out.error = error
+                out.error, out.error_pod = error, name
             elif missing:
                 act(CreateClaims(name, tuple(missing)))
         if monotonic and is_deleting(pod):

@@ -175,7 +175,7 @@ def test_a_claim_being_deleted_blocks_its_pod() -> None:
     claims = claims_of(s, 0)
     claims["www-web-0"]["metadata"]["deletionTimestamp"] = T0
     p = run(s, [], claims)
-    assert actions(p) == [] and p.error == "pvc www-web-0 is being deleted"
+    assert actions(p) == [] and (p.error, p.error_pod) == ("pvc www-web-0 is being deleted", "web-0")
 
 
 def test_pending_pod_gets_its_missing_claims() -> None:
