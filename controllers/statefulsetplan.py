@@ -269,6 +269,8 @@ def plan(sts: Obj, pods: Sequence[Obj], claims: Mapping[str, Obj], *, current_se
                 for o in range(start, start + count)]
     out.status = replica_status(sts, [*replicas, *condemned], current=current, update=update,
                                 collision_count=collision_count, now=now)
+    if min_ready > 0 and out.status.get("readyReplicas", 0) > out.status["availableReplicas"]:
+        out.requeue_after = float(min_ready)  # ready pods become available then: count them
     if is_deleting(sts):
         return out
     monotonic = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"

@@ -254,3 +254,13 @@ def test_revisions_are_created_reused_and_renumbered_on_rollback() -> None:
     with_status["status"] = {"currentRevision": rev1["metadata"]["name"]}
     assert current_revision(with_status, [rev1, rev2], rev2) is rev1
     assert history.apply_revision(changed, rev1)["spec"]["template"]["spec"]["containers"][0]["image"] == "img:1"
+
+
+def test_min_ready_seconds_holds_the_next_pod_and_asks_for_another_look() -> None:
+    s = sts(minReadySeconds=600)
+    p = run(s, [member(s, 0)], claims_of(s, 0))  # ready 5 minutes ago, available after 10
+    assert actions(p) == [] and "available" in p.waiting_for and p.requeue_after == 600.0
+    assert p.status["readyReplicas"] == 1 and p.status["availableReplicas"] == 0
+    parallel = sts(minReadySeconds=600, podManagementPolicy="Parallel")
+    p = run(parallel, [member(parallel, o) for o in range(3)], claims_of(parallel, 0, 1, 2))
+    assert actions(p) == [] and p.requeue_after == 600.0
