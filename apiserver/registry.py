@@ -4,7 +4,7 @@ Data flow of a write: body -> the kind's strategy (``apiserver/kinds``) decodes 
 fields, type errors -> 400) -> metadata rules (uid, timestamps, generation, generateName,
 immutable fields) -> ``strategy.defaults`` -> (a create: mutating admission, ``apiserver/admission``)
 -> ``prepare_for_create``/``prepare_for_update`` -> ``validate_object`` (-> 422 with causes, nothing
-written) -> (a create: validating admission, LimitRange bounds and ResourceQuota charges, -> 403)
+written) -> (validating admission, LimitRange bounds and ResourceQuota charges, -> 403)
 -> ``before_create``/``before_update``
 allocations (``apiserver/allocators.py``: kept in etcd, released from the watch after the write) ->
 storage create / compare-and-swap on the expected revision -> the new ``resourceVersion``.
@@ -547,6 +547,7 @@ class Registry:
                 raise
             new, warnings = self._prepare_update(res, current.obj, new, subresource=subresource)
             if subresource is None:
+                await self.admission.validate_update(res, new, current.obj, dry_run=dry_run)
                 await res.before_update(new, current.obj, CreateContext(
                     now=self.clock(), settings=self.settings, allocations=self.allocations, dry_run=dry_run,
                     existing=lambda: [e.obj for e in self.cache(res).objects.values()]))

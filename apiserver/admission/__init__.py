@@ -2,7 +2,9 @@
 
 The registry's create path calls ``mutate`` after the kind's defaults (before
 ``prepare_for_create``, as Kubernetes' mutating admission runs before the strategy) and
-``validate`` after the object passed validation, right before it is stored:
+``validate`` after the object passed validation, right before it is stored; its update path
+calls ``validate_update`` (Services and PersistentVolumeClaims: what they consume more than
+before is charged, the claim's LimitRange bounds are checked):
 
 - ``mutate``: a pod gets the LimitRanges' container defaults (``limitranger.default_pod``);
 - ``validate``: a pod or claim is checked against the LimitRanges' min/max/ratio
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 _LOCK_STRIPES = 64
+# What quota evaluates on update besides creates (Kubernetes: services and claims; pods only on resize).
+UPDATE_EVALUATED = ("services", "persistentvolumeclaims")
 
 
 def _namespace(obj: Obj) -> str:
@@ -82,24 +86,39 @@ class Admission:
             limitranger.default_pod(obj, limit_ranges)
 
     async def validate(self, res: Strategy, obj: Obj, *, dry_run: bool) -> None:
+        """A create: LimitRange bounds, then the quotas' charges."""
         if not res.namespaced:
             return
-        namespace = _namespace(obj)
+        await self._limit(res, obj)
+        await self._charge_quotas(res, obj, None, dry_run=dry_run)
+
+    async def validate_update(self, res: Strategy, new: Obj, old: Obj, *, dry_run: bool) -> None:
+        """An update of what quota evaluates on update (a Service's type, a claim's size): the
+        increase is charged, as Kubernetes' service and claim evaluators do."""
+        if res.group_resource not in UPDATE_EVALUATED:
+            return
+        await self._limit(res, new)
+        await self._charge_quotas(res, new, old, dry_run=dry_run)
+
+    async def _limit(self, res: Strategy, obj: Obj) -> None:
         if res.group_resource in ("pods", "persistentvolumeclaims"):
-            limit_ranges = await self._namespaced("LimitRange", namespace)
+            limit_ranges = await self._namespaced("LimitRange", _namespace(obj))
             problems = limitranger.violations(res.group_resource, obj, limit_ranges)
             if problems:
                 raise forbidden(res, obj, limitranger.message(problems))
+
+    async def _charge_quotas(self, res: Strategy, obj: Obj, old: Obj | None, *, dry_run: bool) -> None:
+        namespace = _namespace(obj)
         async with self._lock(namespace):
             quotas = await self._namespaced("ResourceQuota", namespace)
             if not quotas:
                 return
             now = self.registry.clock()
             try:
-                charges = resourcequota.evaluate(quotas, res.group_resource, obj, now=now)
-                if dry_run or not charges or self._exists(res, obj):
+                charges = resourcequota.evaluate(quotas, res.group_resource, obj, now=now, old=old)
+                if dry_run or not charges or (old is None and self._exists(res, obj)):
                     return  # nothing to charge; a create of a name in use fails with AlreadyExists next
-                requested = resourcequota.request_of(res.group_resource, obj, now=now)
+                requested = resourcequota.request_of(res.group_resource, obj, now=now, old=old)
                 for quota_name in charges:
                     await self._charge(namespace, quota_name, requested)
             except Refused as e:

@@ -4,8 +4,9 @@ Data flow: a new object, its group resource and the ResourceQuotas of its namesp
 ``pertinent`` (the quotas whose scopes match it and that limit something it consumes; refuses a
 pod that leaves out a constrained compute resource, ``failed quota: q: must specify ...``, and
 a quota whose usage the controller has not computed yet, ``status unknown for quota: q, ...``)
--> ``charge`` (the quota's ``status.used`` plus what the object consumes, or ``exceeded quota:
-q, requested: pods=1, used: pods=2, limited: pods=2``). The caller writes each new ``used`` with
+-> ``charge`` (the quota's ``status.used`` plus what the object consumes, or for an update what
+it consumes more than before; or ``exceeded quota: q, requested: pods=1, used: pods=2, limited:
+pods=2``). The caller writes each new ``used`` with
 a compare-and-swap before the object is stored and calls ``charge`` again on a conflict.
 """
 
@@ -46,11 +47,17 @@ def pertinent(quotas: Iterable[Mapping[str, Any]], group_resource: str, obj: Map
     return out
 
 
-def request_of(group_resource: str, obj: Mapping[str, Any], *, now: datetime) -> q.ResourceList:
+def request_of(group_resource: str, obj: Mapping[str, Any], *, now: datetime,
+               old: Mapping[str, Any] | None = None) -> q.ResourceList:
+    """What a create consumes; for an update, only what it adds (``SubtractWithNonNegativeResult``)."""
     usage = q.usage(group_resource, obj, now=now)
     negative = sorted(n for n, v in usage.items() if v.amount < 0)
     if negative:
         raise Refused(f"quota usage is negative for resource(s): {','.join(negative)}")
+    if old is not None:
+        before = q.usage(group_resource, old, now=now)
+        usage = {n: v - before[n] if n in before else v for n, v in usage.items()}
+        usage = {n: v for n, v in usage.items() if v.amount > 0}
     return usage
 
 
@@ -70,12 +77,13 @@ def charge(quota: Mapping[str, Any], requested: q.ResourceList) -> dict[str, str
 
 
 def evaluate(quotas: Iterable[Mapping[str, Any]], group_resource: str, obj: Mapping[str, Any], *,
-             now: datetime) -> dict[str, dict[str, str]]:
-    """Every pertinent quota's name -> its new ``status.used``; raises ``Refused``."""
+             now: datetime, old: Mapping[str, Any] | None = None) -> dict[str, dict[str, str]]:
+    """Every pertinent quota's name -> its new ``status.used``; raises ``Refused``. ``old``: the
+    stored object of an update (only the increase is charged)."""
     chosen = pertinent(quotas, group_resource, obj)
     if not chosen:
         return {}
-    requested = request_of(group_resource, obj, now=now)
+    requested = request_of(group_resource, obj, now=now, old=old)
     out: dict[str, dict[str, str]] = {}
     for quota in chosen:
         new_used = charge(quota, requested)

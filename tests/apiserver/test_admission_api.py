@@ -197,3 +197,24 @@ def test_invalid_quota_and_limit_range_are_422(http: httpx.Client, namespace: st
     assert r.json()["details"]["causes"] == [{
         "reason": "FieldValueInvalid", "field": "spec.limits[0].default[cpu]",
         "message": 'Invalid value: "2": default value 2 is greater than max value 1'}]
+
+
+def test_service_type_change_is_charged(http: httpx.Client, namespace: str) -> None:
+    make_quota(http, namespace, "ports", {"services.nodeports": "1", "services.loadbalancers": "0"})
+    url = f"/api/v1/namespaces/{namespace}/services"
+    svc = {"metadata": {"name": "web"}, "spec": {"ports": [{"name": "a", "port": 80}, {"name": "b", "port": 81}]}}
+    assert http.post(url, json=svc).status_code == 201
+    r = http.patch(f"{url}/web", json={"spec": {"type": "NodePort"}},
+                   headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 403, r.text
+    assert r.json()["message"] == ('services "web" is forbidden: exceeded quota: ports, requested: '
+                                   'services.nodeports=2, used: services.nodeports=0, limited: services.nodeports=1')
+    r = http.patch(f"{url}/web", json={"spec": {"type": "NodePort", "ports": [{"name": "a", "port": 80}]}},
+                   headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    assert used(http, namespace, "ports") == {"services.loadbalancers": "0", "services.nodeports": "1"}
+    # an update that adds nothing is not charged again
+    r = http.patch(f"{url}/web", json={"metadata": {"labels": {"x": "y"}}},
+                   headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    assert used(http, namespace, "ports")["services.nodeports"] == "1"

@@ -119,6 +119,16 @@ def test_must_specify_message() -> None:
     assert str(e.value) == "failed quota: q: must specify limits.cpu for: side; requests.memory for: app,side"
 
 
+def test_updates_charge_only_the_increase() -> None:
+    quotas = [quota({"requests.storage": "10Gi", "persistentvolumeclaims": "5"},
+                    {"requests.storage": "3Gi", "persistentvolumeclaims": "1"})]
+    old = {"spec": {"resources": {"requests": {"storage": "3Gi"}}}}
+    new = {"spec": {"resources": {"requests": {"storage": "5Gi"}}}}
+    assert resourcequota.evaluate(quotas, "persistentvolumeclaims", new, now=NOW, old=old) == {
+        "q": {"persistentvolumeclaims": "1", "requests.storage": "5Gi"}}
+    assert resourcequota.evaluate(quotas, "persistentvolumeclaims", old, now=NOW, old=new) == {}
+
+
 def test_unrelated_quotas_do_not_charge() -> None:
     assert resourcequota.evaluate([quota({"services": "1"})], "pods", pod(c()), now=NOW) == {}
     assert resourcequota.evaluate([quota({"requests.storage": "1Gi"})], "configmaps", {}, now=NOW) == {}
