@@ -264,3 +264,11 @@ def test_min_ready_seconds_holds_the_next_pod_and_asks_for_another_look() -> Non
     parallel = sts(minReadySeconds=600, podManagementPolicy="Parallel")
     p = run(parallel, [member(parallel, o) for o in range(3)], claims_of(parallel, 0, 1, 2))
     assert actions(p) == [] and p.requeue_after == 600.0
+
+
+def test_ordinals_start_moves_the_names() -> None:
+    s = sts(replicas=2, ordinals={"start": 5})
+    assert actions(run(s, [])) == [("create", "web-5")]
+    old = sts(replicas=2)
+    p = run(s, [member(old, 0), member(old, 1), member(s, 5), member(s, 6)], claims_of(s, 0, 1, 5, 6))
+    assert actions(p) == [("delete-condemned", "web-1")]
