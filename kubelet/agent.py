@@ -851,7 +851,7 @@ class Kubelet:
         meta = pod.get("metadata") or {}
         uid = str(meta.get("uid"))
         env = await self.config.env(pod, c, pod_ip=sandbox.ip or "")
-        mounts = await self.config.mounts(pod, c)
+        mounts = await self.config.mounts(pod, c, env=env)
         limits = (c.get("resources") or {}).get("limits") or {}
         nano_cpus = int(parse_quantity(limits["cpu"]) * 1_000_000_000) if limits.get("cpu") else None
         mem = to_bytes(limits["memory"]) if limits.get("memory") else None

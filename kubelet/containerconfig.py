@@ -113,8 +113,8 @@ class ContainerConfig:
                     env[name] = value
         return env
 
-    async def mounts(self, pod: Obj, c: Obj) -> list[Mount]:
+    async def mounts(self, pod: Obj, c: Obj, *, env: Mapping[str, str] | None = None) -> list[Mount]:
         """Every volume of the pod set up (kubelet.volumes; a MountError while one cannot be),
-        then this container's bind mounts."""
+        then this container's bind mounts (``env`` expands ``subPathExpr``)."""
         volumes = await self.volumes.setup(pod)
-        return await self.volumes.mounts(pod, c, volumes)
+        return await self.volumes.mounts(pod, c, volumes, env=env)

@@ -9,6 +9,8 @@ item, the same way Kubernetes' ``fieldpath.ExtractFieldPathAsString`` and
     fieldRef metadata.labels['k'] | annotations['k']   -> one value ("" when absent)
     resourceFieldRef {containerName, resource, divisor} -> ceil(quantity / divisor); a limit
         the container does not set is the node's allocatable amount, a missing request the limit
+    expand(subPathExpr, env)  -> ``$(VAR)`` replaced by the container's variable (Kubernetes'
+        third_party/forked/golang/expansion: ``$$`` is a literal ``$``, an unknown ``$(X)`` stays)
 """
 
 from __future__ import annotations
@@ -78,4 +80,21 @@ def resource_value(pod: Obj, ref: Obj, *, allocatable: Mapping[str, str], defaul
     return str(math.ceil(math.ceil(amount) / math.ceil(divisor)))
 
 
-__all__ = ["field_value", "format_map", "resource_value"]
+def expand(text: str, env: Mapping[str, str]) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("$(", i) and (end := text.find(")", i + 2)) != -1:
+            name = text[i + 2:end]
+            out.append(env[name] if name in env else text[i:end + 1])
+            i = end + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+__all__ = ["expand", "field_value", "format_map", "resource_value"]

@@ -12,9 +12,10 @@ Data flow (``kubelet.containerconfig`` calls it before each container start; the
           configMap, secret, downwardAPI, projected
                               -> GET the objects (and TokenRequests) -> projection -> writer
                                  (<pod dir>/volumes/kubernetes.io~<plugin>/<name>, read-only mounts)
-    container.volumeMounts -> mounts(pod, container) -> [Mount] (subPath: a directory inside the
-        volume, made when missing; a file of a projected volume is copied aside, as a subPath
-        mount of one gets no updates in Kubernetes either)
+    container.volumeMounts -> mounts(pod, container) -> [Mount] (subPath, or subPathExpr expanded
+        with the container's environment: a directory inside the volume, made when missing; a
+        file of a projected volume is copied aside, as a subPath mount of one gets no updates in
+        Kubernetes either)
     refresh(pod)    -> the projected-type volumes written again when their content changed
                        (ConfigMap/Secret edits, label/annotation changes, token rotation)
     over_limit(pod) -> the eviction message when a disk emptyDir outgrew its sizeLimit
@@ -35,6 +36,7 @@ from typing import Any, Awaitable, Callable, Mapping
 
 from kubelet.cri import LABEL_NODE, LABEL_POD_UID, ContainerRuntime, ContainerRuntimeError, Mount
 from kubelet.volumes import MountError, SourceError, emptydir, hostpath, writer
+from kubelet.volumes.downward import expand
 from kubelet.volumes.projection import CONFIGMAPS, SECRETS, Ref, references, token_refs, volume_payload
 from kubelet.volumes.pvc import claim_volume_name, pv_source
 from machinery import errors
@@ -194,7 +196,9 @@ class VolumeManager:
         return token
 
     # ------------------------------------------------------------------ per container
-    async def mounts(self, pod: Obj, container: Obj, volumes: Mapping[str, Source]) -> list[Mount]:
+    async def mounts(self, pod: Obj, container: Obj, volumes: Mapping[str, Source], *,
+                     env: Mapping[str, str] | None = None) -> list[Mount]:
+        """The container's bind mounts; ``env`` (its environment) expands ``subPathExpr``."""
         out: list[Mount] = []
         uid = str((pod.get("metadata") or {}).get("uid"))
         for i, vm in enumerate(container.get("volumeMounts") or []):
@@ -203,7 +207,7 @@ class VolumeManager:
             if source is None:
                 raise MountError(name, f"volume {name} not found in the pod's volumes")
             path = source.path
-            sub = str(vm.get("subPath") or "")
+            sub = str(vm.get("subPath") or "") or expand(str(vm.get("subPathExpr") or ""), env or {})
             if sub:
                 try:
                     writer.validate(sub)

@@ -232,12 +232,17 @@ def bind_claim(cluster: VolumeCluster, ns: str, claim: str, pv: str) -> None:
 def test_host_path_types(cluster: VolumeCluster) -> None:
     ns = cluster.namespace()
     made = cluster.home / f"hp-{ns}" / "made"
-    cluster.apply([pod(ns, "dir", volumes=[{"name": "h", "hostPath": {"path": str(made), "type": "DirectoryOrCreate"}}],
-                       mounts=[{"name": "h", "mountPath": "/h"}])])
+    manifest = pod(ns, "dir", volumes=[{"name": "h", "hostPath": {"path": str(made), "type": "DirectoryOrCreate"}}],
+                   mounts=[{"name": "h", "mountPath": "/h"}, {"name": "h", "mountPath": "/mine",
+                                                               "subPathExpr": "logs/$(POD_NAME)"}])
+    manifest["spec"]["containers"][0]["env"] = [{"name": "POD_NAME",
+                                                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+    cluster.apply([manifest])
     cluster.running(ns, "dir")
     assert made.is_dir()
-    cluster.sh(ns, "dir", "echo from-pod > /h/f")
+    cluster.sh(ns, "dir", "echo from-pod > /h/f && echo mine > /mine/g")
     assert (made / "f").read_text() == "from-pod\n"
+    assert (made / "logs" / "dir" / "g").read_text() == "mine\n"  # subPathExpr: logs/$(POD_NAME)
     cluster.apply([pod(ns, "file", volumes=[{"name": "h", "hostPath": {"path": str(made), "type": "File"}}],
                        mounts=[{"name": "h", "mountPath": "/h"}])])
     message = f'MountVolume.SetUp failed for volume "h" : hostPath type check failed: {made} is not a file'

@@ -294,3 +294,12 @@ def test_disk_size_limit_eviction_decision() -> None:
     assert status["reason"] == "Evicted" and status["message"] == message
     assert status["conditions"][0]["message"] == message and status["conditions"][1] == {"type": "Ready",
                                                                                           "status": "False"}
+
+
+@pytest.mark.parametrize("text,want", [
+    ("$(POD)", "web-1"), ("logs/$(POD)/$(NS)", "logs/web-1/prod"), ("$(MISSING)", "$(MISSING)"),
+    ("$$(POD)", "$(POD)"), ("a$b", "a$b"), ("$(POD", "$(POD"), ("", ""),
+])
+def test_sub_path_expansion(text: str, want: str) -> None:
+    from kubelet.volumes.downward import expand
+    assert expand(text, {"POD": "web-1", "NS": "prod"}) == want

@@ -73,3 +73,12 @@ def test_usage_counts_allocated_bytes(tmp_path: Path) -> None:
     (tmp_path / "sub" / "f").write_bytes(b"x" * 100_000)
     assert 100_000 <= _usage(tmp_path) < 200_000
     assert _usage(tmp_path / "absent") == 0
+
+
+def test_sub_path_expr_uses_the_environment(tmp_path: Path) -> None:
+    vol = tmp_path / "logs"
+    vol.mkdir()
+    got = asyncio.run(_manager(tmp_path).mounts(
+        POD, {"name": "c", "volumeMounts": [{"name": "logs", "mountPath": "/l", "subPathExpr": "$(POD_NAME)"}]},
+        {"logs": Source(path=str(vol))}, env={"POD_NAME": "web-1"}))
+    assert got == [Mount(str(vol / "web-1"), "/l")] and (vol / "web-1").is_dir()
