@@ -249,7 +249,8 @@ class StatefulSetController:
         elif isinstance(action, DeletePod):
             await self._delete_pod(sts, key, action.pod)
         elif isinstance(action, UpdateClaimRefs):
-            patch = {"metadata": {"uid": uid_of(action.claim), "resourceVersion": meta(action.claim).get("resourceVersion"),
+            patch = {"metadata": {"uid": uid_of(action.claim),
+                                  "resourceVersion": meta(action.claim).get("resourceVersion"),
                                   "ownerReferences": list(action.refs) or None}}
             await self.client.patch(PVC_RESOURCE, name_of(action.claim), patch, namespace=ns)
         elif isinstance(action, FixIdentity):
@@ -270,7 +271,8 @@ class StatefulSetController:
                                           f"{name_of(sts)} failed error: {e}")
                 raise
             await self.recorder.event(sts, "Normal", "SuccessfulCreate",
-                                      f"create Claim {name_of(claim)} Pod {pod_name} in StatefulSet {name_of(sts)} success")
+                                      f"create Claim {name_of(claim)} Pod {pod_name} in StatefulSet "
+                                      f"{name_of(sts)} success")
 
     async def _create_pod(self, sts: Obj, key: str, action: CreatePod) -> None:
         name = name_of(action.pod)

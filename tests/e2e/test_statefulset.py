@@ -217,7 +217,8 @@ def running_and_ready(pod: dict[str, Any]) -> bool:
 
 def node_ready(c: Cluster, node: str) -> bool:
     n = c.get(f"/api/v1/nodes/{node}") or {}
-    return any(x.get("type") == "Ready" and x.get("status") == "True" for x in (n.get("status") or {}).get("conditions") or [])
+    conditions = (n.get("status") or {}).get("conditions") or []
+    return any(x.get("type") == "Ready" and x.get("status") == "True" for x in conditions)
 
 
 @pytest.fixture(scope="module")

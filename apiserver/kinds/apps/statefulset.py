@@ -11,8 +11,9 @@ defaults) -> ``validate`` (policies, strategy, selector matching the template la
 Kubernetes, the template's pod spec itself is only checked when the controller creates the pods,
 because its volume mounts may name volumeClaimTemplates) -> ``validate_update`` (only replicas,
 ordinals, template, updateStrategy, persistentVolumeClaimRetentionPolicy and minReadySeconds may
-change; ``maxUnavailable`` is dropped as with Kubernetes' MaxUnavailableStatefulSet gate off). A create stores ``status: {replicas: 0, availableReplicas: 0}``; ``/status`` is written
-by the controller (controllers/statefulset.py) and ``/scale`` reads ``spec.replicas``.
+change; ``maxUnavailable`` is dropped as with Kubernetes' MaxUnavailableStatefulSet gate off).
+A create stores ``status: {replicas: 0, availableReplicas: 0}``; ``/status`` is written by the
+controller (controllers/statefulset.py) and ``/scale`` reads ``spec.replicas``.
 """
 
 from __future__ import annotations
@@ -184,7 +185,8 @@ def _validate_strategy(owner_spec: Obj, causes: Causes) -> None:
         causes.append(required(path))
     elif kind == "OnDelete":
         if rolling is not None:
-            causes.append(invalid(child(path, "rollingUpdate"), rolling, "only allowed for updateStrategy 'RollingUpdate'"))
+            causes.append(invalid(child(path, "rollingUpdate"), rolling,
+                                  "only allowed for updateStrategy 'RollingUpdate'"))
     elif kind == "RollingUpdate":
         if rolling is not None:
             _validate_rolling_update(rolling, child(path, "rollingUpdate"), causes)
@@ -200,7 +202,8 @@ def _validate_template(owner_spec: Obj, selector: Obj | None, causes: Causes) ->
     meta_path = child(template_path, "metadata")
     meta = get_map(template, "metadata", template_path, causes)
     labels = read_labels(meta, "labels", meta_path, causes)
-    causes.extend(validate_annotations(get_str_map(meta, "annotations", meta_path, causes), child(meta_path, "annotations")))
+    annotations = get_str_map(meta, "annotations", meta_path, causes)
+    causes.extend(validate_annotations(annotations, child(meta_path, "annotations")))
     if selector is not None and not selector_matches(selector, labels):
         causes.append(invalid(child(meta_path, "labels"), labels, "`selector` does not match template `labels`"))
     pod_spec_path = child(template_path, "spec")

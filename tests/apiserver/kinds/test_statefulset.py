@@ -21,8 +21,9 @@ def web(**spec: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "selector": {"matchLabels": {"app": "nginx"}}, "serviceName": "nginx", "replicas": 3,
         "template": {"metadata": {"labels": {"app": "nginx"}},
-                     "spec": {"containers": [{"name": "nginx", "image": "registry.k8s.io/nginx-slim:0.24",
-                                              "volumeMounts": [{"name": "www", "mountPath": "/usr/share/nginx/html"}]}]}},
+                     "spec": {"containers": [{
+                         "name": "nginx", "image": "registry.k8s.io/nginx-slim:0.24",
+                         "volumeMounts": [{"name": "www", "mountPath": "/usr/share/nginx/html"}]}]}},
         "volumeClaimTemplates": [{"metadata": {"name": "www"}, "spec": {
             "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
     }
@@ -141,8 +142,8 @@ def test_statefulsets_over_the_api(http: httpx.Client, namespace: str) -> None:
     changed["spec"]["serviceName"] = "other"
     r = http.put(f"{url}/web", json=changed)
     assert r.status_code == 422, r.text
-    assert r.json()["details"]["causes"][0] == {"reason": "FieldValueForbidden", "message": f"Forbidden: {UPDATE_FORBIDDEN}",
-                                                "field": "spec"}
+    assert r.json()["details"]["causes"][0] == {
+        "reason": "FieldValueForbidden", "message": f"Forbidden: {UPDATE_FORBIDDEN}", "field": "spec"}
     r = http.patch(f"{url}/web/scale", json={"spec": {"replicas": 5}},
                    headers={"Content-Type": "application/merge-patch+json"})
     assert r.status_code == 200, r.text
