@@ -123,7 +123,7 @@ class _Accounts:
     remove_finalizer: list[Obj] = field(default_factory=list)
 
 
-def _account(job: Obj, pods: list[Obj], *, indexed: bool, completions: int) -> _Accounts:
+def _account(job: Obj, pods: list[Obj], *, indexed: bool, completions: int, now: datetime) -> _Accounts:
     status = job.get("status") or {}
     uncounted = status.get("uncountedTerminatedPods") or {}
     acc = _Accounts(succeeded=int(status.get("succeeded") or 0), failed=int(status.get("failed") or 0),
@@ -142,6 +142,7 @@ def _account(job: Obj, pods: list[Obj], *, indexed: bool, completions: int) -> _
                 keep.append(uid)
         setattr(acc, attr, keep)
     suspended = bool((job.get("spec") or {}).get("suspend"))
+    failing = condition_true(job, "FailureTarget")
     for pod in pods:
         if not has_tracking_finalizer(pod):
             continue
@@ -157,10 +158,9 @@ def _account(job: Obj, pods: list[Obj], *, indexed: bool, completions: int) -> _
             else:
                 acc.uncounted_succeeded.append(uid)
             acc.remove_finalizer.append(pod)
-        elif is_failed(pod, job):
-            if suspended and is_deleting(pod) and phase(pod) != "Failed":
-                acc.remove_finalizer.append(pod)  # deleted because the Job was suspended: no failure
-                continue
+        elif suspended and is_deleting(pod) and phase(pod) != "Failed":
+            acc.remove_finalizer.append(pod)  # deleted because the Job was suspended: no failure
+        elif is_failed(pod, job, now=now) or (failing and is_deleting(pod)):
             acc.new_failed.append(pod)
             acc.remove_finalizer.append(pod)
     if indexed:
@@ -263,7 +263,7 @@ def plan(job: Obj, pods: list[Obj], *, now: datetime, manage: bool = True,
     owned = claim.owned
     indexed = spec.get("completionMode") == "Indexed"
     completions = int(spec.get("completions") or 0)
-    acc = _account(job, owned, indexed=indexed, completions=completions)
+    acc = _account(job, owned, indexed=indexed, completions=completions, now=now)
     active = [p for p in owned if is_active(p)]
     terminating = [p for p in owned if is_terminating(p)]
     if is_finished(job):
@@ -320,9 +320,14 @@ def plan(job: Obj, pods: list[Obj], *, now: datetime, manage: bool = True,
     start = parse_time(status.get("startTime"))
     if deadline is not None and start is not None:
         out.requeue_after = max(0.0, int(deadline) - (now - start).total_seconds()) + 0.05
+    if only_replace_failed(job):
+        ends = [t for t in (parse_time(meta(p).get("deletionTimestamp")) for p in terminating) if t is not None and t > now]
+        if ends:
+            wait_end = (min(ends) - now).total_seconds() + 0.05
+            out.requeue_after = wait_end if out.requeue_after is None else min(out.requeue_after, wait_end)
     create, delete = _creations(job, acc, active, terminating, indexed=indexed, settings=settings)
     if create:
-        failed_times = [t for t in (finished_time(p) for p in owned if is_failed(p, job)) if t is not None]
+        failed_times = [t for t in (finished_time(p) for p in owned if is_failed(p, job, now=now)) if t is not None]
         succeeded_times = [t for t in (finished_time(p) for p in owned if phase(p) == "Succeeded") if t is not None]
         wait = backoff_remaining(failed_times, succeeded_times, now=now, base_s=settings.backoff_base_s,
                                  max_s=settings.backoff_max_s)

@@ -39,13 +39,18 @@ def only_replace_failed(job: Obj) -> bool:
     return spec.get("podReplacementPolicy") == "Failed" or spec.get("podFailurePolicy") is not None
 
 
-def is_failed(pod: Obj, job: Obj) -> bool:
-    """``isPodFailed``: phase Failed, or (unless only failed pods are replaced) deleted before it succeeded."""
+def is_failed(pod: Obj, job: Obj, *, now: datetime | None = None) -> bool:
+    """``isPodFailed``: phase Failed, or deleted before it succeeded. When only failed pods are
+    replaced, a deleted pod counts once its grace period is over (``now`` past its deletionTimestamp:
+    a kubelet would have ended it by then, and not every kubelet here writes the Failed phase)."""
     if phase(pod) == "Failed":
         return True
-    if only_replace_failed(job):
+    if phase(pod) == "Succeeded" or not is_deleting(pod):
         return False
-    return is_deleting(pod) and phase(pod) != "Succeeded"
+    if not only_replace_failed(job):
+        return True
+    deadline = parse_time(meta(pod).get("deletionTimestamp"))
+    return now is not None and deadline is not None and now >= deadline
 
 
 def is_active(pod: Obj) -> bool:

@@ -222,3 +222,23 @@ def finish(pod: Obj, running: Obj, now: datetime) -> tuple[Obj, float | None]:
         _set_conditions(status, pod.get("status") or {}, reason="ContainersNotReady",
                         message=f"containers with unready status: [{' '.join(unready)}]", stamp=stamp)
     return status, (min(wake) if wake else None)
+
+
+def killed(pod: Obj, now: datetime) -> Obj:
+    """The status of a deleted pod whose containers were stopped: running ones terminated with 137
+    (SIGKILL), the phase Failed unless every container had exited 0 (the kubelet writes this
+    terminal phase before it removes a pod, so controllers holding a finalizer see how it ended)."""
+    status = copy.deepcopy(pod.get("status") or {})
+    stamp = rfc3339(now)
+    codes = []
+    for entry in status.get("containerStatuses") or []:
+        state = entry.get("state") or {}
+        if not state.get("terminated"):
+            started = (state.get("running") or {}).get("startedAt") or stamp
+            entry["state"] = {"terminated": {"exitCode": 137, "reason": "Error", "startedAt": started,
+                                             "finishedAt": stamp, "containerID": entry.get("containerID")}}
+        entry.update(ready=False, started=False)
+        codes.append(entry["state"]["terminated"].get("exitCode"))
+    status["phase"] = "Succeeded" if codes and all(c == 0 for c in codes) else "Failed"
+    _set_conditions(status, pod.get("status") or {}, reason="PodCompleted", message="", stamp=stamp)
+    return status

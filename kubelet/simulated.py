@@ -10,7 +10,9 @@ Data flow:
     pods:  ONE pod informer for every node of the process (fieldSelector spec.nodeName!=, all
            namespaces) -> handler keeps only pods on our nodes, re-learns their podIPs (PodIPAM)
            -> work queue (key ns/name) -> Controller workers -> reconcile:
-             deletionTimestamp set      -> DELETE gracePeriodSeconds=0 + uid precondition, free IP
+             deletionTimestamp set      -> (finalizers pending: status phase Failed, containers
+                                           terminated 137, simexit.killed) then DELETE
+                                           gracePeriodSeconds=0 + uid precondition, free IP
              Succeeded / Failed          -> leave it
              otherwise                   -> running_status(...) -> simexit.finish(...) (finite
                                             containers terminate, restart or end the pod) and PUT
@@ -47,7 +49,7 @@ from kubelet.nodestatus import (
     simulated_local_path_dir, status_needs_update,
 )
 from kubelet.podstatus import PodIPAM, needs_ip, running_status
-from kubelet.simexit import finish
+from kubelet.simexit import finish, killed
 from machinery import errors
 from machinery.client import ApiClient, default_user_agent
 from machinery.controller import Controller, Result
@@ -303,6 +305,13 @@ class SimulatedKubelet:
         namespace, name = split_key(key)
         uid = str(meta.get("uid") or "")
         if meta.get("deletionTimestamp"):
+            if meta.get("finalizers") and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+                # Someone waits for this pod's end (e.g. the Job controller's finalizer): say how it ended.
+                try:
+                    await self.client.update_status("pods", {**pod, "status": killed(pod, _now())},
+                                                    namespace=namespace)
+                except (errors.ConflictError, errors.NotFoundError):
+                    return None  # a newer version is on its way
             await self.finish_delete(namespace, name, uid=uid)
             return None
         status = pod.get("status") or {}

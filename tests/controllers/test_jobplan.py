@@ -254,3 +254,39 @@ def test_restart_policy_on_failure_counts_restarts() -> None:
     crashing["status"]["containerStatuses"] = [{"name": "c", "restartCount": 2, "state": {"waiting": {}}}]
     p = run(job, [crashing])
     assert next(c for c in p.status["conditions"] if c["type"] == "FailureTarget")["reason"] == "BackoffLimitExceeded"
+
+
+def test_only_failed_replacement_waits_for_the_grace_period_of_a_deleted_pod() -> None:
+    job = make_job(podReplacementPolicy="Failed", completions=1)
+    job["status"] = {"startTime": "2024-05-01T11:00:00Z"}
+    deleted = pod_of(job, deleting=True)
+    deleted["metadata"]["deletionTimestamp"] = "2024-05-01T12:00:20Z"  # its grace period ends in 20 s
+    p = run(job, [deleted])
+    assert p.create == [] and p.remove_finalizer == [] and p.status["terminating"] == 1
+    assert p.requeue_after == pytest.approx(20.05)
+    p = run(job, [deleted], now=NOW + timedelta(seconds=21))
+    assert p.status["uncountedTerminatedPods"] == {"failed": [deleted["metadata"]["uid"]]}
+    assert p.remove_finalizer == [deleted]
+    # The default policy (TerminatingOrFailed) counts it at once and replaces it.
+    plain = make_job(completions=1)
+    plain["status"] = {"startTime": "2024-05-01T11:00:00Z"}
+    gone = pod_of(plain, deleting=True)
+    p = run(plain, [gone])
+    assert p.status["uncountedTerminatedPods"] == {"failed": [gone["metadata"]["uid"]]}
+
+
+def test_a_failing_job_counts_the_pods_it_deletes() -> None:
+    policy = {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}]}
+    job = make_job(podFailurePolicy=policy, parallelism=2, completions=2)
+    job["status"] = {"startTime": "2024-05-01T11:00:00Z", "conditions": [
+        {"type": "FailureTarget", "status": "True", "reason": "PodFailurePolicy", "message": "m"}]}
+    deleted = pod_of(job, deleting=True)
+    deleted["metadata"]["deletionTimestamp"] = "2024-05-01T12:00:30Z"
+    p = run(job, [deleted])
+    assert p.remove_finalizer == [deleted] and p.status["uncountedTerminatedPods"] == {
+        "failed": [deleted["metadata"]["uid"]]}
+    del deleted["metadata"]["finalizers"]
+    job["status"] = p.status
+    p = run(job, [])
+    failed = next(c for c in p.status["conditions"] if c["type"] == "Failed")
+    assert (failed["reason"], p.status["failed"]) == ("PodFailurePolicy", 1)

@@ -288,6 +288,20 @@ def test_a_failing_job_stops_at_its_backoff_limit(cluster: Cluster) -> None:
     assert cluster.kubectl("get", "job", "doomed", "-n", ns, "--no-headers").split()[1] == "Failed"
 
 
+def test_deadline_with_a_pod_failure_policy(cluster: Cluster) -> None:
+    """activeDeadlineSeconds ends pods that never exit; with a podFailurePolicy (only failed pods are
+    replaced) the deleted pods count once the kubelet reports them Failed."""
+    ns = cluster.namespace()
+    policy = {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}]}
+    cluster.apply(job_manifest(ns, "slow", parallelism=2, completions=2, activeDeadlineSeconds=2,
+                               podFailurePolicy=policy, command=["sh", "-c", "while true; do sleep 1; done"]))
+    failed = cluster.wait("job slow Failed", lambda: cluster.condition(ns, "slow", "Failed"), 60)
+    assert failed["reason"] == "DeadlineExceeded" and failed["message"] == "Job was active longer than specified deadline"
+    job = cluster.job(ns, "slow")
+    assert job["status"]["failed"] == 2 and job["spec"]["podReplacementPolicy"] == "Failed"
+    cluster.wait("the deleted pods gone", lambda: not cluster.pods(ns, "batch.kubernetes.io/job-name=slow"), 30)
+
+
 def test_ttl_after_finished_removes_the_job_and_its_pods(cluster: Cluster) -> None:
     ns = cluster.namespace()
     cluster.apply(job_manifest(ns, "brief", ttlSecondsAfterFinished=2,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kubelet.podstatus import running_status
-from kubelet.simexit import command_lifetime, finish, lifetime, parse_duration
+from kubelet.simexit import command_lifetime, finish, killed, lifetime, parse_duration
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -119,3 +119,13 @@ def test_infinite_containers_are_left_running() -> None:
     pod = {"metadata": {"name": "p", "uid": "u"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]},
            "status": {}}
     assert step(pod, T0) is None and pod["status"]["phase"] == "Running"
+
+
+def test_a_deleted_pod_ends_failed_or_succeeded() -> None:
+    pod = make_pod("Never", code="0")
+    step(pod, T0)
+    status = killed(pod, T0 + timedelta(seconds=1))
+    assert status["phase"] == "Failed"
+    assert status["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 137
+    step(pod, T0 + timedelta(seconds=3))  # exited 0 by itself
+    assert killed(pod, T0 + timedelta(seconds=4))["phase"] == "Succeeded"
