@@ -581,7 +581,8 @@ class Kubelet:
         await self.recorder.event(pod, "Warning", "Evicted", message)
         stops = [a for a in podsync.plan_deletion(pod, containers, settings=self.settings.sync)
                  if isinstance(a, podsync.StopContainer)]
-        await asyncio.gather(*(self._rt(self.runtime.stop, a.id, timeout=a.grace_s) for a in stops))
+        await asyncio.gather(*(self._rt(self.runtime.stop, a.id, timeout=a.grace_s) for a in stops),
+                             return_exceptions=True)
         stopped: list[ContainerInfo] = await self._rt(self.runtime.list, {LABEL_POD_UID: str(pod["metadata"]["uid"])})
         status = evicted_status(podsync.shutdown_status(pod, stopped, now=_now(), host_ip=self.node_address), message)
         await self._write_status(pod, status, (pod.get("metadata") or {}).get("namespace"))
