@@ -177,9 +177,11 @@ def _untolerated(taints: Sequence[Mapping[str, Any]], tolerations: Sequence[Mapp
     return any(t.get("effect") in effects and not any(tolerates(tol, t) for tol in tolerations) for t in taints)
 
 
-def should_run(ds: Obj, node: Obj) -> tuple[bool, bool]:
-    """``NodeShouldRunDaemonPod``: (a pod should be created here, an existing one may stay)."""
-    pod_spec = with_daemon_tolerations(((ds.get("spec") or {}).get("template") or {}).get("spec") or {})
+def should_run(ds: Obj, node: Obj, *, pod_spec: Mapping[str, Any] | None = None) -> tuple[bool, bool]:
+    """``NodeShouldRunDaemonPod``: (a pod should be created here, an existing one may stay).
+    ``pod_spec``: the template's spec with the daemon tolerations, when already made."""
+    if pod_spec is None:
+        pod_spec = with_daemon_tolerations(((ds.get("spec") or {}).get("template") or {}).get("spec") or {})
     wanted_name = pod_spec.get("nodeName")
     if wanted_name and wanted_name != name_of(node):
         return False, False
@@ -226,13 +228,16 @@ def _max_counts(ds: Obj, desired: int) -> tuple[int, int]:
     return surge, unavailable
 
 
-def _manage(ds: Obj, nodes: Sequence[Obj], by_node: Mapping[str, list[Obj]], *, hash_: str, now: datetime,
-            surge: bool, p: DaemonSetPlan) -> None:
+Runs = Mapping[str, tuple[bool, bool]]  # node name -> should_run
+
+
+def _manage(ds: Obj, nodes: Sequence[Obj], by_node: Mapping[str, list[Obj]], *, runs: Runs, hash_: str,
+            now: datetime, surge: bool, p: DaemonSetPlan) -> None:
     """``manage``/``podsShouldBeOnNode``: what each node needs, whatever the rollout."""
     min_ready = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
     node_names = {name_of(n) for n in nodes}
     for node in nodes:
-        run, keep = should_run(ds, node)
+        run, keep = runs[name_of(node)]
         pods = by_node.get(name_of(node), [])
         if run and not pods:
             p.create_on.append(name_of(node))
@@ -291,18 +296,17 @@ def _new_and_old(pods: Sequence[Obj], hash_: str, generation: int | None) -> tup
     return new, old, True
 
 
-def _rolling_update(ds: Obj, nodes: Sequence[Obj], by_node: Mapping[str, list[Obj]], *, hash_: str,
+def _rolling_update(ds: Obj, nodes: Sequence[Obj], by_node: Mapping[str, list[Obj]], *, runs: Runs, hash_: str,
                     now: datetime, p: DaemonSetPlan) -> None:
     """``rollingUpdate``: replace old pods without more than maxUnavailable nodes unavailable
     (maxSurge 0), or by surging at most maxSurge new pods beside available old ones."""
     min_ready = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
     generation = template_generation(ds)
-    wanted = [n for n in nodes if should_run(ds, n)[0]]
+    wanted = [n for n in nodes if runs[name_of(n)][0]]
     per_node: dict[str, list[Obj]] = {name: list(pods) for name, pods in by_node.items()}
     for node in wanted:
         per_node.setdefault(name_of(node), [])
     max_surge, max_unavailable = _max_counts(ds, len(wanted))
-    nodes_by_name = {name_of(n): n for n in nodes}
     available = lambda pod: is_pod_available(pod, min_ready, now)  # noqa: E731
     if max_surge == 0:
         unavailable, replace, candidates = 0, [], []
@@ -335,13 +339,13 @@ def _rolling_update(ds: Obj, nodes: Sequence[Obj], by_node: Mapping[str, list[Ob
         if old is None:
             continue
         if new is None:
-            runs = name in nodes_by_name and should_run(ds, nodes_by_name[name])[0]
+            runs_here = name in runs and runs[name][0]
             if not available(old):
-                if not runs:
+                if not runs_here:
                     p.delete.append(old)
                 else:
                     allowed.append(name)
-            elif not runs:
+            elif not runs_here:
                 not_run.append(old)
             elif surge < max_surge:
                 candidate_nodes.append(name)
@@ -355,7 +359,7 @@ def _rolling_update(ds: Obj, nodes: Sequence[Obj], by_node: Mapping[str, list[Ob
     p.create_on.extend(allowed + candidate_nodes[:room])
 
 
-def calculate_status(ds: Obj, nodes: Sequence[Obj], by_node: Mapping[str, list[Obj]], *, hash_: str,
+def calculate_status(ds: Obj, nodes: Sequence[Obj], by_node: Mapping[str, list[Obj]], *, runs: Runs, hash_: str,
                      now: datetime, observe_generation: bool) -> dict[str, Any]:
     """``updateDaemonSetStatus``: the counters over the nodes (zero optional counters left out)."""
     min_ready = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
@@ -363,7 +367,7 @@ def calculate_status(ds: Obj, nodes: Sequence[Obj], by_node: Mapping[str, list[O
     desired = current = misscheduled = ready = updated = available = 0
     for node in nodes:
         pods = by_node.get(name_of(node), [])
-        if should_run(ds, node)[0]:
+        if runs[name_of(node)][0]:
             desired += 1
             if not pods:
                 continue
@@ -417,15 +421,17 @@ def plan(ds: Obj, pods: Sequence[Obj], nodes: Sequence[Obj], *, hash_: str, now:
             continue
         by_node.setdefault(target_node(pod), []).append(pod)
     nodes = sorted(nodes, key=name_of)
+    daemon_spec = with_daemon_tolerations(((ds.get("spec") or {}).get("template") or {}).get("spec") or {})
+    runs = {name_of(n): should_run(ds, n, pod_spec=daemon_spec) for n in nodes}
     if manage and not is_deleting(ds):
         surge, _ = _max_counts(ds, 1)
-        _manage(ds, nodes, by_node, hash_=hash_, now=now, surge=surge > 0, p=p)
+        _manage(ds, nodes, by_node, runs=runs, hash_=hash_, now=now, surge=surge > 0, p=p)
         rolling = ((ds.get("spec") or {}).get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
         if rolling and not p.create_on and not p.delete and not p.adopt:
-            _rolling_update(ds, nodes, by_node, hash_=hash_, now=now, p=p)
+            _rolling_update(ds, nodes, by_node, runs=runs, hash_=hash_, now=now, p=p)
         p.create_on = list(dict.fromkeys(p.create_on))[:BURST_REPLICAS]
         p.delete = list({ownerrefs.key_of(x): x for x in p.delete}.values())[:BURST_REPLICAS]
-    p.status = calculate_status(ds, nodes, by_node, hash_=hash_, now=now, observe_generation=manage)
+    p.status = calculate_status(ds, nodes, by_node, runs=runs, hash_=hash_, now=now, observe_generation=manage)
     p.requeue_after = _requeue_for_availability(ds, claim.owned, now)
     return p
 
