@@ -55,6 +55,10 @@ class DrainOptions:
     pod_selector: str = ""
     disable_eviction: bool = False
     skip_wait_for_delete_timeout: int = 0
+    dry_run: str = "none"  # none, client (print only) or server (the API's dryRun)
+
+
+DRY_RUN_SUFFIX = {"none": "", "client": " (dry run)", "server": " (server dry run)"}
 
 
 @dataclass(frozen=True)
@@ -129,13 +133,16 @@ def _grouped(items: list[tuple[Obj, Verdict]], kind: str) -> dict[str, list[str]
 
 
 # ---------------------------------------------------------------------------- cordon
-async def set_unschedulable(s: Session, name: str, desired: bool) -> str:
+async def set_unschedulable(s: Session, name: str, desired: bool, *, dry_run: str = "none") -> str:
     node = await s.client.get(NODES, name)
     verb = "cordoned" if desired else "uncordoned"
+    suffix = DRY_RUN_SUFFIX[dry_run]
     if bool((node.get("spec") or {}).get("unschedulable")) == desired:
-        return f"node/{name} already {verb}"
-    await s.client.patch(NODES, name, {"spec": {"unschedulable": True if desired else None}}, patch_type="strategic")
-    return f"node/{name} {verb}"
+        return f"node/{name} already {verb}{suffix}"
+    if dry_run != "client":
+        await s.client.patch(NODES, name, {"spec": {"unschedulable": True if desired else None}},
+                             patch_type="strategic", dry_run=dry_run == "server")
+    return f"node/{name} {verb}{suffix}"
 
 
 async def _nodes(s: Session, names: list[str], selector: str) -> list[str]:
@@ -147,9 +154,9 @@ async def _nodes(s: Session, names: list[str], selector: str) -> list[str]:
     return names
 
 
-async def cordon(s: Session, names: list[str], *, desired: bool, selector: str = "") -> int:
+async def cordon(s: Session, names: list[str], *, desired: bool, selector: str = "", dry_run: str = "none") -> int:
     for name in await _nodes(s, names, selector):
-        typer.echo(await set_unschedulable(s, name, desired))
+        typer.echo(await set_unschedulable(s, name, desired, dry_run=dry_run))
     return 0
 
 
@@ -182,7 +189,10 @@ async def pods_for_deletion(s: Session, node: str, opts: DrainOptions) -> tuple[
 
 
 def _delete_options(opts: DrainOptions) -> Obj:
-    return {"gracePeriodSeconds": opts.grace_period} if opts.grace_period >= 0 else {}
+    options: Obj = {"gracePeriodSeconds": opts.grace_period} if opts.grace_period >= 0 else {}
+    if opts.dry_run == "server":
+        options["dryRun"] = ["All"]
+    return options
 
 
 async def _evict_one(s: Session, pod: Obj, opts: DrainOptions, deadline: float | None) -> None:
@@ -191,14 +201,15 @@ async def _evict_one(s: Session, pod: Obj, opts: DrainOptions, deadline: float |
     body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": ns},
             "deleteOptions": _delete_options(opts)}
     while True:
-        typer.echo(f"evicting pod {ns}/{name}")
+        typer.echo(f"evicting pod {ns}/{name}{DRY_RUN_SUFFIX[opts.dry_run]}")
         if deadline is not None and time.monotonic() > deadline:
             raise CliError(f'error when evicting pods/"{name}" -n "{ns}": global timeout reached: '
                            f"{go_duration(opts.timeout)}")
         try:
             if opts.disable_eviction:
                 grace = opts.grace_period if opts.grace_period >= 0 else None
-                await s.client.delete(PODS, name, namespace=ns, grace_period_seconds=grace)
+                await s.client.delete(PODS, name, namespace=ns, grace_period_seconds=grace,
+                                      dry_run=opts.dry_run == "server")
             else:
                 await s.client.request("POST", f"/api/v1/namespaces/{ns}/pods/{name}/eviction", json=body)
             break
@@ -209,7 +220,8 @@ async def _evict_one(s: Session, pod: Obj, opts: DrainOptions, deadline: float |
             await asyncio.sleep(RETRY_SECONDS)
         except errors.ApiError as e:
             raise CliError(f'error when evicting pods/"{name}" -n "{ns}": {e.message}') from None
-    await _wait_gone(s, pod, opts, deadline)
+    if opts.dry_run != "server":
+        await _wait_gone(s, pod, opts, deadline)
 
 
 async def _wait_gone(s: Session, pod: Obj, opts: DrainOptions, deadline: float | None) -> None:
@@ -235,6 +247,10 @@ async def drain_node(s: Session, node: str, opts: DrainOptions) -> None:
         raise CliError(errs[0] if len(errs) == 1 else "[" + ", ".join(errs) + "]")
     if warnings:
         typer.echo(f"Warning: {'; '.join(warnings)}", err=True)
+    if opts.dry_run == "client":
+        for p in pods:
+            typer.echo(f"evicting pod {p['metadata']['namespace']}/{p['metadata']['name']} (dry run)")
+        return
     deadline = time.monotonic() + opts.timeout if opts.timeout > 0 else None
     results = await asyncio.gather(*(_evict_one(s, p, opts, deadline) for p in pods), return_exceptions=True)
     failures = [str(r) for r in results if isinstance(r, BaseException)]
@@ -251,7 +267,7 @@ async def drain_node(s: Session, node: str, opts: DrainOptions) -> None:
 async def drain(s: Session, names: list[str], opts: DrainOptions, *, selector: str = "") -> int:
     nodes = await _nodes(s, names, selector)
     for name in nodes:
-        typer.echo(await set_unschedulable(s, name, True))
+        typer.echo(await set_unschedulable(s, name, True, dry_run=opts.dry_run))
     for i, name in enumerate(nodes):
         try:
             await drain_node(s, name, opts)
@@ -262,19 +278,32 @@ async def drain(s: Session, names: list[str], opts: DrainOptions, *, selector: s
             for rest in nodes[i:]:
                 typer.echo(f" {rest}", err=True)
             raise CliError(text) from None
-        typer.echo(f"node/{name} drained")
+        typer.echo(f"node/{name} drained{DRY_RUN_SUFFIX[opts.dry_run]}")
     return 0
 
 
 # ---------------------------------------------------------------------------- the verbs
+DRY_RUN_HELP = "none, client (only print what would be done) or server (the server checks without persisting)."
+
+
+def _dry_run(value: str) -> str:
+    if value not in DRY_RUN_SUFFIX:
+        typer.echo(f'error: Invalid dry-run value ({value}). Must be "none", "server", or "client".', err=True)
+        raise typer.Exit(1)
+    return value
+
+
 @app.command("cordon")
 def cordon_command(
     ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Argument(help="Node names.")] = None,
     selector: Annotated[str, typer.Option("--selector", "-l", help="Nodes with these labels.")] = "",
+    dry_run: Annotated[str, typer.Option("--dry-run", help=DRY_RUN_HELP)] = "none",
 ) -> None:
     """Mark node as unschedulable."""
-    run_command(options_of(ctx), lambda s: cordon(s, list(names or []), desired=True, selector=selector))
+    mode = _dry_run(dry_run)
+    run_command(options_of(ctx), lambda s: cordon(s, list(names or []), desired=True, selector=selector,
+                                                  dry_run=mode))
 
 
 @app.command("uncordon")
@@ -282,9 +311,12 @@ def uncordon_command(
     ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Argument(help="Node names.")] = None,
     selector: Annotated[str, typer.Option("--selector", "-l", help="Nodes with these labels.")] = "",
+    dry_run: Annotated[str, typer.Option("--dry-run", help=DRY_RUN_HELP)] = "none",
 ) -> None:
     """Mark node as schedulable."""
-    run_command(options_of(ctx), lambda s: cordon(s, list(names or []), desired=False, selector=selector))
+    mode = _dry_run(dry_run)
+    run_command(options_of(ctx), lambda s: cordon(s, list(names or []), desired=False, selector=selector,
+                                                  dry_run=mode))
 
 
 @app.command("drain")
@@ -304,6 +336,7 @@ def drain_command(
                                                    help="Delete pods instead of evicting them.")] = False,
     skip_wait_for_delete_timeout: Annotated[int, typer.Option(
         "--skip-wait-for-delete-timeout", help="Skip pods deleted more than this many seconds ago.")] = 0,
+    dry_run: Annotated[str, typer.Option("--dry-run", help=DRY_RUN_HELP)] = "none",
 ) -> None:
     """Drain node in preparation for maintenance: cordon it, then evict its pods."""
     try:
@@ -313,5 +346,6 @@ def drain_command(
         raise typer.Exit(1)
     opts = DrainOptions(force=force, ignore_daemonsets=ignore_daemonsets, delete_emptydir_data=delete_emptydir_data,
                         grace_period=grace_period, timeout=seconds, pod_selector=pod_selector,
-                        disable_eviction=disable_eviction, skip_wait_for_delete_timeout=skip_wait_for_delete_timeout)
+                        disable_eviction=disable_eviction, skip_wait_for_delete_timeout=skip_wait_for_delete_timeout,
+                        dry_run=_dry_run(dry_run))
     run_command(options_of(ctx), lambda s: drain(s, list(names or []), opts, selector=selector))

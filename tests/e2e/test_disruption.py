@@ -109,6 +109,25 @@ def test_drain_and_daemon_sets(cluster: DisruptionCluster) -> None:
     c.wait("agent pods gone", lambda: not c.pods(ns, "app=agent"), 60)
 
 
+def test_drain_dry_runs_change_nothing(cluster: DisruptionCluster) -> None:
+    c = cluster
+    ns = c.namespace()
+    two_pods_on(c, ns, "dry", "sim-b", ["sim-a-0", "sim-a-1"])
+    for mode in ("client", "server"):
+        kubectl = c.kubectl("drain", "sim-b", f"--dry-run={mode}")
+        mine = c.mkctl("drain", "sim-b", f"--dry-run={mode}")
+        assert mine.exit_code == 0, mine.output
+        assert sorted(mine.stdout.splitlines()) == sorted(kubectl.stdout.splitlines()), (mine.stdout, kubectl.stdout)
+        assert mine.stdout.splitlines()[0] == kubectl.stdout.splitlines()[0] == f"node/sim-b cordoned ({mode} dry run)" \
+            .replace("(client dry run)", "(dry run)")
+        assert f"node/sim-b drained{' (dry run)' if mode == 'client' else ' (server dry run)'}" in mine.stdout
+    assert not c.http.get("/api/v1/nodes/sim-b").json()["spec"].get("unschedulable")
+    assert len(ready_pods(c, ns, "dry")) == 2 and not any(
+        p["metadata"].get("deletionTimestamp") for p in c.pods(ns, "app=dry"))
+    c.kubectl("delete", "deployment", "dry", "-n", ns)
+    c.wait("dry pods gone", lambda: not c.pods(ns, "app=dry"), 60)
+
+
 def test_kubectl_drain_waits_for_the_budget(cluster: DisruptionCluster) -> None:
     c = cluster
     ns = c.namespace()
@@ -168,6 +187,9 @@ def test_eviction_refused_below_min_available(cluster: DisruptionCluster) -> Non
     assert "global timeout reached: 7s" in p.stderr
     c.kubectl("uncordon", node)
     assert len(ready_pods(c, ns, "solo")) == 1  # never evicted
+    # A budget that never allows a disruption would hold up the later tests' drains.
+    c.kubectl("delete", "pdb", "solo-pdb", "-n", ns)
+    c.kubectl("delete", "deployment", "solo", "-n", ns)
 
 
 def test_mkctl_cordon_uncordon_and_drain(cluster: DisruptionCluster) -> None:
