@@ -17,7 +17,8 @@ Data flow (``kubelet.containerconfig`` calls it before each container start; the
         file of a projected volume is copied aside, as a subPath mount of one gets no updates in
         Kubernetes either)
     refresh(pod)    -> the projected-type volumes written again when their content changed
-                       (ConfigMap/Secret edits, label/annotation changes, token rotation)
+                       (label/annotation changes at once; ConfigMap/Secret edits and token
+                       rotation within ``refresh_interval``, 5 s)
     over_limit(pod) -> the eviction message when a disk emptyDir outgrew its sizeLimit
     teardown(uid)   -> the pod's tmpfs volumes removed; its directories go with the pod directory.
                        A PVC's data is never touched here.
@@ -75,7 +76,8 @@ def volume_kind(volume: Mapping[str, Any]) -> str:
 class VolumeManager:
     def __init__(self, client: ApiClient, runtime: ContainerRuntime, *, node_name: str,
                  pod_dir: Callable[[str], Path], run_blocking: RunBlocking,
-                 allocatable: Callable[[], Mapping[str, str]], usage_interval: float = 2.0) -> None:
+                 allocatable: Callable[[], Mapping[str, str]], usage_interval: float = 2.0,
+                 refresh_interval: float = 5.0) -> None:
         self.client = client
         self.runtime = runtime
         self.node_name = node_name
@@ -84,7 +86,9 @@ class VolumeManager:
         self.allocatable = allocatable
         self._tokens: dict[tuple[str, int, int], _Token] = {}  # (pod uid, volume index, source index)
         self._measured: dict[str, float] = {}  # pod uid -> when its emptyDir usage was last measured
+        self._refreshed: dict[tuple[str, int], float] = {}  # (pod uid, volume index) -> last refresh
         self.usage_interval = usage_interval
+        self.refresh_interval = refresh_interval
 
     # ------------------------------------------------------------------ setup
     async def setup(self, pod: Obj) -> dict[str, Source]:
@@ -229,10 +233,13 @@ class VolumeManager:
     # ------------------------------------------------------------------ while running, and after
     async def refresh(self, pod: Obj) -> None:
         """Writes the projected-type volumes again where their content changed; failures only log
-        (the files keep their last content, as in Kubernetes)."""
+        (the files keep their last content, as in Kubernetes). A volume made of the pod's own
+        fields is looked at on every call; one that reads ConfigMaps, Secrets or tokens at most
+        every ``refresh_interval`` seconds (each look is a GET per object)."""
         uid = str((pod.get("metadata") or {}).get("uid"))
         if not self.pod_dir(uid).exists():
             return
+        now = time.monotonic()
         for i, volume in enumerate((pod.get("spec") or {}).get("volumes") or []):
             kind = volume_kind(volume)
             if kind not in PROJECTED_KINDS:
@@ -240,6 +247,10 @@ class VolumeManager:
             path = self._dir(pod, kind, str(volume.get("name")))
             if not path.exists():
                 continue
+            if references(volume) or token_refs(volume):
+                if now - self._refreshed.get((uid, i), 0.0) < self.refresh_interval:
+                    continue
+                self._refreshed[(uid, i)] = now
             try:
                 if await self._write_projected(pod, i, volume, path):
                     log.info("pod %s: volume %s updated", (pod.get("metadata") or {}).get("name"), volume.get("name"))
@@ -263,6 +274,8 @@ class VolumeManager:
         for key in [k for k in self._tokens if k[0] == uid]:
             del self._tokens[key]
         self._measured.pop(uid, None)
+        for k in [k for k in self._refreshed if k[0] == uid]:
+            del self._refreshed[k]
         try:
             for v in await self.run_blocking(self.runtime.list_volumes, {LABEL_POD_UID: uid}):
                 await self.run_blocking(self.runtime.remove_volume, v.name)
