@@ -170,10 +170,20 @@ def next_revision(revisions: Iterable[Obj]) -> int:
     return max((revision_number(r) for r in revisions), default=0) + 1
 
 
+def _label_hash(revision: Mapping[str, Any]) -> int | None:
+    """The hash label read as Go's ``strconv.ParseInt(s, 10, 32)`` does (None when it does not parse:
+    a safe-encoded hash with letters, the usual case)."""
+    text = str((meta(dict(revision)).get("labels") or {}).get(REVISION_HASH_LABEL, ""))
+    if not text.lstrip("+-").isdigit() or not text.isascii():
+        return None
+    value = int(text)
+    return value if -(2**31) <= value < 2**31 else None
+
+
 def equal_data(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """``EqualRevision``: the same data (the hash labels, when both have one, must agree too)."""
-    la, lb = (meta(dict(a)).get("labels") or {}), (meta(dict(b)).get("labels") or {})
-    if REVISION_HASH_LABEL in la and REVISION_HASH_LABEL in lb and la[REVISION_HASH_LABEL] != lb[REVISION_HASH_LABEL]:
+    """``EqualRevision``: the same data; hash labels only disagree when both parse as numbers."""
+    ha, hb = _label_hash(a), _label_hash(b)
+    if ha is not None and hb is not None and ha & 0xFFFFFFFF != hb & 0xFFFFFFFF:
         return False
     return go_json(a.get("data")) == go_json(b.get("data"))
 

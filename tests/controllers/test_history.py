@@ -90,6 +90,19 @@ def test_reading_history() -> None:
     assert h.renumbered(revs[0], 8)["revision"] == 8 and revs[0]["revision"] == 3
 
 
+@pytest.mark.parametrize("hash_a,hash_b,equal", [
+    ("abc", "xyz", True),  # letters: ParseInt fails, only the data counts (as in Kubernetes)
+    ("245", "245", True),
+    ("245", "246", False),  # both numbers and different
+    ("245", "b45", True),
+])
+def test_equal_data_compares_hash_labels_as_go_does(hash_a: str, hash_b: str, equal: bool) -> None:
+    a, b = _rev("a", 1), _rev("b", 2)
+    a["metadata"]["labels"] = {h.REVISION_HASH_LABEL: hash_a}
+    b["metadata"]["labels"] = {h.REVISION_HASH_LABEL: hash_b}
+    assert h.equal_data(a, b) is equal
+
+
 @pytest.mark.parametrize("limit,live,expected", [
     (10, set(), []),
     (1, set(), ["r1", "r2", "r3"]),
