@@ -10,8 +10,10 @@ After Kubernetes' pkg/controller/job ``syncJob``, ``trackJobStatusAndRemoveFinal
          ``completedIndexes``), the executor writes that status, THEN removes the finalizer; a
          uid in uncounted whose pod lost the finalizer (or is gone) moves to succeeded/failed.
          So every pod is counted exactly once, even if it is deleted right after it finishes.
-      -> podFailurePolicy (FailJob / Ignore / Count) for newly failed pods; backoffLimit (and,
-         for restartPolicy OnFailure, container restarts); activeDeadlineSeconds
+      -> podFailurePolicy (FailJob / FailIndex / Ignore / Count) for newly failed pods;
+         backoffLimitPerIndex (failedIndexes, maxFailedIndexes; per-index backoff and the
+         job-index-failure-count annotation); backoffLimit (and, for restartPolicy OnFailure,
+         container restarts); activeDeadlineSeconds
       -> FailureTarget / SuccessCriteriaMet first, then Failed / Complete (and completionTime)
          once no pod is active or terminating and nothing is left uncounted
       -> suspend (delete active pods, Suspended condition, startTime reset) / resume
@@ -31,8 +33,8 @@ from typing import Any
 
 from controllers import ownerrefs
 from controllers.jobpods import (
-    backoff_remaining, completion_index, finished_time, format_indexes, has_tracking_finalizer, is_active,
-    is_failed, is_ready, is_terminating, match_failure_policy, only_replace_failed, parse_indexes, phase,
+    backoff_remaining, completion_index, finished_time, format_indexes, has_tracking_finalizer, index_failures,
+    is_active, is_failed, is_ready, is_terminating, match_failure_policy, only_replace_failed, parse_indexes, phase,
     pod_for_job, restarts,
 )
 from controllers.ownerrefs import Obj, is_deleting, meta, uid_of
@@ -119,6 +121,7 @@ class _Accounts:
     uncounted_succeeded: list[str]
     uncounted_failed: list[str]
     completed: set[int]
+    failed_indexes: set[int] = field(default_factory=set)  # backoffLimitPerIndex: indexes given up
     new_failed: list[Obj] = field(default_factory=list)
     remove_finalizer: list[Obj] = field(default_factory=list)
 
@@ -129,7 +132,8 @@ def _account(job: Obj, pods: list[Obj], *, indexed: bool, completions: int, now:
     acc = _Accounts(succeeded=int(status.get("succeeded") or 0), failed=int(status.get("failed") or 0),
                     uncounted_succeeded=list(uncounted.get("succeeded") or []),
                     uncounted_failed=list(uncounted.get("failed") or []),
-                    completed=parse_indexes(status.get("completedIndexes"), limit=completions) if indexed else set())
+                    completed=parse_indexes(status.get("completedIndexes"), limit=completions) if indexed else set(),
+                    failed_indexes=parse_indexes(status.get("failedIndexes"), limit=completions) if indexed else set())
     by_uid = {uid_of(p): p for p in pods}
     # Uids whose pod has lost the finalizer (or is gone) are counted now.
     for attr, counter in (("uncounted_succeeded", "succeeded"), ("uncounted_failed", "failed")):
@@ -172,13 +176,19 @@ def _count_new_failures(job: Obj, acc: _Accounts) -> tuple[str, str] | None:
     """Newly failed pods go into uncounted failed unless a podFailurePolicy rule ignores them;
     returns (reason, message) when a FailJob rule matched."""
     reason: tuple[str, str] | None = None
-    has_policy = (job.get("spec") or {}).get("podFailurePolicy") is not None
+    spec = job.get("spec") or {}
+    has_policy = spec.get("podFailurePolicy") is not None
+    per_index = spec.get("backoffLimitPerIndex")
     for pod in acc.new_failed:
         match = match_failure_policy(job, pod) if has_policy and phase(pod) == "Failed" else None
         action = match[0] if match else "Count"
         if action == "Ignore":
             continue
         acc.uncounted_failed.append(uid_of(pod))
+        index = completion_index(pod)
+        if isinstance(per_index, int) and index is not None and index < _int(spec.get("completions"), 0) and (
+                action == "FailIndex" or index_failures(pod) + 1 > per_index):
+            acc.failed_indexes.add(index)
         if action == "FailJob" and reason is None and match is not None:
             reason = ("PodFailurePolicy", match[1])
     return reason
@@ -187,6 +197,12 @@ def _count_new_failures(job: Obj, acc: _Accounts) -> tuple[str, str] | None:
 def _limits_exceeded(job: Obj, acc: _Accounts, active: list[Obj], *, now: datetime) -> tuple[str, str] | None:
     """backoffLimit (restarts too under restartPolicy OnFailure), then activeDeadlineSeconds."""
     spec = job.get("spec") or {}
+    if spec.get("backoffLimitPerIndex") is not None and acc.failed_indexes:
+        most = spec.get("maxFailedIndexes")
+        if isinstance(most, int) and len(acc.failed_indexes) > most:
+            return "MaxFailedIndexesExceeded", "Job has exceeded the specified maximal number of failed indexes"
+        if len(acc.completed | acc.failed_indexes) >= _int(spec.get("completions"), 0):
+            return "FailedIndexes", "Job has failed indexes"
     limit = _int(spec.get("backoffLimit"), 6)
     failed = acc.failed + len(acc.uncounted_failed)
     on_failure = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy") == "OnFailure"
@@ -212,9 +228,31 @@ def _succeeded(job: Obj, acc: _Accounts, active: list[Obj], *, indexed: bool) ->
     return total >= int(completions)
 
 
+def _index_retries(job: Obj, owned: list[Obj], pending: list[int], *, now: datetime, settings: JobPlanSettings
+                   ) -> tuple[list[tuple[int, int]], float | None]:
+    """backoffLimitPerIndex: ([(index, failures so far)] whose own backoff is over, seconds until the next one)."""
+    failed: dict[int, list[Obj]] = {}
+    for pod in owned:
+        index = completion_index(pod)
+        if index is not None and is_failed(pod, job, now=now):
+            failed.setdefault(index, []).append(pod)
+    ready: list[tuple[int, int]] = []
+    wait: float | None = None
+    for index in pending:
+        pods = failed.get(index, [])
+        times = [t for t in (finished_time(p) for p in pods) if t is not None]
+        left = backoff_remaining(times, [], now=now, base_s=settings.backoff_base_s, max_s=settings.backoff_max_s)
+        if left > 0:
+            wait = left if wait is None else min(wait, left)
+        else:
+            ready.append((index, max((index_failures(p) + 1 for p in pods), default=0)))
+    return ready, wait
+
+
 def _creations(job: Obj, acc: _Accounts, active: list[Obj], terminating: list[Obj], *, indexed: bool,
-               settings: JobPlanSettings) -> tuple[list[Obj], list[Obj]]:
-    """(pod bodies to create, active pods to delete) toward parallelism."""
+               settings: JobPlanSettings, owned: list[Obj] | None = None, now: datetime | None = None
+               ) -> tuple[list[Obj], list[Obj], float | None]:
+    """(pod bodies to create, active pods to delete, seconds until a per-index backoff ends) toward parallelism."""
     spec = job.get("spec") or {}
     parallelism = max(0, _int(spec.get("parallelism"), 1))
     completions = spec.get("completions")
@@ -225,29 +263,34 @@ def _creations(job: Obj, acc: _Accounts, active: list[Obj], terminating: list[Ob
         extra: list[Obj] = []
         for pod in active:
             index = completion_index(pod)
-            if index is None or index >= total or index in acc.completed:
+            if index is None or index >= total or index in acc.completed or index in acc.failed_indexes:
                 extra.append(pod)
             else:
                 by_index.setdefault(index, []).append(pod)
         for pods in by_index.values():
             extra += _deletion_order(pods)[:-1]  # one pod per index
         running = len(active) - len(extra)
-        pending = [i for i in range(total) if i not in acc.completed and i not in by_index]
+        pending = [i for i in range(total) if i not in acc.completed and i not in acc.failed_indexes
+                   and i not in by_index]
         room = max(0, parallelism - running - busy)
         if running > parallelism:
             keep = sorted((p for pods in by_index.values() for p in pods if p not in extra),
                           key=lambda p: completion_index(p) or 0)
             extra += keep[parallelism:]
-        return [pod_for_job(job, index=i) for i in pending[:min(room, settings.burst)]], extra
+        if spec.get("backoffLimitPerIndex") is not None and now is not None:
+            ready, wait = _index_retries(job, owned or [], pending, now=now, settings=settings)
+            return ([pod_for_job(job, index=i, failures=n) for i, n in ready[:min(room, settings.burst)]],
+                    extra, wait)
+        return [pod_for_job(job, index=i) for i in pending[:min(room, settings.burst)]], extra, None
     succeeded = acc.succeeded + len(acc.uncounted_succeeded)
     if completions is None:
         want = 0 if succeeded > 0 else parallelism
     else:
         want = min(parallelism, max(0, int(completions) - succeeded))
     if len(active) > want:
-        return [], _deletion_order(active)[:len(active) - want]
+        return [], _deletion_order(active)[:len(active) - want], None
     count = min(want - len(active) - busy, settings.burst)
-    return [pod_for_job(job, index=None) for _ in range(max(0, count))], []
+    return [pod_for_job(job, index=None) for _ in range(max(0, count))], [], None
 
 
 def plan(job: Obj, pods: list[Obj], *, now: datetime, manage: bool = True,
@@ -257,6 +300,8 @@ def plan(job: Obj, pods: list[Obj], *, now: datetime, manage: bool = True,
     spec = job.get("spec") or {}
     status: Obj = copy.deepcopy(job.get("status") or {})
     conditions: list[Obj] = status.setdefault("conditions", [])
+    if spec.get("completionMode") == "Indexed" and spec.get("backoffLimitPerIndex") is not None:
+        status.setdefault("failedIndexes", "")
     claim = ownerrefs.claim(job, pods, _matcher(job)) if not is_finished(job) else ownerrefs.Claim(
         owned=[p for p in pods if (ownerrefs.get_controller_of(p) or {}).get("uid") == uid_of(job)])
     out.adopt, out.release = claim.adopt, claim.release
@@ -325,8 +370,11 @@ def plan(job: Obj, pods: list[Obj], *, now: datetime, manage: bool = True,
         if ends:
             wait_end = (min(ends) - now).total_seconds() + 0.05
             out.requeue_after = wait_end if out.requeue_after is None else min(out.requeue_after, wait_end)
-    create, delete = _creations(job, acc, active, terminating, indexed=indexed, settings=settings)
-    if create:
+    create, delete, index_wait = _creations(job, acc, active, terminating, indexed=indexed, settings=settings,
+                                            owned=owned, now=now)
+    if index_wait is not None:
+        out.requeue_after = index_wait if out.requeue_after is None else min(out.requeue_after, index_wait)
+    if create and spec.get("backoffLimitPerIndex") is None:
         failed_times = [t for t in (finished_time(p) for p in owned if is_failed(p, job, now=now)) if t is not None]
         succeeded_times = [t for t in (finished_time(p) for p in owned if phase(p) == "Succeeded") if t is not None]
         wait = backoff_remaining(failed_times, succeeded_times, now=now, base_s=settings.backoff_base_s,
@@ -355,6 +403,8 @@ def _status(status: Obj, acc: _Accounts, *, active: list[Obj], ready: int, termi
                                                            ("failed", acc.uncounted_failed)) if v}
     if indexed:
         status["completedIndexes"] = format_indexes(acc.completed)
+        if acc.failed_indexes or "failedIndexes" in status:
+            status["failedIndexes"] = format_indexes(acc.failed_indexes)
     if not status.get("conditions"):
         status.pop("conditions", None)
     for key in ("active", "succeeded", "failed"):

@@ -22,6 +22,7 @@ from machinery.timefmt import parse_time
 
 TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+INDEX_FAILURES = "batch.kubernetes.io/job-index-failure-count"
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 
 
@@ -75,6 +76,12 @@ def completion_index(pod: Obj) -> int | None:
         if isinstance(value, str) and value.isdigit() and value.isascii():
             return int(value)
     return None
+
+
+def index_failures(pod: Obj) -> int:
+    """How many pods of this pod's index failed before it (the job-index-failure-count annotation)."""
+    value = (meta(pod).get("annotations") or {}).get(INDEX_FAILURES)
+    return int(value) if isinstance(value, str) and value.isdigit() else 0
 
 
 def finished_time(pod: Obj) -> datetime | None:
@@ -190,13 +197,16 @@ def backoff_remaining(failed_times: list[datetime], succeeded_times: list[dateti
 
 
 # ---------------------------------------------------------------------------- the pod to create
-def pod_for_job(job: Obj, *, index: int | None) -> Obj:
-    """The pod of ``job``'s template (an Indexed Job's carries ``index``), with the tracking finalizer."""
+def pod_for_job(job: Obj, *, index: int | None, failures: int | None = None) -> Obj:
+    """The pod of ``job``'s template (an Indexed Job's carries ``index``; with backoffLimitPerIndex
+    also the ``failures`` of that index so far), with the tracking finalizer."""
     template = copy.deepcopy((job.get("spec") or {}).get("template") or {})
     job_name = str(meta(job).get("name") or "")
     if index is not None:
         tmeta = template.setdefault("metadata", {})
         tmeta.setdefault("annotations", {})[COMPLETION_INDEX] = str(index)
+        if failures is not None:
+            tmeta["annotations"][INDEX_FAILURES] = str(failures)
         tmeta.setdefault("labels", {})[COMPLETION_INDEX] = str(index)
         pod_spec = template.setdefault("spec", {})
         if not pod_spec.get("hostname"):

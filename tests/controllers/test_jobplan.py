@@ -290,3 +290,40 @@ def test_a_failing_job_counts_the_pods_it_deletes() -> None:
     p = run(job, [])
     failed = next(c for c in p.status["conditions"] if c["type"] == "Failed")
     assert (failed["reason"], p.status["failed"]) == ("PodFailurePolicy", 1)
+
+
+def test_backoff_limit_per_index() -> None:
+    job = make_job(completionMode="Indexed", completions=3, parallelism=3, backoffLimitPerIndex=1, maxFailedIndexes=1)
+    assert job["spec"]["backoffLimit"] == 2**31 - 1
+    job["status"] = {"startTime": "2024-05-01T11:00:00Z", "failedIndexes": ""}
+    first = pod_of(job, "Failed", index=0, exit_code=1, finished=NOW - timedelta(seconds=30))
+    others = [pod_of(job, index=1), pod_of(job, index=2)]
+    p = run(job, [first, *others])
+    assert p.status["failedIndexes"] == "" and p.status["uncountedTerminatedPods"] == {
+        "failed": [first["metadata"]["uid"]]}
+    assert [b["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"] for b in p.create] == ["1"]
+    # The retry of index 0 fails too: the index is given up, the others go on.
+    job["status"] = p.status
+    del first["metadata"]["finalizers"]
+    retry = pod_of(job, "Failed", index=0, exit_code=1)
+    retry["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"] = "1"
+    p = run(job, [first, retry, *others])
+    assert p.status["failedIndexes"] == "0" and p.create == [] and "conditions" not in p.status
+    # Index 1 fails twice as well: more failed indexes than maxFailedIndexes.
+    job["status"] = p.status
+    del retry["metadata"]["finalizers"]
+    twice = pod_of(job, "Failed", index=1, exit_code=1)
+    twice["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"] = "1"
+    p = run(job, [first, retry, twice, others[1]])
+    target = next(c for c in p.status["conditions"] if c["type"] == "FailureTarget")
+    assert target["reason"] == "MaxFailedIndexesExceeded" and p.status["failedIndexes"] == "0,1"
+    assert p.delete == [others[1]]
+
+
+def test_failed_indexes_end_the_job_once_every_index_is_done() -> None:
+    job = make_job(completionMode="Indexed", completions=2, parallelism=2, backoffLimitPerIndex=0)
+    job["status"] = {"startTime": "2024-05-01T11:00:00Z", "completedIndexes": "1", "failedIndexes": ""}
+    failed = pod_of(job, "Failed", index=0, exit_code=1)
+    p = run(job, [failed])
+    target = next(c for c in p.status["conditions"] if c["type"] == "FailureTarget")
+    assert (target["reason"], target["message"]) == ("FailedIndexes", "Job has failed indexes")

@@ -88,6 +88,9 @@ def _validate_template(job_spec: Obj, path: str, causes: Causes) -> tuple[Obj, d
     elif job_spec.get("podFailurePolicy") is not None and restart != "Never":
         causes.append(invalid(child(pod_spec_path, "restartPolicy"), restart,
                               'only "Never" is supported when podFailurePolicy is specified'))
+    elif job_spec.get("backoffLimitPerIndex") is not None and restart != "Never":
+        causes.append(invalid(child(pod_spec_path, "restartPolicy"), restart,
+                              'only "Never" is supported when backoffLimitPerIndex is specified'))
     return pod_spec, labels
 
 
@@ -188,9 +191,17 @@ def validate_job_spec(job_spec: Obj, path: str, *, in_template: bool = False) ->
             if isinstance(parallelism, int) and parallelism > MAX_PARALLELISM_INDEXED:
                 causes.append(invalid(child(path, "parallelism"), parallelism,
                                       "must be less than or equal to 100000 when completion mode is Indexed"))
-    if job_spec.get("backoffLimitPerIndex") is not None and mode != "Indexed":
-        causes.append(invalid(child(path, "backoffLimitPerIndex"), job_spec.get("backoffLimitPerIndex"),
-                              "requires indexed completion mode"))
+    per_index = job_spec.get("backoffLimitPerIndex")
+    if per_index is not None and mode != "Indexed":
+        causes.append(invalid(child(path, "backoffLimitPerIndex"), per_index, "requires indexed completion mode"))
+    max_failed = job_spec.get("maxFailedIndexes")
+    if max_failed is not None:
+        if per_index is None:
+            causes.append(required(child(path, "backoffLimitPerIndex"), "when maxFailedIndexes is specified"))
+        completions = job_spec.get("completions")
+        if isinstance(max_failed, int) and isinstance(completions, int) and max_failed > completions:
+            causes.append(invalid(child(path, "maxFailedIndexes"), max_failed,
+                                  "must be less than or equal to completions"))
     replacement = job_spec.get("podReplacementPolicy")
     if replacement is not None:
         if job_spec.get("podFailurePolicy") is not None and replacement != "Failed":

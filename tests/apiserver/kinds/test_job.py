@@ -79,6 +79,13 @@ def test_failure_policy_defaults_replacement_and_pattern_status() -> None:
     ({"podFailurePolicy": {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [3, 2]}}]}},
      "spec.podFailurePolicy.rules[0].onExitCodes.values[1]", "FieldValueInvalid"),
     ({"podFailurePolicy": {"rules": [{"action": "FailJob"}]}}, "spec.podFailurePolicy.rules[0]", "FieldValueInvalid"),
+    ({"completionMode": "Indexed", "completions": 2, "maxFailedIndexes": 1}, "spec.backoffLimitPerIndex",
+     "FieldValueRequired"),
+    ({"completionMode": "Indexed", "completions": 2, "backoffLimitPerIndex": 1, "maxFailedIndexes": 3},
+     "spec.maxFailedIndexes", "FieldValueInvalid"),
+    ({"backoffLimitPerIndex": 1}, "spec.backoffLimitPerIndex", "FieldValueInvalid"),
+    ({"podFailurePolicy": {"rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [1]}}]}},
+     "spec.podFailurePolicy.rules[0].action", "FieldValueInvalid"),
     ({"podFailurePolicy": {"rules": [{"action": "FailJob", "onExitCodes": {
         "containerName": "nope", "operator": "In", "values": [1]}}]}},
      "spec.podFailurePolicy.rules[0].onExitCodes.containerName", "FieldValueInvalid"),
