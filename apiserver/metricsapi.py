@@ -183,7 +183,6 @@ class MetricsAPI:
         self.registry = registry
         self.resolution = resolution
         self._nodes: dict[str, _Cached] = {}
-        self._session: aiohttp.ClientSession | None = None
 
     @property
     def window(self) -> str:
@@ -203,15 +202,16 @@ class MetricsAPI:
             address, port = kubelet_location(node)
         except errors.ApiError:
             return None
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT))
         host = f"[{address}]" if ":" in address else address
         try:
-            async with self._session.get(f"http://{host}:{port}/stats/summary") as resp:
-                if resp.status != 200:
-                    log.info("scraping node %s: HTTP %d", name, resp.status)
-                    return None
-                return parse_summary(orjson.loads(await resp.read()))
+            # A session per scrape (at most one per node every `resolution` seconds): nothing to close
+            # when the apiserver stops.
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT)) as session:
+                async with session.get(f"http://{host}:{port}/stats/summary") as resp:
+                    if resp.status != 200:
+                        log.info("scraping node %s: HTTP %d", name, resp.status)
+                        return None
+                    return parse_summary(orjson.loads(await resp.read()))
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, TypeError, AttributeError) as e:
             log.info("scraping node %s failed: %s", name, e)
             return None
@@ -261,9 +261,6 @@ class MetricsAPI:
         return [m for n, s in zip(nodes, scrapes) if s is not None
                 for m in [node_metrics(n, s, window=self.window, now=now)] if m is not None]
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
 
 
 def _now() -> str:
