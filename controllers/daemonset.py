@@ -125,10 +125,12 @@ class DaemonSetController:
             self._enqueue(ds)
 
     def _node_updated(self, old: Obj, new: Obj) -> None:
-        # shouldIgnoreNodeUpdate: only labels, taints and conditions change where daemons run.
-        if any(meta(old).get(k) != meta(new).get(k) for k in ("labels",)) or \
-                (old.get("spec") or {}).get("taints") != (new.get("spec") or {}).get("taints") or \
-                (old.get("status") or {}).get("conditions") != (new.get("status") or {}).get("conditions"):
+        # shouldIgnoreNodeUpdate: heartbeats (condition times) change nothing; labels, the spec
+        # (taints) and a condition's status may change where daemons run.
+        def conditions(node: Obj) -> dict[str, Any]:
+            return {c.get("type"): c.get("status") for c in (node.get("status") or {}).get("conditions") or []}
+        if meta(old).get("labels") != meta(new).get("labels") or old.get("spec") != new.get("spec") or \
+                conditions(old) != conditions(new):
             self._node_changed(new)
 
     def _revision_changed(self, revision: Obj) -> None:
