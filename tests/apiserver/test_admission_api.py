@@ -194,9 +194,12 @@ def test_invalid_quota_and_limit_range_are_422(http: httpx.Client, namespace: st
         "metadata": {"name": "bad"},
         "spec": {"limits": [{"type": "Container", "default": {"cpu": "2"}, "max": {"cpu": "1"}}]}})
     assert r.status_code == 422, r.text
-    assert r.json()["details"]["causes"] == [{
-        "reason": "FieldValueInvalid", "field": "spec.limits[0].default[cpu]",
-        "message": 'Invalid value: "2": default value 2 is greater than max value 1'}]
+    # the default request is defaulted from the default limit first, so both are reported
+    assert r.json()["details"]["causes"] == [
+        {"reason": "FieldValueInvalid", "field": "spec.limits[0].defaultRequest[cpu]",
+         "message": 'Invalid value: "2": default request value 2 is greater than max value 1'},
+        {"reason": "FieldValueInvalid", "field": "spec.limits[0].default[cpu]",
+         "message": 'Invalid value: "2": default value 2 is greater than max value 1'}]
 
 
 def test_service_type_change_is_charged(http: httpx.Client, namespace: str) -> None:
@@ -218,3 +221,16 @@ def test_service_type_change_is_charged(http: httpx.Client, namespace: str) -> N
                    headers={"Content-Type": "application/merge-patch+json"})
     assert r.status_code == 200, r.text
     assert used(http, namespace, "ports")["services.nodeports"] == "1"
+
+
+def test_limit_range_max_and_min_become_defaults(http: httpx.Client, namespace: str) -> None:
+    """The docs' cpu-constraints example: max 800m, min 200m; a pod that states nothing gets 800m."""
+    r = http.post(f"/api/v1/namespaces/{namespace}/limitranges", json={
+        "apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "cpu-min-max"},
+        "spec": {"limits": [{"type": "Container", "max": {"cpu": "800m"}, "min": {"cpu": "200m"}}]}})
+    assert r.status_code == 201, r.text
+    assert r.json()["spec"]["limits"][0] == {"type": "Container", "max": {"cpu": "800m"}, "min": {"cpu": "200m"},
+                                             "default": {"cpu": "800m"}, "defaultRequest": {"cpu": "800m"}}
+    r = create_pod(http, namespace, pod("plain"))
+    assert r.status_code == 201, r.text
+    assert r.json()["spec"]["containers"][0]["resources"] == {"limits": {"cpu": "800m"}, "requests": {"cpu": "800m"}}

@@ -4,7 +4,9 @@ After ``ValidateLimitRange``: each ``spec.limits[]`` item has a ``type`` (Contai
 PersistentVolumeClaim, or a qualified name), at most one item per type, and resource lists
 ``max``, ``min``, ``default``, ``defaultRequest`` (not for Pod) and ``maxLimitRequestRatio``
 whose values must agree (min <= defaultRequest <= default <= max, ratio >= 1 and <= max/min); a
-PersistentVolumeClaim item needs a min or max of ``storage``. The LimitRanger admission
+PersistentVolumeClaim item needs a min or max of ``storage``. A Container item's ``default`` is
+defaulted from ``max`` and its ``defaultRequest`` from ``default``, else ``min`` (the v1 defaults).
+The LimitRanger admission
 (``apiserver/admission/limitranger.py``) applies them to pods and claims. ``kubectl get limits``
 shows NAME and CREATED AT.
 """
@@ -115,6 +117,24 @@ def _item_causes(item: Obj, path: str) -> Causes:
     return causes
 
 
+def default_limit_range(obj: Obj) -> None:
+    """``SetDefaults_LimitRangeItem``: a Container item's default limit is its max, its default
+    request the default limit, else its min."""
+    lr_spec = obj.get("spec")
+    limits = lr_spec.get("limits") if isinstance(lr_spec, dict) else None
+    for item in limits if isinstance(limits, list) else []:
+        if not isinstance(item, dict) or item.get("type") != "Container":
+            continue
+        default = dict(item["default"]) if isinstance(item.get("default"), dict) else {}
+        request = dict(item["defaultRequest"]) if isinstance(item.get("defaultRequest"), dict) else {}
+        for source, target in ((item.get("max"), default), (default, request), (item.get("min"), request)):
+            for name, value in (source if isinstance(source, dict) else {}).items():
+                target.setdefault(name, value)
+        for key_name, values in (("default", default), ("defaultRequest", request)):
+            if values:  # an empty map is omitted, as Go's omitempty does
+                item[key_name] = values
+
+
 def validate_limit_range(obj: Obj) -> Causes:
     causes: Causes = []
     lr_spec = get_map(obj, "spec", "", causes)
@@ -143,6 +163,9 @@ class LimitRangeStrategy(Strategy):
         "LimitRangeItem": ("type:1:s max:2:{Quantity} min:3:{Quantity} default:4:{Quantity} "
                            "defaultRequest:5:{Quantity} maxLimitRequestRatio:6:{Quantity}"),
     }
+
+    def defaults(self, obj: Obj) -> None:
+        default_limit_range(obj)
 
     def validate(self, obj: Obj) -> Causes:
         return validate_limit_range(obj)

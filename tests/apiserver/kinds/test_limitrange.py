@@ -60,3 +60,18 @@ def test_one_item_per_type_and_columns() -> None:
     assert [c.name for c in STRATEGY.columns] == ["Name", "Created At"]
     assert STRATEGY.row(obj, NOW) == ["lr", "2024-05-01T11:00:00Z"]
     assert STRATEGY.short_names == ("limits",)
+
+
+def test_container_defaults_from_max_and_min() -> None:
+    obj = limit_range({"type": "Container", "max": {"cpu": "800m", "memory": "1Gi"}, "min": {"cpu": "200m"},
+                       "default": {"memory": "512Mi"}},
+                      {"type": "Container", "min": {"cpu": "100m"}}, {"type": "Pod", "max": {"cpu": "2"}})
+    STRATEGY.defaults(obj)
+    first, second, pod_item = obj["spec"]["limits"]
+    assert first["default"] == {"memory": "512Mi", "cpu": "800m"}
+    assert first["defaultRequest"] == {"memory": "512Mi", "cpu": "800m"}
+    assert second == {"type": "Container", "min": {"cpu": "100m"}, "defaultRequest": {"cpu": "100m"}}
+    assert pod_item == {"type": "Pod", "max": {"cpu": "2"}}
+    empty = limit_range({"type": "Container"})
+    STRATEGY.defaults(empty)
+    assert empty["spec"]["limits"] == [{"type": "Container"}]
