@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -179,6 +180,12 @@ def test_top_shows_the_burner_and_the_hpa_scales_up_then_down(cluster: Cluster, 
     assert cpu > 100
     node_row = c.kubectl("top", "node", "--no-headers").stdout.split()
     assert node_row[0] == NODE and _millicores(node_row[1]) >= 100, node_row
+    assert "burner" in c.kubectl("top", "pod", "-n", ns, "--containers").stdout
+    # mkctl top pod reads the same API and prints kubectl's columns.
+    mk = subprocess.run([sys.executable, "-m", "cli.mkctl", "--kubeconfig", str(c.kubeconfig), "top", "pod", "-n", ns],
+                        capture_output=True, text=True, timeout=60)
+    assert mk.returncode == 0 and mk.stdout.split()[:3] == ["NAME", "CPU(cores)", "MEMORY(bytes)"], mk.stdout + mk.stderr
+    assert _millicores(mk.stdout.split()[4]) > 100, mk.stdout
 
     c.kubectl("autoscale", "deployment", "burn", "-n", ns, "--cpu-percent=50", "--min=1", "--max=3")
     hpa = c.http.get(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/burn").json()
