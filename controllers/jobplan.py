@@ -13,7 +13,7 @@ After Kubernetes' pkg/controller/job ``syncJob``, ``trackJobStatusAndRemoveFinal
       -> podFailurePolicy (FailJob / FailIndex / Ignore / Count) for newly failed pods;
          backoffLimitPerIndex (failedIndexes, maxFailedIndexes; per-index backoff and the
          job-index-failure-count annotation); backoffLimit (and, for restartPolicy OnFailure,
-         container restarts); activeDeadlineSeconds
+         container restarts); activeDeadlineSeconds; successPolicy (Indexed)
       -> FailureTarget / SuccessCriteriaMet first, then Failed / Complete (and completionTime)
          once no pod is active or terminating and nothing is left uncounted
       -> suspend (delete active pods, Suspended condition, startTime reset) / resume
@@ -217,15 +217,38 @@ def _limits_exceeded(job: Obj, acc: _Accounts, active: list[Obj], *, now: dateti
     return None
 
 
-def _succeeded(job: Obj, acc: _Accounts, active: list[Obj], *, indexed: bool) -> bool:
+COMPLETIONS_REACHED = ("CompletionsReached", "Reached expected number of succeeded pods")
+
+
+def _success_policy(job: Obj, acc: _Accounts) -> tuple[str, str] | None:
+    """``matchSuccessPolicy``: the first rule the completed indexes satisfy."""
+    spec = job.get("spec") or {}
+    total = _int(spec.get("completions"), 0)
+    for i, rule in enumerate((spec.get("successPolicy") or {}).get("rules") or []):
+        count = rule.get("succeededCount")
+        if rule.get("succeededIndexes") is None:
+            matched = isinstance(count, int) and len(acc.completed) >= count
+        else:
+            wanted = parse_indexes(rule.get("succeededIndexes"), limit=total)
+            done = len(acc.completed & wanted)
+            matched = done >= count if isinstance(count, int) else done == len(wanted)
+        if matched:
+            return "SuccessPolicy", f"Matched rules at index {i}"
+    return None
+
+
+def _success(job: Obj, acc: _Accounts, active: list[Obj], *, indexed: bool) -> tuple[str, str] | None:
+    """(reason, message) when the Job has succeeded: completions reached, or (Indexed) a successPolicy rule."""
     spec = job.get("spec") or {}
     completions = spec.get("completions")
     if indexed:
-        return completions is not None and len(acc.completed) >= int(completions)
+        if completions is not None and len(acc.completed) >= int(completions):
+            return COMPLETIONS_REACHED
+        return _success_policy(job, acc) if spec.get("successPolicy") else None
     total = acc.succeeded + len(acc.uncounted_succeeded)
     if completions is None:
-        return total > 0 and not active
-    return total >= int(completions)
+        return COMPLETIONS_REACHED if total > 0 and not active else None
+    return COMPLETIONS_REACHED if total >= int(completions) else None
 
 
 def _index_retries(job: Obj, owned: list[Obj], pending: list[int], *, now: datetime, settings: JobPlanSettings
@@ -325,24 +348,25 @@ def plan(job: Obj, pods: list[Obj], *, now: datetime, manage: bool = True,
         failure = None
     else:
         failure = policy_failure or _limits_exceeded(job, acc, active, now=now)
-    success = failure is None and (condition_true(job, "SuccessCriteriaMet")
-                                   or _succeeded(job, acc, active, indexed=indexed))
+    met = next((c for c in conditions if c.get("type") == "SuccessCriteriaMet" and c.get("status") == "True"), None)
+    success: tuple[str, str] | None = None
+    if failure is None:
+        success = (str(met.get("reason") or ""), str(met.get("message") or "")) if met is not None else \
+            _success(job, acc, active, indexed=indexed)
     out.remove_finalizer = acc.remove_finalizer
-    if failure is not None or success:
+    if failure is not None or success is not None:
         # Finishing: no new pods, the active ones go; the terminal condition once all are gone.
         out.delete = list(active)
         if failure is not None:
             set_condition(conditions, "FailureTarget", "True", reason=str(failure[0]), message=str(failure[1]), now=now)
-        else:
-            set_condition(conditions, "SuccessCriteriaMet", "True", reason="CompletionsReached",
-                          message="Reached expected number of succeeded pods", now=now)
+        elif success is not None:
+            set_condition(conditions, "SuccessCriteriaMet", "True", reason=success[0], message=success[1], now=now)
         done = not active and not terminating and not acc.uncounted_succeeded and not acc.uncounted_failed
         if done and failure is not None:
             set_condition(conditions, "Failed", "True", reason=str(failure[0]), message=str(failure[1]), now=now)
             out.events.append(("Warning", str(failure[0]), str(failure[1])))
-        elif done:
-            set_condition(conditions, "Complete", "True", reason="CompletionsReached",
-                          message="Reached expected number of succeeded pods", now=now)
+        elif done and success is not None:
+            set_condition(conditions, "Complete", "True", reason=success[0], message=success[1], now=now)
             status["completionTime"] = stamp(now)
             out.events.append(("Normal", "Completed", "Job completed"))
         out.status = _status(status, acc, active=[], ready=0, terminating=len(terminating) + len(active),

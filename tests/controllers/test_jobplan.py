@@ -327,3 +327,27 @@ def test_failed_indexes_end_the_job_once_every_index_is_done() -> None:
     p = run(job, [failed])
     target = next(c for c in p.status["conditions"] if c["type"] == "FailureTarget")
     assert (target["reason"], target["message"]) == ("FailedIndexes", "Job has failed indexes")
+
+
+@pytest.mark.parametrize(("rule", "completed", "met"), [
+    ({"succeededIndexes": "0,2"}, "0,2", True),
+    ({"succeededIndexes": "0,2"}, "0", False),
+    ({"succeededCount": 2}, "1,3", True),
+    ({"succeededIndexes": "0-3", "succeededCount": 3}, "0-2", True),
+    ({"succeededIndexes": "0-3", "succeededCount": 3}, "0,1,4", False),
+])
+def test_success_policy(rule: dict[str, Any], completed: str, met: bool) -> None:
+    job = make_job(completionMode="Indexed", completions=5, parallelism=5, successPolicy={"rules": [rule]})
+    job["status"] = {"startTime": "2024-05-01T11:00:00Z", "completedIndexes": completed}
+    lingering = pod_of(job, index=4 if "4" not in completed else 3)
+    p = run(job, [lingering])
+    conditions = {c["type"]: c for c in p.status.get("conditions") or []}
+    if not met:
+        assert "SuccessCriteriaMet" not in conditions
+        return
+    assert (conditions["SuccessCriteriaMet"]["reason"], conditions["SuccessCriteriaMet"]["message"]) == (
+        "SuccessPolicy", "Matched rules at index 0")
+    assert p.delete == [lingering] and "Complete" not in conditions
+    job["status"] = p.status
+    p = run(job, [])
+    assert next(c for c in p.status["conditions"] if c["type"] == "Complete")["reason"] == "SuccessPolicy"

@@ -168,6 +168,75 @@ def _validate_failure_policy(job_spec: Obj, path: str, pod_spec: Obj, causes: Ca
             causes.append(invalid(rule_path, "", "specifying one of OnExitCodes and OnPodConditions is required"))
 
 
+def _validate_success_policy(job_spec: Obj, path: str, causes: Causes) -> None:
+    """``validateSuccessPolicy``: Indexed Jobs only; rules of succeededIndexes and/or succeededCount."""
+    policy = get_opt_map(job_spec, "successPolicy", path, causes)
+    if policy is None:
+        return
+    policy_path = child(path, "successPolicy")
+    if job_spec.get("completionMode") != "Indexed":
+        causes.append(invalid(policy_path, policy, "requires indexed completion mode"))
+        return
+    rules_path = child(policy_path, "rules")
+    rules = get_maps(policy, "rules", policy_path, causes)
+    if not rules:
+        causes.append(required(rules_path, "at least one rules must be specified when the successPolicy is specified"))
+    if len(rules) > 20:
+        causes.append(too_many(rules_path, len(rules), 20))
+    completions = job_spec.get("completions")
+    for rule_path, rule in rules:
+        indexes = rule.get("succeededIndexes")
+        count = get_int(rule, "succeededCount", rule_path, causes)
+        if indexes is None and count is None:
+            causes.append(required(rule_path, "at least one of succeededCount or succeededIndexes must be specified"))
+        total: int | None = None
+        if indexes is not None:
+            error = _interval_error(indexes, completions)
+            if error:
+                causes.append(invalid(child(rule_path, "succeededIndexes"), indexes,
+                                      f"error parsing succeededIndexes: {error}"))
+            else:
+                total = _interval_total(str(indexes))
+        if count is not None:
+            count_path = child(rule_path, "succeededCount")
+            if count < 0:
+                causes.append(invalid(count_path, count, "must be greater than or equal to 0"))
+            if isinstance(completions, int) and count > completions:
+                causes.append(invalid(count_path, count, f"must be less than or equal to {completions} "
+                                                         "(the number of specified completions)"))
+            if total is not None and count > total:
+                causes.append(invalid(count_path, count, f"must be less than or equal to {total} "
+                                                         "(the number of indexes in the specified succeededIndexes field)"))
+
+
+def _interval_error(text: Any, completions: Any) -> str:
+    """Why ``succeededIndexes`` is not an ordered list of intervals below completions ("" if it is)."""
+    if not isinstance(text, str) or not text:
+        return "empty interval list"
+    previous = -1
+    for part in text.split(","):
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            return f'cannot convert string to integer for index: "{part}"'
+        lo, hi = int(first), int(last) if dash else int(first)
+        if lo > hi:
+            return f"non-increasing order, previous: {lo}, current: {hi}"
+        if lo <= previous:
+            return f"overlapping intervals or non-increasing order, previous: {previous}, current: {lo}"
+        if isinstance(completions, int) and hi >= completions:
+            return f"too large index: {hi}"
+        previous = hi
+    return ""
+
+
+def _interval_total(text: str) -> int:
+    total = 0
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        total += int(last or first) - int(first) + 1
+    return total
+
+
 def validate_job_spec(job_spec: Obj, path: str, *, in_template: bool = False) -> tuple[Causes, dict[str, str]]:
     """``validateJobSpec``: counts, completion mode, selector, failure policy, template; returns (causes, template labels).
 
@@ -208,6 +277,7 @@ def validate_job_spec(job_spec: Obj, path: str, *, in_template: bool = False) ->
             causes.append(not_supported(child(path, "podReplacementPolicy"), replacement, ("Failed",)))
         elif replacement not in REPLACEMENT_POLICIES:
             causes.append(not_supported(child(path, "podReplacementPolicy"), replacement, REPLACEMENT_POLICIES))
+    _validate_success_policy(job_spec, path, causes)
     pod_spec, labels = _validate_template(job_spec, path, causes)
     selector = get_opt_map(job_spec, "selector", path, causes)
     if in_template:

@@ -84,6 +84,16 @@ def test_failure_policy_defaults_replacement_and_pattern_status() -> None:
     ({"completionMode": "Indexed", "completions": 2, "backoffLimitPerIndex": 1, "maxFailedIndexes": 3},
      "spec.maxFailedIndexes", "FieldValueInvalid"),
     ({"backoffLimitPerIndex": 1}, "spec.backoffLimitPerIndex", "FieldValueInvalid"),
+    ({"successPolicy": {"rules": [{"succeededCount": 1}]}}, "spec.successPolicy", "FieldValueInvalid"),
+    ({"completionMode": "Indexed", "completions": 3, "successPolicy": {"rules": [{}]}},
+     "spec.successPolicy.rules[0]", "FieldValueRequired"),
+    ({"completionMode": "Indexed", "completions": 3, "successPolicy": {"rules": [{"succeededIndexes": "2-1"}]}},
+     "spec.successPolicy.rules[0].succeededIndexes", "FieldValueInvalid"),
+    ({"completionMode": "Indexed", "completions": 3, "successPolicy": {"rules": [{"succeededIndexes": "0-5"}]}},
+     "spec.successPolicy.rules[0].succeededIndexes", "FieldValueInvalid"),
+    ({"completionMode": "Indexed", "completions": 3, "successPolicy": {"rules": [
+        {"succeededIndexes": "0,1", "succeededCount": 3}]}}, "spec.successPolicy.rules[0].succeededCount",
+     "FieldValueInvalid"),
     ({"podFailurePolicy": {"rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [1]}}]}},
      "spec.podFailurePolicy.rules[0].action", "FieldValueInvalid"),
     ({"podFailurePolicy": {"rules": [{"action": "FailJob", "onExitCodes": {
