@@ -66,6 +66,25 @@ class StatefulSetStrategy(Strategy):
         "V1StatefulSetSpec": {"volumeClaimTemplates": Facts(list_type="atomic")},
         "V1StatefulSetStatus": {"conditions": keyed("type")},
     }
+    # k8s.io/api/apps/v1 generated.proto (kubectl's typed commands send protobuf bodies).
+    protobuf_messages = {
+        "StatefulSet": "metadata:1:ObjectMeta spec:2:StatefulSetSpec status:3:StatefulSetStatus",
+        "StatefulSetSpec": (
+            "replicas:1:i! selector:2:LabelSelector template:3:PodTemplateSpec "
+            "volumeClaimTemplates:4:*PersistentVolumeClaim serviceName:5:s podManagementPolicy:6:s "
+            "updateStrategy:7:StatefulSetUpdateStrategy revisionHistoryLimit:8:i! minReadySeconds:9:i "
+            "persistentVolumeClaimRetentionPolicy:10:StatefulSetPersistentVolumeClaimRetentionPolicy "
+            "ordinals:11:StatefulSetOrdinals"),
+        "StatefulSetUpdateStrategy": "type:1:s rollingUpdate:2:RollingUpdateStatefulSetStrategy",
+        "RollingUpdateStatefulSetStrategy": "partition:1:i! maxUnavailable:2:IntOrString",
+        "StatefulSetPersistentVolumeClaimRetentionPolicy": "whenDeleted:1:s whenScaled:2:s",
+        "StatefulSetOrdinals": "start:1:i",
+        "StatefulSetStatus": (
+            "observedGeneration:1:i replicas:2:i! readyReplicas:3:i currentReplicas:4:i updatedReplicas:5:i "
+            "currentRevision:6:s updateRevision:7:s collisionCount:9:i! conditions:10:*StatefulSetCondition "
+            "availableReplicas:11:i!"),
+        "StatefulSetCondition": "type:1:s! status:2:s! lastTransitionTime:3:Time reason:4:s message:5:s",
+    }
 
     def name_errors(self, name: str) -> list[str]:
         # Pod names are "<name>-<ordinal>" and pods' hostnames are labels: a DNS-1123 label.
