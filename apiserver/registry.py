@@ -550,7 +550,7 @@ class Registry:
                 await self.admission.validate_update(res, new, current.obj, dry_run=dry_run)
                 await res.before_update(new, current.obj, CreateContext(
                     now=self.clock(), settings=self.settings, allocations=self.allocations, dry_run=dry_run,
-                    existing=lambda: [e.obj for e in self.cache(res).objects.values()]))
+                    existing=lambda: [e.obj for e in self.cache(res).objects.values()], stored=self._stored))
             if not managed:
                 new = self.fields.record_update(res, current.obj, new, writer=writer, subresource=subresource)
             if self.fields.unchanged(new, current.obj):

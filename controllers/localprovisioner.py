@@ -8,6 +8,8 @@ classes, nodes and volumes; a claim change (the scheduler's selected-node annota
 change or a node becoming Ready enqueues claims -> ``localprovisionerplan.provision`` (pure)
 decides the PV -> it is created (AlreadyExists: done) with Events ``Provisioning`` and
 ``ProvisioningSucceeded`` on the claim; the binder completes the binding of the pre-bound volume.
+A bound claim whose request grew (a class with ``allowVolumeExpansion``) gets its volume's
+capacity raised (``localprovisionerplan.expanded``), with the external resizer's events.
 
 The contract with the kubelet (``kubelet.localvolumes``): the PV's ``spec.local.path`` lies in
 the directory its node publishes as the Node annotation ``minik8s.io/local-path-dir`` (default
@@ -24,7 +26,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from controllers.localprovisionerplan import DEFAULT_CLASS_NAME, PROVISIONER, default_class, is_ready, provision
+from controllers.localprovisionerplan import (DEFAULT_CLASS_NAME, PROVISIONER, default_class, expanded, is_ready,
+                                              provision)
 from controllers.manager import ControllerContext
 from machinery import errors
 from machinery.client import ApiClient
@@ -70,8 +73,7 @@ class LocalPathProvisioner:
         self.nodes.add_handler(None, self._node_updated, None)
 
     def _claim(self, claim: Obj) -> None:
-        if not spec(claim).get("volumeName"):
-            self.controller.enqueue(claim_key(claim))
+        self.controller.enqueue(claim_key(claim))
 
     def _all(self) -> None:
         for claim in self.pvcs.list():
@@ -86,6 +88,8 @@ class LocalPathProvisioner:
         if claim is None:
             return None
         classes = {name(c): c for c in self.classes.list()}
+        if spec(claim).get("volumeName"):
+            return await self._expand(claim, classes)
         existing = {name(v) for v in self.pvs.list()} | self.created
         body = provision(claim, classes, {name(n): n for n in self.nodes.list()}, existing)
         if body is None:
@@ -105,6 +109,23 @@ class LocalPathProvisioner:
         log.info("provisioned %s for %s at %s", body["metadata"]["name"], key, body["spec"]["local"]["path"])
         await self.recorder.event(ref, "Normal", "ProvisioningSucceeded",
                                   f"Successfully provisioned volume {body['metadata']['name']}")
+        return None
+
+    async def _expand(self, claim: Obj, classes: Mapping[str, Obj]) -> Result | None:
+        volume_name = str(spec(claim).get("volumeName"))
+        body = expanded(claim, self.pvs.get(volume_name), classes)
+        if body is None:
+            return None
+        ref = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta(claim)}
+        await self.recorder.event(ref, "Normal", "Resizing", f'External resizer is resizing volume {volume_name}')
+        try:
+            await self.client.update(PVS, {**body, "apiVersion": "v1", "kind": "PersistentVolume"})
+        except errors.ConflictError:
+            return Result.after(0.2)
+        except errors.NotFoundError:
+            return None
+        await self.recorder.event(ref, "Normal", "VolumeResizeSuccessful",
+                                  f'resize volume "{volume_name}" by resizer "{PROVISIONER}" succeeded')
         return None
 
     async def run(self) -> None:

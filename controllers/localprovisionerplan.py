@@ -15,6 +15,11 @@ node (chosen by a stable hash of the claim's uid) for an Immediate class. The vo
 claim's request as capacity and its access modes and volume mode, the class's reclaim policy and
 mount options, ``pv.kubernetes.io/provisioned-by: minik8s.io/local-path`` and a claimRef to the
 claim (pre-bound).
+
+Expansion: a bound claim of a class with ``allowVolumeExpansion: true`` whose request grew past its
+local-path volume's capacity gets the volume's capacity raised to the request (``expanded``; a
+directory has no size to change, so this is all the external resizer's work amounts to); the
+binder then copies the capacity into the claim's status.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from machinery.volumematch import (ANN_DEFAULT_CLASS, ANN_PROVISIONED_BY, ANN_SELECTED_NODE,
-                                   WAIT_FOR_FIRST_CONSUMER, annotations_of, meta, name, spec, storage_class_of)
+                                   WAIT_FOR_FIRST_CONSUMER, annotations_of, capacity, is_bound_to, meta, name,
+                                   requested, spec, storage_class_of)
 
 Obj = Mapping[str, Any]
 
@@ -119,5 +125,22 @@ def provision(claim: Obj, classes: Mapping[str, Obj], nodes: Mapping[str, Obj],
     return volume_for(claim, storage_class, node_name=node_name, node=nodes.get(node_name))
 
 
+def expanded(claim: Obj, volume: Obj | None, classes: Mapping[str, Obj]) -> dict[str, Any] | None:
+    """The volume with the claim's grown request as its capacity, or None (nothing to resize)."""
+    if volume is None or annotations_of(volume).get(ANN_PROVISIONED_BY) != PROVISIONER:
+        return None
+    if spec(claim).get("volumeName") != name(volume) or not is_bound_to(volume, claim):
+        return None
+    storage_class = classes.get(storage_class_of(claim))
+    if storage_class is None or storage_class.get("allowVolumeExpansion") is not True:
+        return None
+    if requested(claim) <= capacity(volume):
+        return None
+    request = ((spec(claim).get("resources") or {}).get("requests") or {}).get("storage")
+    out = dict(volume)
+    out["spec"] = {**spec(volume), "capacity": {**(spec(volume).get("capacity") or {}), "storage": request}}
+    return out
+
+
 __all__ = ["DEFAULT_CLASS_NAME", "DEFAULT_LOCAL_PATH_DIR", "LOCAL_PATH_DIR_ANNOTATION", "PROVISIONER",
-           "choose_node", "default_class", "local_path", "provision", "volume_for", "volume_name", "wants_volume"]
+           "choose_node", "default_class", "expanded", "local_path", "provision", "volume_for", "volume_name", "wants_volume"]

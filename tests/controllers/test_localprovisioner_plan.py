@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from controllers.localprovisionerplan import choose_node, default_class, provision
+from controllers.localprovisionerplan import choose_node, default_class, expanded, provision
 
 Obj = dict[str, Any]
 
@@ -84,3 +84,17 @@ def test_an_immediate_claim_goes_to_a_ready_node_chosen_stably() -> None:
     assert chosen[0] in ("n1", "n2")
     assert choose_node(claim("local-now"), NOW, NODES.values()) == chosen[0]
     assert choose_node(claim("local-now"), NOW, [node("down", ready=False)]) is None
+
+
+def test_a_grown_claim_of_an_expandable_class_grows_its_volume() -> None:
+    classes = {**CLASSES, "local-path": {**WFFC, "allowVolumeExpansion": True}}
+    bound = claim(selected="n1", volume="pvc-1234")
+    volume = provision(claim(selected="n1"), classes, NODES, set())
+    assert volume is not None
+    assert expanded(bound, volume, classes) is None  # 2Gi asked, 2Gi there
+    bound["spec"]["resources"]["requests"]["storage"] = "3Gi"
+    grown = expanded(bound, volume, classes)
+    assert grown is not None and grown["spec"]["capacity"] == {"storage": "3Gi"}
+    assert volume["spec"]["capacity"] == {"storage": "2Gi"}  # not mutated
+    assert expanded(bound, volume, CLASSES) is None  # the class does not allow expansion
+    assert expanded(bound, None, classes) is None

@@ -11,7 +11,6 @@ own; nodes ``sim-s-0`` and ``sim-s-1`` (one simulated kubelet process).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -21,6 +20,7 @@ from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
+import yaml
 
 from machinery.kubeconfig import write_kubeconfig
 from tests.cluster import ApiServerProcess, ComponentProcess, Etcd
@@ -55,7 +55,7 @@ class Cluster:
         return p
 
     def apply(self, *docs: dict[str, Any], namespace: str = "") -> subprocess.CompletedProcess[str]:
-        body = "\n---\n".join(json.dumps(d) for d in docs)
+        body = yaml.safe_dump_all(docs)
         return self.kubectl("apply", "-f", "-", *(("-n", namespace) if namespace else ()), stdin=body, check=False)
 
     def diagnostics(self) -> str:
@@ -287,3 +287,30 @@ def test_a_users_edit_of_the_default_class_survives_a_restart(cluster: Cluster) 
     assert cluster.apply(pod("user", "after"), namespace=ns).returncode == 0
     cluster.wait("the claim Bound after the restart", lambda: phase(cluster.claim(ns, "after")) == "Bound", 40)
     assert cluster.volume_class("local-path")["metadata"]["annotations"]["note"] == "mine"
+
+
+def test_an_immediate_local_path_class_provisions_at_once_and_expands(cluster: Cluster) -> None:
+    cls = f"expandable-{uuid.uuid4().hex[:6]}"
+    assert cluster.apply({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": cls},
+                          "provisioner": "minik8s.io/local-path", "allowVolumeExpansion": True}).returncode == 0
+    ns = cluster.namespace()
+    p = cluster.apply(claim("grow", cls=cls), claim("fixed"), namespace=ns)
+    assert p.returncode == 0, p.stderr
+    grown = cluster.wait("the Immediate claim Bound without a pod",
+                         lambda: (c := cluster.claim(ns, "grow")) and phase(c) == "Bound" and c)
+    pv_name = grown["spec"]["volumeName"]
+    assert cluster.volume(pv_name)["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0][
+        "matchExpressions"][0]["values"][0] in ("sim-s-0", "sim-s-1")
+    cluster.kubectl("patch", "pvc", "grow", "-n", ns, "-p", '{"spec":{"resources":{"requests":{"storage":"3Gi"}}}}')
+    cluster.wait("the volume grown", lambda: cluster.volume(pv_name)["spec"]["capacity"] == {"storage": "3Gi"})
+    cluster.wait("the claim's capacity grown",
+                 lambda: cluster.claim(ns, "grow")["status"].get("capacity") == {"storage": "3Gi"})
+    # The default class does not allow expansion: the resize admission refuses a bound claim's growth.
+    assert cluster.apply(pod("user", "fixed"), namespace=ns).returncode == 0
+    cluster.wait("fixed Bound", lambda: phase(cluster.claim(ns, "fixed")) == "Bound")
+    p = cluster.kubectl("patch", "pvc", "fixed", "-n", ns, "-p",
+                        '{"spec":{"resources":{"requests":{"storage":"3Gi"}}}}', check=False)
+    assert p.returncode != 0 and ('persistentvolumeclaims "fixed" is forbidden: only dynamically provisioned pvc can '
+                                  "be resized and the storageclass that provisions the pvc must support resize") \
+        in p.stderr, p.stderr
+    cluster.kubectl("delete", "sc", cls)

@@ -221,3 +221,24 @@ def test_volumes_and_claims_over_the_api(http: httpx.Client, namespace: str) -> 
         assert "persistentvolumeclaims/status" in resources
     finally:
         http.delete(f"/api/v1/persistentvolumes/{pv_name}")
+
+
+async def test_a_bound_claim_grows_only_in_an_expandable_class() -> None:
+    """The PersistentVolumeClaimResize admission (before_update reads the stored classes)."""
+    from machinery import errors
+
+    classes = [{"metadata": {"name": "grows"}, "provisioner": "p.io/x", "allowVolumeExpansion": True},
+               {"metadata": {"name": "fixed"}, "provisioner": "p.io/x"}]
+    ctx = CreateContext(now=NOW, stored=lambda gr: classes if gr == "storageclasses.storage.k8s.io" else [])
+    for cls, allowed in (("grows", True), ("fixed", False), ("missing", False)):
+        old = bound(claim(storageClassName=cls))
+        new = copy.deepcopy(old)
+        new["spec"]["resources"]["requests"]["storage"] = "2Gi"
+        if allowed:
+            await PVC.before_update(new, old, ctx)
+        else:
+            with pytest.raises(errors.ForbiddenError, match="only dynamically provisioned pvc can be resized"):
+                await PVC.before_update(new, old, ctx)
+    pending = claim(storageClassName="fixed")
+    pending["status"] = {"phase": "Pending"}
+    await PVC.before_update(copy.deepcopy(pending), pending, ctx)  # nothing grew: nothing to admit
