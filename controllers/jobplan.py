@@ -1,7 +1,8 @@
 """The Job controller's decisions for one sync, as a pure function over wire dicts.
 
 After Kubernetes' pkg/controller/job ``syncJob``, ``trackJobStatusAndRemoveFinalizers`` and
-``manageJob``. Data flow:
+``manageJob``; the counting and the finish rules are in ``controllers.jobaccount``, the pod
+facts in ``controllers.jobpods``. Data flow:
 
     the Job + the pods of its namespace (informer caches) + now + settings
       -> claim (adopt matching orphans, release owned pods that stopped matching)
@@ -32,17 +33,18 @@ from datetime import datetime
 from typing import Any
 
 from controllers import ownerrefs
+from controllers.jobaccount import (
+    Accounts, account, condition_true, count_new_failures, int_or, is_finished, limits_exceeded, success_reason,
+)
 from controllers.jobpods import (
     backoff_remaining, completion_index, finished_time, format_indexes, has_tracking_finalizer, index_failures,
-    is_active, is_failed, is_ready, is_terminating, match_failure_policy, only_replace_failed, parse_indexes, phase,
-    pod_for_job, restarts,
+    is_active, is_failed, is_ready, is_terminating, only_replace_failed, phase, pod_for_job,
 )
-from controllers.ownerrefs import Obj, is_deleting, meta, uid_of
+from controllers.ownerrefs import Obj, meta, uid_of
 from machinery.selectors import SelectorError, label_selector_from_dict
 from machinery.timefmt import parse_time
 
 BURST = 500
-FINISHED = ("Complete", "Failed")
 Event = tuple[str, str, str]  # (type, reason, message)
 
 
@@ -65,21 +67,8 @@ class JobPlan:
     requeue_after: float | None = None
 
 
-def _int(value: Any, default: int) -> int:
-    return value if isinstance(value, int) else default
-
-
 def stamp(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def condition_true(job: Obj, kind: str) -> bool:
-    return any(c.get("type") == kind and c.get("status") == "True"
-               for c in (job.get("status") or {}).get("conditions") or [] if isinstance(c, dict))
-
-
-def is_finished(job: Obj) -> bool:
-    return any(condition_true(job, kind) for kind in FINISHED)
 
 
 def set_condition(conditions: list[Obj], kind: str, status: str, *, reason: str, message: str, now: datetime) -> bool:
@@ -112,145 +101,6 @@ def _deletion_order(pods: list[Obj]) -> list[Obj]:
     return sorted(pods, key=key)
 
 
-@dataclass
-class _Accounts:
-    """The counting of one sync (see the module docstring)."""
-
-    succeeded: int
-    failed: int
-    uncounted_succeeded: list[str]
-    uncounted_failed: list[str]
-    completed: set[int]
-    failed_indexes: set[int] = field(default_factory=set)  # backoffLimitPerIndex: indexes given up
-    new_failed: list[Obj] = field(default_factory=list)
-    remove_finalizer: list[Obj] = field(default_factory=list)
-
-
-def _account(job: Obj, pods: list[Obj], *, indexed: bool, completions: int, now: datetime) -> _Accounts:
-    status = job.get("status") or {}
-    uncounted = status.get("uncountedTerminatedPods") or {}
-    acc = _Accounts(succeeded=int(status.get("succeeded") or 0), failed=int(status.get("failed") or 0),
-                    uncounted_succeeded=list(uncounted.get("succeeded") or []),
-                    uncounted_failed=list(uncounted.get("failed") or []),
-                    completed=parse_indexes(status.get("completedIndexes"), limit=completions) if indexed else set(),
-                    failed_indexes=parse_indexes(status.get("failedIndexes"), limit=completions) if indexed else set())
-    by_uid = {uid_of(p): p for p in pods}
-    # Uids whose pod has lost the finalizer (or is gone) are counted now.
-    for attr, counter in (("uncounted_succeeded", "succeeded"), ("uncounted_failed", "failed")):
-        keep = []
-        for uid in getattr(acc, attr):
-            pod = by_uid.get(uid)
-            if pod is None or not has_tracking_finalizer(pod):
-                setattr(acc, counter, getattr(acc, counter) + 1)
-            else:
-                keep.append(uid)
-        setattr(acc, attr, keep)
-    suspended = bool((job.get("spec") or {}).get("suspend"))
-    failing = condition_true(job, "FailureTarget")
-    for pod in pods:
-        if not has_tracking_finalizer(pod):
-            continue
-        uid = uid_of(pod)
-        if uid in acc.uncounted_succeeded or uid in acc.uncounted_failed:
-            acc.remove_finalizer.append(pod)
-            continue
-        if phase(pod) == "Succeeded":
-            if indexed:
-                index = completion_index(pod)
-                if index is not None and index < completions:
-                    acc.completed.add(index)
-            else:
-                acc.uncounted_succeeded.append(uid)
-            acc.remove_finalizer.append(pod)
-        elif suspended and is_deleting(pod) and phase(pod) != "Failed":
-            acc.remove_finalizer.append(pod)  # deleted because the Job was suspended: no failure
-        elif is_failed(pod, job, now=now) or (failing and is_deleting(pod)):
-            acc.new_failed.append(pod)
-            acc.remove_finalizer.append(pod)
-    if indexed:
-        acc.succeeded = len(acc.completed)
-    return acc
-
-
-def _count_new_failures(job: Obj, acc: _Accounts) -> tuple[str, str] | None:
-    """Newly failed pods go into uncounted failed unless a podFailurePolicy rule ignores them;
-    returns (reason, message) when a FailJob rule matched."""
-    reason: tuple[str, str] | None = None
-    spec = job.get("spec") or {}
-    has_policy = spec.get("podFailurePolicy") is not None
-    per_index = spec.get("backoffLimitPerIndex")
-    for pod in acc.new_failed:
-        match = match_failure_policy(job, pod) if has_policy and phase(pod) == "Failed" else None
-        action = match[0] if match else "Count"
-        if action == "Ignore":
-            continue
-        acc.uncounted_failed.append(uid_of(pod))
-        index = completion_index(pod)
-        if isinstance(per_index, int) and index is not None and index < _int(spec.get("completions"), 0) and (
-                action == "FailIndex" or index_failures(pod) + 1 > per_index):
-            acc.failed_indexes.add(index)
-        if action == "FailJob" and reason is None and match is not None:
-            reason = ("PodFailurePolicy", match[1])
-    return reason
-
-
-def _limits_exceeded(job: Obj, acc: _Accounts, active: list[Obj], *, now: datetime) -> tuple[str, str] | None:
-    """backoffLimit (restarts too under restartPolicy OnFailure), then activeDeadlineSeconds."""
-    spec = job.get("spec") or {}
-    if spec.get("backoffLimitPerIndex") is not None and acc.failed_indexes:
-        most = spec.get("maxFailedIndexes")
-        if isinstance(most, int) and len(acc.failed_indexes) > most:
-            return "MaxFailedIndexesExceeded", "Job has exceeded the specified maximal number of failed indexes"
-        if len(acc.completed | acc.failed_indexes) >= _int(spec.get("completions"), 0):
-            return "FailedIndexes", "Job has failed indexes"
-    limit = _int(spec.get("backoffLimit"), 6)
-    failed = acc.failed + len(acc.uncounted_failed)
-    on_failure = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy") == "OnFailure"
-    restart_total = sum(restarts(p) for p in active) if on_failure else 0
-    if failed > limit or (on_failure and (restart_total > 0 if limit == 0 else restart_total >= limit)):
-        return "BackoffLimitExceeded", "Job has reached the specified backoff limit"
-    deadline = spec.get("activeDeadlineSeconds")
-    start = parse_time((job.get("status") or {}).get("startTime"))
-    if deadline is not None and start is not None and not spec.get("suspend") and \
-            (now - start).total_seconds() >= int(deadline):
-        return "DeadlineExceeded", "Job was active longer than specified deadline"
-    return None
-
-
-COMPLETIONS_REACHED = ("CompletionsReached", "Reached expected number of succeeded pods")
-
-
-def _success_policy(job: Obj, acc: _Accounts) -> tuple[str, str] | None:
-    """``matchSuccessPolicy``: the first rule the completed indexes satisfy."""
-    spec = job.get("spec") or {}
-    total = _int(spec.get("completions"), 0)
-    for i, rule in enumerate((spec.get("successPolicy") or {}).get("rules") or []):
-        count = rule.get("succeededCount")
-        if rule.get("succeededIndexes") is None:
-            matched = isinstance(count, int) and len(acc.completed) >= count
-        else:
-            wanted = parse_indexes(rule.get("succeededIndexes"), limit=total)
-            done = len(acc.completed & wanted)
-            matched = done >= count if isinstance(count, int) else done == len(wanted)
-        if matched:
-            return "SuccessPolicy", f"Matched rules at index {i}"
-    return None
-
-
-def _success(job: Obj, acc: _Accounts, active: list[Obj], *, indexed: bool) -> tuple[str, str] | None:
-    """(reason, message) when the Job has succeeded: completions reached, or (Indexed) a successPolicy rule."""
-    spec = job.get("spec") or {}
-    completions = spec.get("completions")
-    if indexed:
-        if completions is not None and len(acc.completed) >= int(completions):
-            return COMPLETIONS_REACHED
-        return _success_policy(job, acc) if spec.get("successPolicy") else None
-    total = acc.succeeded + len(acc.uncounted_succeeded)
-    if completions is None:
-        return COMPLETIONS_REACHED if total > 0 and not active else None
-    return COMPLETIONS_REACHED if total >= int(completions) else None
-
-
 def _index_retries(job: Obj, owned: list[Obj], pending: list[int], *, now: datetime, settings: JobPlanSettings
                    ) -> tuple[list[tuple[int, int]], float | None]:
     """backoffLimitPerIndex: ([(index, failures so far)] whose own backoff is over, seconds until the next one)."""
@@ -272,12 +122,12 @@ def _index_retries(job: Obj, owned: list[Obj], pending: list[int], *, now: datet
     return ready, wait
 
 
-def _creations(job: Obj, acc: _Accounts, active: list[Obj], terminating: list[Obj], *, indexed: bool,
+def _creations(job: Obj, acc: Accounts, active: list[Obj], terminating: list[Obj], *, indexed: bool,
                settings: JobPlanSettings, owned: list[Obj] | None = None, now: datetime | None = None
                ) -> tuple[list[Obj], list[Obj], float | None]:
     """(pod bodies to create, active pods to delete, seconds until a per-index backoff ends) toward parallelism."""
     spec = job.get("spec") or {}
-    parallelism = max(0, _int(spec.get("parallelism"), 1))
+    parallelism = max(0, int_or(spec.get("parallelism"), 1))
     completions = spec.get("completions")
     busy = len(terminating) if only_replace_failed(job) else 0
     if indexed:
@@ -331,15 +181,15 @@ def plan(job: Obj, pods: list[Obj], *, now: datetime, manage: bool = True,
     owned = claim.owned
     indexed = spec.get("completionMode") == "Indexed"
     completions = int(spec.get("completions") or 0)
-    acc = _account(job, owned, indexed=indexed, completions=completions, now=now)
+    acc = account(job, owned, indexed=indexed, completions=completions, now=now)
     active = [p for p in owned if is_active(p)]
     terminating = [p for p in owned if is_terminating(p)]
     if is_finished(job):
         out.remove_finalizer = [p for p in owned if has_tracking_finalizer(p)]
-        _count_new_failures(job, acc)
+        count_new_failures(job, acc)
         out.status = _status(status, acc, active=[], ready=0, terminating=len(terminating), indexed=indexed)
         return out
-    policy_failure = _count_new_failures(job, acc)
+    policy_failure = count_new_failures(job, acc)
     target = next((c for c in conditions if c.get("type") == "FailureTarget" and c.get("status") == "True"), None)
     failure: tuple[str, str] | None
     if target is not None:
@@ -347,12 +197,12 @@ def plan(job: Obj, pods: list[Obj], *, now: datetime, manage: bool = True,
     elif condition_true(job, "SuccessCriteriaMet"):
         failure = None
     else:
-        failure = policy_failure or _limits_exceeded(job, acc, active, now=now)
+        failure = policy_failure or limits_exceeded(job, acc, active, now=now)
     met = next((c for c in conditions if c.get("type") == "SuccessCriteriaMet" and c.get("status") == "True"), None)
     success: tuple[str, str] | None = None
     if failure is None:
         success = (str(met.get("reason") or ""), str(met.get("message") or "")) if met is not None else \
-            _success(job, acc, active, indexed=indexed)
+            success_reason(job, acc, active, indexed=indexed)
     out.remove_finalizer = acc.remove_finalizer
     if failure is not None or success is not None:
         # Finishing: no new pods, the active ones go; the terminal condition once all are gone.
@@ -415,7 +265,7 @@ def plan(job: Obj, pods: list[Obj], *, now: datetime, manage: bool = True,
     return out
 
 
-def _status(status: Obj, acc: _Accounts, *, active: list[Obj], ready: int, terminating: int, indexed: bool,
+def _status(status: Obj, acc: Accounts, *, active: list[Obj], ready: int, terminating: int, indexed: bool,
             created: int = 0) -> Obj:
     """The JobStatus fields every sync writes (conditions and times are already in ``status``)."""
     status["active"] = len(active) + created
