@@ -194,14 +194,15 @@ def _first_string(buf: bytes, *, field: str) -> str:
     return out
 
 
-def _fields_v1(buf: bytes) -> Any:
+def _fields_v1(buf: bytes, type_: str = "FieldsV1") -> Any:
+    """A FieldsV1 or runtime.RawExtension: JSON bytes in field 1."""
     for number, wire, value in _wire_fields(buf):
         if number == 1 and wire == _LEN:
             assert isinstance(value, bytes)
             try:
                 return orjson.loads(value) if value else None
             except orjson.JSONDecodeError as e:
-                raise ProtobufError(f"FieldsV1 is not JSON: {e}") from None
+                raise ProtobufError(f"{type_} is not JSON: {e}") from None
     return None
 
 
@@ -223,8 +224,8 @@ def _value(field: str, type_: str, wire: int, value: int | bytes) -> Any:
         return _first_string(value, field=field) or "0"
     if type_ == "IntOrString":
         return _int_or_string(value)
-    if type_ == "FieldsV1":
-        return _fields_v1(value)
+    if type_ in ("FieldsV1", "RawExtension"):
+        return _fields_v1(value, type_)
     return _message(value, type_)
 
 
@@ -253,7 +254,7 @@ def _map_entry(field: str, type_: str, buf: bytes) -> tuple[str, Any]:
 def _zero(type_: str) -> Any:
     """The JSON value of a map entry whose value was not sent (proto's default)."""
     return {"s": "", "y": "", "i": 0, "b": False, "Quantity": "0", "IntOrString": 0}.get(
-        type_, None if type_ in ("Time", "MicroTime", "FieldsV1") else {})
+        type_, None if type_ in ("Time", "MicroTime", "FieldsV1", "RawExtension") else {})
 
 
 def _message(buf: bytes, message: str) -> dict[str, Any]:

@@ -147,6 +147,19 @@ def test_inline_embedded_messages() -> None:
         "httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"}, "initialDelaySeconds": 5}
 
 
+def test_controller_revision_data_is_raw_json_and_statefulset_keeps_pointer_zeros() -> None:
+    revision = envelope("apps/v1", "ControllerRevision", m(
+        f(1, meta("web-5d8f")), f(2, m(f(1, b'{"spec":{"template":{"$patch":"replace"}}}'))), f(3, 0)))
+    assert decode_protobuf(revision) == {
+        "apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": {"name": "web-5d8f"},
+        "data": {"spec": {"template": {"$patch": "replace"}}}, "revision": 0}
+    sts = envelope("apps/v1", "StatefulSet", m(f(1, meta("web")), f(2, m(
+        f(1, 0), f(5, "nginx"), f(7, m(f(1, "RollingUpdate"), f(2, m(f(1, 0))))), f(9, 0)))))
+    assert decode_protobuf(sts)["spec"] == {
+        "replicas": 0, "serviceName": "nginx", "updateStrategy": {"type": "RollingUpdate",
+                                                                  "rollingUpdate": {"partition": 0}}}
+
+
 def test_unknown_fields_are_skipped() -> None:
     container = m(f(1, "c"), f(2, "img"), f(999, "from-the-future"), f(998, 7))
     pod = m(f(1, meta("p")), f(2, m(f(2, container), f(777, m(f(1, "x"))))), f(40, b"\x01\x02"))
@@ -204,7 +217,7 @@ def test_unknown_kind() -> None:
 
 def test_schema_is_closed() -> None:
     """Every message a field names has its own table entry."""
-    special = {"s", "i", "b", "y", "Time", "MicroTime", "Quantity", "IntOrString", "FieldsV1"}
+    special = {"s", "i", "b", "y", "Time", "MicroTime", "Quantity", "IntOrString", "FieldsV1", "RawExtension"}
     for name, spec in MESSAGES.items():
         for token in spec.split():
             _, number, code = token.split(":")

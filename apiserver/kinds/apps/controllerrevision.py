@@ -32,6 +32,8 @@ class ControllerRevisionStrategy(Strategy):
         Column("Revision", description="Revision indicates the revision of the state represented by Data."),
         AGE,
     )
+    # k8s.io/api/apps/v1 generated.proto; ``data`` is a runtime.RawExtension (JSON bytes).
+    protobuf_messages = {"ControllerRevision": "metadata:1:ObjectMeta data:2:RawExtension revision:3:i!"}
 
     def validate(self, obj: Obj) -> Causes:
         causes: Causes = []

@@ -78,6 +78,20 @@ class DaemonSetStrategy(Strategy):
             "https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors")),
     )
     type_facts = {"V1DaemonSetStatus": {"conditions": keyed("type")}}
+    # k8s.io/api/apps/v1 generated.proto (kubectl's typed commands send protobuf bodies).
+    protobuf_messages = {
+        "DaemonSet": "metadata:1:ObjectMeta spec:2:DaemonSetSpec status:3:DaemonSetStatus",
+        "DaemonSetSpec": (
+            "selector:1:LabelSelector template:2:PodTemplateSpec updateStrategy:3:DaemonSetUpdateStrategy "
+            "minReadySeconds:4:i revisionHistoryLimit:6:i!"),
+        "DaemonSetUpdateStrategy": "type:1:s rollingUpdate:2:RollingUpdateDaemonSet",
+        "RollingUpdateDaemonSet": "maxUnavailable:1:IntOrString maxSurge:2:IntOrString",
+        "DaemonSetStatus": (
+            "currentNumberScheduled:1:i! numberMisscheduled:2:i! desiredNumberScheduled:3:i! numberReady:4:i! "
+            "observedGeneration:5:i updatedNumberScheduled:6:i numberAvailable:7:i numberUnavailable:8:i "
+            "collisionCount:9:i! conditions:10:*DaemonSetCondition"),
+        "DaemonSetCondition": "type:1:s! status:2:s! lastTransitionTime:3:Time reason:4:s message:5:s",
+    }
 
     def defaults(self, obj: Obj) -> None:
         ds_spec = map_at(obj, "spec", create=True)
