@@ -9,6 +9,9 @@ shortened: a pass every 0.5 s, a 3 s quarantine, 3 terminated pods kept) and sim
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any, Iterator
@@ -17,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.mkctl import app as mkctl_app
-from tests.cluster import ComponentProcess
+from tests.cluster import ROOT, ComponentProcess
 from tests.e2e.test_workloads import LEASE, NODE_TIMINGS, Cluster, is_ready, ready_nodes
 
 pytestmark = pytest.mark.e2e
@@ -82,6 +85,34 @@ def two_pods_on(c: DisruptionCluster, ns: str, app: str, node: str, others: list
         c.kubectl("uncordon", *others)
 
 
+def held_drain(c: DisruptionCluster, ns: str, app: str, node: str, others: list[str],
+               argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run a drain of ``node`` (2 pods of ``app`` and a budget allowing 1) while every other node is
+    cordoned: the first eviction goes through, its replacement cannot become Ready anywhere, so the
+    budget must hold the second pod (the drain keeps retrying); once a node is uncordoned the
+    replacement runs, and the drain finishes."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(c.home), "KUBECONFIG": str(c.kubeconfig),
+           "PYTHONPATH": str(ROOT)}
+    c.kubectl("cordon", *others)
+    try:
+        drain = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        try:
+            c.wait("one pod evicted", lambda: len([p for p in c.pods(ns, f"app={app}") if p["spec"].get("nodeName") == node
+                                                   and not p["metadata"].get("deletionTimestamp")]) == 1, 30)
+            time.sleep(6)  # longer than the 5 s between retries
+            assert drain.poll() is None, drain.communicate()
+            held = [p for p in c.pods(ns, f"app={app}") if p["spec"].get("nodeName") == node]
+            assert len(held) == 1 and is_ready(held[0])  # the budget kept it
+            assert c.pdb_status(ns, f"{app}-pdb")["disruptionsAllowed"] == 0
+        except BaseException:
+            drain.kill()
+            raise
+    finally:
+        c.kubectl("uncordon", *others)
+    out, err = drain.communicate(timeout=90)
+    return subprocess.CompletedProcess(argv, drain.returncode, out, err)
+
+
 def test_drain_and_daemon_sets(cluster: DisruptionCluster) -> None:
     c = cluster
     ns = c.namespace()
@@ -141,14 +172,13 @@ def test_kubectl_drain_waits_for_the_budget(cluster: DisruptionCluster) -> None:
     assert got[0].split() == ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE", "ALLOWED", "DISRUPTIONS", "AGE"]
     assert got[1].split()[:4] == ["web-pdb", "1", "N/A", "1"]
 
-    started = time.monotonic()
-    p = c.kubectl("drain", "sim-a-0", "--ignore-daemonsets", "--timeout=90s", timeout=120)
-    took = time.monotonic() - started
+    p = held_drain(c, ns, "web", "sim-a-0", ["sim-a-1", "sim-b"],
+                   ["kubectl", "drain", "sim-a-0", "--ignore-daemonsets", "--timeout=90s"])
+    assert p.returncode == 0, (p.stdout, p.stderr)
     assert "node/sim-a-0 cordoned" in p.stdout
     assert p.stdout.count("evicting pod ") >= 3, p.stdout  # both, and the refused one again
-    assert RETRY_LINE in p.stderr, p.stderr  # the budget refused the second eviction at first
+    assert RETRY_LINE in p.stderr, p.stderr  # the budget refused the second eviction
     assert p.stdout.rstrip().endswith("node/sim-a-0 drained"), p.stdout
-    assert took >= 5  # kubectl waited for the budget before the second eviction
     pods = ready_pods(c, ns, "web")
     assert len(pods) == 2 and all(x["spec"]["nodeName"] != "sim-a-0" for x in pods)
     assert c.http.get("/api/v1/nodes/sim-a-0").json()["spec"]["unschedulable"] is True
@@ -212,8 +242,9 @@ def test_mkctl_cordon_uncordon_and_drain(cluster: DisruptionCluster) -> None:
         in mine.stderr
     c.apply(ns, pdb("api-pdb", "api", minAvailable=1))
     c.wait("api PDB allows 1", lambda: c.pdb_status(ns, "api-pdb").get("disruptionsAllowed") == 1, 30)
-    r = c.mkctl("drain", "sim-a-1", "--force", "--timeout=90s")
-    assert r.exit_code == 0, r.output
+    r = held_drain(c, ns, "api", "sim-a-1", ["sim-a-0", "sim-b"],
+                   [sys.executable, "-m", "cli.mkctl", "drain", "sim-a-1", "--force", "--timeout=90s"])
+    assert r.returncode == 0, (r.stdout, r.stderr)
     assert "node/sim-a-1 already cordoned" in r.stdout  # kubectl's own drain above cordoned it
     assert f"Warning: deleting Pods that declare no controller: {ns}/bare" in r.stderr
     assert f"evicting pod {ns}/bare" in r.stdout and "pod/bare evicted" in r.stdout
