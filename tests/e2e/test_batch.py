@@ -28,6 +28,7 @@ import subprocess
 import threading
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -385,6 +386,11 @@ def test_cronjob_every_minute_created_a_job(cluster: Cluster) -> None:
     left = max(5.0, 75.0 - (time.monotonic() - CRON_STARTED["at"]))
     jobs = cluster.wait("a Job from the CronJob", scheduled, left)
     name = jobs[0]["metadata"]["name"]
+    # On time: created within a few seconds of its scheduled minute.
+    planned = datetime.fromisoformat(
+        jobs[0]["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"].replace("Z", "+00:00"))
+    created = datetime.fromisoformat(jobs[0]["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+    assert timedelta(0) <= created - planned <= timedelta(seconds=5), (planned, created)
     assert name.startswith("every-minute-") and name.removeprefix("every-minute-").isdigit()
     cron = cluster.http.get(f"/apis/batch/v1/namespaces/{ns}/cronjobs/every-minute").json()
     assert cron["status"]["lastScheduleTime"]
