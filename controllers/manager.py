@@ -51,6 +51,8 @@ CONTROLLERS: dict[str, str] = {
     "ttlafterfinished": "controllers.ttlafterfinished",
     "persistentvolume-binder": "controllers.persistentvolume",
     "local-path-provisioner": "controllers.localprovisioner",
+    "pvc-protection": "controllers.pvcprotection",
+    "pv-protection": "controllers.pvprotection",
 }
 
 

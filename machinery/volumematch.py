@@ -5,7 +5,8 @@ After pkg/controller/volume/persistentvolume/util (``FindMatchingVolume``, ``Che
 the informers hold; nothing is mutated. Data flow: the PV binder controller
 (``controllers.pvbinderplan``) matches Immediate claims with ``find_matching_volume(...,
 node_fits=None)``; the scheduler's VolumeBinding plugin (``scheduler.volumebinding``) matches
-WaitForFirstConsumer claims per node, passing a ``node_fits`` check of the volume's node affinity.
+WaitForFirstConsumer claims per node, passing a ``node_fits`` check of the volume's node affinity. The protection controllers
+(``controllers.pvcprotection``) ask ``uses_claim`` and ``protection_to_remove``.
 """
 
 from __future__ import annotations
@@ -154,9 +155,40 @@ def delays_binding(claim: Obj, classes: Mapping[str, Obj]) -> bool:
     return found is not None and found.get("volumeBindingMode") == WAIT_FOR_FIRST_CONSUMER
 
 
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
+PV_PROTECTION = "kubernetes.io/pv-protection"
+
+
+def uses_claim(pod: Obj, claim: Obj) -> bool:
+    """podUsesPVC: a scheduled, not finished pod of the claim's namespace names it in a volume
+    (a generic ephemeral volume's claim is ``<pod>-<volume>``)."""
+    pod_meta = meta(pod)
+    if pod_meta.get("namespace") != meta(claim).get("namespace") or not spec(pod).get("nodeName"):
+        return False
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return False
+    for volume in spec(pod).get("volumes") or []:
+        if (volume.get("persistentVolumeClaim") or {}).get("claimName") == name(claim):
+            return True
+        if volume.get("ephemeral") is not None and f"{pod_meta.get('name')}-{volume.get('name')}" == name(claim):
+            return True
+    return False
+
+
+def protection_to_remove(obj: Obj, finalizer: str, *, in_use: bool) -> dict[str, Any] | None:
+    """The object without ``finalizer`` when it is being deleted and no longer in use, else None."""
+    finalizers = list(meta(obj).get("finalizers") or [])
+    if not meta(obj).get("deletionTimestamp") or finalizer not in finalizers or in_use:
+        return None
+    out = dict(obj)
+    out["metadata"] = {**meta(obj), "finalizers": [f for f in finalizers if f != finalizer]}
+    return out
+
+
 __all__ = [
     "ANN_BETA_STORAGE_PROVISIONER", "ANN_BIND_COMPLETED", "ANN_BOUND_BY_CONTROLLER", "ANN_PROVISIONED_BY",
-    "ANN_SELECTED_NODE", "ANN_STORAGE_PROVISIONER", "NO_PROVISIONER", "WAIT_FOR_FIRST_CONSUMER",
+    "ANN_SELECTED_NODE", "ANN_STORAGE_PROVISIONER", "NO_PROVISIONER", "PVC_PROTECTION", "PV_PROTECTION",
+    "WAIT_FOR_FIRST_CONSUMER", "protection_to_remove", "uses_claim",
     "access_modes_fit", "annotations_of", "capacity", "claim_key", "claim_ref", "delays_binding",
     "find_matching_volume", "is_bound_to", "is_default_class", "name", "requested", "storage_class_of",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from controllers.pvbinderplan import Event, Wake, Write, apply_action, plan_claim, plan_volume
-from machinery.volumematch import find_matching_volume
+from machinery.volumematch import find_matching_volume, protection_to_remove, uses_claim
 
 Obj = dict[str, Any]
 
@@ -175,3 +175,35 @@ def test_a_volume_bound_by_the_controller_to_a_claim_bound_elsewhere_is_unbound(
     assert writes(actions) == [("pv", "v", "unbind-volume"), ("pv", "v", "volume-phase")]
     unbound = apply_action(actions[0], volume)
     assert unbound is not None and "claimRef" not in unbound["spec"] and "annotations" not in unbound["metadata"]
+
+
+def running_pod(*claims: str, node: str = "n1", phase: str = "Running", ephemeral: str = "") -> Obj:
+    volumes: list[Obj] = [{"name": f"v{i}", "persistentVolumeClaim": {"claimName": c}} for i, c in enumerate(claims)]
+    if ephemeral:
+        volumes.append({"name": ephemeral, "ephemeral": {}})
+    return {"metadata": {"name": "p", "namespace": "ns"}, "spec": {"nodeName": node, "volumes": volumes},
+            "status": {"phase": phase}}
+
+
+@pytest.mark.parametrize("the_pod,in_use", [
+    (running_pod("c"), True),
+    (running_pod("other"), False),
+    (running_pod("c", node=""), False),  # not scheduled: the kubelet will refuse a deleting claim
+    (running_pod("c", phase="Succeeded"), False),
+    (running_pod(ephemeral="c"), False),
+    ({**running_pod(ephemeral="data"), "metadata": {"name": "p", "namespace": "ns"}}, False),
+])
+def test_which_pods_use_a_claim(the_pod: Obj, in_use: bool) -> None:
+    assert uses_claim(the_pod, pvc("c")) is in_use
+    assert uses_claim(running_pod(ephemeral="data"), pvc("p-data")) is True
+
+
+def test_the_protection_finalizer_goes_only_when_deleting_and_unused() -> None:
+    claim = pvc()
+    claim["metadata"]["finalizers"] = ["kubernetes.io/pvc-protection", "example.com/keep"]
+    assert protection_to_remove(claim, "kubernetes.io/pvc-protection", in_use=False) is None  # not deleting
+    claim["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert protection_to_remove(claim, "kubernetes.io/pvc-protection", in_use=True) is None
+    freed = protection_to_remove(claim, "kubernetes.io/pvc-protection", in_use=False)
+    assert freed is not None and freed["metadata"]["finalizers"] == ["example.com/keep"]
+    assert claim["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection", "example.com/keep"]

@@ -29,6 +29,7 @@ from tests.waiting import wait_for
 pytestmark = pytest.mark.e2e
 
 LEASE = ("--lease-duration", "2", "--renew-deadline", "1.5", "--retry-period", "0.2")
+CONTROLLERS = "persistentvolume-binder,local-path-provisioner,pvc-protection,pv-protection,namespace"
 
 
 class Cluster:
@@ -45,7 +46,7 @@ class Cluster:
                                               "--lease-renew-interval", "0.5")
         self.scheduler = ComponentProcess.start("scheduler", "--server", self.url, *LEASE)
         self.cm = ComponentProcess.start("controller-manager", "--server", self.url, *LEASE, "--controllers",
-                                         "persistentvolume-binder,local-path-provisioner,namespace")
+                                         CONTROLLERS)
 
     def kubectl(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.home), "KUBECONFIG": str(self.kubeconfig)}
@@ -281,7 +282,7 @@ def test_a_users_edit_of_the_default_class_survives_a_restart(cluster: Cluster) 
     cluster.kubectl("annotate", "sc", "local-path", "note=mine")
     cluster.cm.stop()
     cluster.cm = ComponentProcess.start("controller-manager", "--server", cluster.url, *LEASE, "--controllers",
-                                        "persistentvolume-binder,local-path-provisioner,namespace")
+                                        CONTROLLERS)
     ns = cluster.namespace()
     assert cluster.apply(claim("after"), namespace=ns).returncode == 0
     assert cluster.apply(pod("user", "after"), namespace=ns).returncode == 0
@@ -314,3 +315,24 @@ def test_an_immediate_local_path_class_provisions_at_once_and_expands(cluster: C
                                   "be resized and the storageclass that provisions the pvc must support resize") \
         in p.stderr, p.stderr
     cluster.kubectl("delete", "sc", cls)
+
+
+def test_a_claim_in_use_is_not_deleted_under_its_pod(cluster: Cluster) -> None:
+    ns = cluster.namespace()
+    assert cluster.apply(claim("busy"), pod("user", "busy"), namespace=ns).returncode == 0
+    bound = cluster.wait("busy Bound", lambda: (c := cluster.claim(ns, "busy")) and phase(c) == "Bound" and c)
+    assert bound["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+    pv_name = bound["spec"]["volumeName"]
+    assert cluster.volume(pv_name)["metadata"]["finalizers"] == ["kubernetes.io/pv-protection"]
+    cluster.kubectl("delete", "pvc", "busy", "-n", ns, "--wait=false")
+    time.sleep(1.0)
+    held = cluster.claim(ns, "busy")
+    assert held["metadata"].get("deletionTimestamp") and phase(held) == "Bound"  # the pod still uses it
+    assert cluster.kubectl("get", "pvc", "busy", "-n", ns).stdout.splitlines()[1].split()[1] == "Terminating"
+    assert phase(cluster.volume(pv_name)) == "Bound"
+    cluster.kubectl("delete", "pod", "user", "-n", ns, "--grace-period=0", "--force")
+    cluster.wait("the claim gone once its pod is", lambda: not cluster.claim(ns, "busy"))
+    cluster.wait("its volume Released", lambda: phase(cluster.volume(pv_name)) == "Released")
+    # A deleted volume that is not Bound goes at once; the protection only holds Bound ones.
+    cluster.kubectl("delete", "pv", pv_name)
+    assert not cluster.volume(pv_name)

@@ -5,7 +5,8 @@ After pkg/registry/core/persistentvolume and ``ValidatePersistentVolumeSpec``: t
 phase ``Pending`` (the binder makes it ``Available``), ``accessModes`` and ``capacity.storage``
 are required, exactly one volume source (``local`` needs ``nodeAffinity``), the source, the
 volume mode and a set node affinity never change; ``/status`` carries the phase the binder
-writes. ``kubectl get pv`` columns are printPersistentVolume's (kubectl 1.32).
+writes; a new volume gets the ``kubernetes.io/pv-protection`` finalizer (removed by the
+pv-protection controller once the deleted volume is not Bound). ``kubectl get pv`` columns are printPersistentVolume's (kubectl 1.32).
 
 The helpers at the bottom (access-mode strings, class names, node-selector validation) are
 shared with the PersistentVolumeClaim and StorageClass strategies.
@@ -23,7 +24,7 @@ from ...openapi.facts import ATOMIC, Facts
 from ...validation.fielderrors import (Causes, Obj, child, each, forbidden, get_map, get_maps, get_opt_map, get_str,
                                        get_strs, invalid, not_supported, required)
 from ...validation.formats import dns1123_subdomain_errors, label_value_errors, qualified_name_errors
-from ..base import AGE, NAME, Column, Strategy, age, meta, name_of, spec, status
+from ..base import AGE, NAME, Column, CreateContext, Strategy, age, meta, name_of, spec, status
 from ..common.defaulting import set_if_unset
 
 ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")  # sets.List order
@@ -32,6 +33,7 @@ _ACCESS_SHORT = (("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteM
 RECLAIM_POLICIES = ("Delete", "Recycle", "Retain")
 VOLUME_MODES = ("Block", "Filesystem")
 BETA_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
+PV_PROTECTION = "kubernetes.io/pv-protection"
 # Every PersistentVolumeSource field of core/v1 (exactly one must be set).
 VOLUME_SOURCES = (
     "hostPath", "gcePersistentDisk", "awsElasticBlockStore", "glusterfs", "flocker", "nfs", "rbd", "quobyte",
@@ -108,6 +110,11 @@ class PersistentVolumeStrategy(Strategy):
     @property
     def all_selectable_fields(self) -> tuple[str, ...]:
         return super().all_selectable_fields + ("name",)
+
+    def prepare_for_create(self, obj: Obj, ctx: CreateContext) -> None:
+        """Status reset and the StorageObjectInUseProtection admission's finalizer."""
+        super().prepare_for_create(obj, ctx)
+        add_finalizer(obj, PV_PROTECTION)
 
     def defaults(self, obj: Obj) -> None:
         pv_spec = obj.get("spec")
@@ -296,6 +303,18 @@ def _source_of(pv_spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ shared helpers
+def add_finalizer(obj: Obj, finalizer: str) -> None:
+    """StorageObjectInUseProtection: append the finalizer once (bad metadata is validation's business)."""
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict):
+        return
+    finalizers = metadata.get("finalizers")
+    if finalizers is None:
+        metadata["finalizers"] = [finalizer]
+    elif isinstance(finalizers, list) and finalizer not in finalizers:
+        finalizers.append(finalizer)
+
+
 def access_modes_string(modes: Any) -> str:
     """GetAccessModesAsString: RWO,ROX,RWX,RWOP in that order, each once."""
     present = set(modes) if isinstance(modes, list) else set()
@@ -316,5 +335,5 @@ def _unset(value: Any) -> str:
 
 STRATEGY = PersistentVolumeStrategy()
 
-__all__ = ["ACCESS_MODES", "BETA_CLASS_ANNOTATION", "PersistentVolumeStrategy", "STRATEGY", "access_mode_causes",
+__all__ = ["ACCESS_MODES", "BETA_CLASS_ANNOTATION", "add_finalizer", "PersistentVolumeStrategy", "STRATEGY", "access_mode_causes",
            "access_modes_string", "positive_quantity_causes", "validate_node_selector", "volume_class"]

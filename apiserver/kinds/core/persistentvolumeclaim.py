@@ -8,7 +8,9 @@ positive ``resources.requests.storage`` are required. After creation the spec is
 default class), and ``resources.requests`` of a bound claim. The PersistentVolumeClaimResize
 admission then lets a bound claim grow only when its class has ``allowVolumeExpansion``.
 
-The DefaultStorageClass admission runs in ``prepare_for_create``: a claim created without
+The StorageObjectInUseProtection admission adds the finalizer ``kubernetes.io/pvc-protection``
+(the pvc-protection controller removes it once no pod uses the deleted claim). The
+DefaultStorageClass admission runs in ``prepare_for_create`` too: a claim created without
 ``storageClassName`` (and without the beta class annotation) gets the default StorageClass, read
 from the stored classes (``CreateContext.stored``). ``kubectl get pvc`` columns are
 printPersistentVolumeClaim's (kubectl 1.32).
@@ -32,9 +34,10 @@ from ..base import AGE, NAME, Column, CreateContext, Strategy, age, meta, name_o
 from ..common.defaulting import set_if_unset
 from ..storage.storageclass import default_class_name, storage_class_named
 from .persistentvolume import (BETA_CLASS_ANNOTATION, VOLUME_MODES, access_mode_causes, access_modes_string,
-                               positive_quantity_causes, volume_class)
+                               add_finalizer, positive_quantity_causes, volume_class)
 
 _ATOMIC_LIST = Facts(list_type="atomic")
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
 IMMUTABLE_SPEC = "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"
 
 
@@ -89,8 +92,9 @@ class PersistentVolumeClaimStrategy(Strategy):
             set_if_unset(claim_spec, "volumeMode", "Filesystem")
 
     def prepare_for_create(self, obj: Obj, ctx: CreateContext) -> None:
-        """Status reset, then the DefaultStorageClass admission."""
+        """Status reset, the StorageObjectInUseProtection finalizer, the DefaultStorageClass admission."""
         super().prepare_for_create(obj, ctx)
+        add_finalizer(obj, PVC_PROTECTION)
         claim_spec = obj.get("spec")
         annotations = dict_at(dict_at(obj, "metadata"), "annotations")
         if not isinstance(claim_spec, dict) or claim_spec.get("storageClassName") is not None \

@@ -194,6 +194,7 @@ def test_volumes_and_claims_over_the_api(http: httpx.Client, namespace: str) -> 
         assert created["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
         assert created["status"] == {"phase": "Pending"}
         assert "namespace" not in created["metadata"]
+        assert created["metadata"]["finalizers"] == ["kubernetes.io/pv-protection"]
         r = http.post("/api/v1/persistentvolumes", json=volume(f"{pv_name}-x", accessModes=[]))
         assert r.status_code == 422, r.text
         assert r.json()["details"]["causes"] == [{"reason": "FieldValueRequired", "message": "Required value",
@@ -207,6 +208,7 @@ def test_volumes_and_claims_over_the_api(http: httpx.Client, namespace: str) -> 
                       json=claim("c1", namespace, storageClassName=""))
         assert r.status_code == 201, r.text
         assert r.json()["status"] == {"phase": "Pending"} and r.json()["spec"]["volumeMode"] == "Filesystem"
+        assert r.json()["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
         r = http.patch(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/c1",
                        json={"spec": {"accessModes": ["ReadWriteMany"]}},
                        headers={"Content-Type": "application/merge-patch+json"})
