@@ -71,8 +71,6 @@ _NOT_FOUND = r"NotFoundException: \(404\)"
 # Not served yet: the subresources exec (v4/v5 channel protocols over WebSocket) and portforward.
 # Even with them these tests need a Docker kubelet and the images busybox, python and nginx.
 _EXEC = _failed("issue 13: pods/exec and pods/portforward are not served yet", r"Handshake status 404 Not Found")
-_DAEMONSETS = _failed("issue 12: apps/v1 DaemonSets are not served yet", _NOT_FOUND, r"create_namespaced_daemon_set")
-_JOBS = _failed("issue 12: batch/v1 Jobs are not served yet", _NOT_FOUND, r"create_namespaced_job")
 _RBAC = _failed("issue 14: rbac.authorization.k8s.io/v1 is not served yet",
                 r"FailToCreateError: Error from server \(Not Found\)", r"rbac-role\.yaml")
 # These fail against Kubernetes as well: the tests themselves are out of date (upstream's CI runs
@@ -87,13 +85,6 @@ EXPECTED: dict[str, Expected] = {
     "kubernetes.e2e_test.test_client.TestClient.test_pod_exec_close_channel": _EXEC,
     "kubernetes.e2e_test.test_client.TestClient.test_portforward_raw": _EXEC,
     "kubernetes.e2e_test.test_client.TestClient.test_portforward_http": _EXEC,
-    "kubernetes.e2e_test.test_apps.TestClientApps.test_create_daemonset": _DAEMONSETS,
-    "kubernetes.aio.e2e_test.test_api.TestClientApi.test_create_daemonset": _DAEMONSETS,
-    "kubernetes.e2e_test.test_batch.TestClientBatch.test_job_apis": _JOBS,
-    "kubernetes.aio.e2e_test.test_batch.TestClientBatch.test_job_apis": _JOBS,
-    # It skips itself when the metrics.k8s.io API answers 404 (its pod does start and run).
-    "kubernetes.e2e_test.test_utils.TestUtils.test_metrics_utilities_integration": Expected(
-        "skipped", (r"Metrics API unavailable",), "issue 12: metrics.k8s.io/v1beta1 is not served yet"),
     "kubernetes.e2e_test.test_utils.TestUtils.test_create_rbac_role_from_yaml": _RBAC,
     "kubernetes.e2e_test.test_utils.TestUtils.test_create_rbac_role_from_yaml_with_verbose_enabled": _RBAC,
     # --- a gap that no issue covers yet: apiregistration.k8s.io/v1 APIService (the aggregation
@@ -309,14 +300,14 @@ def test_official_client_e2e_tests(cluster: Cluster, tmp_path: Path) -> None:
 
 def test_judge_flags_unexpected_failures_passes_and_reasons() -> None:
     watch = "kubernetes.e2e_test.test_watch.TestClient.test_watch_configmaps"
-    daemonset = "kubernetes.e2e_test.test_apps.TestClientApps.test_create_daemonset"
-    job = "kubernetes.e2e_test.test_batch.TestClientBatch.test_job_apis"
+    rbac = "kubernetes.e2e_test.test_utils.TestUtils.test_create_rbac_role_from_yaml"
+    exec_ = "kubernetes.e2e_test.test_client.TestClient.test_exit_code"
     as_listed = [Result(watch, "passed", ""),
-                 Result(daemonset, "failed", "NotFoundException: (404)\n>  api.create_namespaced_daemon_set(...)")]
+                 Result(rbac, "failed", "FailToCreateError: Error from server (Not Found)\n  rbac-role.yaml")]
     assert all(p.startswith("NOT RUN: ") for p in judge(as_listed))
     assert len(judge(as_listed)) == len(EXPECTED) - 1
-    problems = judge([Result(watch, "failed", "boom"), Result(daemonset, "passed", ""),
-                      Result(job, "failed", "ConflictException: (409)")])
+    problems = judge([Result(watch, "failed", "boom"), Result(rbac, "passed", ""),
+                      Result(exec_, "failed", "ConflictException: (409)")])
     assert problems[0].startswith(f"UNEXPECTED FAILED: {watch}") and "boom" in problems[0]
-    assert problems[1].startswith(f"UNEXPECTED PASS: {daemonset}")
-    assert problems[2].startswith(f"FAILED, BUT NOT AS EXPECTED: {job}")
+    assert problems[1].startswith(f"UNEXPECTED PASS: {rbac}")
+    assert problems[2].startswith(f"FAILED, BUT NOT AS EXPECTED: {exec_}")
