@@ -33,8 +33,9 @@ from typing import Any
 
 from machinery.volumematch import (ANN_BETA_STORAGE_PROVISIONER, ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER,
                                    ANN_PROVISIONED_BY, ANN_SELECTED_NODE, ANN_STORAGE_PROVISIONER, NO_PROVISIONER,
-                                   annotations_of, claim_key, claim_ref, delays_binding, find_matching_volume,
-                                   is_bound_to, is_default_class, meta, name, spec, storage_class_of, volume_mode)
+                                   access_modes_fit, annotations_of, capacity, claim_key, claim_ref, delays_binding,
+                                   find_matching_volume, is_bound_to, is_default_class, meta, name, requested, spec,
+                                   storage_class_of, volume_mode)
 
 Obj = Mapping[str, Any]
 
@@ -157,16 +158,30 @@ def plan_claim(claim: Obj, volumes: Iterable[Obj], classes: Mapping[str, Obj]) -
     if volume is None:
         return [_set_phase(PVC, key, "Pending")]
     if claim_ref(volume) is None:
-        if volume_mode(volume) != volume_mode(claim):
+        mismatch = _mismatch(volume, claim)
+        if mismatch:
             return [_set_phase(PVC, key, "Pending"), Event(PVC, key, "Warning", "VolumeMismatch",
-                                                           "Cannot bind to requested volume "
-                                                           f"\"{volume_name}\": requested volumeMode "
-                                                           "does not match the volume's")]
+                                                           f'Cannot bind to requested volume "{volume_name}": {mismatch}')]
         return _bind(volume, claim)
     if is_bound_to(volume, claim):
         return _bind(volume, claim)
     return [_set_phase(PVC, key, "Pending"),
             Event(PVC, key, "Warning", "FailedBinding", f"volume \"{volume_name}\" already bound to a different claim.")]
+
+
+def _mismatch(volume: Obj, claim: Obj) -> str:
+    """checkVolumeSatisfyClaim: why a volume a claim names cannot be bound to it ("" when it can)."""
+    if meta(volume).get("deletionTimestamp"):
+        return f'the volume is marked for deletion "{name(volume)}"'
+    if capacity(volume) < requested(claim):
+        return "requested PV is too small"
+    if storage_class_of(volume) != storage_class_of(claim):
+        return "storageClassName does not match"
+    if volume_mode(volume) != volume_mode(claim):
+        return "incompatible volumeMode"
+    if not access_modes_fit(claim, volume):
+        return "incompatible accessMode"
+    return ""
 
 
 def _pending(claim: Obj, classes: Mapping[str, Obj], *, delay: bool) -> list[Action]:

@@ -121,6 +121,19 @@ def test_a_claim_without_a_class_gets_the_default_one_first() -> None:
     assert writes(plan_claim(pvc(cls=""), [pv("v")], classes))[0] == ("pv", "v", "bind-volume")
 
 
+@pytest.mark.parametrize("volume,message", [
+    (pv("v", "512Mi"), "requested PV is too small"),
+    (pv("v", cls="gold"), "storageClassName does not match"),
+    (pv("v", mode="Block"), "incompatible volumeMode"),
+    (pv("v", modes=("ReadOnlyMany",)), "incompatible accessMode"),
+])
+def test_a_claim_naming_a_volume_that_does_not_satisfy_it_waits(volume: Obj, message: str) -> None:
+    actions = plan_claim(pvc(volume="v"), [volume], {})
+    assert writes(actions) == [("pvc", "ns/c", "claim-status")]
+    assert [(a.reason, a.message) for a in actions if isinstance(a, Event)] == [
+        ("VolumeMismatch", f'Cannot bind to requested volume "v": {message}')]
+
+
 def test_claims_naming_a_volume() -> None:
     assert writes(plan_claim(pvc(volume="v"), [pv("v", "5Gi")], {}))[0] == ("pv", "v", "bind-volume")
     taken = plan_claim(pvc(volume="v"), [pv("v", ref={**REF, "uid": "other"})], {})
