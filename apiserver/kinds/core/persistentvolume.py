@@ -335,5 +335,6 @@ def _unset(value: Any) -> str:
 
 STRATEGY = PersistentVolumeStrategy()
 
-__all__ = ["ACCESS_MODES", "BETA_CLASS_ANNOTATION", "add_finalizer", "PersistentVolumeStrategy", "STRATEGY", "access_mode_causes",
-           "access_modes_string", "positive_quantity_causes", "validate_node_selector", "volume_class"]
+__all__ = ["ACCESS_MODES", "BETA_CLASS_ANNOTATION", "PV_PROTECTION", "PersistentVolumeStrategy", "STRATEGY",
+           "access_mode_causes", "access_modes_string", "add_finalizer", "positive_quantity_causes",
+           "validate_node_selector", "volume_class"]
