@@ -336,3 +336,20 @@ def test_a_claim_in_use_is_not_deleted_under_its_pod(cluster: Cluster) -> None:
     # A deleted volume that is not Bound goes at once; the protection only holds Bound ones.
     cluster.kubectl("delete", "pv", pv_name)
     assert not cluster.volume(pv_name)
+
+
+def test_two_claims_racing_for_one_volume_one_wins(cluster: Cluster) -> None:
+    cls = f"race-{uuid.uuid4().hex[:6]}"
+    only = f"only-{cls}"
+    assert cluster.apply(volume(only, size="1Gi", cls=cls)).returncode == 0
+    cluster.wait("the volume Available", lambda: phase(cluster.volume(only)) == "Available")
+    ns = cluster.namespace()
+    assert cluster.apply(*(claim(f"c{i}", cls=cls) for i in range(4)), namespace=ns).returncode == 0
+    winner = cluster.wait("one claim Bound", lambda: [c["metadata"]["name"] for c in cluster.get(
+        f"/api/v1/namespaces/{ns}/persistentvolumeclaims")["items"] if phase(c) == "Bound"])
+    time.sleep(1.0)
+    claims = cluster.get(f"/api/v1/namespaces/{ns}/persistentvolumeclaims")["items"]
+    assert sorted(phase(c) for c in claims) == ["Bound", "Pending", "Pending", "Pending"], winner
+    assert cluster.volume(only)["spec"]["claimRef"]["name"] == winner[0]
+    cluster.kubectl("delete", "pvc", "--all", "-n", ns)
+    cluster.kubectl("delete", "pv", only, "--wait=false")
