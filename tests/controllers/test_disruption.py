@@ -166,3 +166,43 @@ async def test_controller_keeps_pdb_status(apiserver: Any, http: httpx.Client, n
             return s.get("currentHealthy") == 2 and s.get("disruptionsAllowed") == 0 and any(
                 c["reason"] == "InsufficientPods" for c in s.get("conditions") or [])
         await eventually(dropped, 15, "currentHealthy 2, no disruption allowed")
+
+
+async def test_controllers_scale_comes_from_their_scale_subresource(apiserver: Any, http: httpx.Client,
+                                                                   namespace: str) -> None:
+    """A pod of a ReplicationController: its scale is read through /scale (Kubernetes' scale finder)."""
+    rc = _make(http, f"/api/v1/namespaces/{namespace}/replicationcontrollers", {
+        "metadata": {"name": "legacy"}, "spec": {"replicas": 5, "selector": {"app": "legacy"},
+                                                 "template": {"metadata": {"labels": {"app": "legacy"}}, "spec": {
+                                                     "containers": [{"name": "c", "image": "busybox"}]}}}})
+    ref = {"apiVersion": "v1", "kind": "ReplicationController", "name": "legacy", "uid": rc["metadata"]["uid"],
+           "controller": True}
+    _make(http, f"/api/v1/namespaces/{namespace}/pods", {
+        "metadata": {"name": "legacy-0", "labels": {"app": "legacy"}, "ownerReferences": [ref]},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    _ready(http, namespace, "legacy-0")
+    base = f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets"
+    _make(http, base, {"metadata": {"name": "legacy"},
+                       "spec": {"maxUnavailable": "40%", "selector": {"matchLabels": {"app": "legacy"}}}})
+    orphan = {"metadata": {"name": "lost"}, "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "lost"}}}}
+    _make(http, base, orphan)
+    gone = {"apiVersion": "v1", "kind": "ReplicationController", "name": "gone", "uid": "no-such-uid",
+            "controller": True}
+    _make(http, f"/api/v1/namespaces/{namespace}/pods", {
+        "metadata": {"name": "lost-0", "labels": {"app": "lost"}, "ownerReferences": [gone]},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+
+    def status(name: str) -> Obj:
+        return dict(http.get(f"{base}/{name}").json().get("status") or {})
+
+    async with running(disruption, apiserver.url):
+        async def settled() -> bool:
+            s = status("legacy")
+            return (s.get("expectedPods"), s.get("desiredHealthy"), s.get("currentHealthy")) == (5, 3, 1)
+        await eventually(settled, 15, "expectedPods 5 from the RC's /scale, 5 - ceil(40% of 5) desired")
+
+        async def failed() -> bool:
+            conds = {c["type"]: c for c in status("lost").get("conditions") or []}
+            cond = conds.get("DisruptionAllowed") or {}
+            return cond.get("reason") == "SyncFailed" and cond.get("message") == 'found no controllers for pod "lost-0"'
+        await eventually(failed, 15, "SyncFailed for a pod whose controller is gone")
