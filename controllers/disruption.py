@@ -13,12 +13,16 @@ After pkg/controller/disruption. Data flow:
         PUT /status with the cached resourceVersion (a conflict requeues the key)
         a failed sync -> the fail-safe status (disruptionsAllowed 0, DisruptionAllowed=False/SyncFailed)
 
+A second queue, of pods, clears a ``DisruptionTarget=True`` condition that an eviction set 2 minutes
+ago on a pod that was never deleted after all (Kubernetes' stale pod disruption cleanup).
+
 Every PDB is looked at again after ``RESYNC_SECONDS`` (Kubernetes' 30 s informer resync): a
 Deployment that scales changes a percent budget without any pod event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import time
@@ -62,6 +66,7 @@ class DisruptionController:
         self.recorder = recorder
         self.kinds: dict[str, tuple[float, dict[str, str]]] = {}  # apiVersion -> (fetched at, kind -> plural)
         self.controller: Controller[str] = Controller("disruption", self.reconcile, workers=workers)
+        self.stale: Controller[str] = Controller("stale-pod-disruption", self.clear_stale_disruption, workers=1)
         self.pdbs.add_handler(self._enqueue, lambda old, new: self._enqueue(new), self._enqueue)
         self.pods.add_handler(self._pod_changed, self._pod_updated, self._pod_changed)
 
@@ -69,6 +74,9 @@ class DisruptionController:
         self.controller.enqueue(key_of(pdb))
 
     def _pod_changed(self, pod: Obj) -> None:
+        wait = disruptionplan.stale_disruption_wait(pod, datetime.now(timezone.utc))
+        if wait is not None:
+            self.stale.enqueue_after(key_of(pod), wait)
         for pdb in self.pdbs.list(meta(pod).get("namespace")):
             if disruptionplan.selects(pdb, pod):
                 self.controller.enqueue(key_of(pdb))
@@ -101,6 +109,22 @@ class DisruptionController:
             await self._write(pdb, p.status)
         after = RESYNC_SECONDS if p.recheck_after is None else min(RESYNC_SECONDS, p.recheck_after + 0.1)
         return Result.after(after)
+
+    async def clear_stale_disruption(self, key: str) -> Result | None:
+        pod = self.pods.get(key)
+        now = datetime.now(timezone.utc)
+        wait = disruptionplan.stale_disruption_wait(pod, now) if pod is not None else None
+        if pod is None or wait is None:
+            return None
+        if wait > 0:
+            return Result.after(wait)
+        body = copy.deepcopy(pod)
+        body["status"]["conditions"] = disruptionplan.cleared_disruption(body["status"].get("conditions") or [], now)
+        try:
+            await self.client.update_status(PODS, body)
+        except errors.NotFoundError:
+            pass
+        return None
 
     async def _write(self, pdb: Obj, status: Obj) -> None:
         body = copy.deepcopy(pdb)
@@ -166,7 +190,12 @@ class DisruptionController:
     async def run(self) -> None:
         for inf in (self.pdbs, self.pods, self.rss, self.deployments):
             await inf.wait_synced()
-        await self.controller.run()
+        stale = asyncio.create_task(self.stale.run(), name="stale-pod-disruption")
+        try:
+            await self.controller.run()
+        finally:
+            stale.cancel()
+            await asyncio.gather(stale, return_exceptions=True)
 
 
 async def run(ctx: ControllerContext) -> None:

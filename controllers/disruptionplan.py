@@ -33,6 +33,7 @@ from machinery.timefmt import parse_time
 Obj = dict[str, Any]
 
 DELETION_TIMEOUT = timedelta(minutes=2)
+STALE_POD_DISRUPTION_TIMEOUT = timedelta(minutes=2)
 CONDITION = "DisruptionAllowed"
 SUFFICIENT, INSUFFICIENT, SYNC_FAILED = "SufficientPods", "InsufficientPods", "SyncFailed"
 
@@ -222,6 +223,30 @@ def plan(pdb: Obj, pods: Sequence[Obj], scales: Scales, *, now: datetime) -> Pla
         new["disruptedPods"] = disrupted
     new["conditions"] = allowed_condition({**new, "conditions": copy.deepcopy(state.get("conditions") or [])}, now)
     return Plan(new, recheck_after, unmanaged, len(mine))
+
+
+def stale_disruption_wait(pod: Obj, now: datetime, *,
+                          timeout: timedelta = STALE_POD_DISRUPTION_TIMEOUT) -> float | None:
+    """nonTerminatingPodHasStaleDisruptionCondition: None when the pod has no DisruptionTarget=True to
+    clear (it is being deleted, terminal, or the kubelet set it), else the seconds until it is stale."""
+    if meta(pod).get("deletionTimestamp"):
+        return None
+    state = pod.get("status") or {}
+    cond = next((c for c in state.get("conditions") or [] if c.get("type") == "DisruptionTarget"), None)
+    if (cond is None or cond.get("status") != "True" or cond.get("reason") == "TerminationByKubelet"
+            or state.get("phase") in ("Succeeded", "Failed")):
+        return None
+    since = parse_time(cond.get("lastTransitionTime"))
+    if since is None:
+        return 0.0
+    return max(0.0, (since + timeout - now).total_seconds())
+
+
+def cleared_disruption(conditions: Sequence[Obj], now: datetime) -> list[Obj]:
+    """UpdatePodCondition(DisruptionTarget=False): the eviction that set it never deleted the pod."""
+    kept = [dict(c) for c in conditions if c.get("type") != "DisruptionTarget"]
+    return kept + [{"type": "DisruptionTarget", "status": "False", "lastProbeTime": None,
+                    "lastTransitionTime": rfc3339(now)}]
 
 
 def fail_safe(pdb: Obj, message: str, *, now: datetime) -> Obj:

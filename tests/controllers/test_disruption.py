@@ -10,7 +10,8 @@ import pytest
 from controller_helpers import eventually, running
 
 from controllers import disruption
-from controllers.disruptionplan import SyncError, fail_safe, plan, scaled_value
+from controllers.disruptionplan import (SyncError, cleared_disruption, fail_safe, plan, scaled_value,
+                                       stale_disruption_wait)
 
 Obj = dict[str, Any]
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -115,6 +116,32 @@ def test_fail_safe_allows_nothing() -> None:
                                       "lastTransitionTime": "2026-01-01T12:00:00Z"}
 
 
+def _target(pod_: Obj, *, at: datetime, reason: str = "EvictionByEvictionAPI", status: str = "True") -> Obj:
+    pod_["status"]["conditions"].append({"type": "DisruptionTarget", "status": status, "reason": reason,
+                                         "lastTransitionTime": at.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    return pod_
+
+
+@pytest.mark.parametrize("p,wait", [
+    (pod("a"), None),
+    (_target(pod("a"), at=NOW - timedelta(seconds=30)), 90.0),
+    (_target(pod("a"), at=NOW - timedelta(minutes=5)), 0.0),
+    (_target(pod("a", deleting=True), at=NOW - timedelta(minutes=5)), None),  # being deleted: not stale
+    (_target(pod("a"), at=NOW, reason="TerminationByKubelet"), None),
+    (_target(pod("a"), at=NOW, status="False"), None),
+])
+def test_stale_disruption_conditions(p: Obj, wait: float | None) -> None:
+    assert stale_disruption_wait(p, NOW) == wait
+
+
+def test_a_stale_condition_is_cleared_to_false() -> None:
+    conds = _target(pod("a"), at=NOW - timedelta(minutes=5))["status"]["conditions"]
+    assert cleared_disruption(conds, NOW) == [
+        {"type": "Ready", "status": "True"},
+        {"type": "DisruptionTarget", "status": "False", "lastProbeTime": None,
+         "lastTransitionTime": "2026-01-01T12:00:00Z"}]
+
+
 # ------------------------------------------------------------------------------ the controller
 def _make(http: httpx.Client, path: str, body: Obj) -> Obj:
     r = http.post(path, json=body)
@@ -206,3 +233,18 @@ async def test_controllers_scale_comes_from_their_scale_subresource(apiserver: A
             cond = conds.get("DisruptionAllowed") or {}
             return cond.get("reason") == "SyncFailed" and cond.get("message") == 'found no controllers for pod "lost-0"'
         await eventually(failed, 15, "SyncFailed for a pod whose controller is gone")
+
+
+async def test_stale_disruption_target_is_cleared(apiserver: Any, http: httpx.Client, namespace: str) -> None:
+    _make(http, f"/api/v1/namespaces/{namespace}/pods", {
+        "metadata": {"name": "kept"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    live = http.get(f"/api/v1/namespaces/{namespace}/pods/kept").json()
+    live["status"]["conditions"] = [{"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI",
+                                     "message": "Eviction API: evicting", "lastTransitionTime": "2020-01-01T00:00:00Z"}]
+    assert http.put(f"/api/v1/namespaces/{namespace}/pods/kept/status", json=live).status_code == 200
+    async with running(disruption, apiserver.url):
+        async def cleared() -> bool:
+            pod_ = http.get(f"/api/v1/namespaces/{namespace}/pods/kept").json()
+            conds = {c["type"]: c["status"] for c in pod_["status"].get("conditions") or []}
+            return conds.get("DisruptionTarget") == "False"
+        await eventually(cleared, 15, "the stale DisruptionTarget condition set to False")
