@@ -359,6 +359,72 @@ def test_apiserver_then_etcd_restart_lose_nothing(stack: Stack) -> None:
     assert running == len(pods) == 5
 
 
+def test_statefulset_volume_job_and_metrics_on_the_compose_nodes(stack: Stack) -> None:
+    """Issue 12 under compose: the kubelets run in containers, so a local-path volume must be made
+    where the host's engine sees it (MINIK8S_ROOT_DIR, mounted at the same path)."""
+    manifest = textwrap.dedent(f"""\
+        apiVersion: v1
+        kind: Service
+        metadata: {{name: notes}}
+        spec:
+          clusterIP: None
+          selector: {{app: notes}}
+          ports: [{{port: 80}}]
+        ---
+        apiVersion: apps/v1
+        kind: StatefulSet
+        metadata: {{name: notes}}
+        spec:
+          serviceName: notes
+          replicas: 1
+          selector: {{matchLabels: {{app: notes}}}}
+          template:
+            metadata: {{labels: {{app: notes}}}}
+            spec:
+              containers:
+              - name: notes
+                image: {IMAGE}
+                command: ["sh", "-c", "hostname >> /data/log; cat /data/log; exec sleep 100000"]
+                volumeMounts: [{{name: data, mountPath: /data}}]
+          volumeClaimTemplates:
+          - metadata: {{name: data}}
+            spec:
+              accessModes: [ReadWriteOnce]
+              resources: {{requests: {{storage: 10Mi}}}}
+        """)
+    stack.mkctl("apply", "-f", "-", stdin=manifest)
+
+    def running(uid_not: str = "") -> dict[str, Any] | None:
+        r = stack.http.get("/api/v1/namespaces/default/pods/notes-0")
+        pod = r.json() if r.status_code == 200 else None
+        if pod and pod["status"].get("phase") == "Running" and pod["metadata"]["uid"] != uid_not \
+                and not pod["metadata"].get("deletionTimestamp"):
+            return pod
+        return None
+
+    first = wait_for(running, 120, "notes-0 running", stack.diagnostics)
+    wait_for(lambda: stack.kubectl("logs", "notes-0").split() == ["notes-0"], 30, "the first line")
+    claim = stack.http.get("/api/v1/namespaces/default/persistentvolumeclaims/data-notes-0").json()
+    assert claim["status"]["phase"] == "Bound"
+    pv = stack.http.get(f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}").json()
+    path = Path(pv["spec"]["local"]["path"])
+    # The volume lives on the host, under the node's directory of MINIK8S_ROOT_DIR.
+    assert path.is_relative_to(stack.root_dir / first["spec"]["nodeName"]), path
+    assert (path / "log").read_text().split() == ["notes-0"]
+
+    stack.kubectl("delete", "pod", "notes-0")
+    wait_for(lambda: running(uid_not=first["metadata"]["uid"]), 120, "notes-0 back", stack.diagnostics)
+    wait_for(lambda: stack.kubectl("logs", "notes-0").split() == ["notes-0", "notes-0"], 30,
+             "the second pod read the first one's line")
+
+    stack.kubectl("create", "job", "once", f"--image={IMAGE}", "--", "sh", "-c", "echo done")
+    stack.tool("kubectl", "wait", "--for=condition=complete", "job/once", "--timeout=120s", timeout=130)
+    # metrics.k8s.io: the apiserver scrapes the kubelet in its container.
+    top = wait_for(lambda: (p := stack.tool("kubectl", "top", "pod", "notes-0", check=False)).returncode == 0
+                   and p.stdout, 60, "kubectl top pod", stack.diagnostics)
+    assert "notes-0" in top
+
+
 def hello(replicas: int, image: str) -> str:
     return textwrap.dedent(f"""\
         apiVersion: apps/v1
