@@ -21,7 +21,6 @@ Expectations make a sync wait until the watch has shown the pods it created or d
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from dataclasses import dataclass
@@ -32,8 +31,8 @@ from controllers import history, ownerrefs, podcontrol
 from controllers.daemonsetplan import DaemonSetPlan, HistoryPlan, daemon_pod, history_to_delete, plan, plan_history
 from controllers.expectations import Expectations
 from controllers.ownerrefs import Obj, get_controller_of, is_deleting, key_of, meta, name_of
-from controllers.replicaset import namespace_terminating
-from controllers.replicasetplan import rs_selector_matches, slow_start_batches
+from controllers.podcontrol import namespace_terminating
+from controllers.replicasetplan import rs_selector_matches
 from machinery import errors
 from machinery.client import ApiClient, ApiResource
 from machinery.controller import Controller, Result
@@ -48,7 +47,7 @@ log = logging.getLogger(__name__)
 DS_RESOURCE = ApiResource("apps/v1", "daemonsets", True, "DaemonSet")
 CR_RESOURCE = ApiResource("apps/v1", "controllerrevisions", True, "ControllerRevision")
 NODE_RESOURCE = ApiResource("v1", "nodes", False, "Node")
-POD_RESOURCE = ("v1", "pods")
+POD_RESOURCE = podcontrol.POD_RESOURCE
 COMPONENT = "daemonset-controller"
 
 
@@ -67,6 +66,7 @@ class DaemonSetController:
         self.settings = settings or DaemonSetControllerSettings()
         self.recorder = recorder or EventRecorder(client, COMPONENT)
         self.expectations = Expectations(ttl_s=self.settings.expectations_ttl_s)
+        self.pod_writer = podcontrol.PodWriter(client, self.recorder, self.expectations)
         self.writer = history.RevisionWriter(client)
         self.controller: Controller[str] = Controller("daemonset", self.reconcile, workers=self.settings.workers)
         self.dss.add_handler(self._enqueue, lambda old, new: self._enqueue(new), self._ds_deleted)
@@ -161,9 +161,9 @@ class DaemonSetController:
         try:
             await self._claim(ds, p)
             if p.delete:
-                await self._delete(ds, key, p.delete)
+                await self.pod_writer.delete(ds, key, p.delete)
             if p.create_on:
-                await self._create(ds, key, p.create_on, hash_)
+                await self.pod_writer.create(ds, key, [daemon_pod(ds, n, hash_=hash_) for n in p.create_on])
         except errors.ApiError as e:
             error = str(e)
         if p.status != (ds.get("status") or {}):
@@ -210,52 +210,6 @@ class DaemonSetController:
                     pass
         for pod in p.release:
             await podcontrol.release(self.client, POD_RESOURCE, pod, ownerrefs.uid_of(ds))
-
-    async def _create(self, ds: Obj, key: str, node_names: list[str], hash_: str) -> None:
-        self.expectations.expect_creations(key, len(node_names))
-        ns = meta(ds).get("namespace")
-        done = 0
-        start = 0
-        for size in slow_start_batches(len(node_names)):
-            batch = node_names[start:start + size]
-            start += size
-            results = await asyncio.gather(*(self._create_one(ds, daemon_pod(ds, n, hash_=hash_), ns)
-                                             for n in batch), return_exceptions=True)
-            failures = [r for r in results if isinstance(r, BaseException)]
-            done += len(batch) - len(failures)
-            if failures:
-                self.expectations.lower(key, adds=len(node_names) - done)
-                raise failures[0]
-
-    async def _create_one(self, ds: Obj, body: Obj, ns: str | None) -> None:
-        try:
-            pod = await self.client.create(POD_RESOURCE, body, namespace=ns)
-        except errors.ApiError as e:
-            if namespace_terminating(e):
-                return
-            await self.recorder.event(ds, "Warning", "FailedCreate", f"Error creating: {e}")
-            raise
-        await self.recorder.event(ds, "Normal", "SuccessfulCreate", f"Created pod: {name_of(pod)}")
-
-    async def _delete(self, ds: Obj, key: str, victims: list[Obj]) -> None:
-        self.expectations.expect_deletions(key, [key_of(p) for p in victims])
-
-        async def one(pod: Obj) -> None:
-            try:
-                await self.client.delete(POD_RESOURCE, name_of(pod), namespace=meta(pod).get("namespace"))
-            except errors.NotFoundError:
-                self.expectations.deletion_observed(key, key_of(pod))
-                return
-            except errors.ApiError as e:
-                self.expectations.deletion_observed(key, key_of(pod))
-                await self.recorder.event(ds, "Warning", "FailedDelete", f"Error deleting: {e}")
-                raise
-            await self.recorder.event(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {name_of(pod)}")
-
-        results = await asyncio.gather(*(one(p) for p in victims), return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
 
     async def _write_status(self, ds: Obj, status: dict[str, Any]) -> None:
         body = copy.deepcopy(ds)

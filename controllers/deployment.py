@@ -48,7 +48,7 @@ from controllers.deploymentplan import (
     plan,
 )
 from controllers.ownerrefs import Obj, get_controller_of, is_deleting, key_of, meta, name_of, uid_of
-from controllers.replicaset import namespace_terminating
+from controllers.podcontrol import namespace_terminating
 from machinery import errors
 from machinery.client import ApiClient
 from machinery.controller import Controller, Result

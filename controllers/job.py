@@ -34,8 +34,6 @@ from controllers.expectations import Expectations
 from controllers.jobpods import TRACKING_FINALIZER, has_tracking_finalizer
 from controllers.jobplan import JobPlan, JobPlanSettings, is_finished, plan
 from controllers.ownerrefs import Obj, get_controller_of, is_deleting, key_of, meta, name_of, uid_of
-from controllers.replicaset import namespace_terminating
-from controllers.replicasetplan import slow_start_batches
 from machinery import errors
 from machinery.client import ApiClient, ApiResource
 from machinery.controller import Controller, Result
@@ -48,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOB_RESOURCE = ApiResource("batch/v1", "jobs", True, "Job")
-POD_RESOURCE = ("v1", "pods")
+POD_RESOURCE = podcontrol.POD_RESOURCE
 COMPONENT = "job-controller"
 
 
@@ -71,6 +69,7 @@ class JobController:
                                              backoff_max_s=self.settings.backoff_max_s)
         self.recorder = recorder or EventRecorder(client, COMPONENT)
         self.expectations = Expectations(ttl_s=self.settings.expectations_ttl_s)
+        self.pod_writer = podcontrol.PodWriter(client, self.recorder, self.expectations)
         self.controller: Controller[str] = Controller("job", self.reconcile, workers=self.settings.workers)
         self.jobs.add_handler(lambda job: self.controller.enqueue(key_of(job)),
                               lambda _old, new: self.controller.enqueue(key_of(new)), self._job_deleted)
@@ -136,9 +135,9 @@ class JobController:
         try:
             await self._claim(job, p)
             if p.create:
-                await self._create(job, key, p.create)
+                await self.pod_writer.create(job, key, p.create)
             if p.delete:
-                await self._delete(job, key, p.delete)
+                await self.pod_writer.delete(job, key, p.delete)
         except errors.ApiError as e:
             error = e
         if p.status != (job.get("status") or {}):
@@ -193,51 +192,6 @@ class JobController:
                 pass
         for pod in p.release:
             await podcontrol.release(self.client, POD_RESOURCE, pod, uid_of(job))
-
-    async def _create(self, job: Obj, key: str, bodies: list[Obj]) -> None:
-        self.expectations.expect_creations(key, len(bodies))
-        ns = meta(job).get("namespace")
-        done = 0
-        queue = list(bodies)
-        for size in slow_start_batches(len(bodies)):
-            batch, queue = queue[:size], queue[size:]
-            results = await asyncio.gather(*(self._create_one(job, body, ns) for body in batch),
-                                           return_exceptions=True)
-            failures = [r for r in results if isinstance(r, BaseException)]
-            done += size - len(failures)
-            if failures:
-                self.expectations.lower(key, adds=len(bodies) - done)
-                raise failures[0]
-
-    async def _create_one(self, job: Obj, body: Obj, ns: str | None) -> None:
-        try:
-            pod = await self.client.create(POD_RESOURCE, body, namespace=ns)
-        except errors.ApiError as e:
-            if namespace_terminating(e):
-                return
-            await self.recorder.event(job, "Warning", "FailedCreate", f"Error creating: {e}")
-            raise
-        await self.recorder.event(job, "Normal", "SuccessfulCreate", f"Created pod: {name_of(pod)}")
-
-    async def _delete(self, job: Obj, key: str, victims: list[Obj]) -> None:
-        self.expectations.expect_deletions(key, [key_of(p) for p in victims])
-
-        async def one(pod: Obj) -> None:
-            try:
-                await self.client.delete(POD_RESOURCE, name_of(pod), namespace=meta(pod).get("namespace"))
-            except errors.NotFoundError:
-                self.expectations.deletion_observed(key, key_of(pod))
-                return
-            except errors.ApiError as e:
-                self.expectations.deletion_observed(key, key_of(pod))
-                await self.recorder.event(job, "Warning", "FailedDelete", f"Error deleting: {e}")
-                raise
-            await self.recorder.event(job, "Normal", "SuccessfulDelete", f"Deleted pod: {name_of(pod)}")
-
-        results = await asyncio.gather(*(one(p) for p in victims), return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
 
     async def run(self) -> None:
         await self.controller.run()

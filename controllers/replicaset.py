@@ -30,7 +30,6 @@ shown all N (or a TTL passed), so a slow watch never causes a second round of cr
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections.abc import Callable
@@ -48,7 +47,6 @@ from controllers.replicasetplan import (
     is_pod_ready,
     plan,
     rs_selector_matches,
-    slow_start_batches,
     status_changed,
 )
 from machinery import errors
@@ -63,7 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RS_RESOURCE = ApiResource("apps/v1", "replicasets", True, "ReplicaSet")
-POD_RESOURCE = ("v1", "pods")
+POD_RESOURCE = podcontrol.POD_RESOURCE
 STATUS_UPDATE_RETRIES = 1
 
 # ============================================================================ the kinds served
@@ -105,13 +103,6 @@ REPLICA_SET = ReplicaKind(resource=RS_RESOURCE, kind="ReplicaSet", name="replica
                           component="replicaset-controller")
 
 
-def namespace_terminating(e: errors.ApiError) -> bool:
-    """A create refused because the namespace is being deleted (cause ``NamespaceTerminating``)."""
-    if any(c.reason == "NamespaceTerminating" for c in e.causes):
-        return True
-    return isinstance(e, errors.ForbiddenError) and "because it is being terminated" in e.message
-
-
 # ============================================================================ the executor
 @dataclass
 class ReplicaSetControllerSettings:
@@ -135,6 +126,7 @@ class ReplicaSetController:
         self.settings = settings or ReplicaSetControllerSettings()
         self.recorder = recorder or EventRecorder(client, kind.component)
         self.expectations = Expectations(ttl_s=self.settings.expectations_ttl_s)
+        self.pod_writer = podcontrol.PodWriter(client, self.recorder, self.expectations)
         self.controller: Controller[str] = Controller(kind.name, self.reconcile, workers=self.settings.workers)
         self.rss.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
@@ -226,9 +218,9 @@ class ReplicaSetController:
         manage_error: str | None = None
         try:
             if p.create:
-                await self._create(owner, key, p.create)
+                await self.pod_writer.create(owner, key, [self.kind.pod_body(owner)] * p.create)
             elif p.delete:
-                await self._delete(owner, key, p.delete)
+                await self.pod_writer.delete(owner, key, p.delete)
         except errors.ApiError as e:
             manage_error = str(e)
         status = calculate_status(rs, active, now=now, manage_error=manage_error)
@@ -254,52 +246,6 @@ class ReplicaSetController:
                     p.active.remove(pod)
         for pod in p.release:
             await podcontrol.release(self.client, POD_RESOURCE, pod, ownerrefs.uid_of(owner))
-
-    async def _create(self, owner: Obj, key: str, count: int) -> None:
-        self.expectations.expect_creations(key, count)
-        body = self.kind.pod_body(owner)
-        ns = meta(owner).get("namespace")
-        done = 0
-        for size in slow_start_batches(count):
-            results = await asyncio.gather(*(self._create_one(owner, body, ns) for _ in range(size)),
-                                           return_exceptions=True)
-            failures = [r for r in results if isinstance(r, BaseException)]
-            done += size - len(failures)
-            if failures:
-                # Neither the failed nor the skipped creations will ever be observed.
-                self.expectations.lower(key, adds=count - done)
-                raise failures[0]
-        log.debug("created %d pods for %s %s", done, self.kind.kind, key)
-
-    async def _create_one(self, owner: Obj, body: Obj, ns: str | None) -> None:
-        try:
-            pod = await self.client.create(POD_RESOURCE, copy.deepcopy(body), namespace=ns)
-        except errors.ApiError as e:
-            if namespace_terminating(e):
-                return  # as Kubernetes: the namespace is going away, nothing to report
-            await self.recorder.event(owner, "Warning", "FailedCreate", f"Error creating: {e}")
-            raise
-        await self.recorder.event(owner, "Normal", "SuccessfulCreate", f"Created pod: {name_of(pod)}")
-
-    async def _delete(self, owner: Obj, key: str, victims: list[Obj]) -> None:
-        self.expectations.expect_deletions(key, [key_of(p) for p in victims])
-
-        async def one(pod: Obj) -> None:
-            try:
-                await self.client.delete(POD_RESOURCE, name_of(pod), namespace=meta(pod).get("namespace"))
-            except errors.NotFoundError:
-                self.expectations.deletion_observed(key, key_of(pod))
-                return
-            except errors.ApiError as e:
-                self.expectations.deletion_observed(key, key_of(pod))
-                await self.recorder.event(owner, "Warning", "FailedDelete", f"Error deleting: {e}")
-                raise
-            await self.recorder.event(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {name_of(pod)}")
-
-        results = await asyncio.gather(*(one(p) for p in victims), return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
 
     async def _write_status(self, owner: Obj, status: dict[str, Any]) -> None:
         """PUT the owner's /status with the cached resourceVersion; on conflict re-read once and retry."""

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from controllers import history, ownerrefs, podcontrol
 from controllers.expectations import Expectations
 from controllers.ownerrefs import Obj, get_controller_of, is_deleting, key_of, meta, name_of, uid_of
-from controllers.replicaset import namespace_terminating
+from controllers.podcontrol import namespace_terminating
 from controllers.replicasetplan import rs_selector_matches, slow_start_batches
 from controllers.statefulsetplan import (Action, CreateClaims, CreatePod, DeletePod, FixIdentity, StatefulSetPlan,
                                          UpdateClaimRefs, current_revision, decide_revision, plan, status_changed)
