@@ -27,13 +27,11 @@ from ...openapi.facts import keyed
 from ...validation.fielderrors import (Causes, Obj, child, dict_at, get_int, get_map, get_opt_map, get_str, invalid,
                                        nonnegative, not_supported, required)
 from ...validation.formats import PERCENT_RE, full_match
-from ...validation.objectmeta import selector_matches, validate_label_selector
-from ...validation.podspec import validate_template
 from ..base import AGE, NAME, Column, CreateContext, Strategy, age, meta, name_of, spec, status
 from ..common.defaulting import map_at, set_if_unset
 from ..common.podtemplate import CONTAINERS_COLUMN, IMAGES_COLUMN, container_cells, default_template, template_spec
 from ..common.printers import format_label_selector, format_labels
-from ..common.replicated import FIELD_IMMUTABLE
+from ..common.replicated import FIELD_IMMUTABLE, validate_selector_and_template
 from .deployment import _int_or_percent, _percent_value
 
 TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
@@ -188,18 +186,7 @@ def validate_daemonset(obj: Obj) -> Causes:
     """``ValidateDaemonSetSpec`` (ObjectMeta is the registry's)."""
     causes: Causes = []
     ds_spec = get_map(obj, "spec", "", causes)
-    selector = get_opt_map(ds_spec, "selector", "spec", causes)
-    usable = False
-    if selector is None:
-        causes.append(required("spec.selector"))
-    else:
-        usable = validate_label_selector(selector, "spec.selector", causes)
-        if not selector.get("matchLabels") and not selector.get("matchExpressions"):
-            usable = False
-            causes.append(invalid("spec.selector", selector, "empty selector is invalid for daemonset"))
-    _, labels = validate_template(ds_spec, "spec", causes, owner="DaemonSet")
-    if usable and selector is not None and not selector_matches(selector, labels):
-        causes.append(invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`"))
+    validate_selector_and_template(ds_spec, causes, owner="DaemonSet", selector_owner="daemonset")
     causes.extend(nonnegative("spec.minReadySeconds", get_int(ds_spec, "minReadySeconds", "spec", causes)))
     causes.extend(nonnegative("spec.revisionHistoryLimit", get_int(ds_spec, "revisionHistoryLimit", "spec", causes)))
     _validate_update_strategy(ds_spec, causes)

@@ -39,6 +39,14 @@ def validate_replicated(obj: Obj, *, owner: str) -> tuple[Causes, Obj]:
     owner_spec = get_map(obj, "spec", "", causes)
     causes.extend(nonnegative("spec.replicas", get_int(owner_spec, "replicas", "spec", causes)))
     causes.extend(nonnegative("spec.minReadySeconds", get_int(owner_spec, "minReadySeconds", "spec", causes)))
+    # Kubernetes says "for deployment" for ReplicaSets too.
+    validate_selector_and_template(owner_spec, causes, owner=owner, selector_owner="deployment")
+    return causes, owner_spec
+
+
+def validate_selector_and_template(owner_spec: Obj, causes: Causes, *, owner: str, selector_owner: str) -> None:
+    """The required, non-empty LabelSelector of an apps/v1 spec that must match its template's labels,
+    and the template itself (Deployments, ReplicaSets, DaemonSets)."""
     selector = get_opt_map(owner_spec, "selector", "spec", causes)
     usable = False
     if selector is None:
@@ -47,12 +55,10 @@ def validate_replicated(obj: Obj, *, owner: str) -> tuple[Causes, Obj]:
         usable = validate_label_selector(selector, "spec.selector", causes)
         if not selector.get("matchLabels") and not selector.get("matchExpressions"):
             usable = False
-            # Kubernetes says "for deployment" for ReplicaSets too.
-            causes.append(invalid("spec.selector", selector, "empty selector is invalid for deployment"))
+            causes.append(invalid("spec.selector", selector, f"empty selector is invalid for {selector_owner}"))
     _, labels = validate_template(owner_spec, "spec", causes, owner=owner)
     if usable and selector is not None and not selector_matches(selector, labels):
         causes.append(invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`"))
-    return causes, owner_spec
 
 
 def selector_update_causes(new: Obj, old: Obj) -> Causes:
