@@ -85,11 +85,19 @@ def free_subnet(pool: str = TEST_POOL) -> str:
     return found
 
 
-def make_test_network(rt: DockerRuntime, name: str, labels: Mapping[str, str]) -> NetworkInfo:
-    """The Docker network ``name`` on a free /24 of the test pool, carrying ``labels``."""
+def lower_half(subnet: str) -> str:
+    """The lower half of ``subnet`` (an ip range for the engine, leaving the upper half free)."""
+    return str(next(ipaddress.IPv4Network(subnet).subnets(prefixlen_diff=1)))
+
+
+def make_test_network(rt: DockerRuntime, name: str, labels: Mapping[str, str], *,
+                      engine_lower_half: bool = False) -> NetworkInfo:
+    """The Docker network ``name`` on a free /24 of the test pool, carrying ``labels``; with
+    ``engine_lower_half`` the engine assigns addresses from the lower half of the /24 only."""
     for subnet in free_subnets():
         try:
-            return rt.ensure_network(name, subnet, labels=labels)
+            return rt.ensure_network(name, subnet, ip_range=lower_half(subnet) if engine_lower_half else None,
+                                     labels=labels)
         except RuntimeConflict:
             continue  # another run took it meanwhile
     raise AssertionError(f"no free /24 in {TEST_POOL}")

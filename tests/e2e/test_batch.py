@@ -23,14 +23,11 @@ Without a Docker engine (or the image of scripts/build-images) the module fails 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 import time
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -38,98 +35,31 @@ from typer.testing import CliRunner
 
 from cli.mkctl import app as mkctl_app
 
-from kubelet.runtime import LABEL_NODE, DockerRuntime
-from machinery.kubeconfig import write_kubeconfig
-from tests.cluster import ApiServerProcess, ComponentProcess, Etcd, free_port
-from tests.dockertest import IMAGE, checked_runtime, make_test_network
-from tests.waiting import wait_for
+from kubelet.runtime import DockerRuntime
+from tests.dockertest import IMAGE, checked_runtime
+from tests.e2e.dockercluster import DockerCluster, clean, node_ready
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
 DOCKER_NODE = "bdock"
 SIM_NODES = ("bsim-0", "bsim-1")
-LEASE = ("--lease-duration", "2", "--renew-deadline", "1.5", "--retry-period", "0.2")
 CAPACITY = "cpu=8,memory=16Gi,pods=50"
 ON_SIMULATED = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
     {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": list(SIM_NODES)}]}]}}}
 
 
-def _clean(rt: DockerRuntime) -> None:
-    for c in rt.list({LABEL_NODE: DOCKER_NODE}):
-        try:
-            rt.remove(c.id, force=True)
-        except Exception:  # noqa: BLE001 - already gone
-            pass
-
-
-class Cluster:
+class Cluster(DockerCluster):
     def __init__(self, tmp: Path, rt: DockerRuntime) -> None:
-        self.rt = rt
-        self.home = tmp
-        self.network_name = f"mk-batch-{uuid.uuid4().hex[:6]}"
-        self.net = make_test_network(rt, self.network_name, {"io.minik8s.test": "batch"})
-        self.etcd = Etcd.start()
-        self.procs: list[ComponentProcess] = []
-        try:
-            self.api = ApiServerProcess.start(self.etcd.url)
-            self.url = self.api.url
-            self.kubeconfig = tmp / "kubeconfig"
-            write_kubeconfig(self.kubeconfig, server=self.url)
-            self.http = httpx.Client(base_url=self.url, timeout=30)
-            self.procs.append(ComponentProcess.start("scheduler", "--server", self.url, *LEASE))
-            self.procs.append(ComponentProcess.start(
-                "controller-manager", "--server", self.url, *LEASE, "--job-backoff-base", "0.2",
-                "--controllers", "job,cronjob,ttlafterfinished,garbagecollector,namespace"))
-            self.procs.append(ComponentProcess.start(
-                "kubelet", "--simulated", "--server", self.url, "--node-name", "bsim", "--count", "2",
-                "--capacity", CAPACITY, "--lease-renew-interval", "0.5"))
-            self.procs.append(ComponentProcess.start(
-                "kubelet", "--server", self.url, "--node-name", DOCKER_NODE, "--capacity", CAPACITY,
-                "--lease-renew-interval", "0.5", "--kubelet-port", str(free_port()), "--sync-interval", "0.5",
-                "--pod-network-name", self.network_name, "--pod-network-subnet", self.net.subnet,
-                "--no-service-proxy", "--root-dir", str(tmp / "kubelet")))
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        for p in reversed(self.procs):
-            p.stop()
-        _clean(self.rt)
-        if getattr(self, "http", None) is not None:
-            self.http.close()
-        if getattr(self, "api", None) is not None:
-            self.api.stop()
-        self.etcd.stop()
-        try:
-            self.rt.remove_network(self.network_name)
-        except Exception:  # noqa: BLE001 - best effort
-            pass
-
-    def diagnostics(self) -> str:
-        return "\n".join(f"--- {p.name} {' '.join(p.args[-4:])} (exit {p.proc.poll()}):\n{p.logs()[-2500:]}"
-                         for p in self.procs)
-
-    def wait(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-        return wait_for(check, timeout, what, self.diagnostics)
-
-    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.home), "KUBECONFIG": str(self.kubeconfig)}
-        p = subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
-        assert p.returncode == 0, f"kubectl {' '.join(args)}: {p.stdout}\n{p.stderr}\n{self.diagnostics()}"
-        return p.stdout
+        super().__init__(tmp, rt, prefix="mk-batch", label="batch", docker_nodes=(DOCKER_NODE,), capacity=CAPACITY,
+                         kubelet_flags=("--no-service-proxy",), cm_flags=("--job-backoff-base", "0.2"),
+                         controllers="job,cronjob,ttlafterfinished,garbagecollector,namespace",
+                         simulated=[("bsim", "--count", "2")], ns_prefix="b-")
 
     def apply(self, obj: dict[str, Any]) -> None:
         self.kubectl("apply", "-f", "-", stdin=json.dumps(obj))
 
-    def namespace(self) -> str:
-        name = f"b-{uuid.uuid4().hex[:8]}"
-        assert self.http.post("/api/v1/namespaces", json={"metadata": {"name": name}}).status_code == 201
-        return name
-
     def job(self, ns: str, name: str) -> dict[str, Any]:
-        r = self.http.get(f"/apis/batch/v1/namespaces/{ns}/jobs/{name}")
-        return dict(r.json()) if r.status_code == 200 else {}
+        return self.get(f"/apis/batch/v1/namespaces/{ns}/jobs/{name}") or {}
 
     def pods(self, ns: str, selector: str = "") -> list[dict[str, Any]]:
         params = {"labelSelector": selector} if selector else {}
@@ -140,12 +70,6 @@ class Cluster:
             if c["type"] == kind and c["status"] == "True":
                 return dict(c)
         return None
-
-
-def node_ready(c: Cluster, node: str) -> bool:
-    r = c.http.get(f"/api/v1/nodes/{node}")
-    return r.status_code == 200 and any(x["type"] == "Ready" and x["status"] == "True"
-                                        for x in (r.json().get("status") or {}).get("conditions") or [])
 
 
 def job_manifest(ns: str, name: str, *, pod_annotations: dict[str, str] | None = None,
@@ -166,7 +90,7 @@ CRON_STARTED: dict[str, Any] = {}
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     rt = checked_runtime()
-    _clean(rt)
+    clean(rt, (DOCKER_NODE,))
     c = Cluster(tmp_path_factory.mktemp("batch"), rt)
     try:
         c.wait("the nodes Ready", lambda: all(node_ready(c, n) for n in (DOCKER_NODE, *SIM_NODES)), 60)
@@ -238,7 +162,7 @@ def test_five_completions_at_parallelism_two(cluster: Cluster) -> None:
     assert sorted(p["status"]["phase"] for p in pods) == ["Succeeded"] * 5
     assert all(not p["metadata"].get("finalizers") for p in pods)  # the job-tracking finalizer is gone
     assert 1 <= watch.most <= 2, watch.most
-    out = cluster.kubectl("get", "jobs", "-n", ns)
+    out = cluster.kubectl_out("get", "jobs", "-n", ns)
     assert out.split("\n")[0].split() == ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
     assert out.split("\n")[1].split()[:3] == ["five", "Complete", "5/5"]
 
@@ -271,7 +195,7 @@ def test_indexed_job_in_real_containers(cluster: Cluster) -> None:
     for p in cluster.pods(ns, "batch.kubernetes.io/job-name=echo"):
         assert p["spec"]["nodeName"] == DOCKER_NODE and p["status"]["phase"] == "Succeeded"
         index = p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
-        seen[index] = cluster.kubectl("logs", "-n", ns, p["metadata"]["name"]).strip()
+        seen[index] = cluster.kubectl_out("logs", "-n", ns, p["metadata"]["name"]).strip()
     assert seen == {"0": "index=0", "1": "index=1"}
 
 
@@ -286,7 +210,7 @@ def test_a_failing_job_stops_at_its_backoff_limit(cluster: Cluster) -> None:
     assert job["status"]["failed"] == 3 and "completionTime" not in job["status"]
     pods = cluster.pods(ns, "batch.kubernetes.io/job-name=doomed")
     assert len(pods) == 3 and {p["status"]["phase"] for p in pods} == {"Failed"}
-    assert cluster.kubectl("get", "job", "doomed", "-n", ns, "--no-headers").split()[1] == "Failed"
+    assert cluster.kubectl_out("get", "job", "doomed", "-n", ns, "--no-headers").split()[1] == "Failed"
 
 
 def test_deadline_with_a_pod_failure_policy(cluster: Cluster) -> None:
@@ -317,29 +241,28 @@ def test_ttl_after_finished_removes_the_job_and_its_pods(cluster: Cluster) -> No
 
 def test_kubectl_create_job_and_wait(cluster: Cluster) -> None:
     ns = cluster.namespace()
-    out = cluster.kubectl("create", "job", "hello", "-n", ns, f"--image={IMAGE}", "--", "sh", "-c", "echo hello")
+    out = cluster.kubectl_out("create", "job", "hello", "-n", ns, f"--image={IMAGE}", "--", "sh", "-c", "echo hello")
     assert out.strip() == "job.batch/hello created"
-    out = cluster.kubectl("wait", "--for=condition=complete", "job/hello", "-n", ns, "--timeout=90s")
+    out = cluster.kubectl_out("wait", "--for=condition=complete", "job/hello", "-n", ns, "--timeout=90s")
     assert out.strip() == "job.batch/hello condition met"
     assert cluster.job(ns, "hello")["status"]["succeeded"] == 1
     # --from=cronjob/X: the CronJob's template, an annotation saying so, the CronJob as owner.
     cron_ns = CRON_STARTED["ns"]
-    out = cluster.kubectl("create", "job", "by-hand", "-n", cron_ns, "--from=cronjob/every-minute")
+    out = cluster.kubectl_out("create", "job", "by-hand", "-n", cron_ns, "--from=cronjob/every-minute")
     assert out.strip() == "job.batch/by-hand created"
     job = cluster.job(cron_ns, "by-hand")
     assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
     assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
-    cluster.kubectl("wait", "--for=condition=complete", "job/by-hand", "-n", cron_ns, "--timeout=90s")
+    cluster.kubectl_out("wait", "--for=condition=complete", "job/by-hand", "-n", cron_ns, "--timeout=90s")
     # kubectl create cronjob (protobuf body) and the apiserver's refusal of TZ= in a schedule
-    out = cluster.kubectl("create", "cronjob", "nightly", "-n", ns, f"--image={IMAGE}", "--schedule=0 3 * * *",
+    out = cluster.kubectl_out("create", "cronjob", "nightly", "-n", ns, f"--image={IMAGE}", "--schedule=0 3 * * *",
                           "--", "sh", "-c", "date")
     assert out.strip() == "cronjob.batch/nightly created"
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(cluster.home), "KUBECONFIG": str(cluster.kubeconfig)}
-    bad = subprocess.run(["kubectl", "create", "cronjob", "tz", "-n", ns, f"--image={IMAGE}",
-                          "--schedule=TZ=UTC 0 3 * * *"], capture_output=True, text=True, env=env, timeout=60)
+    bad = cluster.kubectl("create", "cronjob", "tz", "-n", ns, f"--image={IMAGE}", "--schedule=TZ=UTC 0 3 * * *",
+                          check=False, timeout=60)
     assert bad.returncode == 1 and ('spec.schedule: Invalid value: "TZ=UTC 0 3 * * *": cannot use TZ or CRON_TZ in '
                                     "schedule, use timeZone field instead") in bad.stderr, bad.stderr
-    wide = cluster.kubectl("get", "cronjobs", "-n", cron_ns, "-o", "wide").split("\n")
+    wide = cluster.kubectl_out("get", "cronjobs", "-n", cron_ns, "-o", "wide").split("\n")
     assert wide[0].split() == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE",
                                "CONTAINERS", "IMAGES", "SELECTOR"]
 
