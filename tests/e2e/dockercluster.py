@@ -2,18 +2,19 @@
 
 ``ProcessCluster`` starts an etcd and an apiserver (tests/cluster.py) on free loopback ports,
 writes a kubeconfig into the module's temporary directory (also the private ``HOME`` of the real
-``kubectl``) and keeps an HTTP client on the apiserver. Components started through it
-(``component``: scheduler, controller-manager; ``kubelet``: a simulated kubelet) are listed in
-``procs``: their log tails are the diagnostics every failed wait or kubectl call prints, and they
-are stopped in reverse order before the apiserver and etcd.
+``kubectl``) and keeps an HTTP client on the apiserver. Components it starts (``component``:
+scheduler, controller-manager; ``kubelet``: a simulated kubelet) are kept by the module, in
+``procs`` or in attributes a test replaces when it restarts one; ``components()`` names them:
+their log tails are the diagnostics every failed wait or kubectl call prints, and they are
+stopped in reverse order before the apiserver and etcd.
 
 ``DockerCluster`` adds what the Docker modules share: a test network ``<prefix>-<random>`` on a
 free /24 of the test pool (tests.dockertest.make_test_network), a scheduler and a controller-manager
 with the module's flags and ``--controllers`` list, simulated kubelets and one Docker kubelet per
 named node on that network (its ``--root-dir`` under the temporary directory). Stopping it removes
-the nodes' containers and volumes (by the node label) and the network; ``clean`` does the same for
-a fixture before the cluster starts. What a module checks (its objects, its waits) stays in the
-module.
+the nodes' containers and volumes (by the node label) and the network; ``clean`` removes what an
+earlier run left on the nodes, before the cluster starts. What a module checks (its objects, its
+waits) stays in the module; test_workloads and test_storage use ``ProcessCluster`` alone.
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ CAPACITY = "cpu=4,memory=8Gi,pods=30"
 class ProcessCluster:
     """etcd + apiserver, a kubeconfig and an HTTP client; the components a module starts on them."""
 
-    def __init__(self, tmp: Path, *, api_flags: Sequence[str] = (), ns_prefix: str = "t-",
+    def __init__(self, tmp: Path, *, api_flags: Sequence[str] = (), capacity: str = CAPACITY, ns_prefix: str = "t-",
                  kubectl_timeout: float = 120, wait_timeout: float = 60) -> None:
+        """``capacity``: the nodes' default; ``ns_prefix``: of the namespaces ``namespace`` makes."""
         self.home = tmp
+        self.capacity = capacity
         self.ns_prefix = ns_prefix
         self.kubectl_timeout = kubectl_timeout
         self.wait_timeout = wait_timeout
@@ -56,7 +59,9 @@ class ProcessCluster:
             write_kubeconfig(self.kubeconfig, server=self.url)
             self.http = httpx.Client(base_url=self.url, timeout=30)
         except BaseException:
-            self.stop()
+            if getattr(self, "api", None) is not None:
+                self.api.stop()
+            self.etcd.stop()
             raise
 
     # -- components
@@ -65,15 +70,13 @@ class ProcessCluster:
         return list(self.procs)
 
     def component(self, name: str, *args: str) -> ComponentProcess:
-        """``minik8s <name> --server <url> *args``, listed in procs."""
-        proc = ComponentProcess.start(name, "--server", self.url, *args)
-        self.procs.append(proc)
-        return proc
+        """``minik8s <name> --server <url> *args`` (the caller keeps it: in procs or an attribute)."""
+        return ComponentProcess.start(name, "--server", self.url, *args)
 
-    def kubelet(self, name: str, *extra: str, capacity: str = CAPACITY) -> ComponentProcess:
-        """A simulated kubelet for node ``name`` (or ``name-0``... with ``--count``); not listed in procs."""
-        return ComponentProcess.start("kubelet", "--simulated", "--server", self.url, "--node-name", name,
-                                      "--capacity", capacity, "--lease-renew-interval", "0.5", *extra)
+    def kubelet(self, name: str, *extra: str, capacity: str | None = None) -> ComponentProcess:
+        """A simulated kubelet for node ``name`` (or ``name-0``... with ``--count``)."""
+        return self.component("kubelet", "--simulated", "--node-name", name, "--capacity", capacity or self.capacity,
+                              "--lease-renew-interval", "0.5", *extra)
 
     def stop(self) -> None:
         for p in reversed(self.components()):
@@ -83,7 +86,8 @@ class ProcessCluster:
             self.http.close()
         if getattr(self, "api", None) is not None:
             self.api.stop()
-        self.etcd.stop()
+        if getattr(self, "etcd", None) is not None:
+            self.etcd.stop()
 
     def stop_nodes(self) -> None:
         """What outlives the kubelets' processes (nothing for simulated nodes)."""
@@ -145,23 +149,22 @@ class DockerCluster(ProcessCluster):
         the /24 only; ``simulated``: the argument lists of simulated kubelets (name first)."""
         self.rt = rt
         self.docker_nodes = tuple(docker_nodes)
-        self.capacity = capacity
         self.sims: dict[str, ComponentProcess] = {}
         self.network_name = f"{prefix}-{uuid.uuid4().hex[:6]}"
         self.net = make_test_network(rt, self.network_name, {"io.minik8s.test": label},
                                      engine_lower_half=network_lower_half)
-        super().__init__(tmp, api_flags=api_flags, ns_prefix=ns_prefix, kubectl_timeout=kubectl_timeout,
-                         wait_timeout=wait_timeout)
         try:
-            self.component("scheduler", *LEASE, *scheduler_flags)
-            self.component("controller-manager", *LEASE, *cm_flags,
-                           *(("--controllers", controllers) if controllers else ()))
+            super().__init__(tmp, api_flags=api_flags, capacity=capacity, ns_prefix=ns_prefix,
+                             kubectl_timeout=kubectl_timeout, wait_timeout=wait_timeout)
+            self.procs.append(self.component("scheduler", *LEASE, *scheduler_flags))
+            self.procs.append(self.component("controller-manager", *LEASE, *cm_flags,
+                                             *(("--controllers", controllers) if controllers else ())))
             for args in simulated:
-                self.procs.append(self.kubelet(*args, capacity=capacity))
+                self.procs.append(self.kubelet(*args))
             ip_range = ("--pod-ip-range", lower_half(self.net.subnet)) if network_lower_half else ()
             for node in self.docker_nodes:
-                self.procs.append(ComponentProcess.start(
-                    "kubelet", "--server", self.url, "--node-name", node, "--capacity", capacity,
+                self.procs.append(self.component(
+                    "kubelet", "--node-name", node, "--capacity", capacity,
                     "--lease-renew-interval", "0.5", "--kubelet-port", str(free_port()), "--sync-interval", "0.5",
                     "--pod-network-name", self.network_name, "--pod-network-subnet", self.net.subnet,
                     *ip_range, "--root-dir", str(self.root_dir(node)), *kubelet_flags))
@@ -174,7 +177,7 @@ class DockerCluster(ProcessCluster):
 
     def simulated(self, name: str) -> ComponentProcess:
         """A simulated kubelet joining later (in ``sims``: a test may stop it to make its node leave)."""
-        proc = self.kubelet(name, capacity=self.capacity)
+        proc = self.kubelet(name)
         self.sims[name] = proc
         return proc
 

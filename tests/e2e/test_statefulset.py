@@ -24,29 +24,22 @@ scripts/build-images) the module fails when ``CI`` is set and skips with the rea
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from cli.mkctl import app as mkctl_app
-from kubelet.runtime import LABEL_NODE, LABEL_POD_UID, LABEL_ROLE, ROLE_CONTAINER, DockerRuntime
-from machinery.kubeconfig import write_kubeconfig
-from tests.cluster import ApiServerProcess, ComponentProcess, Etcd, free_port
-from tests.dockertest import IMAGE, checked_runtime, make_test_network
+from kubelet.runtime import LABEL_POD_UID, LABEL_ROLE, ROLE_CONTAINER, DockerRuntime
+from tests.dockertest import IMAGE, checked_runtime
+from tests.e2e.dockercluster import DockerCluster, clean, node_ready
 from tests.e2e.test_workloads import PodRecorder
-from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
 NODES = ("sts-1", "sts-2")
-LEASE = ("--lease-duration", "2", "--renew-deadline", "1.5", "--retry-period", "0.2")
 NODE_TIMINGS = ("--node-monitor-period", "0.5", "--node-monitor-grace-period", "15",
                 "--default-toleration-seconds", "300")
 HTML = "/usr/share/nginx/html"
@@ -104,79 +97,10 @@ spec:
 """
 
 
-def _clean(rt: DockerRuntime) -> None:
-    for node in NODES:
-        for c in rt.list({LABEL_NODE: node}):
-            try:
-                rt.remove(c.id, force=True)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
-
-
-class Cluster:
+class Cluster(DockerCluster):
     def __init__(self, tmp: Path, rt: DockerRuntime) -> None:
-        self.rt = rt
-        self.network_name = f"mk-sts-{uuid.uuid4().hex[:6]}"
-        self.net = make_test_network(rt, self.network_name, {"io.minik8s.test": "statefulset"})
-        self.etcd = Etcd.start()
-        self.procs: list[ComponentProcess] = []
-        self.home = tmp
-        try:
-            self.api = ApiServerProcess.start(self.etcd.url)
-            self.url = self.api.url
-            self.kubeconfig = tmp / "kubeconfig"
-            write_kubeconfig(self.kubeconfig, server=self.url)
-            self.http = httpx.Client(base_url=self.url, timeout=30)
-            self.procs.append(ComponentProcess.start("scheduler", "--server", self.url, *LEASE))
-            self.procs.append(ComponentProcess.start("controller-manager", "--server", self.url, *LEASE,
-                                                     *NODE_TIMINGS))
-            for node in NODES:
-                self.procs.append(ComponentProcess.start(
-                    "kubelet", "--server", self.url, "--node-name", node, "--capacity", "cpu=4,memory=8Gi,pods=30",
-                    "--lease-renew-interval", "0.5", "--kubelet-port", str(free_port()), "--sync-interval", "0.5",
-                    "--pod-network-name", self.network_name, "--pod-network-subnet", self.net.subnet,
-                    "--root-dir", str(tmp / "kubelets" / node)))
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        for p in reversed(self.procs):
-            p.stop()
-        _clean(self.rt)
-        if getattr(self, "http", None) is not None:
-            self.http.close()
-        if getattr(self, "api", None) is not None:
-            self.api.stop()
-        self.etcd.stop()
-        try:
-            self.rt.remove_network(self.network_name)
-        except Exception:  # noqa: BLE001 - best effort
-            pass
-
-    def diagnostics(self) -> str:
-        return "\n".join(f"--- {p.name} {' '.join(p.args[-4:])} (exit {p.proc.poll()}):\n{p.logs()[-2500:]}"
-                         for p in self.procs)
-
-    def wait(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-        return wait_for(check, timeout, what, self.diagnostics)
-
-    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True,
-                timeout: float = 150) -> subprocess.CompletedProcess[str]:
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.home), "KUBECONFIG": str(self.kubeconfig)}
-        p = subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
-        if check:
-            assert p.returncode == 0, f"kubectl {' '.join(args)}: {p.stdout}\n{p.stderr}\n{self.diagnostics()}"
-        return p
-
-    def namespace(self) -> str:
-        name = f"sts-{uuid.uuid4().hex[:8]}"
-        assert self.http.post("/api/v1/namespaces", json={"metadata": {"name": name}}).status_code == 201
-        return name
-
-    def get(self, path: str) -> dict[str, Any] | None:
-        r = self.http.get(path)
-        return dict(r.json()) if r.status_code == 200 else None
+        super().__init__(tmp, rt, prefix="mk-sts", label="statefulset", docker_nodes=NODES, cm_flags=NODE_TIMINGS,
+                         ns_prefix="sts-", kubectl_timeout=150)
 
     def pod(self, ns: str, name: str) -> dict[str, Any] | None:
         return self.get(f"/api/v1/namespaces/{ns}/pods/{name}")
@@ -215,16 +139,10 @@ def running_and_ready(pod: dict[str, Any]) -> bool:
     return conds.get("Ready") == "True"
 
 
-def node_ready(c: Cluster, node: str) -> bool:
-    n = c.get(f"/api/v1/nodes/{node}") or {}
-    conditions = (n.get("status") or {}).get("conditions") or []
-    return any(x.get("type") == "Ready" and x.get("status") == "True" for x in conditions)
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     rt = checked_runtime()
-    _clean(rt)
+    clean(rt, NODES)
     c = Cluster(tmp_path_factory.mktemp("statefulset"), rt)
     try:
         c.wait("both Docker nodes Ready", lambda: all(node_ready(c, n) for n in NODES), 60)
