@@ -48,10 +48,11 @@ from apiserver.storage.etcd import parse_endpoint
 
 pytestmark = pytest.mark.fuzz
 
-# Examples per (operation, mode). Tuned so the whole test stays under ~3 minutes on 2 cores.
+# Examples per (operation, mode). Tuned so the whole test stays under ~4 minutes on 2 cores.
 EXAMPLES = {"heavy": 2, "body": 4, "light": 8}
 # Request bodies whose generation dominates the run time (PodSpec is a large, deep schema).
-HEAVY_BODIES = ("V1Pod", "V1Deployment", "V1ReplicaSet", "V1Endpoints")
+HEAVY_BODIES = ("V1Pod", "V1Deployment", "V1ReplicaSet", "V1Endpoints", "V1Job", "V1CronJob", "V1DaemonSet",
+                "V1StatefulSet", "V1ReplicationController", "V1PersistentVolume")
 # The Service allocator's claims (apiserver/allocators.py): one key per ClusterIP and per NodePort.
 ALLOCATION_PREFIXES = ("/registry/networking.k8s.io/ipaddresses/", "/registry/minik8s.io/servicenodeports/")
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
