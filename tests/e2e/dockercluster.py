@@ -12,9 +12,10 @@ stopped in reverse order before the apiserver and etcd.
 free /24 of the test pool (tests.dockertest.make_test_network), a scheduler and a controller-manager
 with the module's flags and ``--controllers`` list, simulated kubelets and one Docker kubelet per
 named node on that network (its ``--root-dir`` under the temporary directory). Stopping it removes
-the nodes' containers and volumes (by the node label) and the network; ``clean`` removes what an
-earlier run left on the nodes, before the cluster starts. What a module checks (its objects, its
-waits) stays in the module; test_workloads and test_storage use ``ProcessCluster`` alone.
+the nodes' containers and volumes (by the node label) and the network; what an earlier run left on
+the nodes goes before it starts. ``started``/``docker_started`` are the module fixtures' frame (a
+checked runtime, the nodes Ready, stop at the end). What a module checks (its objects, its waits)
+stays in the module; test_workloads and test_storage use ``ProcessCluster`` alone.
 """
 
 from __future__ import annotations
@@ -22,18 +23,19 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import httpx
 
 from kubelet.runtime import LABEL_NODE, DockerRuntime
 from machinery.kubeconfig import write_kubeconfig
 from tests.cluster import ApiServerProcess, ComponentProcess, Etcd, free_port
-from tests.dockertest import lower_half, make_test_network
+from tests.dockertest import checked_runtime, lower_half, make_test_network
 from tests.waiting import wait_for
 
-__all__ = ["CAPACITY", "LEASE", "DockerCluster", "ProcessCluster", "clean", "node_ready"]
+__all__ = ["CAPACITY", "LEASE", "DockerCluster", "ProcessCluster", "clean", "docker_started", "node_ready", "started"]
 
 LEASE = ("--lease-duration", "2", "--renew-deadline", "1.5", "--retry-period", "0.2")
 CAPACITY = "cpu=4,memory=8Gi,pods=30"
@@ -149,6 +151,7 @@ class DockerCluster(ProcessCluster):
         the /24 only; ``simulated``: the argument lists of simulated kubelets (name first)."""
         self.rt = rt
         self.docker_nodes = tuple(docker_nodes)
+        clean(rt, self.docker_nodes)  # what an earlier run left
         self.sims: dict[str, ComponentProcess] = {}
         self.network_name = f"{prefix}-{uuid.uuid4().hex[:6]}"
         self.net = make_test_network(rt, self.network_name, {"io.minik8s.test": label},
@@ -200,3 +203,34 @@ def node_ready(c: ProcessCluster, node: str) -> bool:
     r = c.http.get(f"/api/v1/nodes/{node}")
     return r.status_code == 200 and any(x.get("type") == "Ready" and x.get("status") == "True"
                                         for x in (r.json().get("status") or {}).get("conditions") or [])
+
+
+C = TypeVar("C", bound=ProcessCluster)
+D = TypeVar("D", bound=DockerCluster)
+
+
+@contextmanager
+def started(cluster: Callable[[], C], what: str = "", ready: Callable[[C], Any] | None = None,
+            timeout: float = 60) -> Iterator[C]:
+    """For a module fixture: the cluster ``cluster()`` makes, once ``ready`` holds; stopped at the end."""
+    c = cluster()
+    try:
+        if ready is not None:
+            c.wait(what, lambda: ready(c), timeout)
+        yield c
+    finally:
+        c.stop()
+
+
+@contextmanager
+def docker_started(cluster: Callable[[DockerRuntime], D], *, ready_nodes: Sequence[str] = (),
+                   timeout: float = 60) -> Iterator[D]:
+    """``started`` on a checked Docker runtime (tests.dockertest.checked_runtime: a CI run without
+    the engine or the image fails), once ``ready_nodes`` are Ready; the runtime closed at the end."""
+    rt = checked_runtime()
+    try:
+        with started(lambda: cluster(rt), f"the nodes {', '.join(ready_nodes)} Ready",
+                     (lambda c: all(node_ready(c, n) for n in ready_nodes)) if ready_nodes else None, timeout) as c:
+            yield c
+    finally:
+        rt.close()

@@ -12,28 +12,22 @@ and skips with the reason otherwise (tests.dockertest.checked_runtime).
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
-import httpx
 import pytest
 
-from kubelet.runtime import LABEL_NODE, DockerRuntime
-from machinery.kubeconfig import write_kubeconfig
-from tests.cluster import ApiServerProcess, ComponentProcess, Etcd, free_port
-from tests.dockertest import IMAGE, checked_runtime, free_subnets
-from tests.waiting import wait_for
+from kubelet.runtime import DockerRuntime
+from tests.dockertest import IMAGE
+from tests.e2e.dockercluster import DockerCluster, docker_started
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
 NODE = "hpa-1"
-LEASE = ("--lease-duration", "2", "--renew-deadline", "1.5", "--retry-period", "0.2")
 HPA_TIMINGS = ("--horizontal-pod-autoscaler-sync-period", "2s",
                "--horizontal-pod-autoscaler-downscale-stabilization", "15s")
 BURN_SECONDS = 45
@@ -41,92 +35,18 @@ BURNER = (f"end=$(( $(date +%s) + {BURN_SECONDS} )); while [ $(date +%s) -lt $en
           "exec sleep 100000")
 
 
-class Cluster:
+class Cluster(DockerCluster):
     def __init__(self, tmp: Path, rt: DockerRuntime) -> None:
-        self.rt = rt
-        self.home = tmp
-        self.procs: list[ComponentProcess] = []
-        self.network_name = f"mk-hpa-{uuid.uuid4().hex[:6]}"
-        self.net = self._network()
-        self.etcd = Etcd.start()
-        try:
-            self.api = ApiServerProcess.start(self.etcd.url)
-            self.url = self.api.url
-            self.kubeconfig = tmp / "kubeconfig"
-            write_kubeconfig(self.kubeconfig, server=self.url)
-            self.http = httpx.Client(base_url=self.url, timeout=30)
-            self.procs.append(ComponentProcess.start("scheduler", "--server", self.url, *LEASE))
-            self.procs.append(ComponentProcess.start(
-                "controller-manager", "--server", self.url, *LEASE, *HPA_TIMINGS,
-                "--controllers", "replicaset,deployment,horizontalpodautoscaling,namespace,garbagecollector"))
-            lower = str(next(ipaddress.IPv4Network(self.net.subnet).subnets(prefixlen_diff=1)))
-            self.procs.append(ComponentProcess.start(
-                "kubelet", "--server", self.url, "--node-name", NODE, "--capacity", "cpu=4,memory=8Gi,pods=20",
-                "--lease-renew-interval", "0.5", "--kubelet-port", str(free_port()), "--sync-interval", "0.5",
-                "--pod-network-name", self.network_name, "--pod-network-subnet", self.net.subnet,
-                "--pod-ip-range", lower, "--root-dir", str(tmp / "kubelet")))
-        except BaseException:
-            self.stop()
-            raise
-
-    def _network(self) -> Any:
-        for subnet in free_subnets():
-            lower = str(next(ipaddress.IPv4Network(subnet).subnets(prefixlen_diff=1)))
-            try:
-                return self.rt.ensure_network(self.network_name, subnet, ip_range=lower,
-                                              labels={"io.minik8s.test": "hpa"})
-            except Exception:  # noqa: BLE001 - taken meanwhile: the next one
-                continue
-        raise AssertionError("no free /24 for the autoscaling test network")
-
-    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.home), "KUBECONFIG": str(self.kubeconfig)}
-        p = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, timeout=60)
-        if check:
-            assert p.returncode == 0, f"kubectl {' '.join(args)}: {p.stdout}\n{p.stderr}\n{self.diagnostics()}"
-        return p
-
-    def diagnostics(self) -> str:
-        return "\n".join(f"--- {p.name} (exit {p.proc.poll()}):\n{p.logs()[-3000:]}" for p in self.procs)
-
-    def wait(self, what: str, check: Callable[[], Any], timeout: float) -> Any:
-        return wait_for(check, timeout, what, self.diagnostics)
-
-    def stop(self) -> None:
-        for p in reversed(self.procs):
-            p.stop()
-        _remove_containers(self.rt)
-        if getattr(self, "http", None) is not None:
-            self.http.close()
-        if getattr(self, "api", None) is not None:
-            self.api.stop()
-        self.etcd.stop()
-        try:
-            self.rt.remove_network(self.network_name)
-        except Exception:  # noqa: BLE001 - best effort
-            pass
-
-
-def _remove_containers(rt: DockerRuntime) -> None:
-    for c in rt.list({LABEL_NODE: NODE}):
-        try:
-            rt.remove(c.id, force=True)
-        except Exception:  # noqa: BLE001 - already gone
-            pass
+        super().__init__(tmp, rt, prefix="mk-hpa", label="hpa", docker_nodes=(NODE,),
+                         capacity="cpu=4,memory=8Gi,pods=20", network_lower_half=True, cm_flags=HPA_TIMINGS,
+                         controllers="replicaset,deployment,horizontalpodautoscaling,namespace,garbagecollector",
+                         kubectl_timeout=60)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    rt = checked_runtime()
-    _remove_containers(rt)
-    c = Cluster(tmp_path_factory.mktemp("autoscaling"), rt)
-    try:
-        c.wait("the Docker node Ready", lambda: "True" in c.kubectl(
-            "get", "node", NODE, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False).stdout, 60)
+    with docker_started(lambda rt: Cluster(tmp_path_factory.mktemp("autoscaling"), rt), ready_nodes=(NODE,)) as c:
         yield c
-    finally:
-        c.stop()
-        rt.close()
 
 
 DEPLOYMENT = """
