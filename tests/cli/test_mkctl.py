@@ -338,14 +338,16 @@ def test_api_resources_and_version(apiserver: ApiServerProcess) -> None:
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
-    rows = {line.split()[0]: line.split() for line in lines[1:]}
-    assert rows["pods"] == ["pods", "po", "v1", "true", "Pod"]
-    assert rows["deployments"] == ["deployments", "deploy", "apps/v1", "true", "Deployment"]
-    assert rows["namespaces"] == ["namespaces", "ns", "v1", "false", "Namespace"]
-    assert "pods/status" not in rows
+    # Keyed by name and group-version: metrics.k8s.io serves "pods" and "nodes" too, as kubectl lists them.
+    rows = {(line.split()[0], line.split()[-3]): line.split() for line in lines[1:]}
+    assert rows["pods", "v1"] == ["pods", "po", "v1", "true", "Pod"]
+    assert rows["pods", "metrics.k8s.io/v1beta1"] == ["pods", "metrics.k8s.io/v1beta1", "true", "PodMetrics"]
+    assert rows["deployments", "apps/v1"] == ["deployments", "deploy", "apps/v1", "true", "Deployment"]
+    assert rows["namespaces", "v1"] == ["namespaces", "ns", "v1", "false", "Namespace"]
+    assert not any(name == "pods/status" for name, _ in rows)
     assert "namespaces" not in mk(apiserver, "api-resources", "--namespaced=true").stdout
     assert mk(apiserver, "api-resources", "--api-group", "apps", "-o", "name").stdout == \
-        "deployments.apps\nreplicasets.apps\n"
+        "controllerrevisions.apps\ndaemonsets.apps\ndeployments.apps\nreplicasets.apps\nstatefulsets.apps\n"
     r = mk(apiserver, "version")
     lines = r.stdout.splitlines()
     assert lines[0].startswith("Client Version: v") and lines[1] == "Server Version: v1.32.0-minik8s"
