@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from cli.mkctl import app as mkctl_app
 from tests.cluster import ROOT, ComponentProcess
-from tests.e2e.test_workloads import LEASE, NODE_TIMINGS, Cluster, is_ready, ready_nodes
+from tests.e2e.dockercluster import LEASE, started
+from tests.e2e.test_workloads import NODE_TIMINGS, Cluster, is_ready, ready_nodes
 
 pytestmark = pytest.mark.e2e
 
@@ -49,12 +50,9 @@ class DisruptionCluster(Cluster):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DisruptionCluster]:
-    c = DisruptionCluster(tmp_path_factory.mktemp("disruption"))
-    try:
-        c.wait("3 Ready nodes", lambda: len(ready_nodes(c)) == 3, 60)
+    with started(lambda: DisruptionCluster(tmp_path_factory.mktemp("disruption")), "3 Ready nodes",
+                 lambda c: len(ready_nodes(c)) == 3) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def deployment(name: str, replicas: int) -> dict[str, Any]:

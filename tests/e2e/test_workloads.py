@@ -9,99 +9,58 @@ kubelet process) and ``sim-b`` (another), 2 CPUs and 4 GiB each.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
 from cli.mkctl import app as mkctl_app
-from machinery.kubeconfig import write_kubeconfig
 from machinery.quantity import cpu_millis, to_bytes
-from tests.cluster import ApiServerProcess, ComponentProcess, Etcd
-from tests.waiting import wait_for
+from tests.cluster import ComponentProcess
+from tests.e2e.dockercluster import LEASE, ProcessCluster, started
 
 pytestmark = pytest.mark.e2e
 
-LEASE = ("--lease-duration", "2", "--renew-deadline", "1.5", "--retry-period", "0.2")
 NODE_TIMINGS = ("--node-monitor-period", "0.5", "--node-monitor-grace-period", "4",
                 "--default-toleration-seconds", "3")
 CAPACITY = "cpu=2,memory=4Gi,pods=30"
 
 
-class Cluster:
+class Cluster(ProcessCluster):
     def __init__(self, tmp: Path) -> None:
-        self.etcd = Etcd.start()
         # Pods tolerate a not-ready or unreachable node 3 s (the apiserver's DefaultTolerationSeconds).
-        self.api = ApiServerProcess.start(self.etcd.url, "--default-not-ready-toleration-seconds", "3",
-                                          "--default-unreachable-toleration-seconds", "3")
-        self.url = self.api.url
-        self.kubeconfig = tmp / "kubeconfig"
-        write_kubeconfig(self.kubeconfig, server=self.url)
-        self.home = tmp
-        self.http = httpx.Client(base_url=self.url, timeout=30)
+        super().__init__(tmp, api_flags=("--default-not-ready-toleration-seconds", "3",
+                                         "--default-unreachable-toleration-seconds", "3"),
+                         capacity=CAPACITY, ns_prefix="w-")
         self.kubelets = {
             "a": self.kubelet("sim-a", "--count", "2"),
             "b": self.kubelet("sim-b"),
         }
-        self.scheduler = ComponentProcess.start("scheduler", "--server", self.url, *LEASE)
+        self.scheduler = self.component("scheduler", *LEASE)
         self.cm = self.controller_manager()
-
-    def kubelet(self, name: str, *extra: str, capacity: str = CAPACITY) -> ComponentProcess:
-        return ComponentProcess.start("kubelet", "--simulated", "--server", self.url, "--node-name", name,
-                                      "--capacity", capacity, "--lease-renew-interval", "0.5", *extra)
 
     def controller_manager(self) -> ComponentProcess:
         return ComponentProcess.start("controller-manager", "--server", self.url, *LEASE, *NODE_TIMINGS)
 
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.home), "KUBECONFIG": str(self.kubeconfig)}
-        p = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, timeout=timeout)
-        if check:
-            assert p.returncode == 0, f"kubectl {' '.join(args)}: {p.stdout}\n{p.stderr}\n{self.diagnostics()}"
-        return p
-
-    def diagnostics(self) -> str:
-        parts = []
-        for proc in [self.scheduler, self.cm, *self.kubelets.values()]:
-            parts.append(f"--- {proc.name} (exit {proc.proc.poll()}):\n{proc.logs()[-2500:]}")
-        return "\n".join(parts)
+    def components(self) -> list[ComponentProcess]:
+        return [self.scheduler, self.cm, *self.kubelets.values()]
 
     def pods(self, ns: str, selector: str = "") -> list[dict[str, Any]]:
         params = {"labelSelector": selector} if selector else {}
         return self.http.get(f"/api/v1/namespaces/{ns}/pods", params=params).json()["items"]
 
-    def wait(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-        return wait_for(check, timeout, what, self.diagnostics)
-
-    def namespace(self) -> str:
-        name = f"w-{uuid.uuid4().hex[:8]}"
-        assert self.http.post("/api/v1/namespaces", json={"metadata": {"name": name}}).status_code == 201
-        return name
-
-    def stop(self) -> None:
-        for proc in [self.scheduler, self.cm, *self.kubelets.values()]:
-            proc.stop()
-        self.http.close()
-        self.api.stop()
-        self.etcd.stop()
-
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = Cluster(tmp_path_factory.mktemp("workloads"))
-    try:
-        c.wait("3 Ready nodes", lambda: len(ready_nodes(c)) == 3, 60)
+    with started(lambda: Cluster(tmp_path_factory.mktemp("workloads")), "3 Ready nodes",
+                 lambda c: len(ready_nodes(c)) == 3) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def ready_nodes(c: Cluster) -> list[str]:
