@@ -11,57 +11,36 @@ own; nodes ``sim-s-0`` and ``sim-s-1`` (one simulated kubelet process).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-import httpx
 import pytest
 import yaml
 
-from machinery.kubeconfig import write_kubeconfig
-from tests.cluster import ApiServerProcess, ComponentProcess, Etcd
-from tests.waiting import wait_for
+from tests.cluster import ComponentProcess
+from tests.e2e.dockercluster import LEASE, ProcessCluster, node_ready, started
 
 pytestmark = pytest.mark.e2e
 
-LEASE = ("--lease-duration", "2", "--renew-deadline", "1.5", "--retry-period", "0.2")
 CONTROLLERS = "persistentvolume-binder,local-path-provisioner,pvc-protection,pv-protection,namespace"
 
 
-class Cluster:
+class Cluster(ProcessCluster):
     def __init__(self, tmp: Path) -> None:
-        self.etcd = Etcd.start()
-        self.api = ApiServerProcess.start(self.etcd.url)
-        self.url = self.api.url
-        self.kubeconfig = tmp / "kubeconfig"
-        write_kubeconfig(self.kubeconfig, server=self.url)
-        self.home = tmp
-        self.http = httpx.Client(base_url=self.url, timeout=30)
-        self.kubelet = ComponentProcess.start("kubelet", "--simulated", "--server", self.url, "--node-name", "sim-s",
-                                              "--count", "2", "--capacity", "cpu=2,memory=4Gi,pods=30",
-                                              "--lease-renew-interval", "0.5")
-        self.scheduler = ComponentProcess.start("scheduler", "--server", self.url, *LEASE)
-        self.cm = ComponentProcess.start("controller-manager", "--server", self.url, *LEASE, "--controllers",
-                                         CONTROLLERS)
+        super().__init__(tmp, capacity="cpu=2,memory=4Gi,pods=30", ns_prefix="s-", kubectl_timeout=60, wait_timeout=30)
+        self.nodes = self.kubelet("sim-s", "--count", "2")
+        self.scheduler = self.component("scheduler", *LEASE)
+        self.cm = self.component("controller-manager", *LEASE, "--controllers", CONTROLLERS)
 
-    def kubectl(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.home), "KUBECONFIG": str(self.kubeconfig)}
-        p = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, timeout=60, input=stdin)
-        if check:
-            assert p.returncode == 0, f"kubectl {' '.join(args)}: {p.stdout}\n{p.stderr}\n{self.diagnostics()}"
-        return p
+    def components(self) -> list[ComponentProcess]:
+        return [self.scheduler, self.cm, self.nodes]
 
     def apply(self, *docs: dict[str, Any], namespace: str = "") -> subprocess.CompletedProcess[str]:
         body = yaml.safe_dump_all(docs)
         return self.kubectl("apply", "-f", "-", *(("-n", namespace) if namespace else ()), stdin=body, check=False)
-
-    def diagnostics(self) -> str:
-        return "\n".join(f"--- {p.name} (exit {p.proc.poll()}):\n{p.logs()[-3000:]}"
-                         for p in (self.scheduler, self.cm, self.kubelet))
 
     def get(self, path: str) -> dict[str, Any]:
         r = self.http.get(path)
@@ -76,33 +55,13 @@ class Cluster:
     def volume_class(self, name: str) -> dict[str, Any]:
         return self.get(f"/apis/storage.k8s.io/v1/storageclasses/{name}")
 
-    def wait(self, what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
-        return wait_for(check, timeout, what, self.diagnostics)
-
-    def namespace(self) -> str:
-        name = f"s-{uuid.uuid4().hex[:8]}"
-        assert self.http.post("/api/v1/namespaces", json={"metadata": {"name": name}}).status_code == 201
-        return name
-
-    def stop(self) -> None:
-        for proc in (self.scheduler, self.cm, self.kubelet):
-            proc.stop()
-        self.http.close()
-        self.api.stop()
-        self.etcd.stop()
-
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = Cluster(tmp_path_factory.mktemp("storage"))
-    try:
-        c.wait("2 Ready nodes", lambda: len([n for n in c.get("/api/v1/nodes").get("items", [])
-                                             if any(x["type"] == "Ready" and x["status"] == "True"
-                                                    for x in (n.get("status") or {}).get("conditions") or [])]) == 2)
+    with started(lambda: Cluster(tmp_path_factory.mktemp("storage")), "2 Ready nodes",
+                 lambda c: all(node_ready(c, n) for n in ("sim-s-0", "sim-s-1"))) as c:
         c.wait("the default StorageClass", lambda: c.volume_class("local-path"))
         yield c
-    finally:
-        c.stop()
 
 
 def claim(name: str, *, size: str = "1Gi", modes: tuple[str, ...] = ("ReadWriteOnce",),
