@@ -17,102 +17,38 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-import httpx
 import pytest
 
-from kubelet.runtime import (
-    LABEL_NODE, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_ROLE, ROLE_CONTAINER, DockerRuntime,
-)
-from machinery.kubeconfig import write_kubeconfig
-from tests.cluster import ApiServerProcess, ComponentProcess, Etcd, free_port
-from tests.dockertest import IMAGE, checked_runtime, make_test_network
+from kubelet.runtime import LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_ROLE, ROLE_CONTAINER, DockerRuntime
+from tests.dockertest import IMAGE
+from tests.e2e.dockercluster import DockerCluster, docker_started
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
-LEASE = ("--lease-duration", "2", "--renew-deadline", "1.5", "--retry-period", "0.2")
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
 
 
-class VolumeCluster:
+class VolumeCluster(DockerCluster):
     def __init__(self, tmp: Path, rt: DockerRuntime) -> None:
-        self.rt = rt
-        self.home = tmp
         self.node = f"vol-{uuid.uuid4().hex[:6]}"
-        self.root = tmp / "kubelet"
-        self.network = f"mk-vol-{uuid.uuid4().hex[:6]}"
-        self.net = make_test_network(rt, self.network, {"io.minik8s.test": "volumes"})
-        self.etcd = Etcd.start()
-        self.procs: list[ComponentProcess] = []
+        super().__init__(tmp, rt, prefix="mk-vol", label="volumes", docker_nodes=(self.node,), ns_prefix="vol-",
+                         kubectl_timeout=60, wait_timeout=30)
+        self.root = self.root_dir(self.node)
         try:
-            self.api = ApiServerProcess.start(self.etcd.url)
-            self.url = self.api.url
-            self.kubeconfig = tmp / "kubeconfig"
-            write_kubeconfig(self.kubeconfig, server=self.url)
-            self.http = httpx.Client(base_url=self.url, timeout=30)
-            self.procs.append(ComponentProcess.start("scheduler", "--server", self.url, *LEASE))
-            self.procs.append(ComponentProcess.start("controller-manager", "--server", self.url, *LEASE))
-            self.procs.append(ComponentProcess.start(
-                "kubelet", "--server", self.url, "--node-name", self.node, "--capacity", "cpu=4,memory=8Gi,pods=30",
-                "--lease-renew-interval", "0.5", "--kubelet-port", str(free_port()), "--sync-interval", "0.5",
-                "--pod-network-name", self.network, "--pod-network-subnet", self.net.subnet,
-                "--root-dir", str(self.root)))
             self.wait("node registered", lambda: self.http.get(f"/api/v1/nodes/{self.node}").status_code == 200)
         except BaseException:
             self.stop()
             raise
 
-    def stop(self) -> None:
-        for p in reversed(self.procs):
-            p.stop()
-        for c in self.rt.list({LABEL_NODE: self.node}):
-            try:
-                self.rt.remove(c.id, force=True)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
-        for v in self.rt.list_volumes({LABEL_NODE: self.node}):
-            try:
-                self.rt.remove_volume(v.name)
-            except Exception:  # noqa: BLE001 - best effort
-                pass
-        if getattr(self, "api", None) is not None:
-            self.api.stop()
-        self.etcd.stop()
-        self.rt.remove_network(self.network)
-
-    # -- helpers
-    def diagnostics(self) -> str:
-        return "\n".join(f"--- {p.name} (exit {p.proc.poll()}):\n{p.logs()[-3000:]}" for p in self.procs)
-
-    def wait(self, what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
-        return wait_for(check, timeout, what, self.diagnostics)
-
-    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.home), "KUBECONFIG": str(self.kubeconfig)}
-        p = subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, env=env, timeout=60)
-        if check:
-            assert p.returncode == 0, f"kubectl {' '.join(args)}: {p.stdout}\n{p.stderr}"
-        return p
-
     def apply(self, objects: list[dict[str, Any]]) -> None:
         self.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
-
-    def namespace(self) -> str:
-        name = f"vol-{uuid.uuid4().hex[:8]}"
-        assert self.http.post("/api/v1/namespaces", json={"metadata": {"name": name}}).status_code == 201
-        return name
-
-    def get(self, path: str) -> dict[str, Any] | None:
-        r = self.http.get(path)
-        return dict(r.json()) if r.status_code == 200 else None
 
     def running(self, ns: str, name: str, timeout: float = 40) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
@@ -151,13 +87,8 @@ def pod(ns: str, name: str, *, volumes: list[dict[str, Any]], mounts: list[dict[
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VolumeCluster]:
-    rt = checked_runtime()
-    c = VolumeCluster(tmp_path_factory.mktemp("volumes"), rt)
-    try:
+    with docker_started(lambda rt: VolumeCluster(tmp_path_factory.mktemp("volumes"), rt)) as c:
         yield c
-    finally:
-        c.stop()
-        rt.close()
 
 
 def test_node_publishes_its_local_path_dir(cluster: VolumeCluster) -> None:
