@@ -36,8 +36,8 @@ from typer.testing import CliRunner
 from cli.mkctl import app as mkctl_app
 
 from kubelet.runtime import DockerRuntime
-from tests.dockertest import IMAGE, checked_runtime
-from tests.e2e.dockercluster import DockerCluster, clean, node_ready
+from tests.dockertest import IMAGE
+from tests.e2e.dockercluster import DockerCluster, docker_started
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -89,11 +89,8 @@ CRON_STARTED: dict[str, Any] = {}
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    rt = checked_runtime()
-    clean(rt, (DOCKER_NODE,))
-    c = Cluster(tmp_path_factory.mktemp("batch"), rt)
-    try:
-        c.wait("the nodes Ready", lambda: all(node_ready(c, n) for n in (DOCKER_NODE, *SIM_NODES)), 60)
+    with docker_started(lambda rt: Cluster(tmp_path_factory.mktemp("batch"), rt),
+                        ready_nodes=(DOCKER_NODE, *SIM_NODES)) as c:
         # The CronJob goes first: the test that checks it runs last, after about a minute.
         ns = c.namespace()
         c.apply({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "every-minute", "namespace": ns},
@@ -103,9 +100,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                               "containers": [{"name": "hello", "image": IMAGE, "command": ["sh", "-c", "date"]}]}}}}}})
         CRON_STARTED.update(ns=ns, at=time.monotonic())
         yield c
-    finally:
-        c.stop()
-        rt.close()
 
 
 class ActivePods:
