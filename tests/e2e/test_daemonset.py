@@ -20,27 +20,22 @@ Without an engine (or the image of scripts/build-images) the module fails when `
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
 
 from kubelet.runtime import LABEL_NODE, LABEL_POD_NAMESPACE, LABEL_ROLE, ROLE_CONTAINER, DockerRuntime
-from machinery.kubeconfig import write_kubeconfig
-from tests.cluster import ApiServerProcess, ComponentProcess, Etcd, free_port
-from tests.dockertest import IMAGE, checked_runtime, make_test_network
-from tests.waiting import wait_for
+from tests.dockertest import IMAGE
+from tests.e2e.dockercluster import DockerCluster, docker_started, node_ready
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
 DOCKER_NODES = ("ds-1", "ds-2")
-LEASE = ("--lease-duration", "2", "--renew-deadline", "1.5", "--retry-period", "0.2")
 NODE_TIMINGS = ("--node-monitor-period", "0.5", "--node-monitor-grace-period", "15",
                 "--default-toleration-seconds", "300")
 CAPACITY = "cpu=4,memory=8Gi,pods=30"
@@ -48,78 +43,12 @@ CAPACITY = "cpu=4,memory=8Gi,pods=30"
 IMAGE_2 = IMAGE if IMAGE.startswith("docker.io/") else f"docker.io/{IMAGE}"
 
 
-def _clean(rt: DockerRuntime) -> None:
-    for node in DOCKER_NODES:
-        for c in rt.list({LABEL_NODE: node}):
-            try:
-                rt.remove(c.id, force=True)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
-
-
-class Cluster:
+class Cluster(DockerCluster):
     def __init__(self, tmp: Path, rt: DockerRuntime) -> None:
-        self.rt = rt
-        self.home = tmp
-        self.network_name = f"mk-ds-{uuid.uuid4().hex[:6]}"
-        self.net = make_test_network(rt, self.network_name, {"io.minik8s.test": "daemonset"})
-        self.etcd = Etcd.start()
-        self.procs: list[ComponentProcess] = []
-        self.sims: dict[str, ComponentProcess] = {}
-        try:
-            self.api = ApiServerProcess.start(self.etcd.url)
-            self.url = self.api.url
-            self.kubeconfig = tmp / "kubeconfig"
-            write_kubeconfig(self.kubeconfig, server=self.url)
-            self.http = httpx.Client(base_url=self.url, timeout=30)
-            self.procs.append(ComponentProcess.start("scheduler", "--server", self.url, *LEASE))
-            self.procs.append(ComponentProcess.start(
-                "controller-manager", "--server", self.url, *LEASE, *NODE_TIMINGS,
-                "--controllers", "daemonset,garbagecollector,nodelifecycle,namespace,podgc",
-                "--pod-gc-period", "0.5", "--pod-gc-quarantine", "1"))
-            for node in DOCKER_NODES:
-                self.procs.append(ComponentProcess.start(
-                    "kubelet", "--server", self.url, "--node-name", node, "--capacity", CAPACITY,
-                    "--lease-renew-interval", "0.5", "--kubelet-port", str(free_port()), "--sync-interval", "0.5",
-                    "--pod-network-name", self.network_name, "--pod-network-subnet", self.net.subnet,
-                    "--no-service-proxy", "--root-dir", str(tmp / "kubelets" / node)))
-        except BaseException:
-            self.stop()
-            raise
-
-    def simulated(self, name: str) -> ComponentProcess:
-        proc = ComponentProcess.start("kubelet", "--simulated", "--server", self.url, "--node-name", name,
-                                      "--capacity", CAPACITY, "--lease-renew-interval", "0.5")
-        self.sims[name] = proc
-        return proc
-
-    def stop(self) -> None:
-        for p in [*self.sims.values(), *reversed(self.procs)]:
-            p.stop()
-        _clean(self.rt)
-        if getattr(self, "http", None) is not None:
-            self.http.close()
-        if getattr(self, "api", None) is not None:
-            self.api.stop()
-        self.etcd.stop()
-        try:
-            self.rt.remove_network(self.network_name)
-        except Exception:  # noqa: BLE001 - best effort
-            pass
-
-    # -- helpers
-    def diagnostics(self) -> str:
-        return "\n".join(f"--- {p.name} {' '.join(p.args[-6:])} (exit {p.proc.poll()}):\n{p.logs()[-2500:]}"
-                         for p in [*self.procs, *self.sims.values()])
-
-    def wait(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-        return wait_for(check, timeout, what, self.diagnostics)
-
-    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.home), "KUBECONFIG": str(self.kubeconfig)}
-        p = subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
-        assert p.returncode == 0, f"kubectl {' '.join(args)}: {p.stdout}\n{p.stderr}\n{self.diagnostics()}"
-        return p.stdout
+        super().__init__(tmp, rt, prefix="mk-ds", label="daemonset", docker_nodes=DOCKER_NODES, capacity=CAPACITY,
+                         kubelet_flags=("--no-service-proxy",),
+                         cm_flags=(*NODE_TIMINGS, "--pod-gc-period", "0.5", "--pod-gc-quarantine", "1"),
+                         controllers="daemonset,garbagecollector,nodelifecycle,namespace,podgc")
 
     def pods(self, ns: str) -> list[dict[str, Any]]:
         return list(self.http.get(f"/api/v1/namespaces/{ns}/pods").json()["items"])
@@ -135,12 +64,6 @@ def is_ready(pod: dict[str, Any]) -> bool:
                for c in (pod.get("status") or {}).get("conditions") or [])
 
 
-def node_ready(c: Cluster, node: str) -> bool:
-    r = c.http.get(f"/api/v1/nodes/{node}")
-    return r.status_code == 200 and any(x["type"] == "Ready" and x["status"] == "True"
-                                        for x in (r.json().get("status") or {}).get("conditions") or [])
-
-
 def ready_by_node(pods: list[dict[str, Any]]) -> dict[str, list[str]]:
     """node -> images of its ready pods."""
     out: dict[str, list[str]] = {}
@@ -152,15 +75,8 @@ def ready_by_node(pods: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    rt = checked_runtime()
-    _clean(rt)
-    c = Cluster(tmp_path_factory.mktemp("daemonset"), rt)
-    try:
-        c.wait("both Docker nodes Ready", lambda: all(node_ready(c, n) for n in DOCKER_NODES), 60)
+    with docker_started(lambda rt: Cluster(tmp_path_factory.mktemp("daemonset"), rt), ready_nodes=DOCKER_NODES) as c:
         yield c
-    finally:
-        c.stop()
-        rt.close()
 
 
 def manifest(ns: str) -> str:
@@ -230,8 +146,8 @@ class PodWatch:
 def test_daemonset_follows_nodes_rolls_node_by_node_and_rolls_back(cluster: Cluster) -> None:
     c = cluster
     ns = f"ds-{uuid.uuid4().hex[:8]}"
-    c.kubectl("create", "namespace", ns)
-    c.kubectl("apply", "-f", "-", stdin=manifest(ns))
+    c.kubectl_out("create", "namespace", ns)
+    c.kubectl_out("apply", "-f", "-", stdin=manifest(ns))
 
     # One pod on each Docker node, each a running container of that node.
     c.wait("a ready agent pod on each Docker node",
@@ -263,14 +179,14 @@ def test_daemonset_follows_nodes_rolls_node_by_node_and_rolls_back(cluster: Clus
     status = c.ds(ns)["status"]
     assert (status["desiredNumberScheduled"], status["currentNumberScheduled"], status["numberReady"],
             status["updatedNumberScheduled"], status["numberMisscheduled"]) == (3, 3, 3, 3, 0)
-    table = c.kubectl("get", "ds", "agent", "-n", ns)
+    table = c.kubectl_out("get", "ds", "agent", "-n", ns)
     assert table.split("\n")[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE",
                                             "NODE", "SELECTOR", "AGE"]
     assert table.split("\n")[1].split()[:7] == ["agent", "3", "3", "3", "3", "3", "<none>"]
-    assert "successfully rolled out" in c.kubectl("rollout", "status", "daemonset/agent", "-n", ns, "--timeout=60s")
-    described = c.kubectl("describe", "daemonset", "agent", "-n", ns)
+    assert "successfully rolled out" in c.kubectl_out("rollout", "status", "daemonset/agent", "-n", ns, "--timeout=60s")
+    described = c.kubectl_out("describe", "daemonset", "agent", "-n", ns)
     assert "Desired Number of Nodes Scheduled: 3" in described, described
-    revisions = c.kubectl("get", "controllerrevisions", "-n", ns).splitlines()
+    revisions = c.kubectl_out("get", "controllerrevisions", "-n", ns).splitlines()
     assert revisions[0].split() == ["NAME", "CONTROLLER", "REVISION", "AGE"]
     assert revisions[1].split()[1:3] == ["daemonset.apps/agent", "1"], revisions
 
@@ -278,8 +194,8 @@ def test_daemonset_follows_nodes_rolls_node_by_node_and_rolls_back(cluster: Clus
     eligible = {*DOCKER_NODES, "ds-sim"}
     watch = PodWatch(c, ns, eligible, IMAGE_2)
     try:
-        c.kubectl("set", "image", "daemonset/agent", f"agent={IMAGE_2}", "-n", ns)
-        out = c.kubectl("rollout", "status", "daemonset/agent", "-n", ns, "--timeout=120s")
+        c.kubectl_out("set", "image", "daemonset/agent", f"agent={IMAGE_2}", "-n", ns)
+        out = c.kubectl_out("rollout", "status", "daemonset/agent", "-n", ns, "--timeout=120s")
         assert 'daemon set "agent" successfully rolled out' in out
         c.wait("every node runs the new image",
                lambda: ready_by_node(c.pods(ns)) == {n: [IMAGE_2] for n in eligible}, 30)
@@ -295,12 +211,12 @@ def test_daemonset_follows_nodes_rolls_node_by_node_and_rolls_back(cluster: Clus
     # History and rollback through ControllerRevisions.
     revisions = c.http.get(f"/apis/apps/v1/namespaces/{ns}/controllerrevisions").json()["items"]
     assert sorted(r["revision"] for r in revisions) == [1, 2]
-    history = c.kubectl("rollout", "history", "daemonset/agent", "-n", ns)
+    history = c.kubectl_out("rollout", "history", "daemonset/agent", "-n", ns)
     assert [line.split()[0] for line in history.strip().splitlines()[1:]] == ["REVISION", "1", "2"], history
-    detail = c.kubectl("rollout", "history", "daemonset/agent", "-n", ns, "--revision=1")
+    detail = c.kubectl_out("rollout", "history", "daemonset/agent", "-n", ns, "--revision=1")
     assert IMAGE in detail and IMAGE_2 not in detail, detail
-    assert "rolled back" in c.kubectl("rollout", "undo", "daemonset/agent", "-n", ns)
-    c.kubectl("rollout", "status", "daemonset/agent", "-n", ns, "--timeout=120s")
+    assert "rolled back" in c.kubectl_out("rollout", "undo", "daemonset/agent", "-n", ns)
+    c.kubectl_out("rollout", "status", "daemonset/agent", "-n", ns, "--timeout=120s")
     c.wait("every node back on the first image",
            lambda: ready_by_node(c.pods(ns)) == {n: [IMAGE] for n in eligible}, 60)
     revisions = c.http.get(f"/apis/apps/v1/namespaces/{ns}/controllerrevisions").json()["items"]
@@ -315,7 +231,7 @@ def test_daemonset_follows_nodes_rolls_node_by_node_and_rolls_back(cluster: Clus
            lambda: sorted(p["spec"].get("nodeName") for p in c.pods(ns)) == list(DOCKER_NODES), 30)
 
     # Deleting the DaemonSet takes its pods and revisions with it (garbage collector).
-    c.kubectl("delete", "daemonset", "agent", "-n", ns)
+    c.kubectl_out("delete", "daemonset", "agent", "-n", ns)
     c.wait("pods and revisions gone", lambda: not c.pods(ns) and not c.http.get(
         f"/apis/apps/v1/namespaces/{ns}/controllerrevisions").json()["items"], 30)
     assert not [x for x in c.rt.list({LABEL_POD_NAMESPACE: ns, LABEL_ROLE: ROLE_CONTAINER}) if x.running]
