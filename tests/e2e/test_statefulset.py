@@ -33,8 +33,8 @@ from typer.testing import CliRunner
 
 from cli.mkctl import app as mkctl_app
 from kubelet.runtime import LABEL_POD_UID, LABEL_ROLE, ROLE_CONTAINER, DockerRuntime
-from tests.dockertest import IMAGE, checked_runtime
-from tests.e2e.dockercluster import DockerCluster, clean, node_ready
+from tests.dockertest import IMAGE
+from tests.e2e.dockercluster import DockerCluster, docker_started
 from tests.e2e.test_workloads import PodRecorder
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
@@ -141,15 +141,8 @@ def running_and_ready(pod: dict[str, Any]) -> bool:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    rt = checked_runtime()
-    clean(rt, NODES)
-    c = Cluster(tmp_path_factory.mktemp("statefulset"), rt)
-    try:
-        c.wait("both Docker nodes Ready", lambda: all(node_ready(c, n) for n in NODES), 60)
+    with docker_started(lambda rt: Cluster(tmp_path_factory.mktemp("statefulset"), rt), ready_nodes=NODES) as c:
         yield c
-    finally:
-        c.stop()
-        rt.close()
 
 
 @dataclass
