@@ -537,16 +537,22 @@ def test_delete_file_removes_everything(kubectl: Kubectl, app: tuple[str, Path],
 def test_api_resources(kubectl: Kubectl) -> None:
     header, rows = _table(kubectl.ok("api-resources"))
     assert header == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
-    by_name = {r[0]: r for r in rows}
-    assert by_name["pods"] == ["pods", "po", "v1", "true", "Pod"]
-    assert by_name["deployments"] == ["deployments", "deploy", "apps/v1", "true", "Deployment"]
-    assert by_name["services"] == ["services", "svc", "v1", "true", "Service"]
-    assert by_name["namespaces"] == ["namespaces", "ns", "v1", "false", "Namespace"]
-    assert by_name["replicasets"] == ["replicasets", "rs", "apps/v1", "true", "ReplicaSet"]
-    assert by_name["nodes"] == ["nodes", "no", "v1", "false", "Node"]
+    # By name and group-version: metrics.k8s.io serves "pods" and "nodes" too.
+    by_name = {(r[0], r[-3]): r for r in rows}
+    assert by_name["pods", "v1"] == ["pods", "po", "v1", "true", "Pod"]
+    assert by_name["deployments", "apps/v1"] == ["deployments", "deploy", "apps/v1", "true", "Deployment"]
+    assert by_name["services", "v1"] == ["services", "svc", "v1", "true", "Service"]
+    assert by_name["namespaces", "v1"] == ["namespaces", "ns", "v1", "false", "Namespace"]
+    assert by_name["replicasets", "apps/v1"] == ["replicasets", "rs", "apps/v1", "true", "ReplicaSet"]
+    assert by_name["nodes", "v1"] == ["nodes", "no", "v1", "false", "Node"]
+    assert by_name["nodes", "metrics.k8s.io/v1beta1"] == ["nodes", "metrics.k8s.io/v1beta1", "false", "NodeMetrics"]
+    assert by_name["cronjobs", "batch/v1"] == ["cronjobs", "cj", "batch/v1", "true", "CronJob"]
+    assert by_name["horizontalpodautoscalers", "autoscaling/v2"][1:] == ["hpa", "autoscaling/v2", "true",
+                                                                         "HorizontalPodAutoscaler"]
 
     names = kubectl.ok("api-resources", "--api-group=apps", "-o", "name").split()
-    assert "deployments.apps" in names and "replicasets.apps" in names
+    assert names == ["controllerrevisions.apps", "daemonsets.apps", "deployments.apps", "replicasets.apps",
+                     "statefulsets.apps"]
 
 
 def test_version(kubectl: Kubectl) -> None:
