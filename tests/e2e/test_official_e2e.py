@@ -248,12 +248,28 @@ def parse_junit(path: Path) -> list[Result]:
     return results
 
 
+# Official tests with a race of their own: they pass, or fail only in the way named. Upstream's
+# SharedInformer.stop() can be lost: Watch.stream() sets its _stop flag back to False when it
+# starts and the socket is shut down only once the response exists, so a stop() that comes after
+# the initial list but before the watch request is answered leaves join() waiting for an event
+# that never comes (it hangs the same way against Kubernetes). Seen once, on a loaded machine.
+RACY: dict[str, Expected] = {
+    "kubernetes.e2e_test.test_informer.TestSharedInformerE2E.test_cache_populated_after_start": _failed(
+        "upstream race: SharedInformer.stop() right after the first list can miss the watch",
+        r"Timeout \(>120\.0s\) from pytest-timeout", r"informer\.py:\d+: in stop", r"self\._thread\.join\(\)"),
+}
+
+
 def judge(results: list[Result]) -> list[str]:
     """Every way the results differ from EXPECTED (all passed but those), as readable reports."""
     problems = []
     seen = {r.test_id for r in results}
     for r in results:
         expected = EXPECTED.get(r.test_id)
+        racy = RACY.get(r.test_id)
+        if racy is not None and (r.outcome == "passed" or (
+                r.outcome == racy.outcome and all(re.search(p, r.text) for p in racy.patterns))):
+            continue
         if expected is None:
             if r.outcome != "passed":
                 problems.append(f"UNEXPECTED {r.outcome.upper()}: {r.test_id}\n{r.text[-5000:]}")
@@ -311,3 +327,10 @@ def test_judge_flags_unexpected_failures_passes_and_reasons() -> None:
     assert problems[0].startswith(f"UNEXPECTED FAILED: {watch}") and "boom" in problems[0]
     assert problems[1].startswith(f"UNEXPECTED PASS: {rbac}")
     assert problems[2].startswith(f"FAILED, BUT NOT AS EXPECTED: {exec_}")
+    racy = "kubernetes.e2e_test.test_informer.TestSharedInformerE2E.test_cache_populated_after_start"
+    hang = ("Failed: Timeout (>120.0s) from pytest-timeout.\n.../kubernetes/informer/informer.py:158: in stop\n"
+            "    self._thread.join()")
+    assert judge([*as_listed, Result(racy, "passed", "")]) == judge(as_listed)
+    assert judge([*as_listed, Result(racy, "failed", hang)]) == judge(as_listed)
+    assert [p for p in judge([*as_listed, Result(racy, "failed", "AssertionError: 1 != 2")])
+            if not p.startswith("NOT RUN")] == [f"UNEXPECTED FAILED: {racy}\nAssertionError: 1 != 2"]
