@@ -248,37 +248,35 @@ def _changes_in_period(events: Sequence[tuple[datetime, int]], period: float, no
 
 def scale_up_limit(current: int, rules: Mapping[str, Any], memory: HpaMemory, now: datetime) -> int:
     """calculateScaleUpLimitWithScalingRules."""
-    select = rules.get("selectPolicy") or "Max"
-    if select == "Disabled":
-        return current
-    result: int | None = None
-    for policy in rules.get("policies") or []:
-        period = float(policy.get("periodSeconds") or 15)
-        start = (current - _changes_in_period(memory.scale_up_events, period, now)
-                 + _changes_in_period(memory.scale_down_events, period, now))
-        if policy.get("type") == "Pods":
-            proposed = start + int(policy.get("value") or 0)
-        else:
-            proposed = int(math.ceil(start * (1 + int(policy.get("value") or 0) / 100)))
-        result = proposed if result is None else (min(result, proposed) if select == "Min" else max(result, proposed))
-    return current if result is None else result
+    return _policy_limit(current, rules, memory, now, up=True)
 
 
 def scale_down_limit(current: int, rules: Mapping[str, Any], memory: HpaMemory, now: datetime) -> int:
     """calculateScaleDownLimitWithBehaviors (the Min policy is the smallest change: the maximum)."""
+    return _policy_limit(current, rules, memory, now, up=False)
+
+
+def _policy_limit(current: int, rules: Mapping[str, Any], memory: HpaMemory, now: datetime, *, up: bool) -> int:
+    """The replica count the rules' policies allow from the count at each policy period's start;
+    selectPolicy Max picks the biggest change (Min the smallest), Disabled none."""
     select = rules.get("selectPolicy") or "Max"
     if select == "Disabled":
         return current
+    # Scaling up, the biggest change is the highest count; scaling down, the lowest.
+    pick = (min if select == "Min" else max) if up else (max if select == "Min" else min)
     result: int | None = None
     for policy in rules.get("policies") or []:
         period = float(policy.get("periodSeconds") or 15)
         start = (current - _changes_in_period(memory.scale_up_events, period, now)
                  + _changes_in_period(memory.scale_down_events, period, now))
+        value = int(policy.get("value") or 0)
         if policy.get("type") == "Pods":
-            proposed = start - int(policy.get("value") or 0)
+            proposed = start + value if up else start - value
+        elif up:
+            proposed = int(math.ceil(start * (1 + value / 100)))
         else:
-            proposed = int(start * (1 - int(policy.get("value") or 0) / 100))
-        result = proposed if result is None else (max(result, proposed) if select == "Min" else min(result, proposed))
+            proposed = int(start * (1 - value / 100))
+        result = proposed if result is None else pick(result, proposed)
     return current if result is None else result
 
 
