@@ -19,6 +19,7 @@ KUBE_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-minik8s", "g
                 "compiler": "cpython", "platform": "linux/amd64"}
 
 _SUB_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
+              "ephemeralcontainers": ["get", "patch", "update"],
               "binding": ["create"], "eviction": ["create"], "log": ["get"], "finalize": ["update"]}
 
 

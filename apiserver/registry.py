@@ -611,6 +611,9 @@ class Registry:
             else:
                 merged.pop("status", None)
             new = merged
+        elif subresource in res.spec_subresources:  # one part of the spec (pods/ephemeralcontainers)
+            new = res.prepare_for_subresource_update(subresource, new, old)
+            res.defaults(new)
         elif subresource != "binding":  # a binding sets spec.nodeName and PodScheduled in one write
             res.prepare_for_update(new, old)
             res.defaults(new)
@@ -634,8 +637,9 @@ class Registry:
         if subresource is None or subresource == "scale":
             self._validate(res, new, old)
             warnings = res.warnings(new, old)
-        elif subresource == "status":
-            causes = res.validate_status_update(new, old)
+        elif subresource == "status" or subresource in res.spec_subresources:
+            causes = (res.validate_status_update(new, old) if subresource == "status"
+                      else res.validate_subresource_update(subresource, new, old))
             if causes:
                 raise errors.invalid(res.kind, str(meta.get("name") or ""), causes, group=res.group)
         new["apiVersion"] = res.storage_api_version

@@ -174,6 +174,10 @@ class Strategy:
     # Kubernetes' JSON shows for a fresh object: e.g. {"loadBalancer": {}}); None: none at all.
     initial_status: Obj | None = None
     scale_paths: ScalePaths = ScalePaths()
+    # Subresources that write one part of the spec (pods/ephemeralcontainers): the registry builds
+    # the stored object with ``prepare_for_subresource_update`` and validates it with
+    # ``validate_subresource_update`` instead of the main resource's update rules.
+    spec_subresources: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ derived facts
     @property
@@ -287,6 +291,14 @@ class Strategy:
 
     def validate_status_update(self, new: Obj, old: Obj) -> Causes:
         """What a write through ``/status`` must satisfy (most kinds: nothing beyond decoding)."""
+        return []
+
+    def prepare_for_subresource_update(self, subresource: str, new: Obj, old: Obj) -> Obj:
+        """The object a write through one of ``spec_subresources`` stores (from the stored one)."""
+        return copy.deepcopy(old)
+
+    def validate_subresource_update(self, subresource: str, new: Obj, old: Obj) -> Causes:
+        """What a write through one of ``spec_subresources`` must satisfy."""
         return []
 
     def warnings(self, obj: Obj, old: Obj | None) -> list[str]:

@@ -30,7 +30,7 @@ from ...validation.podspec import validate_pod_spec
 from ..base import CreateContext, Strategy
 from ..common.defaulting import map_at, maps_at
 from ..common.podtemplate import default_pod_spec, requests_from_limits
-from . import pod_table
+from . import ephemeral, pod_table
 
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
@@ -95,7 +95,8 @@ class PodStrategy(Strategy):
     singular = "pod"
     short_names = ("po",)
     categories = ("all",)
-    subresources = ("status", "binding", "eviction", "log")
+    subresources = ("status", "binding", "eviction", "log", "ephemeralcontainers")
+    spec_subresources = (ephemeral.SUBRESOURCE,)
     model = "V1Pod"
     selectable_fields = ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
                          "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName")
@@ -198,7 +199,7 @@ class PodStrategy(Strategy):
     def validate(self, obj: Obj) -> Causes:
         causes: Causes = []
         pod_spec = get_map(obj, "spec", "", causes)
-        return causes + validate_pod_spec(pod_spec, "spec", is_pod=True)
+        return causes + validate_pod_spec(pod_spec, "spec", is_pod=True) + ephemeral.validate_spec(pod_spec, "spec")
 
     def validate_create(self, obj: Obj) -> Causes:
         pod_spec = obj.get("spec")
@@ -208,6 +209,12 @@ class PodStrategy(Strategy):
 
     def validate_update(self, new: Obj, old: Obj) -> Causes:
         return pod_update_causes(new, old)
+
+    def prepare_for_subresource_update(self, subresource: str, new: Obj, old: Obj) -> Obj:
+        return ephemeral.merge_update(new, old)
+
+    def validate_subresource_update(self, subresource: str, new: Obj, old: Obj) -> Causes:
+        return self.validate(new) + ephemeral.update_causes(new, old)
 
     def grace_period_seconds(self, obj: Obj, options: Mapping[str, Any]) -> int:
         pod_spec = obj.get("spec") or {}
