@@ -148,6 +148,7 @@ class ContainerSpec:
     sandbox_id: str
     command: Sequence[str] | None = None
     args: Sequence[str] | None = None
+    pid_mode: str | None = None  # "container:<id>": share that container's PID namespace (an ephemeral target)
     env: Mapping[str, str] = field(default_factory=dict)
     working_dir: str | None = None
     nano_cpus: int | None = None  # resources.limits.cpu * 1e9

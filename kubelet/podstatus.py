@@ -123,7 +123,8 @@ def running_status(pod: Obj, *, pod_ip: str, host_ip: str, now: datetime) -> Obj
 
     Simulated containers never exit, so this is also the answer for ``restartPolicy: Never`` or
     ``OnFailure``: the pod stays Running until it is deleted. Init containers are shown as
-    completed (exit code 0). Timestamps already present are kept.
+    completed (exit code 0), ephemeral containers as running but never ready. Timestamps already
+    present are kept.
     """
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     status = copy.deepcopy(pod.get("status") or {})
@@ -170,6 +171,13 @@ def running_status(pod: Obj, *, pod_ip: str, host_ip: str, now: datetime) -> Obj
     if spec.get("initContainers"):
         status["initContainerStatuses"] = statuses(list(spec.get("initContainers") or []),
                                                    list(status.get("initContainerStatuses") or []), init=True)
+    if spec.get("ephemeralContainers"):
+        ephemeral = statuses(list(spec.get("ephemeralContainers") or []),
+                             list(status.get("ephemeralContainerStatuses") or []), init=False)
+        for st in ephemeral:
+            st["ready"] = False
+            del st["started"]
+        status["ephemeralContainerStatuses"] = ephemeral
     return status
 
 

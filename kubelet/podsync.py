@@ -17,7 +17,10 @@ Container instances: each start of a container is a new Docker container whose
 current one, the one before it gives ``lastState``. Older ones are removed.
 
 Restarts (Kubernetes' semantics): ``Always`` restarts any exit, ``OnFailure`` non-zero exits,
-``Never`` none. The first restart is immediate, then the delay starts at ``backoff_base_s`` and
+``Never`` none. Ephemeral containers (``kubectl debug``) start once each, even while init
+containers run, and are never restarted; one with a ``targetContainerName`` waits until the
+target runs and shares its PID namespace (``StartContainer.pid_target``). They show in
+``ephemeralContainerStatuses`` and count neither for the phase nor for Ready. The first restart is immediate, then the delay starts at ``backoff_base_s`` and
 doubles up to ``backoff_max_s``; a container that ran ``backoff_reset_s`` or longer starts over.
 While waiting the container shows ``waiting: CrashLoopBackOff``.
 """
@@ -37,6 +40,7 @@ Obj = dict[str, Any]
 LABEL_INIT = "io.minik8s.container.init"
 POD_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
 TERMINAL = ("Succeeded", "Failed")
+TARGET_RETRY_S = 1.0  # an ephemeral container's target is not running yet: look again this soon
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class StartContainer:
     init: bool
     restart_count: int
     next_delay: float | None = None  # the crash back-off delay to remember after this restart
+    ephemeral: bool = False  # a spec.ephemeralContainers entry
+    pid_target: str | None = None  # the engine id whose PID namespace an ephemeral container joins
 
 
 @dataclass(frozen=True)
@@ -181,14 +187,8 @@ def _start_or_wait(pod: Obj, spec_c: Obj, *, init: bool, latest: ContainerInfo |
                                               reason="Unhealthy"))
         return True
     if latest is None:
-        failure = memory.pull_failures.get(name)
-        if failure is not None:
-            left = (failure.at + timedelta(seconds=failure.delay) - now).total_seconds()
-            if left > 0:
-                plan.waiting[name] = ("ImagePullBackOff", f'Back-off pulling image "{spec_c.get("image")}"')
-                plan.requeue(left)
-                return False
-        plan.actions.append(StartContainer(name=name, init=init, restart_count=0))
+        if not _pull_backoff(spec_c, now=now, memory=memory, plan=plan):
+            plan.actions.append(StartContainer(name=name, init=init, restart_count=0))
         return False
     code = exit_code(latest)
     if not should_restart(policy, code):
@@ -207,6 +207,35 @@ def _start_or_wait(pod: Obj, spec_c: Obj, *, init: bool, latest: ContainerInfo |
     plan.actions.append(StartContainer(name=name, init=init, restart_count=latest.restart_count + 1,
                                        next_delay=next_delay))
     return False
+
+
+def _pull_backoff(spec_c: Obj, *, now: datetime, memory: PodMemory, plan: Plan) -> bool:
+    """True while the image of a container whose pull failed waits for its next try (ImagePullBackOff)."""
+    name = str(spec_c.get("name"))
+    failure = memory.pull_failures.get(name)
+    left = 0.0 if failure is None else (failure.at + timedelta(seconds=failure.delay) - now).total_seconds()
+    if left <= 0:
+        return False
+    plan.waiting[name] = ("ImagePullBackOff", f'Back-off pulling image "{spec_c.get("image")}"')
+    plan.requeue(left)
+    return True
+
+
+def _plan_ephemeral(pod: Obj, containers: Sequence[ContainerInfo], *, now: datetime, memory: PodMemory,
+                    plan: Plan) -> None:
+    """Each ephemeral container that never ran starts now (once: Kubernetes never restarts one)."""
+    for c_spec in (pod.get("spec") or {}).get("ephemeralContainers") or []:
+        name = str(c_spec.get("name"))
+        if instances(containers, name, init=False) or _pull_backoff(c_spec, now=now, memory=memory, plan=plan):
+            continue
+        target = str(c_spec.get("targetContainerName") or "")
+        running = [c for init in (False, True) for c in instances(containers, target, init=init) if c.running]
+        if target and not running:
+            plan.waiting[name] = ("CreateContainerConfigError", f"unable to find target container {target}")
+            plan.requeue(TARGET_RETRY_S)
+            continue
+        plan.actions.append(StartContainer(name=name, init=False, restart_count=0, ephemeral=True,
+                                           pid_target=running[-1].id if target else None))
 
 
 def plan(pod: Obj, containers: Sequence[ContainerInfo], *, now: datetime, memory: PodMemory,
@@ -235,6 +264,7 @@ def plan(pod: Obj, containers: Sequence[ContainerInfo], *, now: datetime, memory
                 out.actions.append(StopContainer(id=c.id, name=c.container_name or "", grace_s=0, reason="Killing"))
         out.actions.insert(0, CreateSandbox(attempt=len(sandboxes(containers))))
         return out
+    _plan_ephemeral(pod, containers, now=now, memory=memory, plan=out)
     started_app = any(instances(containers, str(c.get("name")), init=False) for c in app)
     if not started_app:
         for c_spec in inits:
@@ -324,6 +354,14 @@ def _container_status(c_spec: Obj, ins: list[ContainerInfo], *, waiting: tuple[s
         st["state"] = {"terminated": _terminated(latest)}
     if prev is not None:
         st["lastState"] = {"terminated": _terminated(prev)}
+    return st
+
+
+def _ephemeral_status(c_spec: Obj, ins: list[ContainerInfo], *, waiting: tuple[str, str] | None) -> Obj:
+    """Like an app container's, but never ready and without ``started`` (no probes run for it)."""
+    st = _container_status(c_spec, ins, waiting=waiting, ready_of={}, init=False)
+    st["ready"] = False
+    st.pop("started", None)
     return st
 
 
@@ -441,6 +479,11 @@ def pod_status(pod: Obj, containers: Sequence[ContainerInfo], *, now: datetime, 
     status["containerStatuses"] = app_statuses
     if inits:
         status["initContainerStatuses"] = init_statuses
+    ephemeral = list(spec.get("ephemeralContainers") or [])
+    if ephemeral:
+        status["ephemeralContainerStatuses"] = [
+            _ephemeral_status(c, instances(containers, str(c.get("name")), init=False),
+                              waiting=waiting.get(str(c.get("name")))) for c in ephemeral]
     status.pop("reason", None)
     status.pop("message", None)
     return status

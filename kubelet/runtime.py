@@ -398,6 +398,7 @@ class DockerRuntime:
             api = self._api()
             host_config = api.create_host_config(
                 network_mode=f"container:{spec.sandbox_id}", ipc_mode=f"container:{spec.sandbox_id}",
+                pid_mode=spec.pid_mode,
                 binds=[f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in spec.mounts] or None,
                 nano_cpus=spec.nano_cpus, mem_limit=spec.mem_limit)
             created = api.create_container(
