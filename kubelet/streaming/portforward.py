@@ -1,11 +1,463 @@
-"""port-forward over WebSocket (placeholder until the streaming work lands)."""
+"""port-forward over WebSocket: kubectl's SPDY tunnel and the channel protocol of other clients.
+
+Data flow (``kubectl port-forward pod/web 18080:8080``, then a connection to 127.0.0.1:18080):
+
+    kubectl --WebSocket "SPDY/3.1+portforward.k8s.io", relayed by the API server--> handle_portforward
+      -> ctx.sandbox(ns, pod): the sandbox's pid and IP (StreamError: answered as text, no upgrade)
+      -> _SpdyForwarder: the binary messages feed a spdy.ServerSession; per accepted TCP connection
+         kubectl opens an error stream then a data stream (headers streamtype, port, requestid); both
+         get a SYN_REPLY, are paired by requestid, and the pair gets a task: netns.open_pod_connection
+         (localhost:PORT inside the pod) <-> the data stream; a failure is written on the error stream
+         in the kubelet's words ("error forwarding port P to pod SANDBOX, uid : ..."); both streams
+         then end with FIN, the error stream first (pkg/kubelet/cri/streaming/portforward/httpstream.go)
+
+    the official Python client --WebSocket "v4.channel.k8s.io" (or portforward.k8s.io, the base64
+    variants, or none) with ?ports=A,B--> _serve_channels: one pod connection per port, data on
+    channel 2i, errors on 2i+1, each channel first carrying the port (machinery.remotecommand);
+    the WebSocket closes once every port's connection has ended (pkg/.../portforward/websocket.go)
+
+Each pod connection copies both ways (``_forward``): when the pod closes, the client side gets
+``close_grace`` seconds to finish (containerd's rule); when the client half-closes (FIN), the pod
+side is half-closed and may still answer. Bytes from the client wait in a per-connection buffer so a
+slow pod never stalls the other connections, until that buffer holds ``max_buffered`` bytes (then
+the WebSocket is read no further: backpressure instead of unbounded memory).
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+import asyncio
+import collections
+import logging
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
 
-from .context import StreamingContext
+from aiohttp import WSMsgType, web
+
+from machinery import remotecommand as rc
+
+from . import spdy
+from .context import PodTarget, StreamError, StreamingContext
+from .netns import ForwardError, open_pod_connection
+
+log = logging.getLogger(__name__)
+
+# The stream headers of client-go's port-forward (k8s.io/api/core/v1), as SPDY carries them: lower case
+STREAM_TYPE, PORT, REQUEST_ID = "streamtype", "port", "requestid"
+STREAM_TYPE_ERROR, STREAM_TYPE_DATA = "error", "data"
 
 
-async def handle_portforward(request: web.Request, ctx: StreamingContext) -> web.StreamResponse:
-    return web.Response(status=501, text="port-forward is not implemented yet")
+@dataclass(frozen=True)
+class ForwardSettings:
+    connect_timeout: float = 30.0
+    stream_creation_timeout: float = 30.0  # the kubelet's default: the pair's second stream must come by then
+    close_grace: float = 1.0  # containerd: after one direction ends, the other gets this long
+    read_size: int = 32 * 1024
+    max_buffered: int = 4 * 1024 * 1024  # client bytes waiting for one slow pod connection
+
+
+Connector = Callable[[PodTarget, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+Sender = Callable[[bytes], Awaitable[bool]]  # False: the client's side of the stream is gone
+
+
+def forwarding_error(port: int, target: PodTarget, reason: str) -> str:
+    """The kubelet's message (CRI streaming: the pod is named by its sandbox id, the uid is empty)."""
+    return f"error forwarding port {port} to pod {target.sandbox_id}, uid : {reason}"
+
+
+class _Inbox:
+    """Bytes from the client for one pod connection, with end-of-stream and reset marks."""
+
+    def __init__(self, limit: int) -> None:
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._limit = limit
+        self._ready = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self.eof = False
+        self.dropped = False  # reset by the client, or the pod side is gone
+
+    async def put(self, data: bytes) -> None:
+        if self.dropped or self.eof:
+            return
+        self._chunks.append(data)
+        self._size += len(data)
+        self._ready.set()
+        if self._size > self._limit:
+            self._room.clear()
+            await self._room.wait()
+
+    def end(self) -> None:
+        self.eof = True
+        self._ready.set()
+
+    def drop(self) -> None:
+        self.dropped = True
+        self._chunks.clear()
+        self._size = 0
+        self._ready.set()
+        self._room.set()
+
+    async def get(self) -> bytes | None:
+        """The next chunk; None at the end (``eof``) or when dropped."""
+        while not self._chunks and not self.eof and not self.dropped:
+            self._ready.clear()
+            await self._ready.wait()
+        if self.dropped or not self._chunks:
+            return None
+        data = self._chunks.popleft()
+        self._size -= len(data)
+        if self._size <= self._limit:
+            self._room.set()
+        return data
+
+
+async def _client_to_pod(inbox: _Inbox, writer: asyncio.StreamWriter) -> bool:
+    """Copies until the client's end; True when the client half-closed cleanly (FIN)."""
+    try:
+        while (data := await inbox.get()) is not None:
+            writer.write(data)
+            await writer.drain()
+        if inbox.eof and not inbox.dropped and writer.can_write_eof():
+            writer.write_eof()
+            return True
+    except (ConnectionError, OSError):
+        pass
+    return False
+
+
+async def _pod_to_client(reader: asyncio.StreamReader, send: Sender, read_size: int) -> None:
+    try:
+        while data := await reader.read(read_size):
+            if not await send(data):
+                return
+    except (ConnectionError, OSError):
+        pass
+
+
+async def _forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, inbox: _Inbox, send: Sender,
+                   settings: ForwardSettings) -> None:
+    up = asyncio.create_task(_client_to_pod(inbox, writer))
+    down = asyncio.create_task(_pod_to_client(reader, send, settings.read_size))
+    try:
+        await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+        if up.done() and up.result():
+            await down  # the client half-closed: the pod may still answer, and ends the connection
+        else:
+            await asyncio.wait({up, down}, timeout=settings.close_grace)
+    finally:
+        for t in (up, down):
+            t.cancel()
+        await asyncio.gather(up, down, return_exceptions=True)
+        inbox.drop()
+        writer.close()
+
+
+# ------------------------------------------------------------------------------------- SPDY
+
+
+@dataclass
+class _Pair:
+    request_id: str
+    port: int
+    error_id: int | None = None
+    data_id: int | None = None
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class _SpdyForwarder:
+    ws: web.WebSocketResponse
+    target: PodTarget
+    settings: ForwardSettings
+    connect: Connector
+    session: spdy.ServerSession = field(default_factory=spdy.ServerSession)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pairs: dict[str, _Pair] = field(default_factory=dict)
+    inboxes: dict[int, _Inbox] = field(default_factory=dict)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    goaway: bool = False
+
+    async def flush(self) -> None:
+        """Sends what the session encoded, in encoding order (header compression depends on it)."""
+        async with self.lock:
+            data = self.session.data_to_send()
+            if data and not self.ws.closed:
+                try:
+                    await self.ws.send_bytes(data)
+                except ConnectionError:
+                    pass
+
+    async def send(self, stream_id: int, data: bytes) -> bool:
+        ok = self.session.send_data(stream_id, data)
+        await self.flush()
+        return ok
+
+    async def run(self) -> None:
+        try:
+            async for msg in self.ws:
+                if msg.type != WSMsgType.BINARY:
+                    log.warning("port-forward %s/%s: a %s message on the SPDY tunnel ends it", self.target.namespace,
+                                self.target.name, msg.type.name)
+                    break
+                try:
+                    events = self.session.receive(msg.data)
+                except spdy.SpdyProtocolError as e:
+                    log.warning("port-forward %s/%s: %s", self.target.namespace, self.target.name, e)
+                    self.session.goaway(spdy.GOAWAY_PROTOCOL_ERROR)
+                    await self.flush()
+                    break
+                for event in events:
+                    await self.on_event(event)
+                await self.flush()
+                if self.goaway and not self.tasks:
+                    break
+        finally:
+            for pair in self.pairs.values():
+                if pair.timer is not None:
+                    pair.timer.cancel()
+            for t in list(self.tasks):
+                t.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            await self.ws.close()
+
+    async def on_event(self, event: spdy.Event) -> None:
+        if isinstance(event, spdy.StreamOpened):
+            self.open_stream(event.stream_id, event.headers)
+        elif isinstance(event, spdy.StreamData):
+            inbox = self.inboxes.get(event.stream_id)
+            if inbox is not None:
+                await inbox.put(event.data)
+        elif isinstance(event, spdy.StreamEnded):
+            if (inbox := self.inboxes.get(event.stream_id)) is not None:
+                inbox.end()
+        elif isinstance(event, spdy.StreamReset):
+            if (inbox := self.inboxes.get(event.stream_id)) is not None:
+                inbox.drop()
+        elif isinstance(event, spdy.GoAwayReceived):
+            self.goaway = True
+
+    def open_stream(self, sid: int, headers: spdy.Headers) -> None:
+        """httpStreamReceived's checks, the SYN_REPLY, then the pairing by request id."""
+        stream_type = (headers.get(STREAM_TYPE) or [""])[0]
+        port_text = (headers.get(PORT) or [""])[0]
+        problem = _check_stream(stream_type, port_text)
+        if problem:
+            log.warning("port-forward %s/%s: stream rejected: %s", self.target.namespace, self.target.name, problem)
+            self.session.reset(sid, spdy.CANCEL)
+            return
+        self.session.reply(sid)
+        request_id = (headers.get(REQUEST_ID) or [""])[0]
+        if not request_id:  # clients before requestid: error stream N, data stream N+2
+            request_id = str(sid if stream_type == STREAM_TYPE_ERROR else sid - 2)
+        pair = self.pairs.get(request_id)
+        if pair is None:
+            pair = self.pairs[request_id] = _Pair(request_id, int(port_text))
+            pair.timer = asyncio.get_running_loop().call_later(
+                self.settings.stream_creation_timeout, self.pair_timed_out, request_id)
+        slot = "error_id" if stream_type == STREAM_TYPE_ERROR else "data_id"
+        if getattr(pair, slot) is not None:
+            msg = f"error processing stream for request {request_id}: {stream_type} stream already assigned"
+            log.warning("port-forward %s/%s: %s", self.target.namespace, self.target.name, msg)
+            if pair.error_id is not None:
+                self.session.send_data(pair.error_id, msg.encode())
+            self.session.reset(sid, spdy.CANCEL)
+            return
+        setattr(pair, slot, sid)
+        if stream_type == STREAM_TYPE_DATA:
+            self.inboxes[sid] = _Inbox(self.settings.max_buffered)
+        if pair.error_id is not None and pair.data_id is not None:
+            if pair.timer is not None:
+                pair.timer.cancel()
+            del self.pairs[request_id]
+            task = asyncio.create_task(self.forward_pair(pair))
+            self.tasks.add(task)
+            task.add_done_callback(self.task_done)
+
+    def pair_timed_out(self, request_id: str) -> None:
+        pair = self.pairs.pop(request_id, None)
+        if pair is None:
+            return
+        msg = f"(conn={id(self.ws):#x}, request={request_id}) timed out waiting for streams"
+        log.warning("port-forward %s/%s: %s", self.target.namespace, self.target.name, msg)
+        if pair.error_id is not None:
+            self.session.send_data(pair.error_id, msg.encode(), fin=True)
+        if pair.data_id is not None:
+            self.session.finish(pair.data_id)
+            self.inboxes.pop(pair.data_id, None)
+        self.spawn_flush()
+
+    def spawn_flush(self) -> None:
+        task = asyncio.create_task(self.flush())
+        self.tasks.add(task)
+        task.add_done_callback(self.task_done)
+
+    def task_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("port-forward %s/%s: %r", self.target.namespace, self.target.name, task.exception())
+        if self.goaway and not self.tasks and not self.ws.closed:
+            asyncio.ensure_future(self.ws.close())
+
+    async def forward_pair(self, pair: _Pair) -> None:
+        assert pair.error_id is not None and pair.data_id is not None
+        data_id, error_id = pair.data_id, pair.error_id
+        inbox = self.inboxes[data_id]
+        try:
+            try:
+                reader, writer = await self.connect(self.target, pair.port)
+            except ForwardError as e:
+                msg = forwarding_error(pair.port, self.target, str(e))
+                log.warning("port-forward %s/%s: %s", self.target.namespace, self.target.name, msg)
+                self.session.send_data(error_id, msg.encode())
+            else:
+                await _forward(reader, writer, inbox=inbox,
+                               send=lambda data: self.send(data_id, data), settings=self.settings)
+        finally:
+            inbox.drop()
+            self.inboxes.pop(data_id, None)
+            self.session.finish(error_id)
+            self.session.finish(data_id)
+            await self.flush()
+
+
+def _check_stream(stream_type: str, port_text: str) -> str:
+    """Why a new stream is refused ("" when it is fine): the kubelet's httpStreamReceived."""
+    if not port_text:
+        return f'"{PORT}" header is required'
+    if not port_text.isdigit() or int(port_text) > 65535:
+        return f'unable to parse "{port_text}" as a port'
+    if int(port_text) < 1:
+        return f'port "{port_text}" must be > 0'
+    if not stream_type:
+        return f'"{STREAM_TYPE}" header is required'
+    if stream_type not in (STREAM_TYPE_ERROR, STREAM_TYPE_DATA):
+        return f'invalid stream type "{stream_type}"'
+    return ""
+
+
+# ------------------------------------------------------------------------- channel protocol
+
+
+async def _serve_channels(ws: web.WebSocketResponse, protocol: str | None, ports: list[int], *, target: PodTarget,
+                          settings: ForwardSettings, connect: Connector) -> None:
+    lock = asyncio.Lock()
+
+    async def send(channel: int, payload: bytes) -> bool:
+        if ws.closed:
+            return False
+        message = rc.encode(protocol, channel, payload)
+        try:
+            async with lock:
+                if isinstance(message, str):
+                    await ws.send_str(message)
+                else:
+                    await ws.send_bytes(message)
+        except ConnectionError:
+            return False
+        return True
+
+    inboxes = [_Inbox(settings.max_buffered) for _ in ports]
+
+    async def forward_port(index: int, port: int) -> None:
+        data_ch, error_ch = rc.portforward_channels(index)
+        try:
+            reader, writer = await connect(target, port)
+        except ForwardError as e:
+            msg = forwarding_error(port, target, str(e))
+            log.warning("port-forward %s/%s: %s", target.namespace, target.name, msg)
+            await send(error_ch, msg.encode())
+            return
+        await _forward(reader, writer, inbox=inboxes[index], send=lambda data: send(data_ch, data),
+                       settings=settings)
+
+    async def read_client() -> None:
+        async for msg in ws:
+            if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
+                break
+            try:
+                channel, payload = rc.decode(protocol, msg.data)
+            except rc.ProtocolError as e:
+                log.warning("port-forward %s/%s: %s", target.namespace, target.name, e)
+                continue
+            if channel % 2 == 0 and channel // 2 < len(ports) and payload:
+                await inboxes[channel // 2].put(payload)
+
+    for i, port in enumerate(ports):
+        for channel in rc.portforward_channels(i):
+            await send(channel, rc.port_prefix(port))
+    async def forward_all() -> None:
+        await asyncio.gather(*(forward_port(i, p) for i, p in enumerate(ports)))
+
+    forwards = asyncio.create_task(forward_all())
+    reading = asyncio.create_task(read_client())
+    try:
+        await asyncio.wait({forwards, reading}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (forwards, reading):
+            t.cancel()
+        await asyncio.gather(forwards, reading, return_exceptions=True)
+        await ws.close()
+
+
+# ---------------------------------------------------------------------------------- handler
+
+
+def _offered_protocols(request: web.Request) -> list[str]:
+    raw = ",".join(request.headers.getall("Sec-WebSocket-Protocol", []))
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+def _is_websocket(request: web.Request) -> bool:
+    connection = {t.strip().lower() for t in request.headers.get("Connection", "").split(",")}
+    return request.headers.get("Upgrade", "").lower() == "websocket" and "upgrade" in connection
+
+
+def _requested_ports(request: web.Request) -> list[int]:
+    """``?ports=`` (the API's name) or ``?port=`` (the kubelet's own); ProtocolError if none or bad."""
+    raw = request.query.getall("ports", []) + request.query.getall("port", [])
+    if not raw:
+        raise rc.ProtocolError('query parameter "ports" is required')
+    ports = rc.parse_ports(raw)
+    if not ports:
+        raise rc.ProtocolError('query parameter "ports" cannot be empty')
+    return ports
+
+
+async def handle_portforward(request: web.Request, ctx: StreamingContext, *,
+                             settings: ForwardSettings | None = None) -> web.StreamResponse:
+    settings = settings or ForwardSettings()
+    if not _is_websocket(request):
+        return web.Response(status=400, text="Upgrade request required")
+    namespace, name = request.match_info["namespace"], request.match_info["pod"]
+    try:
+        target = await ctx.sandbox(namespace, name)
+    except StreamError as e:
+        return web.Response(status=e.status, text=e.message)
+    offered = _offered_protocols(request)
+    protocol = rc.choose_protocol(offered, rc.PORTFORWARD_PROTOCOLS)
+    if offered and protocol is None:
+        return web.Response(status=400, text=f"requested protocol(s) are not supported: {offered}; "
+                                             f"supports {list(rc.PORTFORWARD_PROTOCOLS)}")
+    ports: list[int] = []
+    if protocol != rc.SPDY_PORTFORWARD:
+        try:
+            ports = _requested_ports(request)
+        except rc.ProtocolError as e:
+            return web.Response(status=400, text=str(e))
+
+    async def connect(t: PodTarget, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await open_pod_connection(t, port, timeout=settings.connect_timeout)
+
+    ws = web.WebSocketResponse(protocols=(protocol,) if protocol else (), compress=False)
+    await ws.prepare(request)
+    log.info("port-forward %s/%s (%s)%s", namespace, name, protocol or "channel.k8s.io",
+             f" ports {ports}" if ports else "")
+    if protocol == rc.SPDY_PORTFORWARD:
+        await _SpdyForwarder(ws, target, settings, connect).run()
+    else:
+        await _serve_channels(ws, protocol, ports, target=target, settings=settings, connect=connect)
+    return ws
+
+
+__all__ = ["ForwardSettings", "forwarding_error", "handle_portforward"]
