@@ -12,6 +12,7 @@ from __future__ import annotations
 from . import apply, autoscale, delete, describe_cmd, drain, get, gitops, misc, rollout, top  # noqa: F401  (they register the verbs)
 from . import createjob  # noqa: F401  (mkctl create job)
 from . import createquota  # noqa: F401  (mkctl create quota)
+from . import cp, exec, portforward  # noqa: F401  (mkctl exec, attach, cp, port-forward)
 from .app import app
 
 
