@@ -1,6 +1,6 @@
-"""What a container of a pod starts with: its environment and its volume mounts.
+"""What a container of a pod starts with: its environment, its volume mounts, its engine spec.
 
-Data flow (the kubelet calls it for each container it creates):
+Data flow (the pod worker, ``kubelet.podworker``, calls ``spec`` for each container it creates):
     pod + container spec + the Services of the pod's namespace (kubelet.poddns.service_env)
         -> ``env``: the Service variables, then ``envFrom`` (ConfigMaps, Secrets), then ``env``
            (values, ``fieldRef``, ``resourceFieldRef``, ``configMapKeyRef``, ``secretKeyRef``)
@@ -9,6 +9,9 @@ Data flow (the kubelet calls it for each container it creates):
         -> ``mounts``: every volume of the pod set up by ``kubelet.volumes`` (emptyDir, hostPath,
            persistentVolumeClaim, configMap, secret, downwardAPI, projected), then the
            container's bind mounts
+    env + mounts + resources.limits + the running sandbox -> ``spec``: the ``ContainerSpec`` the
+        engine creates (cpu limit as nano CPUs, memory limit in bytes, restart count and
+        init-container labels)
 A missing object or key of the environment that is not optional is a ``ConfigError`` (the
 kubelet reports CreateContainerConfigError, as Kubernetes does); a volume that cannot be set up
 is a ``kubelet.volumes.MountError`` (ContainerCreating and a FailedMount event).
@@ -20,13 +23,16 @@ import base64
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from kubelet.cri import ContainerRuntime, Mount
+from kubelet.cri import ContainerInfo, ContainerRuntime, ContainerSpec, Mount
+from kubelet.podsync import LABEL_INIT
 from kubelet.poddns import service_env
 from kubelet.volumes import SourceError
 from kubelet.volumes.downward import resource_value
-from kubelet.volumes.manager import RunBlocking, VolumeManager
+from kubelet.blocking import RunBlocking
+from kubelet.volumes.manager import VolumeManager
 from machinery import errors
 from machinery.client import ApiClient
+from machinery.quantity import parse_quantity, to_bytes
 
 Obj = dict[str, Any]
 
@@ -118,3 +124,19 @@ class ContainerConfig:
         then this container's bind mounts (``env`` expands ``subPathExpr``)."""
         volumes = await self.volumes.setup(pod)
         return await self.volumes.mounts(pod, c, volumes, env=env)
+
+    async def spec(self, pod: Obj, c: Obj, *, sandbox: ContainerInfo, restart_count: int,
+                   init: bool) -> ContainerSpec:
+        """The engine's spec of container ``c`` of ``pod`` in ``sandbox`` (ConfigError, MountError)."""
+        meta = pod.get("metadata") or {}
+        env = await self.env(pod, c, pod_ip=sandbox.ip or "")
+        mounts = await self.mounts(pod, c, env=env)
+        limits = (c.get("resources") or {}).get("limits") or {}
+        nano_cpus = int(parse_quantity(limits["cpu"]) * 1_000_000_000) if limits.get("cpu") else None
+        mem = to_bytes(limits["memory"]) if limits.get("memory") else None
+        return ContainerSpec(
+            pod_uid=str(meta.get("uid")), pod_name=str(meta.get("name")), namespace=str(meta.get("namespace")),
+            node=self.node_name, name=str(c.get("name")), image=str(c.get("image")), sandbox_id=sandbox.id,
+            command=c.get("command"), args=c.get("args"), env=env, working_dir=c.get("workingDir"),
+            nano_cpus=nano_cpus, mem_limit=mem, mounts=mounts, restart_count=restart_count,
+            labels={LABEL_INIT: "true"} if init else {})

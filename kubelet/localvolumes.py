@@ -4,19 +4,19 @@ Data flow: a PersistentVolume informer (the kubelet's shared informers) -> every
 enqueues the PV's name -> ``reconcile``: ``kubelet.volumes.localpath.reclaim_path`` decides from
 the cached PV whether this node must reclaim it (provisioned by ``minik8s.io/local-path``, node
 affinity naming this node, phase ``Released``, policy ``Delete``, path inside this node's
-local-path directory) -> the directory is removed (in a thread) -> the PV is deleted with its uid
-as precondition. A failure is retried with the controller's backoff. The PV binder
+local-path directory) -> the directory is removed (in the kubelet's thread pool) -> the PV is
+deleted with its uid as precondition. A failure is retried with the controller's backoff. The PV binder
 (controllers.persistentvolume) marks PVs Released; rancher's local-path-provisioner does this
 with a helper pod on the node, here the node's own kubelet does it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 from typing import Any
 
+from kubelet.blocking import RunBlocking
 from kubelet.volumes.localpath import reclaim_path
 from machinery import errors
 from machinery.client import ApiClient
@@ -30,8 +30,10 @@ PVS = ("v1", "persistentvolumes")
 
 
 class LocalVolumeReclaimer:
-    def __init__(self, client: ApiClient, informers: InformerFactory, *, node_name: str, local_dir: str) -> None:
+    def __init__(self, client: ApiClient, informers: InformerFactory, *, node_name: str, local_dir: str,
+                 run_blocking: RunBlocking) -> None:
         self.client = client
+        self.run_blocking = run_blocking
         self.node_name = node_name
         self.local_dir = local_dir
         self.pvs = informers.informer(PVS)
@@ -58,7 +60,7 @@ class LocalVolumeReclaimer:
         path = reclaim_path(pv, node=self.node_name, local_dir=self.local_dir)
         if path is None:
             return None
-        await asyncio.to_thread(_remove, path)
+        await self.run_blocking(_remove, path)
         log.info("reclaimed local-path volume %s: removed %s", name, path)
         try:
             await self.client.delete(PVS, name, preconditions={"uid": str((pv.get("metadata") or {}).get("uid"))})

@@ -38,6 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import aiohttp
 
+from kubelet.blocking import RunBlocking
 from kubelet.cri import (
     ContainerInfo,
     ContainerRuntime,
@@ -273,13 +274,15 @@ def resolve_port(port: int | str, container: Mapping[str, Any]) -> int:
     raise ValueError(f"couldn't find port: {port} in {container.get('name', '')}")
 
 
-async def run_exec(runtime: ContainerRuntime, container_id: str, action: ExecAction, timeout: float) -> Outcome:
+async def run_exec(runtime: ContainerRuntime, container_id: str, action: ExecAction, timeout: float, *,
+                   run_blocking: RunBlocking) -> Outcome:
     """exit 0 is Success; any other code a Failure with the command's output; a timeout a
-    Failure ``command "..." timed out`` (Kubernetes with ExecProbeTimeout on)."""
+    Failure ``command "..." timed out`` (Kubernetes with ExecProbeTimeout on). The engine call
+    runs through ``run_blocking`` (the kubelet's thread pool)."""
     timed_out = Outcome(ProbeResult.FAILURE, f'command "{" ".join(action.command)}" timed out')
     try:
         res = await asyncio.wait_for(
-            asyncio.to_thread(runtime.exec, container_id, list(action.command), timeout=timeout), timeout + 2.0)
+            run_blocking(runtime.exec, container_id, list(action.command), timeout=timeout), timeout + 2.0)
     except (ExecTimeout, asyncio.TimeoutError):
         return timed_out
     except ContainerRuntimeError as e:
@@ -382,10 +385,12 @@ class ProbeManager:
     the event loop) whenever a readiness/startup/liveness result of the pod changes;
     ``on_event(ProbeEvent)`` for every failed run (Kubernetes records one event per failure)."""
 
-    def __init__(self, runtime: ContainerRuntime, *, on_change: Callable[[str], None] | None = None,
+    def __init__(self, runtime: ContainerRuntime, *, run_blocking: RunBlocking,
+                 on_change: Callable[[str], None] | None = None,
                  on_event: Callable[[ProbeEvent], None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.runtime = runtime
+        self.run_blocking = run_blocking
         self.on_change = on_change
         self.on_event = on_event
         self.clock = clock
@@ -558,7 +563,8 @@ class ProbeManager:
         try:
             if isinstance(h, ExecAction):
                 assert s.container_id is not None
-                return await run_exec(self.runtime, s.container_id, h, s.spec.timeout)
+                return await run_exec(self.runtime, s.container_id, h, s.spec.timeout,
+                                      run_blocking=self.run_blocking)
             if isinstance(h, (HTTPGetAction, TCPSocketAction)):
                 port = resolve_port(h.port, w.container)
                 host = h.host or w.pod_ip

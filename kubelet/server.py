@@ -1,4 +1,5 @@
-"""The kubelet's own small HTTP API: container logs for the API server's ``pods/{name}/log``.
+"""The kubelet's own HTTP API: container logs, resource stats, and the streaming routes (exec,
+attach, port-forward) for the API server.
 
 Data flow (``kubectl logs -f web``):
 
@@ -15,6 +16,9 @@ Endpoints (the real kubelet's paths and query parameters):
         &previous=true&limitBytes=N
     GET /stats/summary                            resource usage per pod and container (JSON; with a StatsSource)
     GET /metrics/resource                         the same as Prometheus text
+    GET|POST /exec|attach/{namespace}/{pod}/{container}, /portforward/{namespace}/{pod}
+                                                  WebSocket streams (kubelet.streaming, with a
+                                                  StreamingContext: kubelet.streamingctx)
 
 The kubelet tells this app which Docker container is "the" container of a pod through
 ``resolve(namespace, pod, container) -> (current id, previous id or None)``; it raises
@@ -22,8 +26,10 @@ The kubelet tells this app which Docker container is "the" container of a pod th
 ``container "c" in pod "p" is waiting to start: ContainerCreating``). The message is answered as
 ``text/plain`` with that status and the API server turns it into a Kubernetes ``Status``.
 
-``runtime.follow_logs`` is a blocking iterator: each follow gets a daemon thread of its own (never
-the default executor, which a quiet container would hold forever) that hands chunks to the event
+Every short blocking engine call (``runtime.logs``, ``inspect``, ``list``) runs through
+``run_blocking``, the kubelet's thread pool (kubelet.blocking). ``runtime.follow_logs`` is a
+blocking iterator: each follow gets a daemon thread of its own (never a pool's thread, which a
+quiet container would hold forever) that hands chunks to the event
 loop through an ``asyncio.Queue``; when the client goes away the iterator is interrupted (its
 engine connection is shut down) so the thread ends at once.
 """
@@ -41,6 +47,7 @@ from aiohttp import web
 
 from machinery.timefmt import parse_rfc3339
 
+from .blocking import RunBlocking
 from .cri import (
     LABEL_CONTAINER_NAME,
     LABEL_NODE,
@@ -54,6 +61,8 @@ from .cri import (
     ContainerRuntimeError,
     RuntimeUnavailable,
 )
+from .streaming.context import StreamingContext
+from .streaming.routes import add_routes as add_streaming_routes
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +257,8 @@ class _LimitReached(Exception):
     pass
 
 
-def build_app(runtime: ContainerRuntime, resolve: Resolver, *, stats: StatsSource | None = None) -> web.Application:
+def build_app(runtime: ContainerRuntime, resolve: Resolver, *, run_blocking: RunBlocking,
+              stats: StatsSource | None = None, streaming: StreamingContext | None = None) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok", content_type="text/plain")
 
@@ -271,10 +281,10 @@ def build_app(runtime: ContainerRuntime, resolve: Resolver, *, stats: StatsSourc
         limiter = _Limiter(opts.limit)
         try:
             if not opts.follow:
-                data = await asyncio.to_thread(runtime.logs, container_id, **opts.runtime_kwargs())
+                data = await run_blocking(runtime.logs, container_id, **opts.runtime_kwargs())
                 return web.Response(body=limiter.cut(data), content_type="text/plain")
             # Fail before the 200 when the container is gone (removed between resolve and here).
-            await asyncio.to_thread(runtime.inspect, container_id)
+            await run_blocking(runtime.inspect, container_id)
         except ContainerNotFound:
             return _text(404, f'container "{container}" in pod "{pod}" not found (it was removed)')
         except RuntimeUnavailable as e:
@@ -328,16 +338,20 @@ def build_app(runtime: ContainerRuntime, resolve: Resolver, *, stats: StatsSourc
 
         app.router.add_get("/stats/summary", stats_summary)
         app.router.add_get("/metrics/resource", resource_metrics)
+    if streaming is not None:
+        add_streaming_routes(app, streaming)
     return app
 
 
-async def start_kubelet_server(runtime: ContainerRuntime, *, host: str, port: int,
-                               resolve: Resolver, stats: StatsSource | None = None) -> tuple[web.AppRunner, int]:
+async def start_kubelet_server(runtime: ContainerRuntime, *, host: str, port: int, resolve: Resolver,
+                               run_blocking: RunBlocking, stats: StatsSource | None = None,
+                               streaming: StreamingContext | None = None) -> tuple[web.AppRunner, int]:
     """Starts the kubelet's HTTP API on ``host:port`` (port 0: any free port) and returns the
     runner (``await runner.cleanup()`` stops it) and the port it listens on."""
+    app = build_app(runtime, resolve, run_blocking=run_blocking, stats=stats, streaming=streaming)
     # handler_cancellation: a client that goes away cancels its handler, which stops a quiet follow.
-    runner = web.AppRunner(build_app(runtime, resolve, stats=stats), access_log=None, handle_signals=False,
-                           shutdown_timeout=1.0, handler_cancellation=True)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
+                           handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -352,7 +366,7 @@ async def start_kubelet_server(runtime: ContainerRuntime, *, host: str, port: in
 # A resolver from the engine's labels alone (tests; a kubelet that lost its state)
 
 
-def label_resolver(runtime: ContainerRuntime, *, node: str | None = None) -> Resolver:
+def label_resolver(runtime: ContainerRuntime, *, run_blocking: RunBlocking, node: str | None = None) -> Resolver:
     """``resolve`` from container labels: the containers labelled with the pod's namespace, name
     and container name (on ``node`` when given); of the newest pod UID, the highest restart
     count is the current container and the next lower one the previous."""
@@ -361,7 +375,7 @@ def label_resolver(runtime: ContainerRuntime, *, node: str | None = None) -> Res
         labels = {LABEL_POD_NAMESPACE: namespace, LABEL_POD_NAME: pod}
         if node is not None:
             labels[LABEL_NODE] = node
-        found = await asyncio.to_thread(runtime.list, labels)
+        found = await run_blocking(runtime.list, labels)
         if not found:
             raise LogsUnavailable(f'pod "{pod}" in namespace "{namespace}" is not known to this kubelet', 404)
         mine = [c for c in found if c.labels.get(LABEL_ROLE) == ROLE_CONTAINER

@@ -2,9 +2,10 @@
 
 Data flow: ``kubelet.server``'s ``/stats/summary`` and ``/metrics/resource`` -> ``StatsCollector.collect``
 -> ``runtime.list`` (this node's app containers, by label) -> ``runtime.stats`` per running container
-(one-shot Docker stats, in a thread) -> ``kubelet.stats.UsageTracker`` (rates between samples). A
-container seen for the first time is sampled a second time ``first_window`` seconds later, so the
-first scrape already answers a rate (cAdvisor samples in the background; we sample on demand).
+(one-shot Docker stats, in the kubelet's thread pool: ``run_blocking``) -> ``kubelet.stats.UsageTracker``
+(rates between samples). A container seen for the first time is sampled a second time
+``first_window`` seconds later, so the first scrape already answers a rate (cAdvisor samples in
+the background; we sample on demand).
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
+from .blocking import RunBlocking
 from .cri import (LABEL_CONTAINER_NAME, LABEL_NODE, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_ROLE,
                   ROLE_CONTAINER, ContainerInfo, ContainerRuntime, ContainerRuntimeError)
 from .stats import ContainerUsage, UsageTracker, resource_metrics_text, sample_of, summary
 
 
 class StatsCollector:
-    def __init__(self, runtime: ContainerRuntime, node: str, *, first_window: float = 1.0) -> None:
+    def __init__(self, runtime: ContainerRuntime, node: str, *, run_blocking: RunBlocking,
+                 first_window: float = 1.0) -> None:
         self.runtime = runtime
+        self.run_blocking = run_blocking
         self.node = node
         self.first_window = first_window
         self.tracker = UsageTracker(min_window=first_window / 2)
@@ -36,7 +40,7 @@ class StatsCollector:
             except ContainerRuntimeError:
                 return None
 
-        raws = await asyncio.gather(*(asyncio.to_thread(one, c) for c in containers))
+        raws = await asyncio.gather(*(self.run_blocking(one, c) for c in containers))
         now = datetime.now(timezone.utc)
         for c, raw in zip(containers, raws):
             sample = sample_of(raw, now=now) if isinstance(raw, dict) else None
@@ -52,7 +56,7 @@ class StatsCollector:
     async def collect(self) -> list[ContainerUsage]:
         """The usage of every running app container of this node (those with a rate so far)."""
         async with self._lock:
-            listed = await asyncio.to_thread(self.runtime.list, {LABEL_NODE: self.node, LABEL_ROLE: ROLE_CONTAINER})
+            listed = await self.run_blocking(self.runtime.list, {LABEL_NODE: self.node, LABEL_ROLE: ROLE_CONTAINER})
             running = [c for c in listed if c.running and c.labels.get(LABEL_CONTAINER_NAME)]
             self.tracker.forget_except(c.id for c in running)
             found = await self._sample(running)

@@ -26,15 +26,15 @@ Data flow (``kubelet.containerconfig`` calls it before each container start; the
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Callable, Mapping
 
+from kubelet.blocking import RunBlocking
 from kubelet.cri import LABEL_NODE, LABEL_POD_UID, ContainerRuntime, ContainerRuntimeError, Mount
 from kubelet.volumes import MountError, SourceError, emptydir, hostpath, writer
 from kubelet.volumes.downward import expand
@@ -46,7 +46,6 @@ from machinery.client import ApiClient
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-RunBlocking = Callable[..., Awaitable[Any]]
 PVCS, PVS = ("v1", "persistentvolumeclaims"), ("v1", "persistentvolumes")
 PROJECTED_KINDS = ("configMap", "secret", "downwardAPI", "projected")
 _PLUGIN_DIRS = {"emptyDir": "kubernetes.io~empty-dir", "configMap": "kubernetes.io~configmap",
@@ -122,12 +121,12 @@ class VolumeManager:
                     raise SourceError(str(e)) from None
                 return Source(path=engine_name, engine=True)
             path = self._dir(pod, kind, name)
-            await asyncio.to_thread(_mkdir, path, 0o777)
+            await self.run_blocking(_mkdir, path, 0o777)
             return Source(path=str(path))
         if kind == "hostPath":
             hp = volume.get("hostPath") or {}
             host = str(hp.get("path") or "")
-            await asyncio.to_thread(hostpath.ensure, host, str(hp.get("type") or ""))
+            await self.run_blocking(hostpath.ensure, host, str(hp.get("type") or ""))
             return Source(path=host)
         if kind == "persistentVolumeClaim":
             return await self._claim(pod, volume)
@@ -146,11 +145,11 @@ class VolumeManager:
         pv = await self._get(PVS, pv_name)
         source = pv_source(pv, name=pv_name, read_only=bool(src.get("readOnly")))
         if source.create:
-            await asyncio.to_thread(_mkdir, Path(source.path), 0o777)
-        elif source.must_exist and not await asyncio.to_thread(os.path.exists, source.path):
+            await self.run_blocking(_mkdir, Path(source.path), 0o777)
+        elif source.must_exist and not await self.run_blocking(os.path.exists, source.path):
             raise SourceError(f'path "{source.path}" does not exist')
         if source.host_path_type:
-            await asyncio.to_thread(hostpath.ensure, source.path, source.host_path_type)
+            await self.run_blocking(hostpath.ensure, source.path, source.host_path_type)
         return Source(path=source.path, read_only=source.read_only)
 
     async def _get(self, resource: Any, name: str, *, namespace: str | None = None) -> Obj | None:
@@ -172,7 +171,7 @@ class VolumeManager:
         tokens = {t.index: await self._token(pod, index, t) for t in token_refs(volume)}
         payload = volume_payload(pod, volume, objects=objects, tokens=tokens, allocatable=self.allocatable(),
                                  node_name=self.node_name)
-        return bool(await asyncio.to_thread(writer.write, path, payload))
+        return bool(await self.run_blocking(writer.write, path, payload))
 
     async def _token(self, pod: Obj, index: int, ref: Any) -> str:
         """A TokenRequest for the pod's service account, bound to the pod; fetched again when 80%
@@ -221,11 +220,11 @@ class VolumeManager:
                     raise MountError(name, "subPath is not supported on an emptyDir of medium Memory here")
                 if source.projected:
                     aside = self.pod_dir(uid) / "volume-subpaths" / name / str(container.get("name")) / str(i)
-                    path = await asyncio.to_thread(_copy_aside, Path(source.path) / sub, aside)
+                    path = await self.run_blocking(_copy_aside, Path(source.path) / sub, aside)
                 else:
                     path = str(Path(source.path) / sub)
-                    if not await asyncio.to_thread(os.path.exists, path):
-                        await asyncio.to_thread(_mkdir, Path(path), 0o777)
+                    if not await self.run_blocking(os.path.exists, path):
+                        await self.run_blocking(_mkdir, Path(path), 0o777)
             out.append(Mount(source=path, target=str(vm.get("mountPath")),
                              read_only=bool(vm.get("readOnly")) or source.read_only))
         return out
@@ -266,7 +265,7 @@ class VolumeManager:
         if not limits or time.monotonic() - self._measured.get(uid, 0.0) < self.usage_interval:
             return None
         self._measured[uid] = time.monotonic()
-        usage = {name: await asyncio.to_thread(_usage, self._dir(pod, "emptyDir", name)) for name, _, _ in limits}
+        usage = {name: await self.run_blocking(_usage, self._dir(pod, "emptyDir", name)) for name, _, _ in limits}
         return emptydir.over_limit(limits, usage)
 
     async def teardown(self, uid: str) -> None:

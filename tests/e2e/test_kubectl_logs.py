@@ -39,8 +39,9 @@ class KubeletServerThread:
         self._runner: Any = None
 
         async def start() -> None:
-            self._runner, self.port = await start_kubelet_server(rt, host="127.0.0.1", port=0,
-                                                                 resolve=label_resolver(rt))
+            self._runner, self.port = await start_kubelet_server(
+                rt, host="127.0.0.1", port=0, run_blocking=asyncio.to_thread,
+                resolve=label_resolver(rt, run_blocking=asyncio.to_thread))
             ready.set()
 
         def main() -> None:

@@ -54,7 +54,8 @@ def pods(runtime: DockerRuntime, network: NetworkInfo) -> Iterator[Callable[[str
 
 @pytest.fixture
 async def kubelet_url(runtime: DockerRuntime) -> AsyncIterator[str]:  # noqa: F811
-    runner, port = await start_kubelet_server(runtime, host="127.0.0.1", port=0, resolve=label_resolver(runtime))
+    runner, port = await start_kubelet_server(runtime, host="127.0.0.1", port=0, run_blocking=asyncio.to_thread,
+                                              resolve=label_resolver(runtime, run_blocking=asyncio.to_thread))
     assert port > 0
     yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
@@ -191,7 +192,8 @@ async def test_resolver_errors_carry_their_status(runtime: DockerRuntime) -> Non
     async def resolve(ns: str, pod: str, container: str) -> tuple[str, str | None]:
         raise LogsUnavailable(f"pod {pod!r} does not exist", 404)
 
-    runner, port = await start_kubelet_server(runtime, host="127.0.0.1", port=0, resolve=resolve)
+    runner, port = await start_kubelet_server(runtime, host="127.0.0.1", port=0, resolve=resolve,
+                                              run_blocking=asyncio.to_thread)
     try:
         assert await _get(f"http://127.0.0.1:{port}/containerLogs/a/b/c") == (404, "pod 'b' does not exist\n")
     finally:

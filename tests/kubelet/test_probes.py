@@ -247,7 +247,8 @@ class Harness:
         self.runtime = FakeRuntime()
         self.changes: list[str] = []
         self.events: list[ProbeEvent] = []
-        self.mgr = ProbeManager(self.runtime, on_change=self.changes.append,  # type: ignore[arg-type]
+        self.mgr = ProbeManager(self.runtime, run_blocking=asyncio.to_thread,  # type: ignore[arg-type]
+                                on_change=self.changes.append,
                                 on_event=self.events.append)
 
 

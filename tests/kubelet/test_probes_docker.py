@@ -98,7 +98,7 @@ class Probes:
 async def probes(runtime: DockerRuntime) -> AsyncIterator[Probes]:
     events: list[ProbeEvent] = []
     changes: list[str] = []
-    mgr = ProbeManager(runtime, on_change=changes.append, on_event=events.append)
+    mgr = ProbeManager(runtime, run_blocking=asyncio.to_thread, on_change=changes.append, on_event=events.append)
     yield Probes(mgr, events, changes)
     await mgr.close()
 

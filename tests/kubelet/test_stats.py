@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
@@ -98,8 +99,10 @@ class CannedRuntime:
 async def test_the_kubelet_serves_stats_summary_and_resource_metrics() -> None:
     runtime = CannedRuntime()
     runner, port = await start_kubelet_server(runtime, host="127.0.0.1", port=0,  # type: ignore[arg-type]
-                                              resolve=label_resolver(runtime),  # type: ignore[arg-type]
-                                              stats=StatsCollector(runtime, "n1", first_window=0.2))  # type: ignore[arg-type]
+                                              resolve=label_resolver(runtime, run_blocking=asyncio.to_thread),  # type: ignore[arg-type]
+                                              run_blocking=asyncio.to_thread,
+                                              stats=StatsCollector(runtime, "n1", run_blocking=asyncio.to_thread,  # type: ignore[arg-type]
+                                                                   first_window=0.2))
     try:
         async with aiohttp.ClientSession() as s:
             async with s.get(f"http://127.0.0.1:{port}/stats/summary") as r:

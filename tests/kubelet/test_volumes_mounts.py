@@ -17,10 +17,9 @@ from kubelet.volumes.projection import File
 
 
 def _manager(tmp: Path) -> VolumeManager:
-    async def run_blocking(*_: Any, **__: Any) -> Any:
-        raise AssertionError("no engine call expected")
+    # No engine here (runtime None): only the file-system calls come through the pool.
     return VolumeManager(None, None, node_name="n1", pod_dir=lambda uid: tmp / "pods" / uid,  # type: ignore[arg-type]
-                         run_blocking=run_blocking, allocatable=lambda: {})
+                         run_blocking=asyncio.to_thread, allocatable=lambda: {})
 
 
 POD = {"metadata": {"uid": "u1", "name": "p", "namespace": "ns"}}
