@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -43,6 +44,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -54,6 +56,7 @@ os.environ.setdefault("MINIK8S_SANDBOX_IMAGE", "minik8s/busybox:1")  # no regist
 
 from bench.bench_pod_start import pct  # noqa: E402
 from bench.bench_traffic import CpuMeter, container_pid, fmt_ms, load_on_host, loadavg, machine_line  # noqa: E402
+from bench.pyspy import Profiles  # noqa: E402
 from cli.processes import free_port  # noqa: E402
 from tests.dockertest import IMAGE, checked_runtime  # noqa: E402
 from tests.e2e.dockercluster import DockerCluster, node_ready  # noqa: E402
@@ -146,8 +149,8 @@ def has_verb(verb: str) -> bool:
                           env={**os.environ, "PYTHONPATH": str(ROOT)}).returncode == 0
 
 
-def exec_rows(c: DockerCluster, ns: str, cid: str, *, env: dict[str, str], args: argparse.Namespace,
-              big: int) -> list[Row]:
+def exec_rows(c: DockerCluster, ns: str, cid: str, *, env: dict[str, str], pids: dict[str, int],
+              args: argparse.Namespace, big: int, tmp: Path) -> list[Row]:
     """Exec latency (kubectl, mkctl, the official client) and throughput against Docker's exec."""
     kexec = ["kubectl", "-n", ns, "exec", POD, "--"]
     mexec = [*MKCTL, "-n", ns, "exec", POD, "--"]
@@ -158,18 +161,25 @@ def exec_rows(c: DockerCluster, ns: str, cid: str, *, env: dict[str, str], args:
              "get": checked(["kubectl", "-n", ns, "get", "pod", POD, "-o", "name"], env)}
     if mkctl:
         cases["mkctl"] = checked([*mexec, "true"], env)
+        cases["mkctl get"] = checked([*MKCTL, "-n", ns, "get", "pod", POD, "-o", "name"], env)
     lat = repeat(cases, args.runs, failed)
     rows = [compared("`kubectl exec web -- true` vs `docker exec C true`", "kubectl", "docker", lat, failed),
             compared("`kubectl get pod web` (kubectl's start + 1 GET, for reference) vs `docker exec C true`",
                      "get", "docker", lat, failed)]
     if mkctl:
         rows.append(compared("`mkctl exec web -- true` vs `docker exec C true`", "mkctl", "docker", lat, failed))
+        rows.append(compared("`mkctl get pod web` (mkctl's start + 1 GET, for reference) vs `docker exec C true`",
+                             "mkctl get", "docker", lat, failed))
     rows.append(in_process_exec(c, ns, cid, args.runs))
     tput = {"kubectl": checked([*kexec, "cat", "/www/big"], env, out_bytes=big),
             "docker": checked([*dexec, "cat", "/www/big"], None, out_bytes=big)}
     if mkctl:
         tput["mkctl"] = checked([*mexec, "cat", "/www/big"], env, out_bytes=big)
     mbs = {k: [big / 1e6 / s for s in v] for k, v in repeat(tput, args.tput_runs, failed).items()}
+    if "kubectl" in mbs:
+        with Profiles(pids, ("apiserver", "kubelet"), tmp, "3 runs of kubectl exec cat /www/big", enabled=args.profile):
+            for _ in range(3):
+                tput["kubectl"]()
     for who in [k for k in tput if k != "docker"]:
         rows.append(compared(f"`{who} exec web -- cat /www/big` ({big >> 20} MiB) vs `docker exec`", who, "docker",
                              mbs, failed, rate=True))
@@ -251,82 +261,55 @@ def download(host: str, port: int, path: str, size: int | None, *, timeout: floa
         raise RuntimeError(f"GET {path}: {status.decode(errors='replace')}, {n} body bytes (want {size})")
 
 
-def start_profiles(pids: dict[str, int], who: tuple[str, ...], seconds: float, out: Path) -> dict[str, Any]:
-    """py-spy record (raw collapsed stacks, active threads only) of each process in ``who``."""
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not os.path.exists(spy):
-        print("--profile: py-spy is not installed (pip install py-spy)", file=sys.stderr)
-        return {}
-    profs: dict[str, Any] = {}
-    for name in who:
-        path = out / f"{name}.txt"
-        profs[name] = (subprocess.Popen([spy, "record", "-p", str(pids[name]), "-d", str(int(seconds + 0.999)),
-                                         "-r", "100", "-f", "raw", "-o", str(path), "--nonblocking"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path, seconds)
-    return profs
-
-
-def profile_summary(prof: Any, top: int = 8) -> str:
-    """The busy share and the functions most often on top of the stack (self samples)."""
-    proc, path, seconds = prof
-    proc.wait(seconds + 30)
-    leaves: dict[str, int] = {}
-    total = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        total += int(count)
-        frame = stack.split(";")[-1]
-        leaves[frame] = leaves.get(frame, 0) + int(count)
-    lines = [f"  {total} samples in {seconds:.0f} s at 100/s: busy {total / max(1, seconds * 100):.0%} of a core"]
-    lines += [f"  {100 * n / max(1, total):5.1f} %  {f}" for f, n in sorted(leaves.items(), key=lambda x: -x[1])[:top]]
-    return "\n".join(lines)
-
-
 def forward_rows(ns: str, pod_ip: str, *, env: dict[str, str], pids: dict[str, int], args: argparse.Namespace,
                  big: int, tmp: Path) -> list[Row]:
-    """HTTP through ``port-forward`` (kubectl, and mkctl when it has it) against the pod IP directly."""
-    forwarders = [("kubectl", ["kubectl", "-n", ns, "port-forward", f"pod/{POD}"])]
+    """HTTP through ``port-forward`` (kubectl, and mkctl when it has it) against the pod IP directly,
+    interleaved: at each concurrency the direct run, then each forward's."""
+    argvs = {"kubectl": ["kubectl", "-n", ns, "port-forward", f"pod/{POD}"]}
     if has_verb("port-forward"):
-        forwarders.append(("mkctl", [*MKCTL, "-n", ns, "port-forward", f"pod/{POD}"]))
-    plan = {"fresh": True, "warmup": args.warmup, "duration": args.duration}
+        argvs["mkctl"] = [*MKCTL, "-n", ns, "port-forward", f"pod/{POD}"]
     levels = (1, args.connections)
-    base: dict[int, dict[str, Any]] = {}
-    for conns in levels:
-        with CpuMeter(pids) as meter:
-            base[conns] = load_on_host({**plan, "targets": [[pod_ip, 8080]], "connections": conns})
-        print(f"direct          {conns:>2} at a time: {describe(base[conns], meter)}", flush=True)
-    rows: list[Row] = []
-    for name, argv in forwarders:
-        what = [f"{name} port-forward, {conns} at a time, `GET /` ({args.small} B) vs pod IP" for conns in levels]
-        big_what = f"{name} port-forward, `GET /big` ({big >> 20} MiB) vs pod IP"
+    fwds: dict[str, Forward] = {}
+    failed: dict[str, str] = {}
+    for name, argv in argvs.items():
         try:
-            fwd = Forward(argv, env, free_port(), tmp / f"{name}-port-forward.log")
+            fwds[name] = Forward(argv, env, free_port(), tmp / f"{name}-port-forward.log")
         except RuntimeError as e:
+            failed[name] = str(e)
             print(f"!! {name} port-forward failed: {e}", file=sys.stderr, flush=True)
-            rows += [Row(w, "failed: " + " ".join(str(e).split())[:300], http_cell(base[conns]), None) for w, conns in zip(what, levels)]
-            continue
-        try:
-            for w, conns in zip(what, levels):
-                profiles = start_profiles(pids, ("apiserver", "kubelet"), args.warmup + args.duration, tmp) \
-                    if args.profile and conns > 1 and name == "kubectl" else {}
-                with CpuMeter({**pids, name: fwd.proc.pid}) as meter:
-                    res = load_on_host({**plan, "targets": [["127.0.0.1", fwd.port]], "connections": conns})
-                print(f"{name} forward {conns:>2} at a time: {describe(res, meter)}", flush=True)
-                for who, prof in profiles.items():
-                    print(f"py-spy {who}, {conns} connections through the {name} forward:\n{profile_summary(prof)}",
-                          flush=True)
-                rows.append(Row(w, http_cell(res), http_cell(base[conns]),
-                                res["rps"] / base[conns]["rps"] if base[conns]["rps"] else None))
-            cases: dict[str, Callable[[], None]] = {"fwd": lambda: download("127.0.0.1", fwd.port, "/big", big),
-                                                    "direct": lambda: download(pod_ip, 8080, "/big", big)}
-            failed: dict[str, str] = {}
-            mbs = {k: [big / 1e6 / s for s in v] for k, v in repeat(cases, args.tput_runs, failed).items()}
-            rows.append(compared(big_what, "fwd", "direct", mbs, failed, rate=True))
-        finally:
-            print(f"{name} port-forward's output (tail): {fwd.output()[-300:]!r}", flush=True)
-            fwd.stop()
+    try:
+        res: dict[tuple[str, int], dict[str, Any]] = {}
+        for conns in levels:
+            targets = {"direct": (pod_ip, 8080), **{k: ("127.0.0.1", f.port) for k, f in fwds.items()}}
+            for name, (host, port) in targets.items():
+                extra = {name: fwds[name].proc.pid} if name in fwds else {}
+                with CpuMeter({**pids, **extra}) as meter, Profiles(
+                        pids, ("apiserver", "kubelet"), tmp, f"{conns} at a time through the {name} forward",
+                        enabled=args.profile and conns > 1 and name == "kubectl"):
+                    res[name, conns] = load_on_host({"fresh": True, "warmup": args.warmup, "duration": args.duration,
+                                                     "targets": [[host, port]], "connections": conns})
+                print(f"{name:>7} {conns:>2} at a time: {describe(res[name, conns], meter)}", flush=True)
+        cases: dict[str, Callable[[], None]] = {"direct": partial(download, pod_ip, 8080, "/big", big)}
+        cases.update({name: partial(download, "127.0.0.1", f.port, "/big", big) for name, f in fwds.items()})
+        mbs = {k: [big / 1e6 / s for s in v] for k, v in repeat(cases, args.tput_runs, failed).items()}
+        if "kubectl" in mbs:
+            with Profiles(pids, ("apiserver", "kubelet"), tmp, "3 downloads of /big through the kubectl forward",
+                          enabled=args.profile):
+                for _ in range(3):
+                    cases["kubectl"]()
+    finally:
+        for name, f in fwds.items():
+            print(f"{name} port-forward's output (tail): {f.output()[-300:]!r}", flush=True)
+            f.stop()
+    rows: list[Row] = []
+    for name in argvs:
+        for conns in levels:
+            base, r = res["direct", conns], res.get((name, conns))
+            ours = http_cell(r) if r else "failed: " + " ".join(failed.get(name, "not run").split())[:300]
+            rows.append(Row(f"{name} port-forward, {conns} at a time, `GET /` ({args.small} B) vs pod IP", ours,
+                            http_cell(base), r["rps"] / base["rps"] if r and base["rps"] else None))
+        rows.append(compared(f"{name} port-forward, `GET /big` ({big >> 20} MiB) vs pod IP", name, "direct", mbs,
+                             failed, rate=True))
     return rows
 
 
@@ -380,13 +363,22 @@ def bench(args: argparse.Namespace) -> None:
         for part in args.parts:
             try:
                 if part == "exec":
-                    rows += exec_rows(c, ns, cid, env=env, args=args, big=big)
+                    rows += exec_rows(c, ns, cid, env=env, pids=pids, args=args, big=big, tmp=tmp)
                 else:
                     rows += forward_rows(ns, pod_ip, env=env, pids=pids, args=args, big=big, tmp=tmp)
             except Exception as e:  # noqa: BLE001 - say what failed, measure the rest
                 failed.append(f"{part}: {type(e).__name__}: {e}")
                 print(f"!! {failed[-1]}", file=sys.stderr, flush=True)
         print(f"run took {time.monotonic() - started:.0f} s; load average {loadavg()}", flush=True)
+        if args.keep:
+            print(f"--keep: cluster up (KUBECONFIG={c.kubeconfig}, namespace {ns}, pod {POD}); Ctrl-C stops it",
+                  flush=True)
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
     except Exception:
         print(c.diagnostics()[-6000:], file=sys.stderr)
         raise
@@ -395,6 +387,7 @@ def bench(args: argparse.Namespace) -> None:
         rt.close()
         shutil.rmtree(tmp, ignore_errors=True)
     report(rows)
+    failed += [r.what for r in rows if r.ours.startswith("failed") or r.base.startswith("failed")]
     if failed:
         print("\nfailed:\n" + "\n".join(failed))
         raise SystemExit(1)
@@ -415,7 +408,9 @@ def main() -> None:
     ap.add_argument("--small", type=int, default=1024, help="bytes of /www/index.html")
     ap.add_argument("--big-mb", type=int, default=20, help="MiB of /www/big")
     ap.add_argument("--parts", nargs="*", default=["exec", "forward"], choices=["exec", "forward"])
-    ap.add_argument("--profile", action="store_true", help="py-spy the apiserver and kubelet under forward load")
+    ap.add_argument("--profile", action="store_true",
+                    help="py-spy the apiserver and the kubelet under exec and port-forward load")
+    ap.add_argument("--keep", action="store_true", help="leave the cluster up at the end until Ctrl-C")
     bench(ap.parse_args())
 
 
