@@ -33,6 +33,7 @@ through ``run_blocking`` (the kubelet's thread pool).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import shutil
 import time
@@ -355,8 +356,8 @@ class PodWorker:
                      memory: podsync.PodMemory) -> tuple[str, str] | None:
         """Pulls (per imagePullPolicy), creates and starts one container; a waiting reason on failure."""
         spec = pod.get("spec") or {}
-        c_spec = next((c for c in spec.get("initContainers" if a.init else "containers") or []
-                       if c.get("name") == a.name), None)
+        which = "initContainers" if a.init else "ephemeralContainers" if a.ephemeral else "containers"
+        c_spec = next((c for c in spec.get(which) or [] if c.get("name") == a.name), None)
         if c_spec is None:
             return None
         image = str(c_spec.get("image") or "")
@@ -372,6 +373,8 @@ class PodWorker:
         memory.pull_failures.pop(a.name, None)
         try:
             cspec = await self.config.spec(pod, c_spec, sandbox=sandbox, restart_count=a.restart_count, init=a.init)
+            if a.pid_target:  # an ephemeral container with a target: in the target's PID namespace
+                cspec = dataclasses.replace(cspec, pid_mode=f"container:{a.pid_target}")
         except ConfigError as e:
             await self.recorder.event(pod, "Warning", "Failed", f"Error: {e}")
             return ("CreateContainerConfigError", str(e))
