@@ -212,11 +212,18 @@ async def test_kubectl_port_forward_reaches_the_pod_and_serves_20_concurrent_req
         assert await asyncio.to_thread(http_get, fwd.local_port) == PAGE
         # kubectl 1.32 tunnels SPDY in a WebSocket (a fallback to plain SPDY would be a POST)
         assert UPGRADES == [("GET", "SPDY/3.1+portforward.k8s.io")]
+        # a connection the pod waits on (no request sent) and one closed at once stall nobody
+        idle = socket.create_connection(("127.0.0.1", fwd.local_port))
+        socket.create_connection(("127.0.0.1", fwd.local_port)).close()
         start = time.monotonic()
         pages = await asyncio.gather(*(asyncio.to_thread(http_get, fwd.local_port) for _ in range(20)))
         elapsed = time.monotonic() - start
         assert pages == [PAGE] * 20
         assert elapsed < 10, f"20 concurrent requests took {elapsed:.1f}s"
+        idle.sendall(b"GET / HTTP/1.0\r\n\r\n")  # the waiting one still works
+        idle.settimeout(10)
+        assert (await asyncio.to_thread(idle.makefile("rb").read)).decode().endswith(PAGE)
+        idle.close()
         assert await asyncio.to_thread(http_get, fwd.local_port) == PAGE  # still forwarding after them
     finally:
         err = await fwd.stop()
