@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 # The stream headers of client-go's port-forward (k8s.io/api/core/v1), as SPDY carries them: lower case
 STREAM_TYPE, PORT, REQUEST_ID = "streamtype", "port", "requestid"
 STREAM_TYPE_ERROR, STREAM_TYPE_DATA = "error", "data"
+MAX_MESSAGE = 1 << 20  # bytes of SPDY per WebSocket message (aiohttp's default limit is 4 MiB)
 
 
 @dataclass(frozen=True)
@@ -182,11 +183,14 @@ class _SpdyForwarder:
         """Sends what the session encoded, in encoding order (header compression depends on it)."""
         async with self.lock:
             data = self.session.data_to_send()
-            if data and not self.ws.closed:
-                try:
-                    await self.ws.send_bytes(data)
-                except ConnectionError:
-                    pass
+            try:
+                # the tunnel is one byte stream: any cut will do, and relays cap a message's size
+                for start in range(0, len(data), MAX_MESSAGE):
+                    if self.ws.closed:
+                        return
+                    await self.ws.send_bytes(data[start:start + MAX_MESSAGE])
+            except ConnectionError:
+                pass
 
     async def send(self, stream_id: int, data: bytes) -> bool:
         ok = self.session.send_data(stream_id, data)
