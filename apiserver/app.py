@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from machinery import errors
 
-from . import discovery, eviction, metricsapi, nodeproxy, tokens
+from . import discovery, eviction, httpproxy, metricsapi, nodeproxy, streamproxy, tokens
 from .cache import CacheEvent, ExpiredError, TooSlowError, Watcher
 from .fieldmanager import Writer, writer_for
 from .negotiation import partial_object, response_form
@@ -481,9 +481,12 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         assert nodes is not None
         node = (await registry.get(nodes, None, node_name)).obj
         address, port = nodeproxy.kubelet_location(node)
-        return await nodeproxy.proxy_logs(node_name, address, port, ns or "", name, container, options)
+        return await nodeproxy.proxy_logs(node_name, address, port, ns or "", name, container, options,
+                                          headers=await nodeproxy.kubelet_headers(registry))
 
     metricsapi.install(app, registry)  # metrics.k8s.io, before the generic resource routes
+    streamproxy.install(app, registry)  # pods/exec|attach|portforward: WebSocket relay to the kubelet
+    httpproxy.install(app, registry)  # pods/proxy, services/proxy, nodes/proxy
     for prefix in ("/api/{path:path}", "/apis/{path:path}"):
         app.add_api_route(prefix, dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                           include_in_schema=False)

@@ -7,6 +7,9 @@ pkg/controlplane: at start-up, and then every ``interval`` seconds, the apiserve
 - the Service ``default/kubernetes`` exists: ClusterIP, the first address of the service range,
   port 443 named ``https`` to the apiserver's port, labels ``component=apiserver,
   provider=kubernetes``, no selector (it is recreated if someone deletes it);
+- the Secret ``kube-system/minik8s-kubelet-client`` (``machinery.kubeletauth``) holds the bearer
+  token the API server presents to every kubelet: made with a new random token when missing (the
+  first API server to write it wins; the others read it);
 - its Endpoints and its EndpointSlice ``default/kubernetes`` (labelled only
   ``kubernetes.io/service-name: kubernetes``, as Kubernetes' endpoints adapter writes it, so the
   EndpointSlice controller, which touches only slices with its own managed-by label, leaves it
@@ -29,7 +32,7 @@ import logging
 import socket
 from typing import TYPE_CHECKING, Any
 
-from machinery import errors
+from machinery import errors, kubeletauth
 
 from .allocators import AllocationRepair
 
@@ -106,6 +109,7 @@ async def ensure_system_objects(registry: "Registry", *, port: int, advertise_ad
                                 bind_address: str = "127.0.0.1") -> None:
     for name in SYSTEM_NAMESPACES:
         await _ensure(registry, "Namespace", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    await _ensure(registry, "Secret", kubeletauth.SECRET_NAMESPACE, kubeletauth.secret_body(kubeletauth.new_token()))
     try:
         await _ensure(registry, "Service", "default", kubernetes_service(registry.settings.service_cidr, port))
     except errors.InvalidError as e:  # e.g. someone else holds the first service IP

@@ -20,7 +20,12 @@ KUBE_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-minik8s", "g
 
 _SUB_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
               "ephemeralcontainers": ["get", "patch", "update"],
-              "binding": ["create"], "eviction": ["create"], "log": ["get"], "finalize": ["update"]}
+              "binding": ["create"], "eviction": ["create"], "log": ["get"], "finalize": ["update"],
+              "exec": ["create", "get"], "attach": ["create", "get"], "portforward": ["create", "get"],
+              "proxy": ["create", "delete", "get", "patch", "update"]}
+# The connect subresources' kinds: their options objects (PodExecOptions, ServiceProxyOptions, ...).
+_CONNECT_KINDS = {"exec": "ExecOptions", "attach": "AttachOptions", "portforward": "PortForwardOptions",
+                  "proxy": "ProxyOptions"}
 
 
 def api_versions(server_address: str) -> dict[str, Any]:
@@ -89,5 +94,7 @@ def api_resource_list(table: ResourceTable, group_version: str) -> dict[str, Any
                 sub_entry.update(kind="Eviction", group="policy", version="v1")
             elif sub == "log":
                 sub_entry["kind"] = "Pod"
+            elif sub in _CONNECT_KINDS:
+                sub_entry["kind"] = r.kind + _CONNECT_KINDS[sub]
             out.append(sub_entry)
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": out}

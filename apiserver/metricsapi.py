@@ -32,7 +32,7 @@ from fastapi.responses import Response
 from machinery import errors
 from machinery.quantity import QuantityError, cpu_millis, to_bytes
 
-from .nodeproxy import kubelet_location
+from .nodeproxy import kubelet_headers, kubelet_location
 from .registry import Registry
 
 log = logging.getLogger(__name__)
@@ -203,11 +203,12 @@ class MetricsAPI:
         except errors.ApiError:
             return None
         host = f"[{address}]" if ":" in address else address
+        headers = await kubelet_headers(self.registry)
         try:
             # A session per scrape (at most one per node every `resolution` seconds): nothing to close
             # when the apiserver stops.
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT)) as session:
-                async with session.get(f"http://{host}:{port}/stats/summary") as resp:
+                async with session.get(f"http://{host}:{port}/stats/summary", headers=headers) as resp:
                     if resp.status != 200:
                         log.info("scraping node %s: HTTP %d", name, resp.status)
                         return None

@@ -6,7 +6,8 @@ Data flow (Kubernetes' pod log REST storage, ``LogLocation`` + ``LocationStreame
       -> the pod (watch cache): which container (``choose_container``), which node
       -> the Node (watch cache): address (InternalIP, else Hostname) and
          ``status.daemonEndpoints.kubeletEndpoint.Port`` (``kubelet_location``)
-      -> GET http://ADDR:PORT/containerLogs/NS/NAME/CONTAINER?<the same options>  (aiohttp)
+      -> GET http://ADDR:PORT/containerLogs/NS/NAME/CONTAINER?<the same options>  (aiohttp), with
+         the API server's kubelet credential (``kubelet_headers``, machinery.kubeletauth)
       -> 200: the body streamed back as text/plain as it arrives (``follow`` keeps streaming);
          an error: a ``Status`` carrying the kubelet's message; unreachable: 503.
 
@@ -16,14 +17,17 @@ Errors are the typed ``machinery.errors`` the app's handler turns into ``Status`
 from __future__ import annotations
 
 import logging
-from typing import Any, AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, AsyncIterator, Mapping
 from urllib.parse import quote
 
 import aiohttp
 from fastapi.responses import Response, StreamingResponse
 
-from machinery import errors
+from machinery import errors, kubeletauth
 from machinery.timefmt import parse_rfc3339
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,19 @@ def kubelet_location(node: Mapping[str, Any]) -> tuple[str, int]:
     if not address:
         raise errors.ServiceUnavailableError(message=f'node "{name}" has no InternalIP or Hostname address')
     return address, port
+
+
+async def kubelet_headers(registry: "Registry") -> dict[str, str]:
+    """``Authorization: Bearer <token>`` of Secret kube-system/minik8s-kubelet-client (the watch
+    cache: cheap per call), presented on every call to a kubelet; {} while the Secret is missing."""
+    secrets = registry.resources.lookup("", "v1", "secrets")
+    assert secrets is not None
+    try:
+        secret = (await registry.get(secrets, kubeletauth.SECRET_NAMESPACE, kubeletauth.SECRET_NAME)).obj
+    except errors.NotFoundError:
+        return {}
+    token = kubeletauth.token_of(secret)
+    return kubeletauth.authorization_header(token) if token else {}
 
 
 def _int(q: Mapping[str, str], name: str, minimum: int) -> int | None:
@@ -135,7 +152,7 @@ def _kubelet_error(code: int, text: str, node: str) -> errors.ApiError:
 
 
 async def proxy_logs(node_name: str, address: str, port: int, namespace: str, pod: str, container: str,
-                     options: Mapping[str, str]) -> Response:
+                     options: Mapping[str, str], *, headers: Mapping[str, str] | None = None) -> Response:
     """Asks the kubelet and streams its answer back (or raises the matching ApiError)."""
     host = f"[{address}]" if ":" in address else address
     url = (f"http://{host}:{port}/containerLogs/{quote(namespace, safe='')}/{quote(pod, safe='')}/"
@@ -144,7 +161,7 @@ async def proxy_logs(node_name: str, address: str, port: int, namespace: str, po
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT,
                                                                   sock_connect=CONNECT_TIMEOUT))
     try:
-        resp = await session.get(url, params=dict(options))
+        resp = await session.get(url, params=dict(options), headers=dict(headers or {}))
     except (aiohttp.ClientConnectionError, TimeoutError, OSError) as e:
         await session.close()
         log.info("kubelet of node %s at %s:%s unreachable: %s", node_name, address, port, e)
@@ -176,4 +193,4 @@ async def proxy_logs(node_name: str, address: str, port: int, namespace: str, po
                              headers={"Cache-Control": "no-cache, private"})
 
 
-__all__ = ["choose_container", "kubelet_location", "log_options", "proxy_logs"]
+__all__ = ["choose_container", "kubelet_headers", "kubelet_location", "log_options", "proxy_logs"]

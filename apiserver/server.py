@@ -116,5 +116,7 @@ def run(settings: ApiServerSettings) -> None:
     server = build(settings)
     # Idle connections stay open longer than clients keep them (Go's 90 s IdleConnTimeout): with
     # uvicorn's default 5 s, kubectl drain's POST after its 5 s retry pause raced the server's close (EOF).
+    # WebSockets (pods/exec|attach|portforward) through wsproto: uvicorn's websockets implementation
+    # refuses kubectl's port-forward subprotocol "SPDY/3.1+portforward.k8s.io" (not an HTTP token).
     uvicorn.run(server.app, host=settings.bind_address, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=3, timeout_keep_alive=120)
+                timeout_graceful_shutdown=3, timeout_keep_alive=120, ws="wsproto")

@@ -37,7 +37,7 @@ class NodeStrategy(Strategy):
     singular = "node"
     namespaced = False
     short_names = ("no",)
-    subresources = ("status",)
+    subresources = ("status", "proxy")
     model = "V1Node"
     selectable_fields = ("spec.unschedulable",)
     columns = (

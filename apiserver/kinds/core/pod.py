@@ -95,7 +95,8 @@ class PodStrategy(Strategy):
     singular = "pod"
     short_names = ("po",)
     categories = ("all",)
-    subresources = ("status", "binding", "eviction", "log", "ephemeralcontainers")
+    subresources = ("status", "binding", "eviction", "log", "ephemeralcontainers", "exec", "attach", "portforward",
+                    "proxy")
     spec_subresources = (ephemeral.SUBRESOURCE,)
     model = "V1Pod"
     selectable_fields = ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",

@@ -44,7 +44,7 @@ class ServiceStrategy(Strategy):
     singular = "service"
     short_names = ("svc",)
     categories = ("all",)
-    subresources = ("status",)
+    subresources = ("status", "proxy")
     model = "V1Service"
     initial_status = {"loadBalancer": {}}
     selectable_fields = ("spec.clusterIP", "spec.type")
