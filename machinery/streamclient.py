@@ -164,6 +164,32 @@ def remote_command_params(*, command: Sequence[str] = (), container: str | None,
     return out
 
 
+async def _messages(ws: aiohttp.ClientWebSocketResponse, protocol: str | None) -> AsyncIterator[tuple[int, bytes]]:
+    """(channel, payload) of each data message until the WebSocket closes (malformed ones skipped)."""
+    async for msg in ws:
+        if msg.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+            return
+        try:
+            yield rc.decode(protocol, msg.data)
+        except rc.ProtocolError:
+            continue
+
+
+async def _send(ws: aiohttp.ClientWebSocketResponse, protocol: str | None, channel: int, payload: bytes) -> None:
+    message = rc.encode(protocol, channel, payload)
+    await (ws.send_str(message) if isinstance(message, str) else ws.send_bytes(message))
+
+
+async def _finish(ws: aiohttp.ClientWebSocketResponse, tasks: list[asyncio.Task[None]]) -> None:
+    """Stop the sending tasks (the server has closed, or the local side went away) and close."""
+    for t in tasks:
+        t.cancel()
+    for t in tasks:
+        with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError, ConnectionError, RuntimeError):
+            await t
+    await ws.close()
+
+
 async def _emit(sink: Sink | None, data: bytes) -> None:
     if sink is not None and data:
         result = sink(data)
@@ -177,11 +203,7 @@ async def run_remote_command(ws: aiohttp.ClientWebSocketResponse, protocol: str 
 
     async def send(channel: int, payload: bytes) -> None:
         async with lock:
-            message = rc.encode(protocol, channel, payload)
-            if isinstance(message, str):
-                await ws.send_str(message)
-            else:
-                await ws.send_bytes(message)
+            await _send(ws, protocol, channel, payload)
 
     async def pump_stdin(chunks: AsyncIterator[bytes]) -> None:
         async for chunk in chunks:
@@ -200,13 +222,7 @@ async def run_remote_command(ws: aiohttp.ClientWebSocketResponse, protocol: str 
         tasks.append(asyncio.create_task(pump_resize(io.resize)))
     status: bytes | None = None
     try:
-        async for msg in ws:
-            if msg.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
-                break
-            try:
-                channel, payload = rc.decode(protocol, msg.data)
-            except rc.ProtocolError:
-                continue
+        async for channel, payload in _messages(ws, protocol):
             if channel == rc.STDOUT:
                 await _emit(io.stdout, payload)
             elif channel == rc.STDERR:
@@ -214,12 +230,7 @@ async def run_remote_command(ws: aiohttp.ClientWebSocketResponse, protocol: str 
             elif channel == rc.ERROR:
                 status = (status or b"") + payload
     finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError, ConnectionError, RuntimeError):
-                await t
-        await ws.close()
+        await _finish(ws, tasks)
     return outcome_of(protocol, status)
 
 
@@ -238,22 +249,12 @@ async def forward_connection(dialer: StreamDialer, path: str, port: int, reader:
     error = b""
 
     async def local_to_remote() -> None:
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                return
-            message = rc.encode(protocol, data_ch, chunk)
-            await (ws.send_str(message) if isinstance(message, str) else ws.send_bytes(message))
+        while chunk := await reader.read(65536):
+            await _send(ws, protocol, data_ch, chunk)
 
     upstream = asyncio.create_task(local_to_remote())
     try:
-        async for msg in ws:
-            if msg.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
-                break
-            try:
-                channel, payload = rc.decode(protocol, msg.data)
-            except rc.ProtocolError:
-                continue
+        async for channel, payload in _messages(ws, protocol):
             if channel not in prefixed and channel in (data_ch, error_ch):
                 prefixed.add(channel)  # the first message of each channel opens with the port
                 payload = payload[2:]
@@ -265,10 +266,7 @@ async def forward_connection(dialer: StreamDialer, path: str, port: int, reader:
     except (ConnectionError, aiohttp.ClientError):
         pass  # the local side went away: the WebSocket is closed below
     finally:
-        upstream.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError, aiohttp.ClientError, RuntimeError):
-            await upstream
-        await ws.close()
+        await _finish(ws, [upstream])
         writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await writer.wait_closed()
