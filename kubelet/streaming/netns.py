@@ -168,8 +168,9 @@ async def _connect_to_pod_ip(target: PodTarget, port: int, timeout: float) -> so
     except (OSError, asyncio.TimeoutError) as e:
         sock.close()
         network, host = ("tcp6", f"[{target.pod_ip}]") if family == socket.AF_INET6 else ("tcp4", target.pod_ip)
-        raise ForwardError(f"failed to connect to {target.pod_ip}:{port} of pod "
-                           f'"{target.namespace}/{target.name}": {_go_dial_error(network, f"{host}:{port}", e)}') from None
+        reason = _go_dial_error(network, f"{host}:{port}", e)
+        raise ForwardError(f'failed to connect to {target.pod_ip}:{port} of pod "{target.namespace}/{target.name}": '
+                           f"{reason}") from None
 
 
 async def open_pod_connection(target: PodTarget, port: int, *, timeout: float = CONNECT_TIMEOUT

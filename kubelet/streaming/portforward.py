@@ -4,7 +4,7 @@ Data flow (``kubectl port-forward pod/web 18080:8080``, then a connection to 127
 
     kubectl --WebSocket "SPDY/3.1+portforward.k8s.io", relayed by the API server--> handle_portforward
       -> ctx.sandbox(ns, pod): the sandbox's pid and IP (StreamError: answered as text, no upgrade)
-      -> _SpdyForwarder: the binary messages feed a spdy.ServerSession; per accepted TCP connection
+      -> _SpdyForwarder: the binary messages feed a spdysession.ServerSession; per accepted TCP connection
          kubectl opens an error stream then a data stream (headers streamtype, port, requestid); both
          get a SYN_REPLY, are paired by requestid, and the pair gets a task: netns.open_pod_connection
          (localhost:PORT inside the pod) <-> the data stream; a failure is written on the error stream
@@ -16,17 +16,13 @@ Data flow (``kubectl port-forward pod/web 18080:8080``, then a connection to 127
     channel 2i, errors on 2i+1, each channel first carrying the port (machinery.remotecommand);
     the WebSocket closes once every port's connection has ended (pkg/.../portforward/websocket.go)
 
-Each pod connection copies both ways (``_forward``): when the pod closes, the client side gets
-``close_grace`` seconds to finish (containerd's rule); when the client half-closes (FIN), the pod
-side is half-closed and may still answer. Bytes from the client wait in a per-connection buffer so a
-slow pod never stalls the other connections, until that buffer holds ``max_buffered`` bytes (then
-the WebSocket is read no further: backpressure instead of unbounded memory).
+Each pod connection copies both ways in ``kubelet.streaming.relay`` (half-closes, the close grace,
+the per-connection buffer that keeps a slow pod from stalling the others).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -35,9 +31,10 @@ from aiohttp import WSMsgType, web
 
 from machinery import remotecommand as rc
 
-from . import spdy
+from . import spdy, spdysession
 from .context import PodTarget, StreamError, StreamingContext
 from .netns import ForwardError, open_pod_connection
+from .relay import Inbox, forward
 
 log = logging.getLogger(__name__)
 
@@ -57,101 +54,11 @@ class ForwardSettings:
 
 
 Connector = Callable[[PodTarget, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
-Sender = Callable[[bytes], Awaitable[bool]]  # False: the client's side of the stream is gone
 
 
 def forwarding_error(port: int, target: PodTarget, reason: str) -> str:
     """The kubelet's message (CRI streaming: the pod is named by its sandbox id, the uid is empty)."""
     return f"error forwarding port {port} to pod {target.sandbox_id}, uid : {reason}"
-
-
-class _Inbox:
-    """Bytes from the client for one pod connection, with end-of-stream and reset marks."""
-
-    def __init__(self, limit: int) -> None:
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._size = 0
-        self._limit = limit
-        self._ready = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
-        self.eof = False
-        self.dropped = False  # reset by the client, or the pod side is gone
-
-    async def put(self, data: bytes) -> None:
-        if self.dropped or self.eof:
-            return
-        self._chunks.append(data)
-        self._size += len(data)
-        self._ready.set()
-        if self._size > self._limit:
-            self._room.clear()
-            await self._room.wait()
-
-    def end(self) -> None:
-        self.eof = True
-        self._ready.set()
-
-    def drop(self) -> None:
-        self.dropped = True
-        self._chunks.clear()
-        self._size = 0
-        self._ready.set()
-        self._room.set()
-
-    async def get(self) -> bytes | None:
-        """The next chunk; None at the end (``eof``) or when dropped."""
-        while not self._chunks and not self.eof and not self.dropped:
-            self._ready.clear()
-            await self._ready.wait()
-        if self.dropped or not self._chunks:
-            return None
-        data = self._chunks.popleft()
-        self._size -= len(data)
-        if self._size <= self._limit:
-            self._room.set()
-        return data
-
-
-async def _client_to_pod(inbox: _Inbox, writer: asyncio.StreamWriter) -> bool:
-    """Copies until the client's end; True when the client half-closed cleanly (FIN)."""
-    try:
-        while (data := await inbox.get()) is not None:
-            writer.write(data)
-            await writer.drain()
-        if inbox.eof and not inbox.dropped and writer.can_write_eof():
-            writer.write_eof()
-            return True
-    except (ConnectionError, OSError):
-        pass
-    return False
-
-
-async def _pod_to_client(reader: asyncio.StreamReader, send: Sender, read_size: int) -> None:
-    try:
-        while data := await reader.read(read_size):
-            if not await send(data):
-                return
-    except (ConnectionError, OSError):
-        pass
-
-
-async def _forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, inbox: _Inbox, send: Sender,
-                   settings: ForwardSettings) -> None:
-    up = asyncio.create_task(_client_to_pod(inbox, writer))
-    down = asyncio.create_task(_pod_to_client(reader, send, settings.read_size))
-    try:
-        await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
-        if up.done() and up.result():
-            await down  # the client half-closed: the pod may still answer, and ends the connection
-        else:
-            await asyncio.wait({up, down}, timeout=settings.close_grace)
-    finally:
-        for t in (up, down):
-            t.cancel()
-        await asyncio.gather(up, down, return_exceptions=True)
-        inbox.drop()
-        writer.close()
 
 
 # ------------------------------------------------------------------------------------- SPDY
@@ -172,10 +79,10 @@ class _SpdyForwarder:
     target: PodTarget
     settings: ForwardSettings
     connect: Connector
-    session: spdy.ServerSession = field(default_factory=spdy.ServerSession)
+    session: spdysession.ServerSession = field(default_factory=spdysession.ServerSession)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pairs: dict[str, _Pair] = field(default_factory=dict)
-    inboxes: dict[int, _Inbox] = field(default_factory=dict)
+    inboxes: dict[int, Inbox] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     goaway: bool = False
 
@@ -225,20 +132,20 @@ class _SpdyForwarder:
             await asyncio.gather(*self.tasks, return_exceptions=True)
             await self.ws.close()
 
-    async def on_event(self, event: spdy.Event) -> None:
-        if isinstance(event, spdy.StreamOpened):
+    async def on_event(self, event: spdysession.Event) -> None:
+        if isinstance(event, spdysession.StreamOpened):
             self.open_stream(event.stream_id, event.headers)
-        elif isinstance(event, spdy.StreamData):
+        elif isinstance(event, spdysession.StreamData):
             inbox = self.inboxes.get(event.stream_id)
             if inbox is not None:
                 await inbox.put(event.data)
-        elif isinstance(event, spdy.StreamEnded):
+        elif isinstance(event, spdysession.StreamEnded):
             if (inbox := self.inboxes.get(event.stream_id)) is not None:
                 inbox.end()
-        elif isinstance(event, spdy.StreamReset):
+        elif isinstance(event, spdysession.StreamReset):
             if (inbox := self.inboxes.get(event.stream_id)) is not None:
                 inbox.drop()
-        elif isinstance(event, spdy.GoAwayReceived):
+        elif isinstance(event, spdysession.GoAwayReceived):
             self.goaway = True
 
     def open_stream(self, sid: int, headers: spdy.Headers) -> None:
@@ -269,7 +176,7 @@ class _SpdyForwarder:
             return
         setattr(pair, slot, sid)
         if stream_type == STREAM_TYPE_DATA:
-            self.inboxes[sid] = _Inbox(self.settings.max_buffered)
+            self.inboxes[sid] = Inbox(self.settings.max_buffered)
         if pair.error_id is not None and pair.data_id is not None:
             if pair.timer is not None:
                 pair.timer.cancel()
@@ -315,8 +222,8 @@ class _SpdyForwarder:
                 log.warning("port-forward %s/%s: %s", self.target.namespace, self.target.name, msg)
                 self.session.send_data(error_id, msg.encode())
             else:
-                await _forward(reader, writer, inbox=inbox,
-                               send=lambda data: self.send(data_id, data), settings=self.settings)
+                await forward(reader, writer, inbox=inbox, send=lambda data: self.send(data_id, data),
+                              close_grace=self.settings.close_grace, read_size=self.settings.read_size)
         finally:
             inbox.drop()
             self.inboxes.pop(data_id, None)
@@ -361,7 +268,7 @@ async def _serve_channels(ws: web.WebSocketResponse, protocol: str | None, ports
             return False
         return True
 
-    inboxes = [_Inbox(settings.max_buffered) for _ in ports]
+    inboxes = [Inbox(settings.max_buffered) for _ in ports]
 
     async def forward_port(index: int, port: int) -> None:
         data_ch, error_ch = rc.portforward_channels(index)
@@ -372,8 +279,8 @@ async def _serve_channels(ws: web.WebSocketResponse, protocol: str | None, ports
             log.warning("port-forward %s/%s: %s", target.namespace, target.name, msg)
             await send(error_ch, msg.encode())
             return
-        await _forward(reader, writer, inbox=inboxes[index], send=lambda data: send(data_ch, data),
-                       settings=settings)
+        await forward(reader, writer, inbox=inboxes[index], send=lambda data: send(data_ch, data),
+                      close_grace=settings.close_grace, read_size=settings.read_size)
 
     async def read_client() -> None:
         async for msg in ws:

@@ -1,4 +1,4 @@
-"""kubelet.streaming.spdy: the SPDY/3.1 codec and the server session, in memory (no I/O).
+"""kubelet.streaming.spdy and .spdysession: the SPDY/3.1 codec and the server session, in memory (no I/O).
 
 The client's side is played with the module's own encoders plus a second FrameReader, so every
 test checks both directions; tests/kubelet/test_portforward.py checks the same code against Go's
@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from kubelet.streaming import spdy
+from kubelet.streaming import spdy, spdysession
 
 # sha256 of moby/spdystream's spdy/dictionary.go bytes (the SPDY/3 dictionary Go's framer uses)
 SPDYSTREAM_DICTIONARY_SHA256 = "51d27341373f923f3cd88e1eb7162aeaa3723d7585ff2399201dc06498407f02"
@@ -126,15 +126,15 @@ class Client:
         return spdy.encode_syn_stream(self.deflate, sid, {"streamtype": [stream_type], "port": [str(port)],
                                                           "requestid": [request_id]}, flags=flags)
 
-    def read(self, session: spdy.ServerSession) -> list[spdy.Frame]:
+    def read(self, session: spdysession.ServerSession) -> list[spdy.Frame]:
         return self.reader.feed(session.data_to_send())
 
 
 def test_kubectl_style_exchange() -> None:
-    s, c = spdy.ServerSession(), Client()
+    s, c = spdysession.ServerSession(), Client()
     events = s.receive(c.syn(1, "error") + spdy.encode_data(1, b"", fin=True))
-    assert events == [spdy.StreamOpened(1, {"streamtype": ["error"], "port": ["8080"], "requestid": ["0"]}),
-                      spdy.StreamEnded(1)]
+    assert events == [spdysession.StreamOpened(1, {"streamtype": ["error"], "port": ["8080"], "requestid": ["0"]}),
+                      spdysession.StreamEnded(1)]
     s.reply(1)
     s.reply(1)  # once only
     assert c.read(s) == [spdy.SynReplyFrame(1, {})]
@@ -142,11 +142,11 @@ def test_kubectl_style_exchange() -> None:
     # the data stream's SYN in two pieces, then data in the same message as a PING
     syn = c.syn(3, "data")
     assert s.receive(syn[:5]) == []
-    assert s.receive(syn[5:]) == [spdy.StreamOpened(3, {"streamtype": ["data"], "port": ["8080"],
+    assert s.receive(syn[5:]) == [spdysession.StreamOpened(3, {"streamtype": ["data"], "port": ["8080"],
                                                        "requestid": ["0"]})]
     s.reply(3)
     events = s.receive(spdy.encode_data(3, b"GET /") + spdy.encode_ping(1) + spdy.encode_data(3, b" HTTP/1.0"))
-    assert events == [spdy.StreamData(3, b"GET /"), spdy.StreamData(3, b" HTTP/1.0")]
+    assert events == [spdysession.StreamData(3, b"GET /"), spdysession.StreamData(3, b" HTTP/1.0")]
     assert c.read(s) == [spdy.SynReplyFrame(3, {}), spdy.PingFrame(1)]  # the client's ping echoed
 
     assert s.send_data(3, b"HTTP/1.0 200 OK\r\n")
@@ -155,21 +155,21 @@ def test_kubectl_style_exchange() -> None:
     assert c.read(s) == [spdy.DataFrame(3, b"HTTP/1.0 200 OK\r\n"), spdy.DataFrame(1, b"", True),
                          spdy.DataFrame(3, b"", True)]
     assert s.open_streams == 1  # stream 1 is closed both ways; 3 still waits for the client's FIN
-    assert s.receive(spdy.encode_data(3, b"", fin=True)) == [spdy.StreamEnded(3)]
+    assert s.receive(spdy.encode_data(3, b"", fin=True)) == [spdysession.StreamEnded(3)]
     assert s.open_streams == 0
 
 
 def test_pings_of_the_servers_parity_are_not_echoed() -> None:
-    s = spdy.ServerSession()
+    s = spdysession.ServerSession()
     assert s.receive(spdy.encode_ping(2)) == []
     assert s.data_to_send() == b""
 
 
 def test_reset_by_the_client_ends_the_stream() -> None:
-    s, c = spdy.ServerSession(), Client()
+    s, c = spdysession.ServerSession(), Client()
     s.receive(c.syn(1, "data"))
     s.reply(1)
-    assert s.receive(spdy.encode_rst_stream(1, spdy.CANCEL)) == [spdy.StreamReset(1, spdy.CANCEL)]
+    assert s.receive(spdy.encode_rst_stream(1, spdy.CANCEL)) == [spdysession.StreamReset(1, spdy.CANCEL)]
     assert not s.is_open(1)
     assert not s.send_data(1, b"x")
     assert s.receive(spdy.encode_data(1, b"after reset")) == []  # dropped, as spdystream does
@@ -177,7 +177,7 @@ def test_reset_by_the_client_ends_the_stream() -> None:
 
 
 def test_server_reset_and_invalid_stream_ids() -> None:
-    s, c = spdy.ServerSession(), Client()
+    s, c = spdysession.ServerSession(), Client()
     s.receive(c.syn(5, "data"))
     s.reset(5)
     assert s.receive(c.syn(3, "data")) == []  # ids must increase
@@ -187,29 +187,30 @@ def test_server_reset_and_invalid_stream_ids() -> None:
 
 
 def test_goaway_both_ways() -> None:
-    s, c = spdy.ServerSession(), Client()
+    s, c = spdysession.ServerSession(), Client()
     s.receive(c.syn(1, "error"))
-    assert s.receive(spdy.encode_goaway(0)) == [spdy.GoAwayReceived(0, spdy.GOAWAY_OK)]
+    assert s.receive(spdy.encode_goaway(0)) == [spdysession.GoAwayReceived(0, spdy.GOAWAY_OK)]
     assert s.receive(c.syn(3, "data")) == []  # refused after GOAWAY
     s.goaway()
     assert c.read(s) == [spdy.RstStreamFrame(3, spdy.REFUSED_STREAM)]  # we already know: no second GOAWAY
-    s2, c2 = spdy.ServerSession(), Client()
+    s2, c2 = spdysession.ServerSession(), Client()
     s2.receive(c2.syn(5, "error"))
     s2.goaway(spdy.GOAWAY_PROTOCOL_ERROR)
     assert c2.read(s2) == [spdy.GoAwayFrame(5, spdy.GOAWAY_PROTOCOL_ERROR)]
 
 
 def test_syn_with_fin_and_settings_and_window_updates_are_quiet() -> None:
-    s, c = spdy.ServerSession(), Client()
+    s, c = spdysession.ServerSession(), Client()
     events = s.receive(c.syn(1, "error", flags=spdy.FLAG_FIN) + spdy.encode_settings([(0, 7, 1 << 16)])
                        + spdy.encode_window_update(1, 4096))
-    assert events == [spdy.StreamOpened(1, {"streamtype": ["error"], "port": ["8080"], "requestid": ["0"]}, True)]
+    headers = {"streamtype": ["error"], "port": ["8080"], "requestid": ["0"]}
+    assert events == [spdysession.StreamOpened(1, headers, True)]
     assert s.receive(spdy.encode_data(1, b"ignored")) == []  # the client said it sends nothing
     assert s.data_to_send() == b""
 
 
 def test_large_data_is_split_at_the_frame_limit() -> None:
-    s, c = spdy.ServerSession(), Client()
+    s, c = spdysession.ServerSession(), Client()
     s.receive(c.syn(1, "data"))
     s.data_to_send()
     payload = b"x" * (spdy.MAX_DATA_LENGTH + 10)
