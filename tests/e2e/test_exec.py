@@ -162,7 +162,7 @@ def test_exec_interactive_tty_runs_commands_and_follows_resize(cluster: StreamCl
     term = Pty(["kubectl", "exec", "-it", POD, "-n", ns, "--", "sh"], cluster.env(), rows=24, cols=80)
     try:
         term.write("echo $((6*7))\n")
-        term.expect(r"\r?\n42\r?\n")  # the typed line shows 6*7, only the output shows 42
+        term.expect(r"\b42\r?\n")  # the typed line shows 6*7, only the output shows 42
         # The initial size: kubectl sends its terminal's size before the shell reads a line.
         start = len(term.out)
         term.write("stty size\n")
