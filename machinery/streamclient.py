@@ -316,7 +316,7 @@ def raw_terminal(fd: int) -> Iterator[None]:
     import tty
     saved = termios.tcgetattr(fd)
     try:
-        tty.setraw(fd)
+        tty.setraw(fd, termios.TCSANOW)  # not TCSAFLUSH: what was typed ahead still goes to the command
         yield
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
