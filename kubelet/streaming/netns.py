@@ -43,10 +43,18 @@ class NamespaceUnavailable(Exception):
 
 
 @dataclass
-class _Sockets:
-    v4: socket.socket | None = None
-    v6: socket.socket | None = None
-    v6_error: OSError | None = None
+class _Candidate:
+    """A socket made inside the namespace for one loopback address (or why there is none)."""
+    network: str  # Go's name: tcp4 | tcp6
+    host: str
+    sock: socket.socket | None
+    error: OSError | None = None
+
+    def shown(self, port: int) -> str:
+        return f"[{self.host}]:{port}" if ":" in self.host else f"{self.host}:{port}"
+
+
+_LOOPBACKS = (("tcp4", socket.AF_INET, "127.0.0.1"), ("tcp6", socket.AF_INET6, "::1"))  # containerd's order
 
 
 def netns_path(pid: int) -> str:
@@ -64,23 +72,24 @@ def _setns(path: str) -> None:
         os.close(fd)
 
 
-def _sockets_in_namespace(path: str) -> _Sockets:
-    """In the calling thread: enter the namespace, create one IPv4 and one IPv6 socket there."""
+def _sockets_in_namespace(path: str) -> list[_Candidate]:
+    """In the calling thread: enter the namespace, create an IPv4 and an IPv6 socket there."""
     _setns(path)
-    out = _Sockets(v4=socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-    try:
-        out.v6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    except OSError as e:  # no IPv6 in that namespace
-        out.v6_error = e
+    out: list[_Candidate] = []
+    for network, family, host in _LOOPBACKS:
+        try:
+            out.append(_Candidate(network, host, socket.socket(family, socket.SOCK_STREAM)))
+        except OSError as e:  # e.g. no IPv6 in that namespace
+            out.append(_Candidate(network, host, None, e))
     return out
 
 
-async def _in_namespace_thread(path: str) -> _Sockets:
+async def _in_namespace_thread(path: str) -> list[_Candidate]:
     """Runs ``_sockets_in_namespace`` in a thread of its own that ends right after."""
     loop = asyncio.get_running_loop()
-    fut: asyncio.Future[_Sockets] = loop.create_future()
+    fut: asyncio.Future[list[_Candidate]] = loop.create_future()
 
-    def deliver(result: _Sockets | None, error: BaseException | None) -> None:
+    def deliver(result: list[_Candidate] | None, error: BaseException | None) -> None:
         if fut.cancelled():
             if result is not None:
                 _close(result)
@@ -102,10 +111,10 @@ async def _in_namespace_thread(path: str) -> _Sockets:
     return await fut
 
 
-def _close(s: _Sockets) -> None:
-    for sock in (s.v4, s.v6):
-        if sock is not None:
-            sock.close()
+def _close(candidates: list[_Candidate]) -> None:
+    for c in candidates:
+        if c.sock is not None:
+            c.sock.close()
 
 
 def _go_dial_error(network: str, address: str, e: BaseException) -> str:
@@ -127,33 +136,28 @@ async def _connect_in_namespace(target: PodTarget, port: int, timeout: float) ->
         raise NamespaceUnavailable("the sandbox has no process")
     path = netns_path(target.sandbox_pid)
     try:
-        socks = await _in_namespace_thread(path)
+        candidates = await _in_namespace_thread(path)
     except OSError as e:
         if e.errno in (errno.EPERM, errno.EACCES, errno.ENOENT, errno.ESRCH, errno.EINVAL):
             raise NamespaceUnavailable(f"cannot enter {path}: {e.strerror}") from None
         raise
-    assert socks.v4 is not None
+    errors: list[str] = []
     try:
-        try:
-            await _connect(socks.v4, ("127.0.0.1", port), timeout)
-            sock, socks.v4 = socks.v4, None
-            return sock
-        except (OSError, asyncio.TimeoutError) as e4:
-            err4 = _go_dial_error("tcp4", f"127.0.0.1:{port}", e4)
-        if socks.v6 is None:
-            err6 = f"dial tcp6 [::1]:{port}: socket: {socks.v6_error}"
-        else:
+        for c in candidates:
+            if c.sock is None:
+                errors.append(f"dial {c.network} {c.shown(port)}: socket: {c.error}")
+                continue
             try:
-                await _connect(socks.v6, ("::1", port), timeout)
-                sock, socks.v6 = socks.v6, None
+                await _connect(c.sock, (c.host, port), timeout)
+                sock, c.sock = c.sock, None
                 return sock
-            except (OSError, asyncio.TimeoutError) as e6:
-                err6 = _go_dial_error("tcp6", f"[::1]:{port}", e6)
+            except (OSError, asyncio.TimeoutError) as e:
+                errors.append(_go_dial_error(c.network, c.shown(port), e))
         raise ForwardError(
             f'failed to execute portforward in network namespace "{path}": failed to connect to localhost:{port} '
-            f'inside namespace "{target.sandbox_id}", IPv4: {err4} IPv6 {err6} ')
+            f'inside namespace "{target.sandbox_id}", IPv4: {errors[0]} IPv6 {errors[1]} ')
     finally:
-        _close(socks)
+        _close(candidates)
 
 
 async def _connect_to_pod_ip(target: PodTarget, port: int, timeout: float) -> socket.socket:
