@@ -156,6 +156,8 @@ class ContainerSpec:
     mounts: Sequence[Mount] = ()
     restart_count: int = 0
     stop_signal: str | None = None  # None: the image's STOPSIGNAL (SIGTERM by default)
+    stdin: bool = False  # the spec's stdin: the container's stdin stays open for ``kubectl attach -i``
+    tty: bool = False  # the spec's tty: a terminal (attach then streams raw bytes, no stderr)
     labels: Mapping[str, str] = field(default_factory=dict)  # extra labels (e.g. init container)
 
 
@@ -208,6 +210,41 @@ class ExecResult:
     output: bytes  # stdout and stderr, interleaved as written
 
 
+# Output channels of a StdioStream (the remote-command channel numbers).
+STDOUT, STDERR = 1, 2
+
+
+class StdioStream(Protocol):
+    """A live connection to a process's stdio: an interactive exec or an attach (``kubectl exec
+    -i``, ``kubectl attach``). Made by the runtime (blocking) and then driven without blocking by
+    an event loop: wait until ``fileno()`` is readable, then ``read()``; ``write()`` stdin when
+    writable. The engine's framing (Docker's 8-byte headers) stays inside the runtime."""
+
+    @property
+    def exec_id(self) -> str | None: ...  # the exec's id (resize, exit code); None for an attach
+
+    @property
+    def tty(self) -> bool: ...  # a terminal: output is raw bytes on STDOUT only
+
+    def fileno(self) -> int: ...
+
+    def read(self) -> list[tuple[int, bytes]] | None:
+        """The output available now as (STDOUT | STDERR, bytes) chunks (``[]``: nothing yet, wait
+        for the descriptor); None once the stream is at its end. Never blocks."""
+        ...
+
+    def write(self, data: bytes) -> int:
+        """Writes what stdin takes now; returns the bytes taken (0: wait until writable).
+        ConnectionError once the other side no longer reads. Never blocks."""
+        ...
+
+    def close_write(self) -> None:
+        """The end of stdin: the process reads EOF (what ends ``cat`` or ``tar x``)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 # ---------------------------------------------------------------------------------------------
 # The interface the kubelet depends on
 
@@ -234,6 +271,12 @@ class ContainerRuntime(Protocol):
     def follow_logs(self, container_id: str, *, tail: int | None = None,
                     since: datetime | float | None = None, timestamps: bool = False) -> Iterator[bytes]: ...
     def exec(self, container_id: str, cmd: Sequence[str], *, timeout: float | None = None) -> ExecResult: ...
+    def exec_stream(self, container_id: str, cmd: Sequence[str], *, stdin: bool, stdout: bool, stderr: bool,
+                    tty: bool) -> StdioStream: ...
+    def exec_resize(self, exec_id: str, *, width: int, height: int) -> None: ...
+    def exec_exit_code(self, exec_id: str) -> int | None: ...
+    def attach_stream(self, container_id: str, *, stdin: bool, stdout: bool, stderr: bool) -> StdioStream: ...
+    def resize(self, container_id: str, *, width: int, height: int) -> None: ...
     def image_present(self, image: str) -> bool: ...
     def image_id(self, image: str) -> str | None: ...
     def pull(self, image: str, *, timeout: float | None = None) -> str: ...

@@ -19,6 +19,8 @@ Data flow (what the kubelet does with it):
                                                             after a kubelet restart)
     stop(id, timeout=grace) / kill / remove                 graceful deletion
     logs / follow_logs / exec                               kubectl logs, exec probes
+    exec_stream / attach_stream / exec_resize / resize      kubectl exec -i/-t, attach, cp (the
+                                                            hijacked connections: kubelet.dockerstdio)
     image_present / pull                                    imagePullPolicy, ErrImagePull
 
 Every object this runtime makes carries ``LABEL_MANAGED`` and the pod's labels, so the kubelet
@@ -80,6 +82,7 @@ from kubelet.cri import (
     Sandbox,
     VolumeInfo,
 )
+from kubelet.dockerstdio import HijackedStdio, hijack
 
 __all__ = [
     "DEFAULT_DOCKER_URL", "DEFAULT_SANDBOX_IMAGE", "DockerRuntime",
@@ -406,7 +409,8 @@ class DockerRuntime:
                 entrypoint=list(spec.command) if spec.command is not None else None,
                 command=list(spec.args) if spec.args is not None else None,
                 environment=[f"{k}={v}" for k, v in spec.env.items()] or None,
-                working_dir=spec.working_dir or None, stop_signal=spec.stop_signal)
+                working_dir=spec.working_dir or None, stop_signal=spec.stop_signal,
+                stdin_open=spec.stdin, tty=spec.tty)
         return str(created["Id"])
 
     def start(self, container_id: str) -> None:
@@ -590,6 +594,50 @@ class DockerRuntime:
             info = self._api().exec_inspect(exec_id)
         code = info.get("ExitCode")
         return ExecResult(exit_code=int(code) if code is not None else -1, output=output)
+
+    # -- interactive exec and attach (kubectl exec -i / -t, attach, cp): kubelet.streaming drives them
+
+    def exec_stream(self, container_id: str, cmd: Sequence[str], *, stdin: bool, stdout: bool, stderr: bool,
+                    tty: bool) -> HijackedStdio:
+        """Starts ``cmd`` in the container with the requested stdio and returns its connection
+        (non-TTY output multiplexed per stream; TTY output raw). A command that cannot start
+        still starts an exec: the engine writes its error to stdout and reports exit code 126/127."""
+        what = f"exec in container {container_id[:12]}"
+        with self._tr(what):
+            created = self._api().exec_create(container_id, list(cmd), stdin=stdin, stdout=stdout, stderr=stderr,
+                                              tty=tty)
+        exec_id = str(created["Id"])
+        sock, pending = hijack(self.base_url, f"/v{self._api_version}/exec/{exec_id}/start",
+                               body={"Detach": False, "Tty": tty}, what=what, timeout=self.timeout)
+        return HijackedStdio(sock, pending, tty=tty, exec_id=exec_id)
+
+    def exec_resize(self, exec_id: str, *, width: int, height: int) -> None:
+        with self._tr(f"resize exec {exec_id[:12]}"):
+            self._api().exec_resize(exec_id, height=height, width=width)
+
+    def exec_exit_code(self, exec_id: str) -> int | None:
+        """The exec's exit code; None while it runs."""
+        with self._tr(f"inspect exec {exec_id[:12]}"):
+            info = self._api().exec_inspect(exec_id)
+        code = info.get("ExitCode")
+        return None if info.get("Running") or code is None else int(code)
+
+    def attach_stream(self, container_id: str, *, stdin: bool, stdout: bool, stderr: bool) -> HijackedStdio:
+        """The container's stdio from now on (no earlier output); framed as the container was
+        created (raw with a TTY). Closing it leaves the container running."""
+        what = f"attach to container {container_id[:12]}"
+        with self._tr(what):
+            raw = self._api().inspect_container(container_id)
+        tty = bool((raw.get("Config") or {}).get("Tty"))
+        flags = "&".join(f"{k}={int(v)}" for k, v in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)))
+        sock, pending = hijack(self.base_url, f"/v{self._api_version}/containers/{raw['Id']}/attach?stream=1&{flags}",
+                               body=None, what=what, timeout=self.timeout)
+        return HijackedStdio(sock, pending, tty=tty, exec_id=None)
+
+    def resize(self, container_id: str, *, width: int, height: int) -> None:
+        """The TTY size of a container made with ``tty``."""
+        with self._tr(f"resize container {container_id[:12]}"):
+            self._api().resize(container_id, height=height, width=width)
 
     # -- images
 
