@@ -231,6 +231,10 @@ async def run_remote_command(ws: aiohttp.ClientWebSocketResponse, protocol: str 
                 status = (status or b"") + payload
     finally:
         await _finish(ws, tasks)
+    if status is None and ws.close_code == aiohttp.WSCloseCode.ABNORMAL_CLOSURE:
+        # the connection was lost before the command's status (client-go's wording)
+        return Outcome(1, "error reading from error stream: websocket: close 1006 (abnormal closure): "
+                          "unexpected EOF")
     return outcome_of(protocol, status)
 
 

@@ -202,6 +202,11 @@ class FakeStreamServer:
             if payload:
                 await send(rc.ERROR, payload)
             return
+        elif command == ["die"]:
+            await send(rc.STDOUT, b"partial")
+            assert ws._req is not None and ws._req.transport is not None
+            ws._req.transport.abort()  # the connection lost, no close frame, no status
+            return
         elif not command:  # attach
             await send(rc.STDOUT, b"attached\n")
         payload = rc.status_payload(protocol, rc.exit_status(code, command))
@@ -281,6 +286,13 @@ async def test_resize_messages(fake: FakeStreamServer) -> None:
     assert outcome == Outcome(0)
     assert [m[0] for m in fake.resizes] == [rc.RESIZE, rc.RESIZE]
     assert [json.loads(m[1:]) for m in fake.resizes] == [{"Width": 81, "Height": 25}, {"Width": 80, "Height": 24}]
+
+
+async def test_lost_connection_is_an_error(fake: FakeStreamServer) -> None:
+    out = Sink()
+    outcome, _ = await run(fake.config, ["die"], RemoteIO(stdout=out))
+    assert out.data == b"partial"
+    assert outcome.code == 1 and outcome.message.startswith("error reading from error stream")
 
 
 async def test_v4_server_and_status_without_exit_code() -> None:
