@@ -120,6 +120,16 @@ class FakeKubelet:
         return app
 
 
+def register_node(http: httpx.Client, name: str, *, port: int) -> None:
+    """A Node whose kubelet listens on 127.0.0.1:``port``."""
+    r = http.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
+    assert r.status_code == 201, r.text
+    obj = r.json()
+    obj["status"] = {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                     "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}
+    assert http.put(f"/api/v1/nodes/{name}/status", json=obj).status_code == 200
+
+
 def _token(http: httpx.Client) -> str:
     r = http.get(f"/api/v1/namespaces/{kubeletauth.SECRET_NAMESPACE}/secrets/{kubeletauth.SECRET_NAME}")
     assert r.status_code == 200, r.text
@@ -135,12 +145,7 @@ def kubelet(apiserver: ApiServerProcess) -> Iterator[tuple[FakeKubelet, str]]:
         fake = FakeKubelet(_token(http))
         server = BackgroundApp(fake.app())
         node = f"fake-{uuid.uuid4().hex[:6]}"
-        r = http.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
-        assert r.status_code == 201, r.text
-        obj = r.json()
-        obj["status"] = {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-                         "daemonEndpoints": {"kubeletEndpoint": {"Port": server.port}}}
-        assert http.put(f"/api/v1/nodes/{node}/status", json=obj).status_code == 200
+        register_node(http, node, port=server.port)
         yield fake, node
         http.delete(f"/api/v1/nodes/{node}")
         server.stop()
@@ -262,12 +267,7 @@ def test_refusals_before_the_upgrade_are_statuses(apiserver: ApiServerProcess, h
 
 def test_unreachable_kubelet_is_503(http: httpx.Client, namespace: str) -> None:
     node = f"gone-{uuid.uuid4().hex[:6]}"
-    r = http.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
-    assert r.status_code == 201
-    obj = r.json()
-    obj["status"] = {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-                     "daemonEndpoints": {"kubeletEndpoint": {"Port": 1}}}
-    assert http.put(f"/api/v1/nodes/{node}/status", json=obj).status_code == 200
+    register_node(http, node, port=1)  # nothing listens there
     try:
         make_pod(http, namespace, "web", node=node)
         r = http.get(f"/api/v1/namespaces/{namespace}/pods/web/exec?command=ls", headers=UPGRADE)

@@ -23,7 +23,7 @@ from aiohttp import web
 from machinery import kubeletauth
 from machinery.remotecommand import ERROR, REMOTECOMMAND_PROTOCOLS, STDOUT, encode, exit_status, status_payload
 from tests.apiserver.test_httpproxy import BackgroundApp, backend_app, make_pod, make_service
-from tests.apiserver.test_streamproxy import FakeKubelet
+from tests.apiserver.test_streamproxy import FakeKubelet, register_node
 from tests.e2e.conftest import Kubectl
 
 pytestmark = pytest.mark.e2e
@@ -82,10 +82,7 @@ def test_kubectl_get_raw_node_proxy(kubectl: Kubectl, http: httpx.Client) -> Non
     server = BackgroundApp(fake.app())
     node = f"raw-{uuid.uuid4().hex[:6]}"
     try:
-        obj = http.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}}).json()
-        obj["status"] = {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-                         "daemonEndpoints": {"kubeletEndpoint": {"Port": server.port}}}
-        assert http.put(f"/api/v1/nodes/{node}/status", json=obj).status_code == 200
+        register_node(http, node, port=server.port)
         out = kubectl.ok("get", "--raw", f"/api/v1/nodes/{node}/proxy/stats/summary")
         assert json.loads(out)["node"]["nodeName"] == "fake"
         p = kubectl("get", "--raw", "/api/v1/nodes/no-such-node/proxy/stats/summary")
@@ -120,10 +117,7 @@ def test_kubectl_exec_through_the_relay(kubectl: Kubectl, http: httpx.Client, na
     server = BackgroundApp(ExitingKubelet(kubeletauth.token_of(secret) or "").app())
     node = f"exec-{uuid.uuid4().hex[:6]}"
     try:
-        obj = http.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}}).json()
-        obj["status"] = {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-                         "daemonEndpoints": {"kubeletEndpoint": {"Port": server.port}}}
-        assert http.put(f"/api/v1/nodes/{node}/status", json=obj).status_code == 200
+        register_node(http, node, port=server.port)
         pod = http.post(f"/api/v1/namespaces/{namespace}/pods", json={
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
             "spec": {"nodeName": node, "containers": [{"name": "main", "image": "busybox"},
