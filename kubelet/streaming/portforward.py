@@ -85,6 +85,7 @@ class _SpdyForwarder:
     inboxes: dict[int, Inbox] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     goaway: bool = False
+    closing: asyncio.Task[None] | None = None  # the WebSocket's close after a GOAWAY (a strong reference)
 
     async def flush(self) -> None:
         """Sends what the session encoded, in encoding order (header compression depends on it)."""
@@ -207,8 +208,11 @@ class _SpdyForwarder:
         self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("port-forward %s/%s: %r", self.target.namespace, self.target.name, task.exception())
-        if self.goaway and not self.tasks and not self.ws.closed:
-            asyncio.ensure_future(self.ws.close())
+        if self.goaway and not self.tasks and not self.ws.closed and self.closing is None:
+            self.closing = asyncio.create_task(self._close())
+
+    async def _close(self) -> None:
+        await self.ws.close()
 
     async def forward_pair(self, pair: _Pair) -> None:
         assert pair.error_id is not None and pair.data_id is not None

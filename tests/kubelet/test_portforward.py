@@ -328,3 +328,43 @@ async def test_bad_requests_are_answered_before_upgrading(server: str, path: str
         async with http.get(server + path, headers=headers) as resp:
             assert resp.status == status
             assert text in await resp.text()
+
+
+async def test_raw_spdy_client_pairs_without_request_ids_rejects_bad_streams_and_honours_goaway(
+        server: str) -> None:
+    """The paths kubectl 1.32 does not take: streams without ``requestid`` (paired as error N, data
+    N+2, as the kubelet does for old clients), a stream without a port (RST_STREAM CANCEL), a PING,
+    and the client's GOAWAY (the server closes the WebSocket once no connection is left)."""
+    from kubelet.streaming import spdy
+
+    deflate, reader = spdy.HeaderCompressor(), spdy.FrameReader()
+    frames: list[spdy.Frame] = []
+
+    async def until(ws: aiohttp.ClientWebSocketResponse, done: Callable[[], bool]) -> None:
+        while not done():
+            msg = await ws.receive(timeout=10)
+            assert msg.type == aiohttp.WSMsgType.BINARY, msg
+            frames.extend(reader.feed(msg.data))
+
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"{server}/api/v1/namespaces/{NS}/pods/{POD}/portforward",
+                                   protocols=("SPDY/3.1+portforward.k8s.io",)) as ws:
+            assert ws.protocol == "SPDY/3.1+portforward.k8s.io"
+            await ws.send_bytes(spdy.encode_syn_stream(deflate, 1, {"streamtype": ["error"]}))  # no port
+            await ws.send_bytes(spdy.encode_syn_stream(deflate, 3, {"streamtype": ["error"], "port": ["8080"]}))
+            await ws.send_bytes(spdy.encode_data(3, b"", fin=True))
+            syn = spdy.encode_syn_stream(deflate, 5, {"streamtype": ["data"], "port": ["8080"]})
+            request = spdy.encode_data(5, b"GET / HTTP/1.0\r\n\r\n", fin=True)
+            await ws.send_bytes(syn[:7])  # a frame across messages, and two frames in one
+            await ws.send_bytes(syn[7:] + request + spdy.encode_ping(7))
+            await until(ws, lambda: spdy.DataFrame(5, b"", True) in frames and spdy.DataFrame(3, b"", True) in frames)
+            assert frames[0] == spdy.RstStreamFrame(1, spdy.CANCEL)
+            assert spdy.SynReplyFrame(3, {}) in frames and spdy.SynReplyFrame(5, {}) in frames
+            assert spdy.PingFrame(7) in frames
+            body = b"".join(f.data for f in frames if isinstance(f, spdy.DataFrame) and f.stream_id == 5)
+            assert body.decode().endswith(PAGE)
+            assert not any(isinstance(f, spdy.DataFrame) and f.stream_id == 3 and f.data for f in frames)
+
+            await ws.send_bytes(spdy.encode_goaway(5))
+            msg = await ws.receive(timeout=10)
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING), msg
