@@ -13,7 +13,8 @@ localhost:PORT inside the pod's network namespace.
 What it proves: one kubectl forwards two ports and an HTTP request on each reaches the pod (a
 ~290 KB body intact); 20 concurrent requests through one forward all succeed; ``port-forward
 svc/web`` reaches the pod behind the Service's port; forwarding to a port nobody listens on prints
-kubectl's error naming that port, and a request on the good forward still works afterwards; the
+kubectl's error with the kubelet's reason (Kubernetes' words) and ends that kubectl, while a request
+on the good forward still works afterwards; the
 official client's ``portforward`` socket carries an HTTP exchange.
 """
 
@@ -127,6 +128,8 @@ def test_forward_to_a_closed_port_reports_it_and_the_good_forward_still_works(
         # kubectl's report, with the kubelet's reason (Kubernetes: "error forwarding port 9999 to pod ...")
         pf.expect(rf"(?i)error occurred forwarding {local} -> 9999.*error forwarding port 9999 to pod",
                   stream="stderr", timeout=15)
+        assert pf.wait(15) == 1  # kubectl 1.32 ends that forward: "error: lost connection to pod"
+        assert "lost connection to pod" in pf.text("stderr")
     r = get(good[0])
     assert (r.status_code, r.text) == (200, TOKEN)
 
