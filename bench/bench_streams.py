@@ -373,6 +373,7 @@ def bench(args: argparse.Namespace) -> None:
         if args.keep:
             print(f"--keep: cluster up (KUBECONFIG={c.kubeconfig}, namespace {ns}, pod {POD}); Ctrl-C stops it",
                   flush=True)
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
             signal.signal(signal.SIGTERM, signal.default_int_handler)
             try:
                 while True:
