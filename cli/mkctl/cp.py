@@ -99,6 +99,12 @@ def _add(tar: tarfile.TarFile, path: str, name: str) -> None:
         tar.addfile(info)  # symlinks (their target in the header), fifos
 
 
+def os_error(e: OSError, op: str) -> CliError:
+    """A local file error as Go words it (``open /x: is a directory``)."""
+    reason = e.strerror or str(e)
+    return CliError(f"error: {op} {e.filename or ''}: {reason[:1].lower()}{reason[1:]}")
+
+
 def untar_all(data: bytes, *, prefix: str, dest: str, namespace: str, pod: str, src: str) -> list[str]:
     """Write the archive's entries below ``dest``; kubectl's warnings for what was skipped.
     A member outside ``prefix`` means the archive was tampered with (an error)."""
@@ -114,10 +120,13 @@ def untar_all(data: bytes, *, prefix: str, dest: str, namespace: str, pod: str, 
             if relative != "." and relative != strip_path_shortcuts(relative):
                 warnings.append(f'warning: file "{target}" is outside target destination, skipping')
                 continue
-            os.makedirs(os.path.dirname(target) or ".", mode=0o755, exist_ok=True)
-            if member.isdir():
-                os.makedirs(target, mode=0o755, exist_ok=True)
-                continue
+            try:
+                os.makedirs(os.path.dirname(target) or ".", mode=0o755, exist_ok=True)
+                if member.isdir():
+                    os.makedirs(target, mode=0o755, exist_ok=True)
+                    continue
+            except OSError as e:
+                raise os_error(e, "mkdir") from None
             if member.issym() or member.islnk():
                 if symlink_hint:
                     warnings.append(f'warning: skipping symlink: "{target}" -> "{member.linkname}" (consider using '
@@ -127,9 +136,12 @@ def untar_all(data: bytes, *, prefix: str, dest: str, namespace: str, pod: str, 
                     warnings.append(f'warning: skipping symlink: "{target}" -> "{member.linkname}"')
                 continue
             f = tar.extractfile(member)
-            with open(target, "wb") as out:
-                if f is not None:
-                    out.write(f.read())
+            try:
+                with open(target, "wb") as out:
+                    if f is not None:
+                        out.write(f.read())
+            except OSError as e:
+                raise os_error(e, "open") from None
     return warnings
 
 
@@ -155,7 +167,10 @@ async def copy_to_pod(session: Session, src: FileSpec, dest: FileSpec, *, contai
         command=["test", "-d", target], container=name, stdin=False, stdout=True, stderr=True, tty=False), RemoteIO())
     if probe.code == 0:  # a directory: the source goes inside it
         target = posixpath.join(target, os.path.basename(os.path.normpath(src.path)))
-    archive = make_tar(src.path, target)
+    try:
+        archive = make_tar(src.path, target)
+    except OSError as e:
+        raise os_error(e, "open") from None
     out, err = sys.stdout.buffer, sys.stderr.buffer
     params = remote_command_params(command=extract_command(target, no_preserve=no_preserve), container=name,
                                    stdin=True, stdout=True, stderr=True, tty=False)

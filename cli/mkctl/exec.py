@@ -12,7 +12,9 @@ stdout/stderr, raw terminal and resizes) -> the command's exit code becomes mkct
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import os
 import sys
 from dataclasses import dataclass
 from typing import Annotated, Any, AsyncIterator, Mapping, Sequence
@@ -248,6 +250,17 @@ async def remote_command(session: Session, pod: Obj, subresource: str, params: l
 async def stream(session: Session, pod: Obj, subresource: str, params: list[tuple[str, str]], *, stdin: bool,
                  tty: bool, resize_first: Sequence[rc.TerminalSize] = ()) -> Outcome:
     """A session on this process's stdin/stdout/stderr (the terminal raw and its resizes with ``tty``)."""
+    out = sys.stdout.buffer
+    try:
+        return await _stream(session, pod, subresource, params, stdin=stdin, tty=tty, resize_first=resize_first)
+    except BrokenPipeError:  # the reader of our output went away (``| head``): end quietly, as kubectl
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        return Outcome(1)
+
+
+async def _stream(session: Session, pod: Obj, subresource: str, params: list[tuple[str, str]], *, stdin: bool,
+                  tty: bool, resize_first: Sequence[rc.TerminalSize]) -> Outcome:
     out, err = sys.stdout.buffer, sys.stderr.buffer
     remote = RemoteIO(stdin=stdin_chunks() if stdin else None, stdout=write_sink(out.write, out.flush),
                       stderr=None if tty else write_sink(err.write, err.flush))
@@ -344,7 +357,7 @@ def pod_timeout(value: str) -> float:
     return seconds
 
 
-@app.command("exec", cls=DashCommand, context_settings={"ignore_unknown_options": False})
+@app.command("exec", cls=DashCommand)
 def exec_command(
     ctx: typer.Context,
     args: Annotated[list[str], typer.Argument(help="POD | TYPE/NAME -- COMMAND [args...]", show_default=False)],

@@ -204,6 +204,9 @@ def test_cp_out_of_a_pod(fake: FakeStreamServer, kubeconfig: str, tmp_path: Path
         assert r.exit_code == 0, r.output
         assert last_query(fake)["command"] == ["tar", "cf", "-", "/tmp/dir"]
         assert (tmp_path / "out/a.txt").read_bytes() == b"A" and (tmp_path / "out/sub/b.txt").read_bytes() == b"B"
+        fake.tar_out = tar_of({"tmp/blob": b"x"})
+        r = mk(kubeconfig, "cp", "web:/tmp/blob", str(tmp_path))  # a file onto a directory: Go's open error
+        assert (r.exit_code, r.stderr) == (1, f"error: open {tmp_path}: is a directory\n")
     finally:
         fake.tar_out = b""
     r = mk(kubeconfig, "cp", "web:/nope", str(tmp_path / "x"))
