@@ -30,6 +30,7 @@ from kubelet.cri import ContainerRuntime
 from kubelet.runtime import ContainerSpec, DockerRuntime, NetworkInfo, Sandbox
 from kubelet.streaming import routes
 from kubelet.streaming.context import ContainerTarget, PodTarget, StreamError
+from machinery import remotecommand as rc
 from tests.dockertest import IMAGE, docker_runtime, make_test_network
 
 pytestmark = pytest.mark.docker
@@ -277,23 +278,31 @@ async def test_python_client_portforward_uses_the_channel_protocol(server: str) 
     assert error is None
 
 
-async def channel_get(server: str, pod: str, port: int) -> tuple[bytes, bytes]:
-    """A raw v4.channel.k8s.io client: (data channel bytes, error channel bytes) after the prefixes."""
+async def channel_get(server: str, pod: str, port: int, protocol: str = rc.V4) -> tuple[bytes, bytes]:
+    """A raw channel-protocol client: (data channel bytes, error channel bytes) after the prefixes."""
     data, errors = b"", b""
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(f"{server}/api/v1/namespaces/{NS}/pods/{pod}/portforward?ports={port}",
-                                   protocols=("v4.channel.k8s.io",)) as ws:
-            assert ws.protocol == "v4.channel.k8s.io"
-            prefixes = [await ws.receive_bytes(timeout=10) for _ in range(2)]
-            assert prefixes == [bytes([0]) + port.to_bytes(2, "little"), bytes([1]) + port.to_bytes(2, "little")]
-            await ws.send_bytes(b"\x00GET / HTTP/1.0\r\n\r\n")
+                                   protocols=(protocol,)) as ws:
+            assert ws.protocol == protocol
+            prefixes = [rc.decode(protocol, (await ws.receive(timeout=10)).data) for _ in range(2)]
+            assert prefixes == [(0, port.to_bytes(2, "little")), (1, port.to_bytes(2, "little"))]
+            request = rc.encode(protocol, 0, b"GET / HTTP/1.0\r\n\r\n")
+            await (ws.send_str(request) if isinstance(request, str) else ws.send_bytes(request))
             async for msg in ws:
-                assert msg.type == aiohttp.WSMsgType.BINARY
-                if msg.data[0] == 0:
-                    data += msg.data[1:]
+                assert msg.type == (aiohttp.WSMsgType.TEXT if rc.is_base64(protocol) else aiohttp.WSMsgType.BINARY)
+                channel, payload = rc.decode(protocol, msg.data)
+                if channel == 0:
+                    data += payload
                 else:
-                    errors += msg.data[1:]
+                    errors += payload
     return data, errors
+
+
+@pytest.mark.parametrize("protocol", [rc.PORTFORWARD, rc.V4_BASE64, rc.V1_BASE64])
+async def test_channel_protocol_variants(server: str, protocol: str) -> None:
+    data, errors = await channel_get(server, POD, 8080, protocol)
+    assert data.decode().endswith(PAGE) and errors == b""
 
 
 async def test_channel_protocol_falls_back_to_the_pod_ip_without_a_sandbox_pid(server: str) -> None:
