@@ -139,4 +139,5 @@ class ContainerConfig:
             node=self.node_name, name=str(c.get("name")), image=str(c.get("image")), sandbox_id=sandbox.id,
             command=c.get("command"), args=c.get("args"), env=env, working_dir=c.get("workingDir"),
             nano_cpus=nano_cpus, mem_limit=mem, mounts=mounts, restart_count=restart_count,
+            stdin=bool(c.get("stdin")), tty=bool(c.get("tty")),
             labels={LABEL_INIT: "true"} if init else {})
