@@ -11,8 +11,8 @@ Data flow (``kubectl exec -it web -- sh``; the API server relays the same messag
          resize -> runtime.exec_resize
       -> the stream ends: runtime.exec_exit_code -> the status on the error channel
          (Success, or NonZeroExitCode with the code: kubectl exits with it) -> close
-      -> the client leaves first: the exec's connection is closed (the process reads EOF / gets
-         SIGHUP on its terminal), nothing else is written
+      -> the client leaves first: the exec's connection is closed, so the process reads EOF on
+         its stdin (a TTY gets ^D first: Docker keeps a TTY exec alive otherwise); nothing else is written
 
 attach is the same against ``runtime.attach_stream`` (output from now on; stdin only when the
 container was made with ``stdin: true``; resize -> runtime.resize); it ends with Success when the
@@ -110,6 +110,13 @@ async def _serve(session: ChannelSession, stream: StdioStream, ctx: StreamingCon
     try:
         ended = await session.run(stream, resize=on_resize)
         if not ended:
+            if stream.tty and session.opts.stdin and stream.exec_id is not None:
+                # A hang-up as a terminal sees it: EOF (^D) ends the shell at its prompt; Docker itself
+                # keeps a TTY exec's process alive when its connection closes.
+                try:
+                    stream.write(b"\x04")
+                except ConnectionError:
+                    pass
             return  # the client left: nobody to tell
         status = rc.success_status()
         if stream.exec_id is not None:
@@ -129,10 +136,8 @@ async def _serve(session: ChannelSession, stream: StdioStream, ctx: StreamingCon
             await session.ws.close()
 
 
-async def handle_exec(request: web.Request, ctx: StreamingContext) -> web.StreamResponse:
-    command = request.query.getall("command", [])
-    if not command:
-        return _bad_request("you must specify at least 1 command")
+async def _handle(request: web.Request, ctx: StreamingContext, *, command: list[str] | None) -> web.StreamResponse:
+    """One exec (``command``) or attach (None) session, from the checks to the closing status."""
     try:
         opts = parse_options(request.query)
     except ValueError as e:
@@ -141,46 +146,38 @@ async def handle_exec(request: web.Request, ctx: StreamingContext) -> web.Stream
     if isinstance(prepared, web.Response):
         return prepared
     session, target = prepared
+    rt = ctx.runtime
     try:
-        stream: StdioStream = await ctx.run_blocking(
-            ctx.runtime.exec_stream, target.id, command, stdin=opts.stdin, stdout=opts.stdout,
-            stderr=opts.stderr, tty=opts.tty)
+        if command is None:
+            stream: StdioStream = await ctx.run_blocking(
+                rt.attach_stream, target.id, stdin=opts.stdin and target.stdin, stdout=opts.stdout, stderr=opts.stderr)
+        else:
+            stream = await ctx.run_blocking(rt.exec_stream, target.id, command, stdin=opts.stdin, stdout=opts.stdout,
+                                            stderr=opts.stderr, tty=opts.tty)
     except ContainerRuntimeError as e:
-        log.info("exec in %s failed: %s", target.id[:12], e)
+        log.info("%s %s failed: %s", "exec in" if command else "attach to", target.id[:12], e)
         await session.finish(_internal(e))
         return session.ws
-    exec_id = stream.exec_id or ""
 
     async def resize(size: rc.TerminalSize) -> None:
-        await ctx.run_blocking(ctx.runtime.exec_resize, exec_id, width=size.width, height=size.height)
+        if stream.exec_id is None:
+            await ctx.run_blocking(rt.resize, target.id, width=size.width, height=size.height)
+        else:
+            await ctx.run_blocking(rt.exec_resize, stream.exec_id, width=size.width, height=size.height)
 
     await _serve(session, stream, ctx, resize=resize, command=command)
     return session.ws
 
 
+async def handle_exec(request: web.Request, ctx: StreamingContext) -> web.StreamResponse:
+    command = request.query.getall("command", [])
+    if not command:
+        return _bad_request("you must specify at least 1 command")
+    return await _handle(request, ctx, command=command)
+
+
 async def handle_attach(request: web.Request, ctx: StreamingContext) -> web.StreamResponse:
-    try:
-        opts = parse_options(request.query)
-    except ValueError as e:
-        return _bad_request(str(e))
-    prepared = await _prepare(request, ctx, opts)
-    if isinstance(prepared, web.Response):
-        return prepared
-    session, target = prepared
-    try:
-        stream: StdioStream = await ctx.run_blocking(
-            ctx.runtime.attach_stream, target.id, stdin=opts.stdin and target.stdin, stdout=opts.stdout,
-            stderr=opts.stderr)
-    except ContainerRuntimeError as e:
-        log.info("attach to %s failed: %s", target.id[:12], e)
-        await session.finish(_internal(e))
-        return session.ws
-
-    async def resize(size: rc.TerminalSize) -> None:
-        await ctx.run_blocking(ctx.runtime.resize, target.id, width=size.width, height=size.height)
-
-    await _serve(session, stream, ctx, resize=resize, command=None)
-    return session.ws
+    return await _handle(request, ctx, command=None)
 
 
 __all__ = ["handle_attach", "handle_exec"]

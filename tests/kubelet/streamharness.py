@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence, cast
 
 from aiohttp import web
 
@@ -182,14 +182,10 @@ def build_app(ctx: DockerStreamingContext) -> web.Application:
                                       "details": {"name": m["pod"], "kind": "pods"}, "code": 404}, status=404)
         return web.json_response(pod_object(pod))
 
-    async def exec_route(request: web.Request) -> web.StreamResponse:
-        return await exec_.handle_exec(request, ctx)
-
-    async def attach_route(request: web.Request) -> web.StreamResponse:
-        return await exec_.handle_attach(request, ctx)
-
-    async def portforward_route(request: web.Request) -> web.StreamResponse:
-        return await portforward.handle_portforward(request, ctx)
+    def subresource(module: Any, handler: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def route(request: web.Request) -> web.StreamResponse:
+            return cast(web.StreamResponse, await getattr(module, handler)(request, ctx))
+        return route
 
     app = web.Application()
     app.router.add_get("/api", api)
@@ -197,10 +193,9 @@ def build_app(ctx: DockerStreamingContext) -> web.Application:
     app.router.add_get("/api/v1", api_v1)
     app.router.add_get("/api/v1/namespaces/{namespace}/pods/{pod}", get_pod)
     base = "/api/v1/namespaces/{namespace}/pods/{pod}"
-    for method in ("GET", "POST"):
-        app.router.add_route(method, base + "/exec", exec_route)
-        app.router.add_route(method, base + "/attach", attach_route)
-        app.router.add_route(method, base + "/portforward", portforward_route)
+    for what, module, handler in (("exec", exec_, "handle_exec"), ("attach", exec_, "handle_attach"),
+                                  ("portforward", portforward, "handle_portforward")):
+        app.router.add_route("*", f"{base}/{what}", subresource(module, handler))
     return app
 
 

@@ -27,8 +27,8 @@ from typing import Any, Iterator, Sequence
 import aiohttp
 import pytest
 
-from kubelet.cri import STDERR, STDOUT
-from kubelet.dockerstdio import DockerFrames
+from kubelet.cri import STDERR, STDOUT, ContainerNotFound
+from kubelet.dockerstdio import DockerFrames, hijack
 from kubelet.runtime import DockerRuntime
 from kubelet.streaming.channels import StreamOptions, parse_options
 from machinery import remotecommand as rc
@@ -105,7 +105,8 @@ def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
             p = start_pod(runtime, network=net.name, namespace="default", name="web", labels=labels, containers=[
                 PodContainer("main", ["sleep", "3600"]),
                 PodContainer("printer", ["sh", "-c", PRINTER]),
-                PodContainer("reader", ["sh", "-c", "while read l; do echo got $l; done; sleep 3600"], stdin=True)])
+                PodContainer("reader", ["sh", "-c", "while read l; do echo got $l; done; sleep 3600"], stdin=True),
+                PodContainer("tty", ["sh"], stdin=True, tty=True)])
             ctx = DockerStreamingContext(runtime)
             ctx.add(p)
             harness = Harness(ctx).start()
@@ -139,6 +140,17 @@ async def _session(url: str, protocol: str | None, *, send: Sequence[bytes | str
                     channels[ch] = channels.get(ch, b"") + data
             chosen = ws.protocol
     return first, channels, channels.get(rc.ERROR), chosen
+
+
+async def _read_until(ws: aiohttp.ClientWebSocketResponse, protocol: str, needle: bytes, timeout: float = 10) -> bytes:
+    out = b""
+    async with asyncio.timeout(timeout):
+        while needle not in out:
+            msg = await ws.receive()
+            assert msg.type == aiohttp.WSMsgType.BINARY, msg
+            ch, data = rc.decode(protocol, msg.data)
+            out += data if ch == rc.STDOUT else b""
+    return out
 
 
 @pytest.mark.parametrize("protocol", [rc.V5, rc.V4, rc.V4_BASE64, rc.V1, rc.V1_BASE64, None])
@@ -179,13 +191,7 @@ async def test_attach_with_stdin_to_a_container_that_reads(pod: Pod) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(url, protocols=(rc.V5,)) as ws:
             await ws.send_bytes(rc.encode(rc.V5, rc.STDIN, b"hello\n"))
-            out = b""
-            async with asyncio.timeout(10):
-                while b"got hello" not in out:
-                    msg = await ws.receive()
-                    assert msg.type == aiohttp.WSMsgType.BINARY, msg
-                    ch, data = rc.decode(rc.V5, msg.data)
-                    out += data if ch == rc.STDOUT else b""
+            await _read_until(ws, rc.V5, b"got hello")
     assert pod.runtime.inspect(pod.ids["reader"]).running  # leaving the attach leaves the container
 
 
@@ -203,6 +209,30 @@ async def test_client_leaving_closes_the_exec(pod: Pod) -> None:
     while pod.runtime.exec(pod.ids["main"], ["test", "-e", flag]).exit_code != 0:
         assert time.monotonic() < deadline, "the exec's stdin was not closed when the client left"
         await asyncio.sleep(0.1)
+
+
+async def test_tty_exec_shell_ends_when_the_client_leaves(pod: Pod) -> None:
+    pidfile = f"/tmp/sh-{uuid.uuid4().hex[:6]}"
+    url = pod.ws_url("exec", "container=main&command=sh&stdin=1&stdout=1&tty=1")
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(url, protocols=(rc.V5,)) as ws:
+            await ws.send_bytes(rc.encode(rc.V5, rc.STDIN, f"echo $$ > {pidfile}; echo wr''itten\n".encode()))
+            await _read_until(ws, rc.V5, b"written")
+    check = ["sh", "-c", f"kill -0 $(cat {pidfile})"]
+    deadline = time.monotonic() + 10
+    while pod.runtime.exec(pod.ids["main"], check).exit_code == 0:
+        assert time.monotonic() < deadline, "the interactive shell outlived its client"
+        await asyncio.sleep(0.1)
+
+
+async def test_attach_to_a_tty_container_resizes_it(pod: Pod) -> None:
+    url = pod.ws_url("attach", "container=tty&stdin=1&stdout=1&tty=1")
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(url, protocols=(rc.V5,)) as ws:
+            await ws.send_bytes(rc.encode(rc.V5, rc.RESIZE, rc.encode_resize(rc.TerminalSize(77, 33))))
+            await ws.send_bytes(rc.encode(rc.V5, rc.STDIN, b"stty size\n"))
+            await _read_until(ws, rc.V5, b"33 77")
+    assert pod.runtime.inspect(pod.ids["tty"]).running
 
 
 @pytest.mark.parametrize("path, status, text", [
@@ -223,6 +253,14 @@ async def test_bad_requests_before_the_upgrade(pod: Pod, path: str, status: int,
                 assert await plain.text() == "Upgrade request required"
             else:
                 assert text in await plain.text()
+
+
+def test_engine_errors_are_typed(pod: Pod) -> None:
+    with pytest.raises(ContainerNotFound, match="No such exec instance"):
+        hijack(pod.runtime.base_url, "/v1.41/exec/nosuchexec/start", body={"Detach": False, "Tty": False},
+               what="exec", timeout=5)
+    with pytest.raises(ContainerNotFound):
+        pod.runtime.attach_stream("nosuchcontainer", stdin=False, stdout=True, stderr=True)
 
 
 def test_kubectl_exec(pod: Pod) -> None:
