@@ -22,8 +22,8 @@ from typing import Annotated, Any, AsyncIterator, Mapping, Sequence
 import typer
 from typer.core import TyperCommand
 
-from machinery import remotecommand as rc
-from machinery.client import ApiClient, resource_for
+from machinery import errors, remotecommand as rc
+from machinery.client import ApiClient, ConnectionFailedError, resource_for
 from machinery.selectors import SelectorError, label_selector_from_dict, label_selector_from_set
 from machinery.streamclient import (EXEC_PROTOCOLS, Outcome, RemoteIO, StreamDialer, bytes_source, fd_chunks,
                                     is_terminal, raw_terminal, remote_command_params, run_remote_command,
@@ -243,7 +243,13 @@ async def remote_command(session: Session, pod: Obj, subresource: str, params: l
     meta = pod.get("metadata") or {}
     path = ApiClient.path(resource_for("pods"), str(meta.get("namespace")), str(meta.get("name")), subresource)
     async with StreamDialer(session.config) as dialer:
-        ws, protocol = await dialer.dial(path, params, EXEC_PROTOCOLS)
+        try:
+            ws, protocol = await dialer.dial(path, params, EXEC_PROTOCOLS)
+        except errors.ApiError as e:
+            if isinstance(e, ConnectionFailedError):
+                raise
+            # kubectl's words once its WebSocket and then SPDY upgrades were refused
+            raise CliError(f"error: unable to upgrade connection: {e.message}") from None
         return await run_remote_command(ws, protocol, remote)
 
 

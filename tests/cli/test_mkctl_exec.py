@@ -94,6 +94,8 @@ def test_exec_type_name_picks_the_most_active_pod(fake: FakeStreamServer, kubeco
     (["exec", "done", "--", "ls"], "error: cannot exec into a container in a completed pod; current phase is Succeeded"),
     (["exec", "multi", "-c", "zz", "--", "ls"], "error: container zz is not valid for pod multi out of: a, b"),
     (["exec", "web", "--", "fail"], "error: container not running"),
+    (["exec", "waiting", "--", "ls"], 'error: unable to upgrade connection: container "main" in pod "waiting" is '
+                                      'waiting to start: ContainerCreating'),
     (["exec", "cm/x", "--", "ls"], 'Error from server (NotFound): configmaps "x" not found'),
     (["attach", "a", "b", "c"], "error: expected POD, TYPE/NAME, or TYPE NAME, (at most 2 arguments) saw 3: [a b c]"),
 ])

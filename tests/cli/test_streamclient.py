@@ -40,7 +40,7 @@ class FakeStreamServer:
     def __init__(self, *, protocols: tuple[str, ...] = rc.REMOTECOMMAND_PROTOCOLS) -> None:
         self.protocols = protocols
         self.pods = {p["metadata"]["name"]: p for p in [
-            pod("web"), pod("multi", containers=("a", "b")), pod("done", phase="Succeeded"),
+            pod("web"), pod("waiting"), pod("multi", containers=("a", "b")), pod("done", phase="Succeeded"),
             pod("annotated", containers=("a", "b"), annotations={"kubectl.kubernetes.io/default-container": "b"}),
             pod("app-old", labels={"app": "web"}, ready=False),
             pod("app-best", labels={"app": "web"}, ports=[{"name": "http", "containerPort": 8080}]),
@@ -142,6 +142,10 @@ class FakeStreamServer:
                                       "message": "Unauthorized"}, status=401)
         if name not in self.pods:
             return self.not_found("pods", name)
+        if name == "waiting":
+            return web.json_response({"kind": "Status", "status": "Failure", "reason": "BadRequest", "code": 400,
+                                      "message": 'container "main" in pod "waiting" is waiting to start: '
+                                                 'ContainerCreating'}, status=400)
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         supported = rc.PORTFORWARD_PROTOCOLS if sub == "portforward" else self.protocols
         protocol = rc.choose_protocol(offered, supported)
