@@ -307,7 +307,9 @@ def install(app: FastAPI, registry: "Registry") -> StreamProxy:
         path = f"/api/v1/namespaces/{{namespace}}/pods/{{name}}/{sub}"
         websocket_route, plain_route = _routes(proxy, sub)
         app.add_api_websocket_route(path, websocket_route)
-        app.add_api_route(path, plain_route, methods=["GET", "POST"], include_in_schema=False)
+        # every method: PUT, PATCH, DELETE must not reach the generic routes (which would write the pod)
+        app.add_api_route(path, plain_route, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+                          include_in_schema=False)
     return proxy
 
 
@@ -321,6 +323,9 @@ def _routes(proxy: StreamProxy, sub: str) -> tuple[Any, Any]:
                 await _deny(websocket, errors.InternalError(message=f"pods/{sub} failed"))
 
     async def plain_route(request: Request, namespace: str, name: str) -> Response:
+        if request.method not in ("GET", "POST"):
+            raise errors.MethodNotAllowedError(
+                message="the server does not allow this method on the requested resource")
         return await proxy.serve_plain(request, namespace, name, sub)
 
     return websocket_route, plain_route

@@ -257,6 +257,9 @@ def test_refusals_before_the_upgrade_are_statuses(apiserver: ApiServerProcess, h
         r = http.request(method, f"{base}/web/exec?command=ls&container=main")
         assert (r.status_code, r.json()["message"]) == (400, "Upgrade request required")
     assert http.get(f"{base}/nope/portforward").status_code == 404
+    for method in ("PUT", "PATCH", "DELETE"):  # never the generic routes (a write to the pod)
+        r = http.request(method, f"{base}/web/exec", json={"apiVersion": "v1", "kind": "Pod"})
+        assert (r.status_code, r.json()["reason"]) == (405, "MethodNotAllowed")
     # kubectl's SPDY fallback after a refused WebSocket gets that refusal again
     spdy = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1"}
     r = http.post(f"{base}/web/exec?command=ls&container=stopped", headers=spdy)
