@@ -192,6 +192,9 @@ async def resolve_object(session: Session, target: str, *, kind_hint: str = "pod
     typed, _, name = target.rpartition("/")
     if not name:
         raise CliError("error: pod, type/name or --filename must be specified")
+    if (typed or kind_hint) in ("pods", "pod", "po"):  # the common case needs no discovery round trips
+        found = dict(await session.client.get("pods", name, namespace=session.namespace))
+        return {"apiVersion": "v1", "kind": "Pod", **found}
     res = await session.resolve(typed or kind_hint)
     obj = dict(await session.client.get(res.api_resource, name, namespace=session.namespace if res.namespaced else None))
     obj.setdefault("kind", res.kind)

@@ -56,8 +56,10 @@ def last_query(fake: FakeStreamServer) -> dict[str, list[str]]:
 
 # ---------------------------------------------------------------------------- exec / attach
 def test_exec_echo(fake: FakeStreamServer, kubeconfig: str) -> None:
+    before = fake.discoveries
     r = mk(kubeconfig, "exec", "web", "--", "echo", "hi")
     assert (r.exit_code, r.stdout, r.stderr) == (0, "hi\n", "")
+    assert fake.discoveries == before  # a pod name needs no discovery
 
 
 def test_exec_exit_code(fake: FakeStreamServer, kubeconfig: str) -> None:

@@ -58,6 +58,7 @@ class FakeStreamServer:
         self.received: list[bytes] = []  # stdin of `tar -x`
         self.tar_out = b""  # stdout of `tar c`
         self.dirs = {"/tmp"}
+        self.discoveries = 0  # GET /api/v1
         self.loop = asyncio.new_event_loop()
         self.started = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -100,6 +101,7 @@ class FakeStreamServer:
                                   "details": {"name": name, "kind": what}}, status=404)
 
     async def core(self, _: web.Request) -> web.Response:
+        self.discoveries += 1
         return web.json_response({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
             {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod", "shortNames": ["po"],
              "verbs": ["get", "list"]},
