@@ -106,7 +106,8 @@ def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
                 PodContainer("main", ["sleep", "3600"]),
                 PodContainer("printer", ["sh", "-c", PRINTER]),
                 PodContainer("reader", ["sh", "-c", "while read l; do echo got $l; done; sleep 3600"], stdin=True),
-                PodContainer("tty", ["sh"], stdin=True, tty=True)])
+                PodContainer("tty", ["sh"], stdin=True, tty=True),
+                PodContainer("once", ["sh", "-c", "read x; echo bye $x"], stdin=True)])
             ctx = DockerStreamingContext(runtime)
             ctx.add(p)
             harness = Harness(ctx).start()
@@ -193,6 +194,13 @@ async def test_attach_with_stdin_to_a_container_that_reads(pod: Pod) -> None:
             await ws.send_bytes(rc.encode(rc.V5, rc.STDIN, b"hello\n"))
             await _read_until(ws, rc.V5, b"got hello")
     assert pod.runtime.inspect(pod.ids["reader"]).running  # leaving the attach leaves the container
+
+
+async def test_attach_ends_with_success_when_the_container_ends(pod: Pod) -> None:
+    url = pod.ws_url("attach", "container=once&stdin=1&stdout=1&stderr=1")
+    _, channels, error, _ = await _session(url, rc.V4, send=[rc.encode(rc.V4, rc.STDIN, b"now\n")])
+    assert channels[rc.STDOUT] == b"bye now\n"
+    assert json.loads(error or b"") == rc.success_status()
 
 
 async def test_client_leaving_closes_the_exec(pod: Pod) -> None:
