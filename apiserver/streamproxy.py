@@ -139,24 +139,22 @@ def status_response(err: errors.ApiError) -> Response:
 
 
 # ------------------------------------------------------------------------------ I/O
-class _KeepErrorBody(aiohttp.ClientResponse):
-    """A response that reads a refused handshake's body before aiohttp drops it (the kubelet's
-    reason, which ``WSServerHandshakeError`` does not carry)."""
-    error_body: bytes | None = None
+def _refusal_catcher() -> tuple[type[aiohttp.ClientResponse], list[bytes]]:
+    """A response class for one session that keeps a refused handshake's body (the kubelet's
+    reason, which ``WSServerHandshakeError`` does not carry), and the list it keeps it in."""
+    bodies: list[bytes] = []
 
-    async def start(self, connection: Any) -> "aiohttp.ClientResponse":
-        session = self._session  # reading the body to its end detaches it
-        resp = await super().start(connection)
-        if self.status != 101:
-            try:
-                self.error_body = await self.content.read(MAX_ERROR_BODY)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                self.error_body = b""
-            _last_refusal_body[id(session)] = self.error_body or b""
-        return resp
+    class Catcher(aiohttp.ClientResponse):
+        async def start(self, connection: Any) -> "aiohttp.ClientResponse":
+            resp = await super().start(connection)
+            if self.status != 101:
+                try:
+                    bodies.append(await self.content.read(MAX_ERROR_BODY))
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    pass
+            return resp
 
-
-_last_refusal_body: dict[int, bytes] = {}
+    return Catcher, bodies
 
 
 class StreamProxy:
@@ -192,15 +190,16 @@ class StreamProxy:
         key = (ws.url.path, query)
         try:
             target = await self.locate(namespace, name, subresource, query)
-            session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT, sock_connect=CONNECT_TIMEOUT),
-                response_class=_KeepErrorBody)
         except errors.ApiError as e:
             self.remember(key, e)
             await _deny(ws, e)
             return
+        catcher, refusals = _refusal_catcher()
+        session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT, sock_connect=CONNECT_TIMEOUT),
+            response_class=catcher)
         try:
-            upstream = await self._connect(session, target, list(ws.scope.get("subprotocols") or []))
+            upstream = await self._connect(session, target, list(ws.scope.get("subprotocols") or []), refusals)
         except errors.ApiError as e:
             await session.close()
             self.remember(key, e)
@@ -216,22 +215,20 @@ class StreamProxy:
             await upstream.close()
             await session.close()
 
-    async def _connect(self, session: aiohttp.ClientSession, target: StreamTarget,
-                       protocols: list[str]) -> aiohttp.ClientWebSocketResponse:
+    async def _connect(self, session: aiohttp.ClientSession, target: StreamTarget, protocols: list[str],
+                       refusals: list[bytes]) -> aiohttp.ClientWebSocketResponse:
         headers = await nodeproxy.kubelet_headers(self.registry)
         try:
             return await session.ws_connect(target.url, protocols=protocols, headers=headers, autoclose=False,
                                             max_msg_size=MAX_MESSAGE, compress=0,
                                             timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0))
         except aiohttp.WSServerHandshakeError as e:
-            body = _last_refusal_body.pop(id(session), b"")
+            body = refusals[-1] if refusals else b""
             raise kubelet_refusal(e.status, body.decode("utf-8", "replace"), target.node) from None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
             log.info("kubelet of node %s at %s:%s unreachable: %s", target.node, target.address, target.port, e)
             raise errors.ServiceUnavailableError(
                 message=f"the kubelet on node {target.node} is not reachable") from None
-        finally:
-            _last_refusal_body.pop(id(session), None)
 
     async def serve_plain(self, request: Request, namespace: str, name: str, subresource: str) -> Response:
         """A request that is not a WebSocket upgrade: the pod checks, then 400 as Kubernetes answers."""
