@@ -341,6 +341,16 @@ def test_kubectl_exec_tty_sees_resize(pod: Pod) -> None:
         term.close()
 
 
+def test_kubectl_attach_tty(pod: Pod) -> None:
+    term = Terminal([KUBECTL, "attach", "-it", "web", "-c", "tty"], pod.env, rows=21, cols=91)
+    try:
+        term.send(b"stty size; echo ma''rk\r")
+        term.expect(rb"21 91\r\n.*mark", timeout=15)
+    finally:
+        term.close()  # kills kubectl: the container goes on
+    assert pod.runtime.inspect(pod.ids["tty"]).running
+
+
 def test_kubectl_cp_both_ways(pod: Pod, tmp_path: Path) -> None:
     data = os.urandom(200_000)
     src, back = tmp_path / "blob.bin", tmp_path / "back.bin"
