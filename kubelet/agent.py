@@ -8,7 +8,9 @@ Data flow (each part's own docstring tells the rest):
       kubelet.node.NodeAgent.check_runtime   engine ping + pod network (down: NotReady, retried)
       kubelet.server                         the HTTP API on address:kubelet_port: containerLogs,
                                              stats, exec/attach/portforward (kubelet.streaming with
-                                             kubelet.streamingctx), published on the Node
+                                             kubelet.streamingctx), published on the Node; only
+                                             the API server's bearer token gets in
+                                             (kubelet.credential watches its Secret)
       NodeAgent.register                     the Node and its Lease
       pods informer (spec.nodeName=NAME) ->  kubelet.podworker.PodWorker (reconcile per pod:
                                              containers, probes, status; environment and volumes
@@ -35,6 +37,7 @@ from typing import Any, Callable
 
 from kubelet.blocking import BlockingPool
 from kubelet.containerconfig import ContainerConfig
+from kubelet.credential import KubeletCredential
 from kubelet.cri import ContainerRuntime
 from kubelet.housekeeping import Housekeeping
 from kubelet.localvolumes import LocalVolumeReclaimer
@@ -87,6 +90,7 @@ class Kubelet:
         self.housekeeping = Housekeeping(self.worker, self.node)
         self.reclaimer = LocalVolumeReclaimer(client, self.informers, node_name=self.name,
                                               local_dir=settings.local_path_dir, run_blocking=self.pool)
+        self.credential = KubeletCredential(client)  # who may call the HTTP API: the API server
         self.streaming = KubeletStreamingContext(self.runtime, pods=self.pods, node_name=self.name,
                                                  run_blocking=self.pool)
         self._server: Any = None
@@ -98,6 +102,7 @@ class Kubelet:
         controller_task: asyncio.Task[None] | None = None
         try:
             await self.node.check_runtime()
+            self.credential.start()
             await self._start_server()
             await self._retrying("registering the node", self.node.register)
             self.pods.add_handler(self.worker.on_pod, self.worker.on_pod_update, self.worker.on_pod_deleted)
@@ -122,6 +127,7 @@ class Kubelet:
                 t.cancel()
             self.pods.stop()
             await self.informers.stop()
+            await self.credential.stop()
             if controller_task is not None:
                 await controller.stop(timeout_s=2.0)
                 controller_task.cancel()
@@ -144,8 +150,8 @@ class Kubelet:
         try:
             self._server, self.node.kubelet_port = await start_kubelet_server(
                 self.runtime, host=s.address or "0.0.0.0", port=s.kubelet_port, resolve=self.streaming.resolve_logs,
-                run_blocking=self.pool, stats=StatsCollector(self.runtime, self.name, run_blocking=self.pool),
-                streaming=self.streaming)
+                run_blocking=self.pool, authorize=self.credential.authorize,
+                stats=StatsCollector(self.runtime, self.name, run_blocking=self.pool), streaming=self.streaming)
             log.info("kubelet API on %s:%d", s.address, self.node.kubelet_port)
         except OSError as e:
             # Pods still run; `kubectl logs` answers 503 (the Node publishes no port).

@@ -8,7 +8,9 @@ Data flow (``kubectl logs -f web``):
             -> this app: resolve(NS, web, CONTAINER) -> (current id, previous id)
             -> runtime.logs / runtime.follow_logs (Docker) -> text/plain stream back
 
-Endpoints (the real kubelet's paths and query parameters):
+Endpoints (the real kubelet's paths and query parameters); every one but /healthz needs the API
+server's credential, ``Authorization: Bearer <token>`` (the ``authorize`` hook: kubelet.credential;
+401 without a token, 403 with another one, 503 before the kubelet has read its credential):
 
     GET /healthz                                  "ok"
     GET /containerLogs/{namespace}/{pod}/{container}
@@ -48,6 +50,7 @@ from aiohttp import web
 from machinery.timefmt import parse_rfc3339
 
 from .blocking import RunBlocking
+from .credential import Authorize
 from .cri import (
     LABEL_CONTAINER_NAME,
     LABEL_NODE,
@@ -257,7 +260,22 @@ class _LimitReached(Exception):
     pass
 
 
-def build_app(runtime: ContainerRuntime, resolve: Resolver, *, run_blocking: RunBlocking,
+def _auth_middleware(authorize: Authorize) -> Any:
+    @web.middleware
+    async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path != "/healthz":
+            denial = authorize(request.headers.get("Authorization"))
+            if denial is not None:
+                resp = _text(denial.status, denial.message)
+                if denial.status == 401:
+                    resp.headers["WWW-Authenticate"] = 'Bearer realm="kubelet"'
+                return resp
+        response: web.StreamResponse = await handler(request)
+        return response
+    return auth
+
+
+def build_app(runtime: ContainerRuntime, resolve: Resolver, *, run_blocking: RunBlocking, authorize: Authorize,
               stats: StatsSource | None = None, streaming: StreamingContext | None = None) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok", content_type="text/plain")
@@ -318,7 +336,7 @@ def build_app(runtime: ContainerRuntime, resolve: Resolver, *, run_blocking: Run
             pass
         return resp
 
-    app = web.Application()
+    app = web.Application(middlewares=[_auth_middleware(authorize)])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", container_logs)
     if stats is not None:  # resource metrics (kubelet.statscollect): what the apiserver's metrics.k8s.io reads
@@ -344,11 +362,12 @@ def build_app(runtime: ContainerRuntime, resolve: Resolver, *, run_blocking: Run
 
 
 async def start_kubelet_server(runtime: ContainerRuntime, *, host: str, port: int, resolve: Resolver,
-                               run_blocking: RunBlocking, stats: StatsSource | None = None,
+                               run_blocking: RunBlocking, authorize: Authorize, stats: StatsSource | None = None,
                                streaming: StreamingContext | None = None) -> tuple[web.AppRunner, int]:
     """Starts the kubelet's HTTP API on ``host:port`` (port 0: any free port) and returns the
     runner (``await runner.cleanup()`` stops it) and the port it listens on."""
-    app = build_app(runtime, resolve, run_blocking=run_blocking, stats=stats, streaming=streaming)
+    app = build_app(runtime, resolve, run_blocking=run_blocking, authorize=authorize, stats=stats,
+                    streaming=streaming)
     # handler_cancellation: a client that goes away cancels its handler, which stops a quiet follow.
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
                            handler_cancellation=True)

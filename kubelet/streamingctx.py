@@ -19,23 +19,28 @@ stopped is 400 ``container "c" in pod "p" is not running`` (exec and attach only
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from kubelet import podsync
 from kubelet.blocking import RunBlocking
 from kubelet.cri import LABEL_POD_UID, ContainerInfo, ContainerRuntime
 from kubelet.server import LogsUnavailable, waiting_to_start
 from kubelet.streaming.context import ContainerTarget, PodTarget, StreamError
-from machinery.informer import Informer
 
 Obj = dict[str, Any]
 SPEC_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
 
+class PodCache(Protocol):
+    """The kubelet's pod informer, as far as this module reads it."""
+
+    def get(self, key: str) -> Obj | None: ...
+
+
 class KubeletStreamingContext:
     """The kubelet's ``kubelet.streaming.context.StreamingContext`` (and the log server's resolver)."""
 
-    def __init__(self, runtime: ContainerRuntime, *, pods: Informer, node_name: str, run_blocking: RunBlocking) -> None:
+    def __init__(self, runtime: ContainerRuntime, *, pods: PodCache, node_name: str, run_blocking: RunBlocking) -> None:
         self.runtime = runtime
         self.pods = pods
         self.node_name = node_name
@@ -112,4 +117,4 @@ def _waiting_reason(pod: Obj, container: str) -> str:
     return "ContainerCreating"
 
 
-__all__ = ["KubeletStreamingContext"]
+__all__ = ["KubeletStreamingContext", "PodCache"]

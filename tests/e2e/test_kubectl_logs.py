@@ -1,7 +1,8 @@
 """The real ``kubectl logs`` through the apiserver's pods/log proxy to the kubelet's HTTP API.
 
 No kubelet agent runs: the test plays its part. It starts ``kubelet.server`` (in a thread with its
-own event loop, resolving containers by label), registers a Node whose InternalIP is 127.0.0.1
+own event loop, resolving containers by label, accepting the API server's credential from the
+Secret kube-system/minik8s-kubelet-client), registers a Node whose InternalIP is 127.0.0.1
 and whose ``status.daemonEndpoints.kubeletEndpoint.Port`` is that server's port, creates Pods
 bound to that node and runs their containers itself through the runtime with the pod's labels
 (a sandbox on the test network, then ``create_container``), as the kubelet would.
@@ -21,9 +22,11 @@ import httpx
 import pytest
 
 from kubelet.runtime import ContainerSpec, DockerRuntime, NetworkInfo
+from kubelet.credential import fixed_token
 from kubelet.server import label_resolver, start_kubelet_server
 from tests.e2e.conftest import Kubectl
 from tests.dockertest import make_test_network
+from tests.kubelet.test_credential import api_server_token
 from tests.kubelet.test_runtime import IMAGE, RUN_ID, RUN_LABELS, runtime, wait_exited  # noqa: F401
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
@@ -32,7 +35,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 class KubeletServerThread:
     """kubelet.server on 127.0.0.1 in a thread of its own (the tests themselves are blocking)."""
 
-    def __init__(self, rt: DockerRuntime) -> None:
+    def __init__(self, rt: DockerRuntime, token: str) -> None:
         self.loop = asyncio.new_event_loop()
         self.port = 0
         ready = threading.Event()
@@ -40,7 +43,7 @@ class KubeletServerThread:
 
         async def start() -> None:
             self._runner, self.port = await start_kubelet_server(
-                rt, host="127.0.0.1", port=0, run_blocking=asyncio.to_thread,
+                rt, host="127.0.0.1", port=0, run_blocking=asyncio.to_thread, authorize=fixed_token(token),
                 resolve=label_resolver(rt, run_blocking=asyncio.to_thread))
             ready.set()
 
@@ -67,8 +70,8 @@ def network(runtime: DockerRuntime) -> Iterator[NetworkInfo]:  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def kubelet_server(runtime: DockerRuntime) -> Iterator[KubeletServerThread]:  # noqa: F811
-    s = KubeletServerThread(runtime)
+def kubelet_server(runtime: DockerRuntime, http_module: httpx.Client) -> Iterator[KubeletServerThread]:  # noqa: F811
+    s = KubeletServerThread(runtime, api_server_token(http_module))
     yield s
     s.stop()
 

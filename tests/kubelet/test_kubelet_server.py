@@ -19,11 +19,16 @@ import aiohttp
 import pytest
 
 from kubelet.runtime import DockerRuntime, NetworkInfo
+from kubelet.credential import fixed_token
 from kubelet.server import LogsUnavailable, label_resolver, start_kubelet_server
+from machinery.kubeletauth import authorization_header
 from tests.kubelet.test_runtime import RUN_ID, RUN_LABELS, Pod, run, runtime, wait_exited  # noqa: F401
 from tests.dockertest import make_test_network
 
 pytestmark = pytest.mark.docker
+
+TOKEN = "test-kubelet-token"
+AUTH = authorization_header(TOKEN)  # what the API server presents
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +60,7 @@ def pods(runtime: DockerRuntime, network: NetworkInfo) -> Iterator[Callable[[str
 @pytest.fixture
 async def kubelet_url(runtime: DockerRuntime) -> AsyncIterator[str]:  # noqa: F811
     runner, port = await start_kubelet_server(runtime, host="127.0.0.1", port=0, run_blocking=asyncio.to_thread,
+                                              authorize=fixed_token(TOKEN),
                                               resolve=label_resolver(runtime, run_blocking=asyncio.to_thread))
     assert port > 0
     yield f"http://127.0.0.1:{port}"
@@ -62,7 +68,7 @@ async def kubelet_url(runtime: DockerRuntime) -> AsyncIterator[str]:  # noqa: F8
 
 
 async def _get(url: str, **params: str) -> tuple[int, str]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as s:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20), headers=AUTH) as s:
         async with s.get(url, params=params) as r:
             return r.status, await r.text()
 
@@ -122,7 +128,7 @@ async def test_follow_receives_lines_printed_after_the_request(runtime: DockerRu
     url = f"{kubelet_url}/containerLogs/{pod.namespace}/{pod.name}/main"
     got = b""
     t0 = time.monotonic()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as s:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), headers=AUTH) as s:
         async with s.get(url, params={"follow": "true"}) as r:
             assert r.status == 200
             assert r.headers["Content-Type"].startswith("text/plain")
@@ -143,7 +149,7 @@ async def test_follow_stops_when_the_client_goes_away(runtime: DockerRuntime,  #
     run(runtime, pod, "main", "echo hello; sleep 3600")
     url = f"{kubelet_url}/containerLogs/{pod.namespace}/{pod.name}/main"
     before = {t.name for t in threading.enumerate() if t.name.startswith("follow-logs-")}
-    async with aiohttp.ClientSession() as s:
+    async with aiohttp.ClientSession(headers=AUTH) as s:
         async with s.get(url, params={"follow": "true"}) as r:
             assert r.status == 200
             assert b"hello" in await asyncio.wait_for(r.content.readany(), 10)
@@ -193,7 +199,7 @@ async def test_resolver_errors_carry_their_status(runtime: DockerRuntime) -> Non
         raise LogsUnavailable(f"pod {pod!r} does not exist", 404)
 
     runner, port = await start_kubelet_server(runtime, host="127.0.0.1", port=0, resolve=resolve,
-                                              run_blocking=asyncio.to_thread)
+                                              run_blocking=asyncio.to_thread, authorize=fixed_token(TOKEN))
     try:
         assert await _get(f"http://127.0.0.1:{port}/containerLogs/a/b/c") == (404, "pod 'b' does not exist\n")
     finally:

@@ -12,7 +12,9 @@ import pytest
 
 from kubelet.cri import (LABEL_CONTAINER_NAME, LABEL_NODE, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID,
                          LABEL_ROLE, ROLE_CONTAINER, ContainerInfo)
+from kubelet.credential import fixed_token
 from kubelet.server import label_resolver, start_kubelet_server
+from machinery.kubeletauth import authorization_header
 from kubelet.stats import ContainerUsage, Sample, UsageTracker, rate, resource_metrics_text, sample_of, summary
 from kubelet.statscollect import StatsCollector
 
@@ -100,11 +102,11 @@ async def test_the_kubelet_serves_stats_summary_and_resource_metrics() -> None:
     runtime = CannedRuntime()
     runner, port = await start_kubelet_server(runtime, host="127.0.0.1", port=0,  # type: ignore[arg-type]
                                               resolve=label_resolver(runtime, run_blocking=asyncio.to_thread),  # type: ignore[arg-type]
-                                              run_blocking=asyncio.to_thread,
+                                              run_blocking=asyncio.to_thread, authorize=fixed_token("t"),
                                               stats=StatsCollector(runtime, "n1", run_blocking=asyncio.to_thread,  # type: ignore[arg-type]
                                                                    first_window=0.2))
     try:
-        async with aiohttp.ClientSession() as s:
+        async with aiohttp.ClientSession(headers=authorization_header("t")) as s:
             async with s.get(f"http://127.0.0.1:{port}/stats/summary") as r:
                 assert r.status == 200
                 doc = await r.json()

@@ -1,0 +1,93 @@
+"""The kubelet's side of the API server's credential: who may call the kubelet's HTTP API.
+
+Data flow:
+
+    Secret kube-system/minik8s-kubelet-client (written by the API server at start-up,
+        machinery.kubeletauth) -> an Informer on that one Secret (field selector metadata.name)
+        -> ``KubeletCredential.token`` (the last token seen; a deleted Secret keeps it, as the API
+        server keeps presenting it until it restarts and writes a new one)
+    every request but /healthz (kubelet.server's middleware) -> ``authorize(Authorization header)``
+        -> None (let through) or a ``Denial``: 401 no bearer token, 403 another token, 503 the
+        Secret not read yet (``decide``, pure)
+
+Tests that serve the kubelet's API without an API server pass ``fixed_token(TOKEN)`` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from machinery.client import ApiClient
+from machinery.informer import Informer
+from machinery.kubeletauth import SECRET_NAME, SECRET_NAMESPACE, bearer_of, token_matches, token_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Denial:
+    status: int
+    message: str
+
+
+Authorize = Callable[[str | None], "Denial | None"]
+
+UNAUTHORIZED = Denial(401, "Unauthorized: the kubelet's API needs the API server's bearer token")
+FORBIDDEN = Denial(403, "Forbidden: the bearer token presented is not the API server's")
+NOT_READY = Denial(503, "the kubelet has not read its credential yet")
+
+
+def decide(header: str | None, expected: str | None) -> Denial | None:
+    """None when ``header`` (``Authorization``) carries the expected bearer token."""
+    if expected is None:
+        return NOT_READY
+    presented = bearer_of(header)
+    if presented is None:
+        return UNAUTHORIZED
+    return None if token_matches(presented, expected) else FORBIDDEN
+
+
+def fixed_token(token: str) -> Authorize:
+    """An ``authorize`` hook that accepts one known token (tests, or a token given by hand)."""
+    return lambda header: decide(header, token)
+
+
+class KubeletCredential:
+    """Watches the API server's credential Secret and answers ``authorize`` for the kubelet's API."""
+
+    def __init__(self, client: ApiClient) -> None:
+        self.token: str | None = None
+        self.secrets = Informer.for_kind(client, ("v1", "secrets"), namespace=SECRET_NAMESPACE,
+                                         field_selector=f"metadata.name={SECRET_NAME}")
+        self.secrets.add_handler(self._seen, lambda _old, new: self._seen(new), None)
+        self._task: asyncio.Task[None] | None = None
+
+    def _seen(self, secret: dict[str, Any]) -> None:
+        token = token_of(secret)
+        if token is None:
+            log.warning("Secret %s/%s carries no token; keeping the last one", SECRET_NAMESPACE, SECRET_NAME)
+            return
+        if token != self.token:
+            log.info("read the API server's credential (Secret %s/%s)", SECRET_NAMESPACE, SECRET_NAME)
+        self.token = token
+
+    def authorize(self, header: str | None) -> Denial | None:
+        return decide(header, self.token)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = self.secrets.start()
+
+    async def stop(self) -> None:
+        self.secrets.stop()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+
+__all__ = ["Authorize", "Denial", "FORBIDDEN", "KubeletCredential", "NOT_READY", "UNAUTHORIZED", "decide",
+           "fixed_token"]
