@@ -94,6 +94,9 @@ def test_a_debugger_sees_the_targets_processes(cluster: DebugCluster, web: str) 
     assert pod["spec"]["ephemeralContainers"][0]["targetContainerName"] == "app"
     assert pod["status"]["phase"] == "Running"
     assert {c["type"]: c["status"] for c in pod["status"]["conditions"]}["Ready"] == "True"
+    described = cluster.kubectl_out("describe", "pod", "web", "-n", web)
+    assert "Ephemeral Containers:" in described and "dbg-ps:" in described
+    assert cluster.kubectl_out("get", "pod", "web", "-n", web, "--no-headers").split()[1] == "1/1"
     time.sleep(1.5)  # three sync intervals: an exited debugger is never started again
     assert len(cluster.containers_of("web", "dbg-ps")) == 1
     assert (cluster.ephemeral_state(web, "web", "dbg-ps") or {}).get("restartCount") == 0
