@@ -121,8 +121,8 @@ def test_forward_to_a_closed_port_reports_it_and_the_good_forward_still_works(
         with socket.create_connection(("127.0.0.1", local), timeout=15) as s:
             s.sendall(b"GET / HTTP/1.0\r\n\r\n")
             try:
-                reply = s.recv(1024)
-            except (ConnectionResetError, TimeoutError):
+                reply = s.recv(1024)  # kubectl closes the connection (a hang fails with a timeout)
+            except ConnectionResetError:
                 reply = b""
         assert reply == b"", reply  # nothing answers in the pod: the connection closes with no data
         # kubectl's report, with the kubelet's reason (Kubernetes: "error forwarding port 9999 to pod ...")
