@@ -18,11 +18,15 @@ does no keep-alive) -> then, one after the other:
   port-forward     ``kubectl port-forward pod/web LOCAL:8080`` (and ``mkctl port-forward`` when mkctl
                    has it); bench_traffic's load generator on the host, one new connection per request,
                    1 and ``--connections`` at a time, ``GET /`` through 127.0.0.1:LOCAL against the pod
-                   IP directly through the Docker bridge; then the download rate of ``/big`` through
-                   the forward against direct. The CPU of the apiserver, the kubelet, kubectl and
-                   dockerd during each load run is measured (bench_traffic.CpuMeter); ``--profile``
-                   records the apiserver and the kubelet with py-spy during the concurrent forward run
-                   and prints the functions that dominate.
+                   IP directly through the Docker bridge, interleaved; the download rate of ``/big``
+                   through the forward against direct; how long the server's close takes to reach the
+                   client through the forward; and in this process (bench.forwardclients), one v4
+                   port-forward WebSocket per GET through the API server against straight to the
+                   kubelet (with the API server's bearer token): the relay's share. The CPU of the
+                   apiserver, the kubelet, the forwarder and dockerd during each load run is measured
+                   (bench_traffic.CpuMeter); ``--profile`` records the apiserver and the kubelet with
+                   py-spy (bench.pyspy) during the concurrent kubectl forward run, the kubectl
+                   downloads and the kubectl exec cat, and prints the functions that dominate.
 
 Percentiles are nearest-rank. Run: ``.venv/bin/python bench/bench_streams.py [--runs 30]
 [--duration 5] [--connections 16] [--big-mb 20] [--profile]``; a run takes about 2 minutes.
@@ -33,10 +37,10 @@ network and the temporary directory).
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,7 +50,7 @@ import uuid
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -57,7 +61,9 @@ os.environ.setdefault("MINIK8S_SANDBOX_IMAGE", "minik8s/busybox:1")  # no regist
 from bench.bench_pod_start import pct  # noqa: E402
 from bench.bench_traffic import CpuMeter, container_pid, fmt_ms, load_on_host, loadavg, machine_line  # noqa: E402
 from bench.pyspy import Profiles  # noqa: E402
+from bench.forwardclients import Forward, download, get_through_forward  # noqa: E402
 from cli.processes import free_port  # noqa: E402
+from machinery import kubeletauth  # noqa: E402
 from tests.dockertest import IMAGE, checked_runtime  # noqa: E402
 from tests.e2e.dockercluster import DockerCluster, node_ready  # noqa: E402
 
@@ -99,7 +105,7 @@ def timed(argv: list[str], env: dict[str, str] | None = None, timeout: float = 1
     return time.monotonic() - t0, rc, n, err.decode(errors="replace")[-500:]
 
 
-def repeat(cases: dict[str, Callable[[], None]], runs: int, failed: dict[str, str]) -> dict[str, list[float]]:
+def repeat(cases: Mapping[str, Callable[[], object]], runs: int, failed: dict[str, str]) -> dict[str, list[float]]:
     """Each case once to warm up, then ``runs`` times interleaved (a, b, c, a, b, c ...) so machine noise
     hits all alike; seconds per run. A case that fails is dropped, its error kept in ``failed``."""
     out: dict[str, list[float]] = {}
@@ -118,7 +124,7 @@ def repeat(cases: dict[str, Callable[[], None]], runs: int, failed: dict[str, st
     return out
 
 
-def checked(argv: list[str], env: dict[str, str] | None, *, out_bytes: int | None = None) -> Callable[[], None]:
+def checked(argv: list[str], env: dict[str, str] | None, *, out_bytes: int | None = None) -> Callable[[], object]:
     """A case that runs ``argv`` and fails loudly on a non-zero exit or a short output."""
     def run() -> None:
         _, rc, n, err = timed(argv, env)
@@ -128,7 +134,7 @@ def checked(argv: list[str], env: dict[str, str] | None, *, out_bytes: int | Non
 
 
 def compared(what: str, ours: str, base: str, times: dict[str, list[float]], failed: dict[str, str], *,
-             rate: bool = False) -> Row:
+             rate: bool = False, ratio: bool = True) -> Row:
     """Case ``ours`` against case ``base``: latencies in seconds (p50 / p90), or rates in MB/s (the
     median, with the slowest and fastest run); the error in place of a case that failed."""
     def cell(k: str) -> str:
@@ -138,7 +144,7 @@ def compared(what: str, ours: str, base: str, times: dict[str, list[float]], fai
         if rate:
             return f"{statistics.median(v):,.0f} MB/s ({min(v):,.0f}-{max(v):,.0f})"
         return f"p50 {statistics.median(v) * 1000:,.1f} / p90 {pct(v, 90) * 1000:,.1f} ms"
-    both = times.get(ours) and times.get(base)
+    both = ratio and times.get(ours) and times.get(base)
     return Row(what, cell(ours), cell(base),
                statistics.median(times[ours]) / statistics.median(times[base]) if both else None)
 
@@ -207,60 +213,6 @@ def in_process_exec(c: DockerCluster, ns: str, cid: str, runs: int) -> Row:
                     "client", "docker", t, failed)
 
 
-class Forward:
-    """``kubectl|mkctl port-forward ... LOCAL:8080`` running (its output in a file: kubectl prints a
-    line per connection, which would fill a pipe), until it answers HTTP; stopped by its pid."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], port: int, log: Path) -> None:
-        self.port, self.log = port, log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen([*argv, f"{port}:8080"], stdout=out, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{' '.join(argv)} exited {self.proc.returncode}: {self.output()}")
-            try:
-                download("127.0.0.1", port, "/", None, timeout=5)
-                return
-            except (OSError, RuntimeError) as e:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"{' '.join(argv)}: no answer on 127.0.0.1:{port} ({e}): {self.output()}")
-                time.sleep(0.2)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-1500:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
-def download(host: str, port: int, path: str, size: int | None, *, timeout: float = 60) -> None:
-    """``GET path`` on a new connection, read to the end; RuntimeError unless the answer is 200 with
-    ``size`` body bytes (any size when None)."""
-    with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = s.recv(65536)
-            if not chunk:
-                raise RuntimeError(f"connection closed after {len(head)} bytes of the answer's head")
-            head += chunk
-        head, body = head.split(b"\r\n\r\n", 1)
-        n = len(body)
-        while chunk := s.recv(1 << 20):
-            n += len(chunk)
-    status = head.split(b"\r\n", 1)[0]
-    if b" 200 " not in status + b" " or (size is not None and n != size):
-        raise RuntimeError(f"GET {path}: {status.decode(errors='replace')}, {n} body bytes (want {size})")
-
-
 def forward_rows(ns: str, pod_ip: str, *, env: dict[str, str], pids: dict[str, int], args: argparse.Namespace,
                  big: int, tmp: Path) -> list[Row]:
     """HTTP through ``port-forward`` (kubectl, and mkctl when it has it) against the pod IP directly,
@@ -289,9 +241,11 @@ def forward_rows(ns: str, pod_ip: str, *, env: dict[str, str], pids: dict[str, i
                     res[name, conns] = load_on_host({"fresh": True, "warmup": args.warmup, "duration": args.duration,
                                                      "targets": [[host, port]], "connections": conns})
                 print(f"{name:>7} {conns:>2} at a time: {describe(res[name, conns], meter)}", flush=True)
-        cases: dict[str, Callable[[], None]] = {"direct": partial(download, pod_ip, 8080, "/big", big)}
+        cases: dict[str, Callable[[], object]] = {"direct": partial(download, pod_ip, 8080, "/big", big)}
         cases.update({name: partial(download, "127.0.0.1", f.port, "/big", big) for name, f in fwds.items()})
         mbs = {k: [big / 1e6 / s for s in v] for k, v in repeat(cases, args.tput_runs, failed).items()}
+        eof = {k: [download(*target, "/", args.small, to_eof=True) for _ in range(3)]
+               for k, target in {"direct": (pod_ip, 8080), **{n: ("127.0.0.1", f.port) for n, f in fwds.items()}}.items()}
         if "kubectl" in mbs:
             with Profiles(pids, ("apiserver", "kubelet"), tmp, "3 downloads of /big through the kubectl forward",
                           enabled=args.profile):
@@ -310,7 +264,32 @@ def forward_rows(ns: str, pod_ip: str, *, env: dict[str, str], pids: dict[str, i
                             http_cell(base), r["rps"] / base["rps"] if r and base["rps"] else None))
         rows.append(compared(f"{name} port-forward, `GET /big` ({big >> 20} MiB) vs pod IP", name, "direct", mbs,
                              failed, rate=True))
+        rows.append(compared(f"{name} port-forward: the server's close reaches the client after the answer's last "
+                             "byte (3 runs) vs pod IP", name, "direct", eof, failed, ratio=False))
     return rows
+
+
+def ws_forward_rows(c: DockerCluster, ns: str, node: str, *, args: argparse.Namespace, big: int) -> list[Row]:
+    """In this process, one v4 port-forward WebSocket per GET (bench.wsforward): through the API
+    server against straight to the kubelet (with the API server's bearer token): the relay's share."""
+    status = (c.get(f"/api/v1/nodes/{node}") or {}).get("status") or {}
+    ip = next(a["address"] for a in status.get("addresses") or [] if a.get("type") == "InternalIP")
+    kubelet = f"http://{ip}:{status['daemonEndpoints']['kubeletEndpoint']['Port']}"
+    secret = c.get(f"/api/v1/namespaces/{kubeletauth.SECRET_NAMESPACE}/secrets/{kubeletauth.SECRET_NAME}") or {}
+    token = base64.b64decode((secret.get("data") or {}).get(kubeletauth.TOKEN_KEY, "")).decode()
+    paths = {"apiserver": (c.url, f"/api/v1/namespaces/{ns}/pods/{POD}/portforward", None),
+             "kubelet": (kubelet, f"/portforward/{ns}/{POD}", token)}
+    failed: dict[str, str] = {}
+    small = {k: partial(get_through_forward, url, path, token=tok, request_path="/", size=args.small)
+             for k, (url, path, tok) in paths.items()}
+    lat = repeat(small, args.runs, failed)
+    large = {k: partial(get_through_forward, url, path, token=tok, request_path="/big", size=big)
+             for k, (url, path, tok) in paths.items()}
+    mbs = {k: [big / 1e6 / s for s in v] for k, v in repeat(large, args.tput_runs, failed).items()}
+    return [compared(f"in one process, a v4 port-forward WebSocket per `GET /` ({args.small} B): through the API "
+                     "server vs straight to the kubelet", "apiserver", "kubelet", lat, failed),
+            compared(f"in one process, v4 port-forward `GET /big` ({big >> 20} MiB): through the API server vs "
+                     "straight to the kubelet", "apiserver", "kubelet", mbs, failed, rate=True)]
 
 
 def http_cell(r: dict[str, Any]) -> str:
@@ -366,6 +345,7 @@ def bench(args: argparse.Namespace) -> None:
                     rows += exec_rows(c, ns, cid, env=env, pids=pids, args=args, big=big, tmp=tmp)
                 else:
                     rows += forward_rows(ns, pod_ip, env=env, pids=pids, args=args, big=big, tmp=tmp)
+                    rows += ws_forward_rows(c, ns, node, args=args, big=big)
             except Exception as e:  # noqa: BLE001 - say what failed, measure the rest
                 failed.append(f"{part}: {type(e).__name__}: {e}")
                 print(f"!! {failed[-1]}", file=sys.stderr, flush=True)
