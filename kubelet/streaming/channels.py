@@ -73,6 +73,18 @@ async def _wait_fd(fd: int, *, write: bool) -> None:
         (loop.remove_writer if write else loop.remove_reader)(fd)
 
 
+async def discard_until_end(stream: StdioStream, *, timeout: float) -> bool:
+    """Reads and drops the stream's output until its end (True) or ``timeout`` (False)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while (chunks := stream.read()) is not None:
+                if not chunks:
+                    await _wait_fd(stream.fileno(), write=False)
+    except TimeoutError:
+        return False
+    return True
+
+
 class ChannelSession:
     """The upgraded WebSocket of one exec or attach, speaking ``protocol``'s channels."""
 
@@ -177,4 +189,4 @@ class ChannelSession:
                     stream.close_write()
 
 
-__all__ = ["ChannelSession", "Resize", "StreamOptions", "parse_bool", "parse_options"]
+__all__ = ["ChannelSession", "Resize", "StreamOptions", "discard_until_end", "parse_bool", "parse_options"]

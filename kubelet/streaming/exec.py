@@ -33,7 +33,7 @@ from aiohttp import web
 from kubelet.cri import ContainerRuntimeError, RuntimeConflict, StdioStream
 from machinery import remotecommand as rc
 
-from .channels import ChannelSession, StreamOptions, parse_options
+from .channels import ChannelSession, StreamOptions, discard_until_end, parse_options
 from .context import ContainerTarget, StreamError, StreamingContext
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 # After the output ends the engine may need a moment to record the exit code (dockershim polled too).
 EXIT_CODE_POLLS = 20
 EXIT_CODE_POLL_INTERVAL = 0.05
+# How long a TTY exec whose client left may take to end after its ^D before its connection closes.
+HANGUP_GRACE = 2.0
 # The first resize may arrive before the engine has started the process ("not running"): retried.
 RESIZE_RETRIES = 5
 
@@ -112,11 +114,14 @@ async def _serve(session: ChannelSession, stream: StdioStream, ctx: StreamingCon
         if not ended:
             if stream.tty and session.opts.stdin and stream.exec_id is not None:
                 # A hang-up as a terminal sees it: EOF (^D) ends the shell at its prompt; Docker itself
-                # keeps a TTY exec's process alive when its connection closes.
+                # keeps a TTY exec's process alive when its connection closes. The connection stays
+                # a moment, so the engine reads the ^D before it sees the close.
                 try:
                     stream.write(b"\x04")
+                    stream.close_write()
                 except ConnectionError:
                     pass
+                await discard_until_end(stream, timeout=HANGUP_GRACE)
             return  # the client left: nobody to tell
         status = rc.success_status()
         if stream.exec_id is not None:

@@ -153,7 +153,8 @@ _API_RESOURCES = {
     "resources": [
         {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod", "shortNames": ["po"],
          "verbs": ["get", "list"]},
-        {"name": "pods/exec", "singularName": "", "namespaced": True, "kind": "PodExecOptions", "verbs": ["create", "get"]},
+        {"name": "pods/exec", "singularName": "", "namespaced": True, "kind": "PodExecOptions",
+         "verbs": ["create", "get"]},
         {"name": "pods/attach", "singularName": "", "namespaced": True, "kind": "PodAttachOptions",
          "verbs": ["create", "get"]},
         {"name": "pods/portforward", "singularName": "", "namespaced": True, "kind": "PodPortForwardOptions",
@@ -233,7 +234,8 @@ class Harness:
         path.write_text(
             "apiVersion: v1\nkind: Config\n"
             f"clusters:\n- name: harness\n  cluster:\n    server: {self.url}\n"
-            f"contexts:\n- name: harness\n  context:\n    cluster: harness\n    user: harness\n    namespace: {namespace}\n"
+            "contexts:\n- name: harness\n  context:\n    cluster: harness\n    user: harness\n"
+            f"    namespace: {namespace}\n"
             "current-context: harness\nusers:\n- name: harness\n  user: {}\n")
         return path
 

@@ -89,7 +89,8 @@ class Pod:
         self.ids = ids
         self.env = dict(os.environ, KUBECONFIG=str(kubeconfig), KUBECACHEDIR=str(kubeconfig.parent / "cache"))
 
-    def kubectl(self, *args: str, input: bytes | None = None, timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
+    def kubectl(self, *args: str, input: bytes | None = None,
+                timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run([KUBECTL, *args], input=input, env=self.env, capture_output=True, timeout=timeout)
 
     def ws_url(self, what: str, query: str, pod: str = "web") -> str:
@@ -128,7 +129,8 @@ async def _session(url: str, protocol: str | None, *, send: Sequence[bytes | str
     channels: dict[int, bytes] = {}
     first = None
     async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(url, protocols=(protocol,) if protocol else (), timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
+        async with http.ws_connect(url, protocols=(protocol,) if protocol else (),
+                                   timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
             for m in send:
                 await (ws.send_str(m) if isinstance(m, str) else ws.send_bytes(m))
             async with asyncio.timeout(timeout):
@@ -321,20 +323,25 @@ class Terminal:
         os.close(self.master)
 
 
+def _shell_sees_size(term: Terminal, rows: int, cols: int, timeout: float = 15) -> None:
+    """Asks the shell for its terminal's size until it is rows x cols (a resize travels
+    asynchronously; kubectl attach even sends size+1 first to force a redraw)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        term.send(b"stty size; echo ma''rk\r")
+        size = term.expect(rb"(\d+) (\d+)\r\n.*mark", timeout=max(1.0, deadline - time.monotonic())).groups()
+        if size == (str(rows).encode(), str(cols).encode()):
+            return
+        assert time.monotonic() < deadline, f"the shell still sees {size}"
+        time.sleep(0.2)
+
+
 def test_kubectl_exec_tty_sees_resize(pod: Pod) -> None:
     term = Terminal([KUBECTL, "exec", "-it", "web", "-c", "main", "--", "sh"], pod.env, rows=30, cols=100)
     try:
-        term.send(b"stty size; echo ma''rk\r")
-        term.expect(rb"30 100\r\n.*mark", timeout=15)
+        _shell_sees_size(term, 30, 100)
         term.resize(40, 120)  # SIGWINCH to kubectl -> the resize channel -> Docker's exec resize
-        deadline = time.monotonic() + 10
-        while True:
-            term.send(b"stty size; echo ma''rk\r")
-            size = term.expect(rb"(\d+) (\d+)\r\n.*mark").groups()
-            if size == (b"40", b"120"):
-                break
-            assert time.monotonic() < deadline, f"the shell still sees {size}"
-            time.sleep(0.2)
+        _shell_sees_size(term, 40, 120)
         term.send(b"exit 7\r")
         assert term.proc.wait(10) == 7
     finally:
@@ -344,8 +351,7 @@ def test_kubectl_exec_tty_sees_resize(pod: Pod) -> None:
 def test_kubectl_attach_tty(pod: Pod) -> None:
     term = Terminal([KUBECTL, "attach", "-it", "web", "-c", "tty"], pod.env, rows=21, cols=91)
     try:
-        term.send(b"stty size; echo ma''rk\r")
-        term.expect(rb"21 91\r\n.*mark", timeout=15)
+        _shell_sees_size(term, 21, 91)
     finally:
         term.close()  # kills kubectl: the container goes on
     assert pod.runtime.inspect(pod.ids["tty"]).running
