@@ -103,6 +103,7 @@ class Kubelet:
         try:
             await self.node.check_runtime()
             self.credential.start()
+            await self.credential.wait_read(5.0)
             await self._start_server()
             await self._retrying("registering the node", self.node.register)
             self.pods.add_handler(self.worker.on_pod, self.worker.on_pod_update, self.worker.on_pod_deleted)

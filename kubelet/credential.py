@@ -81,6 +81,15 @@ class KubeletCredential:
         if self._task is None:
             self._task = self.secrets.start()
 
+    async def wait_read(self, timeout_s: float) -> bool:
+        """Until the Secret's first list is in (the kubelet publishes its port after that, so the
+        API server's first call is not refused with 503); False after ``timeout_s``."""
+        if await self.secrets.wait_synced(timeout_s) and self.token is not None:
+            return True
+        log.warning("no API server credential (Secret %s/%s) yet: the kubelet's API answers 503 until it comes",
+                    SECRET_NAMESPACE, SECRET_NAME)
+        return False
+
     async def stop(self) -> None:
         self.secrets.stop()
         if self._task is not None:

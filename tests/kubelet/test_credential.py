@@ -90,6 +90,7 @@ class Node:
     def __init__(self, api: httpx.Client, proc: ComponentProcess) -> None:
         self.api = api
         self.proc = proc
+        self.first_answer = 0  # the status of the first call with the token, right after the port is published
 
     def url(self) -> str:
         node = self.api.get(f"/api/v1/nodes/{NODE}").json()
@@ -102,18 +103,21 @@ class Node:
 def kubelet(apiserver: ApiServerProcess, network: NetworkInfo, runtime: DockerRuntime,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     root: Path = tmp_path_factory.mktemp("kubelet-cred")
+    api = httpx.Client(base_url=apiserver.url, timeout=15)
+    token = api_server_token(api)
     proc = ComponentProcess.start("kubelet", "--server", apiserver.url, "--node-name", NODE,
                                   "--pod-network-name", network.name, "--pod-network-subnet", network.subnet,
                                   "--kubelet-port", "0", "--address", "127.0.0.1", "--root-dir", str(root),
                                   "--lease-renew-interval", "1", "--sync-interval", "0.5", "--no-service-proxy")
-    api = httpx.Client(base_url=apiserver.url, timeout=15)
     try:
         def published() -> bool:
             r = api.get(f"/api/v1/nodes/{NODE}")
             return r.status_code == 200 and bool(r.json()["status"].get("daemonEndpoints"))
 
         wait_for(published, timeout=30, what="the kubelet's Node", diagnose=proc.logs)
-        yield Node(api, proc)
+        node = Node(api, proc)
+        node.first_answer = httpx.get(f"{node.url()}/metrics/resource", headers=authorization_header(token)).status_code
+        yield node
     finally:
         proc.stop()
         api.delete(f"/api/v1/nodes/{NODE}")
@@ -143,9 +147,8 @@ def test_requests_without_the_api_servers_credential_are_refused(kubelet: Node, 
              f"/containerLogs/{ns}/talker/main", "/stats/summary", "/metrics/resource"]
     with httpx.Client(base_url=base, timeout=15) as k:
         assert (k.get("/healthz").status_code, k.get("/healthz").text) == (200, "ok")
-        # The kubelet reads the Secret through its informer; until then the answer is 503.
-        wait_for(lambda: k.get(paths[3], headers=authorization_header(token)).status_code == 200, timeout=20,
-                 what="the kubelet to accept the API server's token", diagnose=kubelet.proc.logs)
+        # The kubelet read the Secret before it published its port: no 503 window for the API server.
+        assert kubelet.first_answer == 200
         for path in paths:
             r = k.get(path)
             assert (r.status_code, r.text.strip()) == (401, UNAUTHORIZED.message), path
