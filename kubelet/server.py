@@ -30,20 +30,17 @@ The kubelet tells this app which Docker container is "the" container of a pod th
 
 Every short blocking engine call (``runtime.logs``, ``inspect``, ``list``) runs through
 ``run_blocking``, the kubelet's thread pool (kubelet.blocking). ``runtime.follow_logs`` is a
-blocking iterator: each follow gets a daemon thread of its own (never a pool's thread, which a
-quiet container would hold forever) that hands chunks to the event
-loop through an ``asyncio.Queue``; when the client goes away the iterator is interrupted (its
-engine connection is shut down) so the thread ends at once.
+blocking iterator: each follow gets a daemon thread of its own (kubelet.logfollow; never a pool's
+thread, which a quiet container would hold forever).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Iterator, Mapping, Protocol
+from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from aiohttp import web
 
@@ -64,6 +61,7 @@ from .cri import (
     ContainerRuntimeError,
     RuntimeUnavailable,
 )
+from .logfollow import follow, interrupt_follow
 from .streaming.context import StreamingContext
 from .streaming.routes import add_routes as add_streaming_routes
 
@@ -139,95 +137,6 @@ class LogOptions:
 
     def runtime_kwargs(self) -> dict[str, Any]:
         return {"tail": self.tail, "since": self.since, "timestamps": self.timestamps}
-
-
-# ---------------------------------------------------------------------------------------------
-# Following a blocking iterator from asyncio
-
-
-def interrupt_follow(it: Iterator[bytes]) -> None:
-    """Stops a ``runtime.follow_logs`` iterator from another thread.
-
-    A generator that is blocked inside the engine read cannot be ``close()``d from another
-    thread ("generator already executing"): shut its engine stream down instead (the Docker SDK's
-    ``CancellableStream.close`` shuts the socket, which wakes the blocked read). Best effort."""
-    try:
-        close = getattr(it, "close", None)
-        if close is not None:
-            close()
-            return
-    except ValueError:
-        pass  # executing in the follower thread right now
-    except Exception:  # noqa: BLE001 - stopping is best effort
-        return
-    frame = getattr(it, "gi_frame", None)
-    if frame is None:
-        return
-    try:
-        for value in list(frame.f_locals.values()):
-            if value is not it and hasattr(value, "close") and type(value).__name__ == "CancellableStream":
-                value.close()
-    except Exception:  # noqa: BLE001
-        log.debug("could not interrupt a log follow", exc_info=True)
-
-
-async def _follow(runtime: ContainerRuntime, container_id: str, opts: LogOptions,
-                  write: Callable[[bytes], Awaitable[None]]) -> None:
-    """Streams ``follow_logs`` into ``write`` until the container stops or ``write`` fails."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=256)
-    stop = threading.Event()
-    holder: dict[str, Iterator[bytes]] = {}
-    opened = threading.Event()
-
-    def put(item: bytes | BaseException | None) -> None:
-        # Blocks the follower (back pressure) until the loop took the item, or the request ended.
-        fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-        while not stop.is_set():
-            try:
-                fut.result(timeout=0.5)
-                return
-            except TimeoutError:
-                continue
-            except Exception:  # noqa: BLE001 - the loop is gone
-                return
-        fut.cancel()
-
-    def pump() -> None:
-        try:
-            it = runtime.follow_logs(container_id, **opts.runtime_kwargs())
-            holder["it"] = it
-            opened.set()
-            if stop.is_set():
-                interrupt_follow(it)
-                return
-            for chunk in it:
-                if stop.is_set():
-                    break
-                if chunk:
-                    put(chunk)
-        except BaseException as e:  # noqa: BLE001 - handed to the loop
-            if not stop.is_set():
-                put(e)
-        finally:
-            opened.set()
-            put(None)
-
-    thread = threading.Thread(target=pump, name=f"follow-logs-{container_id[:12]}", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = await queue.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            await write(item)
-    finally:
-        stop.set()
-        it = holder.get("it")
-        if it is not None and thread.is_alive():
-            interrupt_follow(it)  # a socket shutdown: does not block
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,7 +232,7 @@ def build_app(runtime: ContainerRuntime, resolve: Resolver, *, run_blocking: Run
                 raise _LimitReached()
 
         try:
-            await _follow(runtime, container_id, opts, write)
+            await follow(runtime, container_id, opts.runtime_kwargs(), write)
         except _LimitReached:
             pass
         except (ConnectionError, asyncio.CancelledError):
