@@ -12,7 +12,7 @@ Data flow (``kubectl exec -it web -- sh``; the API server relays the same messag
       -> the stream ends: runtime.exec_exit_code -> the status on the error channel
          (Success, or NonZeroExitCode with the code: kubectl exits with it) -> close
       -> the client leaves first: the exec's connection is closed, so the process reads EOF on
-         its stdin (a TTY gets ^D first: Docker keeps a TTY exec alive otherwise); nothing else is written
+         its stdin (a TTY gets ^Ds first: Docker keeps a TTY exec alive otherwise); nothing else is written
 
 attach is the same against ``runtime.attach_stream`` (output from now on; stdin only when the
 container was made with ``stdin: true``; resize -> runtime.resize); it ends with Success when the
@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 # After the output ends the engine may need a moment to record the exit code (dockershim polled too).
 EXIT_CODE_POLLS = 20
 EXIT_CODE_POLL_INTERVAL = 0.05
-# How long a TTY exec whose client left may take to end after its ^D before its connection closes.
+# How long a TTY exec whose client left may take to end after its ^Ds before its connection closes.
 HANGUP_GRACE = 2.0
+HANGUP_TRIES = 4
 # The first resize may arrive before the engine has started the process ("not running"): retried.
 RESIZE_RETRIES = 5
 
@@ -103,6 +104,19 @@ async def _exit_code(ctx: StreamingContext, exec_id: str) -> int | None:
     return None
 
 
+async def _hang_up(stream: StdioStream) -> None:
+    """A TTY exec whose client left: Docker keeps its process alive when the connection closes, so
+    it gets EOF as a terminal gives it (^D, which ends a shell at its prompt), again until it ends
+    (a ^D typed while the shell is between two lines may be flushed) or HANGUP_GRACE passes."""
+    for _ in range(HANGUP_TRIES):
+        try:
+            stream.write(b"\x04")
+        except ConnectionError:
+            return
+        if await discard_until_end(stream, timeout=HANGUP_GRACE / HANGUP_TRIES):
+            return
+
+
 async def _serve(session: ChannelSession, stream: StdioStream, ctx: StreamingContext, *,
                  resize: Any, command: Sequence[str] | None) -> None:
     """Relays, then writes the ending status (exec: from the exit code; attach: Success)."""
@@ -113,15 +127,7 @@ async def _serve(session: ChannelSession, stream: StdioStream, ctx: StreamingCon
         ended = await session.run(stream, resize=on_resize)
         if not ended:
             if stream.tty and session.opts.stdin and stream.exec_id is not None:
-                # A hang-up as a terminal sees it: EOF (^D) ends the shell at its prompt; Docker itself
-                # keeps a TTY exec's process alive when its connection closes. The connection stays
-                # a moment, so the engine reads the ^D before it sees the close.
-                try:
-                    stream.write(b"\x04")
-                    stream.close_write()
-                except ConnectionError:
-                    pass
-                await discard_until_end(stream, timeout=HANGUP_GRACE)
+                await _hang_up(stream)
             return  # the client left: nobody to tell
         status = rc.success_status()
         if stream.exec_id is not None:

@@ -329,7 +329,9 @@ def _shell_sees_size(term: Terminal, rows: int, cols: int, timeout: float = 15) 
     deadline = time.monotonic() + timeout
     while True:
         term.send(b"stty size; echo ma''rk\r")
-        size = term.expect(rb"(\d+) (\d+)\r\n.*mark", timeout=max(1.0, deadline - time.monotonic())).groups()
+        # "stty: standard input": the first size is still on its way (Docker sizes an exec after its start)
+        size = term.expect(rb"(?:(\d+) (\d+)|stty: [^\r\n]*)\r\nmark",
+                           timeout=max(1.0, deadline - time.monotonic())).groups()
         if size == (str(rows).encode(), str(cols).encode()):
             return
         assert time.monotonic() < deadline, f"the shell still sees {size}"
