@@ -60,8 +60,8 @@ os.environ.setdefault("MINIK8S_SANDBOX_IMAGE", "minik8s/busybox:1")  # no regist
 
 from bench.bench_pod_start import pct  # noqa: E402
 from bench.bench_traffic import CpuMeter, container_pid, fmt_ms, load_on_host, loadavg, machine_line  # noqa: E402
-from bench.pyspy import Profiles  # noqa: E402
 from bench.forwardclients import Forward, download, get_through_forward  # noqa: E402
+from bench.pyspy import Profiles  # noqa: E402
 from cli.processes import free_port  # noqa: E402
 from machinery import kubeletauth  # noqa: E402
 from tests.dockertest import IMAGE, checked_runtime  # noqa: E402
@@ -92,7 +92,7 @@ class Row:
     ratio: float | None
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> tuple[float, int, int, str]:
+def timed(argv: list[str], env: dict[str, str] | None = None, *, timeout: float = 120) -> tuple[float, int, int, str]:
     """Runs ``argv`` to its end: (seconds from start to exit, exit code, stdout bytes, stderr tail)."""
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -133,7 +133,7 @@ def checked(argv: list[str], env: dict[str, str] | None, *, out_bytes: int | Non
     return run
 
 
-def compared(what: str, ours: str, base: str, times: dict[str, list[float]], failed: dict[str, str], *,
+def compared(what: str, times: dict[str, list[float]], *, ours: str, base: str, failed: dict[str, str],
              rate: bool = False, ratio: bool = True) -> Row:
     """Case ``ours`` against case ``base``: latencies in seconds (p50 / p90), or rates in MB/s (the
     median, with the slowest and fastest run); the error in place of a case that failed."""
@@ -155,7 +155,7 @@ def has_verb(verb: str) -> bool:
                           env={**os.environ, "PYTHONPATH": str(ROOT)}).returncode == 0
 
 
-def exec_rows(c: DockerCluster, ns: str, cid: str, *, env: dict[str, str], pids: dict[str, int],
+def exec_rows(c: DockerCluster, ns: str, *, cid: str, env: dict[str, str], pids: dict[str, int],
               args: argparse.Namespace, big: int, tmp: Path) -> list[Row]:
     """Exec latency (kubectl, mkctl, the official client) and throughput against Docker's exec."""
     kexec = ["kubectl", "-n", ns, "exec", POD, "--"]
@@ -169,30 +169,33 @@ def exec_rows(c: DockerCluster, ns: str, cid: str, *, env: dict[str, str], pids:
         cases["mkctl"] = checked([*mexec, "true"], env)
         cases["mkctl get"] = checked([*MKCTL, "-n", ns, "get", "pod", POD, "-o", "name"], env)
     lat = repeat(cases, args.runs, failed)
-    rows = [compared("`kubectl exec web -- true` vs `docker exec C true`", "kubectl", "docker", lat, failed),
-            compared("`kubectl get pod web` (kubectl's start + 1 GET, for reference) vs `docker exec C true`",
-                     "get", "docker", lat, failed)]
+    rows = [compared("`kubectl exec web -- true` vs `docker exec C true`", lat, ours="kubectl", base="docker",
+                     failed=failed),
+            compared("`kubectl get pod web` (kubectl's start + 1 GET, for reference) vs `docker exec C true`", lat,
+                     ours="get", base="docker", failed=failed)]
     if mkctl:
-        rows.append(compared("`mkctl exec web -- true` vs `docker exec C true`", "mkctl", "docker", lat, failed))
-        rows.append(compared("`mkctl get pod web` (mkctl's start + 1 GET, for reference) vs `docker exec C true`",
-                             "mkctl get", "docker", lat, failed))
-    rows.append(in_process_exec(c, ns, cid, args.runs))
+        rows.append(compared("`mkctl exec web -- true` vs `docker exec C true`", lat, ours="mkctl", base="docker",
+                             failed=failed))
+        rows.append(compared("`mkctl get pod web` (mkctl's start + 1 GET, for reference) vs `docker exec C true`", lat,
+                             ours="mkctl get", base="docker", failed=failed))
+    rows.append(in_process_exec(c, ns, cid=cid, runs=args.runs))
     tput = {"kubectl": checked([*kexec, "cat", "/www/big"], env, out_bytes=big),
             "docker": checked([*dexec, "cat", "/www/big"], None, out_bytes=big)}
     if mkctl:
         tput["mkctl"] = checked([*mexec, "cat", "/www/big"], env, out_bytes=big)
     mbs = {k: [big / 1e6 / s for s in v] for k, v in repeat(tput, args.tput_runs, failed).items()}
     if "kubectl" in mbs:
-        with Profiles(pids, ("apiserver", "kubelet"), tmp, "3 runs of kubectl exec cat /www/big", enabled=args.profile):
+        with Profiles(pids, ("apiserver", "kubelet"), out=tmp, label="3 runs of kubectl exec cat /www/big",
+                      enabled=args.profile):
             for _ in range(3):
                 tput["kubectl"]()
     for who in [k for k in tput if k != "docker"]:
-        rows.append(compared(f"`{who} exec web -- cat /www/big` ({big >> 20} MiB) vs `docker exec`", who, "docker",
-                             mbs, failed, rate=True))
+        rows.append(compared(f"`{who} exec web -- cat /www/big` ({big >> 20} MiB) vs `docker exec`", mbs, ours=who,
+                             base="docker", failed=failed, rate=True))
     return rows
 
 
-def in_process_exec(c: DockerCluster, ns: str, cid: str, runs: int) -> Row:
+def in_process_exec(c: DockerCluster, ns: str, *, cid: str, runs: int) -> Row:
     """The official client's ``stream()`` exec against the Docker SDK's exec, both in this process."""
     from kubernetes import client as kclient, config as kconfig
     from kubernetes.stream import stream
@@ -209,8 +212,8 @@ def in_process_exec(c: DockerCluster, ns: str, cid: str, runs: int) -> Row:
 
     failed: dict[str, str] = {}
     t = repeat({"client": k8s, "docker": docker}, runs, failed)
-    return compared("in one process: the official client's `stream()` exec true vs the Docker SDK's exec",
-                    "client", "docker", t, failed)
+    return compared("in one process: the official client's `stream()` exec true vs the Docker SDK's exec", t,
+                    ours="client", base="docker", failed=failed)
 
 
 def forward_rows(ns: str, pod_ip: str, *, env: dict[str, str], pids: dict[str, int], args: argparse.Namespace,
@@ -225,30 +228,29 @@ def forward_rows(ns: str, pod_ip: str, *, env: dict[str, str], pids: dict[str, i
     failed: dict[str, str] = {}
     for name, argv in argvs.items():
         try:
-            fwds[name] = Forward(argv, env, free_port(), tmp / f"{name}-port-forward.log")
+            fwds[name] = Forward(argv, env, port=free_port(), log=tmp / f"{name}-port-forward.log")
         except RuntimeError as e:
             failed[name] = str(e)
             print(f"!! {name} port-forward failed: {e}", file=sys.stderr, flush=True)
     try:
         res: dict[tuple[str, int], dict[str, Any]] = {}
+        targets = {"direct": (pod_ip, 8080), **{k: ("127.0.0.1", f.port) for k, f in fwds.items()}}
         for conns in levels:
-            targets = {"direct": (pod_ip, 8080), **{k: ("127.0.0.1", f.port) for k, f in fwds.items()}}
             for name, (host, port) in targets.items():
                 extra = {name: fwds[name].proc.pid} if name in fwds else {}
                 with CpuMeter({**pids, **extra}) as meter, Profiles(
-                        pids, ("apiserver", "kubelet"), tmp, f"{conns} at a time through the {name} forward",
+                        pids, ("apiserver", "kubelet"), out=tmp, label=f"{conns} at a time through the {name} forward",
                         enabled=args.profile and conns > 1 and name == "kubectl"):
                     res[name, conns] = load_on_host({"fresh": True, "warmup": args.warmup, "duration": args.duration,
                                                      "targets": [[host, port]], "connections": conns})
                 print(f"{name:>7} {conns:>2} at a time: {describe(res[name, conns], meter)}", flush=True)
-        cases: dict[str, Callable[[], object]] = {"direct": partial(download, pod_ip, 8080, "/big", big)}
-        cases.update({name: partial(download, "127.0.0.1", f.port, "/big", big) for name, f in fwds.items()})
+        cases: dict[str, Callable[[], object]] = {"direct": partial(download, pod_ip, 8080, path="/big", size=big)}
+        cases.update({name: partial(download, "127.0.0.1", f.port, path="/big", size=big) for name, f in fwds.items()})
         mbs = {k: [big / 1e6 / s for s in v] for k, v in repeat(cases, args.tput_runs, failed).items()}
-        eof = {k: [download(*target, "/", args.small, to_eof=True) for _ in range(3)]
-               for k, target in {"direct": (pod_ip, 8080), **{n: ("127.0.0.1", f.port) for n, f in fwds.items()}}.items()}
+        eof = {k: [download(*t, path="/", size=args.small, to_eof=True) for _ in range(3)] for k, t in targets.items()}
         if "kubectl" in mbs:
-            with Profiles(pids, ("apiserver", "kubelet"), tmp, "3 downloads of /big through the kubectl forward",
-                          enabled=args.profile):
+            with Profiles(pids, ("apiserver", "kubelet"), out=tmp,
+                          label="3 downloads of /big through the kubectl forward", enabled=args.profile):
                 for _ in range(3):
                     cases["kubectl"]()
     finally:
@@ -262,14 +264,14 @@ def forward_rows(ns: str, pod_ip: str, *, env: dict[str, str], pids: dict[str, i
             ours = http_cell(r) if r else "failed: " + " ".join(failed.get(name, "not run").split())[:300]
             rows.append(Row(f"{name} port-forward, {conns} at a time, `GET /` ({args.small} B) vs pod IP", ours,
                             http_cell(base), r["rps"] / base["rps"] if r and base["rps"] else None))
-        rows.append(compared(f"{name} port-forward, `GET /big` ({big >> 20} MiB) vs pod IP", name, "direct", mbs,
-                             failed, rate=True))
+        rows.append(compared(f"{name} port-forward, `GET /big` ({big >> 20} MiB) vs pod IP", mbs, ours=name,
+                             base="direct", failed=failed, rate=True))
         rows.append(compared(f"{name} port-forward: the server's close reaches the client after the answer's last "
-                             "byte (3 runs) vs pod IP", name, "direct", eof, failed, ratio=False))
+                             "byte (3 runs) vs pod IP", eof, ours=name, base="direct", failed=failed, ratio=False))
     return rows
 
 
-def ws_forward_rows(c: DockerCluster, ns: str, node: str, *, args: argparse.Namespace, big: int) -> list[Row]:
+def ws_forward_rows(c: DockerCluster, ns: str, *, node: str, args: argparse.Namespace, big: int) -> list[Row]:
     """In this process, one v4 port-forward WebSocket per GET (bench.wsforward): through the API
     server against straight to the kubelet (with the API server's bearer token): the relay's share."""
     status = (c.get(f"/api/v1/nodes/{node}") or {}).get("status") or {}
@@ -287,9 +289,9 @@ def ws_forward_rows(c: DockerCluster, ns: str, node: str, *, args: argparse.Name
              for k, (url, path, tok) in paths.items()}
     mbs = {k: [big / 1e6 / s for s in v] for k, v in repeat(large, args.tput_runs, failed).items()}
     return [compared(f"in one process, a v4 port-forward WebSocket per `GET /` ({args.small} B): through the API "
-                     "server vs straight to the kubelet", "apiserver", "kubelet", lat, failed),
+                     "server vs straight to the kubelet", lat, ours="apiserver", base="kubelet", failed=failed),
             compared(f"in one process, v4 port-forward `GET /big` ({big >> 20} MiB): through the API server vs "
-                     "straight to the kubelet", "apiserver", "kubelet", mbs, failed, rate=True)]
+                     "straight to the kubelet", mbs, ours="apiserver", base="kubelet", failed=failed, rate=True)]
 
 
 def http_cell(r: dict[str, Any]) -> str:
@@ -342,10 +344,10 @@ def bench(args: argparse.Namespace) -> None:
         for part in args.parts:
             try:
                 if part == "exec":
-                    rows += exec_rows(c, ns, cid, env=env, pids=pids, args=args, big=big, tmp=tmp)
+                    rows += exec_rows(c, ns, cid=cid, env=env, pids=pids, args=args, big=big, tmp=tmp)
                 else:
                     rows += forward_rows(ns, pod_ip, env=env, pids=pids, args=args, big=big, tmp=tmp)
-                    rows += ws_forward_rows(c, ns, node, args=args, big=big)
+                    rows += ws_forward_rows(c, ns, node=node, args=args, big=big)
             except Exception as e:  # noqa: BLE001 - say what failed, measure the rest
                 failed.append(f"{part}: {type(e).__name__}: {e}")
                 print(f"!! {failed[-1]}", file=sys.stderr, flush=True)

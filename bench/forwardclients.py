@@ -1,6 +1,6 @@
 """The HTTP clients of bench_streams' port-forward measurements.
 
-``download(host, port, path, size)``: one ``GET`` on a new TCP connection (to the pod IP, or to a
+``download(host, port, path=, size=)``: one ``GET`` on a new TCP connection (to the pod IP, or to a
 forward's local port), read up to the Content-Length as HTTP clients do, or on to the server's
 close (``to_eof``: how long the close takes to come through). ``Forward``: a ``kubectl|mkctl
 port-forward ... LOCAL:8080`` process, ready once a GET through it answers, stopped by its pid.
@@ -78,7 +78,7 @@ class Forward:
     """``kubectl|mkctl port-forward ... LOCAL:8080`` running (its output in a file: kubectl prints a
     line per connection, which would fill a pipe), until it answers HTTP; stopped by its pid."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], port: int, log: Path) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], *, port: int, log: Path) -> None:
         self.port, self.log = port, log
         with log.open("wb") as out:
             self.proc = subprocess.Popen([*argv, f"{port}:8080"], stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -87,7 +87,7 @@ class Forward:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{' '.join(argv)} exited {self.proc.returncode}: {self.output()}")
             try:
-                download("127.0.0.1", port, "/", None, timeout=5)
+                download("127.0.0.1", port, path="/", size=None, timeout=5)
                 return
             except (OSError, RuntimeError) as e:
                 if time.monotonic() > deadline:
@@ -108,7 +108,7 @@ class Forward:
                 self.proc.wait(10)
 
 
-def download(host: str, port: int, path: str, size: int | None, *, timeout: float = 60, to_eof: bool = False) -> float:
+def download(host: str, port: int, *, path: str, size: int | None, timeout: float = 60, to_eof: bool = False) -> float:
     """``GET path`` on a new connection, read up to the Content-Length as HTTP clients do (with
     ``to_eof`` on to the server's close); RuntimeError unless the answer is 200 with ``size`` body
     bytes (any size when None). Seconds from the last body byte to the close (0 without ``to_eof``)."""

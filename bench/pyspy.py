@@ -1,6 +1,6 @@
 """py-spy around a block of a benchmark: which functions of a running process dominate under load.
 
-Data flow: ``with Profiles(pids, ("apiserver", "kubelet"), out_dir, label, enabled=...)`` starts
+Data flow: ``with Profiles(pids, ("apiserver", "kubelet"), out=DIR, label=..., enabled=...)`` starts
 ``py-spy record --format raw`` (collapsed stacks of the active threads, 100 samples/s) on each named
 process -> the block runs its load -> SIGINT makes py-spy write its file -> ``profile_summary``
 prints how many samples, the functions most often on top of the stack (self time) and this
@@ -25,7 +25,7 @@ class Profiles:
     """``with Profiles(...)``: py-spy records the named processes (raw collapsed stacks, active threads
     only, 100 samples/s) while the block runs, then prints what dominated. Does nothing unless enabled."""
 
-    def __init__(self, pids: dict[str, int], who: tuple[str, ...], out: Path, label: str, *, enabled: bool) -> None:
+    def __init__(self, pids: dict[str, int], who: tuple[str, ...], *, out: Path, label: str, enabled: bool) -> None:
         self.pids, self.who, self.out, self.label = pids, who, out, label
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         if enabled and not os.path.exists(spy):
