@@ -193,6 +193,14 @@ def _image_ref(image: str) -> tuple[str, str]:
     return image, "latest"
 
 
+def _api_at_least(version: str | None, wanted: tuple[int, int]) -> bool:
+    try:
+        major, minor = (int(x) for x in str(version).split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= wanted
+
+
 def _read_multiplexed(sock: Any, deadline: float | None) -> bytes:
     """Reads a non-TTY attach/exec stream (8-byte frame headers: stream, 0, 0, 0, size) to its
     end, stdout and stderr interleaved. ExecTimeout at ``deadline`` (the SDK's own reader
@@ -598,18 +606,32 @@ class DockerRuntime:
     # -- interactive exec and attach (kubectl exec -i / -t, attach, cp): kubelet.streaming drives them
 
     def exec_stream(self, container_id: str, cmd: Sequence[str], *, stdin: bool, stdout: bool, stderr: bool,
-                    tty: bool) -> HijackedStdio:
+                    tty: bool, size: tuple[int, int] | None = None) -> HijackedStdio:
         """Starts ``cmd`` in the container with the requested stdio and returns its connection
-        (non-TTY output multiplexed per stream; TTY output raw). A command that cannot start
-        still starts an exec: the engine writes its error to stdout and reports exit code 126/127."""
+        (non-TTY output multiplexed per stream; TTY output raw, sized (width, height) ``size`` at
+        once: API 1.41 cannot size an exec before its start). A command that cannot start still
+        starts an exec: the engine writes its error to stdout and reports exit code 126/127."""
         what = f"exec in container {container_id[:12]}"
         with self._tr(what):
             created = self._api().exec_create(container_id, list(cmd), stdin=stdin, stdout=stdout, stderr=stderr,
                                               tty=tty)
         exec_id = str(created["Id"])
+        width, height = size if tty and size else (0, 0)
+        body: dict[str, object] = {"Detach": False, "Tty": tty}
+        if width and height and _api_at_least(self._api_version, (1, 42)):
+            body["ConsoleSize"] = [height, width]  # the engine sizes the terminal before the start
         sock, pending = hijack(self.base_url, f"/v{self._api_version}/exec/{exec_id}/start",
-                               body={"Detach": False, "Tty": tty}, what=what, timeout=self.timeout)
-        return HijackedStdio(sock, pending, tty=tty, exec_id=exec_id)
+                               body=body, what=what, timeout=self.timeout)
+        stream = HijackedStdio(sock, pending, tty=tty, exec_id=exec_id)
+        for attempt in range(5 if width and height and "ConsoleSize" not in body else 0):
+            try:
+                self.exec_resize(exec_id, width=width, height=height)
+                break
+            except RuntimeConflict:  # the process is not running yet
+                time.sleep(0.01 * (attempt + 1))
+            except ContainerRuntimeError:
+                break  # a size is a nicety: the relay's resizes still come
+        return stream
 
     def exec_resize(self, exec_id: str, *, width: int, height: int) -> None:
         with self._tr(f"resize exec {exec_id[:12]}"):

@@ -92,6 +92,8 @@ class ChannelSession:
         self.ws = ws
         self.protocol = protocol
         self.opts = opts
+        self._stdin_open = opts.stdin
+        self._early: list[tuple[int, bytes]] = []  # read by initial_size, relayed first
 
     async def send(self, channel: int, payload: bytes) -> None:
         msg = rc.encode(self.protocol, channel, payload)
@@ -155,38 +157,66 @@ class ChannelSession:
             else:
                 await _wait_fd(stream.fileno(), write=True)
 
-    async def _input(self, stream: StdioStream, resize: Resize) -> None:
-        stdin_open = self.opts.stdin
-        async for msg in self.ws:  # ends when the client closes or the connection breaks
-            if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
-                continue
-            data = msg.data
-            if isinstance(data, str) and not rc.is_base64(self.protocol):
-                # Kubernetes decodes by the protocol, not the frame type: the official Python client
-                # sends str stdin as text frames ("\x00abc") on v4.channel.k8s.io.
-                data = data.encode("utf-8")
+    def _decode(self, data: bytes | str) -> tuple[int, bytes] | None:
+        if isinstance(data, str) and not rc.is_base64(self.protocol):
+            # Kubernetes decodes by the protocol, not the frame type: the official Python client
+            # sends str stdin as text frames ("\x00abc") on v4.channel.k8s.io.
+            data = data.encode("utf-8")
+        try:
+            return rc.decode(self.protocol, data)
+        except rc.ProtocolError as e:
+            log.debug("ignoring a bad message: %s", e)
+            return None
+
+    async def initial_size(self, timeout: float) -> rc.TerminalSize | None:
+        """A TTY client's first terminal size, when it comes within ``timeout`` (kubectl sends it at
+        once): read before the process starts, so the process starts with it. Messages read
+        meanwhile are kept for the relay. None: no size came (or the client left)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
             try:
-                channel, payload = rc.decode(self.protocol, data)
-            except rc.ProtocolError as e:
-                log.debug("ignoring a bad message: %s", e)
+                msg = await self.ws.receive(timeout=left)
+            except asyncio.TimeoutError:
+                return None
+            if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
+                return None  # closed: the relay sees it too
+            decoded = self._decode(msg.data)
+            if decoded is None:
                 continue
-            if channel == rc.STDIN:
-                if stdin_open and payload:
-                    try:
-                        await self._write_stdin(stream, payload)
-                    except ConnectionError:
-                        stdin_open = False  # the process closed its stdin: drop the rest
-            elif channel == rc.RESIZE:
+            if decoded[0] == rc.RESIZE:
                 try:
-                    size = rc.decode_resize(payload)
-                except rc.ProtocolError as e:
-                    log.debug("ignoring a bad resize: %s", e)
+                    return rc.decode_resize(decoded[1])
+                except rc.ProtocolError:
                     continue
-                await resize(size)
-            elif channel == rc.CLOSE and rc.supports_close(self.protocol) and payload[:1] == bytes([rc.STDIN]):
-                if stdin_open:
-                    stdin_open = False
-                    stream.close_write()
+            self._early.append(decoded)
+        return None
+
+    async def _input(self, stream: StdioStream, resize: Resize) -> None:
+        early, self._early = self._early, []
+        for channel, payload in early:
+            await self._on_message(stream, resize, channel, payload)
+        async for msg in self.ws:  # ends when the client closes or the connection breaks
+            if msg.type in (WSMsgType.BINARY, WSMsgType.TEXT) and (decoded := self._decode(msg.data)) is not None:
+                await self._on_message(stream, resize, *decoded)
+
+    async def _on_message(self, stream: StdioStream, resize: Resize, channel: int, payload: bytes) -> None:
+        if channel == rc.STDIN:
+            if self._stdin_open and payload:
+                try:
+                    await self._write_stdin(stream, payload)
+                except ConnectionError:
+                    self._stdin_open = False  # the process closed its stdin: drop the rest
+        elif channel == rc.RESIZE:
+            try:
+                size = rc.decode_resize(payload)
+            except rc.ProtocolError as e:
+                log.debug("ignoring a bad resize: %s", e)
+                return
+            await resize(size)
+        elif channel == rc.CLOSE and rc.supports_close(self.protocol) and payload[:1] == bytes([rc.STDIN]):
+            if self._stdin_open:
+                self._stdin_open = False
+                stream.close_write()
 
 
 __all__ = ["ChannelSession", "Resize", "StreamOptions", "discard_until_end", "parse_bool", "parse_options"]

@@ -7,6 +7,7 @@ Data flow (``kubectl exec -it web -- sh``; the API server relays the same messag
          ctx.container: 404 unknown pod/container, 400 not running)
       -> upgrade with the first offered protocol we speak (none offered: the unnamed binary one)
       -> the empty "connected" message on the lowest writable channel
+      -> TTY: the client's first size (waited for briefly), so the process starts with it
       -> runtime.exec_stream (thread pool) -> channels.ChannelSession.run: stdio <-> channels,
          resize -> runtime.exec_resize
       -> the stream ends: runtime.exec_exit_code -> the status on the error channel
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 # After the output ends the engine may need a moment to record the exit code (dockershim polled too).
 EXIT_CODE_POLLS = 20
 EXIT_CODE_POLL_INTERVAL = 0.05
+# How long a TTY exec waits for the client's terminal size before it starts (kubectl sends it at once).
+INITIAL_SIZE_WAIT = 0.25
 # How long a TTY exec whose client left may take to end after its ^Ds before its connection closes.
 HANGUP_GRACE = 2.0
 HANGUP_TRIES = 4
@@ -163,8 +166,10 @@ async def _handle(request: web.Request, ctx: StreamingContext, *, command: list[
             stream: StdioStream = await ctx.run_blocking(
                 rt.attach_stream, target.id, stdin=opts.stdin and target.stdin, stdout=opts.stdout, stderr=opts.stderr)
         else:
+            size = await session.initial_size(INITIAL_SIZE_WAIT) if opts.tty else None
             stream = await ctx.run_blocking(rt.exec_stream, target.id, command, stdin=opts.stdin, stdout=opts.stdout,
-                                            stderr=opts.stderr, tty=opts.tty)
+                                            stderr=opts.stderr, tty=opts.tty,
+                                            size=(size.width, size.height) if size else None)
     except ContainerRuntimeError as e:
         log.info("%s %s failed: %s", "exec in" if command else "attach to", target.id[:12], e)
         await session.finish(_internal(e))

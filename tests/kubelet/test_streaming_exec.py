@@ -179,6 +179,15 @@ async def test_exec_success_status_v4(pod: Pod) -> None:
     assert error is None  # the older protocols say nothing on success
 
 
+async def test_tty_exec_starts_sized_and_keeps_stdin_sent_before_the_size(pod: Pod) -> None:
+    url = pod.ws_url("exec", "container=main&command=sh&command=-c&command=read+x;+stty+size;+echo+got+$x"
+                             "&stdin=1&stdout=1&tty=1")
+    _, channels, error, _ = await _session(url, rc.V5, send=[
+        rc.encode(rc.V5, rc.STDIN, b"hi\n"), rc.encode(rc.V5, rc.RESIZE, rc.encode_resize(rc.TerminalSize(50, 20)))])
+    assert b"20 50\r\ngot hi\r\n" in channels[rc.STDOUT]
+    assert rc.exit_code_of(rc.V5, error) == 0
+
+
 async def test_v5_close_of_stdin_ends_cat(pod: Pod) -> None:
     data = os.urandom(100_000)
     url = pod.ws_url("exec", "container=main&command=sh&command=-c&command=cat+|+wc+-c&stdin=true&stdout=true")
@@ -277,7 +286,10 @@ def test_kubectl_exec(pod: Pod) -> None:
     r = pod.kubectl("exec", "web", "-c", "main", "--", "echo", "hi")
     assert (r.returncode, r.stdout) == (0, b"hi\n"), r.stderr
     r = pod.kubectl("exec", "web", "-c", "main", "--", "sh", "-c", "echo oops >&2; exit 3")
-    assert r.returncode == 3 and r.stderr == b"oops\ncommand terminated with exit code 3\n"
+    # kubectl 1.32 may log "Unknown stream id 1, discarding message": the server's empty hello on
+    # stdout raced its stream set-up (client-go fixed it later; a real API server sends it too).
+    stderr = b"".join(line for line in r.stderr.splitlines(keepends=True) if not re.match(rb"[EWI]\d{4} ", line))
+    assert r.returncode == 3 and stderr == b"oops\ncommand terminated with exit code 3\n", r.stderr
     r = pod.kubectl("exec", "-i", "web", "-c", "main", "--", "cat", input=b"one\ntwo\n")
     assert (r.returncode, r.stdout) == (0, b"one\ntwo\n"), r.stderr
     r = pod.kubectl("exec", "web", "-c", "main", "--", "nosuchcmd")
