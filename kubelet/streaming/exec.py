@@ -34,7 +34,7 @@ from aiohttp import web
 from kubelet.cri import ContainerRuntimeError, RuntimeConflict, StdioStream
 from machinery import remotecommand as rc
 
-from .channels import ChannelSession, StreamOptions, discard_until_end, parse_options
+from .channels import ChannelSession, Resize, StreamOptions, discard_until_end, parse_options
 from .context import ContainerTarget, StreamError, StreamingContext
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ async def _prepare(request: web.Request, ctx: StreamingContext,
     return session, target
 
 
-async def _resize_with_retries(resize: Any, size: rc.TerminalSize) -> None:
+async def _resize_with_retries(resize: Resize, size: rc.TerminalSize) -> None:
     for attempt in range(RESIZE_RETRIES):
         try:
             await resize(size)
@@ -121,7 +121,7 @@ async def _hang_up(stream: StdioStream) -> None:
 
 
 async def _serve(session: ChannelSession, stream: StdioStream, ctx: StreamingContext, *,
-                 resize: Any, command: Sequence[str] | None) -> None:
+                 resize: Resize, command: Sequence[str] | None) -> None:
     """Relays, then writes the ending status (exec: from the exit code; attach: Success)."""
     async def on_resize(size: rc.TerminalSize) -> None:
         await _resize_with_retries(resize, size)
