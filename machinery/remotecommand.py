@@ -94,7 +94,11 @@ class ProtocolError(ValueError):
 
 
 def decode(protocol: str | None, message: bytes | str) -> tuple[int, bytes]:
-    """(channel, payload) of one WebSocket message."""
+    """(channel, payload) of one WebSocket message, read by the negotiated protocol, not by the
+    frame's type (as Kubernetes does): the official Python client sends str stdin as text frames
+    ("\\x00abc") on v4.channel.k8s.io, which are its UTF-8 bytes."""
+    if isinstance(message, str) and not is_base64(protocol):
+        message = message.encode("utf-8")
     if isinstance(message, str):
         if not message:
             raise ProtocolError("empty text message")

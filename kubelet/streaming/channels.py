@@ -158,10 +158,6 @@ class ChannelSession:
                 await _wait_fd(stream.fileno(), write=True)
 
     def _decode(self, data: bytes | str) -> tuple[int, bytes] | None:
-        if isinstance(data, str) and not rc.is_base64(self.protocol):
-            # Kubernetes decodes by the protocol, not the frame type: the official Python client
-            # sends str stdin as text frames ("\x00abc") on v4.channel.k8s.io.
-            data = data.encode("utf-8")
         try:
             return rc.decode(self.protocol, data)
         except rc.ProtocolError as e:

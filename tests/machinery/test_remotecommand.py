@@ -22,10 +22,17 @@ def test_encode_decode_round_trip(protocol: str | None, channel: int, payload: b
     assert rc.decode(protocol, wire) == (channel, payload)
 
 
-@pytest.mark.parametrize("message", [b"", "", "xabc"])
-def test_decode_rejects_junk(message: bytes | str) -> None:
+@pytest.mark.parametrize("protocol,message", [(rc.V4, b""), (rc.V4, ""), (rc.V4_BASE64, ""),
+                                              (rc.V4_BASE64, "xabc"), (rc.V1_BASE64, "1a\u00e9")])
+def test_decode_rejects_junk(protocol: str, message: bytes | str) -> None:
     with pytest.raises(rc.ProtocolError):
-        rc.decode(rc.V4, message)
+        rc.decode(protocol, message)
+
+
+def test_text_frames_of_binary_protocols_are_their_utf8_bytes() -> None:
+    # the official Python client writes str stdin as a text frame on v4.channel.k8s.io
+    assert rc.decode(rc.V4, "\x00abc") == (rc.STDIN, b"abc")
+    assert rc.decode(rc.V5, "\x00\u00e9") == (rc.STDIN, "\u00e9".encode())
 
 
 def test_choose_protocol_takes_the_first_known_offer() -> None:
