@@ -77,7 +77,7 @@ def kubelet_location(node: Mapping[str, Any]) -> tuple[str, int]:
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         raise errors.ServiceUnavailableError(
             message=f'node "{name}" publishes no kubelet endpoint (status.daemonEndpoints.kubeletEndpoint.Port): '
-                    "no kubelet serving logs runs there")
+                    "no kubelet API runs there (a simulated node runs no containers)")
     if not address:
         raise errors.ServiceUnavailableError(message=f'node "{name}" has no InternalIP or Hostname address')
     return address, port

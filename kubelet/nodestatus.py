@@ -244,7 +244,9 @@ def node_status(ident: NodeIdentity, *, now: datetime, current: Obj | None = Non
         "conditions": _conditions(list(cur.get("conditions") or []), now),
         "addresses": [{"type": "InternalIP", "address": ident.internal_ip},
                       {"type": "Hostname", "address": ident.name}],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        # 0: no kubelet API (the simulated kubelet serves none, so the API server answers 503 at
+        # once instead of dialling a made-up InternalIP); the Docker kubelet writes its real port.
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
         "nodeInfo": {
             "machineID": uid_seed.hex, "systemUUID": str(uid_seed), "bootID": str(uid_seed),
             "kernelVersion": ident.kernel_version, "osImage": ident.os_image,
