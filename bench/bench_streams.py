@@ -40,7 +40,6 @@ import argparse
 import base64
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -59,7 +58,9 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("MINIK8S_SANDBOX_IMAGE", "minik8s/busybox:1")  # no registry: the local sandbox
 
 from bench.bench_pod_start import pct  # noqa: E402
-from bench.bench_traffic import CpuMeter, container_pid, fmt_ms, load_on_host, loadavg, machine_line  # noqa: E402
+from bench.bench_traffic import (  # noqa: E402
+    CpuMeter, container_pid, fmt_ms, load_on_host, loadavg, machine_line, wait_for_interrupt,
+)
 from bench.forwardclients import Forward, download, get_through_forward  # noqa: E402
 from bench.pyspy import Profiles  # noqa: E402
 from cli.processes import free_port  # noqa: E402
@@ -355,13 +356,7 @@ def bench(args: argparse.Namespace) -> None:
         if args.keep:
             print(f"--keep: cluster up (KUBECONFIG={c.kubeconfig}, namespace {ns}, pod {POD}); Ctrl-C stops it",
                   flush=True)
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
+            wait_for_interrupt()
     except Exception:
         print(c.diagnostics()[-6000:], file=sys.stderr)
         raise

@@ -340,6 +340,17 @@ class CpuMeter:
         self.used = {k: 100 * (cpu_seconds(p) - self.c0[k]) / wall for k, p in self.pids.items()}
 
 
+def wait_for_interrupt() -> None:
+    """``--keep``: sleep until Ctrl-C or SIGTERM (also when the benchmark runs in the background)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -507,13 +518,7 @@ def bench(args: argparse.Namespace) -> None:
         if args.keep:
             print(f"--keep: cluster up (apiserver {c.url}, kubeconfig {c.kubeconfig}, namespace {ns}); "
                   "Ctrl-C stops it", flush=True)
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
+            wait_for_interrupt()
     except Exception:
         print(c.diagnostics()[-6000:], file=sys.stderr)
         raise
