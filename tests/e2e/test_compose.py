@@ -2,9 +2,9 @@
 
 From nothing: build the image, ``up``, wait until every service is healthy; a 4-replica
 Deployment applied with mkctl runs as Docker containers on both nodes; kubectl sees the same
-objects and reads a pod's logs; scale, image change and rollback; a killed node's pods come back
-on the other node (and the node, started again, cleans up after itself); restarting the
-apiserver, then etcd, loses nothing acknowledged; the example's Service and Ingress carry HTTP from
+objects and reads a pod's logs; kubectl exec, cp and port-forward reach a pod; scale, image change
+and rollback; a killed node's pods come back on the other node (and the node, started again,
+cleans up after itself); restarting the apiserver, then etcd, loses nothing acknowledged; the example's Service and Ingress carry HTTP from
 the host (Ingress, NodePort) and from a pod (the Service's DNS name) to every replica; GitOps: a commit to a Git repository in the
 directory the ``gitops`` service mounts at /repos (owned by another user, as a user's repositories
 are) is deployed on the Docker nodes by a GitSync, a later commit changes what runs, and a signed
@@ -251,6 +251,33 @@ def test_deployment_runs_on_both_nodes_and_kubectl_sees_it(stack: Stack) -> None
     for name in names[:2]:
         assert stack.kubectl("logs", name).splitlines()[0] == f"hello from {name}"
     assert "NAME" in stack.mkctl("get", "pods", "-o", "wide")
+
+
+def test_exec_cp_and_port_forward_reach_a_compose_pod(stack: Stack) -> None:
+    """kubectl exec and port-forward through the apiserver container to a node container's kubelet
+    (its credential from the API, the pod's network namespace entered through pid: host)."""
+    pods = wait_for(lambda: stack.ready_pods(4), 120, "4 ready pods", stack.diagnostics)
+    name = sorted(p["metadata"]["name"] for p in pods)[0]
+    p = stack.tool("kubectl", "exec", name, "--", "sh", "-c", "cat /tmp/index.html; exit 3", check=False)
+    assert (p.returncode, p.stdout.strip()) == (3, name), p.stderr
+    blob = stack.tmp / "blob"
+    blob.write_bytes(os.urandom(64 * 1024))
+    stack.kubectl("cp", str(blob), f"default/{name}:/tmp/blob")
+    stack.kubectl("cp", f"default/{name}:/tmp/blob", str(stack.tmp / "blob.back"))
+    assert (stack.tmp / "blob.back").read_bytes() == blob.read_bytes()
+    local = free_port()
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(stack.tmp), "KUBECONFIG": str(stack.kubeconfig)}
+    forward = subprocess.Popen([shutil.which("kubectl") or "kubectl", "port-forward", f"pod/{name}", f"{local}:80"],
+                               env=env, cwd=stack.tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline()
+        assert f"127.0.0.1:{local} -> 80" in line, (line, forward.stderr.read() if forward.poll() is not None else "")
+        for _ in range(3):
+            assert httpx.get(f"http://127.0.0.1:{local}/index.html", timeout=10).text.strip() == name
+    finally:
+        forward.terminate()
+        forward.wait(10)
 
 
 def test_every_replica_answers_through_the_ingress_the_nodeport_and_the_service_name(stack: Stack) -> None:
