@@ -75,8 +75,8 @@ class StreamCluster(DockerCluster):
     def __init__(self, tmp: Path, rt: DockerRuntime, *, role: str, node: str) -> None:
         self.node = node
         super().__init__(tmp, rt, prefix=f"mk-ex13-{role}", label=f"issue13-{role}", docker_nodes=(self.node,),
-                         kubelet_flags=("--no-service-proxy",), controllers="namespace", ns_prefix="ex13-",
-                         kubectl_timeout=60, wait_timeout=60)
+                         kubelet_flags=("--no-service-proxy",), ns_prefix="ex13-", kubectl_timeout=60, wait_timeout=60,
+                         controllers="namespace,endpointslice")  # slices: services/NAME/proxy finds the pod
 
     def env(self) -> dict[str, str]:
         """kubectl's environment: this cluster's kubeconfig and private HOME (as ``kubectl`` uses)."""

@@ -15,7 +15,8 @@ What it proves: one kubectl forwards two ports and an HTTP request on each reach
 svc/web`` reaches the pod behind the Service's port; forwarding to a port nobody listens on prints
 kubectl's error with the kubelet's reason (Kubernetes' words) and ends that kubectl, while a request
 on the good forward still works afterwards; the
-official client's ``portforward`` socket carries an HTTP exchange.
+official client's ``portforward`` socket carries an HTTP exchange; ``kubectl proxy`` serves the API
+and the pod's HTTP through ``services/web:80/proxy/`` and ``pods/web:8080/proxy/``.
 """
 
 from __future__ import annotations
@@ -112,6 +113,17 @@ def test_port_forward_service(cluster: StreamCluster, ns: str) -> None:
         assert (r.status_code, r.text) == (200, TOKEN)
     # kubectl resolves the Service's port 80 to the pod's targetPort 8080
     assert pf.expect(rf"^Forwarding from 127\.0\.0\.1:{local} -> 8080$")
+
+
+def test_kubectl_proxy_serves_the_api_and_the_service_and_pod_behind_it(cluster: StreamCluster, ns: str) -> None:
+    """``kubectl proxy``: the API, and the Docker pod's HTTP through services/proxy and pods/proxy."""
+    with cluster.background("proxy", "--port=0") as proxy:
+        port = int(proxy.expect(r"^Starting to serve on 127\.0\.0\.1:(\d+)$", timeout=30)[0].group(1))
+        base = f"http://127.0.0.1:{port}"
+        assert "v1" in httpx.get(f"{base}/api", timeout=10).json()["versions"]
+        for path in (f"services/{POD}:80", f"services/{POD}:http", f"pods/{POD}:8080"):
+            r = httpx.get(f"{base}/api/v1/namespaces/{ns}/{path}/proxy/index.html", timeout=10)
+            assert (r.status_code, r.text) == (200, TOKEN), (path, r.status_code, r.text[:300])
 
 
 def test_forward_to_a_closed_port_reports_it_and_the_good_forward_still_works(
