@@ -1,7 +1,8 @@
 """What issue 13's end-to-end modules share: one Docker node, long-lived pods, kubectl in the background.
 
 Each module (test_exec, test_portforward_e2e, test_kubelet_auth) builds its own ``StreamCluster``: a
-``DockerCluster`` (etcd, apiserver, scheduler, controller-manager, one Docker kubelet
+``DockerCluster`` (etcd, apiserver, scheduler, controller-manager with the namespace and EndpointSlice
+controllers, one Docker kubelet
 ``ex13-<module>-<random>`` on a test network of its own, Ready before the module's tests start). The
 module puts its long-lived pods (``pod``/``container`` manifests) into a namespace of their own with the
 real ``kubectl apply`` and waits, bounded, until they run and are Ready (``populated``).
