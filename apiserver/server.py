@@ -40,6 +40,21 @@ class ApiServerSettings:
     default_unreachable_toleration_seconds: int = 300
     etcd_timeout: float = 5.0
     log_level: str = "info"
+    # Security (issue 14; README "Security"). ``port`` is the plain-HTTP port: with TLS configured it
+    # listens on 127.0.0.1 only and skips authentication (``--insecure-port``, for tests); 0: none.
+    secure_port: int = 6443                    # HTTPS on bind_address, authenticated and authorized
+    tls_cert_file: str = ""                    # no TLS pair: no secure port
+    tls_private_key_file: str = ""
+    client_ca_file: str = ""                   # X.509 client certificates signed by this CA authenticate
+    token_auth_file: str = ""                  # kube-apiserver's --token-auth-file CSV: token,user,uid,"g1,g2"
+    service_account_key_file: str = ""         # PEM public key(s) that verify ServiceAccount tokens
+    service_account_signing_key_file: str = ""  # PEM private key that signs them (RS256)
+    service_account_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    authorization_mode: str = "Node,RBAC"      # comma separated: AlwaysAllow, AlwaysDeny, Node, RBAC
+    pod_security_default: str = "baseline"     # enforce level of namespaces without the label
+    encryption_provider_config: str = ""       # EncryptionConfiguration file: Secrets encrypted at rest
+    audit_log_path: str = ""                   # audit.k8s.io/v1 Events, one JSON per line; "-": stdout
+    audit_policy_file: str = ""                # audit Policy; none: every request at Metadata level
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -6,7 +6,8 @@ import ipaddress
 
 import typer
 
-from cli.options import LOG_LEVEL, SERVER, setup_logging
+from cli.options import KUBECONFIG, LOG_LEVEL, SERVER, setup_logging
+from machinery.kubeconfig import component_config
 
 
 def _split(values: list[str]) -> list[str]:
@@ -20,6 +21,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def dns(
         server: str = SERVER,
+        kubeconfig: str = KUBECONFIG,
         bind_address: str = typer.Option("0.0.0.0", envvar="MINIK8S_DNS_BIND_ADDRESS",
                                          help="address to answer DNS on (UDP and TCP)"),
         port: int = typer.Option(53, envvar="MINIK8S_DNS_PORT", help="DNS port (UDP and TCP; 0: any free port)"),
@@ -67,7 +69,7 @@ def register(app: typer.Typer) -> None:
         if ttl < 0 or upstream_timeout <= 0:
             typer.echo("error: --ttl must be >= 0 and --upstream-timeout > 0", err=True)
             raise typer.Exit(2)
-        run(DnsSettings(server=server, bind_address=bind_address, port=port, advertise_address=advertise_address,
+        run(DnsSettings(server=component_config(server, kubeconfig), bind_address=bind_address, port=port, advertise_address=advertise_address,
                         cluster_ip=cluster_ip, cluster_domain=cluster_domain, upstreams=upstreams,
                         upstream_timeout=upstream_timeout, ttl=ttl, health_port=health_port,
                         register=register_service))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from cli.options import LOG_LEVEL, SERVER, setup_logging
+from cli.options import KUBECONFIG, LOG_LEVEL, SERVER, setup_logging
+from machinery.kubeconfig import component_config
 
 
 def ingress(
     server: str = SERVER,
+    kubeconfig: str = KUBECONFIG,
     bind_address: str = typer.Option("0.0.0.0", "--bind-address", envvar="MINIK8S_INGRESS_BIND_ADDRESS",
                                       help="address the HTTP proxy listens on"),
     port: int = typer.Option(80, "--port", envvar="MINIK8S_INGRESS_PORT", help="its port"),
@@ -28,7 +30,7 @@ def ingress(
     from traffic.ingress.proxy import ProxySettings
 
     setup_logging(log_level)
-    run(IngressSettings(server=server, proxy=ProxySettings(bind_address=bind_address, port=port, https_port=https_port),
+    run(IngressSettings(server=component_config(server, kubeconfig), proxy=ProxySettings(bind_address=bind_address, port=port, https_port=https_port),
                         publish_address=publish_address, class_name=class_name, health_port=health_port))
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import typer
 
 from cli import dnscmd, ingresscmd, proxycmd
-from cli.options import SERVER, setup_logging
+from cli.options import KUBECONFIG, SERVER, setup_logging
+from machinery.kubeconfig import component_config
 
 app = typer.Typer(help="minik8s: a small Kubernetes. Each subcommand runs one component.",
                   no_args_is_help=True, add_completion=False)
@@ -34,7 +35,9 @@ def apiserver(
         "", envvar="MINIK8S_ADVERTISE_ADDRESS",
         help="the address pods reach the apiserver at, published as the default/kubernetes Endpoints "
              "(default: the bind address, or this host's address when binding 0.0.0.0; none for loopback)"),
-    port: int = typer.Option(8080, envvar="MINIK8S_PORT", help="port to listen on"),
+    port: int = typer.Option(8080, "--insecure-port", "--port", envvar="MINIK8S_PORT",
+                             help="plain-HTTP port (with --tls-cert-file: on 127.0.0.1 only and unauthenticated, "
+                                  "for tests; 0: none). --port is its old name"),
     compaction_interval: float = typer.Option(60.0, envvar="MINIK8S_COMPACTION_INTERVAL",
                                               help="seconds between etcd compactions"),
     history_retention: float = typer.Option(300.0, envvar="MINIK8S_HISTORY_RETENTION",
@@ -87,6 +90,7 @@ _HEALTHZ_BIND_ADDRESS = typer.Option("127.0.0.1", envvar="MINIK8S_HEALTHZ_BIND_A
 @app.command()
 def scheduler(
     server: str = _SERVER,
+    kubeconfig: str = KUBECONFIG,
     scheduler_name: str = typer.Option("default-scheduler", help="schedule pods whose spec.schedulerName is this"),
     leader_elect: bool = _LEADER_ELECT,
     lease_duration: float = _LEASE_DURATION,
@@ -101,7 +105,7 @@ def scheduler(
     from scheduler.server import SchedulerSettings, run as run_scheduler
 
     _logging(log_level)
-    settings = SchedulerSettings(server=server, scheduler_name=scheduler_name, leader_elect=leader_elect,
+    settings = SchedulerSettings(server=component_config(server, kubeconfig), scheduler_name=scheduler_name, leader_elect=leader_elect,
                                  lease_duration=lease_duration, renew_deadline=renew_deadline,
                                  retry_period=retry_period, healthz_bind_address=healthz_bind_address,
                                  healthz_port=healthz_port)
@@ -122,6 +126,7 @@ def _duration(value: str, flag: str) -> float:
 @app.command("controller-manager")
 def controller_manager(
     server: str = _SERVER,
+    kubeconfig: str = KUBECONFIG,
     controllers: str = typer.Option("*", help="comma-separated controllers to run; '*' all, '-name' to leave one out"),
     leader_elect: bool = _LEADER_ELECT,
     lease_duration: float = _LEASE_DURATION,
@@ -171,7 +176,7 @@ def controller_manager(
 
     _logging(log_level)
     settings = ControllerManagerSettings(
-        server=server, controllers=tuple(c.strip() for c in controllers.split(",") if c.strip()),
+        server=component_config(server, kubeconfig), controllers=tuple(c.strip() for c in controllers.split(",") if c.strip()),
         leader_elect=leader_elect, lease_duration=lease_duration, renew_deadline=renew_deadline,
         retry_period=retry_period, node_monitor_period=node_monitor_period,
         node_monitor_grace_period=node_monitor_grace_period,
@@ -194,6 +199,7 @@ def controller_manager(
 @app.command()
 def kubelet(
     server: str = _SERVER,
+    kubeconfig: str = KUBECONFIG,
     node_name: str = typer.Option(..., "--node-name", envvar="MINIK8S_NODE_NAME", help="the Node this kubelet registers"),
     simulated: bool = typer.Option(False, "--simulated", help="run no containers: pods only change state (like kwok)"),
     count: int = typer.Option(1, "--count", help="with --simulated: N nodes named NAME-0 ... NAME-(N-1)"),
@@ -254,7 +260,7 @@ def kubelet(
         from kubelet.agent import KubeletSettings, run as run_kubelet
         from kubelet.runtime import DEFAULT_SANDBOX_IMAGE
 
-        run_kubelet(KubeletSettings(server=server, node_name=node_name, capacity=cap,
+        run_kubelet(KubeletSettings(server=component_config(server, kubeconfig), node_name=node_name, capacity=cap,
                                     lease_renew_interval=lease_renew_interval, runtime_endpoint=runtime_endpoint,
                                     pod_network_name=pod_network_name, pod_network_subnet=pod_network_subnet,
                                     kubelet_port=kubelet_port, address=address, sync_interval=sync_interval,
@@ -266,13 +272,14 @@ def kubelet(
         return
     from kubelet.simulated import SimulatedKubeletSettings, run as run_sim
 
-    run_sim(SimulatedKubeletSettings(server=server, node_name=node_name, count=count, capacity=cap,
+    run_sim(SimulatedKubeletSettings(server=component_config(server, kubeconfig), node_name=node_name, count=count, capacity=cap,
                                      lease_renew_interval=lease_renew_interval))
 
 
 @app.command()
 def gitops(
     server: str = _SERVER,
+    kubeconfig: str = KUBECONFIG,
     repo: str = typer.Option("", "--repo", envvar="MINIK8S_GITOPS_REPO",
                              help="with it: create or update GitSync gitops-system/default for this repository"),
     path: str = typer.Option("", "--path", envvar="MINIK8S_GITOPS_PATH", help="the folder of --repo to apply"),
@@ -300,7 +307,7 @@ def gitops(
     except ValueError as e:
         typer.echo(f"error: --interval: {e}", err=True)
         raise typer.Exit(2)
-    settings = GitOpsSettings(server=server, reconciler=ReconcilerSettings(workers=workers),
+    settings = GitOpsSettings(server=component_config(server, kubeconfig), reconciler=ReconcilerSettings(workers=workers),
                               webhook=WebhookSettings(bind_address=webhook_bind_address, port=webhook_port),
                               default_sync=DefaultSync(url=repo, path=path, branch=branch, interval=interval)
                               if repo else None)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from cli.options import LOG_LEVEL, SERVER, setup_logging
+from cli.options import KUBECONFIG, LOG_LEVEL, SERVER, setup_logging
+from machinery.kubeconfig import component_config
 
 
 def register(app: typer.Typer) -> None:
@@ -13,6 +14,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def proxy(
         server: str = SERVER,
+        kubeconfig: str = KUBECONFIG,
         node_name: str = typer.Option("", "--node-name", envvar=["MINIK8S_PROXY_NODE_NAME", "MINIK8S_NODE_NAME"],
                                       help="this node: externalTrafficPolicy Local keeps to its endpoints "
                                            "(empty: every endpoint)"),
@@ -44,7 +46,7 @@ def register(app: typer.Typer) -> None:
         except ValueError as e:
             typer.echo(f"error: --nodeport-addresses: {e}", err=True)
             raise typer.Exit(2)
-        run(ProxySettings(server=server, node_name=node_name, nodeport_addresses=addresses,
+        run(ProxySettings(server=component_config(server, kubeconfig), node_name=node_name, nodeport_addresses=addresses,
                           health_bind_address=health_bind_address, health_port=health_port,
                           relay=RelaySettings(node=node_name or None, connect_timeout=connect_timeout,
                                               udp_idle_timeout=udp_idle_timeout),

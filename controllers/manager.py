@@ -22,6 +22,7 @@ from typing import Any
 from machinery.client import ApiClient, default_user_agent
 from machinery.events import EventRecorder
 from machinery.healthz import Check, serve_healthz
+from machinery.kubeconfig import ClientConfig
 from machinery.leaderelection import LeaderElectionSettings, LeaderElector, default_identity
 from machinery.process import run_until_signalled, until_stopped
 from machinery.sharedinformers import InformerFactory
@@ -58,7 +59,7 @@ CONTROLLERS: dict[str, str] = {
 
 @dataclass
 class ControllerManagerSettings:
-    server: str = "http://127.0.0.1:8080"
+    server: str | ClientConfig = "http://127.0.0.1:8080"  # a URL, or a kubeconfig's address and credential
     controllers: tuple[str, ...] = ("*",)
     leader_elect: bool = True
     lease_duration: float = 15.0

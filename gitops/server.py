@@ -20,6 +20,7 @@ from typing import Any
 from machinery import errors
 from machinery.client import ApiClient, default_user_agent, wait_for_apiserver
 from machinery.events import EventRecorder
+from machinery.kubeconfig import ClientConfig
 from machinery.process import run_until_signalled, until_stopped
 from machinery.sharedinformers import InformerFactory
 
@@ -49,7 +50,7 @@ class DefaultSync:
 
 @dataclass
 class GitOpsSettings:
-    server: str = "http://127.0.0.1:8080"
+    server: str | ClientConfig = "http://127.0.0.1:8080"  # a URL, or a kubeconfig's address and credential
     cache_dir: str = field(default_factory=lambda: str(Path(tempfile.gettempdir()) / "minik8s-gitops"))
     default_sync: DefaultSync | None = None
     reconciler: ReconcilerSettings = field(default_factory=ReconcilerSettings)

@@ -15,10 +15,12 @@ from kubelet.nodestatus import DEFAULT_CAPACITY, DEFAULT_ROOT_DIR, NODE_LEASE_DU
 from kubelet.runtime import DEFAULT_DOCKER_URL, DEFAULT_SANDBOX_IMAGE
 from kubelet.volumes.localpath import local_path_dir
 
+from machinery.kubeconfig import ClientConfig
+
 
 @dataclass
 class KubeletSettings:
-    server: str
+    server: str | ClientConfig  # a URL, or a kubeconfig's address and credential
     node_name: str
     capacity: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CAPACITY))
     runtime_endpoint: str = DEFAULT_DOCKER_URL

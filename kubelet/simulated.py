@@ -54,6 +54,7 @@ from machinery import errors
 from machinery.client import ApiClient, default_user_agent
 from machinery.controller import Controller, Result
 from machinery.informer import Informer, object_key, split_key
+from machinery.kubeconfig import ClientConfig
 from machinery.process import run_until_signalled
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ BOUND_PODS = "spec.nodeName!="
 
 @dataclass
 class SimulatedKubeletSettings:
-    server: str
+    server: str | ClientConfig  # a URL, or a kubeconfig's address and credential
     node_name: str
     count: int = 1
     capacity: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CAPACITY))

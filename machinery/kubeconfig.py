@@ -183,6 +183,17 @@ def _b64(value: Any, what: str) -> bytes | None:
         raise KubeconfigError(f"{what} is not valid base64: {e}") from e
 
 
+def component_config(server: str, kubeconfig: str) -> ClientConfig | str:
+    """What a component connects with: its ``--kubeconfig`` (``--server`` overriding the address), else the URL.
+
+    With neither, the default ``http://127.0.0.1:8080``. A kubeconfig that cannot be read is an
+    error at start-up (``KubeconfigError``), not a silent fall back to no credential.
+    """
+    if kubeconfig:
+        return load_config(kubeconfig=kubeconfig, server=server or None)
+    return server or DEFAULT_SERVER
+
+
 def load_config(*, kubeconfig: str | None = None, context: str | None = None,
                 server: str | None = None) -> ClientConfig:
     """Resolve the client settings like kubectl's ``--kubeconfig``, ``--context`` and ``--server``."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from machinery.client import ApiClient, default_user_agent
 from machinery.events import EventRecorder
 from machinery.healthz import serve_healthz
+from machinery.kubeconfig import ClientConfig
 from machinery.leaderelection import LeaderElectionSettings, LeaderElector, default_identity
 from machinery.process import run_until_signalled, until_stopped
 from machinery.sharedinformers import InformerFactory
@@ -29,7 +30,7 @@ LEASE_NAMESPACE = "kube-system"
 
 @dataclass
 class SchedulerSettings:
-    server: str = "http://127.0.0.1:8080"
+    server: str | ClientConfig = "http://127.0.0.1:8080"  # a URL, or a kubeconfig's address and credential
     scheduler_name: str = "default-scheduler"
     leader_elect: bool = True
     lease_duration: float = 15.0

@@ -65,7 +65,7 @@ class ApiServerProcess:
     def start(cls, etcd_url: str, *extra: str, port: int | None = None, wait_ready: bool = True) -> "ApiServerProcess":
         port = port or free_port()
         log = Path(tempfile.mkstemp(prefix="minik8s-apiserver-", suffix=".log")[1])
-        args = component_command("apiserver", "--etcd-servers", etcd_url, "--port", str(port),
+        args = component_command("apiserver", "--etcd-servers", etcd_url, "--insecure-port", str(port),
                                  *(extra if "--log-level" in extra else ("--log-level", "warning", *extra)))
         proc = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})

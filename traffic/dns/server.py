@@ -27,6 +27,7 @@ from dnslib import (  # type: ignore[import-untyped]  # dnslib ships no type inf
 
 from machinery.client import ApiClient, default_user_agent
 from machinery.healthz import serve_healthz
+from machinery.kubeconfig import ClientConfig
 from machinery.process import run_until_signalled, until_stopped
 from machinery.sharedinformers import InformerFactory
 from traffic.watch import ServiceWatch
@@ -44,7 +45,7 @@ CLASS_IN, CLASS_ANY = 1, 255
 
 @dataclass
 class DnsSettings:
-    server: str = "http://127.0.0.1:8080"
+    server: str | ClientConfig = "http://127.0.0.1:8080"  # a URL, or a kubeconfig's address and credential
     bind_address: str = "0.0.0.0"
     port: int = 53  # 0: any free port (UDP and TCP share it)
     advertise_address: str = ""  # "": the bind address when concrete, else this host's address

@@ -31,6 +31,7 @@ from machinery import errors
 from machinery.client import ApiClient, default_user_agent, wait_for_apiserver
 from machinery.healthz import serve_healthz
 from machinery.informer import Informer
+from machinery.kubeconfig import ClientConfig
 from machinery.process import run_until_signalled, until_stopped
 from machinery.sharedinformers import InformerFactory
 from traffic.watch import ServiceWatch
@@ -48,7 +49,7 @@ SECRETS = ("v1", "secrets")
 
 @dataclass
 class IngressSettings:
-    server: str = "http://127.0.0.1:8080"
+    server: str | ClientConfig = "http://127.0.0.1:8080"  # a URL, or a kubeconfig's address and credential
     proxy: ProxySettings = field(default_factory=ProxySettings)
     publish_address: str = "127.0.0.1"
     class_name: str = DEFAULT_CLASS_NAME

@@ -24,6 +24,7 @@ from typing import Any, Callable, Coroutine
 from machinery.client import ApiClient, default_user_agent, wait_for_apiserver
 from machinery.events import EventRecorder
 from machinery.healthz import serve_healthz
+from machinery.kubeconfig import ClientConfig
 from machinery.process import run_until_signalled, until_stopped
 from machinery.sharedinformers import InformerFactory
 from traffic.proxy.listeners import DEFAULT_NODEPORT_ADDRESSES, Conflict, Listener, desired, diff
@@ -41,7 +42,7 @@ PortProblem = Callable[[Listener, ServicePort, str], Coroutine[Any, Any, None]]
 
 @dataclass
 class ProxySettings:
-    server: str = "http://127.0.0.1:8080"
+    server: str | ClientConfig = "http://127.0.0.1:8080"  # a URL, or a kubeconfig's address and credential
     node_name: str = ""  # "": externalTrafficPolicy: Local cannot narrow (all endpoints are used)
     nodeport_addresses: tuple[str, ...] = DEFAULT_NODEPORT_ADDRESSES
     health_bind_address: str = "127.0.0.1"

@@ -1,0 +1,18 @@
+"""The identity of the request being served, for code deep in the call (admission, SelfSubject*Review).
+
+The secure port's middleware sets ``current_user`` before the handler runs (a ContextVar: each
+request task sees its own). Unset means the plain-HTTP test port or a call from inside the API
+server (bootstrap, controllers in process): ``request_user()`` is then the insecure superuser.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+from machinery.userinfo import INSECURE_SUPERUSER, UserInfo
+
+current_user: ContextVar[UserInfo | None] = ContextVar("minik8s_current_user", default=None)
+
+
+def request_user() -> UserInfo:
+    return current_user.get() or INSECURE_SUPERUSER
