@@ -168,6 +168,9 @@ def controller_manager(
                                           help="the cap of the Job pod failure backoff, seconds"),
     healthz_bind_address: str = _HEALTHZ_BIND_ADDRESS,
     healthz_port: int = typer.Option(10257, envvar="MINIK8S_HEALTHZ_PORT", help="port of /healthz; 0: none"),
+    root_ca_file: str = typer.Option(
+        "", envvar="MINIK8S_ROOT_CA_FILE",
+        help="the CA bundle published in every namespace as ConfigMap kube-root-ca.crt (default: the kubeconfig's CA)"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
 ) -> None:
     """Run the controller-manager: ReplicaSets, Deployments, garbage collection, nodes, endpoints,
@@ -190,7 +193,7 @@ def controller_manager(
             hpa_downscale_stabilization, "--horizontal-pod-autoscaler-downscale-stabilization"),
         horizontal_pod_autoscaler_tolerance=hpa_tolerance,
         job_backoff_base_s=job_backoff_base, job_backoff_max_s=job_backoff_max,
-        healthz_bind_address=healthz_bind_address, healthz_port=healthz_port)
+        healthz_bind_address=healthz_bind_address, healthz_port=healthz_port, root_ca_file=root_ca_file)
     if identity:
         settings.identity = identity
     run_cm(settings)

@@ -42,6 +42,7 @@ CONTROLLERS: dict[str, str] = {
     "namespace": "controllers.namespace",
     "replicationcontroller": "controllers.replicationcontroller",
     "serviceaccounts": "controllers.serviceaccounts",
+    "root-ca-cert-publisher": "controllers.rootcacertpublisher",
     "servicelb": "controllers.servicelb",
     "horizontalpodautoscaling": "controllers.podautoscaler",
     "daemonset": "controllers.daemonset",
@@ -94,6 +95,9 @@ class ControllerManagerSettings:
     horizontal_pod_autoscaler_tolerance: float = 0.1
     healthz_bind_address: str = "127.0.0.1"
     healthz_port: int = 10257  # GET /healthz (plain HTTP); 0: none
+    # root CA publisher: the bundle published as ConfigMap kube-root-ca.crt (--root-ca-file; empty:
+    # the kubeconfig's CA, else none)
+    root_ca_file: str = ""
 
 
 @dataclass
