@@ -372,11 +372,13 @@ def up(
 def healthcheck(
     url: str = typer.Argument(..., help="a health endpoint, e.g. http://127.0.0.1:10257/healthz"),
     timeout: float = typer.Option(3.0, help="seconds to wait for the answer"),
+    cacert: str = typer.Option("", help="https: the CA file the server's certificate must chain to"),
+    insecure: bool = typer.Option(False, help="https: do not verify the server's certificate"),
 ) -> None:
     """Exit 0 when URL answers 200, else print why and exit 1 (for container health checks)."""
     from cli.healthcheck import check
 
-    ok, text = check(url, timeout)
+    ok, text = check(url, timeout, cafile=cacert or None, insecure=insecure)
     typer.echo(text, err=not ok)
     if not ok:
         raise typer.Exit(1)
