@@ -8,9 +8,10 @@ Data flow (each part's own docstring tells the rest):
       kubelet.node.NodeAgent.check_runtime   engine ping + pod network (down: NotReady, retried)
       kubelet.server                         the HTTP API on address:kubelet_port: containerLogs,
                                              stats, exec/attach/portforward (kubelet.streaming with
-                                             kubelet.streamingctx), published on the Node; only
-                                             the API server's bearer token gets in
-                                             (kubelet.credential watches its Secret)
+                                             kubelet.streamingctx), published on the Node; the
+                                             API server's bearer token gets in (kubelet.credential
+                                             watches its Secret), other tokens as TokenReview and
+                                             SubjectAccessReview say (kubelet.authn)
       NodeAgent.register                     the Node and its Lease
       pods informer (spec.nodeName=NAME) ->  kubelet.podworker.PodWorker (reconcile per pod:
                                              containers, probes, status; environment and volumes
@@ -37,6 +38,7 @@ from typing import Any, Callable
 
 from kubelet.blocking import BlockingPool
 from kubelet.containerconfig import ContainerConfig
+from kubelet.authn import DelegatedAuth
 from kubelet.credential import KubeletCredential
 from kubelet.cri import ContainerRuntime
 from kubelet.housekeeping import Housekeeping
@@ -90,7 +92,8 @@ class Kubelet:
         self.housekeeping = Housekeeping(self.worker, self.node)
         self.reclaimer = LocalVolumeReclaimer(client, self.informers, node_name=self.name,
                                               local_dir=settings.local_path_dir, run_blocking=self.pool)
-        self.credential = KubeletCredential(client)  # who may call the HTTP API: the API server
+        # Who may call the HTTP API: the API server, or whom TokenReview + SubjectAccessReview let in.
+        self.credential = KubeletCredential(client, delegated=DelegatedAuth(client, node_name=self.name))
         self.streaming = KubeletStreamingContext(self.runtime, pods=self.pods, node_name=self.name,
                                                  run_blocking=self.pool)
         self._server: Any = None

@@ -1,4 +1,4 @@
-"""The kubelet's side of the API server's credential: who may call the kubelet's HTTP API.
+"""Who may call the kubelet's HTTP API: the API server's credential, or any identity RBAC lets in.
 
 Data flow:
 
@@ -6,9 +6,16 @@ Data flow:
         machinery.kubeletauth) -> an Informer on that one Secret (field selector metadata.name)
         -> ``KubeletCredential.token`` (the last token seen; a deleted Secret keeps it, as the API
         server keeps presenting it until it restarts and writes a new one)
-    every request but /healthz (kubelet.server's middleware) -> ``authorize(Authorization header)``
-        -> None (let through) or a ``Denial``: 401 no bearer token, 403 another token, 503 the
-        Secret not read yet (``decide``, pure)
+    every request but /healthz (kubelet.server's middleware) -> ``authorize(Authorization header,
+        method, path)`` -> None (let through) or a ``Denial``:
+        no bearer token                        -> 401 Unauthorized
+        the API server's token                 -> let through (``decide``, pure, constant time)
+        any other token (with ``delegated``)   -> TokenReview (kubelet.authn): not valid -> 401,
+                                                  (503 while the Secret is not read yet: it may be
+                                                  the API server's); valid -> SubjectAccessReview
+                                                  on nodes/<subresource> of this node: denied ->
+                                                  403 ``Forbidden (user=..., verb=..., ...)``
+        any other token (no ``delegated``)     -> 403, 503 while the Secret is not read yet
 
 Tests that serve the kubelet's API without an API server pass ``fixed_token(TOKEN)`` instead.
 """
@@ -18,11 +25,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from machinery.client import ApiClient
 from machinery.informer import Informer
 from machinery.kubeletauth import SECRET_NAME, SECRET_NAMESPACE, bearer_of, token_matches, token_of
+
+from .authn import (
+    DelegatedAuth,
+    ReviewError,
+    authorization_error_message,
+    forbidden_message,
+    request_attributes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +48,10 @@ class Denial:
     message: str
 
 
-Authorize = Callable[[str | None], "Denial | None"]
+# (Authorization header, method, path) -> None to let the request through, else the answer.
+Authorize = Callable[[str | None, str, str], Awaitable["Denial | None"]]
 
-UNAUTHORIZED = Denial(401, "Unauthorized: the kubelet's API needs the API server's bearer token")
+UNAUTHORIZED = Denial(401, "Unauthorized")  # the kubelet's own answer
 FORBIDDEN = Denial(403, "Forbidden: the bearer token presented is not the API server's")
 NOT_READY = Denial(503, "the kubelet has not read its credential yet")
 
@@ -52,14 +68,17 @@ def decide(header: str | None, expected: str | None) -> Denial | None:
 
 def fixed_token(token: str) -> Authorize:
     """An ``authorize`` hook that accepts one known token (tests, or a token given by hand)."""
-    return lambda header: decide(header, token)
+    async def authorize(header: str | None, _method: str = "GET", _path: str = "/") -> Denial | None:
+        return decide(header, token)
+    return authorize
 
 
 class KubeletCredential:
     """Watches the API server's credential Secret and answers ``authorize`` for the kubelet's API."""
 
-    def __init__(self, client: ApiClient) -> None:
+    def __init__(self, client: ApiClient, *, delegated: DelegatedAuth | None = None) -> None:
         self.token: str | None = None
+        self.delegated = delegated
         self.secrets = Informer.for_kind(client, ("v1", "secrets"), namespace=SECRET_NAMESPACE,
                                          field_selector=f"metadata.name={SECRET_NAME}")
         self.secrets.add_handler(self._seen, lambda _old, new: self._seen(new), None)
@@ -74,8 +93,22 @@ class KubeletCredential:
             log.info("read the API server's credential (Secret %s/%s)", SECRET_NAMESPACE, SECRET_NAME)
         self.token = token
 
-    def authorize(self, header: str | None) -> Denial | None:
-        return decide(header, self.token)
+    async def authorize(self, header: str | None, method: str = "GET", path: str = "/") -> Denial | None:
+        presented = bearer_of(header)
+        if self.delegated is None or presented is None or token_matches(presented, self.token):
+            return decide(header, self.token)
+        try:
+            user = await self.delegated.authenticate(presented)
+        except ReviewError:
+            return UNAUTHORIZED
+        if user is None:
+            return NOT_READY if self.token is None else UNAUTHORIZED
+        attrs = request_attributes(method, path, self.delegated.node_name)
+        try:
+            allowed = await self.delegated.authorize(user, attrs)
+        except ReviewError:
+            return Denial(500, authorization_error_message(user, attrs))
+        return None if allowed else Denial(403, forbidden_message(user, attrs))
 
     def start(self) -> None:
         if self._task is None:

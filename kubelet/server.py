@@ -8,9 +8,10 @@ Data flow (``kubectl logs -f web``):
             -> this app: resolve(NS, web, CONTAINER) -> (current id, previous id)
             -> runtime.logs / runtime.follow_logs (Docker) -> text/plain stream back
 
-Endpoints (the real kubelet's paths and query parameters); every one but /healthz needs the API
-server's credential, ``Authorization: Bearer <token>`` (the ``authorize`` hook: kubelet.credential;
-401 without a token, 403 with another one, 503 before the kubelet has read its credential):
+Endpoints (the real kubelet's paths and query parameters); every one but /healthz needs
+``Authorization: Bearer <token>``: the API server's credential, or a token the API server's
+TokenReview accepts whose user a SubjectAccessReview lets at nodes/<subresource> (the ``authorize``
+hook: kubelet.credential; 401 without a valid token, 403 without the grant):
 
     GET /healthz                                  "ok"
     GET /containerLogs/{namespace}/{pod}/{container}
@@ -173,7 +174,7 @@ def _auth_middleware(authorize: Authorize) -> Any:
     @web.middleware
     async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path != "/healthz":
-            denial = authorize(request.headers.get("Authorization"))
+            denial = await authorize(request.headers.get("Authorization"), request.method, request.path)
             if denial is not None:
                 resp = _text(denial.status, denial.message)
                 if denial.status == 401:

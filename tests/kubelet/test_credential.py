@@ -3,7 +3,8 @@
 Pure: ``decide`` over a table of Authorization headers. Real: a ``minik8s kubelet`` process (its
 own node, a test pod network, its API on 127.0.0.1 on a free port, published on the Node) against
 the session's apiserver, which holds the credential Secret kube-system/minik8s-kubelet-client.
-Without the token the kubelet's exec and logs endpoints answer 401, with another token 403, with
+Without the token the kubelet's exec and logs endpoints answer 401, with a token the API server's
+TokenReview does not accept 401 too (kubelet.authn; identities with grants: test_kubelet_authn), with
 the Secret's token the request goes through (a pod's logs; exec reaches its handler), as it does
 through the API server's pods/log; /healthz is open. Clean-up: the kubelet (by its pid), its containers (node label), the network, the Node.
 """
@@ -153,8 +154,9 @@ def test_requests_without_the_api_servers_credential_are_refused(kubelet: Node, 
             r = k.get(path)
             assert (r.status_code, r.text.strip()) == (401, UNAUTHORIZED.message), path
             assert r.headers["WWW-Authenticate"].startswith("Bearer")
+            # Another token goes to the API server's TokenReview (kubelet.authn): not valid, 401.
             r = k.get(path, headers={"Authorization": "Bearer not-the-token"})
-            assert (r.status_code, r.text.strip()) == (403, FORBIDDEN.message), path
+            assert (r.status_code, r.text.strip()) == (401, UNAUTHORIZED.message), path
             r = k.get(path, headers={"Authorization": "Basic " + base64.b64encode(b"a:b").decode()})
             assert r.status_code == 401, path
             r = k.get(path, headers=authorization_header(token))
@@ -189,7 +191,7 @@ def test_exec_upgrade_needs_the_credential(kubelet: Node, pod: dict[str, Any]) -
     token = api_server_token(kubelet.api)
     url = (f"{kubelet.url()}/exec/{pod['namespace']}/talker/main"
            "?command=sh&command=-c&command=echo+hi%3B+exit+3&stdout=1&stderr=1")
-    for headers, status in (({}, 401), ({"Authorization": "Bearer wrong"}, 403)):
+    for headers, status in (({}, 401), ({"Authorization": "Bearer wrong"}, 401)):
         with pytest.raises(aiohttp.WSServerHandshakeError) as e:
             asyncio.run(_ws_exec(url, headers))
         assert e.value.status == status
