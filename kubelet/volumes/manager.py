@@ -10,7 +10,8 @@ Data flow (``kubelet.containerconfig`` calls it before each container start; the
           hostPath            -> the type check (kubelet.volumes.hostpath)
           persistentVolumeClaim -> GET claim, GET PV (kubelet.volumes.pvc); local-path dirs made
           configMap, secret, downwardAPI, projected
-                              -> GET the objects (and TokenRequests) -> projection -> writer
+                              -> GET the objects (and tokens: kubelet.volumes.tokens, TokenRequests
+                                 refreshed at 80% of their lifetime) -> projection -> writer
                                  (<pod dir>/volumes/kubernetes.io~<plugin>/<name>, read-only mounts)
     container.volumeMounts -> mounts(pod, container) -> [Mount] (subPath, or subPathExpr expanded
         with the container's environment: a directory inside the volume, made when missing; a
@@ -40,6 +41,7 @@ from kubelet.volumes import MountError, SourceError, emptydir, hostpath, writer
 from kubelet.volumes.downward import expand
 from kubelet.volumes.projection import CONFIGMAPS, SECRETS, Ref, references, token_refs, volume_payload
 from kubelet.volumes.pvc import claim_volume_name, pv_source
+from kubelet.volumes.tokens import TokenManager
 from machinery import errors
 from machinery.client import ApiClient
 
@@ -61,13 +63,6 @@ class Source:
     engine: bool = False
 
 
-@dataclass
-class _Token:
-    token: str
-    fetched: float
-    ttl: float
-
-
 def volume_kind(volume: Mapping[str, Any]) -> str:
     return next((k for k in volume if k != "name"), "")
 
@@ -83,7 +78,7 @@ class VolumeManager:
         self.pod_dir = pod_dir
         self.run_blocking = run_blocking
         self.allocatable = allocatable
-        self._tokens: dict[tuple[str, int, int], _Token] = {}  # (pod uid, volume index, source index)
+        self.tokens = TokenManager(client)  # serviceAccountToken sources (kubelet.volumes.tokens)
         self._measured: dict[str, float] = {}  # pod uid -> when its emptyDir usage was last measured
         self._refreshed: dict[tuple[str, int], float] = {}  # (pod uid, volume index) -> last refresh
         self.usage_interval = usage_interval
@@ -168,35 +163,10 @@ class VolumeManager:
             if ref not in objects:
                 resource = ("v1", CONFIGMAPS if ref.kind == CONFIGMAPS else SECRETS)
                 objects[ref] = await self._get(resource, ref.name, namespace=ns)
-        tokens = {t.index: await self._token(pod, index, t) for t in token_refs(volume)}
+        tokens = {t.index: await self.tokens.get(pod, t) for t in token_refs(volume)}
         payload = volume_payload(pod, volume, objects=objects, tokens=tokens, allocatable=self.allocatable(),
                                  node_name=self.node_name)
         return bool(await self.run_blocking(writer.write, path, payload))
-
-    async def _token(self, pod: Obj, index: int, ref: Any) -> str:
-        """A TokenRequest for the pod's service account, bound to the pod; fetched again when 80%
-        of its lifetime has passed (Kubernetes' token manager)."""
-        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-        key = (str(meta.get("uid")), index, int(ref.index))
-        cached = self._tokens.get(key)
-        if cached is not None and time.monotonic() - cached.fetched < 0.8 * cached.ttl:
-            return cached.token
-        sa = str(spec.get("serviceAccountName") or "default")
-        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                "spec": {"audiences": [ref.audience] if ref.audience else [],
-                         "expirationSeconds": ref.expiration_seconds,
-                         "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": meta.get("name"),
-                                            "uid": meta.get("uid")}}}
-        try:
-            answer = await self.client.request("POST", f"/api/v1/namespaces/{meta.get('namespace')}/serviceaccounts/"
-                                                       f"{sa}/token", json=body)
-        except errors.ApiError as e:
-            raise SourceError(f"failed to fetch token: {e}") from None
-        token = str(((answer or {}).get("status") or {}).get("token") or "")
-        if not token:
-            raise SourceError("failed to fetch token: the answer has no token")
-        self._tokens[key] = _Token(token=token, fetched=time.monotonic(), ttl=float(ref.expiration_seconds))
-        return token
 
     # ------------------------------------------------------------------ per container
     async def mounts(self, pod: Obj, container: Obj, volumes: Mapping[str, Source], *,
@@ -270,8 +240,7 @@ class VolumeManager:
 
     async def teardown(self, uid: str) -> None:
         """Removes the pod's engine volumes (tmpfs) and forgets its tokens."""
-        for key in [k for k in self._tokens if k[0] == uid]:
-            del self._tokens[key]
+        self.tokens.forget(uid)
         self._measured.pop(uid, None)
         for k in [k for k in self._refreshed if k[0] == uid]:
             del self._refreshed[k]
