@@ -4,6 +4,7 @@ After Kubernetes' ``SystemNamespaces`` and the "kubernetes service" reconciler o
 pkg/controlplane: at start-up, and then every ``interval`` seconds, the apiserver makes sure that
 
 - the namespaces ``default``, ``kube-system``, ``kube-public`` and ``kube-node-lease`` exist;
+- the default RBAC ClusterRoles and ClusterRoleBindings (``apiserver/auth/bootstrapreconcile.py``);
 - the Service ``default/kubernetes`` exists: ClusterIP, the first address of the service range,
   port 443 named ``https`` to the apiserver's port, labels ``component=apiserver,
   provider=kubernetes``, no selector (it is recreated if someone deletes it);
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from machinery import errors, kubeletauth
 
 from .allocators import AllocationRepair
+from .auth import bootstrapreconcile
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -109,6 +111,7 @@ async def ensure_system_objects(registry: "Registry", *, port: int, advertise_ad
                                 bind_address: str = "127.0.0.1") -> None:
     for name in SYSTEM_NAMESPACES:
         await _ensure(registry, "Namespace", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    await bootstrapreconcile.ensure_policy(registry)  # the default RBAC roles and bindings
     await _ensure(registry, "Secret", kubeletauth.SECRET_NAMESPACE, kubeletauth.secret_body(kubeletauth.new_token()))
     try:
         await _ensure(registry, "Service", "default", kubernetes_service(registry.settings.service_cidr, port))

@@ -55,6 +55,7 @@ CONTROLLERS: dict[str, str] = {
     "local-path-provisioner": "controllers.localprovisioner",
     "pvc-protection": "controllers.pvcprotection",
     "pv-protection": "controllers.pvprotection",
+    "clusterrole-aggregation": "controllers.clusterroleaggregation",
 }
 
 
