@@ -6,7 +6,8 @@ pkg/controlplane: at start-up, and then every ``interval`` seconds, the apiserve
 - the namespaces ``default``, ``kube-system``, ``kube-public`` and ``kube-node-lease`` exist;
 - the default RBAC ClusterRoles and ClusterRoleBindings (``apiserver/auth/bootstrapreconcile.py``);
 - the Service ``default/kubernetes`` exists: ClusterIP, the first address of the service range,
-  port 443 named ``https`` to the apiserver's port, labels ``component=apiserver,
+  port 443 named ``https`` to the apiserver's port (its secure port when it serves TLS, as
+  Kubernetes; else the plain-HTTP port), labels ``component=apiserver,
   provider=kubernetes``, no selector (it is recreated if someone deletes it);
 - the Secret ``kube-system/minik8s-kubelet-client`` (``machinery.kubeletauth``) holds the bearer
   token the API server presents to every kubelet: made with a new random token when missing (the
@@ -21,8 +22,8 @@ pkg/controlplane: at start-up, and then every ``interval`` seconds, the apiserve
 Beside that loop runs the Service allocation repair (``apiserver/allocators.py``): it frees the
 ClusterIPs and NodePorts that Services stopped using and records those that lack a claim.
 
-The apiserver serves plain HTTP only (minik8s has no TLS), so the port named ``https`` speaks
-plain HTTP.
+An apiserver started without a TLS pair serves plain HTTP only; its port named ``https`` then
+speaks plain HTTP.
 """
 
 from __future__ import annotations

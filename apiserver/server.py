@@ -1,16 +1,26 @@
-"""Wiring of the apiserver process: etcd storage -> registry + caches -> HTTP app -> uvicorn.
+"""Wiring of the apiserver process: etcd storage -> registry + caches -> HTTP app -> listeners.
 
 ``ApiServerSettings`` is everything that can be tuned (tests shrink the intervals);
 ``build`` returns the app with its background tasks (watch caches, compactor) started by the
 app's lifespan, so the same object runs under uvicorn or in process.
+
+Security wiring (issue 14): ``build`` also makes the authorizer (``--authorization-mode``), the
+authenticator (client CA, token file, ServiceAccount keys) and wraps the plain app twice:
+``secure_app`` authenticates and authorizes every request (only with a TLS pair), ``insecure_app``
+acts as the insecure superuser; the audit log, when asked for, wraps both. ``run`` serves
+``secure_app`` over HTTPS on ``bind_address:secure_port`` and ``insecure_app`` over plain HTTP on
+127.0.0.1 (``--insecure-port``, for tests); without a TLS pair only the plain port, on
+``bind_address``, with nothing authenticated. ``.app`` itself never asks for credentials:
+in-process tests act as the superuser through it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from fastapi import FastAPI
 
@@ -58,19 +68,108 @@ class ApiServerSettings:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+class SettingsError(ValueError):
+    """A flag the API server cannot start with (missing file, bad pair): printed, exit 1."""
+
+
 @dataclass
 class ApiServer:
-    app: FastAPI
+    app: FastAPI  # no authentication: in-process callers are the insecure superuser
     registry: Registry
     compactor: Compactor
+    insecure_app: Any = None  # ASGI: the plain-HTTP listener's app (audited when asked)
+    secure_app: Any = None  # ASGI: authenticated and authorized; None without a TLS pair
+
+
+def tls_enabled(settings: ApiServerSettings) -> bool:
+    return bool(settings.tls_cert_file or settings.tls_private_key_file)
+
+
+def service_port(settings: ApiServerSettings) -> int:
+    """The port default/kubernetes sends to: the secure port with TLS (as Kubernetes), else the plain one."""
+    return settings.secure_port if tls_enabled(settings) else settings.port
+
+
+_FILE_FLAGS = ("tls_cert_file", "tls_private_key_file", "client_ca_file", "token_auth_file",
+               "service_account_key_file", "service_account_signing_key_file", "encryption_provider_config",
+               "audit_policy_file")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_settings(settings: ApiServerSettings) -> None:
+    """Refuse to start on a file flag that names no readable file, or a TLS pair that does not load."""
+    for name in _FILE_FLAGS:
+        path = getattr(settings, name)
+        if not path:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            raise SettingsError(f"{_flag(name)}: open {path}: {e.strerror or e}") from e
+    if tls_enabled(settings):
+        if not (settings.tls_cert_file and settings.tls_private_key_file):
+            raise SettingsError("--tls-cert-file and --tls-private-key-file must be given together")
+        if settings.secure_port <= 0:
+            raise SettingsError(f"--secure-port {settings.secure_port}: must be a port number (1-65535)")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            ctx.load_cert_chain(settings.tls_cert_file, settings.tls_private_key_file)
+        except (ssl.SSLError, ValueError) as e:
+            raise SettingsError(f"--tls-cert-file/--tls-private-key-file: not a matching PEM certificate and "
+                                f"key ({settings.tls_cert_file}, {settings.tls_private_key_file}): {e}") from e
+        if settings.client_ca_file:
+            try:
+                ctx.load_verify_locations(settings.client_ca_file)
+            except (ssl.SSLError, ValueError) as e:
+                raise SettingsError(f"--client-ca-file: no PEM certificate in {settings.client_ca_file}: {e}") from e
+    elif settings.client_ca_file:
+        raise SettingsError("--client-ca-file needs --tls-cert-file and --tls-private-key-file")
+
+
+def _loaded(flag: str, load: Callable[[], Any]) -> Any:
+    """``load()``, its errors (a bad file's content) turned into a SettingsError naming the flag."""
+    try:
+        return load()
+    except SettingsError:
+        raise
+    except (OSError, ValueError) as e:
+        raise SettingsError(f"{flag}: {e}") from e
+
+
+def _interim(name: str) -> Any:
+    """INTERIM while issue 14's parts land: the module, or None when it does not exist yet."""
+    import importlib
+    try:
+        return importlib.import_module(name, __package__)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.endswith(name.lstrip(".")):
+            return None
+        raise
+
+
+def _takes_authorizer() -> bool:
+    import inspect
+    return "authorizer" in inspect.signature(create_app).parameters
 
 
 def build(settings: ApiServerSettings) -> ApiServer:
-    storage = EtcdStorage(settings.etcd_servers, timeout=settings.etcd_timeout)
+    transformer = None
+    if settings.encryption_provider_config:
+        from .encryption import load_transformer
+        transformer = _loaded("--encryption-provider-config",
+                              lambda: load_transformer(settings.encryption_provider_config))
+    storage = EtcdStorage(settings.etcd_servers, timeout=settings.etcd_timeout,
+                          **({"transformer": transformer} if transformer is not None else {}))
     registry = Registry(storage, default_resources(), settings=RegistrySettings(
         service_cidr=settings.service_cluster_ip_range, service_node_port_range=settings.service_node_port_range,
         default_not_ready_toleration_seconds=settings.default_not_ready_toleration_seconds,
-        default_unreachable_toleration_seconds=settings.default_unreachable_toleration_seconds))
+        default_unreachable_toleration_seconds=settings.default_unreachable_toleration_seconds,
+        pod_security_default=settings.pod_security_default,
+        service_account_token_volume=bool(settings.service_account_signing_key_file)))
     compactor = Compactor(storage, registry.caches, interval=settings.compaction_interval,
                           retention=settings.history_retention)
     tasks: list[asyncio.Task[None]] = []
@@ -80,7 +179,7 @@ def build(settings: ApiServerSettings) -> ApiServer:
         # The OpenAPI schemas (also what strategic merge patch reads) take about a second to build.
         await asyncio.get_running_loop().run_in_executor(None, registry.openapi.warm)
         await _start_registry(registry)
-        system: dict[str, Any] = dict(port=settings.port, advertise_address=settings.advertise_address,
+        system: dict[str, Any] = dict(port=service_port(settings), advertise_address=settings.advertise_address,
                       bind_address=settings.bind_address)
         await _bootstrap(registry, system)
         await crds.start()  # serve the stored CRDs before answering requests
@@ -94,9 +193,31 @@ def build(settings: ApiServerSettings) -> ApiServer:
         await registry.stop()
         await storage.close()
 
-    app = create_app(registry, server_address=f"{settings.bind_address}:{settings.port}",
-                     bookmark_interval=settings.bookmark_interval, on_startup=startup, on_shutdown=shutdown)
-    return ApiServer(app, registry, compactor)
+    authz, authn, middleware = (_interim(".auth.authz"), _interim(".auth.authn"), _interim(".auth.middleware"))
+    authorizer: Any = None
+    if authz is not None:
+        authorizer = _loaded("--authorization-mode",
+                             lambda: authz.build_authorizer(settings.authorization_mode, registry))
+    extra: dict[str, Any] = {"authorizer": authorizer} if authorizer is not None and _takes_authorizer() else {}
+    app = create_app(registry, server_address=f"{settings.bind_address}:{service_port(settings)}",
+                     bookmark_interval=settings.bookmark_interval, on_startup=startup, on_shutdown=shutdown, **extra)
+    insecure: Any = middleware.insecure_app(app) if middleware is not None else app
+    secure: Any = None
+    if tls_enabled(settings):
+        if middleware is None or authn is None or authorizer is None:
+            log.error("INTERIM: authentication/authorization modules missing: the secure port is NOT protected")
+            secure = app
+        else:
+            authenticator = _loaded("authentication", lambda: authn.build_authenticator(settings, registry))
+            secure = middleware.secure_app(app, authenticator=authenticator, authorizer=authorizer)
+    if settings.audit_log_path:
+        from .audit import audit_middleware  # type: ignore[import-not-found,unused-ignore]
+        insecure = _loaded("--audit-policy-file", lambda: audit_middleware(
+            insecure, log_path=settings.audit_log_path, policy_file=settings.audit_policy_file))
+        if secure is not None:
+            secure = _loaded("--audit-policy-file", lambda: audit_middleware(
+                secure, log_path=settings.audit_log_path, policy_file=settings.audit_policy_file))
+    return ApiServer(app, registry, compactor, insecure_app=insecure, secure_app=secure)
 
 
 async def _start_registry(registry: Registry) -> None:
@@ -126,12 +247,22 @@ async def _bootstrap(registry: Registry, system: dict[str, Any]) -> None:
 
 
 def run(settings: ApiServerSettings) -> None:
-    import uvicorn
+    """Serve until SIGINT/SIGTERM; a bad flag raises ``SettingsError`` before anything listens."""
+    from .tlsserver import TLSFiles, listener_config, serve
 
+    check_settings(settings)
     server = build(settings)
-    # Idle connections stay open longer than clients keep them (Go's 90 s IdleConnTimeout): with
-    # uvicorn's default 5 s, kubectl drain's POST after its 5 s retry pause raced the server's close (EOF).
-    # WebSockets (pods/exec|attach|portforward) through wsproto: uvicorn's websockets implementation
-    # refuses kubectl's port-forward subprotocol "SPDY/3.1+portforward.k8s.io" (not an HTTP token).
-    uvicorn.run(server.app, host=settings.bind_address, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=3, timeout_keep_alive=120, ws="wsproto")
+    level = settings.log_level
+    if tls_enabled(settings):
+        tls = TLSFiles(settings.tls_cert_file, settings.tls_private_key_file, settings.client_ca_file)
+        configs = [listener_config(server.secure_app, host=settings.bind_address, port=settings.secure_port,
+                                   tls=tls, log_level=level)]
+        if settings.port:
+            # Unauthenticated: loopback only, whatever --bind-address says.
+            configs.append(listener_config(server.insecure_app, host="127.0.0.1", port=settings.port, log_level=level))
+    else:
+        log.warning("no --tls-cert-file/--tls-private-key-file: serving plain HTTP on %s:%d, where every request "
+                    "acts with every permission (nothing is authenticated or authorized)",
+                    settings.bind_address, settings.port)
+        configs = [listener_config(server.insecure_app, host=settings.bind_address, port=settings.port, log_level=level)]
+    asyncio.run(serve(server.app, configs, log_level=level))

@@ -58,19 +58,76 @@ def apiserver(
         300, envvar="MINIK8S_DEFAULT_UNREACHABLE_TOLERATION_SECONDS",
         help="the same for node.kubernetes.io/unreachable:NoExecute"),
     log_level: str = typer.Option("info", envvar="MINIK8S_LOG_LEVEL"),
+    secure_port: int = typer.Option(6443, envvar="MINIK8S_SECURE_PORT",
+                                    help="HTTPS port on --bind-address (with --tls-cert-file)"),
+    tls_cert_file: str = typer.Option("", envvar="MINIK8S_TLS_CERT_FILE",
+                                      help="serving certificate (PEM); without it no TLS and no authentication"),
+    tls_private_key_file: str = typer.Option("", envvar="MINIK8S_TLS_PRIVATE_KEY_FILE", help="its key (PEM)"),
+    client_ca_file: str = typer.Option("", envvar="MINIK8S_CLIENT_CA_FILE",
+                                       help="client certificates signed by this CA authenticate (CN user, O groups)"),
+    token_auth_file: str = typer.Option("", envvar="MINIK8S_TOKEN_AUTH_FILE",
+                                        help='static bearer tokens, CSV lines token,user,uid,"group1,group2"'),
+    service_account_key_file: str = typer.Option("", envvar="MINIK8S_SERVICE_ACCOUNT_KEY_FILE",
+                                                 help="PEM public key(s) that verify ServiceAccount tokens"),
+    service_account_signing_key_file: str = typer.Option("", envvar="MINIK8S_SERVICE_ACCOUNT_SIGNING_KEY_FILE",
+                                                         help="PEM private key that signs ServiceAccount tokens"),
+    service_account_issuer: str = typer.Option("https://kubernetes.default.svc.cluster.local",
+                                               envvar="MINIK8S_SERVICE_ACCOUNT_ISSUER",
+                                               help="the iss claim of ServiceAccount tokens"),
+    authorization_mode: str = typer.Option("Node,RBAC", envvar="MINIK8S_AUTHORIZATION_MODE",
+                                           help="authorizers in order: AlwaysAllow, AlwaysDeny, Node, RBAC"),
+    pod_security_default: str = typer.Option("baseline", envvar="MINIK8S_POD_SECURITY_DEFAULT",
+                                             help="Pod Security level enforced in namespaces without the "
+                                                  "pod-security.kubernetes.io/enforce label"),
+    encryption_provider_config: str = typer.Option("", envvar="MINIK8S_ENCRYPTION_PROVIDER_CONFIG",
+                                                   help="EncryptionConfiguration file (Secrets encrypted at rest)"),
+    audit_log_path: str = typer.Option("", envvar="MINIK8S_AUDIT_LOG_PATH",
+                                       help="write audit.k8s.io/v1 Events here ('-': stdout)"),
+    audit_policy_file: str = typer.Option("", envvar="MINIK8S_AUDIT_POLICY_FILE", help="audit Policy file"),
 ) -> None:
     """Run the API server (Kubernetes REST API on etcd)."""
-    from apiserver.server import ApiServerSettings, run
+    from apiserver.server import ApiServerSettings, SettingsError, run
 
     _logging(log_level)
-    run(ApiServerSettings(etcd_servers=etcd_servers, bind_address=bind_address, advertise_address=advertise_address,
-                          port=port,
-                          compaction_interval=compaction_interval, history_retention=history_retention,
-                          service_cluster_ip_range=service_cluster_ip_range,
-                          service_node_port_range=service_node_port_range, bookmark_interval=bookmark_interval,
-                          default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
-                          default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
-                          log_level=log_level))
+    settings = ApiServerSettings(
+        etcd_servers=etcd_servers, bind_address=bind_address, advertise_address=advertise_address, port=port,
+        compaction_interval=compaction_interval, history_retention=history_retention,
+        service_cluster_ip_range=service_cluster_ip_range,
+        service_node_port_range=service_node_port_range, bookmark_interval=bookmark_interval,
+        default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
+        default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
+        log_level=log_level, secure_port=secure_port, tls_cert_file=tls_cert_file,
+        tls_private_key_file=tls_private_key_file, client_ca_file=client_ca_file, token_auth_file=token_auth_file,
+        service_account_key_file=service_account_key_file,
+        service_account_signing_key_file=service_account_signing_key_file,
+        service_account_issuer=service_account_issuer, authorization_mode=authorization_mode,
+        pod_security_default=pod_security_default, encryption_provider_config=encryption_provider_config,
+        audit_log_path=audit_log_path, audit_policy_file=audit_policy_file)
+    try:
+        run(settings)
+    except SettingsError as e:
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def certs(
+    directory: str = typer.Option(..., "--dir", envvar="MINIK8S_CERTS_DIR", help="where the PKI files go"),
+    host: list[str] = typer.Option([], "--host", help="a name or IP address the API server is reached at "
+                                                      "(repeatable; localhost and 127.0.0.1 are always in)"),
+    node: list[str] = typer.Option([], "--node", help="a node that gets a kubelet certificate (repeatable)"),
+    server: str = typer.Option("https://127.0.0.1:6443", help="the API server URL in every kubeconfig"),
+    user_server: str = typer.Option("", help="the URL in admin.kubeconfig instead (what the user on the host uses)"),
+) -> None:
+    """Make (or complete) the cluster's CA, certificates, keys and one kubeconfig per identity."""
+    from machinery.pki import ensure_cluster_pki, file_stem
+
+    pki = ensure_cluster_pki(directory, hosts=host, nodes=node)
+    typer.echo(f"certificates and keys in {pki.directory}")
+    for who in pki.identities:
+        url = user_server if who == "admin" and user_server else server
+        path = pki.write_kubeconfig(pki.directory / f"{file_stem(who)}.kubeconfig", user=who, server=url)
+        typer.echo(f"wrote {path} ({who}, {url})")
 
 
 _logging = setup_logging
@@ -321,8 +378,10 @@ def gitops(
 
 @app.command()
 def up(
-    port: int = typer.Option(8080, help="apiserver port on 127.0.0.1 (8080: kubectl's default without kubeconfig)"),
-    data_dir: str = typer.Option("~/.minik8s", help="where etcd data, pod volumes, logs and the kubeconfig live"),
+    port: int = typer.Option(6443, help="the API server's secure (TLS) port: on 127.0.0.1, and with a Docker node "
+                                        "also where pods reach it"),
+    data_dir: str = typer.Option("~/.minik8s", help="where etcd data, the certificates (pki), pod volumes, logs and "
+                                                    "the kubeconfig live"),
     kubeconfig: str = typer.Option("", help="write the kubeconfig here (default: DATA_DIR/kubeconfig)"),
     fresh: bool = typer.Option(False, help="start from an empty etcd"),
     simulated: bool = typer.Option(False, "--simulated",

@@ -17,6 +17,7 @@ import pytest
 
 from tests.cluster import ApiServerProcess, ComponentProcess, Etcd
 from tests.dockertest import IMAGE
+from tests.securecluster import SecureCluster
 
 # Every Docker kubelet a test starts (they inherit this environment) uses the local image as its
 # pods' sandbox: the default one would be pulled from a registry, and none is reachable here.
@@ -53,3 +54,11 @@ def namespace(http: httpx.Client) -> Iterator[str]:
     assert r.status_code == 201, r.text
     yield name
     http.delete(f"/api/v1/namespaces/{name}")
+
+
+@pytest.fixture(scope="module")
+def secure_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureCluster]:
+    """Its own etcd and a TLS API server with Node,RBAC authorization (tests/securecluster.py)."""
+    c = SecureCluster.start(tmp_path_factory.mktemp("secure"))
+    yield c
+    c.stop()
