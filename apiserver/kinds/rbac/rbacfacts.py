@@ -191,7 +191,8 @@ def binding_columns(role_ref_doc: str) -> tuple[Column, ...]:
 
 
 def binding_row(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    ref = obj.get("roleRef") if isinstance(obj.get("roleRef"), Mapping) else {}
+    ref = obj.get("roleRef")
+    ref = ref if isinstance(ref, Mapping) else {}
     users, groups, sas = subjects_strings(obj.get("subjects"))
     return [name_of(obj), f"{ref.get('kind') or ''}/{ref.get('name') or ''}", age(obj, now),
             ", ".join(users), ", ".join(groups), ", ".join(sas)]
