@@ -118,11 +118,14 @@ def certs(
     node: list[str] = typer.Option([], "--node", help="a node that gets a kubelet certificate (repeatable)"),
     server: str = typer.Option("https://127.0.0.1:6443", help="the API server URL in every kubeconfig"),
     user_server: str = typer.Option("", help="the URL in admin.kubeconfig instead (what the user on the host uses)"),
+    service_cluster_ip_range: str = typer.Option(
+        "172.28.128.0/17", envvar="MINIK8S_SERVICE_CLUSTER_IP_RANGE",
+        help="the API server's Service range: its first address (default/kubernetes) joins the serving certificate"),
 ) -> None:
     """Make (or complete) the cluster's CA, certificates, keys and one kubeconfig per identity."""
     from machinery.pki import ensure_cluster_pki, file_stem
 
-    pki = ensure_cluster_pki(directory, hosts=host, nodes=node)
+    pki = ensure_cluster_pki(directory, hosts=host, nodes=node, service_cidr=service_cluster_ip_range)
     typer.echo(f"certificates and keys in {pki.directory}")
     for who in pki.identities:
         url = user_server if who == "admin" and user_server else server

@@ -10,8 +10,9 @@ Files, as kubeadm names them where it has a name:
 
 - ``ca.crt`` / ``ca.key``: the cluster CA (self-signed; signs every certificate below).
 - ``apiserver.crt`` / ``.key``: serving certificate; SANs: the given hosts (names or IP
-  addresses), ``localhost``, ``127.0.0.1`` and the ``kubernetes[.default[.svc[.cluster.local]]]``
-  names. Re-issued when a host is missing from it (or it is not signed by this CA).
+  addresses), ``localhost``, ``127.0.0.1``, the ``kubernetes[.default[.svc[.cluster.local]]]``
+  names and the first address of the Service range (default/kubernetes' ClusterIP, which
+  in-cluster clients dial: ``KUBERNETES_SERVICE_HOST``), as kubeadm does. Re-issued when a host is missing from it (or it is not signed by this CA).
 - ``<who>.crt`` / ``.key`` per identity: ``admin`` (CN ``kubernetes-admin``, O ``system:masters``),
   each key of ``machinery.userinfo.COMPONENT_USERS`` (CN = that user), ``node-<name>`` for
   ``node:<name>`` (CN ``system:node:<name>``, O ``system:nodes``: what the Node authorizer reads).
@@ -45,6 +46,7 @@ from machinery.userinfo import ADMIN, COMPONENT_USERS, NODE_USER_PREFIX, NODES_G
 KUBERNETES_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
                     "kubernetes.default.svc.cluster.local")
 LOCAL_NAMES = ("localhost", "127.0.0.1")
+DEFAULT_SERVICE_CIDR = "172.28.128.0/17"  # the API server's default --service-cluster-ip-range
 NODE_PREFIX = "node:"
 
 
@@ -309,7 +311,7 @@ def _ensure_pair(*, ca: CertKey, cert: Path, key: Path, wanted_sans: set[str] | 
 
 
 def ensure_cluster_pki(directory: str | os.PathLike[str], *, hosts: Sequence[str] = (),
-                       nodes: Sequence[str] = ()) -> ClusterPKI:
+                       nodes: Sequence[str] = (), service_cidr: str = DEFAULT_SERVICE_CIDR) -> ClusterPKI:
     """Make the cluster's certificates and keys in ``directory``; keep whatever is already valid.
 
     Idempotent: an existing CA and keys stay; the serving certificate is re-issued when one of
@@ -321,7 +323,8 @@ def ensure_cluster_pki(directory: str | os.PathLike[str], *, hosts: Sequence[str
     ca = _ensure_ca(d)
     current = d / "apiserver.crt"
     previous = subject_alt_names(current.read_bytes()) if current.is_file() else set()
-    names = list(dict.fromkeys([*hosts, *LOCAL_NAMES, *KUBERNETES_NAMES]))
+    service_ip = str(ipaddress.ip_network(service_cidr, strict=False).network_address + 1)
+    names = list(dict.fromkeys([*hosts, *LOCAL_NAMES, *KUBERNETES_NAMES, service_ip]))
     names += sorted(previous - set(names)) if previous and signed_by(current.read_bytes(), ca.cert_pem) else []
     dns = [n for n in names if not _is_ip(n)]
     ips = [n for n in names if _is_ip(n)]

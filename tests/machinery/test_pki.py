@@ -39,7 +39,7 @@ def _usages(cert: x509.Certificate) -> set[x509.ObjectIdentifier]:
 def test_serving_certificate_names_every_host(made: pki.ClusterPKI) -> None:
     assert pki.subject_alt_names(made.apiserver_cert.read_bytes()) == {
         "10.1.2.3", "api.example", "localhost", "127.0.0.1", "kubernetes", "kubernetes.default",
-        "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+        "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "172.28.128.1"}
     assert _usages(_cert(made.apiserver_cert)) == {ExtendedKeyUsageOID.SERVER_AUTH}
 
 
@@ -92,6 +92,13 @@ def test_ensure_is_idempotent_and_grows(made: pki.ClusterPKI, tmp_path: Path) ->
     assert _subject(_cert(grown.client_cert("node:n2"))) == ("system:node:n2", ["system:nodes"])
 
 
+def test_another_service_range_adds_its_first_address(made: pki.ClusterPKI, tmp_path: Path) -> None:
+    d = tmp_path / "pki"
+    shutil.copytree(made.directory, d)
+    pki.ensure_cluster_pki(d, service_cidr="10.96.0.0/12")
+    assert {"10.96.0.1", "172.28.128.1", "10.1.2.3"} <= pki.subject_alt_names((d / "apiserver.crt").read_bytes())
+
+
 def test_certificates_of_another_ca_are_reissued(made: pki.ClusterPKI, tmp_path: Path) -> None:
     d = tmp_path / "pki"
     shutil.copytree(made.directory, d)
@@ -127,3 +134,21 @@ def test_unknown_identity_is_refused(who: str) -> None:
 @pytest.mark.parametrize(("who", "stem"), [("admin", "admin"), ("node:n-1", "node-n-1"), ("scheduler", "scheduler")])
 def test_file_stem(who: str, stem: str) -> None:
     assert pki.file_stem(who) == stem
+
+
+def test_certs_command_writes_a_kubeconfig_per_identity(made: pki.ClusterPKI, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.minik8s import app
+
+    d = tmp_path / "pki"
+    shutil.copytree(made.directory, d)
+    r = CliRunner().invoke(app, ["certs", "--dir", str(d), "--host", "minik8s-apiserver", "--node", "n1",
+                                 "--server", "https://minik8s-apiserver:6443", "--user-server", "https://127.0.0.1:16443"])
+    assert r.exit_code == 0, r.output
+    assert "minik8s-apiserver" in pki.subject_alt_names((d / "apiserver.crt").read_bytes())
+    for who in ("scheduler", "node:n1", "apiserver-kubelet-client"):
+        path = d / f"{pki.file_stem(who)}.kubeconfig"
+        assert load_config(kubeconfig=str(path)).server == "https://minik8s-apiserver:6443"
+        assert f"wrote {path} ({who}, https://minik8s-apiserver:6443)" in r.output
+    assert load_config(kubeconfig=str(d / "admin.kubeconfig")).server == "https://127.0.0.1:16443"
