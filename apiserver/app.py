@@ -24,7 +24,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from machinery import errors
 
-from . import discovery, eviction, httpproxy, metricsapi, nodeproxy, streamproxy, tokens
+from . import discovery, eviction, httpproxy, metricsapi, nodeproxy, reviews, streamproxy, tokens
+from .auth.authn import Authenticator, default_authenticator
+from .auth.authorizer import AlwaysAllow, Authorizer
 from .cache import CacheEvent, ExpiredError, TooSlowError, Watcher
 from .fieldmanager import Writer, writer_for
 from .negotiation import partial_object, response_form
@@ -104,9 +106,14 @@ def _warning_headers(warnings: list[str]) -> dict[str, str]:
 
 
 def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
-               bookmark_interval: float = 10.0, on_startup: Any = None, on_shutdown: Any = None) -> FastAPI:
+               bookmark_interval: float = 10.0, on_startup: Any = None, on_shutdown: Any = None,
+               authenticator: Authenticator | None = None, authorizer: Authorizer | None = None) -> FastAPI:
+    """``authenticator`` (TokenRequest signing, TokenReview, /openid/v1/jwks) defaults to ServiceAccount
+    tokens signed with the cluster's etcd key; ``authorizer`` (the SubjectAccessReviews) to AlwaysAllow."""
     table = registry.resources
-    token_key = tokens.SigningKey(registry.storage)
+    authenticator = authenticator or default_authenticator(registry)
+    token_keys = authenticator.keys
+    review = reviews.Reviews(authenticator=authenticator, authorizer=authorizer or AlwaysAllow())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -157,6 +164,16 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
     @app.get("/version")
     async def version() -> Response:
         return _json(discovery.KUBE_VERSION)
+
+    # ServiceAccount issuer discovery (OIDC): the issuer and the keys that verify its tokens.
+    @app.get("/.well-known/openid-configuration")
+    async def openid_configuration() -> Response:
+        return _json(token_keys.openid_configuration())
+
+    @app.get("/openid/v1/jwks")
+    async def jwks() -> Response:
+        body = orjson.dumps(await token_keys.jwks()) + b"\n"
+        return Response(content=body, media_type="application/jwk-set+json")
 
     # Discovery answers with and without a trailing slash, as Kubernetes does (kr8s asks "/api/").
     @app.get("/api")
@@ -235,7 +252,11 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
             protobuf = request.headers.get("content-type", "").split(";")[0].strip().lower() == PROTOBUF
             body = await request.body() if protobuf else await _body(request)
             return _json(await tokens.request_token(registry, res, str(info.namespace), info.name, body,
-                                                    key=token_key), 201)
+                                                    keys=token_keys), 201)
+        if reviews.is_review(res) and not info.subresource:
+            if request.method != "POST" or info.name:
+                raise errors.MethodNotAllowedError(message=f"only create is supported on {res.group_resource}")
+            return _json(await review.create(res, info.namespace, await _body(request)), 201)
         if info.subresource and info.subresource not in res.subresources:
             raise errors.NotFoundError(message="the server could not find the requested resource")
         ns = info.namespace if res.namespaced else None

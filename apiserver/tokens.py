@@ -9,21 +9,20 @@ Secret or Node; its uid filled in, a different uid is a 409) -> a JWT with Kuber
 ``jti``, ``kubernetes.io: {namespace, serviceaccount, pod | secret | node}``) -> 201 with the
 TokenRequest, its ``status.token`` and ``status.expirationTimestamp``.
 
-Signing: HS256 with a random key kept in etcd under ``SIGNING_KEY`` (created with the storage's
-create-if-absent by the first apiserver that needs it, read by every other one), so all
-apiservers of a cluster issue tokens with one key. minik8s does not authenticate requests, so
-nothing verifies these tokens yet; they have the shape workloads and libraries expect. (Kubernetes
-signs with RS256 and publishes the public key at /openid/v1/jwks; this project has no RSA library.)
+Signing: RS256 (``apiserver/auth/jws.py``) with ``--service-account-signing-key-file``; without
+one (in-process tests, dev mode) with an RSA key kept in etcd under ``SIGNING_KEY`` (created with
+the storage's create-if-absent by the first apiserver that needs it, read by every other one), so
+all apiservers of a cluster issue and verify tokens with one key. ``ServiceAccountKeys`` also holds
+the keys that verify tokens (``--service-account-key-file``, else the signing key), which
+``apiserver/auth/serviceaccount.py`` checks and ``/openid/v1/jwks`` publishes (``jwks``,
+``openid_configuration``: Kubernetes' ServiceAccount issuer discovery documents).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import secrets
 import uuid
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -32,6 +31,7 @@ import orjson
 from machinery import errors
 from machinery.errors import StatusCause
 
+from .auth import jws
 from .protobuf import ProtobufError, _envelope, _wire_fields
 from .registry import Registry
 from .resources import Resource
@@ -39,7 +39,7 @@ from .storage import KeyExistsError, KeyNotFoundError, Storage
 
 Obj = dict[str, Any]
 
-SIGNING_KEY = b"/registry/minik8s.io/serviceaccountsigningkey"
+SIGNING_KEY = b"/registry/minik8s.io/serviceaccountkey-rs256"  # PKCS#8 PEM of the dev-mode RSA key
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 DEFAULT_EXPIRATION_SECONDS = 3600
 MIN_EXPIRATION_SECONDS = 600
@@ -48,67 +48,79 @@ GROUP, VERSION, KIND = "authentication.k8s.io", "v1", "TokenRequest"
 BOUND_KINDS = {"Pod": ("v1", "pods", True), "Secret": ("v1", "secrets", True), "Node": ("v1", "nodes", False)}
 
 
-class SigningKey:
-    """The cluster's token signing key, read from (or made once in) etcd and then kept in memory."""
+class ServiceAccountKeys:
+    """The keys that sign and verify ServiceAccount tokens, the issuer and the API audiences.
 
-    def __init__(self, storage: Storage) -> None:
+    Key files are read at construction (a bad file is a start-up error); the etcd key is read (or
+    made once) on first use and then kept in memory.
+    """
+
+    def __init__(self, storage: Storage, *, signing_key_file: str = "", key_file: str = "",
+                 issuer: str = ISSUER, api_audiences: tuple[str, ...] = ()) -> None:
         self.storage = storage
-        self._key: bytes | None = None
+        self.issuer = issuer or ISSUER
+        self.api_audiences = tuple(api_audiences) or (self.issuer,)
+        self._private: jws.PrivateKey | None = None
+        self._public: list[jws.PublicKey] = []
+        if signing_key_file:
+            self._private = jws.load_private_key(Path(signing_key_file).read_bytes())
+        if key_file:
+            self._public = jws.load_public_keys(Path(key_file).read_bytes())
+        elif self._private is not None:
+            self._public = [self._private.public_key()]
         self._lock = asyncio.Lock()
 
-    async def get(self) -> bytes:
-        if self._key is not None:
-            return self._key
-        async with self._lock:
-            if self._key is None:
-                for _ in range(3):
-                    try:
-                        self._key = base64.b64decode((await self.storage.get(SIGNING_KEY)).value)
-                        break
-                    except KeyNotFoundError:
-                        try:
-                            await self.storage.create(SIGNING_KEY, base64.b64encode(secrets.token_bytes(32)))
-                        except KeyExistsError:
-                            pass  # another apiserver made it first: read theirs
-                if self._key is None:
-                    raise errors.InternalError(message="cannot read the service account signing key")
-            return self._key
+    async def signing_key(self) -> jws.PrivateKey:
+        if self._private is None:
+            async with self._lock:
+                if self._private is None:
+                    self._private = await self._stored_key()
+                    if not self._public:
+                        self._public = [self._private.public_key()]
+        return self._private
 
-    def key_id(self, key: bytes) -> str:
-        return base64.urlsafe_b64encode(hashlib.sha256(key).digest()[:24]).decode().rstrip("=")
+    async def public_keys(self) -> list[jws.PublicKey]:
+        if not self._public:
+            await self.signing_key()
+        return list(self._public)
+
+    async def _stored_key(self) -> jws.PrivateKey:
+        for _ in range(3):
+            try:
+                return jws.load_private_key((await self.storage.get(SIGNING_KEY)).value)
+            except KeyNotFoundError:
+                try:
+                    await self.storage.create(SIGNING_KEY, jws.private_key_pem(jws.new_private_key()))
+                except KeyExistsError:
+                    pass  # another apiserver made it first: read theirs
+        raise errors.InternalError(message="cannot read the service account signing key")
+
+    async def sign(self, claims: Mapping[str, Any]) -> str:
+        return jws.sign(claims, await self.signing_key())
+
+    async def jwks(self) -> Obj:
+        """/openid/v1/jwks: the public keys that verify ServiceAccount tokens."""
+        return {"keys": [jws.jwk(k) for k in await self.public_keys()]}
+
+    def openid_configuration(self) -> Obj:
+        """/.well-known/openid-configuration, as kube-apiserver's ServiceAccount issuer discovery."""
+        return {"issuer": self.issuer, "jwks_uri": self.issuer.rstrip("/") + "/openid/v1/jwks",
+                "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"]}
 
 
 # ---------------------------------------------------------------------------- pure parts
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def sign(claims: Mapping[str, Any], *, key: bytes, key_id: str) -> str:
-    """A compact JWS (HS256) of ``claims``."""
-    head = _b64(orjson.dumps({"alg": "HS256", "kid": key_id}))
-    body = _b64(orjson.dumps(dict(claims), option=orjson.OPT_SORT_KEYS))
-    mac = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{_b64(mac)}"
-
-
 def claims_of(token: str) -> Obj:
     """The claims of a token (unverified): for tests and tools."""
-    body = token.split(".")[1]
-    return dict(orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
+    return jws.parse(token).claims
 
 
-def verify(token: str, key: bytes) -> bool:
-    head, body, mac = token.split(".")
-    want = _b64(hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest())
-    return hmac.compare_digest(want, mac)
-
-
-def defaulted_spec(spec: Mapping[str, Any]) -> Obj:
+def defaulted_spec(spec: Mapping[str, Any], *, audiences: tuple[str, ...] = (ISSUER,)) -> Obj:
     out = dict(spec)
     if out.get("expirationSeconds") in (None, 0):
         out["expirationSeconds"] = DEFAULT_EXPIRATION_SECONDS
     if not out.get("audiences"):
-        out["audiences"] = [ISSUER]
+        out["audiences"] = list(audiences)
     return out
 
 
@@ -139,7 +151,9 @@ def validate(spec: Mapping[str, Any]) -> list[StatusCause]:
 
 
 def token_claims(*, namespace: str, service_account: Mapping[str, Any], spec: Mapping[str, Any],
-                 bound: Mapping[str, Any] | None, now: datetime) -> Obj:
+                 bound: Mapping[str, Any] | None, now: datetime, issuer: str = ISSUER,
+                 node: Mapping[str, Any] | None = None) -> Obj:
+    """Kubernetes' claims; a token bound to a scheduled Pod also names the Pod's Node (1.32)."""
     sa_meta = service_account.get("metadata") or {}
     sa_name = str(sa_meta.get("name"))
     k8s: Obj = {"namespace": namespace, "serviceaccount": {"name": sa_name, "uid": str(sa_meta.get("uid") or "")}}
@@ -147,8 +161,11 @@ def token_claims(*, namespace: str, service_account: Mapping[str, Any], spec: Ma
     if ref and bound is not None:
         meta = bound.get("metadata") or {}
         k8s[str(ref["kind"]).lower()] = {"name": str(meta.get("name")), "uid": str(meta.get("uid") or "")}
+    if node is not None and "node" not in k8s:
+        node_meta = node.get("metadata") or {}
+        k8s["node"] = {"name": str(node_meta.get("name")), "uid": str(node_meta.get("uid") or "")}
     issued = int(now.timestamp())
-    return {"iss": ISSUER, "sub": f"system:serviceaccount:{namespace}:{sa_name}", "aud": list(spec["audiences"]),
+    return {"iss": issuer, "sub": f"system:serviceaccount:{namespace}:{sa_name}", "aud": list(spec["audiences"]),
             "exp": issued + int(spec["expirationSeconds"]), "iat": issued, "nbf": issued, "jti": str(uuid.uuid4()),
             "kubernetes.io": k8s}
 
@@ -200,9 +217,9 @@ def _from_protobuf(raw: bytes) -> Obj:
 
 # ---------------------------------------------------------------------------- the handler
 async def request_token(registry: Registry, service_accounts: Resource, namespace: str, name: str, body: Any, *,
-                        key: SigningKey, now: datetime | None = None) -> Obj:
+                        keys: ServiceAccountKeys, now: datetime | None = None) -> Obj:
     request = decode_request(body)
-    spec = defaulted_spec(request["spec"])
+    spec = defaulted_spec(request["spec"], audiences=keys.api_audiences)
     causes = validate(spec)
     if causes:
         raise errors.invalid(KIND, name, causes, group=GROUP)
@@ -225,10 +242,11 @@ async def request_token(registry: Registry, service_accounts: Resource, namespac
                                                "the UID in record. The object might have been deleted and then "
                                                "recreated", name=str(ref.get("name")), kind=str(ref["kind"]))
         spec["boundObjectRef"] = {**ref, "apiVersion": version, "uid": uid}
+    node = await _pod_node(registry, bound) if ref and ref.get("kind") == "Pod" and bound else None
     now = now or datetime.now(timezone.utc)
-    claims = token_claims(namespace=namespace, service_account=sa, spec=spec, bound=bound, now=now)
-    secret = await key.get()
-    token = sign(claims, key=secret, key_id=key.key_id(secret))
+    claims = token_claims(namespace=namespace, service_account=sa, spec=spec, bound=bound, now=now,
+                          issuer=keys.issuer, node=node)
+    token = await keys.sign(claims)
     expires = datetime.fromtimestamp(claims["exp"], timezone.utc)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"kind": KIND, "apiVersion": f"{GROUP}/{VERSION}",
@@ -237,5 +255,16 @@ async def request_token(registry: Registry, service_accounts: Resource, namespac
             "status": {"token": token, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}}
 
 
-__all__ = ["ISSUER", "SIGNING_KEY", "SigningKey", "claims_of", "decode_request", "defaulted_spec",
-           "request_token", "sign", "token_claims", "validate", "verify"]
+async def _pod_node(registry: Registry, pod: Mapping[str, Any]) -> Obj | None:
+    node_name = str((pod.get("spec") or {}).get("nodeName") or "")
+    nodes = registry.resources.lookup("", "v1", "nodes")
+    if not node_name or nodes is None:
+        return None
+    try:
+        return dict((await registry.get(nodes, None, node_name)).obj)
+    except errors.NotFoundError:
+        return None
+
+
+__all__ = ["ISSUER", "SIGNING_KEY", "ServiceAccountKeys", "claims_of", "decode_request", "defaulted_spec",
+           "request_token", "token_claims", "validate"]

@@ -22,7 +22,7 @@ from .base import Strategy, collect_type_facts
 from .common import meta, podspec_messages, podtemplate
 
 _GROUP_PACKAGES = ("core", "apps", "batch", "autoscaling", "policy", "storage", "networking", "coordination",
-                   "apiextensions", "discovery", "rbac")
+                   "apiextensions", "discovery", "rbac", "authentication", "authorization")
 
 
 @functools.cache

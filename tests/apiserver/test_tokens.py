@@ -16,9 +16,8 @@ import httpx
 import orjson
 import pytest
 
-from apiserver.tokens import (
-    ISSUER, claims_of, decode_request, defaulted_spec, sign, token_claims, validate, verify,
-)
+from apiserver.auth import jws
+from apiserver.tokens import ISSUER, claims_of, decode_request, defaulted_spec, token_claims, validate
 from machinery.kubeconfig import write_kubeconfig
 from tests.cluster import ApiServerProcess, Etcd
 
@@ -32,9 +31,11 @@ def _header(token: str) -> Obj:
 
 # ------------------------------------------------------------------------------ pure parts
 def test_sign_and_verify() -> None:
-    token = sign({"sub": "x"}, key=b"k" * 32, key_id="kid")
-    assert claims_of(token) == {"sub": "x"} and _header(token) == {"alg": "HS256", "kid": "kid"}
-    assert verify(token, b"k" * 32) and not verify(token, b"j" * 32)
+    key = jws.new_private_key()
+    token = jws.sign({"sub": "x"}, key)
+    assert claims_of(token) == {"sub": "x"} and _header(token) == {"alg": "RS256", "kid": jws.key_id(key.public_key())}
+    assert jws.verify(jws.parse(token), [key.public_key()])
+    assert not jws.verify(jws.parse(token), [jws.new_private_key().public_key()])
 
 
 @pytest.mark.parametrize("spec,message", [

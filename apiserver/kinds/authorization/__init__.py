@@ -1,0 +1,1 @@
+"""authorization.k8s.io/v1: the SubjectAccessReview family (create-only; served by apiserver/reviews.py)."""
