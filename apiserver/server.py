@@ -199,6 +199,11 @@ def build(settings: ApiServerSettings) -> ApiServer:
         authorizer = _loaded("--authorization-mode",
                              lambda: authz.build_authorizer(settings.authorization_mode, registry))
     extra: dict[str, Any] = {"authorizer": authorizer} if authorizer is not None and _takes_authorizer() else {}
+    # One authenticator for the secure port and the app (TokenRequest signing, TokenReview, JWKS).
+    authenticator: Any = None
+    if authn is not None:
+        authenticator = _loaded("authentication", lambda: authn.build_authenticator(settings, registry))
+        extra["authenticator"] = authenticator
     app = create_app(registry, server_address=f"{settings.bind_address}:{service_port(settings)}",
                      bookmark_interval=settings.bookmark_interval, on_startup=startup, on_shutdown=shutdown, **extra)
     insecure: Any = middleware.insecure_app(app) if middleware is not None else app
@@ -208,7 +213,6 @@ def build(settings: ApiServerSettings) -> ApiServer:
             log.error("INTERIM: authentication/authorization modules missing: the secure port is NOT protected")
             secure = app
         else:
-            authenticator = _loaded("authentication", lambda: authn.build_authenticator(settings, registry))
             secure = middleware.secure_app(app, authenticator=authenticator, authorizer=authorizer)
     if settings.audit_log_path:
         from .audit import audit_middleware  # type: ignore[import-not-found,unused-ignore]
