@@ -319,7 +319,7 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         if method == "GET":
             if _flag(q.get("watch")):
                 return await _watch(request, res, ns, name=name)
-            entry = await registry.get(res, ns, name)
+            entry = await registry.get(res, ns, name, resource_version=q.get("resourceVersion", ""))
             return _object_response(request, res, entry.raw, entry.obj)
         if method == "PUT":
             body = await _body(request)
@@ -417,7 +417,8 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         q = request.query_params
         result = await registry.list(res, ns, label_selector=q.get("labelSelector", ""),
                                      field_selector=q.get("fieldSelector", ""),
-                                     limit=_int_param(q, "limit") or 0, continue_token=q.get("continue", ""))
+                                     limit=_int_param(q, "limit") or 0, continue_token=q.get("continue", ""),
+                                     resource_version=q.get("resourceVersion", ""))
         rv = str(result.resource_version)
         form = response_form(request.headers.get("accept"), target="list")
         if form == "table":

@@ -33,6 +33,15 @@ as above). Before handing out a pooled connection, the connector polls its socke
 ``is_connection_dropped``): one the server closed while this process was busy (its FIN not yet read
 by the event loop) is dropped instead of used, which keeps most writes out of the race at all.
 
+Several addresses (``--server https://a:6443,https://b:6443``, API servers of one cluster): every
+request goes to the current address. One that could not be sent there (connection refused, no
+route, DNS, connect timeout, or aiohttp's "never sent"), and a GET whose connection was closed or
+reset before any answer, goes to the next address at once (each address once per request); the
+next address then stays current for the requests that follow. An answered request is never sent
+again, and neither is a write that went out (it may have been applied). A watch whose stream breaks
+also moves the client on, so the informer's next watch reconnects to the next address. A
+kubeconfig's server stays one address, as in Kubernetes.
+
 Warnings: the ``Warning`` response headers (``299 - "text"``) of the latest request are in
 ``last_warnings`` and are passed to ``on_warning`` as they arrive (mkctl prints them).
 ``last_warnings`` is per client, so with concurrent requests prefer ``on_warning``.
@@ -237,6 +246,21 @@ def _closed_before_answer(e: BaseException) -> bool:
             and e.errno in (errno.ECONNRESET, errno.EPIPE))
 
 
+def _not_connected(e: BaseException) -> bool:
+    """No connection was made at all (refused, unreachable, DNS, TLS handshake, connect timeout)."""
+    return isinstance(e, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
+
+
+def may_fail_over(method: str, e: BaseException) -> bool:
+    """Whether a request that failed this way may go to another API server: it was not applied."""
+    return _not_connected(e) or _never_sent(e) or (method in _REPLAYABLE and _closed_before_answer(e))
+
+
+def split_servers(server: str) -> list[str]:
+    """``https://a:6443,https://b:6443`` -> both URLs (no trailing slash), in order."""
+    return [s.strip().rstrip("/") for s in server.split(",") if s.strip()] or [server.rstrip("/")]
+
+
 def _resend_reason(method: str, e: BaseException, resent: int) -> str | None:
     """Why a failed request may be sent again at once, or None (then the GET backoff applies)."""
     if resent >= _MAX_RESENDS:
@@ -426,7 +450,8 @@ class ApiClient:
         self.on_warning = on_warning
         self.last_warnings: list[str] = []
         self._timeout = timeout
-        self._base = config.server.rstrip("/")
+        self._servers = split_servers(config.server)
+        self._current = 0  # the address requests go to; moves on when one cannot be reached
         # The user agent up to its first '/' is the field manager of this client's writes
         # (metadata.managedFields), as for Kubernetes' components ("kube-scheduler/v1.32.0 ...").
         self._headers = {"Accept": "application/json", "User-Agent": user_agent or default_user_agent(),
@@ -437,7 +462,7 @@ class ApiClient:
         self._auth = aiohttp.BasicAuth(*basic) if basic and not has_authorization else None
         # Built once, here: loading the CA and client certificate is not free (and fails early).
         self._ssl: ssl.SSLContext | bool = config.verify
-        self._proxy, self._proxy_auth = _env_proxy(self._base)
+        self._proxies = [_env_proxy(s) for s in self._servers]
         self._request_timeout = aiohttp.ClientTimeout(total=timeout)
         self._http: aiohttp.ClientSession | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
@@ -446,6 +471,24 @@ class ApiClient:
     @property
     def server(self) -> str:
         return self.config.server
+
+    @property
+    def _base(self) -> str:
+        return self._servers[self._current]
+
+    @property
+    def _proxy(self) -> URL | None:
+        return self._proxies[self._current][0]
+
+    @property
+    def _proxy_auth(self) -> aiohttp.BasicAuth | None:
+        return self._proxies[self._current][1]
+
+    def _move_on(self, used: int) -> None:
+        """The address ``used`` failed: the next one becomes current (unless another request did that)."""
+        if self._current == used and len(self._servers) > 1:
+            self._current = (used + 1) % len(self._servers)
+            log.info("API server %s unreachable; using %s", self._servers[used], self._base)
 
     def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -547,18 +590,24 @@ class ApiClient:
             content = orjson.dumps(json)
             headers = {"Content-Type": "application/json", **(headers or {})}
         http = self._session()
-        url = self._url(path)
         query = _query(params)
         attempt = 0  # GET retries after a backoff
         resent = 0  # immediate resends (see _resend_reason)
+        moved = 0  # other addresses tried (see may_fail_over)
         while True:
+            used = self._current
             try:
-                async with http.request(method, url, params=query, data=content, headers=headers,
+                async with http.request(method, self._url(path), params=query, data=content, headers=headers,
                                         allow_redirects=False, proxy=self._proxy,
                                         proxy_auth=self._proxy_auth) as r:
                     resp = _Response(r.status, r.headers, await r.read())
                 break
             except _TRANSPORT as e:
+                if moved < len(self._servers) - 1 and may_fail_over(method, e):
+                    moved += 1
+                    self._move_on(used)
+                    log.debug("%s %s: %s; sending it to %s", method, path, e, self._base)
+                    continue
                 why = _resend_reason(method, e, resent)
                 if why is not None:
                     resent += 1
@@ -711,15 +760,21 @@ class ApiClient:
         read = timeout_seconds + 30.0 if timeout_seconds is not None else None
         timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_read=read)
         http = self._session()
-        url, query = self._url(path), _query(params)
+        query = _query(params)
+        used = self._current
         try:
-            resent = 0
+            resent = moved = 0
             while True:  # the request is sent again as any GET's (the stream itself is not resumed here)
+                used = self._current
                 try:
-                    resp = await http.get(url, params=query, headers=headers, timeout=timeout, allow_redirects=False,
-                                          proxy=self._proxy, proxy_auth=self._proxy_auth)
+                    resp = await http.get(self._url(path), params=query, headers=headers, timeout=timeout,
+                                          allow_redirects=False, proxy=self._proxy, proxy_auth=self._proxy_auth)
                     break
                 except _TRANSPORT as e:
+                    if moved < len(self._servers) - 1 and may_fail_over("GET", e):
+                        moved += 1
+                        self._move_on(used)
+                        continue
                     why = _resend_reason("GET", e, resent)
                     if why is None:
                         raise
@@ -753,6 +808,7 @@ class ApiClient:
                     if not resp.content.at_eof():
                         resp.close()  # a watch given up early: drop its connection, do not pool it
         except _TRANSPORT as e:
+            self._move_on(used)  # a broken watch: the informer's next one goes to the next address
             raise _transport_error(e, "GET", path) from e
 
     # ------------------------------------------------------------------ subresources
