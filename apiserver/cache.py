@@ -10,15 +10,6 @@ ring buffer's floor, or what the apiserver compacted) answers 410 Expired.
 When the etcd watch breaks (etcd restarted) the task reconnects with backoff and resumes from
 the last revision; if that revision was compacted meanwhile it relists and ends every open
 watcher with a 410, so clients relist too, exactly as Kubernetes' reflector expects.
-
-Consistent reads (several API servers, KEP-2340's goal): the registry asks etcd for a ``Probe`` of
-a key range (its current revision R, and for the range the count of keys and their newest
-mod_revision, in one range request) and waits until ``caught_up(probe)``: either this cache has
-seen R, or its objects in that range are provably etcd's at R. The second test stands in for
-etcd's watch progress notifications (unreliable before etcd 3.4.31 / 3.5.13, the versions used
-here): when no key in the range changed after this cache's revision C (newest <= C) and the range
-holds as many keys here as in etcd, the range is the same at C and at R, since a key put after C
-would have a newer mod_revision and a key deleted after C would lower the count.
 """
 
 from __future__ import annotations
@@ -32,7 +23,7 @@ from typing import Any, Callable, Literal
 
 import orjson
 
-from .storage import Probe, RevisionCompactedError, Storage, StorageError
+from .storage import RevisionCompactedError, Storage, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +136,7 @@ class WatchCache:
         self._history_size = history
         self._retry = retry_seconds
         self.objects: dict[bytes, Entry] = {}
+        self.unreadable: dict[bytes, str] = {}  # keys whose stored value cannot be decrypted -> why
         self.revision = 0
         self.floor = 0  # events after this revision are all in _history
         self._watchers: set[Watcher] = set()
@@ -173,7 +165,10 @@ class WatchCache:
 
     async def _relist(self) -> None:
         items, rev = await self._storage.list(self.prefix)
-        fresh = {kv.key: self.decode(kv.key, kv.value, kv.mod_revision) for kv in items}
+        fresh = {kv.key: self.decode(kv.key, kv.value, kv.mod_revision) for kv in items if not kv.error}
+        self.unreadable = {kv.key: kv.error for kv in items if kv.error}
+        for key, why in self.unreadable.items():
+            log.error("cannot serve %s: %s", key.decode(errors="replace"), why)
         restarted = self.ready.is_set()
         self.objects, self.revision, self.floor = fresh, rev, rev
         self._history.clear()
@@ -193,7 +188,13 @@ class WatchCache:
                     await self._relist()
                     need_list = False
                 async for ev in self._storage.watch(self.prefix, from_revision=self.revision + 1):
-                    self._apply(ev.type, ev.key, ev.value, ev.revision)
+                    if ev.error and ev.type == "PUT":  # a version it cannot decrypt: no longer served
+                        log.error("cannot serve %s: %s", ev.key.decode(errors="replace"), ev.error)
+                        self.unreadable[ev.key] = ev.error
+                        self._apply("DELETE", ev.key, b"", ev.revision)
+                    else:
+                        self.unreadable.pop(ev.key, None)
+                        self._apply(ev.type, ev.key, ev.value, ev.revision)
                     delay = self._retry
                     await self._notify()
             except asyncio.CancelledError:
@@ -240,36 +241,17 @@ class WatchCache:
 
     async def wait_for(self, revision: int, *, timeout: float = 5.0) -> bool:
         """Wait until this cache has seen ``revision`` (read-your-writes for this apiserver)."""
-        return await self.wait_until(lambda: self.revision >= revision, timeout=timeout)
-
-    async def wait_until(self, check: Callable[[], bool], *, timeout: float) -> bool:
-        """Wait (at most ``timeout`` s) until the cache is ready and ``check()`` holds after an event."""
-        if self.ready.is_set() and check():
+        if self.revision >= revision and self.ready.is_set():
             return True
-
         async def _wait() -> None:
             await self.ready.wait()
             async with self._advanced:
-                await self._advanced.wait_for(check)
+                await self._advanced.wait_for(lambda: self.revision >= revision)
         try:
             await asyncio.wait_for(_wait(), timeout)
             return True
         except asyncio.TimeoutError:
             return False
-
-    def count(self, key: bytes, *, prefix: bool) -> int:
-        """How many objects this cache holds under ``key`` (``prefix``) or at exactly ``key``."""
-        if not prefix:
-            return 1 if key in self.objects else 0
-        if key == self.prefix:
-            return len(self.objects)
-        return sum(1 for k in self.objects if k.startswith(key))
-
-    def caught_up(self, probe: Probe, key: bytes, *, prefix: bool) -> bool:
-        """Whether this cache holds etcd's state of the probed range as of ``probe.revision`` (or newer)."""
-        if self.revision >= probe.revision:
-            return True
-        return self.revision >= probe.newest and self.count(key, prefix=prefix) == probe.count
 
     def compacted(self, revision: int) -> None:
         """The apiserver compacted etcd at ``revision``: history at or below it is gone too."""

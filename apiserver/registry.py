@@ -9,13 +9,8 @@ written) -> (validating admission, LimitRange bounds and ResourceQuota charges, 
 allocations (``apiserver/allocators.py``: kept in etcd, released from the watch after the write) ->
 storage create / compare-and-swap on the expected revision -> the new ``resourceVersion``.
 Nothing here branches on a kind: every kind-specific rule is a strategy hook. Reads and watches come from the
-per-resource ``WatchCache``. A GET, LIST or watch without a resourceVersion is a consistent read,
-whichever API server took the write (KEP-2340, consistent reads from cache): one range request
-asks etcd for its revision and the range's key count and newest mod_revision (``Storage.probe``),
-the read waits until the cache holds that state (``WatchCache.caught_up``, usually at once; at
-most ``consistent_read_wait_seconds``, then it reads etcd directly) and is served from the cache.
-resourceVersion="0" reads the cache as it is, after this API server's own last write to that
-resource (no etcd round trip); resourceVersion=N reads the cache once it has seen N.
+per-resource ``WatchCache``; a read first waits until the cache has seen this apiserver's last
+write to that resource, so a client always reads its own writes.
 
 Storage errors become API errors here (NotFound, AlreadyExists, Conflict, Gone), in one place.
 """
@@ -59,6 +54,7 @@ from .storage import (
     RevisionConflictError,
     Storage,
     StorageUnavailableError,
+    UnreadableValueError,
 )
 
 log = logging.getLogger(__name__)
@@ -87,8 +83,6 @@ class RegistrySettings:
     service_cidr: str = "172.28.128.0/17"
     service_node_port_range: str = "30000-32767"
     read_wait_seconds: float = 5.0
-    # How long a consistent read waits for the watch cache before it reads etcd directly.
-    consistent_read_wait_seconds: float = 1.0
     # The DefaultTolerationSeconds admission plugin's --default-*-toleration-seconds.
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
@@ -194,30 +188,6 @@ class Registry:
                 retry_after_seconds=1)
         return cache
 
-    async def _consistent(self, res: Resource, key: bytes, *, prefix: bool) -> WatchCache | None:
-        """The resource's cache once it holds what etcd holds now under ``key`` (or at exactly
-        ``key``); None when it did not catch up in time (then the caller reads etcd)."""
-        cache = self.cache(res)
-        try:
-            probe = await self.storage.probe(key, prefix=prefix)
-        except StorageUnavailableError as e:
-            raise errors.ServiceUnavailableError(message=str(e), retry_after_seconds=1)
-        if await cache.wait_until(lambda: cache.caught_up(probe, key, prefix=prefix),
-                                  timeout=self.settings.consistent_read_wait_seconds):
-            return cache
-        log.warning("the watch cache of %s is behind etcd revision %d; reading etcd", res.group_resource, probe.revision)
-        return None
-
-    async def _read_cache(self, res: Resource, resource_version: str, key: bytes, *, prefix: bool) -> WatchCache | None:
-        """The cache a GET or LIST with this resourceVersion is served from; None: read etcd."""
-        if resource_version == "0":
-            return await self._fresh_cache(res)
-        if resource_version:
-            cache = self.cache(res)
-            if cache.ready.is_set() and cache.revision >= _parse_rv(resource_version):
-                return await self._fresh_cache(res)
-        return await self._consistent(res, key, prefix=prefix)
-
     def _wrote(self, res: Resource, revision: int) -> None:
         if revision > self._last_write.get(res.group_resource, 0):
             self._last_write[res.group_resource] = revision
@@ -227,20 +197,22 @@ class Registry:
         return errors.NotFoundError(message=f'{res.group_resource} "{name}" not found',
                                     name=name, group=res.group, kind=res.plural)
 
+    def _missing(self, cache: WatchCache, res: Resource, key: bytes, name: str) -> errors.ApiError:
+        """NotFound, or a 500 naming the key when its stored value cannot be decrypted (as Kubernetes)."""
+        why = cache.unreadable.get(key)
+        return self._not_found(res, name) if why is None else _unreadable(key, why)
+
     def _conflict(self, res: Resource, name: str, detail: str = "") -> errors.ConflictError:
         detail = detail or "the object has been modified; please apply your changes to the latest version and try again"
         return errors.ConflictError(message=f'Operation cannot be fulfilled on {res.group_resource} "{name}": {detail}',
                                     name=name, group=res.group, kind=res.plural)
 
     # ------------------------------------------------------------------ reads
-    async def get(self, res: Resource, namespace: str | None, name: str, *, resource_version: str = "") -> Entry:
-        key = res.key(namespace, name)
-        cache = await self._read_cache(res, resource_version, key, prefix=False)
-        if cache is None:
-            return await self._current(res, key, name, fresh=True)
-        entry = cache.get(key)
+    async def get(self, res: Resource, namespace: str | None, name: str) -> Entry:
+        cache = await self._fresh_cache(res)
+        entry = cache.get(res.key(namespace, name))
         if entry is None:
-            raise self._not_found(res, name)
+            raise self._missing(cache, res, res.key(namespace, name), name)
         return entry
 
     def _matcher(self, res: Resource, namespace: str | None, label_selector: str,
@@ -264,15 +236,10 @@ class Registry:
         return matches
 
     async def list(self, res: Resource, namespace: str | None, *, label_selector: str = "",
-                   field_selector: str = "", limit: int = 0, continue_token: str = "",
-                   resource_version: str = "") -> ListResult:
+                   field_selector: str = "", limit: int = 0, continue_token: str = "") -> ListResult:
         matches = self._matcher(res, namespace, label_selector, field_selector)
-        prefix = res.namespace_prefix(namespace)
-        # A continued list reads at its token's revision (below), never older than this server's writes.
-        found = (await self._fresh_cache(res) if continue_token
-                 else await self._read_cache(res, resource_version, prefix, prefix=True))
-        cache = self.cache(res)
-        entries, rev = found.list(prefix) if found is not None else await self._list_storage(res, prefix)
+        cache = await self._fresh_cache(res)
+        entries, rev = cache.list(res.namespace_prefix(namespace))
         start = b""
         if continue_token:
             try:
@@ -297,16 +264,6 @@ class Registry:
             out.append(e)
         return ListResult(out, rev, token, remaining)
 
-    async def _list_storage(self, res: Resource, prefix: bytes) -> tuple[builtins.list[Entry], int]:
-        """A LIST read from etcd itself (the cache did not catch up in time)."""
-        try:
-            items, rev = await self.storage.list(prefix)
-        except StorageUnavailableError as e:
-            raise errors.ServiceUnavailableError(message=str(e), retry_after_seconds=1)
-        cache = self.cache(res)
-        # A value that cannot be read (no encryption key decrypts it) comes without one: skipped here.
-        return [cache.decode(kv.key, kv.value, kv.mod_revision) for kv in items if kv.value], rev
-
     async def watch(self, res: Resource, namespace: str | None, *, label_selector: str = "",
                     field_selector: str = "", resource_version: str = "") -> Watcher:
         matches = self._matcher(res, namespace, label_selector, field_selector)
@@ -314,17 +271,15 @@ class Registry:
         cache = self.cache(res)
         await cache.ready.wait()
         from_rev: int | None = None
-        if resource_version == "":
-            # From "now": now is at least every write acknowledged before this request, on any server.
-            await self._consistent(res, res.namespace_prefix(namespace), prefix=True)
-        elif resource_version != "0":
-            from_rev = _parse_rv(resource_version)
+        if resource_version not in ("", "0"):
+            try:
+                from_rev = int(resource_version)
+            except ValueError:
+                raise errors.BadRequestError(message=f'invalid resource version "{resource_version}"')
+            if from_rev < 0:
+                raise errors.BadRequestError(message=f'invalid resource version "{resource_version}"')
             if from_rev > cache.revision:
-                # Later revisions may all be other resources' writes: ask etcd instead of waiting.
-                try:
-                    await self._consistent(res, res.namespace_prefix(namespace), prefix=True)
-                except errors.ServiceUnavailableError:
-                    await cache.wait_for(from_rev, timeout=self.settings.read_wait_seconds)
+                await cache.wait_for(from_rev, timeout=self.settings.read_wait_seconds)
         try:
             return cache.watch(from_revision=from_rev, matches=matches)
         except ExpiredError as e:
@@ -382,8 +337,9 @@ class Registry:
         ns_res = self.resources.by_kind("Namespace")
         assert ns_res is not None
         cache = await self._fresh_cache(ns_res)
-        # Not cached yet may still mean created a moment ago through another API server: ask etcd.
-        ns = cache.get(ns_res.key(None, namespace or "")) or await self.get(ns_res, None, namespace or "")
+        ns = cache.get(ns_res.key(None, namespace or ""))
+        if ns is None:
+            raise errors.NotFoundError(message=f'namespaces "{namespace}" not found', name=namespace, kind="namespaces")
         if creating and ns.obj["metadata"].get("deletionTimestamp"):
             raise errors.ForbiddenError(
                 message=f'{res.group_resource} "{name}" is forbidden: unable to create new content in namespace '
@@ -638,13 +594,15 @@ class Registry:
         if not fresh:
             cache = await self._fresh_cache(res)
             entry = cache.get(key)
-            if entry is None:  # perhaps created through another API server a moment ago: ask etcd
-                return await self._current(res, key, name, fresh=True)
+            if entry is None:
+                raise self._missing(cache, res, key, name)
             return entry
         try:
             kv = await self.storage.get(key)
         except KeyNotFoundError:
             raise self._not_found(res, name)
+        except UnreadableValueError as e:
+            raise _unreadable(e.key, e.reason)
         except StorageUnavailableError as e:
             raise errors.ServiceUnavailableError(message=str(e), retry_after_seconds=1)
         return self.cache(res).decode(kv.key, kv.value, kv.mod_revision)
@@ -848,14 +806,8 @@ class Registry:
 
 
 # ---------------------------------------------------------------------- pure helpers
-def _parse_rv(resource_version: str) -> int:
-    try:
-        rv = int(resource_version)
-    except ValueError:
-        rv = -1
-    if rv < 0:
-        raise errors.BadRequestError(message=f'invalid resource version "{resource_version}"')
-    return rv
+def _unreadable(key: bytes, why: str) -> errors.InternalError:
+    return errors.InternalError(message=f'Internal error occurred: unable to transform key "{key.decode(errors="replace")}": {why}')
 
 
 def _strip_rv(obj: dict[str, Any]) -> dict[str, Any]:

@@ -10,16 +10,17 @@ from .interface import (
     KeyExistsError,
     KeyNotFoundError,
     KeyValue,
-    Probe,
     RevisionCompactedError,
     RevisionConflictError,
     Storage,
     StorageError,
     StorageUnavailableError,
+    UnreadableValueError,
     WatchEvent,
 )
 
 __all__ = [
-    "KeyExistsError", "KeyNotFoundError", "KeyValue", "Probe", "RevisionCompactedError",
-    "RevisionConflictError", "Storage", "StorageError", "StorageUnavailableError", "WatchEvent",
+    "KeyExistsError", "KeyNotFoundError", "KeyValue", "RevisionCompactedError",
+    "RevisionConflictError", "Storage", "StorageError", "StorageUnavailableError",
+    "UnreadableValueError", "WatchEvent",
 ]

@@ -11,6 +11,7 @@ class KeyValue:
     key: bytes
     value: bytes
     mod_revision: int
+    error: str = ""  # set (and value empty) when the stored value cannot be read (decrypted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,16 +20,7 @@ class WatchEvent:
     key: bytes
     value: bytes  # for DELETE: the value before the delete
     revision: int
-
-
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """One consistent look at a key range: etcd's current revision, the range's key count and the
-    newest mod_revision among them (0 when empty). What a consistent read waits for."""
-
-    revision: int
-    count: int
-    newest: int
+    error: str = ""  # set (and value empty) when the stored value cannot be read (decrypted)
 
 
 class StorageError(Exception):
@@ -57,6 +49,14 @@ class RevisionCompactedError(StorageError):
         self.compacted_revision = compacted_revision
 
 
+class UnreadableValueError(StorageError):
+    """The stored value cannot be read (no configured encryption key decrypts it)."""
+
+    def __init__(self, key: bytes, reason: str) -> None:
+        super().__init__(f"{key.decode(errors='replace')}: {reason}")
+        self.key, self.reason = key, reason
+
+
 class StorageUnavailableError(StorageError):
     """etcd cannot be reached or did not answer in time."""
 
@@ -75,8 +75,6 @@ class Storage(Protocol):
     def watch(self, prefix: bytes, *, from_revision: int) -> AsyncIterator[WatchEvent]: ...
 
     async def current_revision(self) -> int: ...
-
-    async def probe(self, key: bytes, *, prefix: bool) -> Probe: ...
 
     async def compact(self, revision: int) -> None: ...
 
