@@ -1,18 +1,30 @@
-"""Admission of new namespaced objects: LimitRanger, then ResourceQuota, as Kubernetes orders them.
+"""The admission chain, in Kubernetes' order: LimitRanger, ServiceAccount, NodeRestriction, the
+Docker-socket ban, PodSecurity, ResourceQuota.
 
 The registry's create path calls ``mutate`` after the kind's defaults (before
 ``prepare_for_create``, as Kubernetes' mutating admission runs before the strategy) and
 ``validate`` after the object passed validation, right before it is stored; its update path
-calls ``validate_update`` (Services and PersistentVolumeClaims: what they consume more than
-before is charged, the claim's LimitRange bounds are checked):
+calls ``validate_update`` for every write (subresources too) and its delete path
+``validate_delete``; ``validate``/``validate_update`` answer the ``Warning``s of the write. The
+request's user is ``apiserver.auth.context.request_user()`` (the insecure superuser in process
+and on the plain-HTTP port):
 
-- ``mutate``: a pod gets the LimitRanges' container defaults (``limitranger.default_pod``);
+- ``mutate``: a pod gets the LimitRanges' container defaults (``limitranger.default_pod``), then
+  its ServiceAccount and API token volume (``serviceaccount``);
+- NodeRestriction (``noderestriction``): a kubelet's identity writes only its own Node, Lease and
+  pods' status (403 otherwise); ``admit_token_request`` for ``serviceaccounts/token``;
+- the Docker engine's socket is never mounted (``dockersocket``): 403 for pods and hostPath or
+  local PersistentVolumes, a ``Warning`` for workload templates;
+- Pod Security (``podsecurity``): the namespace's enforce level refuses pods (403), its warn level
+  answers ``Warning``s (pods and workload templates), its audit level an audit annotation
+  (``apiserver.auth.context.add_audit_annotation``); invalid namespace labels are a 422;
 - ``validate``: a pod or claim is checked against the LimitRanges' min/max/ratio
   (``limitranger.violations``), then every ResourceQuota of the namespace that covers the object
   is charged (``resourcequota.evaluate`` / ``charge``): the new ``status.used`` is written to
   the quota through the registry's compare-and-swap update of ``/status`` (re-checked against
   the current quota after a conflict), so two creates racing for the last slot cannot both win
-  (within one apiserver the charges of a namespace are also made one at a time). A dry run is checked but charges nothing. Refusals are 403 Forbidden with Kubernetes'
+  (within one apiserver the charges of a namespace are also made one at a time). A dry run is
+  checked but charges nothing. Refusals are 403 Forbidden with Kubernetes'
   ``<resource> "<name>" is forbidden: <reason>``.
 
 Both read the LimitRanges and quotas from the registry's watch caches after they have seen this
@@ -29,8 +41,9 @@ from typing import TYPE_CHECKING, Any
 from machinery import errors
 from machinery.quota import ResourceList
 
-from . import limitranger, resourcequota
+from . import limitranger, noderestriction, podsecurity, resourcequota
 from .resourcequota import Refused
+from .security import SecurityAdmission, forbidden_named
 
 if TYPE_CHECKING:
     from ..kinds.base import Strategy
@@ -46,10 +59,12 @@ def _namespace(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("namespace") or "")
 
 
+def _name(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
 def forbidden(res: Strategy, obj: Obj, reason: str) -> errors.ForbiddenError:
-    name = str((obj.get("metadata") or {}).get("name") or "")
-    return errors.ForbiddenError(message=f'{res.group_resource} "{name}" is forbidden: {reason}',
-                                 name=name, group=res.group, kind=res.plural)
+    return forbidden_named(res, _name(obj), reason)
 
 
 class Admission:
@@ -61,6 +76,10 @@ class Admission:
         # quota evaluator works per namespace), so they do not keep conflicting with each other;
         # the compare-and-swap still guards against other apiservers and the controller.
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
+        self.security = SecurityAdmission(registry)
+        if registry.settings.pod_security_default not in podsecurity.LEVELS:
+            raise ValueError(f"--pod-security-default must be one of {', '.join(podsecurity.LEVELS)}, "
+                             f"not {registry.settings.pod_security_default!r}")
 
     async def _namespaced(self, kind: str, namespace: str) -> list[Obj]:
         """The live objects of ``kind`` in ``namespace``, once the cache has seen this apiserver's writes."""
@@ -84,21 +103,40 @@ class Admission:
         limit_ranges = await self._namespaced("LimitRange", _namespace(obj))
         if limit_ranges:
             limitranger.default_pod(obj, limit_ranges)
+        await self.security.service_account(res, obj)
 
-    async def validate(self, res: Strategy, obj: Obj, *, dry_run: bool) -> None:
-        """A create: LimitRange bounds, then the quotas' charges."""
-        if not res.namespaced:
-            return
-        await self._limit(res, obj)
-        await self._charge_quotas(res, obj, None, dry_run=dry_run)
+    async def validate(self, res: Strategy, obj: Obj, *, dry_run: bool) -> list[str]:
+        """A create: NodeRestriction, the socket ban, Pod Security, LimitRange bounds, then the
+        quotas' charges; the write's warnings."""
+        self.security.node_restriction(res, noderestriction.CREATE, name=_name(obj), namespace=_namespace(obj),
+                                       obj=obj)
+        warnings = await self.security.check(res, obj, None, subresource=None)
+        if res.namespaced:
+            await self._limit(res, obj)
+            await self._charge_quotas(res, obj, None, dry_run=dry_run)
+        return warnings
 
-    async def validate_update(self, res: Strategy, new: Obj, old: Obj, *, dry_run: bool) -> None:
-        """An update of what quota evaluates on update (a Service's type, a claim's size): the
-        increase is charged, as Kubernetes' service and claim evaluators do."""
-        if res.group_resource not in UPDATE_EVALUATED:
-            return
-        await self._limit(res, new)
-        await self._charge_quotas(res, new, old, dry_run=dry_run)
+    async def validate_update(self, res: Strategy, new: Obj, old: Obj, *, subresource: str | None,
+                              dry_run: bool) -> list[str]:
+        """An update (of a subresource too): NodeRestriction, the socket ban and Pod Security; for
+        what quota evaluates on update (a Service's type, a claim's size) the increase is charged,
+        as Kubernetes' service and claim evaluators do. The write's warnings."""
+        self.security.node_restriction(res, noderestriction.UPDATE, name=_name(old), namespace=_namespace(old),
+                                       subresource=subresource, obj=new, old=old)
+        warnings = await self.security.check(res, new, old, subresource=subresource)
+        if subresource is None and res.group_resource in UPDATE_EVALUATED:
+            await self._limit(res, new)
+            await self._charge_quotas(res, new, old, dry_run=dry_run)
+        return warnings
+
+    def validate_delete(self, res: Strategy, obj: Obj) -> None:
+        """A delete: NodeRestriction (a kubelet deletes only its own Node and the pods bound to it)."""
+        self.security.node_restriction(res, noderestriction.DELETE, name=_name(obj), namespace=_namespace(obj),
+                                       old=obj)
+
+    async def admit_token_request(self, namespace: str, name: str, spec: Obj) -> None:
+        """``POST serviceaccounts/<name>/token`` (a validated TokenRequest spec): NodeRestriction."""
+        await self.security.token_request(namespace, name, spec)
 
     async def _limit(self, res: Strategy, obj: Obj) -> None:
         if res.group_resource in ("pods", "persistentvolumeclaims"):

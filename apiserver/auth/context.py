@@ -16,3 +16,15 @@ current_user: ContextVar[UserInfo | None] = ContextVar("minik8s_current_user", d
 
 def request_user() -> UserInfo:
     return current_user.get() or INSECURE_SUPERUSER
+
+
+# The request's audit annotations (Kubernetes' auditAnnotations: pod-security.kubernetes.io/
+# audit-violations, ...): the audit middleware sets the dict it logs (scope["state"]
+# ["audit_annotations"]) before the handler runs; admission adds to it. Unset: nothing is logged.
+audit_annotations: ContextVar[dict[str, str] | None] = ContextVar("minik8s_audit_annotations", default=None)
+
+
+def add_audit_annotation(key: str, value: str) -> None:
+    annotations = audit_annotations.get()
+    if annotations is not None:
+        annotations[key] = value

@@ -162,6 +162,10 @@ def bind_claim(cluster: VolumeCluster, ns: str, claim: str, pv: str) -> None:
 
 def test_host_path_types(cluster: VolumeCluster) -> None:
     ns = cluster.namespace()
+    # hostPath volumes need the Pod Security level privileged (baseline, the default, refuses them).
+    r = cluster.http.patch(f"/api/v1/namespaces/{ns}", json={"metadata": {"labels": {
+        "pod-security.kubernetes.io/enforce": "privileged"}}}, headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
     made = cluster.home / f"hp-{ns}" / "made"
     manifest = pod(ns, "dir", volumes=[{"name": "h", "hostPath": {"path": str(made), "type": "DirectoryOrCreate"}}],
                    mounts=[{"name": "h", "mountPath": "/h"}, {"name": "h", "mountPath": "/mine",
