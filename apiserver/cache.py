@@ -10,6 +10,15 @@ ring buffer's floor, or what the apiserver compacted) answers 410 Expired.
 When the etcd watch breaks (etcd restarted) the task reconnects with backoff and resumes from
 the last revision; if that revision was compacted meanwhile it relists and ends every open
 watcher with a 410, so clients relist too, exactly as Kubernetes' reflector expects.
+
+Consistent reads (several API servers, KEP-2340's goal): the registry asks etcd for a ``Probe`` of
+a key range (its current revision R, and for the range the count of keys and their newest
+mod_revision, in one range request) and waits until ``caught_up(probe)``: either this cache has
+seen R, or its objects in that range are provably etcd's at R. The second test stands in for
+etcd's watch progress notifications (unreliable before etcd 3.4.31 / 3.5.13, the versions used
+here): when no key in the range changed after this cache's revision C (newest <= C) and the range
+holds as many keys here as in etcd, the range is the same at C and at R, since a key put after C
+would have a newer mod_revision and a key deleted after C would lower the count.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from typing import Any, Callable, Literal
 
 import orjson
 
-from .storage import RevisionCompactedError, Storage, StorageError
+from .storage import Probe, RevisionCompactedError, Storage, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -241,17 +250,36 @@ class WatchCache:
 
     async def wait_for(self, revision: int, *, timeout: float = 5.0) -> bool:
         """Wait until this cache has seen ``revision`` (read-your-writes for this apiserver)."""
-        if self.revision >= revision and self.ready.is_set():
+        return await self.wait_until(lambda: self.revision >= revision, timeout=timeout)
+
+    async def wait_until(self, check: Callable[[], bool], *, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until the cache is ready and ``check()`` holds after an event."""
+        if self.ready.is_set() and check():
             return True
+
         async def _wait() -> None:
             await self.ready.wait()
             async with self._advanced:
-                await self._advanced.wait_for(lambda: self.revision >= revision)
+                await self._advanced.wait_for(check)
         try:
             await asyncio.wait_for(_wait(), timeout)
             return True
         except asyncio.TimeoutError:
             return False
+
+    def count(self, key: bytes, *, prefix: bool) -> int:
+        """How many objects this cache holds under ``key`` (``prefix``) or at exactly ``key``."""
+        if not prefix:
+            return 1 if key in self.objects else 0
+        if key == self.prefix:
+            return len(self.objects)
+        return sum(1 for k in self.objects if k.startswith(key))
+
+    def caught_up(self, probe: Probe, key: bytes, *, prefix: bool) -> bool:
+        """Whether this cache holds etcd's state of the probed range as of ``probe.revision`` (or newer)."""
+        if self.revision >= probe.revision:
+            return True
+        return self.revision >= probe.newest and self.count(key, prefix=prefix) == probe.count
 
     def compacted(self, revision: int) -> None:
         """The apiserver compacted etcd at ``revision``: history at or below it is gone too."""

@@ -9,8 +9,13 @@ written) -> (validating admission, LimitRange bounds and ResourceQuota charges, 
 allocations (``apiserver/allocators.py``: kept in etcd, released from the watch after the write) ->
 storage create / compare-and-swap on the expected revision -> the new ``resourceVersion``.
 Nothing here branches on a kind: every kind-specific rule is a strategy hook. Reads and watches come from the
-per-resource ``WatchCache``; a read first waits until the cache has seen this apiserver's last
-write to that resource, so a client always reads its own writes.
+per-resource ``WatchCache``. A GET, LIST or watch without a resourceVersion is a consistent read,
+whichever API server took the write (KEP-2340, consistent reads from cache): one range request
+asks etcd for its revision and the range's key count and newest mod_revision (``Storage.probe``),
+the read waits until the cache holds that state (``WatchCache.caught_up``, usually at once; at
+most ``consistent_read_wait_seconds``, then it reads etcd directly) and is served from the cache.
+resourceVersion="0" reads the cache as it is, after this API server's own last write to that
+resource (no etcd round trip); resourceVersion=N reads the cache once it has seen N.
 
 Storage errors become API errors here (NotFound, AlreadyExists, Conflict, Gone), in one place.
 """
@@ -83,14 +88,11 @@ class RegistrySettings:
     service_cidr: str = "172.28.128.0/17"
     service_node_port_range: str = "30000-32767"
     read_wait_seconds: float = 5.0
+    # How long a consistent read waits for the watch cache before it reads etcd directly.
+    consistent_read_wait_seconds: float = 1.0
     # The DefaultTolerationSeconds admission plugin's --default-*-toleration-seconds.
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
-    # Pod Security admission: the enforce level of namespaces without the label (--pod-security-default).
-    pod_security_default: str = "baseline"
-    # ServiceAccount admission mounts the API token volume (kube-api-access-*) only when the API
-    # server signs ServiceAccount tokens that it verifies (--service-account-signing-key-file).
-    service_account_token_volume: bool = False
 
 # Generated models of the bodies subresources take (not kinds of their own).
 _SUBRESOURCE_MODELS = {"Binding": "V1Binding", "Scale": "V1Scale"}
@@ -193,6 +195,30 @@ class Registry:
                 retry_after_seconds=1)
         return cache
 
+    async def _consistent(self, res: Resource, key: bytes, *, prefix: bool) -> WatchCache | None:
+        """The resource's cache once it holds what etcd holds now under ``key`` (or at exactly
+        ``key``); None when it did not catch up in time (then the caller reads etcd)."""
+        cache = self.cache(res)
+        try:
+            probe = await self.storage.probe(key, prefix=prefix)
+        except StorageUnavailableError as e:
+            raise errors.ServiceUnavailableError(message=str(e), retry_after_seconds=1)
+        if await cache.wait_until(lambda: cache.caught_up(probe, key, prefix=prefix),
+                                  timeout=self.settings.consistent_read_wait_seconds):
+            return cache
+        log.warning("the watch cache of %s is behind etcd revision %d; reading etcd", res.group_resource, probe.revision)
+        return None
+
+    async def _read_cache(self, res: Resource, resource_version: str, key: bytes, *, prefix: bool) -> WatchCache | None:
+        """The cache a GET or LIST with this resourceVersion is served from; None: read etcd."""
+        if resource_version == "0":
+            return await self._fresh_cache(res)
+        if resource_version:
+            cache = self.cache(res)
+            if cache.ready.is_set() and cache.revision >= _parse_rv(resource_version):
+                return await self._fresh_cache(res)
+        return await self._consistent(res, key, prefix=prefix)
+
     def _wrote(self, res: Resource, revision: int) -> None:
         if revision > self._last_write.get(res.group_resource, 0):
             self._last_write[res.group_resource] = revision
@@ -213,9 +239,12 @@ class Registry:
                                     name=name, group=res.group, kind=res.plural)
 
     # ------------------------------------------------------------------ reads
-    async def get(self, res: Resource, namespace: str | None, name: str) -> Entry:
-        cache = await self._fresh_cache(res)
-        entry = cache.get(res.key(namespace, name))
+    async def get(self, res: Resource, namespace: str | None, name: str, *, resource_version: str = "") -> Entry:
+        key = res.key(namespace, name)
+        cache = await self._read_cache(res, resource_version, key, prefix=False)
+        if cache is None:
+            return await self._current(res, key, name, fresh=True)
+        entry = cache.get(key)
         if entry is None:
             raise self._missing(cache, res, res.key(namespace, name), name)
         return entry
@@ -241,10 +270,15 @@ class Registry:
         return matches
 
     async def list(self, res: Resource, namespace: str | None, *, label_selector: str = "",
-                   field_selector: str = "", limit: int = 0, continue_token: str = "") -> ListResult:
+                   field_selector: str = "", limit: int = 0, continue_token: str = "",
+                   resource_version: str = "") -> ListResult:
         matches = self._matcher(res, namespace, label_selector, field_selector)
-        cache = await self._fresh_cache(res)
-        entries, rev = cache.list(res.namespace_prefix(namespace))
+        prefix = res.namespace_prefix(namespace)
+        # A continued list reads at its token's revision (below), never older than this server's writes.
+        found = (await self._fresh_cache(res) if continue_token
+                 else await self._read_cache(res, resource_version, prefix, prefix=True))
+        cache = self.cache(res)
+        entries, rev = found.list(prefix) if found is not None else await self._list_storage(res, prefix)
         start = b""
         if continue_token:
             try:
@@ -269,6 +303,16 @@ class Registry:
             out.append(e)
         return ListResult(out, rev, token, remaining)
 
+    async def _list_storage(self, res: Resource, prefix: bytes) -> tuple[builtins.list[Entry], int]:
+        """A LIST read from etcd itself (the cache did not catch up in time)."""
+        try:
+            items, rev = await self.storage.list(prefix)
+        except StorageUnavailableError as e:
+            raise errors.ServiceUnavailableError(message=str(e), retry_after_seconds=1)
+        cache = self.cache(res)
+        # A value that cannot be read (no encryption key decrypts it) comes without one: skipped here.
+        return [cache.decode(kv.key, kv.value, kv.mod_revision) for kv in items if kv.value], rev
+
     async def watch(self, res: Resource, namespace: str | None, *, label_selector: str = "",
                     field_selector: str = "", resource_version: str = "") -> Watcher:
         matches = self._matcher(res, namespace, label_selector, field_selector)
@@ -276,15 +320,17 @@ class Registry:
         cache = self.cache(res)
         await cache.ready.wait()
         from_rev: int | None = None
-        if resource_version not in ("", "0"):
-            try:
-                from_rev = int(resource_version)
-            except ValueError:
-                raise errors.BadRequestError(message=f'invalid resource version "{resource_version}"')
-            if from_rev < 0:
-                raise errors.BadRequestError(message=f'invalid resource version "{resource_version}"')
+        if resource_version == "":
+            # From "now": now is at least every write acknowledged before this request, on any server.
+            await self._consistent(res, res.namespace_prefix(namespace), prefix=True)
+        elif resource_version != "0":
+            from_rev = _parse_rv(resource_version)
             if from_rev > cache.revision:
-                await cache.wait_for(from_rev, timeout=self.settings.read_wait_seconds)
+                # Later revisions may all be other resources' writes: ask etcd instead of waiting.
+                try:
+                    await self._consistent(res, res.namespace_prefix(namespace), prefix=True)
+                except errors.ServiceUnavailableError:
+                    await cache.wait_for(from_rev, timeout=self.settings.read_wait_seconds)
         try:
             return cache.watch(from_revision=from_rev, matches=matches)
         except ExpiredError as e:
@@ -342,9 +388,8 @@ class Registry:
         ns_res = self.resources.by_kind("Namespace")
         assert ns_res is not None
         cache = await self._fresh_cache(ns_res)
-        ns = cache.get(ns_res.key(None, namespace or ""))
-        if ns is None:
-            raise errors.NotFoundError(message=f'namespaces "{namespace}" not found', name=namespace, kind="namespaces")
+        # Not cached yet may still mean created a moment ago through another API server: ask etcd.
+        ns = cache.get(ns_res.key(None, namespace or "")) or await self.get(ns_res, None, namespace or "")
         if creating and ns.obj["metadata"].get("deletionTimestamp"):
             raise errors.ForbiddenError(
                 message=f'{res.group_resource} "{name}" is forbidden: unable to create new content in namespace '
@@ -368,7 +413,7 @@ class Registry:
             meta.pop("namespace", None)
         await self._check_namespace(res, meta.get("namespace"), creating=True, name=str(meta.get("name") or ""))
         if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = meta["generateName"] + name_suffix()
+            meta["name"] = meta["generateName"] + "".join(random.choice(_NAME_CHARS) for _ in range(5))
         for f in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             meta.pop(f, None)
         meta["uid"] = str(uuid.uuid4())
@@ -381,7 +426,7 @@ class Registry:
         await self.admission.mutate(res, obj)
         res.prepare_for_create(obj, ctx)
         self._validate(res, obj)
-        warnings += await self.admission.validate(res, obj, dry_run=dry_run)
+        await self.admission.validate(res, obj, dry_run=dry_run)
         warnings += res.warnings(obj, None)
         await res.before_create(obj, ctx)
         if not managed:
@@ -557,9 +602,8 @@ class Registry:
                     continue
                 raise
             new, warnings = self._prepare_update(res, current.obj, new, subresource=subresource)
-            warnings += await self.admission.validate_update(res, new, current.obj, subresource=subresource,
-                                                             dry_run=dry_run)
             if subresource is None:
+                await self.admission.validate_update(res, new, current.obj, dry_run=dry_run)
                 await res.before_update(new, current.obj, CreateContext(
                     now=self.clock(), settings=self.settings, allocations=self.allocations, dry_run=dry_run,
                     existing=lambda: [e.obj for e in self.cache(res).objects.values()], stored=self._stored))
@@ -600,8 +644,8 @@ class Registry:
         if not fresh:
             cache = await self._fresh_cache(res)
             entry = cache.get(key)
-            if entry is None:
-                raise self._missing(cache, res, key, name)
+            if entry is None:  # perhaps created through another API server a moment ago: ask etcd
+                return await self._current(res, key, name, fresh=True)
             return entry
         try:
             kv = await self.storage.get(key)
@@ -731,7 +775,6 @@ class Registry:
         for attempt in range(_GUARANTEED_UPDATE_TRIES):
             current = await self._current(res, key, name, fresh=attempt > 0)
             obj = current.obj
-            self.admission.validate_delete(res, obj)
             meta = obj.get("metadata") or {}
             pre = options.get("preconditions") or {}
             if pre.get("uid") and pre["uid"] != meta.get("uid"):
@@ -813,9 +856,14 @@ class Registry:
 
 
 # ---------------------------------------------------------------------- pure helpers
-def name_suffix() -> str:
-    """Five random characters of Kubernetes' generateName alphabet (its SimpleNameGenerator)."""
-    return "".join(random.choice(_NAME_CHARS) for _ in range(5))
+def _parse_rv(resource_version: str) -> int:
+    try:
+        rv = int(resource_version)
+    except ValueError:
+        rv = -1
+    if rv < 0:
+        raise errors.BadRequestError(message=f'invalid resource version "{resource_version}"')
+    return rv
 
 
 def _unreadable(key: bytes, why: str) -> errors.InternalError:

@@ -10,6 +10,7 @@ from .interface import (
     KeyExistsError,
     KeyNotFoundError,
     KeyValue,
+    Probe,
     RevisionCompactedError,
     RevisionConflictError,
     Storage,
@@ -20,7 +21,7 @@ from .interface import (
 )
 
 __all__ = [
-    "KeyExistsError", "KeyNotFoundError", "KeyValue", "RevisionCompactedError",
+    "KeyExistsError", "KeyNotFoundError", "KeyValue", "Probe", "RevisionCompactedError",
     "RevisionConflictError", "Storage", "StorageError", "StorageUnavailableError",
     "UnreadableValueError", "WatchEvent",
 ]

@@ -4,6 +4,13 @@ Create is a transaction guarded by ``create_revision == 0``; update and delete a
 ``mod_revision == expected``. Every aetcd/gRPC failure is translated here into the typed
 storage errors, so nothing above ever sees a gRPC exception.
 
+Several endpoints (``--etcd-servers http://a:2379,http://b:2379,http://c:2379``, members of one
+cluster): aetcd speaks to one address per client, so there is one client per endpoint and every
+call goes to the current one. A call that finds its endpoint unreachable moves to the next one;
+reads (get, list, probe, watch) are sent again there at once (each endpoint once), and so is a
+write whose connection was never made (gRPC's "failed to connect": nothing was sent). A write that
+was sent and lost its answer is never sent again: it may have been applied, so it is a 503.
+
 With a value transformer (``apiserver.encryption``: Secrets encrypted at rest) every value is
 transformed here on its way to etcd and back, so etcd never holds the plaintext and everything
 above sees only plaintext; a value that cannot be read back is ``UnreadableValueError`` for a get
@@ -14,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from typing import Any, AsyncIterator, Awaitable, Protocol, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, NoReturn, Protocol, TypeVar
 from urllib.parse import urlparse
 
 import aetcd
@@ -25,6 +32,7 @@ from .interface import (
     KeyExistsError,
     KeyNotFoundError,
     KeyValue,
+    Probe,
     RevisionCompactedError,
     RevisionConflictError,
     StorageUnavailableError,
@@ -33,6 +41,9 @@ from .interface import (
 )
 
 _T = TypeVar("_T")
+# gRPC's UNAVAILABLE details that mean the request never left: no connection could be made.
+_NOT_SENT = ("failed to connect to all addresses", "dns resolution failed", "connection refused",
+             "no route to host", "name resolution", "connect failed")
 
 
 def parse_endpoint(url: str) -> tuple[str, int]:
@@ -40,6 +51,17 @@ def parse_endpoint(url: str) -> tuple[str, int]:
     first = url.split(",")[0].strip()
     parsed = urlparse(first if "//" in first else f"http://{first}")
     return parsed.hostname or "127.0.0.1", parsed.port or 2379
+
+
+def parse_endpoints(urls: str) -> list[tuple[str, int]]:
+    """``http://a:2379,b:2379`` -> [(a, 2379), (b, 2379)]: every endpoint of a comma list, in order."""
+    return [parse_endpoint(u) for u in urls.split(",") if u.strip()] or [parse_endpoint("")]
+
+
+def never_sent(error: BaseException) -> bool:
+    """Whether an etcd client error says no connection was made (the request cannot have been applied)."""
+    text = str(error).lower()
+    return isinstance(error, etcd_errors.ConnectionFailedError) and any(m in text for m in _NOT_SENT)
 
 
 class ValueTransformer(Protocol):
@@ -52,8 +74,8 @@ class ValueTransformer(Protocol):
 
 class EtcdStorage:
     def __init__(self, endpoint: str, *, timeout: float = 5.0, transformer: ValueTransformer | None = None) -> None:
-        host, port = parse_endpoint(endpoint)
-        self._client = aetcd.Client(host=host, port=port, timeout=timeout)
+        self._clients = [aetcd.Client(host=host, port=port, timeout=timeout) for host, port in parse_endpoints(endpoint)]
+        self._current = 0
         self._timeout = timeout
         self._transformer = transformer
 
@@ -76,7 +98,29 @@ class EtcdStorage:
         plain, error = self._in(key, value)
         return plain, revision, error
 
-    async def _call(self, coro: Awaitable[_T]) -> _T:
+    @property
+    def _client(self) -> aetcd.Client:
+        return self._clients[self._current]
+
+    async def _call(self, op: Awaitable[_T] | Callable[[aetcd.Client], Awaitable[_T]], *, read: bool = False) -> _T:
+        """Run one etcd call: ``op`` is a coroutine for the current endpoint, or (to fail over) a
+        function of the client; ``read``: safe to send again whatever happened to the first try."""
+        if not callable(op):
+            return await self._translate(op)
+        for tries_left in range(len(self._clients) - 1, -1, -1):
+            client = self._client
+            try:
+                return await asyncio.wait_for(op(client), self._timeout)
+            except (etcd_errors.ConnectionFailedError, etcd_errors.ConnectionTimeoutError, asyncio.TimeoutError) as e:
+                if len(self._clients) > 1 and self._client is client:
+                    self._current = (self._current + 1) % len(self._clients)  # the next call goes elsewhere
+                if not tries_left or not (read or never_sent(e)):
+                    return await self._translate(_raise(e))
+            except Exception as e:  # noqa: BLE001 - translated below, as every other failure
+                return await self._translate(_raise(e))
+        raise AssertionError("unreachable")
+
+    async def _translate(self, coro: Awaitable[_T]) -> _T:
         try:
             return await asyncio.wait_for(coro, self._timeout)
         except (etcd_errors.ConnectionFailedError, etcd_errors.ConnectionTimeoutError,
@@ -88,7 +132,7 @@ class EtcdStorage:
             raise StorageUnavailableError(f"etcd error: {e}") from e
 
     async def get(self, key: bytes) -> KeyValue:
-        res = await self._call(self._client.get(key))
+        res = await self._call(lambda c: c.get(key), read=True)
         if res is None:
             raise KeyNotFoundError(key.decode())
         kv = self._kv(res.key, res.value, res.mod_revision)
@@ -97,13 +141,13 @@ class EtcdStorage:
         return kv
 
     async def list(self, prefix: bytes) -> tuple[list[KeyValue], int]:
-        res = await self._call(self._client.get_prefix(prefix))
+        res = await self._call(lambda c: c.get_prefix(prefix), read=True)
         items = [self._kv(kv.key, kv.value, kv.mod_revision) for kv in res.kvs]
         return items, res.header.revision
 
     async def create(self, key: bytes, value: bytes) -> int:
         tx = self._client.transactions
-        ok, responses = await self._call(self._client.transaction(
+        ok, responses = await self._call(lambda c: c.transaction(
             compare=[tx.create(key) == 0], success=[tx.put(key, self._out(key, value))], failure=[]))
         if not ok:
             raise KeyExistsError(key.decode())
@@ -111,7 +155,7 @@ class EtcdStorage:
 
     async def update(self, key: bytes, value: bytes, *, expected_revision: int) -> int:
         tx = self._client.transactions
-        ok, responses = await self._call(self._client.transaction(
+        ok, responses = await self._call(lambda c: c.transaction(
             compare=[tx.mod(key) == expected_revision],
             success=[tx.put(key, self._out(key, value))],
             failure=[tx.get(key)]))
@@ -122,7 +166,7 @@ class EtcdStorage:
     async def delete(self, key: bytes, *, expected_revision: int | None = None) -> tuple[KeyValue, int]:
         tx = self._client.transactions
         compare = [tx.mod(key) == expected_revision] if expected_revision else [tx.create(key) > 0]
-        ok, responses = await self._call(self._client.transaction(
+        ok, responses = await self._call(lambda c: c.transaction(
             compare=compare, success=[tx.get(key), tx.delete(key)], failure=[tx.get(key)]))
         if not ok:
             raise self._conflict(key, responses)
@@ -138,8 +182,8 @@ class EtcdStorage:
         return RevisionConflictError(self._kv(key, value, meta.mod_revision))
 
     async def watch(self, prefix: bytes, *, from_revision: int) -> AsyncIterator[WatchEvent]:
-        watch = await self._call(self._client.watch(
-            prefix, range_end=prefix_range_end(prefix), start_revision=from_revision, prev_kv=True))
+        watch = await self._call(lambda c: c.watch(
+            prefix, range_end=prefix_range_end(prefix), start_revision=from_revision, prev_kv=True), read=True)
         try:
             async for ev in watch:
                 kv = ev.kv
@@ -159,12 +203,29 @@ class EtcdStorage:
                 pass
 
     async def current_revision(self) -> int:
-        res = await self._call(self._client.get_range(b"\0", b"\0\0"))
+        res = await self._call(lambda c: c.get_range(b"\0", b"\0\0"), read=True)
         return int(res.header.revision)
+
+    async def probe(self, key: bytes, *, prefix: bool) -> Probe:
+        """One range request: etcd's revision, and the keys under ``key`` (or at exactly ``key``):
+        how many, and the newest mod_revision (sorted by etcd, keys only, one returned)."""
+        request = aetcd.rpc.RangeRequest(
+            key=key, range_end=prefix_range_end(key) if prefix else key + b"\0", limit=1, keys_only=True,
+            sort_order=aetcd.rpc.RangeRequest.DESCEND, sort_target=aetcd.rpc.RangeRequest.MOD)
+
+        async def _range(client: aetcd.Client) -> Any:
+            await client.connect()
+            try:
+                return await client.kvstub.Range(request, timeout=self._timeout, metadata=client.metadata)
+            except aetcd.rpc.AioRpcError as e:
+                etcd_errors._handle_exception(e)
+        res = await self._call(_range, read=True)
+        newest = int(res.kvs[0].mod_revision) if res.kvs else 0
+        return Probe(int(res.header.revision), int(res.count), newest)
 
     async def compact(self, revision: int) -> None:
         try:
-            await self._call(self._client.compact(revision))
+            await self._call(lambda c: c.compact(revision))
         except RevisionCompactedError:
             pass  # already compacted at or past this revision
         except StorageUnavailableError as e:
@@ -179,7 +240,12 @@ class EtcdStorage:
             return False
 
     async def close(self) -> None:
-        try:
-            await self._client.close()
-        except Exception:  # noqa: BLE001
-            pass
+        for client in self._clients:
+            try:
+                await client.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+async def _raise(error: BaseException) -> NoReturn:
+    raise error

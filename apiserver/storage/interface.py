@@ -23,6 +23,16 @@ class WatchEvent:
     error: str = ""  # set (and value empty) when the stored value cannot be read (decrypted)
 
 
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One consistent look at a key range: etcd's current revision, the range's key count and the
+    newest mod_revision among them (0 when empty). What a consistent read waits for."""
+
+    revision: int
+    count: int
+    newest: int
+
+
 class StorageError(Exception):
     """Base of every storage failure."""
 
@@ -75,6 +85,8 @@ class Storage(Protocol):
     def watch(self, prefix: bytes, *, from_revision: int) -> AsyncIterator[WatchEvent]: ...
 
     async def current_revision(self) -> int: ...
+
+    async def probe(self, key: bytes, *, prefix: bool) -> Probe: ...
 
     async def compact(self, revision: int) -> None: ...
 
