@@ -93,6 +93,11 @@ class RegistrySettings:
     # The DefaultTolerationSeconds admission plugin's --default-*-toleration-seconds.
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
+    # Pod Security admission: the enforce level of namespaces without the label (--pod-security-default).
+    pod_security_default: str = "baseline"
+    # ServiceAccount admission mounts the API token volume (kube-api-access-*) only when the API
+    # server signs ServiceAccount tokens that it verifies (--service-account-signing-key-file).
+    service_account_token_volume: bool = False
 
 # Generated models of the bodies subresources take (not kinds of their own).
 _SUBRESOURCE_MODELS = {"Binding": "V1Binding", "Scale": "V1Scale"}
@@ -413,7 +418,7 @@ class Registry:
             meta.pop("namespace", None)
         await self._check_namespace(res, meta.get("namespace"), creating=True, name=str(meta.get("name") or ""))
         if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = meta["generateName"] + "".join(random.choice(_NAME_CHARS) for _ in range(5))
+            meta["name"] = meta["generateName"] + name_suffix()
         for f in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             meta.pop(f, None)
         meta["uid"] = str(uuid.uuid4())
@@ -426,7 +431,7 @@ class Registry:
         await self.admission.mutate(res, obj)
         res.prepare_for_create(obj, ctx)
         self._validate(res, obj)
-        await self.admission.validate(res, obj, dry_run=dry_run)
+        warnings += await self.admission.validate(res, obj, dry_run=dry_run)
         warnings += res.warnings(obj, None)
         await res.before_create(obj, ctx)
         if not managed:
@@ -602,8 +607,9 @@ class Registry:
                     continue
                 raise
             new, warnings = self._prepare_update(res, current.obj, new, subresource=subresource)
+            warnings += await self.admission.validate_update(res, new, current.obj, subresource=subresource,
+                                                             dry_run=dry_run)
             if subresource is None:
-                await self.admission.validate_update(res, new, current.obj, dry_run=dry_run)
                 await res.before_update(new, current.obj, CreateContext(
                     now=self.clock(), settings=self.settings, allocations=self.allocations, dry_run=dry_run,
                     existing=lambda: [e.obj for e in self.cache(res).objects.values()], stored=self._stored))
@@ -775,6 +781,7 @@ class Registry:
         for attempt in range(_GUARANTEED_UPDATE_TRIES):
             current = await self._current(res, key, name, fresh=attempt > 0)
             obj = current.obj
+            self.admission.validate_delete(res, obj)
             meta = obj.get("metadata") or {}
             pre = options.get("preconditions") or {}
             if pre.get("uid") and pre["uid"] != meta.get("uid"):
@@ -856,6 +863,11 @@ class Registry:
 
 
 # ---------------------------------------------------------------------- pure helpers
+def name_suffix() -> str:
+    """Five random characters of Kubernetes' generateName alphabet (its SimpleNameGenerator)."""
+    return "".join(random.choice(_NAME_CHARS) for _ in range(5))
+
+
 def _parse_rv(resource_version: str) -> int:
     try:
         rv = int(resource_version)
