@@ -164,16 +164,21 @@ class DockerCluster(ProcessCluster):
                                              *(("--controllers", controllers) if controllers else ())))
             for args in simulated:
                 self.procs.append(self.kubelet(*args))
-            ip_range = ("--pod-ip-range", lower_half(self.net.subnet)) if network_lower_half else ()
+            self.network_lower_half = network_lower_half
             for node in self.docker_nodes:
-                self.procs.append(self.component(
-                    "kubelet", "--node-name", node, "--capacity", capacity,
-                    "--lease-renew-interval", "0.5", "--kubelet-port", str(free_port()), "--sync-interval", "0.5",
-                    "--pod-network-name", self.network_name, "--pod-network-subnet", self.net.subnet,
-                    *ip_range, "--root-dir", str(self.root_dir(node)), *kubelet_flags))
+                self.procs.append(self.docker_kubelet(node, *kubelet_flags))
         except BaseException:
             self.stop()
             raise
+
+    def docker_kubelet(self, node: str, *flags: str, server: str | None = None) -> ComponentProcess:
+        """A Docker kubelet for ``node`` on the test network (``server``: another way to the apiserver)."""
+        ip_range = ("--pod-ip-range", lower_half(self.net.subnet)) if self.network_lower_half else ()
+        return ComponentProcess.start(
+            "kubelet", "--server", server or self.url, "--node-name", node, "--capacity", self.capacity,
+            "--lease-renew-interval", "0.5", "--kubelet-port", str(free_port()), "--sync-interval", "0.5",
+            "--pod-network-name", self.network_name, "--pod-network-subnet", self.net.subnet,
+            *ip_range, "--root-dir", str(self.root_dir(node)), *flags)
 
     def root_dir(self, node: str) -> Path:
         return self.home / "kubelets" / node
