@@ -7,8 +7,11 @@ Data flow:
                (kubelet.nodestatus bodies; InternalIP = node_address) or patch the existing one,
                then the Lease in kube-node-lease
     heartbeat: every min(lease_renew_interval, runtime_check_interval): ping the engine; renew the
-               Lease every lease_renew_interval; PATCH nodes/NAME/status when Ready changed or
-               every node_status_interval (a Node deleted meanwhile is registered again). Never
+               Lease every lease_renew_interval; PATCH nodes/NAME/status when Ready changed, when
+               the server's Ready differs from this kubelet's (looked at every
+               node_status_check_interval: the node controller marked the node Unknown while this
+               kubelet was cut off) or every node_status_interval (a Node deleted meanwhile is
+               registered again). Never
                dies: API and engine failures only log.
     engine back: ``on_runtime_back()`` (the kubelet enqueues every pod again).
 
@@ -183,10 +186,22 @@ class NodeAgent:
             except (errors.ConflictError, errors.NotFoundError):
                 self._lease = None
 
+    async def _disagreeing_node(self) -> Obj | None:
+        """The Node when the server's Ready condition is not the one this kubelet reports, else None.
+
+        Kubernetes' kubelet compares with the server's copy on every status update, so a node the
+        node controller marked Unknown during a partition is Ready again within one update."""
+        node = await self.client.get("nodes", self.name)
+        current = node.get("status") or {}
+
+        def ready(status: Obj) -> str | None:
+            return next((c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+        return node if ready(current) != ready(self._node_status(current)) else None
+
     async def heartbeat(self) -> None:
         s = self.settings
         last_lease = time.monotonic()
-        last_status = time.monotonic()
+        last_status = last_check = time.monotonic()
         tick = min(s.lease_renew_interval, s.runtime_check_interval)
         while True:
             await asyncio.sleep(tick)
@@ -196,9 +211,13 @@ class NodeAgent:
                 if now - last_lease >= s.lease_renew_interval - 1e-3:
                     await self._renew()
                     last_lease = now
-                if changed or now - last_status >= s.node_status_interval:
+                node = None
+                if not changed and now - last_check >= s.node_status_check_interval:
+                    last_check = now
+                    node = await self._disagreeing_node()
+                if changed or node is not None or now - last_status >= s.node_status_interval:
                     try:
-                        await self.write_status()
+                        await self.write_status(node)
                     except errors.NotFoundError:
                         log.warning("node %s is gone; registering it again", self.name)
                         self._lease = None

@@ -31,6 +31,7 @@ class KubeletSettings:
     lease_renew_interval: float = 10.0
     lease_duration_seconds: int = NODE_LEASE_DURATION_SECONDS
     node_status_interval: float = 60.0
+    node_status_check_interval: float = 10.0  # compare with the server's Ready (nodeStatusUpdateFrequency)
     runtime_check_interval: float = 5.0
     sync_interval: float = 2.0  # how often a live pod's containers are looked at again
     housekeeping_interval: float = 10.0
