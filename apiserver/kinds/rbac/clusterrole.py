@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ...auth import escalation
 from ...validation.fielderrors import Causes, Obj
-from ..base import NAME, Strategy
+from ..base import NAME, CreateContext, Strategy
 from . import rbacfacts
 
 
@@ -34,6 +35,12 @@ class ClusterRoleStrategy(Strategy):
 
     def validate(self, obj: Obj) -> Causes:
         return rbacfacts.validate_rules(obj, namespaced=False) + rbacfacts.validate_aggregation_rule(obj)
+
+    async def before_create(self, obj: Obj, ctx: CreateContext) -> None:
+        escalation.check_role(obj, ctx.stored, cluster=True)  # 403 unless the writer holds what it grants
+
+    async def before_update(self, new: Obj, old: Obj, ctx: CreateContext) -> None:
+        escalation.check_role(new, ctx.stored, cluster=True)
 
     def row(self, obj: Mapping[str, Any], now: datetime) -> list[Any]:
         return rbacfacts.role_row(obj, now)

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ...auth import escalation
 from ...validation.fielderrors import Causes, Obj
-from ..base import Strategy
+from ..base import CreateContext, Strategy
 from . import rbacfacts
 
 
@@ -40,6 +41,12 @@ class ClusterRoleBindingStrategy(Strategy):
 
     def validate_update(self, new: Obj, old: Obj) -> Causes:
         return rbacfacts.validate_role_ref_unchanged(new, old)
+
+    async def before_create(self, obj: Obj, ctx: CreateContext) -> None:
+        escalation.check_binding(obj, ctx.stored, cluster=True)  # 403 unless the writer holds what it grants
+
+    async def before_update(self, new: Obj, old: Obj, ctx: CreateContext) -> None:
+        escalation.check_binding(new, ctx.stored, cluster=True)
 
     def row(self, obj: Mapping[str, Any], now: datetime) -> list[Any]:
         return rbacfacts.binding_row(obj, now)

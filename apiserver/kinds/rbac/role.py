@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ...auth import escalation
 from ...validation.fielderrors import Causes, Obj
-from ..base import NAME, Strategy
+from ..base import NAME, CreateContext, Strategy
 from . import rbacfacts
 
 
@@ -31,6 +32,12 @@ class RoleStrategy(Strategy):
 
     def validate(self, obj: Obj) -> Causes:
         return rbacfacts.validate_rules(obj, namespaced=True)
+
+    async def before_create(self, obj: Obj, ctx: CreateContext) -> None:
+        escalation.check_role(obj, ctx.stored, cluster=False)  # 403 unless the writer holds what it grants
+
+    async def before_update(self, new: Obj, old: Obj, ctx: CreateContext) -> None:
+        escalation.check_role(new, ctx.stored, cluster=False)
 
     def row(self, obj: Mapping[str, Any], now: datetime) -> list[Any]:
         return rbacfacts.role_row(obj, now)

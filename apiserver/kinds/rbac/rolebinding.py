@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ...auth import escalation
 from ...validation.fielderrors import Causes, Obj
-from ..base import Strategy
+from ..base import CreateContext, Strategy
 from . import rbacfacts
 
 
@@ -42,6 +43,12 @@ class RoleBindingStrategy(Strategy):
 
     def validate_update(self, new: Obj, old: Obj) -> Causes:
         return rbacfacts.validate_role_ref_unchanged(new, old)
+
+    async def before_create(self, obj: Obj, ctx: CreateContext) -> None:
+        escalation.check_binding(obj, ctx.stored, cluster=False)  # 403 unless the writer holds what it grants
+
+    async def before_update(self, new: Obj, old: Obj, ctx: CreateContext) -> None:
+        escalation.check_binding(new, ctx.stored, cluster=False)
 
     def row(self, obj: Mapping[str, Any], now: datetime) -> list[Any]:
         return rbacfacts.binding_row(obj, now)
