@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -52,8 +53,10 @@ class Interrupted(Exception):
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, *, timeout: float = 30.0,
-              cancelled: Callable[[], bool] | None = None) -> None:
-    """Wait until ``url`` answers 200; fail with the log's tail if the process dies or time runs out."""
+              cancelled: Callable[[], bool] | None = None, verify: ssl.SSLContext | bool = True) -> None:
+    """Wait until ``url`` answers 200; fail with the log's tail if the process dies or time runs out.
+
+    ``verify``: what an https URL's certificate is checked against (an ``SSLContext`` with the cluster CA)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cancelled is not None and cancelled():
@@ -61,7 +64,7 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, *, timeout: fl
         if proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode}:\n{tail(log)}")
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1, verify=verify).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

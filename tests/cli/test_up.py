@@ -1,7 +1,8 @@
-"""``minik8s up``: starts etcd + the control plane + gitops + simulated nodes, writes a kubeconfig kubectl
-can use, gitops applies the repository of ``--gitops-repo``, Ctrl-C leaves nothing running; without a
-Docker engine (and without ``--simulated``) it says so and starts nothing. The Docker node is
-tests/e2e/test_up_docker.py."""
+"""``minik8s up``: starts etcd + the control plane + gitops + simulated nodes over TLS, writes a
+kubeconfig (the cluster CA and the admin's client certificate) that kubectl, mkctl and the official
+client use unchanged, answers 401 without credentials, gitops applies the repository of
+``--gitops-repo``, Ctrl-C leaves nothing running; without a Docker engine (and without
+``--simulated``) it says so and starts nothing. The Docker node is tests/e2e/test_up_docker.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -19,10 +21,22 @@ import httpx
 import pytest
 import yaml
 
-from cli.up import UpSettings, _ready_nodes, default_node_name, settings_problem
+from cli.up import UpSettings, settings_problem
+from cli.upcerts import prepare
+from cli.upnodes import default_node_name, ready_nodes
+from machinery.kubeconfig import load_config
+from machinery.pki import subject_alt_names
 from tests.cluster import free_port
 from tests.gitops.gitrepo import GitRepo
 from tests.waiting import wait_for
+
+
+# What a user of the official client writes: the kubeconfig of KUBECONFIG, nothing else.
+OFFICIAL_CLIENT = """
+from kubernetes import client, config
+config.load_kube_config()
+print(" ".join(n.metadata.name for n in client.CoreV1Api().list_namespace().items))
+"""
 
 
 def _alive(pid: int) -> bool:
@@ -57,15 +71,36 @@ def test_up_runs_a_cluster_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
             if "Press Ctrl-C" in line:
                 break
         out = "".join(lines)
-        assert f"http://127.0.0.1:{port}" in out, out
+        assert f"apiserver:    https://127.0.0.1:{port} (TLS" in out, out
         assert "minik8s-node-0 ... minik8s-node-1: 2 simulated" in out, out
         kubeconfig = tmp_path / "mk" / "kubeconfig"
-        assert yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == f"http://127.0.0.1:{port}"
+        doc = yaml.safe_load(kubeconfig.read_text())
+        assert doc["clusters"][0]["cluster"]["server"] == f"https://127.0.0.1:{port}"
+        assert doc["clusters"][0]["cluster"]["certificate-authority-data"]
+        assert doc["users"][0]["user"]["client-certificate-data"] and doc["users"][0]["user"]["client-key-data"]
+        assert kubeconfig.stat().st_mode & 0o077 == 0  # the admin's key: the user's eyes only
         assert (tmp_path / ".kube" / "config").exists()  # written because HOME had none
         env_k = {**env, "KUBECONFIG": str(kubeconfig)}
         r = subprocess.run(["kubectl", "get", "namespaces", "-o", "name"], capture_output=True, text=True,
                            env=env_k, timeout=60)
         assert r.returncode == 0 and "namespace/default" in r.stdout, r.stderr
+        # mkctl and the official client with the same kubeconfig, over TLS, unchanged.
+        r = subprocess.run([sys.executable, "-m", "cli.mkctl", "get", "namespaces", "-o", "name"], capture_output=True,
+                           text=True, env=env_k, timeout=60)
+        assert r.returncode == 0 and "namespace/default" in r.stdout, r.stdout + r.stderr
+        r = subprocess.run([sys.executable, "-c", OFFICIAL_CLIENT], capture_output=True, text=True, env=env_k,
+                           timeout=60)
+        assert r.returncode == 0 and "default" in r.stdout.split(), r.stdout + r.stderr
+        admin = httpx.Client(base_url=f"https://127.0.0.1:{port}", timeout=10,
+                             verify=load_config(kubeconfig=str(kubeconfig)).verify)
+        # Without credentials (the CA trusted, no certificate): 401, except the health endpoints.
+        ca = ssl.create_default_context(cafile=str(tmp_path / "mk" / "pki" / "ca.crt"))
+        anonymous = httpx.get(f"https://127.0.0.1:{port}/api/v1/namespaces", verify=ca, timeout=10)
+        assert anonymous.status_code == 401, anonymous.text
+        assert (anonymous.json()["reason"], anonymous.json()["message"]) == ("Unauthorized", "Unauthorized")
+        assert httpx.get(f"https://127.0.0.1:{port}/readyz", verify=ca, timeout=10).status_code == 200
+        # Every request lands in the audit log.
+        assert (tmp_path / "mk" / "logs" / "audit.log").stat().st_size > 0
         children = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                                    text=True).stdout.split()]
         # etcd, apiserver, scheduler, controller-manager, gitops, kubelet, proxy, ingress (dns runs with a
@@ -74,7 +109,7 @@ def test_up_runs_a_cluster_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert "ingress" in out and f"http://127.0.0.1:{ingress_port}" in out, out
         # The Ingress controller answers (404: no Ingress yet) and made the default IngressClass.
         assert httpx.get(f"http://127.0.0.1:{ingress_port}/", timeout=5).status_code == 404
-        assert httpx.get(f"http://127.0.0.1:{port}/apis/networking.k8s.io/v1/ingressclasses/minik8s").status_code == 200
+        assert admin.get("/apis/networking.k8s.io/v1/ingressclasses/minik8s").status_code == 200
         # up printed its summary only once the nodes were Ready.
         nodes = json.loads(subprocess.run(["kubectl", "get", "nodes", "-o", "json"], capture_output=True, text=True,
                                           env=env_k, timeout=60).stdout)["items"]
@@ -95,9 +130,9 @@ def test_up_runs_a_cluster_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         # gitops serves the GitSync CRD, follows --gitops-repo and listens for webhooks on loopback.
         webhook = re.search(r"webhooks: +(http://127\.0\.0\.1:\d+)/hooks/", out)
         assert webhook and httpx.get(f"{webhook[1]}/healthz", timeout=5).status_code == 200, out
-        assert httpx.get(f"http://127.0.0.1:{port}/apis/gitops.minik8s.io/v1/gitsyncs").status_code == 200
-        cm = wait_for(lambda: (r := httpx.get(f"http://127.0.0.1:{port}/api/v1/namespaces/default/configmaps/"
-                                             "from-git")).status_code == 200 and r.json(),
+        assert admin.get("/apis/gitops.minik8s.io/v1/gitsyncs").status_code == 200
+        cm = wait_for(lambda: (r := admin.get("/api/v1/namespaces/default/configmaps/from-git")).status_code == 200
+                      and r.json(),
                       60, "the ConfigMap of --gitops-repo", lambda: (tmp_path / "mk" / "logs" / "gitops.log").read_text())
         assert cm["data"] == {"k": "v1"}
     finally:
@@ -108,10 +143,31 @@ def test_up_runs_a_cluster_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         time.sleep(0.1)
     assert not any(_alive(c) for c in children)
     try:
-        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+        httpx.get(f"https://127.0.0.1:{port}/healthz", timeout=1, verify=False)
         raise AssertionError("apiserver still answering after Ctrl-C")
     except httpx.HTTPError:
         pass
+
+
+def test_the_pki_is_made_once_and_every_component_gets_its_own_kubeconfig(tmp_path: Path) -> None:
+    """A second ``up`` keeps the CA (kubeconfigs written before stay valid); a new host is added to
+    the serving certificate; each component's kubeconfig names its own user."""
+    server = "https://127.0.0.1:6443"
+    first = prepare(tmp_path, server=server, hosts=["172.28.0.1"], nodes=["n1"], service_cidr="172.28.128.0/17")
+    ca = first.pki.ca_cert.read_bytes()
+    again = prepare(tmp_path, server=server, hosts=["172.28.0.1", "10.0.0.1"], nodes=["n1"],
+                    service_cidr="172.28.128.0/17")
+    assert again.pki.ca_cert.read_bytes() == ca
+    assert {"127.0.0.1", "172.28.0.1", "172.28.128.1", "10.0.0.1"} <= subject_alt_names(
+        again.pki.apiserver_cert.read_bytes())
+    for who, args in (("scheduler", again.component_args("scheduler")), ("node-n1", again.kubelet_args("n1")),
+                      ("admin", again.kubelet_args(None))):
+        assert args == ["--kubeconfig", str(tmp_path / f"{who}.kubeconfig")]
+        doc = yaml.safe_load((tmp_path / f"{who}.kubeconfig").read_text())
+        assert doc["clusters"][0]["cluster"]["server"] == server
+    flags = again.apiserver_args(secure_port=7443, logs=tmp_path / "logs")
+    assert flags[:4] == ["--secure-port", "7443", "--insecure-port", "0"]
+    assert "--client-ca-file" in flags and "--audit-log-path" in flags and "--encryption-provider-config" in flags
 
 
 def test_without_a_docker_engine_up_says_so_and_starts_nothing(tmp_path: Path) -> None:
@@ -175,6 +231,6 @@ def test_a_node_counts_only_once_this_run_renewed_its_lease() -> None:
 
     started = datetime(2026, 1, 1, 10, 0, 0, tzinfo=timezone.utc).timestamp()
     with httpx.Client(transport=httpx.MockTransport(answer), base_url="http://x") as http:
-        ready, complaints = _ready_nodes(http, {"a", "b", "c", "old"}, started)
+        ready, complaints = ready_nodes(http, {"a", "b", "c", "old"}, started)
     assert ready == {"a"}
     assert complaints == {"c": "container runtime is down: boom"}

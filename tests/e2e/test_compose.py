@@ -1,6 +1,9 @@
 """Issue 5's acceptance: the user's day with the real docker-compose.yml.
 
-From nothing: build the image, ``up``, wait until every service is healthy; a 4-replica
+From nothing: build the image, ``up``, wait until every service is healthy; the ``certs`` service
+wrote the admin's kubeconfig (the CA and a client certificate, server https://127.0.0.1:PORT) into
+the configuration directory, and everything below uses only that file: kubectl, mkctl, the official
+client and this module's own HTTP client; a request without credentials gets 401; a 4-replica
 Deployment applied with mkctl runs as Docker containers on both nodes; kubectl sees the same
 objects and reads a pod's logs; kubectl exec, cp and port-forward reach a pod; scale, image change
 and rollback; a killed node's pods come back on the other node (and the node, started again,
@@ -28,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -41,7 +45,7 @@ import httpx
 import pytest
 
 from cli.processes import free_port
-from machinery.kubeconfig import write_kubeconfig
+from machinery.kubeconfig import load_config
 from tests.dockertest import IMAGE, free_subnet, unusable
 from tests.waiting import wait_for as _wait_for
 
@@ -81,6 +85,8 @@ class Stack:
         self.tmp = tmp
         self.root_dir = tmp / "kubelet"
         self.root_dir.mkdir()
+        self.config_dir = tmp / "config"  # MINIK8S_CONFIG_DIR: where `certs` writes admin.kubeconfig
+        self.config_dir.mkdir()
         self.repos = tmp / "repos"  # /repos in the gitops container
         self.repos.mkdir()
         self.webhook_port = free_port()
@@ -94,18 +100,21 @@ class Stack:
             "MINIK8S_CLUSTER_DNS": str(services.network_address + 10), "MINIK8S_INGRESS_PORT": str(self.ingress_port),
             "MINIK8S_PROXY_HEALTH_PORT": str(free_port()),
             "MINIK8S_NODE_PREFIX": self.prefix, "MINIK8S_ROOT_DIR": str(self.root_dir),
-            "MINIK8S_GITOPS_REPOS": str(self.repos), "MINIK8S_GITOPS_WEBHOOK_PORT": str(self.webhook_port),
+            "MINIK8S_GITOPS_REPOS": str(self.repos), "MINIK8S_CONFIG_DIR": str(self.config_dir), "MINIK8S_GITOPS_WEBHOOK_PORT": str(self.webhook_port),
             # A dead node: NotReady after 6 s without a lease renewal, its pods evicted 2 s later.
             "MINIK8S_NODE_LEASE_RENEW_INTERVAL": "1", "MINIK8S_NODE_MONITOR_PERIOD": "1",
             "MINIK8S_NODE_MONITOR_GRACE_PERIOD": "6", "MINIK8S_DEFAULT_TOLERATION_SECONDS": "2",
         }
         self.compose_cmd = [*compose_command(), "-p", self.project,
                             *[a for f in COMPOSE_FILES for a in ("-f", str(ROOT / f))]]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.http = httpx.Client(base_url=self.url, timeout=30)
-        self.kubeconfig = tmp / "kubeconfig"
-        write_kubeconfig(self.kubeconfig, server=self.url)
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.kubeconfig = self.config_dir / "admin.kubeconfig"  # written by the certs service on `up`
         self.node1, self.node2 = f"{self.prefix}node-1", f"{self.prefix}node-2"
+
+    @functools.cached_property
+    def http(self) -> httpx.Client:
+        """The admin's client over TLS, from the kubeconfig that `up` wrote (the CA and client certificate)."""
+        return httpx.Client(base_url=self.url, timeout=30, verify=load_config(kubeconfig=str(self.kubeconfig)).verify)
 
     # -- running things
     def compose(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -211,20 +220,39 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for v in volumes.stdout.split():
             subprocess.run(["docker", "volume", "rm", v], capture_output=True)
         subprocess.run(["docker", "rmi", IMAGE_V2], capture_output=True)
-        s.http.close()
+        if "http" in s.__dict__:
+            s.http.close()
 
 
 def test_build_up_and_everything_healthy(stack: Stack) -> None:
     stack.compose("build", timeout=900)
     stack.compose("up", "-d", timeout=300)
     wait_for(stack.all_healthy, 120, "every service healthy", lambda: f"{stack.health()}\n{stack.diagnostics()}")
+    # The one-shot certs service finished and left the admin's kubeconfig, for its owner's eyes only.
+    certs = json.loads(stack.docker("inspect", stack.compose("ps", "-a", "-q", "certs").stdout.strip()))[0]
+    assert (certs["State"]["Status"], certs["State"]["ExitCode"]) == ("exited", 0)
+    info = stack.kubeconfig.stat()
+    assert info.st_mode & 0o777 == 0o600 and info.st_uid == stack.config_dir.stat().st_uid
+    config = load_config(kubeconfig=str(stack.kubeconfig))
+    assert config.server == stack.url and config.ca_data and config.cert_data and config.key_data
     nodes = stack.http.get("/api/v1/nodes").json()["items"]
     ready = {n["metadata"]["name"] for n in nodes
              if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])}
     assert ready == {stack.node1, stack.node2}
     # The apiserver is published on loopback only.
     ports = json.loads(stack.docker("inspect", stack.container("apiserver")))[0]["NetworkSettings"]["Ports"]
-    assert [b["HostIp"] for b in ports["8080/tcp"]] == ["127.0.0.1"]
+    assert [b["HostIp"] for b in ports["6443/tcp"]] == ["127.0.0.1"]
+    # Over TLS without a credential: 401 as Kubernetes says it; the health endpoints stay anonymous.
+    ca = ssl.create_default_context(cadata=config.ca_data.decode())
+    r = httpx.get(f"{stack.url}/api/v1/namespaces", verify=ca, timeout=10)
+    assert (r.status_code, r.json()["reason"], r.json()["message"]) == (401, "Unauthorized", "Unauthorized"), r.text
+    assert httpx.get(f"{stack.url}/readyz", verify=ca, timeout=10).text == "ok"
+    # The official client with nothing but KUBECONFIG.
+    p = subprocess.run([sys.executable, "-c", "from kubernetes import client, config\nconfig.load_kube_config()\n"
+                        "print(' '.join(n.metadata.name for n in client.CoreV1Api().list_node().items))"],
+                       env={**os.environ, "KUBECONFIG": str(stack.kubeconfig)}, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0 and set(p.stdout.split()) == {stack.node1, stack.node2}, p.stdout + p.stderr
     # So is the gitops webhook receiver, and gitops installed the GitSync CRD.
     ports = json.loads(stack.docker("inspect", stack.container("gitops")))[0]["NetworkSettings"]["Ports"]
     assert [b["HostIp"] for b in ports["9292/tcp"]] == ["127.0.0.1"]
@@ -319,13 +347,14 @@ def test_every_replica_answers_through_the_ingress_the_nodeport_and_the_service_
                              timeout=120).stdout
         return {line.strip() for line in out.splitlines() if line.strip()}
     wait_for(lambda: from_pod() == names, 30, "every replica by the Service's DNS name from a pod", stack.diagnostics)
-    # default/kubernetes reaches the apiserver from a pod (plain HTTP on the Service's port 443:
-    # this apiserver serves no TLS), by name and through the variables every pod gets.
-    version = subprocess.run(["docker", "exec", cid, "sh", "-c",
-                              "timeout 5 wget -qO- http://kubernetes.default.svc.cluster.local:443/version && "
-                              "timeout 5 wget -qO- http://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/version"],
-                             capture_output=True, text=True, timeout=60)
-    assert version.returncode == 0 and version.stdout.count("gitVersion") == 2, version.stdout + version.stderr
+    # default/kubernetes reaches the apiserver's TLS port from a pod, by name and through the
+    # variables every pod gets (busybox has no TLS client that speaks the apiserver's ciphers: a
+    # TCP connection it is; the in-pod official client over TLS is the kubelet's e2e).
+    reach = subprocess.run(["docker", "exec", cid, "sh", "-c",
+                            "timeout 5 nc kubernetes.default.svc.cluster.local 443 </dev/null && "
+                            "timeout 5 nc $KUBERNETES_SERVICE_HOST $KUBERNETES_SERVICE_PORT </dev/null && "
+                            "echo $KUBERNETES_SERVICE_PORT"], capture_output=True, text=True, timeout=60)
+    assert reach.returncode == 0 and reach.stdout.split() == ["443"], reach.stdout + reach.stderr
 
 
 def test_scale_image_change_and_rollback(stack: Stack) -> None:
@@ -378,6 +407,13 @@ def test_apiserver_then_etcd_restart_lose_nothing(stack: Stack) -> None:
     wait_for(stack.all_healthy, 120, "healthy after the etcd restart", stack.diagnostics)
     for name in ("before-apiserver", "before-etcd"):
         assert json.loads(stack.kubectl("get", "configmap", name, "-o", "json"))["data"]["k"] in ("1", "2")
+    # `up` again runs certs again: it keeps the CA and the admin's certificate (handed-out kubeconfigs stay valid).
+    before = stack.kubeconfig.read_bytes()
+    stack.compose("up", "-d", timeout=300)
+    wrote = f"admin.kubeconfig (server {stack.url})"
+    wait_for(lambda: stack.compose("logs", "--no-color", "certs").stdout.count(wrote) >= 2, 60,
+             "certs run a second time", stack.diagnostics)
+    assert stack.kubeconfig.read_bytes() == before
     # Every component reconnected: the controllers make pods, the scheduler binds, the kubelets run them.
     stack.mkctl("scale", "deployment/web", "--replicas=5")
     pods = wait_for(lambda: stack.ready_pods(5), 120, "5 pods after the etcd restart", stack.diagnostics)

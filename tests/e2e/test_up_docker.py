@@ -4,7 +4,9 @@ nothing behind.
 ``minik8s up --port P --data-dir TMP/mk --kubeconfig TMP/kc --node-name up-e2e-XXXX`` runs as a
 subprocess (a node name of its own, so other tests on this engine are never touched) -> its summary
 -> ``mkctl apply`` of a 2-replica Deployment (the local busybox image, ``sleep``) with the written
-kubeconfig -> both pods Running and their containers in Docker (label io.minik8s.node=NODE) ->
+kubeconfig (over TLS: the cluster CA and the admin's client certificate; kubectl and the official
+client read the same file, a request without credentials gets 401, default/kubernetes points pods
+at the pod network's gateway) -> both pods Running and their containers in Docker (label io.minik8s.node=NODE) ->
 SIGINT, what a terminal's Ctrl-C sends -> ``up`` exits 0; no process it started is alive, no
 container of the node is left (running or not), the apiserver's port is closed. A second ``up``
 on the same data dir then finds those pods Failed (Kubernetes' graceful node shutdown) and runs
@@ -16,11 +18,13 @@ skips with the reason otherwise.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import queue
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -29,8 +33,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import httpx
 import pytest
+import yaml
 
+from cli.up import POD_NETWORK_SUBNET
 from kubelet.runtime import LABEL_NODE, LABEL_POD_UID, LABEL_ROLE, ROLE_CONTAINER, DockerRuntime
 from tests.cluster import free_port
 from tests.dockertest import IMAGE, docker_runtime
@@ -39,6 +46,7 @@ from tests.waiting import wait_for
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
 NODE = f"up-e2e-{uuid.uuid4().hex[:8]}"
+GATEWAY = str(ipaddress.ip_network(POD_NETWORK_SUBNET).network_address + 1)  # where pods reach the API server
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1", "kind": "Deployment",
@@ -181,7 +189,8 @@ def test_up_runs_pods_as_containers_and_ctrl_c_removes_them(tmp_path: Path, rt: 
         up.wait_for_line("Press Ctrl-C", timeout=120)
         ready_s = time.monotonic() - t0
         out = "".join(up.lines)
-        assert f"apiserver:    http://127.0.0.1:{port}" in out, out
+        assert f"apiserver:    https://127.0.0.1:{port} (TLS" in out, out
+        assert f"pods: https://{GATEWAY}:{port} (default/kubernetes)" in out, out
         assert f"node:         {NODE} (Docker" in out, out
         assert "kubelet API:  http://127.0.0.1:" in out and "pod network:  minik8s-pods" in out, out
         assert f"kubeconfig:   {up.kubeconfig}" in out, out
@@ -191,6 +200,22 @@ def test_up_runs_pods_as_containers_and_ctrl_c_removes_them(tmp_path: Path, rt: 
         # The node is Ready the moment the summary is printed.
         node = json.loads(up.mkctl("get", "node", NODE, "-o", "json"))
         assert [c["status"] for c in node["status"]["conditions"] if c["type"] == "Ready"] == ["True"]
+        # The same kubeconfig for kubectl and the official client; nothing without a credential.
+        env = {**up.env, "KUBECONFIG": str(up.kubeconfig)}
+        p = subprocess.run(["kubectl", "get", "node", NODE, "-o", "name"], capture_output=True, text=True, env=env,
+                           timeout=60)
+        assert p.stdout.strip() == f"node/{NODE}", p.stderr
+        p = subprocess.run([sys.executable, "-c", "from kubernetes import client, config\nconfig.load_kube_config()\n"
+                            "print(client.CoreV1Api().read_node(" + repr(NODE) + ").metadata.name)"],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert p.stdout.strip() == NODE, p.stderr
+        ca = ssl.create_default_context(cafile=str(tmp_path / "mk" / "pki" / "ca.crt"))
+        r = httpx.get(f"https://127.0.0.1:{port}/api/v1/nodes", verify=ca, timeout=10)
+        assert r.status_code == 401, r.text
+        # Pods reach the API server through default/kubernetes at the pod network's gateway.
+        endpoints = yaml.safe_load(up.mkctl("get", "endpoints", "kubernetes", "-o", "yaml"))
+        assert endpoints["subsets"][0]["addresses"][0]["ip"] == GATEWAY
+        assert endpoints["subsets"][0]["ports"][0]["port"] == port
 
         up.mkctl("apply", "-f", "-", stdin=json.dumps(DEPLOYMENT))
 
