@@ -521,6 +521,24 @@ def _describe_configmap(w: _Writer, obj: Obj, related: Related, now: datetime) -
     _events(w, related.events, now)
 
 
+def _describe_secret(w: _Writer, obj: Obj, related: Related, now: datetime) -> None:
+    """kubectl's SecretDescriber: the size of each value, never the value (kubectl shows a
+    service-account-token Secret's token; here no value is ever printed)."""
+    _object_meta(w, obj, timestamp=False)
+    w.lines.append("")
+    w.write(0, f"Type:\t{obj.get('type', '')}")
+    w.lines.append("")
+    w.write(0, "Data")
+    w.write(0, "====")
+    for k, v in sorted((obj.get("data") or {}).items()):
+        w.write(0, f"{k}:\t{_decoded_size(str(v or ''))} bytes")  # kubectl shows no Events here
+
+
+def _decoded_size(b64: str) -> int:
+    """The length of a base64 value once decoded, without decoding it."""
+    return len(b64) * 3 // 4 - b64[-2:].count("=")
+
+
 # ------------------------------------------------------------------------------- generic
 def _title(key: str) -> str:
     """``creationTimestamp`` -> ``Creation Timestamp`` (kubectl's generic describer)."""
@@ -587,6 +605,7 @@ _DESCRIBERS: dict[str, Describer] = {
     "Namespace": _describe_namespace,
     "Node": _describe_node,
     "ConfigMap": _describe_configmap,
+    "Secret": _describe_secret,
     "ResourceQuota": lambda w, obj, related, now: describe_resource_quota(w.write, obj),
     "LimitRange": lambda w, obj, related, now: describe_limit_range(w.write, obj),
 }

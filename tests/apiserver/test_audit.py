@@ -68,7 +68,7 @@ def test_policy_first_matching_rule_wins(a: Attributes, level: str, omitted: set
 
 
 def test_default_policy_and_no_match() -> None:
-    assert DEFAULT_POLICY.level_and_stages(attrs("GET", "/api/v1/pods")) == ("Metadata", {"RequestReceived"})
+    assert DEFAULT_POLICY.level_and_stages(attrs("GET", "/api/v1/pods")) == ("Metadata", frozenset({"RequestReceived"}))
     only = parse_policy({**POLICY, "rules": [{"level": "Metadata", "verbs": ["create"]}]})
     assert only.level_and_stages(attrs("GET", "/api/v1/pods"))[0] == "None"  # Kubernetes: unmatched -> None
 

@@ -244,3 +244,18 @@ async def test_secrets_at_rest_rotation_and_unreadable_values(own_etcd: Etcd, ra
         assert r.status_code == 500 and "unable to transform key" in r.json()["message"]
         r = await three.http.put(f"/api/v1/namespaces/{ns}/secrets/s3", json=secret("s3", b"z"))
         assert r.status_code == 500 and "unable to transform key" in r.json()["message"]
+
+
+# ------------------------------------------------------------------------------ never shown
+def test_mkctl_describe_secret_shows_sizes_like_kubectl() -> None:
+    from datetime import datetime, timezone
+
+    from cli.mkctl.describe import Related, describe
+    obj = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "s", "namespace": "d"},
+           "data": {"token": base64.b64encode(b"s3cr3t-s3cr3t-16").decode(), "a": base64.b64encode(b"xy").decode(),
+                    "empty": ""}}
+    text = describe(obj, Related(), now=datetime.now(timezone.utc))
+    assert text.splitlines() == ["Name:         s", "Namespace:    d", "Labels:       <none>", "Annotations:  <none>",
+                                 "", "Type:  Opaque", "", "Data", "====",
+                                 "a:      2 bytes", "empty:  0 bytes", "token:  16 bytes"]
+    assert "czNjcjN0" not in text and "s3cr3t" not in text
