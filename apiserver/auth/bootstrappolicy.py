@@ -166,17 +166,25 @@ def _proxy() -> list[Rule]:
 
 
 def _dns() -> list[Rule]:
+    # It serves every Service from the Services and EndpointSlices, and publishes itself as the
+    # selector-less Service kube-system/kube-dns with its EndpointSlice and Endpoints.
     return [
-        rule(["list", "watch"], [""], "endpoints", "services", "pods", "namespaces"),
-        rule(["list", "watch"], ["discovery.k8s.io"], "endpointslices"),
+        rule(READ, [""], "services"),
+        rule(READ, ["discovery.k8s.io"], "endpointslices"),
+        rule(["create"], [""], "services", "endpoints"),
+        rule(["create"], ["discovery.k8s.io"], "endpointslices"),
+        rule(["get", "update", "patch", "delete"], [""], "services", names=["kube-dns"]),
+        rule(["get", "update", "patch", "delete"], [""], "endpoints", names=["kube-dns"]),
+        rule(["get", "update", "patch", "delete"], ["discovery.k8s.io"], "endpointslices", names=["kube-dns"]),
     ]
 
 
 def _ingress() -> list[Rule]:
     return [
-        rule(READ, [""], "services", "endpoints", "secrets", "configmaps"),
+        rule(READ, [""], "services", "endpoints", "secrets"),  # Secrets: the TLS certificates
         rule(READ, ["discovery.k8s.io"], "endpointslices"),
         rule(READ, ["networking.k8s.io"], "ingresses", "ingressclasses"),
+        rule(["create"], ["networking.k8s.io"], "ingressclasses"),  # its own class, when missing
         rule(["update", "patch"], ["networking.k8s.io"], "ingresses/status"),
         rule(["create", "patch", "update"], ["", "events.k8s.io"], "events"),
     ]

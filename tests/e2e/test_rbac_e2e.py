@@ -5,11 +5,14 @@ client certificates, ``--authorization-mode Node,RBAC``), as users, kubectl, kub
 - ``kubectl auth can-i`` answers as RBAC says (SelfSubjectAccessReview);
 - a kubelet identity reads the Secret a pod bound to its node uses, not another one, and cannot
   delete or write another Node;
-- each component's user can do its job (spot checks) and not more (the scheduler reads no Secret).
+- each component's user can do its job (spot checks; the real scheduler and controller-manager run
+  with their own certificates) and not more (the scheduler reads no Secret);
+- escalation prevention: a namespace admin creates Roles only with rules it holds.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any, Iterator
 
 import httpx
@@ -137,3 +140,67 @@ def test_the_api_servers_kubelet_client_may_use_the_kubelet_api(cluster: SecureC
     assert status["allowed"] is True
     assert status["reason"] == ('RBAC: allowed by ClusterRoleBinding "system:kube-apiserver-kubelet-client" of '
                                 'ClusterRole "system:kubelet-api-admin" to User "system:kube-apiserver-kubelet-client"')
+
+
+def _wait(check: Any, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_the_scheduler_and_controller_manager_work_with_their_own_roles(cluster: SecureCluster) -> None:
+    """The real components, each with its own certificate: a Deployment becomes a ReplicaSet and a pod
+    (controller-manager), the pod is bound (scheduler), and admin/edit/view get aggregated."""
+    with httpx.Client(base_url=cluster.insecure_url, timeout=30) as su:
+        _ok(su.post("/api/v1/nodes", json={"metadata": {"name": "ready-1"}}))
+        node = su.get("/api/v1/nodes/ready-1").json()
+        node["status"] = {"conditions": [{"type": "Ready", "status": "True"}],
+                          "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                          "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"}}
+        _ok(su.put("/api/v1/nodes/ready-1/status", json=node))
+        cluster.start_component("controller-manager", "--no-leader-elect", "--controllers",
+                                "deployment,replicaset,clusterrole-aggregation")
+        cluster.start_component("scheduler", "--no-leader-elect")
+        _ok(su.post("/apis/apps/v1/namespaces/b/deployments", json={
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "c", "image": "minik8s/busybox:1"}]}}}}))
+
+        def bound() -> bool:
+            pods = su.get("/api/v1/namespaces/b/pods", params={"labelSelector": "app=web"}).json()["items"]
+            return bool(pods) and all(p["spec"].get("nodeName") == "ready-1" for p in pods)
+        _wait(bound, "the Deployment's pod created and bound by the components")
+
+        def aggregated() -> bool:
+            return all(su.get(f"/apis/{G}/v1/clusterroles/{n}").json().get("rules") for n in ("admin", "edit", "view"))
+        _wait(aggregated, "admin, edit and view aggregated")
+    for component in cluster.components:  # nothing they tried was refused
+        assert "forbidden" not in component.logs().lower(), component.logs()[-3000:]
+
+
+def test_escalation_is_refused_and_admin_grants_what_it_holds(cluster: SecureCluster) -> None:
+    with httpx.Client(base_url=cluster.insecure_url, timeout=30) as su:
+        _ok(su.post(f"/apis/{G}/v1/namespaces/b/rolebindings", json={
+            "metadata": {"name": "bob-admin"}, "roleRef": {"apiGroup": G, "kind": "ClusterRole", "name": "admin"},
+            "subjects": [{"kind": "User", "apiGroup": G, "name": "bob"}]}))
+    _wait(lambda: cluster.kubectl("bob", "auth", "can-i", "create", "roles", "-n", "b").returncode == 0,
+          "bob's admin binding (aggregated admin role)")
+    with cluster.client("bob") as bob:
+        ok = bob.post(f"/apis/{G}/v1/namespaces/b/roles", json={"metadata": {"name": "secret-reader"}, "rules": [
+            {"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"]}]})
+        assert ok.status_code == 201, ok.text
+        r = bob.post(f"/apis/{G}/v1/namespaces/b/roles", json={"metadata": {"name": "node-reader"}, "rules": [
+            {"verbs": ["get"], "apiGroups": [""], "resources": ["nodes"]}]})
+        assert r.status_code == 403, r.text
+        assert r.json()["message"] == (
+            'roles.rbac.authorization.k8s.io "node-reader" is forbidden: user "bob" (groups=["developers" '
+            '"system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n'
+            '{APIGroups:[""], Resources:["nodes"], Verbs:["get"]}')
+        r = bob.post(f"/apis/{G}/v1/namespaces/b/rolebindings", json={
+            "metadata": {"name": "give-cluster-admin"}, "roleRef": {"apiGroup": G, "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "User", "apiGroup": G, "name": "alice"}]})
+        assert r.status_code == 403 and "attempting to grant RBAC permissions not currently held" in r.text
