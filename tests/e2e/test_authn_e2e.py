@@ -128,3 +128,19 @@ def test_websocket_bearer_subprotocol(secure_cluster: SecureCluster, ns: str) ->
             wsclient.connect(url, ssl=ctx, subprotocols=protocols, open_timeout=10).close()  # type: ignore[list-item]
         codes.append(refused.value.response.status_code)
     assert codes == [403, 401]  # the reader may not create pods/exec: authenticated, then refused by RBAC
+
+
+def test_kubectl_impersonation(secure_cluster: SecureCluster, ns: str) -> None:
+    # Groups asked for are all the groups (system:authenticated too: system:basic-user lets it ask whoami).
+    p = secure_cluster.kubectl("admin", "auth", "whoami", "--as", "alice", "--as-group", "devs",
+                               "--as-group", "system:authenticated", "-o", "json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["status"]["userInfo"] == {"username": "alice",
+                                                          "groups": ["devs", "system:authenticated"]}
+    p = secure_cluster.kubectl("admin", "auth", "whoami", "--as", "alice", "--as-group", "devs")
+    assert p.returncode == 1 and "selfsubjectreviews API is not enabled" in p.stderr  # as Kubernetes answers
+    p = secure_cluster.kubectl("admin", "get", "pods", "-n", ns, "--as", f"system:serviceaccount:{ns}:reader")
+    assert p.returncode == 0, p.stderr
+    p = secure_cluster.kubectl("alice", "get", "pods", "-n", ns, "--as", "kubernetes-admin")
+    assert p.returncode == 1 and ('users "kubernetes-admin" is forbidden: User "alice" cannot impersonate resource '
+                                  '"users" in API group "" at the cluster scope') in p.stderr
