@@ -17,7 +17,8 @@ the socket is not caught here.
 from __future__ import annotations
 
 import posixpath
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 Obj = Mapping[str, Any]
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from machinery.userinfo import NODE_USER_PREFIX, NODES_GROUP, UserInfo
 

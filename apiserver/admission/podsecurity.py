@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from machinery.errors import StatusCause
 
@@ -134,21 +135,28 @@ def evaluate(policy: Policy, meta: Obj, spec: Obj, *, enforce: bool, policy_erro
              ) -> Verdict:
     """Kubernetes' EvaluatePod: ``enforce`` for pods, warnings and audit only for templates."""
     verdict = Verdict()
+    results: dict[str, list[tuple[str, str]]] = {}  # per level: enforce, warn and audit are often one
+
+    def failures(level: str) -> list[tuple[str, str]]:
+        if level not in results:
+            results[level] = pod_failures(level, meta, spec)
+        return results[level]
+
     if policy_errors:
         verdict.audit[POLICY_ERROR] = "Failed to parse policy: " + ", ".join(str(c) for c in policy_errors)
     if enforce:
         verdict.audit[ENFORCE_POLICY] = str(policy.enforce)
         if policy.fully_privileged and not policy_errors:
             return verdict
-        failures = pod_failures(policy.enforce.level, meta, spec)
-        if failures:
-            verdict.forbidden = f'violates PodSecurity "{policy.enforce}": {forbidden_detail(failures)}'
-    audit_failures = pod_failures(policy.audit.level, meta, spec)
+        enforce_failures = failures(policy.enforce.level)
+        if enforce_failures:
+            verdict.forbidden = f'violates PodSecurity "{policy.enforce}": {forbidden_detail(enforce_failures)}'
+    audit_failures = failures(policy.audit.level)
     if audit_failures:
         verdict.audit[AUDIT_VIOLATIONS] = f'would violate PodSecurity "{policy.audit}": ' \
                                           f"{forbidden_detail(audit_failures)}"
     if verdict.forbidden is None:
-        warn_failures = pod_failures(policy.warn.level, meta, spec)
+        warn_failures = failures(policy.warn.level)
         if warn_failures:
             verdict.warnings.append(f'would violate PodSecurity "{policy.warn}": {forbidden_detail(warn_failures)}')
     return verdict

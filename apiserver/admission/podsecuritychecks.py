@@ -15,7 +15,8 @@ an older ``-version`` is checked against the latest one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 Obj = Mapping[str, Any]
 Result = tuple[str, str] | None

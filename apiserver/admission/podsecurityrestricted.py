@@ -12,7 +12,8 @@ a user namespace (``hostUsers: false``) the root-user ones, as in Kubernetes.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .podsecuritychecks import (
     RESTRICTED,

@@ -20,7 +20,8 @@ ServiceAccounts controller); its token is then fetched once the account exists.
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 Obj = Mapping[str, Any]
 
