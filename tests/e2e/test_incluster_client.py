@@ -14,6 +14,12 @@ ServiceAccount admission volume brings the token, ``ca.crt`` and the namespace; 
 service proxy DNATs the ClusterIP to the API server; ``config.load_incluster_config()`` then
 lists pods in its namespace (its Role allows it), and gets 403 for the Secrets there and for the
 pods of another namespace.
+
+On the same cluster, the kubelet's API (kubelet.authn against the real API server): 401 without a
+token or with one TokenReview refuses, Kubernetes' 403 ``Forbidden (user=..., verb=get,
+resource=nodes, subresource=proxy)`` for a ServiceAccount without the grant, the pod's logs for
+one bound to ``nodes/proxy`` (and 403 on ``nodes/stats``), and ``kubectl logs`` through the API
+server (its own credential).
 """
 
 from __future__ import annotations
@@ -191,7 +197,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InClusterClust
         rt.close()
 
 
-def test_the_official_client_in_a_pod_gets_what_its_role_allows(cluster: InClusterCluster) -> None:
+@pytest.fixture(scope="module")
+def client_pod(cluster: InClusterCluster) -> tuple[str, str]:
+    """(namespace, other namespace) of pod ``client`` (ServiceAccount ``reader``: list pods there)."""
     ns, other = f"incl-{uuid.uuid4().hex[:6]}", f"incl-other-{uuid.uuid4().hex[:6]}"
     for name in (ns, other):
         cluster.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
@@ -210,6 +218,12 @@ def test_the_official_client_in_a_pod_gets_what_its_role_allows(cluster: InClust
         "spec": {"serviceAccountName": "reader", "terminationGracePeriodSeconds": 0, "restartPolicy": "Never",
                  "containers": [{"name": "c", "image": MINIK8S_IMAGE, "imagePullPolicy": "Never",
                                  "command": ["python3", "-c", IN_POD, other]}]}})
+    return ns, other
+
+
+def test_the_official_client_in_a_pod_gets_what_its_role_allows(cluster: InClusterCluster,
+                                                                client_pod: tuple[str, str]) -> None:
+    ns, other = client_pod
     pod = cluster.get(f"/api/v1/namespaces/{ns}/pods/client") or {}
     volumes = [v["name"] for v in pod["spec"].get("volumes") or []]
     assert any(v.startswith("kube-api-access-") for v in volumes), \
@@ -236,3 +250,48 @@ def test_the_bootstrap_policy_lets_the_kubelet_work(cluster: InClusterCluster) -
     """The kubelet's node identity may read what this project's kubelet reads (see
     ``_grant_what_the_kubelet_needs``); the fixture had to grant these itself:"""
     assert cluster.missing_kubelet_grants == []
+
+
+def test_the_kubelet_api_asks_the_api_server_who_may_call(cluster: InClusterCluster,
+                                                          client_pod: tuple[str, str]) -> None:
+    """kubelet.authn against the real API server: TokenReview, then SubjectAccessReview on nodes/<sub>."""
+    ns, _ = client_pod
+    cluster.wait("the client pod's output", lambda: "RESULT " in cluster.pod_output(ns, "client"), timeout=90)
+    node = cluster.get(f"/api/v1/nodes/{cluster.node}") or {}
+    base = f"http://127.0.0.1:{node['status']['daemonEndpoints']['kubeletEndpoint']['Port']}"
+
+    def token(account: str) -> str:
+        cluster.create(f"/api/v1/namespaces/{ns}/serviceaccounts",
+                       {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account}})
+        r = cluster.http.post(f"/api/v1/namespaces/{ns}/serviceaccounts/{account}/token",
+                              json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
+        assert r.status_code == 201, r.text
+        return str(r.json()["status"]["token"])
+
+    logs, stats = f"/containerLogs/{ns}/client/c", "/stats/summary"
+    plain, granted = token("no-grant"), token("node-proxy")
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    cluster.create(f"{rbac}/clusterroles", {"metadata": {"name": f"{ns}:node-proxy"}, "rules": [
+        {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]}]})
+    cluster.create(f"{rbac}/clusterrolebindings", {
+        "metadata": {"name": f"{ns}:node-proxy"},
+        "subjects": [{"kind": "ServiceAccount", "name": "node-proxy", "namespace": ns}],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"{ns}:node-proxy"}})
+    with httpx.Client(base_url=base, timeout=30) as k:
+        assert (k.get("/healthz").status_code, k.get("/healthz").text) == (200, "ok")
+        for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+            r = k.get(logs, headers=headers)
+            assert (r.status_code, r.text.strip()) == (401, "Unauthorized"), r.text
+        sa = f"system:serviceaccount:{ns}"
+        r = k.get(logs, headers={"Authorization": f"Bearer {plain}"})
+        assert (r.status_code, r.text.strip()) == (
+            403, f"Forbidden (user={sa}:no-grant, verb=get, resource=nodes, subresource=proxy)")
+        r = k.get(logs, headers={"Authorization": f"Bearer {granted}"})
+        assert r.status_code == 200 and "RESULT " in r.text, r.text
+        r = k.get(stats, headers={"Authorization": f"Bearer {granted}"})  # nodes/stats is not granted
+        assert (r.status_code, r.text.strip()) == (
+            403, f"Forbidden (user={sa}:node-proxy, verb=get, resource=nodes, subresource=stats)")
+    # The API server's own credential still gets in: kubectl logs through the secure API server.
+    assert cluster.secure is not None
+    p = cluster.secure.kubectl("admin", "logs", "-n", ns, "client")
+    assert p.returncode == 0 and "RESULT " in p.stdout, p.stderr

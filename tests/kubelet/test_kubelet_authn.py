@@ -2,7 +2,9 @@
 
 Pure: Kubernetes' request -> attributes mapping, the review bodies and answers, the caches' TTLs
 (a fake clock and a recording stand-in for the API client's ``request``), and the decision table
-of ``KubeletCredential.authorize``.
+of ``KubeletCredential.authorize``. Against a real secured API server and Docker kubelet:
+tests/e2e/test_incluster_client.py::test_the_kubelet_api_asks_the_api_server_who_may_call (it
+shares that module's cluster).
 """
 
 from __future__ import annotations
