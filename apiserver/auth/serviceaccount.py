@@ -49,7 +49,10 @@ def _ref(k8s: Mapping[str, Any], kind: str) -> dict[str, str] | None:
 def _stamp(claims: Mapping[str, Any], name: str) -> datetime | None:
     value = claims.get(name)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, timezone.utc)
+        try:
+            return datetime.fromtimestamp(value, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise AuthenticationError(f"service account token claims could not be validated: bad {name}") from None
     return None
 
 

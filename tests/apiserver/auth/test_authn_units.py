@@ -111,6 +111,8 @@ def test_claim_times_and_audiences() -> None:
         check_times({"exp": ts - 61}, now)
     with pytest.raises(AuthenticationError, match="not valid yet"):
         check_times({"nbf": int((now + timedelta(minutes=2)).timestamp())}, now)
+    with pytest.raises(AuthenticationError, match="bad exp"):
+        check_times({"exp": 1e300}, now)
     assert matched_audiences({"aud": ["api", "x"]}, requested=(), api=("api",)) == ["api"]
     assert matched_audiences({"aud": "x"}, requested=("x", "y"), api=("api",)) == ["x"]
     with pytest.raises(AuthenticationError, match='token audiences \\["vault"\\] is invalid for the target '
