@@ -183,3 +183,5 @@ def test_kubectl_creates_and_shows_roles_and_bindings(apiserver: Any, namespace:
                         "--type=merge", "-p", '{"roleRef":{"name":"other"}}'], capture_output=True, text=True)
     assert r.returncode != 0 and "cannot change roleRef" in r.stderr
     kubectl("delete", "clusterrole,clusterrolebinding", name)
+    assert kubectl("api-resources", f"--api-group={G}", "-o", "name").split() == [
+        f"clusterrolebindings.{G}", f"clusterroles.{G}", f"rolebindings.{G}", f"roles.{G}"]
