@@ -133,6 +133,11 @@ class _Secure:
         except errors.ApiError as e:
             await _refuse(scope, receive, send, e)
             return
+        except Exception as e:  # noqa: BLE001 - a bug here must answer a Status, never a traceback
+            log.exception("authenticating %s", scope.get("path"))
+            await _refuse(scope, receive, send, errors.InternalError(
+                message=f"an internal error occurred: {type(e).__name__}"))
+            return
         scope.setdefault("state", {})
         scope["state"]["user"], scope["state"]["attributes"] = user, attributes
         token = current_user.set(user)

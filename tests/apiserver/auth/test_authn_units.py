@@ -172,3 +172,21 @@ def test_rules_of_the_chain() -> None:
     resource, non_resource, _ = rules_of(AlwaysAllow(), ALICE, "ns")
     assert resource == [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
     assert non_resource == [{"verbs": ["*"], "nonResourceURLs": ["*"]}]
+
+
+async def test_a_failing_authenticator_answers_a_status() -> None:
+    import httpx
+
+    from apiserver.auth.middleware import secure_app
+
+    class Broken:
+        async def authenticate(self, credentials: object) -> UserInfo | None:
+            raise RuntimeError("bug")
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("not reached")
+
+    wrapped = secure_app(app, authenticator=Broken(), authorizer=AlwaysAllow())  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url="http://x") as c:
+        r = await c.get("/api", headers={"Authorization": "Bearer t"})
+    assert r.status_code == 500 and r.json()["kind"] == "Status" and "RuntimeError" in r.json()["message"]
