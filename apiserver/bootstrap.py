@@ -116,6 +116,7 @@ async def ensure_system_objects(registry: "Registry", *, port: int, advertise_ad
     await _ensure(registry, "Secret", kubeletauth.SECRET_NAMESPACE, kubeletauth.secret_body(kubeletauth.new_token()))
     try:
         await _ensure(registry, "Service", "default", kubernetes_service(registry.settings.service_cidr, port))
+        await _keep_service_ports(registry, port)
     except errors.InvalidError as e:  # e.g. someone else holds the first service IP
         log.warning("cannot create the default/kubernetes Service: %s", e.message)
     ip = advertised_ip(advertise_address, bind_address)
@@ -124,6 +125,20 @@ async def ensure_system_objects(registry: "Registry", *, port: int, advertise_ad
     await _keep(registry, "Endpoints", "", kubernetes_endpoints(ip, port), ("subsets",))
     await _keep(registry, "EndpointSlice", "discovery.k8s.io", kubernetes_endpoint_slice(ip, port),
                 ("addressType", "endpoints", "ports"))
+
+
+async def _keep_service_ports(registry: "Registry", port: int) -> None:
+    """Put default/kubernetes' ports back (an API server restarted with TLS moves targetPort), as
+    Kubernetes' master service reconciler does; everything else of the Service is left alone."""
+    res = registry.resources.by_kind("Service", "")
+    assert res is not None
+    try:
+        current = (await registry.get(res, "default", "kubernetes")).obj
+    except errors.NotFoundError:
+        return
+    ports = kubernetes_service(registry.settings.service_cidr, port)["spec"]["ports"]
+    if (current.get("spec") or {}).get("ports") != ports:
+        await registry.update(res, "default", "kubernetes", {**current, "spec": {**current["spec"], "ports": ports}})
 
 
 async def _keep(registry: "Registry", kind: str, group: str, desired: dict[str, Any], fields: tuple[str, ...]) -> None:

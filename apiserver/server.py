@@ -140,30 +140,13 @@ def _loaded(flag: str, load: Callable[[], Any]) -> Any:
         raise SettingsError(f"{flag}: {e}") from e
 
 
-def _interim(name: str) -> Any:
-    """INTERIM while issue 14's parts land: the module, or None when it does not exist yet."""
-    import importlib
-    try:
-        return importlib.import_module(name, __package__)
-    except ModuleNotFoundError as e:
-        if e.name and e.name.endswith(name.lstrip(".")):
-            return None
-        raise
-
-
-def _takes_authorizer() -> bool:
-    import inspect
-    return "authorizer" in inspect.signature(create_app).parameters
-
-
 def build(settings: ApiServerSettings) -> ApiServer:
     transformer = None
     if settings.encryption_provider_config:
         from .encryption import load_transformer
         transformer = _loaded("--encryption-provider-config",
                               lambda: load_transformer(settings.encryption_provider_config))
-    storage = EtcdStorage(settings.etcd_servers, timeout=settings.etcd_timeout,
-                          **({"transformer": transformer} if transformer is not None else {}))
+    storage = EtcdStorage(settings.etcd_servers, timeout=settings.etcd_timeout, transformer=transformer)
     registry = Registry(storage, default_resources(), settings=RegistrySettings(
         service_cidr=settings.service_cluster_ip_range, service_node_port_range=settings.service_node_port_range,
         default_not_ready_toleration_seconds=settings.default_not_ready_toleration_seconds,
@@ -193,29 +176,22 @@ def build(settings: ApiServerSettings) -> ApiServer:
         await registry.stop()
         await storage.close()
 
-    authz, authn, middleware = (_interim(".auth.authz"), _interim(".auth.authn"), _interim(".auth.middleware"))
-    authorizer: Any = None
-    if authz is not None:
-        authorizer = _loaded("--authorization-mode",
-                             lambda: authz.build_authorizer(settings.authorization_mode, registry))
-    extra: dict[str, Any] = {"authorizer": authorizer} if authorizer is not None and _takes_authorizer() else {}
-    # One authenticator for the secure port and the app (TokenRequest signing, TokenReview, JWKS).
-    authenticator: Any = None
-    if authn is not None:
-        authenticator = _loaded("authentication", lambda: authn.build_authenticator(settings, registry))
-        extra["authenticator"] = authenticator
+    from .auth.authn import build_authenticator
+    from .auth.authz import build_authorizer
+    from .auth.middleware import insecure_app, secure_app
+
+    authorizer = _loaded("--authorization-mode", lambda: build_authorizer(settings.authorization_mode, registry))
+    # Also what the API's own TokenRequest, TokenReview and SubjectAccessReviews use.
+    authenticator = _loaded("authentication", lambda: build_authenticator(settings, registry))
     app = create_app(registry, server_address=f"{settings.bind_address}:{service_port(settings)}",
-                     bookmark_interval=settings.bookmark_interval, on_startup=startup, on_shutdown=shutdown, **extra)
-    insecure: Any = middleware.insecure_app(app) if middleware is not None else app
+                     bookmark_interval=settings.bookmark_interval, on_startup=startup, on_shutdown=shutdown,
+                     authenticator=authenticator, authorizer=authorizer)
+    insecure: Any = insecure_app(app)
     secure: Any = None
     if tls_enabled(settings):
-        if middleware is None or authn is None or authorizer is None:
-            log.error("INTERIM: authentication/authorization modules missing: the secure port is NOT protected")
-            secure = app
-        else:
-            secure = middleware.secure_app(app, authenticator=authenticator, authorizer=authorizer)
+        secure = secure_app(app, authenticator=authenticator, authorizer=authorizer)
     if settings.audit_log_path:
-        from .audit import audit_middleware  # type: ignore[import-not-found,unused-ignore]
+        from .audit import audit_middleware
         insecure = _loaded("--audit-policy-file", lambda: audit_middleware(
             insecure, log_path=settings.audit_log_path, policy_file=settings.audit_policy_file))
         if secure is not None:

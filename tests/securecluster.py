@@ -85,19 +85,22 @@ class SecureCluster:
             (directory / "tokens.csv").write_text(token_file(users))
             args += ["--token-auth-file", str(directory / "tokens.csv")]
         etcd = Etcd.start()
-        try:
-            api = ApiServerProcess.start(etcd.url, *args, *extra_args)
-        except BaseException:
-            etcd.stop()
-            raise
+        api = ApiServerProcess.start(etcd.url, *args, *extra_args, wait_ready=False)
         c = cls(f"https://127.0.0.1:{secure_port}", api.url, pki, etcd, api, directory, users)
-        c._wait_secure()
+        try:
+            c._wait_secure()
+        except BaseException:
+            c.stop()
+            raise
         return c
 
-    def _wait_secure(self, timeout: float = 15.0) -> None:
+    def _wait_secure(self, timeout: float = 90.0) -> None:
+        """Until the secure port's /readyz answers the admin (start-up takes long on a busy machine)."""
         deadline = time.monotonic() + timeout
         with self.client("admin") as http:
             while True:
+                if self.apiserver.proc.poll() is not None:
+                    raise RuntimeError(f"the API server exited:\n{self.apiserver.logs()[-3000:]}")
                 try:
                     if http.get("/readyz", timeout=2).status_code == 200:
                         return
@@ -105,7 +108,7 @@ class SecureCluster:
                     pass
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{self.url}/readyz not ready:\n{self.apiserver.logs()[-3000:]}")
-                time.sleep(0.1)
+                time.sleep(0.2)
 
     # ------------------------------------------------------------------ credentials
     def _token(self, who: str) -> str | None:

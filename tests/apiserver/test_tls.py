@@ -20,7 +20,11 @@ import pytest
 import uvicorn
 import websocket
 
-from apiserver import server, tlsserver
+from apiserver import bootstrap, server, tlsserver
+from apiserver.encryption import load_transformer
+from apiserver.registry import Registry
+from apiserver.resources import default_resources
+from apiserver.storage.etcd import EtcdStorage
 from cli.processes import component_command
 from machinery import pki
 from tests.cluster import free_port
@@ -94,6 +98,25 @@ def test_default_kubernetes_service_targets_the_secure_port(cluster: SecureClust
     assert eps.status_code == 200, eps.text
     assert eps.json()["subsets"] == [{"addresses": [{"ip": "192.0.2.10"}],
                                       "ports": [{"name": "https", "port": secure_port, "protocol": "TCP"}]}]
+
+
+async def test_a_restart_with_tls_moves_the_service_port(cluster: SecureCluster) -> None:
+    """The Service written by a plain-HTTP API server gets the secure port back (Kubernetes' reconciler)."""
+    secure_port = int(cluster.url.rsplit(":", 1)[1])
+    storage = EtcdStorage(cluster.etcd.url, transformer=load_transformer(str(cluster.pki.encryption_config)))
+    registry = Registry(storage, default_resources())
+    await registry.start()
+    res = registry.resources.by_kind("Service", "")
+    assert res is not None
+    try:
+        for port in (8080, secure_port):  # ends where the running API server wants it
+            await bootstrap.ensure_system_objects(registry, port=port)
+            svc = (await registry.get(res, "default", "kubernetes")).obj
+            assert [p["targetPort"] for p in svc["spec"]["ports"]] == [port]
+            assert svc["spec"]["clusterIP"] == "172.28.128.1"
+    finally:
+        await registry.stop()
+        await storage.close()
 
 
 # ------------------------------------------------------------------ the TLS extension in the scope
