@@ -61,6 +61,17 @@ def test_pod_security_and_the_socket_through_kubectl(secure_cluster: SecureClust
         return secure_cluster.kubectl("admin", "apply", "-n", "psa-tls", "-f", pod(name, path))
 
     assert secure_cluster.kubectl("admin", "create", "namespace", "psa-tls").returncode == 0
+    # A workload is admitted with kubectl's Warning; its pods would be refused.
+    out = secure_cluster.kubectl("admin", "create", "deployment", "web", "-n", "psa-tls", "--image", "busybox",
+                                 "--port", "80", "--dry-run=server", "-o", "name")
+    assert out.returncode == 0 and "Warning" not in out.stderr, out.stderr
+    f = tmp_path / "ds.json"
+    f.write_text(json.dumps({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "logs"}, "spec": {
+        "selector": {"matchLabels": {"app": "logs"}}, "template": {"metadata": {"labels": {"app": "logs"}}, "spec": {
+            "hostNetwork": True, "containers": [{"name": "c", "image": "busybox"}]}}}}))
+    out = secure_cluster.kubectl("admin", "apply", "-n", "psa-tls", "-f", str(f))
+    assert out.returncode == 0, out.stderr
+    assert 'Warning: would violate PodSecurity "baseline:latest": host namespaces (hostNetwork=true)' in out.stderr
     out = apply("data", "/data")
     assert out.returncode == 1
     assert 'pods "data" is forbidden: violates PodSecurity "baseline:latest": hostPath volumes (volume "v")' \
