@@ -133,7 +133,9 @@ class Registry:
                                               node_port_range=self.settings.service_node_port_range)
         self.clock = clock
         self.admission = Admission(self)  # LimitRanger, ResourceQuota (apiserver/admission)
-        self.caches: dict[str, WatchCache] = {r.group_resource: WatchCache(storage, r.prefix) for r in resources.all}
+        # Only readable kinds keep a cache: the create-only reviews (apiserver/reviews.py) store nothing.
+        self.caches: dict[str, WatchCache] = {r.group_resource: WatchCache(storage, r.prefix) for r in resources.all
+                                              if {"get", "list", "watch"} & set(r.verbs)}
         self._last_write: dict[str, int] = {}
         self._transform_keys: dict[str, str] = {}
 
