@@ -182,7 +182,8 @@ def build(settings: ApiServerSettings) -> ApiServer:
 
     authorizer = _loaded("--authorization-mode", lambda: build_authorizer(settings.authorization_mode, registry))
     # Also what the API's own TokenRequest, TokenReview and SubjectAccessReviews use.
-    authenticator = _loaded("authentication", lambda: build_authenticator(settings, registry))
+    authenticator = _loaded("--token-auth-file/--service-account-key-file/--service-account-signing-key-file",
+                            lambda: build_authenticator(settings, registry))
     app = create_app(registry, server_address=f"{settings.bind_address}:{service_port(settings)}",
                      bookmark_interval=settings.bookmark_interval, on_startup=startup, on_shutdown=shutdown,
                      authenticator=authenticator, authorizer=authorizer)
@@ -192,10 +193,10 @@ def build(settings: ApiServerSettings) -> ApiServer:
         secure = secure_app(app, authenticator=authenticator, authorizer=authorizer)
     if settings.audit_log_path:
         from .audit import audit_middleware
-        insecure = _loaded("--audit-policy-file", lambda: audit_middleware(
+        insecure = _loaded("--audit-log-path/--audit-policy-file", lambda: audit_middleware(
             insecure, log_path=settings.audit_log_path, policy_file=settings.audit_policy_file))
         if secure is not None:
-            secure = _loaded("--audit-policy-file", lambda: audit_middleware(
+            secure = _loaded("--audit-log-path/--audit-policy-file", lambda: audit_middleware(
                 secure, log_path=settings.audit_log_path, policy_file=settings.audit_policy_file))
     return ApiServer(app, registry, compactor, insecure_app=insecure, secure_app=secure)
 

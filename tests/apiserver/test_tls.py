@@ -235,3 +235,20 @@ def test_service_port_follows_tls() -> None:
     assert server.service_port(server.ApiServerSettings(port=8080)) == 8080
     assert server.service_port(server.ApiServerSettings(port=8080, secure_port=6443, tls_cert_file="c",
                                                         tls_private_key_file="k")) == 6443
+
+
+@pytest.mark.parametrize(("field", "content", "message"), [
+    ("authorization_mode", None, "--authorization-mode: authorization-mode 'Foo' is not a valid mode"),
+    ("token_auth_file", "garbage\n", "--token-auth-file/--service-account-key-file/"),
+    ("encryption_provider_config", "apiVersion: x\n", "--encryption-provider-config: error while parsing file"),
+    ("audit_policy_file", "apiVersion: x\n", "--audit-log-path/--audit-policy-file: invalid audit policy file"),
+])
+def test_bad_file_contents_are_refused_by_build(tmp_path: Path, field: str, content: str | None, message: str) -> None:
+    value = "Foo"
+    if content is not None:
+        value = str(tmp_path / "f")
+        Path(value).write_text(content)
+    settings = server.ApiServerSettings(etcd_servers="http://127.0.0.1:1", audit_log_path=str(tmp_path / "audit.log"))
+    setattr(settings, field, value)
+    with pytest.raises(server.SettingsError, match=re.escape(message)):
+        server.build(settings)
