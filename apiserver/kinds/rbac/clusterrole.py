@@ -9,41 +9,15 @@ clusterroles`` shows NAME and CREATED AT.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
-
-from ...auth import escalation
-from ...validation.fielderrors import Causes, Obj
-from ..base import NAME, CreateContext, Strategy
-from . import rbacfacts
+from .rbacstrategies import RoleStrategyBase
 
 
-class ClusterRoleStrategy(Strategy):
-    group = rbacfacts.GROUP
+class ClusterRoleStrategy(RoleStrategyBase):
     kind = "ClusterRole"
     plural = "clusterroles"
     singular = "clusterrole"
     namespaced = False
     model = "V1ClusterRole"
-    columns = (NAME, rbacfacts.CREATED_AT)
-    type_facts = rbacfacts.TYPE_FACTS
-    protobuf_messages = rbacfacts.PROTOBUF_MESSAGES
-
-    def name_errors(self, name: str) -> list[str]:
-        return rbacfacts.name_errors(name)
-
-    def validate(self, obj: Obj) -> Causes:
-        return rbacfacts.validate_rules(obj, namespaced=False) + rbacfacts.validate_aggregation_rule(obj)
-
-    async def before_create(self, obj: Obj, ctx: CreateContext) -> None:
-        escalation.check_role(obj, ctx.stored, cluster=True)  # 403 unless the writer holds what it grants
-
-    async def before_update(self, new: Obj, old: Obj, ctx: CreateContext) -> None:
-        escalation.check_role(new, ctx.stored, cluster=True)
-
-    def row(self, obj: Mapping[str, Any], now: datetime) -> list[Any]:
-        return rbacfacts.role_row(obj, now)
 
 
 STRATEGY = ClusterRoleStrategy()
