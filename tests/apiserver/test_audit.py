@@ -245,3 +245,30 @@ async def test_policy_levels_on_the_insecure_port(audited: Any, namespace: str) 
     assert [e["stage"] for e in nodes] == ["RequestReceived", "ResponseComplete"] and nodes[0]["level"] == "Metadata"
     assert "responseStatus" not in nodes[0] and nodes[1]["responseStatus"]["code"] == 200
     assert b"hunter2" not in b"".join(orjson.dumps(e) for e in evs)
+
+
+async def test_websocket_exec_is_long_running(tmp_path: Path) -> None:
+    """A WebSocket exec: accepted (101) -> ResponseStarted, closed -> ResponseComplete, one auditID."""
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept", "subprotocol": "v5.channel.k8s.io"})
+        await send({"type": "websocket.close", "code": 1000})
+
+    sent: list[dict[str, Any]] = []
+    log = tmp_path / "ws.log"
+    wrapped = audit_middleware(insecure_app(app), log_path=str(log), policy_file="")
+    scope = {"type": "websocket", "path": "/api/v1/namespaces/a/pods/p/exec", "query_string": b"command=sh",
+             "headers": [(b"user-agent", b"kubectl/v1.32.0")], "client": ("127.0.0.1", 1), "subprotocols": []}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+    await wrapped(scope, receive, send)
+    assert writer_for(str(log)).flush()
+    evs = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    assert [(e["stage"], e["verb"], e["responseStatus"]["code"]) for e in evs] == [
+        ("ResponseStarted", "create", 101), ("ResponseComplete", "create", 101)]
+    assert evs[0]["objectRef"]["subresource"] == "exec" and evs[0]["requestURI"].endswith("?command=sh")
+    assert (b"audit-id", evs[0]["auditID"].encode()) in sent[0]["headers"]
