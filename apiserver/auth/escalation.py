@@ -5,7 +5,9 @@ kinds' ``before_create``/``before_update`` hooks) + the request's user (``contex
 + the stored RBAC objects (``CreateContext.stored``) -> allowed when the user is in
 ``system:masters`` (also the plain-HTTP test port and in-process writes), or RBAC grants it the
 ``escalate`` verb on that role (for roles) or ``bind`` on the referenced role (for bindings), or
-the rules it holds in that namespace cover every rule written or bound (``rbacrules.covers``) ->
+the rules it holds in that namespace cover every rule written or bound (``rbacrules.covers``; an
+aggregationRule takes ``*`` on everything), or the update changes only ownerReferences and
+finalizers (the garbage collector's writes) ->
 else 403 with Kubernetes' message ``user "alice" (groups=[...]) is attempting to grant RBAC
 permissions not currently held:`` and the missing rules in Go's compact form. A binding to a role
 that does not exist is a 400 (as ``GetRoleReferenceRules``' error).
@@ -84,10 +86,25 @@ def confirm_no_escalation(user: UserInfo, authz: RBACAuthorizer, rules: Iterable
         kind=group_resource.partition(".")[0])
 
 
-def check_role(obj: Mapping[str, Any], stored: Stored, *, cluster: bool) -> None:
-    """A Role or ClusterRole write: escalate, or hold every rule it lists."""
+_GC_FIELDS = ("ownerReferences", "finalizers", "resourceVersion", "managedFields", "generation")
+FULL_AUTHORITY = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}, {"verbs": ["*"], "nonResourceURLs": ["*"]}]
+
+
+def only_gc_fields_change(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> bool:
+    """IsOnlyMutatingGCFields: an update that touches only ownerReferences and finalizers."""
+    if old is None:
+        return False
+
+    def strip(obj: Mapping[str, Any]) -> dict[str, Any]:
+        meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _GC_FIELDS}
+        return {**obj, "metadata": meta}
+    return strip(new) == strip(old)
+
+
+def check_role(obj: Mapping[str, Any], stored: Stored, *, cluster: bool, old: Mapping[str, Any] | None = None) -> None:
+    """A Role or ClusterRole write: escalate, or hold every rule it lists (an aggregationRule: everything)."""
     user = request_user()
-    if SYSTEM_MASTERS in user.groups:
+    if SYSTEM_MASTERS in user.groups or only_gc_fields_change(obj, old):
         return
     meta = obj.get("metadata") or {}
     namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
@@ -97,12 +114,19 @@ def check_role(obj: Mapping[str, Any], stored: Stored, *, cluster: bool) -> None
         return
     rules = [r for r in obj.get("rules") or [] if isinstance(r, Mapping)]
     confirm_no_escalation(user, authz, rules, namespace=namespace, group_resource=f"{resource}.{GROUP}", name=name)
+    if cluster and obj.get("aggregationRule") is not None:
+        # It can gather anything, so it takes * on *.* (Kubernetes' "fullAuthority").
+        if not rbacrules.covers(sum(authz.rules_for(user, "")[:2], []), FULL_AUTHORITY)[0]:
+            raise errors.ForbiddenError(message=(
+                f'{resource}.{GROUP} "{name}" is forbidden: must have cluster-admin privileges to use the '
+                "aggregationRule"), name=name, group=GROUP, kind=resource)
 
 
-def check_binding(obj: Mapping[str, Any], stored: Stored, *, cluster: bool) -> None:
+def check_binding(obj: Mapping[str, Any], stored: Stored, *, cluster: bool,
+                  old: Mapping[str, Any] | None = None) -> None:
     """A RoleBinding or ClusterRoleBinding write: bind on the role, or hold every rule it grants."""
     user = request_user()
-    if SYSTEM_MASTERS in user.groups:
+    if SYSTEM_MASTERS in user.groups or only_gc_fields_change(obj, old):
         return
     meta = obj.get("metadata") or {}
     namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")

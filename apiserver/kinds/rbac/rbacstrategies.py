@@ -39,7 +39,7 @@ class RoleStrategyBase(RBACStrategy):
         escalation.check_role(obj, ctx.stored, cluster=not self.namespaced)  # 403 unless the writer holds it
 
     async def before_update(self, new: Obj, old: Obj, ctx: CreateContext) -> None:
-        escalation.check_role(new, ctx.stored, cluster=not self.namespaced)
+        escalation.check_role(new, ctx.stored, cluster=not self.namespaced, old=old)
 
     def row(self, obj: Mapping[str, Any], now: datetime) -> list[Any]:
         return rbacfacts.role_row(obj, now)
@@ -59,7 +59,7 @@ class BindingStrategyBase(RBACStrategy):
         escalation.check_binding(obj, ctx.stored, cluster=not self.namespaced)  # bind, or hold the role's rules
 
     async def before_update(self, new: Obj, old: Obj, ctx: CreateContext) -> None:
-        escalation.check_binding(new, ctx.stored, cluster=not self.namespaced)
+        escalation.check_binding(new, ctx.stored, cluster=not self.namespaced, old=old)
 
     def row(self, obj: Mapping[str, Any], now: datetime) -> list[Any]:
         return rbacfacts.binding_row(obj, now)

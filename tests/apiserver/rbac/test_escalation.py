@@ -103,3 +103,20 @@ def test_the_superuser_and_masters_may_do_anything() -> None:
         escalation.check_binding(binding("ClusterRole", "anything"), stored, cluster=True)
     finally:
         current_user.reset(token)
+
+
+@pytest.mark.parametrize("as_user", [BOB], indirect=True)
+def test_an_aggregation_rule_takes_cluster_admin(as_user: None) -> None:
+    aggregated = {"metadata": {"name": "agg"}, "rules": [],
+                  "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"x": "y"}}]}}
+    with pytest.raises(errors.ForbiddenError, match="must have cluster-admin privileges to use the aggregationRule"):
+        escalation.check_role(aggregated, stored, cluster=True)
+
+
+@pytest.mark.parametrize("as_user", [BOB], indirect=True)
+def test_the_garbage_collectors_writes_pass(as_user: None) -> None:
+    old = role([SECRETS])
+    new = {**old, "metadata": {**old["metadata"], "finalizers": ["x"], "ownerReferences": [{"uid": "u"}]}}
+    escalation.check_role(new, stored, cluster=False, old=old)
+    with pytest.raises(errors.ForbiddenError):
+        escalation.check_role({**new, "rules": [SECRETS, PODS]}, stored, cluster=False, old=old)
