@@ -17,6 +17,7 @@ import httpx
 import pytest
 import websockets.sync.client as wsclient
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from apiserver.auth import jws
 from tests.securecluster import SecureCluster
@@ -101,7 +102,7 @@ def test_official_client_with_a_service_account_token(secure_cluster: SecureClus
         with pytest.raises(client.ApiException) as err:
             core.list_namespaced_secret(ns)
         assert err.value.status == 403
-        assert json.loads(err.value.body)["message"] == (
+        assert json.loads(str(err.value.body))["message"] == (
             f'secrets is forbidden: User "system:serviceaccount:{ns}:reader" cannot list resource "secrets" in API '
             f'group "" in the namespace "{ns}"')
 
@@ -125,7 +126,7 @@ def test_websocket_bearer_subprotocol(secure_cluster: SecureCluster, ns: str) ->
     for protocols in ([f"base64url.bearer.authorization.k8s.io.{token}", "v5.channel.k8s.io"],
                       ["v5.channel.k8s.io"]):
         with pytest.raises(InvalidStatus) as refused:
-            wsclient.connect(url, ssl=ctx, subprotocols=protocols, open_timeout=10).close()  # type: ignore[list-item]
+            wsclient.connect(url, ssl=ctx, subprotocols=[Subprotocol(p) for p in protocols], open_timeout=10).close()
         codes.append(refused.value.response.status_code)
     assert codes == [403, 401]  # the reader may not create pods/exec: authenticated, then refused by RBAC
 
