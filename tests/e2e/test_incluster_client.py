@@ -109,7 +109,9 @@ class InClusterCluster:
                 "--pod-network-subnet", self.net.subnet, "--pod-ip-range", str(lower),
                 "--root-dir", str(tmp / "kubelet"), who=f"{pkimod.NODE_PREFIX}{self.node}")
         except BaseException:
-            self.stop() if self.secure else etcd.stop()
+            if self.secure is None:
+                etcd.stop()
+            self.stop()
             raise
 
     def _can(self, user: str, **attrs: str) -> bool:
