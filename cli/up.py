@@ -66,7 +66,7 @@ from kubelet.nodestatus import node_names
 
 from .processes import Interrupted, component_command, etcd_command, free_port, stop, tail, wait_http
 from .upcerts import UpCredentials, prepare, write_user_kubeconfig
-from .upnodes import SIMULATED_BASE, default_node_name, docker_problem, wait_nodes_ready
+from .upnodes import SIMULATED_BASE, default_node_name, wait_nodes_ready
 
 DOCKER_ENDPOINT = "unix:///var/run/docker.sock"  # the kubelet's default engine (kubelet.runtime.DEFAULT_DOCKER_URL)
 POD_NETWORK_NAME = "minik8s-pods"  # the kubelet's default pod network
@@ -103,6 +103,26 @@ def settings_problem(s: UpSettings) -> str | None:
         return ("--nodes N > 1 needs --simulated: `minik8s up` runs one Docker node per machine "
                 "(use --simulated for many nodes whose pods run no containers)")
     return None
+
+
+def docker_problem(endpoint: str, sandbox_image: str = "") -> tuple[str | None, str | None]:
+    """(why the Docker engine cannot be used or None, a warning or None), asked through kubelet.runtime."""
+    from kubelet.runtime import DEFAULT_SANDBOX_IMAGE, ContainerRuntimeError, DockerRuntime
+
+    image = sandbox_image or DEFAULT_SANDBOX_IMAGE
+    rt = DockerRuntime(endpoint, timeout=10)
+    try:
+        rt.version()
+        if not rt.image_present(image):
+            return None, (f"the image {image} (every pod's sandbox) is not on the engine yet: the kubelet pulls it "
+                          f"for the first pod. Without a registry, name a local image with any `sleep` in it: "
+                          f"--pod-infra-container-image (MINIK8S_SANDBOX_IMAGE), e.g. the minik8s/busybox:1 of "
+                          f"scripts/build-images")
+        return None, None
+    except ContainerRuntimeError as e:
+        return str(e), None
+    finally:
+        rt.close()
 
 
 @dataclass

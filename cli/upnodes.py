@@ -1,7 +1,6 @@
-"""The node of ``minik8s up``: its default name, whether a Docker engine can run it, and the wait for Ready.
+"""The node of ``minik8s up``: its default name and the wait until every node is Ready.
 
-Data flow: ``cli.up`` asks ``docker_problem`` before anything starts (``kubelet.runtime``, the one
-Docker module), names the node with ``default_node_name``, and after starting the kubelet calls
+Data flow: ``cli.up`` names the node with ``default_node_name`` and after starting the kubelet calls
 ``wait_nodes_ready``: GET nodes and node Leases through the API server as the admin (over TLS) ->
 ``ready_nodes`` (pure: which are Ready with a Lease renewed by this run, which say why they are not)
 -> return, or fail with the reason and the kubelet's log tail.
@@ -29,26 +28,6 @@ def default_node_name() -> str:
     """This machine's host name lower-cased, as kubeadm names the node (made a valid DNS name)."""
     name = re.sub(r"[^a-z0-9.-]+", "-", socket.gethostname().lower()).strip("-.")
     return name or SIMULATED_BASE
-
-
-def docker_problem(endpoint: str, sandbox_image: str = "") -> tuple[str | None, str | None]:
-    """(why the Docker engine cannot be used or None, a warning or None), asked through kubelet.runtime."""
-    from kubelet.runtime import DEFAULT_SANDBOX_IMAGE, ContainerRuntimeError, DockerRuntime
-
-    image = sandbox_image or DEFAULT_SANDBOX_IMAGE
-    rt = DockerRuntime(endpoint, timeout=10)
-    try:
-        rt.version()
-        if not rt.image_present(image):
-            return None, (f"the image {image} (every pod's sandbox) is not on the engine yet: the kubelet pulls it "
-                          f"for the first pod. Without a registry, name a local image with any `sleep` in it: "
-                          f"--pod-infra-container-image (MINIK8S_SANDBOX_IMAGE), e.g. the minik8s/busybox:1 of "
-                          f"scripts/build-images")
-        return None, None
-    except ContainerRuntimeError as e:
-        return str(e), None
-    finally:
-        rt.close()
 
 
 def ready_nodes(http: httpx.Client, want: set[str], started: float) -> tuple[set[str], dict[str, str]]:

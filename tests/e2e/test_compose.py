@@ -224,6 +224,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             s.http.close()
 
 
+@pytest.mark.timeout(600)  # the build: one (cached) image build per service, minutes after a source change
 def test_build_up_and_everything_healthy(stack: Stack) -> None:
     stack.compose("build", timeout=900)
     stack.compose("up", "-d", timeout=300)
@@ -246,7 +247,8 @@ def test_build_up_and_everything_healthy(stack: Stack) -> None:
     ca = ssl.create_default_context(cadata=config.ca_data.decode())
     r = httpx.get(f"{stack.url}/api/v1/namespaces", verify=ca, timeout=10)
     assert (r.status_code, r.json()["reason"], r.json()["message"]) == (401, "Unauthorized", "Unauthorized"), r.text
-    assert httpx.get(f"{stack.url}/readyz", verify=ca, timeout=10).text == "ok"
+    wait_for(lambda: httpx.get(f"{stack.url}/readyz", verify=ca, timeout=10).text == "ok", 30, "anonymous /readyz ok",
+             stack.diagnostics)
     # The official client with nothing but KUBECONFIG.
     p = subprocess.run([sys.executable, "-c", "from kubernetes import client, config\nconfig.load_kube_config()\n"
                         "print(' '.join(n.metadata.name for n in client.CoreV1Api().list_node().items))"],
