@@ -8,7 +8,10 @@ Kubernetes' own roles: cluster-admin (bound to system:masters), the aggregated a
 view (their rules come from the ``system:aggregate-to-*`` roles through the aggregation
 controller), system:basic-user, system:discovery, system:public-info-viewer, system:monitoring,
 system:auth-delegator, system:service-account-issuer-discovery, system:kubelet-api-admin,
-system:node (unbound: kubelets are authorized by the Node authorizer). Then one role and binding
+system:node (unbound: kubelets are authorized by the Node authorizer); for group system:nodes
+also system:minik8s:node (this project's kubelet is also kube-proxy and a local-path reclaimer:
+EndpointSlices and PersistentVolumes) and, in kube-system, the Role reading the API server's
+kubelet credential Secret. Then one role and binding
 per component user of ``machinery.userinfo.COMPONENT_USERS``, granting what that component
 does here: the scheduler and kube-proxy as Kubernetes' ``system:kube-scheduler`` and
 ``system:node-proxier``; the controller-manager, whose controllers all run as one user, reads and
@@ -22,7 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from machinery.userinfo import (AUTHENTICATED, COMPONENT_USERS, SERVICEACCOUNTS_GROUP, SYSTEM_MASTERS,
+from machinery import kubeletauth
+from machinery.userinfo import (AUTHENTICATED, COMPONENT_USERS, NODES_GROUP, SERVICEACCOUNTS_GROUP, SYSTEM_MASTERS,
                                 UNAUTHENTICATED)
 
 from .node import NODE_RULES
@@ -144,7 +148,8 @@ def _controller_manager() -> list[Rule]:
         # The garbage collector, namespace deletion, quota and every controller's informers.
         rule(READ + ["update", "patch", "delete", "deletecollection"], ["*"], "*"),
         rule(["create"], [""], "pods", "events", "endpoints", "serviceaccounts", "configmaps", "persistentvolumes",
-             "pods/eviction", "pods/binding", "replicationcontrollers"),
+             "persistentvolumeclaims", "pods/eviction", "pods/binding", "replicationcontrollers"),
+        rule(["create"], ["storage.k8s.io"], "storageclasses"),  # the local-path provisioner's class
         rule(["create"], ["events.k8s.io"], "events"),
         rule(["create"], ["apps"], "replicasets", "controllerrevisions"),
         rule(["create"], ["batch"], "jobs"),
@@ -155,6 +160,13 @@ def _controller_manager() -> list[Rule]:
         # The ClusterRole aggregation controller writes rules it does not hold itself.
         rule(["escalate"], [GROUP], "clusterroles"),
     ]
+
+
+def _node_extras() -> list[Rule]:
+    # What this project's kubelet reads beyond Kubernetes' NodeRules: its built-in Service proxy
+    # (kube-proxy's EndpointSlices) and the local-path reclaimer (every PersistentVolume).
+    return [rule(READ, ["discovery.k8s.io"], "endpointslices"),
+            rule(READ, [""], "persistentvolumes")]
 
 
 def _proxy() -> list[Rule]:
@@ -232,6 +244,7 @@ def cluster_roles() -> list[dict[str, Any]]:
             rule(READ, [""], "nodes"), rule(["proxy"], [""], "nodes"),
             rule(["*"], [""], "nodes/proxy", "nodes/metrics", "nodes/stats", "nodes/log")]),
         cluster_role("system:node", [dict(r) for r in NODE_RULES]),
+        cluster_role("system:minik8s:node", _node_extras()),
         cluster_role(c["scheduler"], _scheduler()),
         cluster_role(c["controller-manager"], _controller_manager()),
         cluster_role("system:node-proxier", _proxy()),
@@ -260,4 +273,26 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
         binding(c["console"], c["console"], ("User", c["console"])),
         binding(c["gitops"], "cluster-admin", ("User", c["gitops"])),
         binding(c["apiserver-kubelet-client"], "system:kubelet-api-admin", ("User", c["apiserver-kubelet-client"])),
+        binding("system:minik8s:node", "system:minik8s:node", ("Group", NODES_GROUP)),
     ]
+
+
+# The kubelets read the API server's credential (machinery.kubeletauth's Secret) to check its calls.
+KUBELET_CREDENTIAL_ROLE = "system:minik8s:kubelet-credential-reader"
+
+
+def roles() -> list[dict[str, Any]]:
+    """The namespaced default Roles (Kubernetes' NamespaceRoles)."""
+    role = cluster_role(KUBELET_CREDENTIAL_ROLE, [rule(READ, [""], "secrets", names=[kubeletauth.SECRET_NAME])])
+    role["kind"] = "Role"
+    role["metadata"]["namespace"] = kubeletauth.SECRET_NAMESPACE
+    return [role]
+
+
+def role_bindings() -> list[dict[str, Any]]:
+    """The namespaced default RoleBindings (Kubernetes' NamespaceRoleBindings)."""
+    b = binding(KUBELET_CREDENTIAL_ROLE, KUBELET_CREDENTIAL_ROLE, ("Group", NODES_GROUP))
+    b["kind"] = "RoleBinding"
+    b["metadata"]["namespace"] = kubeletauth.SECRET_NAMESPACE
+    b["roleRef"]["kind"] = "Role"
+    return [b]

@@ -74,41 +74,48 @@ def reconcile_binding(expected: Obj, existing: Obj) -> tuple[str, Obj | None]:
 
 
 async def ensure_policy(registry: "Registry") -> None:
-    """Create or reconcile every default ClusterRole and ClusterRoleBinding (idempotent)."""
-    roles = registry.resources.by_kind("ClusterRole", bootstrappolicy.GROUP)
-    bindings = registry.resources.by_kind("ClusterRoleBinding", bootstrappolicy.GROUP)
-    assert roles is not None and bindings is not None
-    for role in bootstrappolicy.cluster_roles():
-        name = role["metadata"]["name"]
-        try:
-            current = (await registry.get(roles, None, name)).obj
-        except errors.NotFoundError:
-            await _create(registry, roles, role)
-            continue
-        updated = reconcile_role(role, current)
-        if updated is not None:
-            await _update(registry, roles, updated)
-    for binding in bootstrappolicy.cluster_role_bindings():
-        name = binding["metadata"]["name"]
-        try:
-            current = (await registry.get(bindings, None, name)).obj
-        except errors.NotFoundError:
-            await _create(registry, bindings, binding)
-            continue
-        op, obj = reconcile_binding(binding, current)
-        if op == "recreate" and obj is not None:
-            try:
-                await registry.delete(bindings, None, name)
-            except errors.NotFoundError:
-                pass
-            await _create(registry, bindings, obj)
-        elif op == "update" and obj is not None:
-            await _update(registry, bindings, obj)
+    """Create or reconcile every default (Cluster)Role and (Cluster)RoleBinding (idempotent)."""
+    for kind, objects in (("ClusterRole", bootstrappolicy.cluster_roles()), ("Role", bootstrappolicy.roles())):
+        res = registry.resources.by_kind(kind, bootstrappolicy.GROUP)
+        assert res is not None
+        for role in objects:
+            current = await _current(registry, res, role)
+            if current is None:
+                await _create(registry, res, role)
+                continue
+            updated = reconcile_role(role, current)
+            if updated is not None:
+                await _update(registry, res, updated)
+    for kind, objects in (("ClusterRoleBinding", bootstrappolicy.cluster_role_bindings()),
+                          ("RoleBinding", bootstrappolicy.role_bindings())):
+        res = registry.resources.by_kind(kind, bootstrappolicy.GROUP)
+        assert res is not None
+        for binding in objects:
+            current = await _current(registry, res, binding)
+            if current is None:
+                await _create(registry, res, binding)
+                continue
+            op, obj = reconcile_binding(binding, current)
+            if op == "recreate" and obj is not None:
+                try:
+                    await registry.delete(res, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+                except errors.NotFoundError:
+                    pass
+                await _create(registry, res, obj)
+            elif op == "update" and obj is not None:
+                await _update(registry, res, obj)
+
+
+async def _current(registry: "Registry", res: Any, obj: Obj) -> Obj | None:
+    try:
+        return (await registry.get(res, obj["metadata"].get("namespace"), obj["metadata"]["name"])).obj
+    except errors.NotFoundError:
+        return None
 
 
 async def _create(registry: "Registry", res: Any, obj: Obj) -> None:
     try:
-        await registry.create(res, None, obj)
+        await registry.create(res, obj["metadata"].get("namespace"), obj)
         log.info("created %s %s", obj["kind"], obj["metadata"]["name"])
     except errors.AlreadyExistsError:
         pass  # another API server was first
@@ -116,7 +123,7 @@ async def _create(registry: "Registry", res: Any, obj: Obj) -> None:
 
 async def _update(registry: "Registry", res: Any, obj: Obj) -> None:
     try:
-        await registry.update(res, None, obj["metadata"]["name"], obj)
+        await registry.update(res, obj["metadata"].get("namespace"), obj["metadata"]["name"], obj)
         log.info("reconciled %s %s", obj["kind"], obj["metadata"]["name"])
     except (errors.ConflictError, errors.NotFoundError) as e:
         log.info("reconciling %s %s: %s (next pass)", obj["kind"], obj["metadata"]["name"], e.message)

@@ -204,3 +204,20 @@ def test_escalation_is_refused_and_admin_grants_what_it_holds(cluster: SecureClu
             "metadata": {"name": "give-cluster-admin"}, "roleRef": {"apiGroup": G, "kind": "ClusterRole", "name": "cluster-admin"},
             "subjects": [{"kind": "User", "apiGroup": G, "name": "alice"}]})
         assert r.status_code == 403 and "attempting to grant RBAC permissions not currently held" in r.text
+
+
+@pytest.mark.parametrize("attrs,allowed", [
+    ({"verb": "watch", "group": "discovery.k8s.io", "resource": "endpointslices"}, True),  # its Service proxy
+    ({"verb": "watch", "resource": "persistentvolumes"}, True),  # the local-path reclaimer
+    ({"verb": "get", "resource": "secrets", "namespace": "kube-system", "name": "minik8s-kubelet-client"}, True),
+    ({"verb": "get", "resource": "secrets", "namespace": "a", "name": "minik8s-kubelet-client"}, False),
+    ({"verb": "list", "resource": "secrets", "namespace": "kube-system"}, False),
+])
+def test_what_this_projects_kubelet_reads_beyond_node_rules(cluster: SecureCluster, attrs: dict[str, str],
+                                                           allowed: bool) -> None:
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+              "spec": {"user": "system:node:n1", "groups": ["system:nodes", "system:authenticated"],
+                       "resourceAttributes": attrs}}
+    with cluster.client("admin") as admin:
+        status = _ok(admin.post("/apis/authorization.k8s.io/v1/subjectaccessreviews", json=review))["status"]
+    assert status["allowed"] is allowed, status

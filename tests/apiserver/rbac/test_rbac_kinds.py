@@ -119,6 +119,10 @@ def test_every_default_object_is_valid() -> None:
     for obj in bootstrappolicy.cluster_role_bindings():
         by_kind("ClusterRoleBinding", G).defaults(obj)
         assert not validate_object(by_kind("ClusterRoleBinding", G), obj), obj["metadata"]["name"]
+    for obj in bootstrappolicy.roles():
+        assert not validate_object(by_kind("Role", G), obj), obj["metadata"]["name"]
+    for obj in bootstrappolicy.role_bindings():
+        assert not validate_object(by_kind("RoleBinding", G), obj), obj["metadata"]["name"]
 
 
 def test_reconcile_adds_what_is_missing_and_keeps_the_rest() -> None:
@@ -155,6 +159,8 @@ def test_the_bootstrap_policy_is_served(http: httpx.Client) -> None:
     listed = http.get(f"/apis/{G}/v1/clusterroles", params={"labelSelector": "kubernetes.io/bootstrapping=rbac-defaults"})
     names = {i["metadata"]["name"] for i in listed.json()["items"]}
     assert {"admin", "edit", "view", "system:kube-scheduler", "system:node", "system:basic-user"} <= names
+    reader = http.get(f"/apis/{G}/v1/namespaces/kube-system/roles/{bootstrappolicy.KUBELET_CREDENTIAL_ROLE}")
+    assert reader.status_code == 200 and reader.json()["rules"][0]["resourceNames"] == ["minik8s-kubelet-client"]
 
 
 def test_kubectl_creates_and_shows_roles_and_bindings(apiserver: Any, namespace: str) -> None:
