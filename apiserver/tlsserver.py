@@ -122,27 +122,41 @@ class _Listener(uvicorn.Server):
 
 
 async def serve(lifespan_app: Any, configs: Sequence[uvicorn.Config], *, log_level: str = "info") -> None:
-    """Run ``lifespan_app``'s start-up, then every listener until SIGINT/SIGTERM, then its shut-down."""
-    lifespan = LifespanOn(uvicorn.Config(lifespan_app, lifespan="on", log_level=log_level))
-    await lifespan.startup()
-    if lifespan.should_exit:
-        raise SystemExit(3)
-    servers = [_Listener(c) for c in configs]
+    """Run ``lifespan_app``'s start-up, then every listener until SIGINT/SIGTERM, then its shut-down.
+
+    A signal during the start-up (e.g. while etcd is still away) ends the process at once."""
     loop = asyncio.get_running_loop()
+    servers = [_Listener(c) for c in configs]
+    stopping = asyncio.Event()
 
     def stop() -> None:
+        stopping.set()
         for s in servers:
             s.force_exit = s.should_exit  # a second signal: do not wait for open connections
             s.should_exit = True
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
         loop.add_signal_handler(sig, stop)
     try:
+        lifespan = LifespanOn(uvicorn.Config(lifespan_app, lifespan="on", log_level=log_level))
+        started = asyncio.ensure_future(lifespan.startup())
+        stopped = asyncio.ensure_future(stopping.wait())
+        await asyncio.wait({started, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not started.done():
+            log.info("stopped during start-up")
+            # The loop's end cancels the start-up; starlette reports that as a failed start-up with a
+            # traceback through uvicorn's logger, which would only alarm whoever reads the log.
+            logging.getLogger("uvicorn.error").disabled = True
+            return
+        if lifespan.should_exit:
+            raise SystemExit(3)
         await asyncio.gather(*(s.serve() for s in servers))
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         await lifespan.shutdown()
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
 
 
 __all__ = ["TLSFiles", "TLSHttpToolsProtocol", "TLSWSProtocol", "client_cert_chain", "listener_config", "serve",

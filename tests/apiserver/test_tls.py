@@ -252,3 +252,24 @@ def test_bad_file_contents_are_refused_by_build(tmp_path: Path, field: str, cont
     setattr(settings, field, value)
     with pytest.raises(server.SettingsError, match=re.escape(message)):
         server.build(settings)
+
+
+def test_sigterm_while_etcd_is_away_ends_the_process(files: pki.ClusterPKI, tmp_path: Path) -> None:
+    log = tmp_path / "apiserver.log"
+    proc = subprocess.Popen(component_command(
+        "apiserver", "--etcd-servers", f"http://127.0.0.1:{free_port()}", "--insecure-port", "0",
+        "--secure-port", str(free_port()), "--tls-cert-file", str(files.apiserver_cert),
+        "--tls-private-key-file", str(files.apiserver_key)), stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while "Waiting for application startup" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+        proc.terminate()
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "stopped during start-up" in log.read_text()
+    assert "Traceback" not in log.read_text()
