@@ -99,7 +99,7 @@ class InClusterCluster:
                       verify=self.secure.ssl_context("admin"))
             self.http = httpx.Client(base_url=api.url, timeout=30)  # the superuser, for set-up
             self.secure.start_component("scheduler", *LEASE)
-            self.missing_kubelet_grants = self._grant_what_the_kubelet_needs()
+            self.missing_kubelet_grants = self._missing_kubelet_grants()
             self.secure.start_component("controller-manager", *LEASE, "--healthz-port", "0", "--controllers",
                                         "serviceaccounts,root-ca-cert-publisher",
                                         "--root-ca-file", str(pki.ca_cert))
@@ -122,35 +122,19 @@ class InClusterCluster:
         assert r.status_code == 201, r.text
         return bool(r.json()["status"].get("allowed"))
 
-    def _grant_what_the_kubelet_needs(self) -> list[str]:
-        """What this project's kubelet reads beyond Kubernetes' node rules: its built-in service
+    def _missing_kubelet_grants(self) -> list[str]:
+        """What this project's kubelet reads beyond Kubernetes' node rules (its built-in service
         proxy's EndpointSlices, the local-path reclaimer's PersistentVolumes, the API server's
-        credential Secret. Whatever the bootstrap policy does not grant is granted here (and listed:
-        ``test_the_bootstrap_policy_lets_the_kubelet_work`` reports it)."""
+        credential Secret) that the bootstrap policy does not grant its node identity."""
         user = f"system:node:{self.node}"
         needs = {
             "watch endpointslices.discovery.k8s.io": dict(verb="watch", group="discovery.k8s.io",
-                                                         resource="endpointslices"),
+                                                          resource="endpointslices"),
             "watch persistentvolumes": dict(verb="watch", group="", resource="persistentvolumes"),
             "watch secrets kube-system/minik8s-kubelet-client": dict(
                 verb="watch", group="", resource="secrets", namespace="kube-system", name="minik8s-kubelet-client"),
         }
-        missing = [what for what, attrs in needs.items() if not self._can(user, **attrs)]
-        rbac = "/apis/rbac.authorization.k8s.io/v1"
-        nodes = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:nodes"}]
-        read = ["get", "list", "watch"]
-        self.create(f"{rbac}/clusterroles", {"metadata": {"name": "test:kubelet-extras"}, "rules": [
-            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
-            {"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": read}]})
-        self.create(f"{rbac}/clusterrolebindings", {"metadata": {"name": "test:kubelet-extras"}, "subjects": nodes,
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                "name": "test:kubelet-extras"}})
-        self.create(f"{rbac}/namespaces/kube-system/roles", {"metadata": {"name": "test:kubelet-credential"}, "rules": [
-            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["minik8s-kubelet-client"], "verbs": read}]})
-        self.create(f"{rbac}/namespaces/kube-system/rolebindings", {
-            "metadata": {"name": "test:kubelet-credential"}, "subjects": nodes,
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "test:kubelet-credential"}})
-        return missing
+        return [what for what, attrs in needs.items() if not self._can(user, **attrs)]
 
     def diagnostics(self) -> str:
         assert self.secure is not None
@@ -245,12 +229,9 @@ def test_the_official_client_in_a_pod_gets_what_its_role_allows(cluster: InClust
     }, f"{cluster.pod_output(ns, 'client')}\n{cluster.diagnostics()}"
 
 
-@pytest.mark.xfail(strict=True, reason="the bootstrap policy does not grant the kubelet's node identity its service "
-                                       "proxy's EndpointSlices, the PV reclaimer's list/watch and the API server's "
-                                       "credential Secret yet (strict: passing means the grants landed; drop this mark)")
 def test_the_bootstrap_policy_lets_the_kubelet_work(cluster: InClusterCluster) -> None:
-    """The kubelet's node identity may read what this project's kubelet reads (see
-    ``_grant_what_the_kubelet_needs``); the fixture had to grant these itself:"""
+    """The kubelet's node identity may read what this project's kubelet reads (the bootstrap
+    policy's system:minik8s:node; ``_missing_kubelet_grants`` lists what it lacks)."""
     assert cluster.missing_kubelet_grants == []
 
 
