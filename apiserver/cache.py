@@ -204,6 +204,7 @@ class WatchCache:
                     else:
                         self.unreadable.pop(ev.key, None)
                         self._apply(ev.type, ev.key, ev.value, ev.revision)
+                    self.revision = max(self.revision, ev.revision)  # also past keys it never served
                     delay = self._retry
                     await self._notify()
             except asyncio.CancelledError:
@@ -269,11 +270,12 @@ class WatchCache:
 
     def count(self, key: bytes, *, prefix: bool) -> int:
         """How many objects this cache holds under ``key`` (``prefix``) or at exactly ``key``."""
+        # Keys whose value cannot be decrypted are in etcd too: counted, though not served.
         if not prefix:
-            return 1 if key in self.objects else 0
+            return 1 if key in self.objects or key in self.unreadable else 0
         if key == self.prefix:
-            return len(self.objects)
-        return sum(1 for k in self.objects if k.startswith(key))
+            return len(self.objects) + len(self.unreadable)
+        return sum(1 for k in (*self.objects, *self.unreadable) if k.startswith(key))
 
     def caught_up(self, probe: Probe, key: bytes, *, prefix: bool) -> bool:
         """Whether this cache holds etcd's state of the probed range as of ``probe.revision`` (or newer)."""

@@ -237,6 +237,10 @@ async def test_secrets_at_rest_rotation_and_unreadable_values(own_etcd: Etcd, ra
         # A value written meanwhile with a key this server lacks: its watch goes on, the object is an error.
         async with Server(own_etcd.url, key1) as other:
             assert (await other.http.post(f"/api/v1/namespaces/{ns}/secrets", json=secret("s3", b"x"))).status_code == 201
+        # its cache counts the unreadable key, so consistent reads need not fall back to etcd
+        cache, prefix = three.registry.caches["secrets"], f"/registry/core/secrets/{ns}/".encode()
+        probe = await three.storage.probe(prefix, prefix=True)
+        assert await cache.wait_until(lambda: cache.caught_up(probe, prefix, prefix=True), timeout=5)
         r = await three.http.post(f"/api/v1/namespaces/{ns}/secrets", json=secret("s4", b"y"))
         assert r.status_code == 201
         assert (await three.http.get(f"/api/v1/namespaces/{ns}/secrets/s4")).status_code == 200
