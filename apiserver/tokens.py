@@ -223,6 +223,7 @@ async def request_token(registry: Registry, service_accounts: Resource, namespac
     causes = validate(spec)
     if causes:
         raise errors.invalid(KIND, name, causes, group=GROUP)
+    await registry.admission.admit_token_request(namespace, name, spec)  # NodeRestriction: a kubelet's own pods
     sa = (await registry.get(service_accounts, namespace, name)).obj
     bound: Obj | None = None
     ref = spec.get("boundObjectRef")

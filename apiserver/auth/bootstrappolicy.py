@@ -133,8 +133,9 @@ def _scheduler() -> list[Rule]:
         rule(READ + ["delete"], [""], "pods"),
         rule(["create"], [""], "bindings", "pods/binding"),
         rule(["patch", "update"], [""], "pods/status"),
-        rule(READ, [""], "replicationcontrollers", "services", "namespaces", "persistentvolumeclaims",
-             "persistentvolumes"),
+        rule(READ, [""], "replicationcontrollers", "services", "namespaces"),
+        # Kubernetes' system:volume-scheduler: the volume binding plugin pre-binds PVs to claims.
+        rule(READ + ["patch", "update"], [""], "persistentvolumeclaims", "persistentvolumes"),
         rule(READ, ["apps"], "replicasets", "statefulsets"),
         rule(READ, ["policy"], "poddisruptionbudgets"),
         rule(READ, ["storage.k8s.io"], "storageclasses", "csinodes", "csidrivers", "csistoragecapacities"),

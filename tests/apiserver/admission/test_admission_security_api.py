@@ -279,6 +279,11 @@ async def test_node_restriction(api: Api, as_node: None) -> None:
         await api.registry.admission.admit_token_request(ns, "default", {"boundObjectRef": ref})
     with pytest.raises(errors.ForbiddenError, match="node requested token not bound to a pod"):
         await api.registry.admission.admit_token_request(ns, "default", {})
+    # The TokenRequest API itself asks NodeRestriction before it signs anything.
+    r = await api.http.post(f"/api/v1/namespaces/{ns}/serviceaccounts/default/token",
+                            json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                  "spec": {"boundObjectRef": ref}})
+    assert r.status_code == 403 and "bound to a pod scheduled on a different node" in r.json()["message"], r.text
 
 
 async def test_node_user_without_a_name_is_refused(api: Api) -> None:
