@@ -233,11 +233,24 @@ class EtcdStorage:
                 raise
 
     async def healthy(self, *, timeout: float = 1.0) -> bool:
+        """Whether an endpoint answers within ``timeout``: the current one, else any other, which
+        then becomes current (so a failover to a member that is gone, or to one only the ha
+        profile runs, does not keep the API server unready while another member answers)."""
+        async def answers(i: int) -> int:
+            await asyncio.wait_for(self._clients[i].get_range(b"\0", b"\0\0"), timeout)
+            return i
+
+        order = [self._current, *(i for i in range(len(self._clients)) if i != self._current)]
         try:
-            await asyncio.wait_for(self.current_revision(), timeout)
+            await answers(order[0])
             return True
-        except Exception:  # noqa: BLE001 - any failure means not healthy
-            return False
+        except Exception:  # noqa: BLE001 - any failure means this endpoint is not healthy
+            pass
+        results = await asyncio.gather(*(answers(i) for i in order[1:]), return_exceptions=True)
+        alive = [r for r in results if isinstance(r, int)]
+        if alive:
+            self._current = alive[0]
+        return bool(alive)
 
     async def close(self) -> None:
         for client in self._clients:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -159,3 +160,22 @@ def test_apiserver_with_three_members_loses_no_acknowledged_create() -> None:
     finally:
         server.stop()
         c.stop()
+
+
+async def test_health_moves_to_an_endpoint_that_answers(etcd: object) -> None:
+    """/readyz's check: the current endpoint (one that never existed, as etcd-2 of the ha profile in a
+    plain `docker compose up`) does not answer, another does: healthy, and that one becomes current."""
+    live = getattr(etcd, "url")
+    silent = socket.create_server(("127.0.0.1", 0))  # connects (the kernel's backlog), never answers
+    store = EtcdStorage(f"http://127.0.0.1:{silent.getsockname()[1]},{live}", timeout=2)
+    try:
+        assert await store.healthy(timeout=1.0)
+        assert await store.current_revision() > 0  # served by the live endpoint without a failover
+        dead_only = EtcdStorage(f"http://127.0.0.1:{free_port()}", timeout=2)
+        try:
+            assert not await dead_only.healthy(timeout=0.5)
+        finally:
+            await dead_only.close()
+    finally:
+        await store.close()
+        silent.close()
