@@ -35,6 +35,7 @@ import orjson
 from machinery.userinfo import INSECURE_SUPERUSER, UserInfo
 
 from .auditpolicy import LEVELS, Policy, capped_level, load_policy
+from .auth import context
 from .auth.attributes import Attributes, request_attributes
 
 log = logging.getLogger(__name__)
@@ -348,6 +349,8 @@ class _AuditMiddleware:
                         r.response_truncated, r.response_body = True, bytearray()
             await send(message)
 
+        # Admission adds its annotations (Pod Security's audit violations) to this request's dict.
+        annotations = context.audit_annotations.set(r.state.setdefault("audit_annotations", {}))
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
         except BaseException:
@@ -355,6 +358,8 @@ class _AuditMiddleware:
                 r.code = 500
             self._emit(r, "ResponseComplete" if started else "Panic")
             raise
+        finally:
+            context.audit_annotations.reset(annotations)
         if scope["type"] == "websocket" and not started:
             r.code = r.code or 403  # a handshake closed before it was accepted
         self._emit(r, "ResponseComplete")

@@ -172,7 +172,16 @@ class _Secure:
         if not anonymous_path(path):
             decision, reason = self.authorizer.authorize(attributes)
             if decision is not Decision.ALLOW:
+                # The audit log (outside) records who was refused and why, as Kubernetes does.
+                state = scope.setdefault("state", {})
+                state["user"], state["attributes"] = user, attributes
+                annotations = state.setdefault("audit_annotations", {})
+                annotations["authorization.k8s.io/decision"] = "forbid"
+                if reason:
+                    annotations["authorization.k8s.io/reason"] = reason
                 raise forbidden_status(attributes, reason)
+            if reason:
+                scope.setdefault("state", {}).setdefault("audit_annotations", {})["authorization.k8s.io/reason"] = reason
         return user, attributes
 
 

@@ -198,6 +198,7 @@ async def test_secure_port_events(audited: Any, namespace: str) -> None:
     assert forbidden["verb"] == "get" and forbidden["objectRef"]["name"] == "s"
     assert forbidden["responseStatus"]["reason"] == "Forbidden"
     assert forbidden["annotations"]["authorization.k8s.io/decision"] == "forbid"
+    assert forbidden["user"]["username"] == "alice"  # who was refused, as Kubernetes logs it
     unauthorized = next(e for e in evs if e["responseStatus"]["code"] == 401)
     assert unauthorized["user"] == {} and unauthorized["verb"] == "list"
     assert unauthorized["responseStatus"]["message"] == "Unauthorized"
@@ -207,6 +208,22 @@ async def test_secure_port_events(audited: Any, namespace: str) -> None:
     assert any(e["auditID"] == "given-id" and e["requestURI"] == "/version" for e in evs)
     text = b"".join(orjson.dumps(e) for e in evs)
     assert b"hunter2" not in text and base64.b64encode(b"hunter2") not in text
+
+
+async def test_pod_security_audit_annotations_reach_the_log(audited: Any) -> None:
+    """Admission's audit annotations (a namespace's pod-security audit level) are in the request's event."""
+    client, events = audited(secure=False)
+    async with client() as c:
+        ns = f"psa-audit-{uuid.uuid4().hex[:6]}"
+        assert (await c.post("/api/v1/namespaces", json={"metadata": {"name": ns, "labels": {
+            "pod-security.kubernetes.io/audit": "restricted"}}})).status_code == 201
+        r = await c.post(f"/api/v1/namespaces/{ns}/pods", json={
+            "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+        assert r.status_code == 201, r.text
+        created = r.headers["Audit-ID"]
+    event = next(e for e in events() if e["auditID"] == created)
+    assert event["annotations"]["pod-security.kubernetes.io/audit-violations"].startswith(
+        'would violate PodSecurity "restricted:latest"')
 
 
 async def test_policy_levels_on_the_insecure_port(audited: Any, namespace: str) -> None:
