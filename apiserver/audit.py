@@ -27,10 +27,11 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import IO, Any, Awaitable, Callable, MutableMapping
+from typing import IO, Any
 from urllib.parse import parse_qsl
 
 import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from machinery.userinfo import INSECURE_SUPERUSER, UserInfo
 
@@ -39,12 +40,6 @@ from .auth import context
 from .auth.attributes import Attributes, request_attributes
 
 log = logging.getLogger(__name__)
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LONG_RUNNING_VERBS = frozenset({"watch", "proxy"})
 LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "proxy", "log", "portforward"})

@@ -21,9 +21,10 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from typing import Any, Awaitable, Callable, MutableMapping
+from typing import Callable
 from urllib.parse import parse_qsl
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from machinery import errors
@@ -38,12 +39,6 @@ from .errors import AuthenticationError, forbidden_status
 from .impersonation import impersonate
 
 log = logging.getLogger(__name__)
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 WS_BEARER_PREFIX = "base64url.bearer.authorization.k8s.io."

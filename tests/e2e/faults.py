@@ -56,8 +56,8 @@ class EventRecorder:
                                 return
                             if line:
                                 self._event(json.loads(line), c)
-            except (httpx.HTTPError, OSError):
-                pass  # the API server went away or the idle read timed out: watch again from the last RV
+            except (httpx.HTTPError, OSError, ValueError):
+                pass  # the API server went away, the idle read timed out or a line was cut: watch again
             if not self._stop.is_set():
                 self.reconnects += 1
                 time.sleep(0.2)
@@ -73,9 +73,16 @@ class EventRecorder:
             self.events.append((str(ev["type"]), obj))
 
     def _relist(self, c: httpx.Client) -> None:
-        listed = c.get(self.path).json()
-        self._rv = listed["metadata"]["resourceVersion"]
-        self.events.append(("RELIST", {"items": listed["items"]}))
+        # A 410 can come while the API server's storage is away: its list then answers 503; retry
+        # (a failed list must not end the recorder: its thread would stop seeing anything).
+        while not self._stop.is_set():
+            r = c.get(self.path)
+            if r.status_code == 200:
+                listed = r.json()
+                self._rv = listed["metadata"]["resourceVersion"]
+                self.events.append(("RELIST", {"items": listed["items"]}))
+                return
+            time.sleep(0.2)
 
     def stop(self, settle: float = 1.0) -> list[Event]:
         time.sleep(settle)  # the last events in flight
