@@ -74,7 +74,8 @@ class ValueTransformer(Protocol):
 
 class EtcdStorage:
     def __init__(self, endpoint: str, *, timeout: float = 5.0, transformer: ValueTransformer | None = None) -> None:
-        self._clients = [aetcd.Client(host=host, port=port, timeout=timeout) for host, port in parse_endpoints(endpoint)]
+        self._endpoints = parse_endpoints(endpoint)
+        self._clients = [aetcd.Client(host=host, port=port, timeout=timeout) for host, port in self._endpoints]
         self._current = 0
         self._timeout = timeout
         self._transformer = transformer
@@ -181,9 +182,40 @@ class EtcdStorage:
         value, meta = current[0]
         return RevisionConflictError(self._kv(key, value, meta.mod_revision))
 
+    def _renew(self, client: aetcd.Client) -> None:
+        """A new client for ``client``'s endpoint, after a watch on it failed.
+
+        aetcd multiplexes every watch of a client on one stream; when that stream fails (etcd
+        restarted), a watch created while it shuts down can be registered and never receive an
+        event (seen about once in ten etcd restarts: a watch cache silently stuck). A fresh client
+        has no such stream. The old one is closed a little later (requests in flight finish)."""
+        if client not in self._clients:
+            return  # another watch of the same stream renewed it already
+        i = self._clients.index(client)
+        host, port = self._endpoints[i]
+        self._clients[i] = aetcd.Client(host=host, port=port, timeout=self._timeout)
+
+        async def close_later() -> None:
+            await asyncio.sleep(30)
+            try:
+                await client.close()
+            except Exception:  # noqa: BLE001 - a dead channel; nothing to do
+                pass
+        asyncio.get_running_loop().create_task(close_later())
+
     async def watch(self, prefix: bytes, *, from_revision: int) -> AsyncIterator[WatchEvent]:
-        watch = await self._call(lambda c: c.watch(
-            prefix, range_end=prefix_range_end(prefix), start_revision=from_revision, prev_kv=True), read=True)
+        used: list[aetcd.Client] = []
+
+        def start(client: aetcd.Client) -> Awaitable[Any]:
+            used.append(client)
+            return client.watch(prefix, range_end=prefix_range_end(prefix), start_revision=from_revision,
+                                prev_kv=True)
+        try:
+            watch = await self._call(start, read=True)
+        except StorageUnavailableError:
+            for client in used:
+                self._renew(client)
+            raise
         try:
             async for ev in watch:
                 kv = ev.kv
@@ -195,6 +227,7 @@ class EtcdStorage:
         except etcd_errors.RevisionCompactedError as e:
             raise RevisionCompactedError(e.compacted_revision) from e
         except etcd_errors.ClientError as e:
+            self._renew(used[-1])
             raise StorageUnavailableError(f"etcd watch failed: {e}") from e
         finally:
             try:
