@@ -9,7 +9,7 @@ kube-system/minik8s-kubelet-client, machinery.kubeletauth) on every call to a ku
 compares it with the Secret it watches.
 
 What it proves: a WebSocket exec (and attach, port-forward) straight to the kubelet without a token
-is refused with 401 and with a wrong token with 403, and so are its plain HTTP endpoints (logs,
+is refused with 401, and so is a token that is not valid (a TokenReview says so: 401 as the real kubelet); so are its plain HTTP endpoints (logs,
 stats), while ``/healthz`` stays open; the same exec through the API server runs (``hi`` on stdout,
 a Success status); the Secret's token straight to the kubelet runs it too (so the refusals are
 about the credential, not the request).
@@ -86,7 +86,7 @@ def refused_with(url: str, headers: list[str], protocol: str) -> int:
 
 
 WRONG = "Bearer " + base64.urlsafe_b64encode(b"not-the-api-servers-token").decode()
-REFUSALS = [pytest.param(None, 401, id="no-token"), pytest.param(WRONG, 403, id="wrong-token")]
+REFUSALS = [pytest.param(None, 401, id="no-token"), pytest.param(WRONG, 401, id="wrong-token")]
 
 
 @pytest.mark.parametrize(("authorization", "status"), REFUSALS)
