@@ -150,7 +150,10 @@ class Registry:
             await c.stop()
 
     def cache(self, res: Resource) -> WatchCache:
-        return self.caches[res.group_resource]
+        cache = self.caches.get(res.group_resource)
+        if cache is None:  # a custom resource whose CRD went away after the request looked it up
+            raise errors.NotFoundError(message="the server could not find the requested resource")
+        return cache
 
     def _stored(self, group_resource: str) -> builtins.list[dict[str, Any]]:
         """Another resource's stored objects, for admission that reads other kinds; none when not served."""
