@@ -87,16 +87,11 @@ def token_review_body(token: str) -> dict[str, Any]:
 
 
 def access_review_body(user: UserInfo, attrs: KubeletAttributes) -> dict[str, Any]:
-    spec: dict[str, Any] = {"user": user.name,
+    who = user.to_api()  # a SubjectAccessReview names the user "user", the rest as UserInfo does
+    spec: dict[str, Any] = {"user": who.pop("username"), **who,
                             "resourceAttributes": {"verb": attrs.verb, "group": "", "version": "v1",
                                                    "resource": attrs.resource, "subresource": attrs.subresource,
                                                    "name": attrs.name}}
-    if user.uid:
-        spec["uid"] = user.uid
-    if user.groups:
-        spec["groups"] = list(user.groups)
-    if user.extra:
-        spec["extra"] = {k: list(v) for k, v in user.extra.items()}
     return {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
 
 

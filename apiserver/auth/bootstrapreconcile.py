@@ -108,7 +108,10 @@ async def ensure_policy(registry: "Registry") -> None:
 
 async def _current(registry: "Registry", res: Any, obj: Obj) -> Obj | None:
     try:
-        return (await registry.get(res, obj["metadata"].get("namespace"), obj["metadata"]["name"])).obj
+        # A cache read (no etcd probe per object every pass): the update is a compare-and-swap on what
+        # was read, so a stale read is a conflict, tried again on the next pass.
+        return (await registry.get(res, obj["metadata"].get("namespace"), obj["metadata"]["name"],
+                                   resource_version="0")).obj
     except errors.NotFoundError:
         return None
 

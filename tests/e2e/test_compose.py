@@ -198,13 +198,18 @@ class Stack:
         return found
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def require_engine_and_images() -> None:
+    """An engine that answers and the offline images the stack runs (a missing one fails under CI)."""
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         unusable("no Docker engine answers")
     for image in (IMAGE, "minik8s/etcd:v3.5.1"):
         if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
             unusable(f"the image {image} is missing (scripts/build-images --offline makes it)")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    require_engine_and_images()
     s = Stack(tmp_path_factory.mktemp("compose"))
     subprocess.run(["docker", "tag", IMAGE, IMAGE_V2], check=True)
     try:

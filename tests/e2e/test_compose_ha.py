@@ -25,8 +25,8 @@ import pytest
 
 from cli.processes import free_port
 from machinery.kubeconfig import load_config
-from tests.dockertest import IMAGE, unusable
-from tests.e2e.test_compose import Stack, wait_for
+from tests.dockertest import IMAGE
+from tests.e2e.test_compose import Stack, require_engine_and_images, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
@@ -67,11 +67,7 @@ class HaStack(Stack):
 
 @pytest.fixture(scope="module")
 def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HaStack]:
-    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        unusable("no Docker engine answers")
-    for image in (IMAGE, "minik8s/etcd:v3.5.1"):
-        if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
-            unusable(f"the image {image} is missing (scripts/build-images --offline makes it)")
+    require_engine_and_images()
     s = HaStack(tmp_path_factory.mktemp("compose-ha"))
     try:
         yield s
