@@ -177,8 +177,9 @@ def test_kubectl_drain_waits_for_the_budget(cluster: DisruptionCluster) -> None:
     assert p.stdout.count("evicting pod ") >= 3, p.stdout  # both, and the refused one again
     assert RETRY_LINE in p.stderr, p.stderr  # the budget refused the second eviction
     assert p.stdout.rstrip().endswith("node/sim-a-0 drained"), p.stdout
-    pods = ready_pods(c, ns, "web")
-    assert len(pods) == 2 and all(x["spec"]["nodeName"] != "sim-a-0" for x in pods)
+    # The drain ends when the last evicted pod is gone; its replacement becomes Ready after that.
+    c.wait("2 ready web pods off sim-a-0", lambda: len(pods := ready_pods(c, ns, "web")) == 2
+           and all(x["spec"]["nodeName"] != "sim-a-0" for x in pods), 60)
     assert c.http.get("/api/v1/nodes/sim-a-0").json()["spec"]["unschedulable"] is True
     c.kubectl("uncordon", "sim-a-0")
     assert not c.http.get("/api/v1/nodes/sim-a-0").json()["spec"].get("unschedulable")

@@ -74,8 +74,6 @@ _NOT_FOUND = r"NotFoundException: \(404\)"
 # nginx. This module's node is simulated, so the API server refuses the stream with a 503.
 _EXEC = _failed("needs a Docker node and the images busybox, python, nginx: this module's node is simulated",
                 r"Handshake status 503", r"publishes no kubelet endpoint")
-_RBAC = _failed("issue 14: rbac.authorization.k8s.io/v1 is not served yet",
-                r"FailToCreateError: Error from server \(Not Found\)", r"rbac-role\.yaml")
 # These fail against Kubernetes as well: the tests themselves are out of date (upstream's CI runs
 # only kubernetes/e2e_test and kubernetes/aio/e2e_test, not the wheel's dynamic tests).
 _CRD_V1BETA1 = _failed("upstream: creates apiextensions.k8s.io/v1beta1 CRDs, removed in Kubernetes 1.22",
@@ -88,8 +86,6 @@ EXPECTED: dict[str, Expected] = {
     "kubernetes.e2e_test.test_client.TestClient.test_pod_exec_close_channel": _EXEC,
     "kubernetes.e2e_test.test_client.TestClient.test_portforward_raw": _EXEC,
     "kubernetes.e2e_test.test_client.TestClient.test_portforward_http": _EXEC,
-    "kubernetes.e2e_test.test_utils.TestUtils.test_create_rbac_role_from_yaml": _RBAC,
-    "kubernetes.e2e_test.test_utils.TestUtils.test_create_rbac_role_from_yaml_with_verbose_enabled": _RBAC,
     # --- a gap that no issue covers yet: apiregistration.k8s.io/v1 APIService (the aggregation
     # layer) is not served, so creating one answers 404; Kubernetes stores it (Available=False
     # while its Service is missing) and answers the second create 409 AlreadyExists.
@@ -319,16 +315,16 @@ def test_official_client_e2e_tests(cluster: Cluster, tmp_path: Path) -> None:
 
 def test_judge_flags_unexpected_failures_passes_and_reasons() -> None:
     watch = "kubernetes.e2e_test.test_watch.TestClient.test_watch_configmaps"
-    rbac = "kubernetes.e2e_test.test_utils.TestUtils.test_create_rbac_role_from_yaml"
+    apisvc = "kubernetes.e2e_test.test_utils.TestUtils.test_create_apiservice_from_yaml_with_conflict"
     exec_ = "kubernetes.e2e_test.test_client.TestClient.test_exit_code"
     as_listed = [Result(watch, "passed", ""),
-                 Result(rbac, "failed", "FailToCreateError: Error from server (Not Found)\n  rbac-role.yaml")]
+                 Result(apisvc, "failed", "FailToCreateError: Error from server (Not Found)\n  api-service.yaml")]
     assert all(p.startswith("NOT RUN: ") for p in judge(as_listed))
     assert len(judge(as_listed)) == len(EXPECTED) - 1
-    problems = judge([Result(watch, "failed", "boom"), Result(rbac, "passed", ""),
+    problems = judge([Result(watch, "failed", "boom"), Result(apisvc, "passed", ""),
                       Result(exec_, "failed", "ConflictException: (409)")])
     assert problems[0].startswith(f"UNEXPECTED FAILED: {watch}") and "boom" in problems[0]
-    assert problems[1].startswith(f"UNEXPECTED PASS: {rbac}")
+    assert problems[1].startswith(f"UNEXPECTED PASS: {apisvc}")
     assert problems[2].startswith(f"FAILED, BUT NOT AS EXPECTED: {exec_}")
     racy = "kubernetes.e2e_test.test_informer.TestSharedInformerE2E.test_cache_populated_after_start"
     hang = ("Failed: Timeout (>120.0s) from pytest-timeout.\n.../kubernetes/informer/informer.py:158: in stop\n"
