@@ -219,36 +219,46 @@ def table(rows: list[tuple[Cell, Cell]]) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 64], help="concurrency levels (default 1 64)")
     p.add_argument("--requests", type=int, nargs="+", default=[500, 2000],
                    help="requests per operation at each concurrency level, in the same order (default 500 2000)")
     p.add_argument("--value-size", type=int, default=1024, help="bytes of ConfigMap JSON (default 1024)")
     p.add_argument("--apiserver-arg", action="append", default=[], help="extra flag for minik8s apiserver")
+    return p
+
+
+def measure(argv: list[str] | None = None) -> list[tuple[Cell, Cell]]:
+    """The benchmark with these command-line flags: (apiserver, raw etcd) per operation and
+    concurrency (``python -m bench`` calls this; ``main`` prints it)."""
+    p = parser()
     args = p.parse_args(argv)
     if len(args.requests) == 1:
         args.requests = args.requests * len(args.concurrency)
     if len(args.requests) != len(args.concurrency):
         p.error("--requests needs one count, or one per --concurrency level")
-
-    info = machine()
-    print(f"minik8s apiserver vs etcd benchmark, {dt.datetime.now().astimezone().isoformat(timespec='seconds')}")
-    for k, v in info.items():
-        print(f"  {k:<7} {v}")
-    sample = configmap("cm-c1-000000", args.value_size)
-    print(f"  object  ConfigMap, {len(sample)} bytes of JSON; command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-
-    started = time.monotonic()
     etcd = Etcd.start()
     api = None
     try:
         api = ApiServerProcess.start(etcd.url, *args.apiserver_arg)
-        rows = asyncio.run(run(args, api.url, etcd.url))
+        return asyncio.run(run(args, api.url, etcd.url))
     finally:
         if api is not None:
             api.stop()
         etcd.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    info = machine()
+    print(f"minik8s apiserver vs etcd benchmark, {dt.datetime.now().astimezone().isoformat(timespec='seconds')}")
+    for k, v in info.items():
+        print(f"  {k:<7} {v}")
+    sample = configmap("cm-c1-000000", parser().parse_args(argv).value_size)
+    print(f"  object  ConfigMap, {len(sample)} bytes of JSON; command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+
+    started = time.monotonic()
+    rows = measure(argv)
     print()
     print(table(rows))
     print(f"\ntotal {time.monotonic() - started:.1f}s")

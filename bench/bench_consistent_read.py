@@ -122,8 +122,8 @@ def table(rows: list[dict[str, Cell]], *, objects: int) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 32], help="concurrency levels (default 1 32)")
     p.add_argument("--requests", type=int, nargs="+", default=[1000, 3000],
                    help="GETs per mode at each concurrency level (LISTs: a fifth), in the same order")
@@ -136,22 +136,33 @@ def main(argv: list[str] | None = None) -> int:
         args.requests = args.requests * len(args.concurrency)
     if len(args.requests) != len(args.concurrency):
         p.error("--requests needs one count, or one per --concurrency level")
-    print(f"minik8s consistent reads benchmark, {dt.datetime.now().astimezone().isoformat(timespec='seconds')}")
-    for k, v in machine().items():
-        print(f"  {k:<7} {v}")
-    started = time.monotonic()
+    return args
+
+
+def measure(argv: list[str] | None = None) -> list[dict[str, Cell]]:
+    """The benchmark with these command-line flags: one row per read and concurrency, each mode's
+    cell (``python -m bench`` calls this; ``main`` prints it)."""
+    args = parse(argv)
     etcd = Etcd.start()
     api = None
     try:
         api = ApiServerProcess.start(etcd.url, wait_ready=False)
         wait_http(f"{api.url}/readyz", api.proc, api.log, timeout=180)  # a busy machine starts it slowly
-        rows = asyncio.run(run(args, api.url, etcd.url))
+        return asyncio.run(run(args, api.url, etcd.url))
     finally:
         if api is not None:
             api.stop()
         etcd.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    print(f"minik8s consistent reads benchmark, {dt.datetime.now().astimezone().isoformat(timespec='seconds')}")
+    for k, v in machine().items():
+        print(f"  {k:<7} {v}")
+    started = time.monotonic()
+    rows = measure(argv)
     print()
-    print(table(rows, objects=args.objects))
+    print(table(rows, objects=parse(argv).objects))
     print(f"\ntotal {time.monotonic() - started:.1f}s")
     return 0 if all(cell.errors == 0 for row in rows for cell in row.values()) else 1
 

@@ -193,7 +193,7 @@ async def one_run(nodes: int, pods: int, concurrency: int, timeout: float, nodes
         etcd.stop()
 
 
-async def amain(args: argparse.Namespace) -> int:
+async def amain(args: argparse.Namespace) -> list[Result]:
     m = machine()
     print("machine: " + "; ".join(f"{k} {v}" for k, v in m.items()), flush=True)
     results: list[Result] = []
@@ -212,11 +212,12 @@ async def amain(args: argparse.Namespace) -> int:
               f"{r.scheduler_cpu_s:.1f} | {r.scheduler_cpu_s / r.pods * 1000:.2f} |")
     if len(results) >= 2:
         print(f"\nratio rate({results[-1].nodes})/rate({results[0].nodes}) = {results[-1].rate / results[0].rate:.3f}")
-    return 0
+    return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def measure(argv: list[str] | None = None) -> list[Result]:
+    """The benchmark with these command-line flags, one result per node count (``python -m bench``)."""
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--nodes", type=int, nargs="+", default=[100, 1000])
     p.add_argument("--pods", type=int, default=10000)
     p.add_argument("--nodes-from", choices=["kubelet", "api"], default="kubelet",
@@ -224,6 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=32, help="concurrent creates (default 32)")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the pods to bind")
     return asyncio.run(amain(p.parse_args(argv)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    measure(argv)
+    return 0
 
 
 if __name__ == "__main__":
