@@ -470,7 +470,7 @@ async def wait_ready(api_url: str, webhook_url: str, gitops: ComponentProcess, t
             await asyncio.sleep(0.1)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None,
                                 epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -485,7 +485,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if min(args.commits, args.drifts) < 1:
         p.error("--commits and --drifts must be at least 1")
+    return args
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     info = machine()
     print(f"minik8s gitops latency benchmark, {dt.datetime.now().astimezone().isoformat(timespec='seconds')}")
     for k, v in info.items():
@@ -494,8 +498,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  git     {git_version}")
     print(f"  load    {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min) at the start")
     print(f"  command: {' '.join([Path(sys.executable).name, *sys.argv])}", flush=True)
-
     started = time.monotonic()
+    results = measure(argv)
+    print(f"  load    {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min) at the end")
+    print()
+    lines = report(results, args.interval)
+    print("\n".join(lines))
+    print(f"\ntotal {time.monotonic() - started:.1f}s")
+    if min(args.commits, args.drifts) < 20:
+        print("note: fewer than 20 samples per mode: a quick check, not figures for bench/RESULTS.md")
+    return 0 if not any("MISS" in line for line in lines) else 1
+
+
+def measure(argv: list[str] | None = None) -> dict[str, dict[str, list[float]]]:
+    """The benchmark with these command-line flags: seconds per phase and series (``python -m bench``)."""
+    args = parse(argv)
     tmp = Path(tempfile.mkdtemp(prefix="minik8s-bench-gitops-"))
     etcd = Etcd.start()
     api: ApiServerProcess | None = None
@@ -525,14 +542,7 @@ def main(argv: list[str] | None = None) -> int:
             for proc in (gitops, api):
                 if proc is not None:
                     proc.log.unlink(missing_ok=True)
-    print(f"  load    {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min) at the end")
-    print()
-    lines = report(results, args.interval)
-    print("\n".join(lines))
-    print(f"\ntotal {time.monotonic() - started:.1f}s")
-    if min(args.commits, args.drifts) < 20:
-        print("note: fewer than 20 samples per mode: a quick check, not figures for bench/RESULTS.md")
-    return 0 if not any("MISS" in line for line in lines) else 1
+    return results
 
 
 if __name__ == "__main__":

@@ -74,7 +74,10 @@ async def job(client: ApiClient, ns: str, name: str, count: int, parallelism: in
         await asyncio.sleep(0.2)
 
 
-async def bench(nodes: int, count: int) -> None:
+async def bench(nodes: int, count: int) -> dict[str, float]:
+    """Prints the figures and returns them: completions, baseline_s, and per Job (wide, narrow) its
+    seconds until Complete and its parallelism."""
+    out: dict[str, float] = {"nodes": nodes, "completions": count}
     etcd = Etcd.start()
     api = ApiServerProcess.start(etcd.url)
     procs: list[ComponentProcess] = []
@@ -92,10 +95,12 @@ async def bench(nodes: int, count: int) -> None:
             await client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}})
             await asyncio.sleep(2)  # the namespace's default ServiceAccount; the controllers' first lists
             base = await baseline(client, "bench", count)
+            out["baseline_s"] = base
             print(f"baseline: {count} bare pods created by the client -> all Succeeded in {base:.1f}s "
                   f"({count / base:.0f} pods/s)")
             for name, parallelism in (("wide", count), ("narrow", max(1, count // 10))):
                 took = await job(client, "bench", name, count, parallelism)
+                out[f"{name}_s"], out[f"{name}_parallelism"] = took, parallelism
                 print(f"Job completions={count} parallelism={parallelism}: Complete in {took:.1f}s "
                       f"({count / took:.0f} pods/s) = {took / base:.2f} x baseline")
         print(f"nodes: {nodes} simulated; machine: {platform.machine()}, {platform.python_implementation()} "
@@ -105,14 +110,20 @@ async def bench(nodes: int, count: int) -> None:
             p.stop()
         api.stop()
         etcd.stop()
+    return out
 
 
-def main() -> None:
+def measure(argv: list[str] | None = None) -> dict[str, float]:
+    """The benchmark with these command-line flags (``python -m bench`` calls this)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--nodes", type=int, default=100)
     p.add_argument("--completions", type=int, default=500)
-    args = p.parse_args()
-    asyncio.run(bench(args.nodes, args.completions))
+    args = p.parse_args(argv)
+    return asyncio.run(bench(args.nodes, args.completions))
+
+
+def main() -> None:
+    measure()
 
 
 if __name__ == "__main__":

@@ -10,14 +10,14 @@ latency is from just before its create request (a Pod of ``minik8s/busybox:1`` r
 docker CLI, from process start until it returns (``run -d`` returns once the container has
 started), on the engine's default bridge.
 
-Both sides are measured in two modes, each from a clean engine (the previous phase's pods /
-containers are removed first), after one warm-up pod and one warm-up ``docker run`` (not counted):
-  sequential: one at a time (create, wait until Running, next);
-  concurrent: all N created at once (N create requests / N ``docker run`` processes in parallel).
+Both sides are measured at each ``--concurrency`` level C (default 1 and N), each from a clean
+engine (the previous phase's pods / containers are removed first), after one warm-up pod and one
+warm-up ``docker run`` (not counted): N pods / N ``docker run`` processes with at most C in flight
+(C = 1: one at a time, create, wait until Running, next; C = N: all N at once).
 A pod is two containers (the sandbox holding the network namespace, then the app container) plus
 the apiserver round trips (create, the kubelet's watch, its status write, our watch).
 
-Run: ``.venv/bin/python bench/bench_pod_start.py [--pods 20]``. Everything it made is removed at
+Run: ``.venv/bin/python bench/bench_pod_start.py [--pods 20] [--concurrency 1 5 20]``. Everything it made is removed at
 the end (pods, containers by label, the pod network, the processes it started, by pid).
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import math
 import shutil
 import subprocess
@@ -32,7 +33,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -134,11 +135,20 @@ async def start_pod(client: ApiClient, w: RunningWatch, name: str, timeout: floa
     return await asyncio.wait_for(done, timeout) - t0
 
 
-async def pods_phase(client: ApiClient, w: RunningWatch, prefix: str, n: int, concurrent: bool) -> list[float]:
-    names = [f"{prefix}-{i}" for i in range(n)]
-    if concurrent:
-        return list(await asyncio.gather(*(start_pod(client, w, nm, 120) for nm in names)))
-    return [await start_pod(client, w, nm, 60) for nm in names]
+async def at_most(concurrency: int, calls: list[Callable[[], Awaitable[float]]]) -> list[float]:
+    """Runs the calls with at most ``concurrency`` in flight; their results in order."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(call: Callable[[], Awaitable[float]]) -> float:
+        async with gate:
+            return await call()
+    return list(await asyncio.gather(*(one(c) for c in calls)))
+
+
+async def pods_phase(client: ApiClient, w: RunningWatch, prefix: str, n: int, concurrency: int) -> list[float]:
+    timeout = 60 if concurrency == 1 else 120
+    return await at_most(concurrency, [functools.partial(start_pod, client, w, f"{prefix}-{i}", timeout)
+                                       for i in range(n)])
 
 
 async def docker_run_once() -> float:
@@ -152,10 +162,8 @@ async def docker_run_once() -> float:
     return t
 
 
-async def docker_phase(n: int, concurrent: bool) -> list[float]:
-    if concurrent:
-        return list(await asyncio.gather(*(docker_run_once() for _ in range(n))))
-    return [await docker_run_once() for _ in range(n)]
+async def docker_phase(n: int, concurrency: int) -> list[float]:
+    return await at_most(concurrency, [docker_run_once] * n)
 
 
 def remove_docker_containers() -> None:
@@ -187,14 +195,15 @@ def line(label: str, xs: list[float]) -> str:
             f"mean {sum(xs) / len(xs) * 1000:7.0f} ms")
 
 
-async def bench(n: int) -> None:
+async def bench(n: int, concurrency: list[int]) -> dict[int, tuple[list[float], list[float]]]:
+    """Prints and returns, per concurrency level, (pod start seconds, ``docker run`` seconds)."""
     if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
         raise SystemExit(f"{IMAGE} is missing: run scripts/docker-up and scripts/build-images")
     print("machine:", machine())
     etcd = Etcd.start()
     api = ApiServerProcess.start(etcd.url)
     kubelet: ComponentProcess | None = None
-    results: dict[str, list[float]] = {}
+    results: dict[int, tuple[list[float], list[float]]] = {}
     try:
         async with ApiClient(api.url, timeout=60) as client:
             await client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace",
@@ -226,13 +235,14 @@ async def bench(n: int) -> None:
             await docker_run_once()
             remove_docker_containers()
 
-            for mode, concurrent in (("sequential", False), ("concurrent", True)):
-                results[f"pods {mode}"] = await pods_phase(client, w, mode[:3], n, concurrent)
-                print(line(f"minik8s pod, {mode}", results[f"pods {mode}"]), flush=True)
+            for c in concurrency:
+                pods = await pods_phase(client, w, f"c{c}", n, c)
+                print(line(f"minik8s pod, {c} at a time", pods), flush=True)
                 await clear_pods(client)
-                results[f"docker {mode}"] = await docker_phase(n, concurrent)
-                print(line(f"docker run -d, {mode}", results[f"docker {mode}"]), flush=True)
+                runs = await docker_phase(n, c)
+                print(line(f"docker run -d, {c} at a time", runs), flush=True)
                 remove_docker_containers()
+                results[c] = (pods, runs)
             await w.stop()
             await clear_pods(client)
     finally:
@@ -248,19 +258,26 @@ async def bench(n: int) -> None:
         etcd.stop()
 
     print()
-    print("| mode | minik8s pod p50 | p99 | docker run p50 | p99 | ratio p50 | ratio p99 |")
+    print("| at a time | minik8s pod p50 | p99 | docker run p50 | p99 | ratio p50 | ratio p99 |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for mode in ("sequential", "concurrent"):
-        p, d = results[f"pods {mode}"], results[f"docker {mode}"]
-        print(f"| {mode} | {pct(p, 50) * 1000:.0f} ms | {pct(p, 99) * 1000:.0f} ms | {pct(d, 50) * 1000:.0f} ms | "
+    for c, (p, d) in results.items():
+        print(f"| {c} | {pct(p, 50) * 1000:.0f} ms | {pct(p, 99) * 1000:.0f} ms | {pct(d, 50) * 1000:.0f} ms | "
               f"{pct(d, 99) * 1000:.0f} ms | {pct(p, 50) / pct(d, 50):.2f} | {pct(p, 99) / pct(d, 99):.2f} |")
+    return results
+
+
+def measure(argv: list[str] | None = None) -> dict[int, tuple[list[float], list[float]]]:
+    """The benchmark with these command-line flags (``python -m bench`` calls this)."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--pods", type=int, default=20, help="pods (and docker runs) per phase")
+    ap.add_argument("--concurrency", type=int, nargs="+",
+                    help="pods (and docker runs) in flight at once, one phase per level (default: 1 and --pods)")
+    args = ap.parse_args(argv)
+    return asyncio.run(bench(args.pods, args.concurrency or [1, args.pods]))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("--pods", type=int, default=20, help="pods (and docker runs) per phase")
-    args = ap.parse_args()
-    asyncio.run(bench(args.pods))
+    measure()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import platform
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -44,7 +45,10 @@ def ready(node: Mapping[str, Any]) -> bool:
                for c in (node.get("status") or {}).get("conditions") or [])
 
 
-async def bench(count: int, interval: float, steady: float) -> None:
+async def bench(count: int, interval: float, steady: float) -> dict[str, float]:
+    """Prints the figures and returns them: nodes, ready_s, registered_s, rss_mib, and after the
+    steady state fresh (leases renewed within 40 s), oldest_s, median_s, rss_steady_mib."""
+    out: dict[str, float] = {"nodes": count}
     etcd = Etcd.start()
     api = ApiServerProcess.start(etcd.url)
     kubelet: ComponentProcess | None = None
@@ -65,6 +69,8 @@ async def bench(count: int, interval: float, steady: float) -> None:
                 await asyncio.sleep(0.2)
             line = next(x for x in kubelet.logs().splitlines() if "registered" in x)
             rss = rss_mib(kubelet.proc.pid)
+            took = re.search(r" in ([0-9.]+)s", line)
+            out.update(ready_s=all_ready, rss_mib=rss, registered_s=float(took[1]) if took else -1.0)
             print(f"{count} nodes Ready {all_ready:.1f}s after process start; kubelet: {line.split(': ', 1)[-1]}; "
                   f"RSS {rss:.0f} MiB")
             if steady > 0:
@@ -77,6 +83,8 @@ async def bench(count: int, interval: float, steady: float) -> None:
                 print(f"after {steady:.0f}s steady state (renew every {interval}s): {fresh}/{count} leases renewed "
                       f"within 40s; oldest renewal {ages[-1]:.1f}s ago, median {ages[len(ages) // 2]:.1f}s; "
                       f"RSS {rss_mib(kubelet.proc.pid):.0f} MiB")
+                out.update(fresh=fresh, oldest_s=ages[-1], median_s=ages[len(ages) // 2],
+                           rss_steady_mib=rss_mib(kubelet.proc.pid))
             print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
                   f"{len(__import__('os').sched_getaffinity(0))} usable cores")
     finally:
@@ -84,15 +92,21 @@ async def bench(count: int, interval: float, steady: float) -> None:
             kubelet.stop()
         api.stop()
         etcd.stop()
+    return out
 
 
-def main() -> None:
+def measure(argv: list[str] | None = None) -> dict[str, float]:
+    """The benchmark with these command-line flags (``python -m bench`` calls this)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--count", type=int, default=1000)
     p.add_argument("--lease-renew-interval", type=float, default=10.0)
     p.add_argument("--steady", type=float, default=30.0)
-    args = p.parse_args()
-    asyncio.run(bench(args.count, args.lease_renew_interval, args.steady))
+    args = p.parse_args(argv)
+    return asyncio.run(bench(args.count, args.lease_renew_interval, args.steady))
+
+
+def main() -> None:
+    measure()
 
 
 if __name__ == "__main__":

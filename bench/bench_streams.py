@@ -315,7 +315,8 @@ def report(rows: list[Row]) -> None:
         print(f"| {r.what} | {r.ours} | {r.base} | {'-' if r.ratio is None else f'{r.ratio:.2f}'} |")
 
 
-def bench(args: argparse.Namespace) -> None:
+def bench(args: argparse.Namespace) -> tuple[list[Row], list[str]]:
+    """Runs the parts: (the table's rows, what failed)."""
     rt = checked_runtime()
     print("machine:", machine_line(), flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-streams-"))
@@ -364,8 +365,18 @@ def bench(args: argparse.Namespace) -> None:
         c.stop()
         rt.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    report(rows)
     failed += [r.what for r in rows if r.ours.startswith("failed") or r.base.startswith("failed")]
+    return rows, failed
+
+
+def measure(argv: list[str] | None = None) -> tuple[list[Row], list[str]]:
+    """The benchmark with these command-line flags (``python -m bench`` calls this)."""
+    return bench(parse(argv))
+
+
+def main() -> None:
+    rows, failed = bench(parse(None))
+    report(rows)
     if failed:
         print("\nfailed:\n" + "\n".join(failed))
         raise SystemExit(1)
@@ -376,7 +387,7 @@ def ready(pod: dict[str, Any] | None) -> dict[str, Any] | None:
     return pod if any(x["type"] == "Ready" and x["status"] == "True" for x in conditions) else None
 
 
-def main() -> None:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--runs", type=int, default=30, help="exec latency runs per command")
     ap.add_argument("--tput-runs", type=int, default=5, help="large transfers per path (exec cat, forward GET)")
@@ -389,7 +400,7 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true",
                     help="py-spy the apiserver and the kubelet under exec and port-forward load")
     ap.add_argument("--keep", action="store_true", help="leave the cluster up at the end until Ctrl-C")
-    bench(ap.parse_args())
+    return ap.parse_args(argv)
 
 
 if __name__ == "__main__":

@@ -420,7 +420,11 @@ def fmt_ms(v: float) -> str:
     return "-" if v != v else f"{v:,.2f}"  # NaN -> "-"
 
 
-def bench(args: argparse.Namespace) -> None:
+Rows = list[tuple[str, str, dict[str, Any]]]  # (path key, label, one round's load result)
+
+
+def bench(args: argparse.Namespace) -> tuple[Rows, dict[str, Any] | None, dict[str, Any] | None]:
+    """Runs the paths; (the rounds' rows, the scale timing, the lookups) for ``report``."""
     os.environ.setdefault("MINIK8S_TEST_IMAGE", "minik8s/busybox:1")
     rt = checked_runtime()
     for image in (IMAGE, "minik8s/busybox:1"):
@@ -526,8 +530,7 @@ def bench(args: argparse.Namespace) -> None:
         c.stop()
         rt.close()
         shutil.rmtree(tmp, ignore_errors=True)
-
-    report(args, rows, scale, lookups)
+    return rows, scale, lookups
 
 
 def report(args: argparse.Namespace, rows: list[tuple[str, str, dict[str, Any]]], scale: dict[str, Any] | None,
@@ -585,7 +588,7 @@ def report(args: argparse.Namespace, rows: list[tuple[str, str, dict[str, Any]]]
             print(f"| ... after the EndpointSlice | {(scale['reached'] - scale['slice']) * 1000:,.0f} ms |")
 
 
-def main() -> None:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--duration", type=float, default=8, help="seconds counted per path")
     ap.add_argument("--warmup", type=float, default=1, help="seconds of uncounted load before each path")
@@ -596,8 +599,17 @@ def main() -> None:
     ap.add_argument("--paths", nargs="*", help="only these paths (pod-direct clusterip dns-name host-direct "
                                                "ingress nodeport fresh-direct fresh-clusterip fresh-dns)")
     ap.add_argument("--keep", action="store_true", help="leave the cluster up at the end until Ctrl-C")
-    args = ap.parse_args()
-    bench(args)
+    return ap.parse_args(argv)
+
+
+def measure(argv: list[str] | None = None) -> tuple[Rows, dict[str, Any] | None, dict[str, Any] | None]:
+    """The benchmark with these command-line flags (``python -m bench`` calls this)."""
+    return bench(parse(argv))
+
+
+def main() -> None:
+    args = parse(None)
+    report(args, *bench(args))
 
 
 if __name__ == "__main__":
