@@ -50,8 +50,9 @@ def parse(text: str) -> dict[str, list[Sample]]:
     return samples
 
 
-def value(samples: dict[str, list[Sample]], name: str, **labels: str) -> float:
-    """The sum of the samples named ``name`` whose labels include ``labels`` (0 when none)."""
+def value(samples: dict[str, list[Sample]], name: str, /, **labels: str) -> float:
+    """The sum of the samples named ``name`` whose labels include ``labels`` (0 when none); positional
+    ``name``, so that a label called ``name`` (gitops' GitSync names) can be matched too."""
     return sum(v for got, v in samples.get(name, ()) if all(got.get(k) == want for k, want in labels.items()))
 
 
