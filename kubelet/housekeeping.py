@@ -4,7 +4,8 @@ Data flow:
 
     every housekeeping_interval: remove_orphans(): runtime.list(node label) -> podsync.orphans
         (containers whose pod uid is not in the pod informer, checked again after the slow listing)
-        -> removed, their pod forgotten (PodWorker.forget) -> engine volumes of gone pods removed
+        -> kubelet_running_pods / kubelet_running_containers set from that list -> removed, their
+        pod forgotten (PodWorker.forget) -> engine volumes of gone pods removed
     shutdown_node() (SIGTERM with shutdown_grace_period > 0; Kubernetes' graceful node shutdown):
         Node NotReady (NodeAgent.shutting_down) -> every pod's containers stopped within the grace
         period -> pods Failed with reason Terminated (podsync.shutdown_status; a pod being deleted
@@ -22,6 +23,7 @@ from typing import Any, Awaitable
 
 from kubelet import podsync
 from kubelet.cri import LABEL_NODE, LABEL_POD_UID, ContainerInfo, ContainerRuntimeError
+from kubelet.metrics import set_running
 from kubelet.node import NodeAgent, now_utc
 from kubelet.podworker import PodWorker
 from machinery import errors
@@ -55,6 +57,7 @@ class Housekeeping:
         if not pods.has_synced or not self.node.runtime_ok or self.node.shutting_down:
             return 0
         containers: list[ContainerInfo] = await self._rt(self.runtime.list, {LABEL_NODE: self.node.name})
+        set_running(containers)  # kubelet_running_pods / kubelet_running_containers, from this relist
         live = {str((p.get("metadata") or {}).get("uid")) for p in pods.list()}
         gone = podsync.orphans(containers, live)
         # Re-check against the cache after the (slow) listing: a pod may have arrived meanwhile.

@@ -41,6 +41,7 @@ from typing import Any, Coroutine
 
 from kubelet import podsync
 from kubelet.containerconfig import ConfigError, ContainerConfig
+from kubelet.metrics import POD_WORKER_DURATION, PodStartTracker, sync_operation
 from kubelet.cri import (
     LABEL_POD_UID, ContainerInfo, ContainerRuntime, ContainerRuntimeError, ImageNotPresent, ImagePullError,
     RuntimeUnavailable,
@@ -102,6 +103,7 @@ class PodWorker:
         self.status_writes = 0
         self.memory: dict[str, podsync.PodMemory] = {}  # pod uid -> memory
         self._uids: dict[str, str] = {}  # key -> uid
+        self.starts = PodStartTracker()  # kubelet_pod_start_* (kubelet.metrics)
 
     # ------------------------------------------------------------------ informer events
     def on_pod(self, pod: Obj) -> None:
@@ -109,11 +111,13 @@ class PodWorker:
         uid = (pod.get("metadata") or {}).get("uid")
         if uid:
             self._uids[key] = str(uid)
+        self.starts.seen(pod)
         self.controller.enqueue(key)
 
     def on_pod_update(self, old: Obj, new: Obj) -> None:
         """As Kubernetes' kubelet, a change of the status alone (its own writes, mostly) is no reason
         to sync: the kubelet is the source of a pod's status. Spec and metadata changes are."""
+        self.starts.observed(new)  # our own status write coming back: the pod start SLI
         def without_status(pod: Obj) -> Obj:
             meta = {k: v for k, v in (pod.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")}
             return {**{k: v for k, v in pod.items() if k != "status"}, "metadata": meta}
@@ -169,6 +173,7 @@ class PodWorker:
         directory and volumes (the last two in the background, through the pool)."""
         self.service_proxy.forget(uid)
         self.memory.pop(uid, None)
+        self.starts.forget(uid)
         self.probes.remove_pod(uid)
         self.background.spawn(self._teardown(uid), name="volume-teardown")
 
@@ -191,7 +196,9 @@ class PodWorker:
         if not self.node.runtime_ok:
             return Result.after(self.settings.runtime_check_interval)
         try:
-            return await self._sync(key, pod)
+            uid = str((pod.get("metadata") or {}).get("uid"))
+            with POD_WORKER_DURATION.labels(sync_operation(pod, known=uid in self.memory)).time():
+                return await self._sync(key, pod)
         except RuntimeUnavailable as e:
             log.warning("pod %s: %s", key, e)
             return Result.after(self.settings.runtime_check_interval)
@@ -263,6 +270,7 @@ class PodWorker:
             if st.get("started"):
                 st["started"] = self.probes.started(uid, str(st.get("name")))
         if status != (pod.get("status") or {}):
+            self.starts.writing(uid, pod.get("status") or {}, status)
             try:
                 await self.write_status(pod, status, namespace)
             except (errors.ConflictError, errors.NotFoundError):
@@ -364,7 +372,7 @@ class PodWorker:
         policy = c_spec.get("imagePullPolicy") or ("Always" if image.endswith(":latest") or ":" not in
                                                     image.rsplit("/", 1)[-1] else "IfNotPresent")
         try:
-            await self._ensure_image(image, str(policy))
+            await self._ensure_image(image, str(policy), pod_uid=str((pod.get("metadata") or {}).get("uid")))
         except ImagePullError as e:
             f = memory.record_pull_failure(a.name, str(e), now=now_utc(), settings=self.settings.sync)
             await self.recorder.event(pod, "Warning", "Failed", f'Failed to pull image "{image}": {e}')
@@ -398,7 +406,7 @@ class PodWorker:
         await self.recorder.event(pod, "Normal", "Started", f"Started container {a.name}")
         return None
 
-    async def _ensure_image(self, image: str, policy: str) -> None:
+    async def _ensure_image(self, image: str, policy: str, *, pod_uid: str = "") -> None:
         present = await self._rt(self.runtime.image_present, image)
         if policy == "Never":
             if not present:
@@ -406,6 +414,7 @@ class PodWorker:
             return
         if present and policy != "Always":
             return
+        self.starts.pulling(pod_uid)  # the SLI leaves pulls out
         try:
             await self._rt(self.runtime.pull, image)
         except ImagePullError:
@@ -413,6 +422,8 @@ class PodWorker:
                 raise
             # Always with no registry reachable: the local copy is what we have.
             log.info("pull of %s failed; using the local image", image)
+        finally:
+            self.starts.pulled(pod_uid)
 
     async def _evict(self, pod: Obj, containers: list[ContainerInfo], message: str) -> None:
         """The eviction manager's way: containers stopped, the pod Failed with reason Evicted."""

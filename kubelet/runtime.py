@@ -30,6 +30,9 @@ The Docker SDK is blocking: an asyncio kubelet calls these methods through
 ``asyncio.to_thread``. The engine connection is made lazily and re-made after a failure, so a
 runtime built while the engine is down starts working when it comes back (``RuntimeUnavailable``
 until then).
+
+Every public method is counted and timed by its CRI operation name (``kubelet.metrics.timed_operation``:
+kubelet_runtime_operations_total, _duration_seconds, _errors_total), as Kubernetes' instrumented runtime.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ from kubelet.cri import (
     VolumeInfo,
 )
 from kubelet.dockerstdio import HijackedStdio, hijack
+from kubelet.metrics import timed_operation
 
 __all__ = [
     "DEFAULT_DOCKER_URL", "DEFAULT_SANDBOX_IMAGE", "DockerRuntime",
@@ -279,10 +283,12 @@ class DockerRuntime:
 
     # -- engine
 
+    @timed_operation("status")
     def ping(self) -> None:
         with self._tr("ping"):
             self._api().ping()
 
+    @timed_operation("version")
     def version(self) -> RuntimeVersion:
         with self._tr("version"):
             v = self._api().version()
@@ -305,6 +311,7 @@ class DockerRuntime:
         with self._tr(f"inspect network {name}"):
             return self._network_info(self._api().inspect_network(found[0]["Id"]))
 
+    @timed_operation("ensure_network")
     def ensure_network(self, name: str, subnet: str, *, gateway: str | None = None, ip_range: str | None = None,
                        labels: Mapping[str, str] | None = None) -> NetworkInfo:
         """The bridge network ``name`` with exactly ``subnet``; made if missing, shared if present.
@@ -344,6 +351,7 @@ class DockerRuntime:
             return existing
         raise RuntimeConflict(f"cannot make network {name} with subnet {subnet}: {last}")
 
+    @timed_operation("remove_network")
     def remove_network(self, name: str) -> None:
         """Removes the network; a missing one is fine."""
         try:
@@ -354,6 +362,7 @@ class DockerRuntime:
 
     # -- sandboxes and containers
 
+    @timed_operation("run_podsandbox")
     def run_sandbox(self, *, pod_uid: str, pod_name: str, namespace: str, node: str, network: str,
                     ip: str | None = None, attempt: int = 0, dns: PodDNS | None = None,
                     labels: Mapping[str, str] | None = None) -> Sandbox:
@@ -398,6 +407,7 @@ class DockerRuntime:
         pid = int((raw.get("State") or {}).get("Pid") or 0) or None
         return Sandbox(id=sid, name=name, ip=pod_ip, network=network, pid=pid)
 
+    @timed_operation("create_container")
     def create_container(self, spec: ContainerSpec) -> str:
         """Creates (does not start) an app container in the sandbox's namespaces; returns its id."""
         name = _docker_name(spec.name, spec.pod_name, spec.namespace, spec.pod_uid, str(spec.restart_count))
@@ -421,10 +431,12 @@ class DockerRuntime:
                 stdin_open=spec.stdin, tty=spec.tty)
         return str(created["Id"])
 
+    @timed_operation("start_container")
     def start(self, container_id: str) -> None:
         with self._tr(f"start container {container_id[:12]}"):
             self._api().start(container_id)
 
+    @timed_operation("stop_container")
     def stop(self, container_id: str, *, timeout: float, signal: str | None = None) -> None:
         """Sends the stop signal (``signal``, else the container's own: the image's STOPSIGNAL or
         SIGTERM), waits up to ``timeout`` seconds, then SIGKILL. A stopped container is fine."""
@@ -452,6 +464,7 @@ class DockerRuntime:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
         self.kill(container_id, signal="SIGKILL")
 
+    @timed_operation("kill_container")
     def kill(self, container_id: str, *, signal: str = "SIGKILL") -> None:
         """Signals the container; one that is not running is fine."""
         try:
@@ -461,6 +474,7 @@ class DockerRuntime:
             if isinstance(e, (RuntimeUnavailable, ContainerNotFound)) or "is not running" not in str(e):
                 raise
 
+    @timed_operation("remove_container")
     def remove(self, container_id: str, *, force: bool = True, missing_ok: bool = True) -> None:
         try:
             with self._tr(f"remove container {container_id[:12]}"):
@@ -489,10 +503,12 @@ class DockerRuntime:
             oom_killed=bool(state.get("OOMKilled")), error=str(state.get("Error") or ""), ip=ip,
             pid=int(state.get("Pid") or 0) or None)
 
+    @timed_operation("container_status")
     def inspect(self, container_id: str) -> ContainerInfo:
         with self._tr(f"inspect container {container_id[:12]}"):
             return self._info(self._api().inspect_container(container_id))
 
+    @timed_operation("list_containers")
     def list(self, labels: Mapping[str, str] | None = None) -> list[ContainerInfo]:
         """Every container (running or not) carrying all of ``labels``, inspected (one request
         per container: the list endpoint has no exit codes nor times)."""
@@ -507,6 +523,7 @@ class DockerRuntime:
                 continue  # removed between list and inspect
         return out
 
+    @timed_operation("container_stats")
     def stats(self, container_id: str) -> Mapping[str, Any]:
         """One sample of the engine's resource statistics of a container (the raw stats JSON:
         cumulative CPU nanoseconds, memory usage and the cgroup's memory.stat); ``kubelet.stats``
@@ -516,6 +533,7 @@ class DockerRuntime:
 
     # -- volumes (emptyDir medium Memory)
 
+    @timed_operation("create_volume")
     def ensure_tmpfs_volume(self, name: str, *, size_bytes: int | None, labels: Mapping[str, str]) -> None:
         """A local-driver volume backed by a tmpfs (``o=size=...`` when given); an existing one is kept."""
         opts = {"type": "tmpfs", "device": "tmpfs", **({"o": f"size={size_bytes}"} if size_bytes else {})}
@@ -523,12 +541,14 @@ class DockerRuntime:
             self._api().create_volume(name, driver="local", driver_opts=opts,
                                       labels={LABEL_MANAGED: "true", **labels})
 
+    @timed_operation("list_volumes")
     def list_volumes(self, labels: Mapping[str, str]) -> Sequence[VolumeInfo]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()] or [LABEL_MANAGED]}
         with self._tr("list volumes"):
             found = self._api().volumes(filters=filters).get("Volumes") or []
         return [VolumeInfo(name=str(v["Name"]), labels=dict(v.get("Labels") or {})) for v in found]
 
+    @timed_operation("remove_volume")
     def remove_volume(self, name: str) -> None:
         """Removes the volume; a missing one is fine, one still in use is a RuntimeConflict."""
         try:
@@ -547,6 +567,7 @@ class DockerRuntime:
             args["since"] = since
         return args
 
+    @timed_operation("container_logs")
     def logs(self, container_id: str, *, tail: int | None = None, since: datetime | float | None = None,
              timestamps: bool = False) -> bytes:
         """What the container wrote so far (stdout and stderr, interleaved)."""
@@ -555,6 +576,7 @@ class DockerRuntime:
                                    **self._log_args(tail, since, timestamps))
         return bytes(out)
 
+    @timed_operation("follow_container_logs")
     def follow_logs(self, container_id: str, *, tail: int | None = None,
                     since: datetime | float | None = None, timestamps: bool = False) -> Iterator[bytes]:
         """Chunks of output as the container writes them; ends when the container stops.
@@ -577,6 +599,7 @@ class DockerRuntime:
 
         return chunks()
 
+    @timed_operation("exec_sync")
     def exec(self, container_id: str, cmd: Sequence[str], *, timeout: float | None = None) -> ExecResult:
         """Runs ``cmd`` in the container and returns its exit code and output (exec probes).
         ExecTimeout when it runs longer than ``timeout`` seconds (the process is left to finish,
@@ -605,6 +628,7 @@ class DockerRuntime:
 
     # -- interactive exec and attach (kubectl exec -i / -t, attach, cp): kubelet.streaming drives them
 
+    @timed_operation("exec")
     def exec_stream(self, container_id: str, cmd: Sequence[str], *, stdin: bool, stdout: bool, stderr: bool,
                     tty: bool, size: tuple[int, int] | None = None) -> HijackedStdio:
         """Starts ``cmd`` in the container with the requested stdio and returns its connection
@@ -633,10 +657,12 @@ class DockerRuntime:
                 break  # a size is a nicety: the relay's resizes still come
         return stream
 
+    @timed_operation("exec_resize")
     def exec_resize(self, exec_id: str, *, width: int, height: int) -> None:
         with self._tr(f"resize exec {exec_id[:12]}"):
             self._api().exec_resize(exec_id, height=height, width=width)
 
+    @timed_operation("exec_status")
     def exec_exit_code(self, exec_id: str) -> int | None:
         """The exec's exit code; None while it runs."""
         with self._tr(f"inspect exec {exec_id[:12]}"):
@@ -644,6 +670,7 @@ class DockerRuntime:
         code = info.get("ExitCode")
         return None if info.get("Running") or code is None else int(code)
 
+    @timed_operation("attach")
     def attach_stream(self, container_id: str, *, stdin: bool, stdout: bool, stderr: bool) -> HijackedStdio:
         """The container's stdio from now on (no earlier output); framed as the container was
         created (raw with a TTY). Closing it leaves the container running."""
@@ -656,6 +683,7 @@ class DockerRuntime:
                                body=None, what=what, timeout=self.timeout)
         return HijackedStdio(sock, pending, tty=tty, exec_id=None)
 
+    @timed_operation("resize_container")
     def resize(self, container_id: str, *, width: int, height: int) -> None:
         """The TTY size of a container made with ``tty``."""
         with self._tr(f"resize container {container_id[:12]}"):
@@ -663,6 +691,7 @@ class DockerRuntime:
 
     # -- images
 
+    @timed_operation("image_status")
     def image_id(self, image: str) -> str | None:
         try:
             with self._tr(f"inspect image {image}", not_found=ImageNotPresent):
@@ -673,6 +702,7 @@ class DockerRuntime:
     def image_present(self, image: str) -> bool:
         return self.image_id(image) is not None
 
+    @timed_operation("pull_image")
     def pull(self, image: str, *, timeout: float | None = None) -> str:
         """Pulls ``image`` (``latest`` when untagged) and returns its id; ImagePullError on any
         failure other than the engine being unreachable."""

@@ -19,6 +19,8 @@ hook: kubelet.credential; 401 without a valid token, 403 without the grant):
         &previous=true&limitBytes=N
     GET /stats/summary                            resource usage per pod and container (JSON; with a StatsSource)
     GET /metrics/resource                         the same as Prometheus text
+    GET /metrics                                  the kubelet's own Prometheus metrics (kubelet.metrics:
+                                                  pod start latency, runtime operations, running pods)
     GET|POST /exec|attach/{namespace}/{pod}/{container}, /portforward/{namespace}/{pod}
                                                   WebSocket streams (kubelet.streaming, with a
                                                   StreamingContext: kubelet.streamingctx)
@@ -45,6 +47,7 @@ from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from aiohttp import web
 
+from machinery.metrics import exposition
 from machinery.timefmt import parse_rfc3339
 
 from .blocking import RunBlocking
@@ -246,8 +249,13 @@ def build_app(runtime: ContainerRuntime, resolve: Resolver, *, run_blocking: Run
             pass
         return resp
 
+    async def metrics(request: web.Request) -> web.Response:
+        body, content_type = exposition(request.headers.get("Accept"))
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
     app = web.Application(middlewares=[_auth_middleware(authorize)])
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)  # authorized as nodes/metrics, as the kubelet does
     app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", container_logs)
     if stats is not None:  # resource metrics (kubelet.statscollect): what the apiserver's metrics.k8s.io reads
         source = stats

@@ -48,6 +48,7 @@ from kubelet.nodestatus import (
     lease_body, new_node, node_internal_ip, node_names, node_spec_patch, node_status, parse_capacity,
     simulated_local_path_dir, status_needs_update,
 )
+from kubelet.metrics import PodStartTracker
 from kubelet.podstatus import PodIPAM, needs_ip, running_status
 from kubelet.simexit import finish, killed
 from machinery import errors
@@ -112,6 +113,7 @@ class SimulatedKubelet:
         self._tasks: list[asyncio.Task[None]] = []
         self._fresh: set[str] = set()  # nodes created by this process whose Lease is not written yet
         self._heartbeats: list[asyncio.Task[None]] = []
+        self.starts = PodStartTracker()  # kubelet_pod_start_* as a Docker kubelet reports them
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, stop: asyncio.Event) -> None:
@@ -286,6 +288,8 @@ class SimulatedKubelet:
         uid = (pod.get("metadata") or {}).get("uid")
         if ip and uid and needs_ip(pod):
             self.ipam.reserve(node, ip, uid)
+        self.starts.seen(pod)
+        self.starts.observed(pod)
         self.controller.enqueue(object_key(pod))
 
     def _on_pod_deleted(self, pod: Obj) -> None:
@@ -293,6 +297,7 @@ class SimulatedKubelet:
             uid = (pod.get("metadata") or {}).get("uid")
             if uid:
                 self.ipam.release(uid)
+                self.starts.forget(uid)
 
     async def reconcile(self, key: str) -> Result | None:
         pod = self.pods.get(key)
@@ -335,6 +340,7 @@ class SimulatedKubelet:
         if desired == status:
             return again
         body = {**pod, "status": desired}  # a shallow copy: the cached pod itself is not touched
+        self.starts.writing(uid, status, desired)
         try:
             await self.client.update_status("pods", body, namespace=namespace)
             self.status_writes += 1
