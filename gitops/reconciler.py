@@ -8,6 +8,7 @@ Data flow, per GitSync key (``namespace/name``) taken from the shared work queue
   objects, put back what drifted) and ``enforce.check_health`` (health of the inventory, rollback
   when it is not healthy in time) -> ``status.next_status`` -> one status write if the status
   changed -> requeue at the next poll (sooner while objects are progressing or a retry backs off).
+  Every reconcile ends with its metrics (``gitops.metrics``: duration, conditions, result).
   This module holds the orchestration, the informers of managed types and the status write.
 
 Objects the reconciler applied carry its labels; every resource type it manages gets one
@@ -38,6 +39,7 @@ from . import status as st
 from .crd import RESOURCE
 from .enforce import check_health, enforce
 from .memory import Memory, ReconcilerSettings, now_rfc3339, rv, rv_of
+from .metrics import forget_sync, record_sync
 from .plan import LABEL_NAME, LABEL_NAMESPACE, ObjKey
 from .resolve import BuiltObject, Resolved, resolve_objects, unknown_kinds
 from .revision import Source, SourceError
@@ -146,11 +148,13 @@ class Reconciler:
 
     # ------------------------------------------------------------------ the reconcile
     async def reconcile(self, key: str) -> Result | None:
+        started = time.monotonic()  # gotk_reconcile_duration_seconds (gitops.metrics)
         obj = self.syncs.get(key)
+        namespace, _, name = key.partition("/")
         if obj is None:
             self.memory.pop(key, None)
+            forget_sync(namespace, name)
             return None
-        namespace, _, name = key.partition("/")
         mem = self.memory.setdefault(key, Memory())
         meta = obj.get("metadata") or {}
         generation = int(meta.get("generation") or 0)
@@ -159,10 +163,10 @@ class Reconciler:
             spec = parse(obj)
         except SpecError as e:
             outcome.source = st.Condition("SourceReady", "False", st.STALLED, str(e))
-            await self._write_status(obj, outcome)
+            await self._write_status(obj, outcome, started=started)
             return None
         if spec.suspend:
-            await self._write_status(obj, outcome, suspended=True)
+            await self._write_status(obj, outcome, suspended=True, started=started)
             return None
         now = time.monotonic()
         if generation != mem.generation:
@@ -204,7 +208,7 @@ class Reconciler:
             retry = await check_health(self, obj, spec, mem, outcome)
             if retry is not None:
                 requeue.append(retry)
-        await self._write_status(obj, outcome)
+        await self._write_status(obj, outcome, started=started)
         return Result.after(max(0.05, min(requeue)))
 
     async def _restore(self, obj: Obj, spec: SyncSpec, mem: Memory, revision: str) -> None:
@@ -228,12 +232,13 @@ class Reconciler:
         mem.applied, mem.applied_objects = rev, desired
         mem.resources.update(resources)
 
-    async def _write_status(self, obj: Obj, outcome: st.Outcome, *, suspended: bool = False) -> None:
+    async def _write_status(self, obj: Obj, outcome: st.Outcome, *, started: float, suspended: bool = False) -> None:
         for event in self.pending_events:
             await self.recorder.event(*event)
         self.pending_events.clear()
         current = obj.get("status") or {}
         new = st.next_status(current, outcome, suspended=suspended)
+        record_sync(obj, new, suspended=suspended, seconds=time.monotonic() - started)
         if new == current:
             return
         try:

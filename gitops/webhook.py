@@ -19,6 +19,9 @@ Endpoints:
                                      401 not authenticated; 413 body too large; 429 rate-limited
                                      (Retry-After); 405 any other method; 503 secret lookup failed
     GET  /healthz                    "ok"
+    GET  /metrics                    the process's Prometheus metrics (gitops.metrics and the process
+                                     collectors), when the server hands a handler in (machinery.healthz's:
+                                     a bearer token reviewed by the API server, or open without a credential)
 
 Every refusal of authentication is the same 401 body, whether the GitSync does not exist, has no
 webhook secret, its Secret or ``token`` is missing, no signature header was sent or the signature
@@ -56,6 +59,8 @@ should read an informer cache, not the API server."""
 
 Trigger = Callable[[str, str], None]
 """(namespace, name): sync this GitSync now. Must not block (put the key on the work queue)."""
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 @dataclass
@@ -125,8 +130,8 @@ async def _read_capped(request: web.Request, limit: int) -> bytes | None:
 
 
 def make_app(*, secret_for: SecretLookup, trigger: Trigger, settings: WebhookSettings,
-             clock: Callable[[], float] = time.monotonic) -> web.Application:
-    """The receiver's aiohttp app (serve it with ``serve``)."""
+             clock: Callable[[], float] = time.monotonic, metrics: Handler | None = None) -> web.Application:
+    """The receiver's aiohttp app (serve it with ``serve``); ``metrics`` answers GET /metrics."""
     per_sync = RateLimiter(burst=settings.per_sync_burst, rate=settings.per_sync_rate)
     everyone = TokenBucket(burst=settings.global_burst, rate=settings.global_rate, now=clock())
     per_client = RateLimiter(burst=settings.per_client_burst, rate=settings.per_client_rate,
@@ -221,6 +226,8 @@ def make_app(*, secret_for: SecretLookup, trigger: Trigger, settings: WebhookSet
     app = web.Application(client_max_size=limit)
     app.router.add_route("*", "/hooks/{namespace}/{name}", receive, expect_handler=expect)
     app.router.add_get("/healthz", healthz)
+    if metrics is not None:
+        app.router.add_get("/metrics", metrics)
     return app
 
 
@@ -245,4 +252,4 @@ async def serve(app: web.Application, *, host: str, port: int) -> tuple[web.AppR
     return runner, actual
 
 
-__all__ = ["SecretLookup", "Trigger", "WebhookSettings", "make_app", "serve"]
+__all__ = ["Handler", "SecretLookup", "Trigger", "WebhookSettings", "make_app", "serve"]
