@@ -8,6 +8,11 @@ over its reconcile function -> losing the lease cancels them all (another replic
 
 A controller module only has to expose ``async def run(ctx: ControllerContext) -> None`` and be
 listed in ``CONTROLLERS``.
+
+``GET /metrics`` on the health port (``machinery.healthz``; guarded by TokenReview and
+SubjectAccessReview when the process has a credential): every controller's work queue
+(``workqueue_*{name=<controller>}``, ``machinery.workqueue``), ``leader_election_master_status``
+and the process and Python collectors.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from machinery.client import ApiClient, default_user_agent
 from machinery.events import EventRecorder
 from machinery.healthz import Check, serve_healthz
 from machinery.kubeconfig import ClientConfig
+from machinery.leadermetrics import report_leader
 from machinery.leaderelection import LeaderElectionSettings, LeaderElector, default_identity
 from machinery.process import run_until_signalled, until_stopped
 from machinery.sharedinformers import InformerFactory
@@ -145,9 +151,11 @@ async def main(settings: ControllerManagerSettings, *, stop: asyncio.Event | Non
                 retry_period=settings.retry_period))
             work = elector.run(lambda: run_controllers(ctx))
             checks["leaderElection"] = elector.health
+            leading = elector
+            report_leader("kube-controller-manager", lambda: leading.is_leader)
         else:
             work = run_controllers(ctx)
-        health = await serve_healthz(settings.healthz_bind_address, settings.healthz_port, checks) \
+        health = await serve_healthz(settings.healthz_bind_address, settings.healthz_port, checks, client=client) \
             if settings.healthz_port else None
         try:
             await until_stopped(work, stop or asyncio.Event())

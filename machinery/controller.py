@@ -74,7 +74,7 @@ class Controller(Generic[K]):
         self.name = name
         self._reconcile = reconcile
         self._workers = workers
-        self.queue: WorkQueue[K] = queue if queue is not None else WorkQueue()
+        self.queue: WorkQueue[K] = queue if queue is not None else WorkQueue(name=name)  # its metrics' label
         self._tasks: list[asyncio.Task[None]] = []
         self._log = log.getChild(name)
 

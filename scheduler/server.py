@@ -79,7 +79,7 @@ async def main(settings: SchedulerSettings, *, stop: asyncio.Event | None = None
     log.info("scheduler %s (%s) against %s, leader election %s", settings.identity, settings.scheduler_name,
              settings.server, "on" if elector else "off")
     checks = {"leaderElection": elector.health} if elector is not None else {}
-    health = await serve_healthz(settings.healthz_bind_address, settings.healthz_port, checks) \
+    health = await serve_healthz(settings.healthz_bind_address, settings.healthz_port, checks, client=client) \
         if settings.healthz_port else None
     try:
         await until_stopped(elector.run(sched.run) if elector is not None else sched.run(), stop or asyncio.Event())

@@ -272,6 +272,10 @@ def cluster_role_bindings() -> list[dict[str, Any]]:
         binding(c["dns"], c["dns"], ("User", c["dns"])),
         binding(c["ingress"], c["ingress"], ("User", c["ingress"])),
         binding(c["console"], c["console"], ("User", c["console"])),
+        # Their /metrics check scrapes with TokenReview and SubjectAccessReview (machinery.healthz);
+        # the scheduler's and controller-manager's own roles grant that already.
+        binding("system:minik8s:metrics-auth-delegator", "system:auth-delegator", ("User", c["proxy"]),
+                ("User", c["dns"]), ("User", c["ingress"])),
         binding(c["gitops"], "cluster-admin", ("User", c["gitops"])),
         binding(c["apiserver-kubelet-client"], "system:kubelet-api-admin", ("User", c["apiserver-kubelet-client"])),
         binding("system:minik8s:node", "system:minik8s:node", ("Group", NODES_GROUP)),

@@ -32,7 +32,7 @@ from machinery.process import run_until_signalled, until_stopped
 from machinery.sharedinformers import InformerFactory
 from traffic.watch import ServiceWatch
 
-from . import records
+from . import metrics, records
 from .records import Answer, Reply, Zone
 
 log = logging.getLogger(__name__)
@@ -208,6 +208,11 @@ class DnsServer:
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.metrics_server = "dns://:0"  # the ``server`` label of its metrics, once listening
+
+    def observe(self, query: bytes, reply: bytes | None, *, proto: str) -> None:
+        """Count one query and its reply in ``coredns_dns_*`` (traffic.dns.metrics)."""
+        metrics.observe(self.metrics_server, query, reply, proto=proto, domain=self.zone.domain)
 
     @property
     def synced(self) -> bool:
@@ -324,6 +329,7 @@ class DnsServer:
                 continue
             self._udp = transport
             self.port = bound
+            self.metrics_server = f"dns://{host}:{bound}"
             return bound
         raise OSError("no free port for UDP and TCP")  # pragma: no cover
 
@@ -333,6 +339,7 @@ class DnsServer:
                 (size,) = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), TCP_IDLE))
                 data = await asyncio.wait_for(reader.readexactly(size), TCP_IDLE)
                 out = await self.answer(data, tcp=True)
+                self.observe(data, out, proto="tcp")
                 if out is None:
                     continue
                 writer.write(struct.pack("!H", len(out)) + out)
@@ -353,6 +360,7 @@ class DnsServer:
         except Exception:
             log.exception("answering %s", addr)
             out = error_reply(data, RCODE.SERVFAIL)
+        self.observe(data, out, proto="udp")
         if out is not None and self._udp is not None:
             self._udp.sendto(out, addr)
 
@@ -382,7 +390,9 @@ class _UdpServer(asyncio.DatagramProtocol):
             local = error_reply(data, RCODE.SERVFAIL)
         if isinstance(local, Reply):
             self.server._spawn(data, addr)  # upstream work: off the hot path
-        elif local is not None and self.transport is not None:
+            return
+        self.server.observe(data, local, proto="udp")
+        if local is not None and self.transport is not None:
             self.transport.sendto(local, addr)
 
     def error_received(self, exc: Exception) -> None:
@@ -400,10 +410,11 @@ async def main(settings: DnsSettings, *, stop: asyncio.Event | None = None) -> N
     log.info("DNS for %s on %s:%d (udp, tcp), upstream %s", settings.cluster_domain, settings.bind_address, port,
              ", ".join(f"{h}:{p}" for h, p in upstreams) or "none (SERVFAIL)")
     health = None
+    client = ApiClient(settings.server, user_agent=default_user_agent("minik8s-dns"))
     if settings.health_port:
         health = await serve_healthz(settings.bind_address, settings.health_port, {
-            "zone-synced": lambda: None if server.synced else "Services and EndpointSlices not listed yet"})
-    client = ApiClient(settings.server, user_agent=default_user_agent("minik8s-dns"))
+            "zone-synced": lambda: None if server.synced else "Services and EndpointSlices not listed yet"},
+            client=client)
     factory = InformerFactory(client)
     watch = ServiceWatch(factory)
     registrar = None

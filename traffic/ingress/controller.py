@@ -191,7 +191,7 @@ async def main(settings: IngressSettings, *, stop: asyncio.Event | None = None) 
             health = await serve_healthz(settings.health_bind_address or settings.proxy.bind_address,
                                          settings.health_port,
                                          {"routes-synced": lambda: None if controller.synced.is_set()
-                                          else "the route table is not built yet"})
+                                          else "the route table is not built yet"}, client=client)
         factory.start()
 
         async def work() -> None:

@@ -143,7 +143,8 @@ async def main(settings: ProxySettings, *, stop: asyncio.Event | None = None) ->
             return None if ready.syncs else "Services and EndpointSlices not synced yet"
 
         if settings.health_port:
-            health = await serve_healthz(settings.health_bind_address, settings.health_port, {"synced": synced})
+            health = await serve_healthz(settings.health_bind_address, settings.health_port, {"synced": synced},
+                                         client=client)
         await wait_for_apiserver(client)
         factory.start()
         log.info("proxy against %s: NodePorts on %s, node %s", settings.server, ",".join(settings.nodeport_addresses),
