@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 
 from machinery import errors
 
@@ -29,11 +30,12 @@ from .auth.authn import Authenticator, default_authenticator
 from .auth.authorizer import AlwaysAllow, Authorizer
 from .cache import CacheEvent, ExpiredError, TooSlowError, Watcher
 from .fieldmanager import Writer, writer_for
+from .front import METHODS as RESOURCE_METHODS, ResourceFront
 from .negotiation import partial_object, response_form
 from .openapi import PROTOBUF_CONTENT_TYPE, wants_protobuf
 from .protobuf import PROTOBUF, ProtobufError, UnknownKindError, decode_protobuf
 from .registry import Registry
-from .resources import Resource, parse_path
+from .resources import RequestInfo, Resource, parse_path
 from .tables import build_table
 
 log = logging.getLogger(__name__)
@@ -242,6 +244,9 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         info = parse_path(request.url.path)
         if info is None:
             raise errors.NotFoundError(message="the server could not find the requested resource")
+        return await serve(request, info)
+
+    async def serve(request: Request, info: RequestInfo) -> Response:
         res = table.lookup(info.group, info.version, info.plural)
         if res is None or (info.namespace and not res.namespaced):
             raise errors.NotFoundError(message="the server could not find the requested resource")
@@ -510,8 +515,11 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
     streamproxy.install(app, registry)  # pods/exec|attach|portforward: WebSocket relay to the kubelet
     httpproxy.install(app, registry)  # pods/proxy, services/proxy, nodes/proxy
     for prefix in ("/api/{path:path}", "/apis/{path:path}"):
-        app.add_api_route(prefix, dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                          include_in_schema=False)
+        app.add_api_route(prefix, dispatch, methods=sorted(RESOURCE_METHODS), include_in_schema=False)
+    # Resource requests skip FastAPI's router and exception middlewares (apiserver/front.py); as the
+    # innermost middleware it runs after every other one (authentication, audit, metrics).
+    app.user_middleware.append(Middleware(ResourceFront, routes=lambda: app.router.routes, endpoint=dispatch,
+                                          serve=serve, error_response=status_response))
     return app
 
 
