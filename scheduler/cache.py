@@ -44,6 +44,7 @@ class SchedulerCache:
     def __init__(self) -> None:
         self.nodes: dict[str, NodeInfo] = {}
         self.node_order: list[str] = []  # the order filtering walks nodes in
+        self.node_infos: list[NodeInfo] = []  # the same order, the NodeInfos themselves (no lookups per pod)
         self._pods: dict[str, _Placed] = {}
         # Pods placed on a node the cache has not seen yet: counted once the node arrives.
         self._orphans: dict[str, dict[str, PodInfo]] = {}
@@ -57,6 +58,7 @@ class SchedulerCache:
             info = NodeInfo(facts)
             self.nodes[facts.name] = info
             self.node_order.append(facts.name)
+            self.node_infos.append(info)
             for p in self._orphans.pop(facts.name, {}).values():
                 info.add_pod(p)
             return True
@@ -69,6 +71,7 @@ class SchedulerCache:
         if info is None:
             return
         self.node_order.remove(name)
+        self.node_infos.remove(info)
         # Its pods stay known (they may still be deleted later); park them as orphans.
         parked = {k: p.info for k, p in self._pods.items() if p.node == name}
         if parked:
@@ -135,6 +138,11 @@ class SchedulerCache:
     def node_of(self, key: str) -> str | None:
         placed = self._pods.get(key)
         return placed.node if placed else None
+
+    def cache_sizes(self) -> dict[str, int]:
+        """For ``scheduler_scheduler_cache_size`` (read at scrape time; counts pods it holds)."""
+        assumed = sum(1 for p in self._pods.values() if p.assumed)
+        return {"nodes": len(self.nodes), "pods": len(self._pods), "assumed_pods": assumed}
 
 
 def _may_help(old: NodeFacts, new: NodeFacts) -> bool:

@@ -16,13 +16,19 @@ pod always sees the previous one's resources taken. Binds, status writes and eve
 tasks bounded by semaphores; the loop only waits when ``bind_concurrency`` binds are in flight.
 ``run()`` is what the leader runs; cancelling it (lost lease) cancels every bind in flight,
 forgets those assumptions and requeues the pods.
+
+Metrics (``scheduler.metrics``, kube-scheduler's names): each attempt's result and duration (a
+scheduled attempt ends when the bind answers), the algorithm's and each extension point's
+duration, and for a bound pod its latency since it first entered the queue and its attempts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
@@ -33,7 +39,8 @@ from machinery.events import EventRecorder
 from machinery.informer import Informer
 from machinery.sharedinformers import InformerFactory
 from scheduler.cache import SchedulerCache, holds_resources
-from scheduler.plugins import NodeInfo, PodInfo, fit_error_message, pod_info, pod_key, run_filters, score
+from scheduler.metrics import ERROR, PENDING_PODS, SCHEDULED, UNSCHEDULABLE, SchedulerMetrics
+from scheduler.plugins import NodeInfo, PodInfo, fit_error_message, pod_info, pod_key, scan, top_scored
 from scheduler.queue import SchedulingQueue
 from scheduler.volumebinding import PodVolumes, VolumeBinding, prefilter_message
 
@@ -104,14 +111,17 @@ class Scheduler:
                                                                 ("v1", "persistentvolumes"),
                                                                 ("storage.k8s.io/v1", "storageclasses"))]
         self.volumes = VolumeBinding(*self.volume_informers)
-        for inf in self.volume_informers:
-            inf.add_handler(*self.volumes.handlers(self.queue.move_all_to_active))
+        for inf, event in zip(self.volume_informers, ("PersistentVolumeClaimChange", "PersistentVolumeChange",
+                                                      "StorageClassChange")):
+            inf.add_handler(*self.volumes.handlers(functools.partial(self.queue.move_all_to_active, event)))
         self._next_start = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._bind_slots = asyncio.Semaphore(settings.bind_concurrency)
         self._status_slots = asyncio.Semaphore(settings.status_concurrency)
         self._event_slots = asyncio.Semaphore(settings.event_concurrency)
         self.bound = 0  # successful binds (for logs, tests and the benchmark)
+        self.metrics = SchedulerMetrics(settings.scheduler_name)
+        PENDING_PODS.track(self.queue, self.cache)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
         self.nodes.add_handler(self._node_added, self._node_updated, self._node_deleted)
 
@@ -134,20 +144,20 @@ class Scheduler:
         else:
             self.queue.remove(key)
         if freed:
-            self.queue.move_all_to_active()
+            self.queue.move_all_to_active("AssignedPodUpdate")
 
     def _pod_deleted(self, pod: Obj) -> None:
         self.queue.remove(pod_key(pod))
         if self.cache.remove_pod(pod):
-            self.queue.move_all_to_active()
+            self.queue.move_all_to_active("AssignedPodDelete")
 
     def _node_added(self, node: Obj) -> None:
         self.cache.set_node(node)
-        self.queue.move_all_to_active()
+        self.queue.move_all_to_active("NodeAdd")
 
     def _node_updated(self, old: Obj, new: Obj) -> None:
         if self.cache.set_node(new):
-            self.queue.move_all_to_active()
+            self.queue.move_all_to_active("NodeUpdate")
 
     def _node_deleted(self, node: Obj) -> None:
         self.cache.remove_node(str((node.get("metadata") or {}).get("name") or ""))
@@ -155,52 +165,52 @@ class Scheduler:
     # ------------------------------------------------------------------ the decision
     def find_node(self, info: PodInfo, volumes: PodVolumes | None = None) -> Decision:
         """Filter from a rotating start until enough feasible nodes are found, then score (pure over the cache)."""
-        order = self.cache.node_order
-        nodes = self.cache.nodes
-        n = len(order)
+        infos = self.cache.node_infos
+        n = len(infos)
         if n == 0:
             return Decision(None, fit_error_message(0, {}))
+        t0 = time.perf_counter()
         want = num_feasible_nodes_to_find(n, self.settings.percentage_of_nodes_to_score)
         start = self._next_start % n
-        feasible: list[NodeInfo] = []
-        rejected: dict[str, list[str]] = {}
-        i = 0
-        for i in range(n):
-            ni = nodes[order[(start + i) % n]]
-            reasons = run_filters(info, ni)
-            if reasons is None and volumes is not None:
-                reasons = self.volumes.filter(volumes, ni.facts)
-            if reasons is None:
-                feasible.append(ni)
-                if len(feasible) >= want:
-                    break
-            else:
-                rejected[ni.name] = reasons
-        self._next_start = (start + i + 1) % n
+        extra = None
+        if volumes is not None:
+            def extra(ni: NodeInfo) -> list[str] | None:
+                return self.volumes.filter(volumes, ni.facts)
+        feasible, rejected, evaluated = scan(info, infos, start, want, extra=extra)
+        self._next_start = (start + evaluated) % n
+        t1 = time.perf_counter()
+        self.metrics.extension_point("Filter", "Success" if feasible else "Unschedulable", t1 - t0)
         if not feasible:
             return Decision(None, fit_error_message(n, rejected), evaluated=n)
         if len(feasible) == 1:
-            return Decision(feasible[0].name, evaluated=i + 1)
-        scores = score(info, feasible)
-        top = max(scores)
-        best = self.rng.choice([ni for ni, s in zip(feasible, scores) if s == top])  # ties at random
-        return Decision(best.name, evaluated=i + 1)
+            return Decision(feasible[0].name, evaluated=evaluated)
+        best = self.rng.choice(top_scored(info, feasible))  # ties at random
+        self.metrics.extension_point("Score", "Success", time.perf_counter() - t1)
+        return Decision(best.name, evaluated=evaluated)
 
     def schedule_one(self, key: str) -> Decision | None:
         """One cycle for one pod: decide, assume, and start the bind or the unschedulable report."""
         pod = self.pods.get(key)
         if pod is None or not is_pending(pod, self.settings.scheduler_name) or self.cache.is_placed(key):
             return None
+        start = time.perf_counter()
+        self.queue.attempt(key)
         info = pod_info(pod)
         volumes = self.volumes.prefilter(pod)
+        prefiltered = time.perf_counter()
+        self.metrics.extension_point("PreFilter", "UnschedulableAndUnresolvable" if isinstance(volumes, str)
+                                     else "Success", prefiltered - start)
         if isinstance(volumes, str):
             decision, volumes = Decision(None, prefilter_message(len(self.cache.nodes), volumes)), None
         else:
             decision = self.find_node(info, volumes)
+        decided = time.perf_counter()
+        self.metrics.algorithm(decided - prefiltered)
         if decision.node is not None:
             self.cache.assume(info, decision.node)
-            self._spawn(self._bind(pod, info, decision.node, volumes))
+            self._spawn(self._bind(pod, info, decision.node, volumes, start=start))
         else:
+            self.metrics.attempt(UNSCHEDULABLE, decided - start)
             self.queue.add_unschedulable(key)
             self._spawn(self._report_unschedulable(pod, decision.message))
         return decision
@@ -224,9 +234,11 @@ class Scheduler:
                 try:
                     await self._bind_slots.acquire()  # backpressure: at most bind_concurrency in flight
                     self._bind_slots.release()
+                    started = time.perf_counter()
                     self.schedule_one(key)
                 except Exception:  # noqa: BLE001 - one pod's bug must not stop scheduling
                     log.exception("scheduling %s failed", key)
+                    self.metrics.attempt(ERROR, time.perf_counter() - started)
                     self.queue.add_backoff(key)
                 finally:
                     self.queue.done(key)
@@ -244,23 +256,33 @@ class Scheduler:
         task.add_done_callback(self._tasks.discard)
 
     # ------------------------------------------------------------------ executors
-    async def _bind(self, pod: Obj, info: PodInfo, node: str, volumes: PodVolumes | None = None) -> None:
+    async def _bind(self, pod: Obj, info: PodInfo, node: str, volumes: PodVolumes | None = None, *,
+                    start: float | None = None) -> None:
         meta = pod.get("metadata") or {}
         name, ns = str(meta.get("name")), str(meta.get("namespace") or "default")
+        start = time.perf_counter() if start is None else start
+        point = "Bind"
         async with self._bind_slots:
             try:
                 if not self.is_leader():
                     raise asyncio.CancelledError()
+                t = time.perf_counter()
                 if volumes is not None and node in self.cache.nodes:
+                    point = "PreBind"
                     await self.volumes.prebind(self.client, volumes, self.cache.nodes[node].facts, sleep=asyncio.sleep)
+                    self.metrics.extension_point(point, "Success", time.perf_counter() - t)
+                    point, t = "Bind", time.perf_counter()
                 await self.client.bind(name, node, namespace=ns, uid=meta.get("uid"))
+                self.metrics.extension_point(point, "Success", time.perf_counter() - t)
             except asyncio.CancelledError:
                 self.cache.forget(info.key)
                 self.queue.add(info.key)
                 raise
             except errors.ApiError as e:
+                self.metrics.extension_point(point, "Error", time.perf_counter() - t)
+                self.metrics.attempt(ERROR, time.perf_counter() - start)
                 self.cache.forget(info.key)
-                self.queue.move_all_to_active()  # the resources it held are free again
+                self.queue.move_all_to_active("BindFailure")  # the resources it held are free again
                 if isinstance(e, errors.NotFoundError):
                     self.queue.remove(info.key)
                 else:
@@ -268,6 +290,9 @@ class Scheduler:
                     self.queue.add_backoff(info.key)
                 return
         self.bound += 1
+        now = time.perf_counter()
+        self.metrics.attempt(SCHEDULED, now - start)
+        self.metrics.pod_scheduled(self.queue.tries(info.key), self.queue.since_entered(info.key))
         self.queue.remove(info.key)
         if self.settings.emit_scheduled_events:
             await self._event(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {node}")

@@ -265,3 +265,64 @@ def test_fast_path_equals_the_filter_chain() -> None:
         assert info.simple and ni.facts.plain
         chain = next((r for f in p.FILTERS if (r := f(info, ni))), None)
         assert p.run_filters(info, ni) == chain
+
+
+# ------------------------------------------------------------------ the hot path equals the plugin chain
+def _ring(seed: int) -> list[p.NodeInfo]:
+    """A mixed cluster: plain nodes of different sizes and fill, tainted, cordoned, unready, labelled."""
+    import random
+    rng = random.Random(seed)
+    out = []
+    for i in range(40):
+        kind = rng.choice(["plain", "plain", "plain", "tainted", "cordoned", "unready", "ssd"])
+        n = node(f"n{i}", cpu=rng.choice(["1", "2", "4"]), memory=rng.choice(["1Gi", "4Gi"]), pods=rng.choice(["3", "110"]),
+                 ready="False" if kind == "unready" else "True", unschedulable=kind == "cordoned",
+                 labels={"disk": "ssd"} if kind == "ssd" else {},
+                 taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}] if kind == "tainted" else [])
+        out.append(info_with(n, *[pod(f"x{i}-{j}", cpu="500m", memory="256Mi", owner=rng.choice(["u1", "u2"]))
+                                  for j in range(rng.randrange(4))]))
+    return out
+
+
+def _slow_scan(pd: p.PodInfo, nodes: list[p.NodeInfo], start: int, want: int) -> tuple[list[str], dict[str, list[str]], int]:
+    feasible: list[str] = []
+    rejected: dict[str, list[str]] = {}
+    for i in range(len(nodes)):
+        ni = nodes[(start + i) % len(nodes)]
+        why = next((r for f in p.FILTERS if (r := f(pd, ni))), None)
+        if why is None:
+            feasible.append(ni.name)
+            if len(feasible) >= want:
+                return feasible, rejected, i + 1
+        else:
+            rejected[ni.name] = why
+    return feasible, rejected, len(nodes)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("want", [1, 5, 100])
+@pytest.mark.parametrize("kind", ["simple", "big", "selector", "owned", "best-effort"])
+def test_scan_and_top_scored_equal_the_plugin_chain_and_score(seed: int, want: int, kind: str) -> None:
+    nodes = _ring(seed)
+    pd = p.pod_info({"simple": pod(cpu="500m", memory="256Mi"), "big": pod(cpu="2", memory="2Gi"),
+                     "selector": pod(cpu="100m", selector={"disk": "ssd"}), "owned": pod(cpu="250m", owner="u1"),
+                     "best-effort": pod(labels={"app": "w"})}[kind])
+    for start in (0, 7, 39):
+        feasible, rejected, evaluated = p.scan(pd, nodes, start, want)
+        assert ([n.name for n in feasible], rejected, evaluated) == _slow_scan(pd, nodes, start, want)
+        if feasible:
+            scores = p.score(pd, feasible)
+            assert [n.name for n in p.top_scored(pd, feasible)] == [
+                n.name for n, s in zip(feasible, scores) if s == max(scores)]
+
+
+def test_scan_runs_the_extra_filter_only_on_nodes_the_plugins_pass() -> None:
+    nodes = [info_with(node("a")), info_with(node("b", ready="False")), info_with(node("c"))]
+    seen: list[str] = []
+
+    def extra(ni: p.NodeInfo) -> list[str] | None:
+        seen.append(ni.name)
+        return ["volume node affinity conflict"] if ni.name == "a" else None
+    feasible, rejected, evaluated = p.scan(p.pod_info(pod(cpu="1")), nodes, 0, 5, extra=extra)
+    assert [n.name for n in feasible] == ["c"] and seen == ["a", "c"] and evaluated == 3
+    assert rejected == {"a": ["volume node affinity conflict"], "b": [p.REASON_NOT_READY]}
