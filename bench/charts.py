@@ -25,7 +25,7 @@ def _finish(fig: plt.Figure, ax: plt.Axes, path: Path, *, empty: bool) -> Path:
         ax.text(0.5, 0.5, "no data (the benchmark failed or was not run)", ha="center", va="center",
                 transform=ax.transAxes)
     else:
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
     ax.grid(True, alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -37,7 +37,7 @@ def _finish(fig: plt.Figure, ax: plt.Axes, path: Path, *, empty: bool) -> Path:
 def scheduler_chart(series: dict[str, list[float]], path: Path) -> Path:
     """Scheduled pods/s and creates alone/s against nodes (log x), plus the target line."""
     nodes, rate, creates = series.get("nodes", []), series.get("rate", []), series.get("creates", [])
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(7.0, 4.8))
     if nodes:
         ax.plot(nodes, rate, "o-", label="minik8s: pods scheduled/s (binds, events, status)")
         ax.plot(nodes, creates, "s--", color="grey", label="baseline: the same pods' creates alone/s")
@@ -54,7 +54,7 @@ def scheduler_chart(series: dict[str, list[float]], path: Path) -> Path:
 def pod_start_chart(series: dict[str, list[float]], path: Path) -> Path:
     """Pod start p50/p99 and ``docker run`` p50/p99 (ms) against the pods started at once."""
     conc = series.get("concurrency", [])
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(7.0, 4.8))
     if conc:
         ax.plot(conc, series["pod_p50"], "o-", color="tab:blue", label="minik8s pod p50")
         ax.plot(conc, series["pod_p99"], "o:", color="tab:blue", label="minik8s pod p99")
