@@ -21,7 +21,8 @@ The queue must be used from one event loop; it is not thread-safe (nothing here 
 
 Metrics (client-go's workqueue metrics, component-base's names, label ``name``): a queue made with
 a ``name`` (``Controller`` names its queue after itself: ``deployment``, ``endpoints``, ...) counts
-on its hot path only plain integers and two histogram observations -> ``workqueue_adds_total``
+on its hot path only plain integers (two bisected bucket counts per key: prometheus_client's own
+``Histogram.observe`` costs several times more) -> ``workqueue_adds_total``
 (a key that becomes dirty), ``workqueue_retries_total`` (every ``add_after``, as client-go's
 delaying queue), ``workqueue_queue_duration_seconds`` (add to ``get``) and
 ``workqueue_work_duration_seconds`` (``get`` to ``done``); ``workqueue_depth`` (keys waiting to be
@@ -34,15 +35,16 @@ restarted, e.g. after a leader change, keeps counting). An unnamed queue (tests)
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Generic, TypeVar
 
-from prometheus_client import Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from machinery.metrics import REGISTRY
 
@@ -54,12 +56,28 @@ DEFAULT_MAX_DELAY_S = 1000.0
 # component-base's ExponentialBuckets(10e-7, 10, 10): 1 us .. 1000 s.
 WORKQUEUE_BUCKETS = tuple(10.0 ** e for e in range(-6, 4))
 
-QUEUE_DURATION = Histogram("workqueue_queue_duration_seconds",
-                           "How long in seconds an item stays in workqueue before being requested.",
-                           ["name"], buckets=WORKQUEUE_BUCKETS, registry=REGISTRY)
-WORK_DURATION = Histogram("workqueue_work_duration_seconds",
-                          "How long in seconds processing an item from workqueue takes.",
-                          ["name"], buckets=WORKQUEUE_BUCKETS, registry=REGISTRY)
+_LE = [floatToGoString(b) for b in WORKQUEUE_BUCKETS] + ["+Inf"]
+
+
+class _Histogram:
+    """A histogram's counts per bucket (not cumulative; the last is +Inf) and sum, exported at scrape time."""
+
+    __slots__ = ("counts", "sum")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(WORKQUEUE_BUCKETS) + 1)
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(WORKQUEUE_BUCKETS, seconds)] += 1  # le: the first bound >= seconds
+        self.sum += seconds
+
+    def buckets(self) -> list[tuple[str, float]]:
+        total, out = 0, []
+        for le, count in zip(_LE, list(self.counts)):
+            total += count
+            out.append((le, float(total)))
+        return out
 
 
 class _NameStats:
@@ -70,8 +88,8 @@ class _NameStats:
     def __init__(self, name: str) -> None:
         self.adds = 0
         self.retries = 0
-        self.queue_duration = QUEUE_DURATION.labels(name)
-        self.work_duration = WORK_DURATION.labels(name)
+        self.queue_duration = _Histogram()
+        self.work_duration = _Histogram()
         self.queues: weakref.WeakSet[WorkQueue[Any]] = weakref.WeakSet()
 
 
@@ -101,6 +119,11 @@ class _QueueCollector(Collector):
         longest = GaugeMetricFamily("workqueue_longest_running_processor_seconds",
                                     "How many seconds has the longest running processor for workqueue been running.",
                                     labels=["name"])
+        queued = HistogramMetricFamily("workqueue_queue_duration_seconds",
+                                       "How long in seconds an item stays in workqueue before being requested.",
+                                       labels=["name"])
+        worked = HistogramMetricFamily("workqueue_work_duration_seconds",
+                                       "How long in seconds processing an item from workqueue takes.", labels=["name"])
         for name, stats in list(_STATS.items()):
             queues = list(stats.queues)
             running = [q.processing_seconds() for q in queues]
@@ -109,7 +132,9 @@ class _QueueCollector(Collector):
             retries.add_metric([name], stats.retries)
             unfinished.add_metric([name], sum(sum(r) for r in running))
             longest.add_metric([name], max((max(r) for r in running if r), default=0.0))
-        yield from (depth, adds, retries, unfinished, longest)
+            queued.add_metric([name], stats.queue_duration.buckets(), stats.queue_duration.sum)
+            worked.add_metric([name], stats.work_duration.buckets(), stats.work_duration.sum)
+        yield from (depth, adds, retries, queued, worked, unfinished, longest)
 
 
 REGISTRY.register(_QueueCollector())
