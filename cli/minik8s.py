@@ -266,6 +266,9 @@ def kubelet(
     node_name: str = typer.Option(..., "--node-name", envvar="MINIK8S_NODE_NAME", help="the Node this kubelet registers"),
     simulated: bool = typer.Option(False, "--simulated", help="run no containers: pods only change state (like kwok)"),
     count: int = typer.Option(1, "--count", help="with --simulated: N nodes named NAME-0 ... NAME-(N-1)"),
+    healthz_port: int = typer.Option(0, "--healthz-port", envvar="MINIK8S_KUBELET_HEALTHZ_PORT",
+                                     help="with --simulated: port of /healthz and /metrics on 127.0.0.1 (0: none; "
+                                          "a Docker kubelet serves /metrics on its --kubelet-port)"),
     capacity: str = typer.Option("cpu=8,memory=32Gi,pods=110", help="the node's capacity"),
     lease_renew_interval: float = typer.Option(10.0, envvar="MINIK8S_NODE_LEASE_RENEW_INTERVAL",
                                                help="seconds between node Lease renewals"),
@@ -336,7 +339,7 @@ def kubelet(
     from kubelet.simulated import SimulatedKubeletSettings, run as run_sim
 
     run_sim(SimulatedKubeletSettings(server=component_config(server, kubeconfig), node_name=node_name, count=count, capacity=cap,
-                                     lease_renew_interval=lease_renew_interval))
+                                     lease_renew_interval=lease_renew_interval, healthz_port=healthz_port))
 
 
 @app.command()

@@ -5,7 +5,9 @@ Data flow: ``run(settings)`` -> an ``ApiClient`` (user agent ``minik8s-gitops``)
 creates or updates the GitSync ``gitops-system/default`` (and its namespace) -> one
 ``InformerFactory`` (GitSyncs, and every type the GitSyncs apply) -> ``Reconciler`` with the git
 ``Mirrors`` under ``cache_dir`` -> the webhook receiver (``gitops.webhook``) on its port, whose
-``/healthz`` also answers the container health check -> the controller's workers until SIGTERM.
+``/healthz`` also answers the container health check and ``/metrics`` the Prometheus scrape
+(``gitops.metrics``; with a credential, the scraper's token is reviewed by the API server as
+machinery.healthz does) -> the controller's workers until SIGTERM.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from machinery import errors
 from machinery.client import ApiClient, default_user_agent, wait_for_apiserver
 from machinery.events import EventRecorder
+from machinery.healthz import metrics_auth, metrics_handler
 from machinery.kubeconfig import ClientConfig
 from machinery.process import run_until_signalled, until_stopped
 from machinery.sharedinformers import InformerFactory
@@ -113,7 +116,8 @@ async def main(settings: GitOpsSettings, *, stop: asyncio.Event | None = None) -
         await reconciler.syncs.wait_synced()
         runner = None
         if settings.webhook.port:
-            app = make_app(secret_for=reconciler.webhook_secret, trigger=reconciler.trigger, settings=settings.webhook)
+            app = make_app(secret_for=reconciler.webhook_secret, trigger=reconciler.trigger, settings=settings.webhook,
+                           metrics=metrics_handler(metrics_auth(client)))
             try:
                 runner, _ = await serve(app, host=settings.webhook.bind_address, port=settings.webhook.port)
             except OSError as e:

@@ -23,6 +23,8 @@ Data flow:
            re-asserting the Node's status when it shows anything but Ready (e.g. after the node
            lifecycle controller marked it Unknown) and refreshing it every node_status_interval;
            a Node deleted by someone is registered again.
+    metrics: with ``--healthz-port``, GET /healthz and /metrics there (machinery.healthz: the pod start
+           metrics of kubelet.metrics, as a Docker kubelet reports them, and the process collectors)
     SIGTERM: stop renewing and leave: the Nodes and pods stay, their Leases expire, and the node
            lifecycle controller decides what happens next.
 
@@ -54,6 +56,7 @@ from kubelet.simexit import finish, killed
 from machinery import errors
 from machinery.client import ApiClient, default_user_agent
 from machinery.controller import Controller, Result
+from machinery.healthz import serve_healthz
 from machinery.informer import Informer, object_key, split_key
 from machinery.kubeconfig import ClientConfig
 from machinery.process import run_until_signalled
@@ -81,6 +84,8 @@ class SimulatedKubeletSettings:
     max_concurrent_requests: int = 32
     retry_initial_s: float = 0.2
     retry_max_s: float = 10.0
+    healthz_bind_address: str = "127.0.0.1"
+    healthz_port: int = 0  # GET /healthz and /metrics (kubelet_pod_start_*, process); 0: none
 
     @property
     def names(self) -> list[str]:
@@ -371,7 +376,13 @@ async def main(settings: SimulatedKubeletSettings, *, stop: asyncio.Event | None
     """Run until ``stop`` is set (forever if None)."""
     stop = stop or asyncio.Event()
     async with ApiClient(settings.server, user_agent=default_user_agent("kubelet")) as client:
-        await SimulatedKubelet(client, settings).run(stop)
+        health = await serve_healthz(settings.healthz_bind_address, settings.healthz_port, {}, client=client) \
+            if settings.healthz_port else None
+        try:
+            await SimulatedKubelet(client, settings).run(stop)
+        finally:
+            if health is not None:
+                await health.cleanup()
 
 
 def run(settings: SimulatedKubeletSettings) -> None:

@@ -3,8 +3,8 @@
 Pure: the pod start tracker (a fake clock, each step of a pod's start), the running pod/container
 counts, the pod worker's operation types, the runtime wrapper. Real: the Docker runtime's own
 methods counted (an engine socket that does not exist: the error is counted too), the kubelet API's
-``GET /metrics`` behind its token, and a simulated kubelet (in process, against the session's real
-apiserver) that reports a start per pod it runs. The Docker kubelet's numbers after a rollout are
+``GET /metrics`` behind its token, and a real ``minik8s kubelet --simulated`` process (against the
+session's real apiserver) whose /metrics reports a start per pod it runs. The Docker kubelet's numbers after a rollout are
 checked by tests/e2e/test_metrics_e2e.py.
 """
 
@@ -24,12 +24,11 @@ from kubelet.credential import fixed_token
 from kubelet.cri import LABEL_POD_UID, LABEL_ROLE, ROLE_CONTAINER, ROLE_SANDBOX, ContainerInfo, RuntimeUnavailable
 from kubelet.runtime import DockerRuntime
 from kubelet.server import label_resolver, start_kubelet_server
-from kubelet.simulated import SimulatedKubelet, SimulatedKubeletSettings
 from machinery.client import ApiClient
 from machinery.kubeletauth import authorization_header
-from machinery.metrics import REGISTRY, parse, value
-from tests.cluster import ApiServerProcess
-from tests.kubelet.test_simulated import eventually, pod, remove_nodes
+from machinery.metrics import REGISTRY, Sample, parse, value
+from tests.cluster import ApiServerProcess, free_port
+from tests.kubelet.test_simulated import eventually, get_or_none, pod, remove_nodes, start_kubelet
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -259,37 +258,41 @@ async def client(apiserver: ApiServerProcess) -> AsyncIterator[ApiClient]:
 
 async def test_a_simulated_kubelet_reports_each_pod_start(apiserver: ApiServerProcess, client: ApiClient,
                                                           namespace: str) -> None:
-    node = f"simmetrics{uuid.uuid4().hex[:6]}"
-    kubelet = SimulatedKubelet(client, SimulatedKubeletSettings(server=apiserver.url, node_name=node,
-                                                                lease_renew_interval=0.5))
-    stop = asyncio.Event()
-    task = asyncio.create_task(kubelet.run(stop))
-    counts = Counts()
+    """``minik8s kubelet --simulated --healthz-port P``: its /metrics counts one start per pod it runs."""
+    node, port = f"simmetrics{uuid.uuid4().hex[:6]}", free_port()
+    proc = start_kubelet(apiserver.url, node, "--healthz-port", str(port), "--lease-renew-interval", "0.5")
+    url = f"http://127.0.0.1:{port}"
+
+    async def scrape() -> dict[str, list[Sample]] | None:
+        try:
+            async with aiohttp.ClientSession() as s, s.get(f"{url}/metrics") as r:
+                return parse(await r.text()) if r.status == 200 else None
+        except aiohttp.ClientError:
+            return None
+
     try:
-        await asyncio.wait_for(kubelet.registered.wait(), 20)
+        await eventually(scrape, what="the simulated kubelet's /metrics", timeout=60, proc=proc)
+        await eventually(lambda: get_or_none(client, "nodes", node), what="its node", timeout=60, proc=proc)
         started = time.time()
         for i in range(3):
             await client.create("pods", pod(f"p{i}", node), namespace=namespace)
 
-        async def recorded() -> bool:
-            d = counts.delta()
-            return d["start"] >= 3 and d["sli"] >= 3
+        async def recorded() -> dict[str, list[Sample]] | None:
+            got = await scrape()
+            return got if got and value(got, "kubelet_pod_start_sli_duration_seconds_count") >= 3 and \
+                value(got, "kubelet_pod_start_duration_seconds_count") >= 3 else None
 
-        await eventually(recorded, what="three pod starts and SLIs recorded")
+        samples = await eventually(recorded, what="three pod starts and SLIs on /metrics", timeout=60, proc=proc)
         elapsed = time.time() - started
-        d = counts.delta()
-        assert (d["start"], d["sli"]) == (3, 3)
+        assert value(samples, "kubelet_pod_start_duration_seconds_count") == 3
+        assert value(samples, "kubelet_pod_start_sli_duration_seconds_count") == 3
+        assert value(samples, "kubelet_pod_start_sli_duration_seconds_count", first_with_network="true") == 1
         # creationTimestamp has whole seconds: the SLI may be up to 1 s longer than the wait
-        assert 0 <= d["sli_sum"] <= 3 * (elapsed + 1.0)
-        assert d["start_sum"] <= 3 * elapsed
-        for i in range(3):
-            await client.delete("pods", f"p{i}", namespace=namespace, grace_period_seconds=0)
-        await eventually(lambda: _forgotten(kubelet), what="the tracker forgets deleted pods")
+        assert 0 <= value(samples, "kubelet_pod_start_sli_duration_seconds_sum") <= 3 * (elapsed + 1.0)
+        assert 0 <= value(samples, "kubelet_pod_start_duration_seconds_sum") <= 3 * elapsed
+        assert value(samples, "process_resident_memory_bytes") > 0
+        async with aiohttp.ClientSession() as s, s.get(f"{url}/healthz") as r:
+            assert (r.status, await r.text()) == (200, "ok")
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
+        proc.stop()
         await remove_nodes(client, [node])
-
-
-async def _forgotten(kubelet: SimulatedKubelet) -> bool:
-    return not kubelet.starts.pods
