@@ -85,7 +85,7 @@ def toy_app() -> tuple[FastAPI, list[RequestInfo], list[str]]:
 ])
 def test_earlier_routes_claim_their_paths(path: str, claimed: bool) -> None:
     app, _, _ = toy_app()
-    endpoint = next(r.endpoint for r in app.router.routes if getattr(r, "path", "") == "/api/{path:path}")
+    endpoint = next(getattr(r, "endpoint") for r in app.router.routes if getattr(r, "path", "") == "/api/{path:path}")
     pattern = claimed_pattern(earlier_api_routes(app.router.routes, endpoint))
     assert pattern is not None
     assert bool(pattern.match(path)) is claimed
