@@ -125,3 +125,25 @@ def test_a_failed_benchmark_does_not_stop_the_others(tmp_path: Path, monkeypatch
     # A later --only run keeps the other benchmark's section.
     assert runner.main(["--quick", "--only", "memory", "--output", str(out)]) == 0
     assert "**FAILED:** RuntimeError: broken" in out.read_text()
+
+
+def test_gitops_traffic_streams_jobs_simulated_adapters() -> None:
+    from bench.bench_streams import Row
+
+    g = suite.gitops({"baseline": {"total": [0.02] * 3}, "webhook": {"total": [0.04] * 3},
+                      "polling": {"total": [0.5, 0.6]}, "drift": {"total": [0.004], "watch event (from PATCH sent)": [0.004]}},
+                     ["--interval", "1"])
+    assert [f.met for f in g.figures] == [True, True, True, True]
+    assert g.figures[0].ratio == pytest.approx(2.0) and g.figures[2].ratio == pytest.approx(0.55)
+    load = {"rps": 100.0, "p50": 1.0, "p99": 2.0, "errors": 0}
+    t = suite.traffic(([("pod-direct", "pod: pod IPs", {**load, "rps": 200.0}), ("clusterip", "pod: ClusterIP", load),
+                        ("host-direct", "host: pod IPs", {**load, "rps": 400.0}), ("ingress", "host: Ingress", load)],
+                       {"ready": 1.0, "slice": 1.1, "reached": 1.5}, None), [])
+    assert [(f.what, f.ratio) for f in t.figures[:2]] == [("pod: ClusterIP", 0.5), ("host: Ingress", 0.25)]
+    assert t.figures[2].ratio == pytest.approx(1.5)
+    st = suite.streams(([Row("exec", "p50 1 ms", "p50 2 ms", 0.5)], ["forward: RuntimeError: x"]), [])
+    assert st.figures[0].ratio == 0.5 and st.error == "forward: RuntimeError: x"
+    j = suite.jobs({"completions": 10, "baseline_s": 2.0, "wide_s": 4.0, "wide_parallelism": 10}, [])
+    assert [f.ratio for f in j.figures] == [2.0]
+    sim = suite.simulated({"nodes": 5, "ready_s": 1.0, "registered_s": 0.5, "rss_mib": 40.0}, [])
+    assert len(sim.figures) == 2 and "5 simulated nodes" in sim.figures[0].what
