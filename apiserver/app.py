@@ -25,12 +25,13 @@ from starlette.middleware import Middleware
 
 from machinery import errors
 
-from . import discovery, eviction, httpproxy, metricsapi, nodeproxy, reviews, streamproxy, tokens
+from . import discovery, eviction, httpproxy, instrumentation, metricsapi, nodeproxy, reviews, streamproxy, tokens
 from .auth.authn import Authenticator, default_authenticator
 from .auth.authorizer import AlwaysAllow, Authorizer
 from .cache import CacheEvent, ExpiredError, TooSlowError, Watcher
 from .fieldmanager import Writer, writer_for
 from .front import METHODS as RESOURCE_METHODS, ResourceFront
+from .metrics import watch_events_child
 from .negotiation import partial_object, response_form
 from .openapi import PROTOBUF_CONTENT_TYPE, wants_protobuf
 from .protobuf import PROTOBUF, ProtobufError, UnknownKindError, decode_protobuf
@@ -149,6 +150,9 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error serving %s %s", request.method, request.url.path)
         return status_response(errors.InternalError(message=f"an internal error occurred: {type(exc).__name__}"))
+
+    # Request metrics (apiserver/instrumentation.py) and GET /metrics.
+    instrumentation.install(app, table, registry)
 
     # ------------------------------------------------------------------ health, version, discovery
     @app.get("/healthz")
@@ -456,6 +460,7 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
             line = orjson.dumps({"type": "ERROR", "object": e.to_status()}) + b"\n"
             return Response(content=line, media_type=JSON)
         cache = registry.cache(res)
+        sent = watch_events_child(res.group, res.version, res.kind)  # apiserver_watch_events_total
 
         def encode(ev: CacheEvent) -> bytes:
             if form == "table":
@@ -479,12 +484,14 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
                         item = await asyncio.wait_for(watcher.queue.get(), min(remaining, bookmark_interval))
                     except asyncio.TimeoutError:
                         if bookmarks and time.monotonic() < deadline:
+                            sent.inc()
                             yield orjson.dumps({"type": "BOOKMARK", "object": {
                                 "kind": res.kind, "apiVersion": res.api_version,
                                 "metadata": {"resourceVersion": str(cache.revision)}}}) + b"\n"
                         continue
                     if item is None:
                         return
+                    sent.inc()
                     if isinstance(item, Exception):
                         yield _error_event(item)
                         return

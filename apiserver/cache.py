@@ -32,6 +32,7 @@ from typing import Any, Callable, Literal
 
 import orjson
 
+from .metrics import watch_cache_children
 from .storage import Probe, RevisionCompactedError, Storage, StorageError
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class Watcher:
     after: int = 0  # events at or below this revision were already seen by the client
     queue: asyncio.Queue["CacheEvent | Exception | None"] = field(default_factory=lambda: asyncio.Queue(4096))
     closed: bool = False
+    on_terminated: Callable[[], None] | None = None  # apiserver_terminated_watchers_total
 
     def offer(self, ev: CacheEvent) -> None:
         if ev.revision <= self.after:
@@ -112,6 +114,8 @@ class Watcher:
         except asyncio.QueueFull:
             # A consumer this slow would hold events forever; Kubernetes drops it too.
             self.closed = True
+            if self.on_terminated is not None:
+                self.on_terminated()
             self.queue = asyncio.Queue(2)
             self.queue.put_nowait(TooSlowError())
             self.queue.put_nowait(None)
@@ -154,6 +158,7 @@ class WatchCache:
         self.ready = asyncio.Event()
         # (time, revision) samples so the compactor can find "the revision N seconds ago".
         self.samples: deque[tuple[float, int]] = deque(maxlen=4096)
+        self._dispatched, self._terminated = watch_cache_children(prefix)  # counters (apiserver/metrics.py)
 
     def decode(self, key: bytes, value: bytes, revision: int) -> Entry:
         """One stored version as this resource serves it (parsed, transformed and encoded once)."""
@@ -239,6 +244,7 @@ class WatchCache:
             ev = CacheEvent("MODIFIED" if prev is not None else "ADDED", entry, prev, revision)
         self.revision = revision
         self._history.append(ev)
+        self._dispatched.inc()
         if len(self._history) > self._history_size:
             self.floor = self._history.popleft().revision
         for w in list(self._watchers):
@@ -309,7 +315,7 @@ class WatchCache:
         ``None`` means "now, with the current objects as ADDED events first" (resourceVersion
         unset or "0" in the API). Raises ``ExpiredError`` for a revision this cache cannot replay.
         """
-        w = Watcher(matches, after=from_revision or 0)
+        w = Watcher(matches, after=from_revision or 0, on_terminated=self._terminated.inc)
         if from_revision is None:
             for entry in sorted(self.objects.values(), key=lambda e: e.key):
                 w.offer(CacheEvent("ADDED", entry, None, entry.revision))

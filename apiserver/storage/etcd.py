@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import time
 from typing import Any, AsyncIterator, Awaitable, Callable, NoReturn, Protocol, TypeVar
 from urllib.parse import urlparse
 
@@ -28,6 +29,7 @@ import aetcd
 import aetcd.exceptions as etcd_errors
 from aetcd.utils import prefix_range_end
 
+from ..metrics import etcd_observe
 from .interface import (
     KeyExistsError,
     KeyNotFoundError,
@@ -103,7 +105,25 @@ class EtcdStorage:
     def _client(self) -> aetcd.Client:
         return self._clients[self._current]
 
-    async def _call(self, op: Awaitable[_T] | Callable[[aetcd.Client], Awaitable[_T]], *, read: bool = False) -> _T:
+    async def _call(self, op: Callable[[aetcd.Client], Awaitable[_T]], *, read: bool = False, operation: str = "",
+                    key: bytes = b"") -> _T:
+        """``_attempt``, timed as ``etcd_request_duration_seconds{operation, type}`` when ``operation``
+        names it (Kubernetes' get, list, create, update, delete; ``key`` gives the type); failover
+        retries are inside the measured time, as Kubernetes' client retries are."""
+        if not operation:
+            return await self._attempt(op, read=read)
+        start = time.perf_counter()
+        failed = False
+        try:
+            return await self._attempt(op, read=read)
+        except Exception:
+            failed = True
+            raise
+        finally:
+            etcd_observe(operation, key, time.perf_counter() - start, failed=failed)
+
+    async def _attempt(self, op: Awaitable[_T] | Callable[[aetcd.Client], Awaitable[_T]], *,
+                       read: bool = False) -> _T:
         """Run one etcd call: ``op`` is a coroutine for the current endpoint, or (to fail over) a
         function of the client; ``read``: safe to send again whatever happened to the first try."""
         if not callable(op):
@@ -133,7 +153,7 @@ class EtcdStorage:
             raise StorageUnavailableError(f"etcd error: {e}") from e
 
     async def get(self, key: bytes) -> KeyValue:
-        res = await self._call(lambda c: c.get(key), read=True)
+        res = await self._call(lambda c: c.get(key), read=True, operation="get", key=key)
         if res is None:
             raise KeyNotFoundError(key.decode())
         kv = self._kv(res.key, res.value, res.mod_revision)
@@ -142,14 +162,15 @@ class EtcdStorage:
         return kv
 
     async def list(self, prefix: bytes) -> tuple[list[KeyValue], int]:
-        res = await self._call(lambda c: c.get_prefix(prefix), read=True)
+        res = await self._call(lambda c: c.get_prefix(prefix), read=True, operation="list", key=prefix)
         items = [self._kv(kv.key, kv.value, kv.mod_revision) for kv in res.kvs]
         return items, res.header.revision
 
     async def create(self, key: bytes, value: bytes) -> int:
         tx = self._client.transactions
         ok, responses = await self._call(lambda c: c.transaction(
-            compare=[tx.create(key) == 0], success=[tx.put(key, self._out(key, value))], failure=[]))
+            compare=[tx.create(key) == 0], success=[tx.put(key, self._out(key, value))], failure=[]),
+            operation="create", key=key)
         if not ok:
             raise KeyExistsError(key.decode())
         return int(responses[0].response_put.header.revision)
@@ -159,7 +180,7 @@ class EtcdStorage:
         ok, responses = await self._call(lambda c: c.transaction(
             compare=[tx.mod(key) == expected_revision],
             success=[tx.put(key, self._out(key, value))],
-            failure=[tx.get(key)]))
+            failure=[tx.get(key)]), operation="update", key=key)
         if not ok:
             raise self._conflict(key, responses)
         return int(responses[0].response_put.header.revision)
@@ -168,7 +189,8 @@ class EtcdStorage:
         tx = self._client.transactions
         compare = [tx.mod(key) == expected_revision] if expected_revision else [tx.create(key) > 0]
         ok, responses = await self._call(lambda c: c.transaction(
-            compare=compare, success=[tx.get(key), tx.delete(key)], failure=[tx.get(key)]))
+            compare=compare, success=[tx.get(key), tx.delete(key)], failure=[tx.get(key)]),
+            operation="delete", key=key)
         if not ok:
             raise self._conflict(key, responses)
         value, meta = responses[0][0]
@@ -236,7 +258,7 @@ class EtcdStorage:
                 pass
 
     async def current_revision(self) -> int:
-        res = await self._call(lambda c: c.get_range(b"\0", b"\0\0"), read=True)
+        res = await self._call(lambda c: c.get_range(b"\0", b"\0\0"), read=True, operation="list")
         return int(res.header.revision)
 
     async def probe(self, key: bytes, *, prefix: bool) -> Probe:
@@ -252,7 +274,7 @@ class EtcdStorage:
                 return await client.kvstub.Range(request, timeout=self._timeout, metadata=client.metadata)
             except aetcd.rpc.AioRpcError as e:
                 etcd_errors._handle_exception(e)
-        res = await self._call(_range, read=True)
+        res = await self._call(_range, read=True, operation="list", key=key)
         newest = int(res.kvs[0].mod_revision) if res.kvs else 0
         return Probe(int(res.header.revision), int(res.count), newest)
 
