@@ -3,7 +3,7 @@
 In process: which client configs carry a credential, an open /metrics for a component without one,
 and ``check_bearer``'s decision table over a stand-in reviewer (401 / 403 with Kubernetes' text /
 500, answers cached). Against a real secured API server (tests/securecluster.py) with a
-controller-manager and a dns process, each with its own client certificate: /healthz stays
+controller-manager, dns, proxy and ingress process, each with its own client certificate: /healthz stays
 anonymous; /metrics refuses no token and a token the API server does not know (401) and a user
 without the grant (403), and answers a member of system:monitoring and a cluster admin (200);
 after a Deployment is created, the controller-manager's scrape shows its queues' work and its
@@ -142,14 +142,18 @@ class Components:
 def components(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
     cluster = SecureCluster.start(tmp_path_factory.mktemp("component-metrics"), token_users=TOKENS)
     try:
-        ports = {"controller-manager": free_port(), "dns": free_port(), "dns-udp": free_port()}
+        ports = {name: free_port() for name in ("controller-manager", "dns", "dns-udp", "proxy", "ingress",
+                                                "ingress-http")}
         cluster.start_component("controller-manager", "--controllers", "deployment,replicaset",
                                 "--healthz-port", str(ports["controller-manager"]))
         cluster.start_component("dns", "--bind-address", "127.0.0.1", "--port", str(ports["dns-udp"]), "--no-register",
                                 "--health-port", str(ports["dns"]))
+        cluster.start_component("proxy", "--health-port", str(ports["proxy"]))
+        cluster.start_component("ingress", "--bind-address", "127.0.0.1", "--port", str(ports["ingress-http"]),
+                                "--health-port", str(ports["ingress"]))
         c = Components(cluster, ports)
         deadline = time.monotonic() + 60
-        for component in ("controller-manager", "dns"):
+        for component in ("controller-manager", "dns", "proxy", "ingress"):
             while True:
                 try:
                     if c.get(component, "/healthz").status_code == 200:
@@ -163,7 +167,7 @@ def components(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]
         cluster.stop()
 
 
-@pytest.mark.parametrize("component", ["controller-manager", "dns"])
+@pytest.mark.parametrize("component", ["controller-manager", "dns", "proxy", "ingress"])
 def test_metrics_need_a_user_the_api_server_lets_get_them(components: Components, component: str) -> None:
     assert components.get(component, "/healthz").status_code == 200  # anonymous
     for token in (None, "not-a-token-the-api-server-knows"):
