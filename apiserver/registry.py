@@ -395,7 +395,7 @@ class Registry:
     async def _check_namespace(self, res: Resource, namespace: str | None, *, creating: bool, name: str = "") -> None:
         if not res.namespaced:
             return
-        ns_res = self.resources.by_kind("Namespace")
+        ns_res = self.resources.lookup("", "v1", "namespaces")
         assert ns_res is not None
         cache = await self._fresh_cache(ns_res)
         # Not cached yet may still mean created a moment ago through another API server: ask etcd.

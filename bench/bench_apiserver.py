@@ -4,7 +4,8 @@ Data flow: start a private etcd and ``minik8s apiserver`` (the test suite's ``Et
 ``ApiServerProcess``) -> build one ConfigMap of about ``--value-size`` bytes of JSON -> for each
 concurrency level, time N creates (``POST /api/v1/namespaces/bench/configmaps`` through aiohttp vs
 aetcd ``put`` of the same bytes under ``/bench/``), N gets (``GET .../configmaps/{name}`` vs
-aetcd ``get``), N updates (a JSON merge patch of one data key, recorded in managedFields, vs a
+aetcd ``get``: a consistent read, one etcd range probe then the watch cache), N cached gets (the
+same with ``resourceVersion=0``: the watch cache alone, op ``get rv=0``), N updates (a JSON merge patch of one data key, recorded in managedFields, vs a
 ``put``) and N server-side applies (``application/apply-patch+yaml`` of the whole object with one
 key changed, by field manager ``bench`` with ``force`` (the update above owns that key), vs a ``put``) -> print ops/s, latency percentiles and the apiserver/etcd ratio per cell, plus
 the machine it ran on.
@@ -163,6 +164,12 @@ async def run(args: argparse.Namespace, api_url: str, etcd_url: str) -> list[tup
             async def etcd_get(i: int) -> bool:
                 return (await etcd.get(keys[i])) is not None
 
+            async def api_cached_get(i: int) -> bool:  # resourceVersion=0: the watch cache as it is
+                async with http.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps/cm-{tag}-{i:06d}",
+                                    params={"resourceVersion": "0"}) as resp:
+                    await resp.read()
+                    return resp.status == 200
+
             # Warm up both paths (connections, caches, JIT-free but import-heavy first calls).
             for w in range(min(conc, 32)):
                 warm = configmap(f"warm-{tag}-{w}", args.value_size)
@@ -193,17 +200,19 @@ async def run(args: argparse.Namespace, api_url: str, etcd_url: str) -> list[tup
             print(_line(*create), flush=True)
             get = (await timed("get", conc, n, api_get), await timed("get", conc, n, etcd_get))
             print(_line(*get), flush=True)
+            cached = (await timed("get rv=0", conc, n, api_cached_get), await timed("get rv=0", conc, n, etcd_get))
+            print(_line(*cached), flush=True)
             update = (await timed("update", conc, n, api_update), await timed("update", conc, n, etcd_put))
             print(_line(*update), flush=True)
             apply = (await timed("apply", conc, n, api_apply), await timed("apply", conc, n, etcd_put))
             print(_line(*apply), flush=True)
-            rows += [create, get, update, apply]
+            rows += [create, get, cached, update, apply]
     await etcd.close()
     return rows
 
 
 def _line(api: Cell, raw: Cell) -> str:
-    return (f"  {api.op:<6} c={api.concurrency:<3} n={api.requests:<5} apiserver {api.ops_per_s:8.0f} ops/s "
+    return (f"  {api.op:<9} c={api.concurrency:<3} n={api.requests:<5} apiserver {api.ops_per_s:8.0f} ops/s "
             f"(p50 {api.p50_ms:6.2f} ms, p99 {api.p99_ms:7.2f} ms)   etcd {raw.ops_per_s:8.0f} ops/s "
             f"(p50 {raw.p50_ms:6.2f} ms, p99 {raw.p99_ms:7.2f} ms)   ratio {api.ops_per_s / raw.ops_per_s:.3f}")
 
