@@ -32,7 +32,9 @@ def at_most(ratio: float, limit: float) -> bool:
 # ---------------------------------------------------------------------------- adapters
 def apiserver(rows: Any, argv: list[str]) -> Section:
     """(apiserver cell, raw etcd cell) per operation and concurrency -> ratios against issue 15's targets."""
-    floor = {("create", 1): 0.7, ("create", 64): 0.5, ("get", 1): 1.0, ("get", 64): 1.0}
+    # The cached GET is "get rv=0" where the benchmark measures it apart from the consistent "get".
+    cached = "get rv=0" if any(api.op == "get rv=0" for api, _ in rows) else "get"
+    floor = {("create", 1): 0.7, ("create", 64): 0.5, (cached, 1): 1.0, (cached, 64): 1.0}
     s = Section("", "", "")
     for api, raw in rows:
         ratio = api.ops_per_s / raw.ops_per_s if raw.ops_per_s else None
@@ -40,7 +42,7 @@ def apiserver(rows: Any, argv: list[str]) -> Section:
         s.figures.append(Figure(
             f"{api.op}, concurrency {api.concurrency} ({api.requests} requests)",
             f"{api.ops_per_s:,.0f} ops/s (p50 {api.p50_ms:.2f} / p99 {api.p99_ms:.2f} ms)",
-            f"{raw.ops_per_s:,.0f} ops/s raw aetcd {'get' if api.op == 'get' else 'put'} "
+            f"{raw.ops_per_s:,.0f} ops/s raw aetcd {'get' if api.op.startswith('get') else 'put'} "
             f"(p50 {raw.p50_ms:.2f} / p99 {raw.p99_ms:.2f} ms)",
             ratio, f"ratio >= {want}" if want is not None else "",
             None if want is None or ratio is None else ratio >= want))
@@ -78,6 +80,11 @@ def scheduler(results: Any, argv: list[str]) -> Section:
                                 f"{creates:.1f} pods/s: the creates alone", r.rate / creates,
                                 ">= 300 pods/s (10,000 pods, 1000 nodes)" if big else "",
                                 r.rate >= 300 if big else None))
+        if getattr(r, "sli_p99_s", 0):  # the scheduler's own /metrics, where the benchmark reads them
+            s.notes.append(f"- {r.nodes} nodes, from the scheduler's /metrics: pod scheduling SLI p50 "
+                           f"<= {r.sli_p50_s * 1000:g} ms, p99 <= {r.sli_p99_s * 1000:g} ms (bucket bounds); "
+                           f"Filter {r.filter_ms:.2f} ms and Score {r.score_ms:.2f} ms per pod; "
+                           f"{r.other_attempts:.0f} attempts not scheduled")
         s.series["nodes"].append(r.nodes)
         s.series["rate"].append(r.rate)
         s.series["creates"].append(creates)

@@ -147,3 +147,10 @@ def test_gitops_traffic_streams_jobs_simulated_adapters() -> None:
     assert [f.ratio for f in j.figures] == [2.0]
     sim = suite.simulated({"nodes": 5, "ready_s": 1.0, "registered_s": 0.5, "rss_mib": 40.0}, [])
     assert len(sim.figures) == 2 and "5 simulated nodes" in sim.figures[0].what
+
+
+def test_cached_get_target_moves_to_rv0_when_measured_apart() -> None:
+    def row(op: str) -> tuple[Cell, Cell]:
+        return Cell(op, 1, 10, 500.0, 1.0, 2.0, 0), Cell(op, 1, 10, 1000.0, 0.5, 1.0, 0)
+    s = suite.apiserver([row("get"), row("get rv=0")], [])
+    assert [(f.what.split(",")[0], f.target) for f in s.figures] == [("get", ""), ("get rv=0", "ratio >= 1.0")]
