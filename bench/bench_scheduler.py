@@ -10,8 +10,10 @@ watch on the namespace's pods -> create ``--pods`` pods (100m cpu, 64Mi each) wi
 aiohttp workers -> the rate is pods / (last pod seen bound through the watch - first create). The
 scheduler's Scheduled events are on, as in production, so the apiserver also absorbs one Event
 create per bind. Also printed: how fast the creates alone went (the upper bound any scheduler
-could reach here), the scheduler process's CPU seconds, the ratio rate(1000)/rate(100) and the
-machine.
+could reach here), the scheduler process's CPU seconds, when the last pod's ``Scheduled`` Event was
+seen (a watch on the namespace's Events), the scheduler's own figures read from its ``/metrics``
+(attempts by result, pod scheduling SLI p50/p99, mean Filter and Score time per pod), the ratio
+rate(1000)/rate(100) and the machine.
 
 Run from the repository root: ``.venv/bin/python bench/bench_scheduler.py [--nodes 100 1000]
 [--pods 10000] [--concurrency 32] [--nodes-from kubelet|api]``.
@@ -38,7 +40,8 @@ import orjson  # noqa: E402
 from bench.bench_apiserver import machine  # noqa: E402
 from machinery import errors  # noqa: E402
 from machinery.client import ApiClient  # noqa: E402
-from tests.cluster import ApiServerProcess, ComponentProcess, Etcd  # noqa: E402
+from machinery.metrics import Sample, parse, value  # noqa: E402
+from tests.cluster import ApiServerProcess, ComponentProcess, Etcd, free_port  # noqa: E402
 
 NAMESPACE = "bench"
 ALLOCATABLE = {"cpu": "32", "memory": "128Gi", "pods": "110"}
@@ -51,6 +54,13 @@ class Result:
     seconds: float
     create_seconds: float
     scheduler_cpu_s: float
+    events_seconds: float = 0.0  # first create -> the last Scheduled Event seen
+    scheduled_attempts: float = 0.0  # from the scheduler's /metrics, the probe pod included
+    other_attempts: float = 0.0  # unschedulable + error
+    sli_p50_s: float = 0.0  # scheduler_pod_scheduling_sli_duration_seconds, bucket upper bounds
+    sli_p99_s: float = 0.0
+    filter_ms: float = 0.0  # mean Filter and Score extension point time per pod
+    score_ms: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -142,9 +152,54 @@ async def wait_bound(client: ApiClient, names: set[str], rv: str, timeout: float
     return last
 
 
+async def wait_events(client: ApiClient, names: set[str], rv: str, timeout: float) -> float:
+    """Watch Events from ``rv`` until each pod in ``names`` has its Scheduled Event; the time of the last."""
+    left = set(names)
+    last = time.perf_counter()
+    deadline = time.monotonic() + timeout
+    while left and time.monotonic() < deadline:
+        try:
+            async with client.watch("events", namespace=NAMESPACE, resource_version=rv, timeout_seconds=600) as stream:
+                async for _etype, obj in stream:
+                    rv = obj["metadata"]["resourceVersion"]
+                    if obj.get("reason") == "Scheduled" and (obj.get("involvedObject") or {}).get("name") in left:
+                        left.discard(obj["involvedObject"]["name"])
+                        last = time.perf_counter()
+                        if not left:
+                            break
+        except (errors.GoneError, errors.ServiceUnavailableError):
+            rv = (await client.list("events", namespace=NAMESPACE, limit=1))["metadata"]["resourceVersion"]
+    return last
+
+
+def quantile(samples: dict[str, list[Sample]], name: str, q: float) -> float:
+    """The upper bound of the histogram bucket holding quantile ``q`` (0 when empty)."""
+    buckets = sorted((float(labels["le"]), n) for labels, n in samples.get(name + "_bucket", ()))
+    total = buckets[-1][1] if buckets else 0
+    return next((le for le, n in buckets if total and n >= q * total), 0.0)
+
+
+async def scrape(port: int, r: Result) -> None:
+    """The scheduler's own figures, from its /metrics (open: the benchmark's cluster has no credentials)."""
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+        m = parse(await resp.text())
+    r.scheduled_attempts = value(m, "scheduler_schedule_attempts_total", result="scheduled")
+    r.other_attempts = value(m, "scheduler_schedule_attempts_total") - r.scheduled_attempts
+    sli = "scheduler_pod_scheduling_sli_duration_seconds"
+    r.sli_p50_s, r.sli_p99_s = quantile(m, sli, 0.5), quantile(m, sli, 0.99)
+    point = "scheduler_framework_extension_point_duration_seconds"
+    for attr, ext in (("filter_ms", "Filter"), ("score_ms", "Score")):
+        n = value(m, point + "_count", extension_point=ext)
+        setattr(r, attr, 1000 * value(m, point + "_sum", extension_point=ext) / n if n else 0.0)
+
+
 async def one_run(nodes: int, pods: int, concurrency: int, timeout: float, nodes_from: str) -> Result:
     etcd = Etcd.start()
-    api = ApiServerProcess.start(etcd.url)
+    try:
+        api = ApiServerProcess.start(etcd.url)
+    except BaseException:
+        etcd.stop()
+        raise
     sched: ComponentProcess | None = None
     kubelet: ComponentProcess | None = None
     try:
@@ -160,7 +215,9 @@ async def one_run(nodes: int, pods: int, concurrency: int, timeout: float, nodes
             else:
                 await make_nodes(http, nodes, concurrency)
             print(f"  {nodes} nodes ({nodes_from}) Ready in {time.perf_counter() - t0:.1f}s", flush=True)
-            sched = ComponentProcess.start("scheduler", "--server", api.url, "--no-leader-elect", log_level="warning")
+            port = free_port()
+            sched = ComponentProcess.start("scheduler", "--server", api.url, "--no-leader-elect",
+                                           "--healthz-port", str(port), log_level="warning")
             # Ready = it has synced and binds: one probe pod, not counted.
             rv = (await client.list("pods", namespace=NAMESPACE))["metadata"]["resourceVersion"]
             await client.create("pods", orjson.loads(pod("probe")), namespace=NAMESPACE)
@@ -169,6 +226,7 @@ async def one_run(nodes: int, pods: int, concurrency: int, timeout: float, nodes
             rv = (await client.list("pods", namespace=NAMESPACE, limit=1))["metadata"]["resourceVersion"]
             names = {f"pod-{i:05d}" for i in range(pods)}
             watcher = asyncio.create_task(wait_bound(client, names, rv, timeout))
+            events = asyncio.create_task(wait_events(client, names, rv, timeout))
             headers = {"Content-Type": "application/json"}
 
             async def create(i: int) -> None:
@@ -181,7 +239,9 @@ async def one_run(nodes: int, pods: int, concurrency: int, timeout: float, nodes
             print(f"  {pods} pods created in {created:.1f}s ({pods / created:.0f}/s)", flush=True)
             last = await watcher
             cpu = cpu_seconds(sched.proc.pid) - cpu0
-            return Result(nodes, pods, last - started, created, cpu)
+            result = Result(nodes, pods, last - started, created, cpu, events_seconds=await events - started)
+            await scrape(port, result)
+            return result
     finally:
         if sched is not None:
             if sched.proc.poll() is not None:
@@ -204,6 +264,9 @@ async def amain(args: argparse.Namespace) -> list[Result]:
         print(f"  scheduled {r.pods} pods in {r.seconds:.1f}s: {r.rate:.1f} pods/s "
               f"(creates alone {r.pods / r.create_seconds:.1f}/s; scheduler CPU {r.scheduler_cpu_s:.1f}s, "
               f"{r.scheduler_cpu_s / r.pods * 1000:.2f} ms/pod)", flush=True)
+        print(f"  last Scheduled Event at {r.events_seconds:.1f}s; /metrics: {r.scheduled_attempts:.0f} scheduled, "
+              f"{r.other_attempts:.0f} other attempts, SLI p50 <= {r.sli_p50_s:.2f}s p99 <= {r.sli_p99_s:.2f}s, "
+              f"Filter {r.filter_ms:.3f} ms, Score {r.score_ms:.3f} ms per pod", flush=True)
     print()
     print("| nodes | pods | seconds | pods scheduled/s | creates/s | scheduler CPU s | scheduler CPU ms/pod |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
