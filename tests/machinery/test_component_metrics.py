@@ -221,3 +221,32 @@ async def test_the_dns_servers_counters(components: Components) -> None:
     assert value(s, "coredns_dns_requests_total", server=server, zone="cluster.local.", proto="udp", type="A") >= 1
     assert value(s, "coredns_dns_responses_total", server=server, zone="cluster.local.", rcode=rcode) >= 1
 
+
+
+def test_a_service_account_bound_to_system_monitoring_scrapes(components: Components) -> None:
+    """The README's recipe: a ServiceAccount, a binding to system:monitoring, a TokenRequest."""
+    with components.cluster.client("admin") as admin:
+        assert admin.post("/api/v1/namespaces/kube-system/serviceaccounts",
+                          json={"metadata": {"name": "prometheus"}}).status_code == 201
+        token = admin.post("/api/v1/namespaces/kube-system/serviceaccounts/prometheus/token",
+                           json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
+        assert token.status_code == 201, token.text
+        token_value = token.json()["status"]["token"]
+        assert components.get("controller-manager", "/metrics", token_value).status_code == 403
+        r = admin.post("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", json={
+            "metadata": {"name": "prometheus-metrics"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:monitoring"},
+            "subjects": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": "kube-system"}]})
+        assert r.status_code == 201, r.text
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                  "spec": {"user": "system:serviceaccount:kube-system:prometheus",
+                           "groups": ["system:serviceaccounts", "system:authenticated"],
+                           "nonResourceAttributes": {"verb": "get", "path": "/metrics"}}}
+        deadline = time.monotonic() + 30
+        while not admin.post("/apis/authorization.k8s.io/v1/subjectaccessreviews", json=review) \
+                .json()["status"].get("allowed"):  # until the API server's authorizer sees the binding
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    # The controller-manager cached the denial for 30 s (Kubernetes' unauthorized TTL); the ingress asks now.
+    r = components.get("ingress", "/metrics", token_value)
+    assert r.status_code == 200, r.text
