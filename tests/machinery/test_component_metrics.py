@@ -24,17 +24,12 @@ from machinery.client import ApiClient
 from machinery.delegatedauth import DelegatedAuth, NonResource, has_credential
 from machinery.healthz import serve_healthz
 from machinery.kubeconfig import ClientConfig
-from machinery.metrics import Sample, parse
+from machinery.metrics import Sample, parse, value
 from machinery.userinfo import UserInfo
 from tests.cluster import free_port
 from tests.securecluster import SecureCluster
 
 METRICS = NonResource("get", "/metrics")
-
-
-def value(samples: dict[str, list[Sample]], metric: str, /, **labels: str) -> float:
-    """machinery.metrics.value, which cannot take the label ``name`` (its own parameter's name)."""
-    return sum(v for got, v in samples.get(metric, ()) if all(got.get(k) == want for k, want in labels.items()))
 
 
 @pytest.mark.parametrize(("config", "expected"), [

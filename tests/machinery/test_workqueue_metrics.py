@@ -15,7 +15,7 @@ import itertools
 import pytest
 
 from machinery.controller import Controller
-from machinery.metrics import Sample, exposition, label_values, parse
+from machinery.metrics import Sample, exposition, label_values, parse, value
 from machinery.workqueue import WORKQUEUE_BUCKETS, WorkQueue
 
 _names = itertools.count()
@@ -23,11 +23,6 @@ _names = itertools.count()
 
 def scrape() -> dict[str, list[Sample]]:
     return parse(exposition()[0].decode())
-
-
-def value(samples: dict[str, list[Sample]], metric: str, /, **labels: str) -> float:
-    """machinery.metrics.value, which cannot take the label ``name`` (its own parameter's name)."""
-    return sum(v for got, v in samples.get(metric, ()) if all(got.get(k) == want for k, want in labels.items()))
 
 
 class Clock:
