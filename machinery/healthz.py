@@ -68,15 +68,14 @@ def metrics_auth(client: ApiClient | None) -> DelegatedAuth | None:
 
 def metrics_handler(auth: DelegatedAuth | None) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def metrics(request: web.Request) -> web.Response:
-        if auth is not None:
-            refused = await auth.check_bearer(request.headers.get("Authorization"), METRICS)
+        try:
+            refused = await auth.check_bearer(request.headers.get("Authorization"), METRICS) if auth else None
             if refused is not None:
                 return _status_response(refused)
-        try:
             body, content_type = exposition(request.headers.get("Accept"))
-        except Exception as e:  # a broken collector must not end the listener
-            log.exception("rendering /metrics")
-            return _status_response(errors.InternalError(message=f"rendering the metrics failed: {e}"))
+        except Exception as e:  # a broken collector or review: a Status, never a traceback
+            log.exception("serving /metrics")
+            return _status_response(errors.InternalError(message=f"serving the metrics failed: {e}"))
         return web.Response(body=body, headers={"Content-Type": content_type})
     return metrics
 
