@@ -34,19 +34,16 @@ import logging
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Protocol
 from urllib.parse import parse_qsl
 
-from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from machinery.metrics import FINE_BUCKETS, REGISTRY, REQUEST_DURATION_BUCKETS
 
 from .auth.attributes import Attributes
-
-if TYPE_CHECKING:
-    from prometheus_client.metrics import Counter as CounterT, Gauge as GaugeT, Histogram as HistogramT
+from .metricfamilies import Buckets, Count, CountFamily, FamiliesCollector, HistogramFamily
 
 log = logging.getLogger(__name__)
 
@@ -60,41 +57,40 @@ CONNECT_SUBRESOURCES = frozenset({"log", "exec", "portforward", "attach", "proxy
 _LONG_LABELS = ["verb", "group", "version", "resource", "subresource", "scope", "component"]
 _LABELS = ["verb", "dry_run", "group", "version", "resource", "subresource", "scope", "component"]
 
-REQUEST_TOTAL = Counter(
+REQUEST_TOTAL = CountFamily(
     "apiserver_request", "Counter of apiserver requests broken out for each verb, dry run value, group, version, "
-    "resource, scope, component, and HTTP response code.", [*_LABELS, "code"], registry=REGISTRY)
-REQUEST_DURATION = Histogram(
+    "resource, scope, component, and HTTP response code.", [*_LABELS, "code"])
+REQUEST_DURATION = HistogramFamily(
     "apiserver_request_duration_seconds", "Response latency distribution in seconds for each verb, dry run value, "
-    "group, version, resource, subresource, scope and component.", _LABELS, buckets=REQUEST_DURATION_BUCKETS,
-    registry=REGISTRY)
-RESPONSE_SIZES = Histogram(
+    "group, version, resource, subresource, scope and component.", _LABELS, buckets=REQUEST_DURATION_BUCKETS)
+RESPONSE_SIZES = HistogramFamily(
     "apiserver_response_sizes", "Response size distribution in bytes for each group, version, verb, resource, "
-    "subresource, scope and component.", _LONG_LABELS, buckets=tuple(1000.0 * 10 ** i for i in range(7)),
-    registry=REGISTRY)
-LONGRUNNING = Gauge(
+    "subresource, scope and component.", _LONG_LABELS, buckets=tuple(1000.0 * 10 ** i for i in range(7)))
+LONGRUNNING = CountFamily(
     "apiserver_longrunning_requests", "Gauge of all active long-running apiserver requests broken out by verb, "
     "group, version, resource, scope and component. Not all requests are tracked this way.", _LONG_LABELS,
-    registry=REGISTRY)
-WATCH_EVENTS = Counter(
-    "apiserver_watch_events", "Number of events sent in watch clients", ["group", "version", "kind"],
-    registry=REGISTRY)
-WATCH_CACHE_DISPATCHED = Counter(
+    gauge=True)
+WATCH_EVENTS = CountFamily(
+    "apiserver_watch_events", "Number of events sent in watch clients", ["group", "version", "kind"])
+WATCH_CACHE_DISPATCHED = CountFamily(
     "apiserver_watch_cache_events_dispatched", "Counter of events dispatched in watch cache broken by resource type.",
-    ["group", "resource"], registry=REGISTRY)
-TERMINATED_WATCHERS = Counter(
+    ["group", "resource"])
+TERMINATED_WATCHERS = CountFamily(
     "apiserver_terminated_watchers", "Counter of watchers closed due to unresponsiveness broken by resource type.",
-    ["group", "resource"], registry=REGISTRY)
-ETCD_DURATION = Histogram(
+    ["group", "resource"])
+ETCD_DURATION = HistogramFamily(
     "etcd_request_duration_seconds", "Etcd request latency in seconds for each operation and object type.",
-    ["operation", "type"], buckets=FINE_BUCKETS, registry=REGISTRY)
-ETCD_ERRORS = Counter(
-    "etcd_request_errors", "Etcd failed request counts for each operation and object type.", ["operation", "type"],
-    registry=REGISTRY)
+    ["operation", "type"], buckets=FINE_BUCKETS)
+ETCD_ERRORS = CountFamily(
+    "etcd_request_errors", "Etcd failed request counts for each operation and object type.", ["operation", "type"])
+REGISTRY.register(FamiliesCollector(REQUEST_TOTAL, REQUEST_DURATION, RESPONSE_SIZES, LONGRUNNING, WATCH_EVENTS,
+                                    WATCH_CACHE_DISPATCHED, TERMINATED_WATCHERS, ETCD_DURATION, ETCD_ERRORS))
 
 
 # ------------------------------------------------------------------------------ pure label decisions
-@dataclass(frozen=True, slots=True)
-class RequestLabels:
+class RequestLabels(NamedTuple):
+    """The labels of apiserver_request_duration_seconds but ``component`` (a tuple: cheap to make and hash)."""
+
     verb: str
     dry_run: str
     group: str
@@ -102,10 +98,6 @@ class RequestLabels:
     resource: str
     subresource: str
     scope: str
-
-    @property
-    def key(self) -> tuple[str, str, str, str, str, str, str]:
-        return (self.verb, self.dry_run, self.group, self.version, self.resource, self.subresource, self.scope)
 
 
 KnownResource = Callable[[str, str, str, str], bool]  # (group, version, resource, subresource) -> served?
@@ -175,8 +167,8 @@ def request_labels(a: Attributes, *, method: str, query: str, content_type: str,
         if not known(a.api_group, a.api_version, a.resource, a.subresource):
             return None
         scope = request_scope(a, method)
-        return RequestLabels(request_verb(method, a, scope, content_type), dry_run_label(query), a.api_group,
-                             a.api_version, a.resource, a.subresource, scope)
+        return RequestLabels(request_verb(method, a, scope, content_type), dry_run_label(query) if query else "",
+                             a.api_group, a.api_version, a.resource, a.subresource, scope)
     label = non_resource_label(a.path)
     if label is None:
         return None
@@ -204,53 +196,53 @@ def etcd_type(key: bytes) -> str:
     return f"{resource}.{group}" if group else resource
 
 
-# ------------------------------------------------------------------------------ bound children
+# ------------------------------------------------------------------------------ bound series
 @dataclass
 class RequestChildren:
-    """The children of one label set, bound once: the hot path is an observe and an inc."""
+    """The series of one label set, bound once: the hot path adds to plain numbers."""
 
     labels: RequestLabels
-    duration: "HistogramT"
-    sizes: "HistogramT | None"
-    _longrunning: "GaugeT | None" = None
-    _totals: dict[int, "CounterT"] = field(default_factory=dict)
+    duration: Buckets
+    sizes: Buckets | None
+    _longrunning: Count | None = None
+    _totals: dict[int, Count] = field(default_factory=dict)
 
     @property
-    def longrunning(self) -> "GaugeT":
+    def longrunning(self) -> Count:
         """Made on first use: only long-running requests have a series, as in Kubernetes."""
         if self._longrunning is None:
             l_ = self.labels
-            self._longrunning = LONGRUNNING.labels(l_.verb, l_.group, l_.version, l_.resource, l_.subresource,
+            self._longrunning = LONGRUNNING.series(l_.verb, l_.group, l_.version, l_.resource, l_.subresource,
                                                    l_.scope, COMPONENT)
         return self._longrunning
 
-    def total(self, code: int) -> "CounterT":
-        child = self._totals.get(code)
-        if child is None:
-            child = self._totals[code] = REQUEST_TOTAL.labels(*self.labels.key[:7], COMPONENT, str(code))
-        return child
+    def total(self, code: int) -> Count:
+        count = self._totals.get(code)
+        if count is None:
+            count = self._totals[code] = REQUEST_TOTAL.series(*self.labels, COMPONENT, str(code))
+        return count
 
 
-_REQUEST_CHILDREN: dict[tuple[str, ...], RequestChildren] = {}
+_REQUEST_CHILDREN: dict[RequestLabels, RequestChildren] = {}
 
 
 def request_children(labels: RequestLabels) -> RequestChildren:
-    children = _REQUEST_CHILDREN.get(labels.key)
+    children = _REQUEST_CHILDREN.get(labels)
     if children is None:
         sizes = None
         if labels.verb in ("GET", "LIST"):
-            sizes = RESPONSE_SIZES.labels(labels.verb, labels.group, labels.version, labels.resource,
+            sizes = RESPONSE_SIZES.series(labels.verb, labels.group, labels.version, labels.resource,
                                           labels.subresource, labels.scope, COMPONENT)
-        children = _REQUEST_CHILDREN[labels.key] = RequestChildren(
-            labels, REQUEST_DURATION.labels(*labels.key, COMPONENT), sizes)
+        children = _REQUEST_CHILDREN[labels] = RequestChildren(
+            labels, REQUEST_DURATION.series(*labels, COMPONENT), sizes)
     return children
 
 
-_ETCD_CHILDREN: dict[tuple[str, bytes], tuple["HistogramT", str]] = {}
+_ETCD_CHILDREN: dict[tuple[str, bytes], tuple[Buckets, str]] = {}
 
 
 def _resource_prefix(key: bytes) -> bytes:
-    """``/registry/<group>/<plural>/`` of a key (what bounds the children cache), b"" for other keys."""
+    """``/registry/<group>/<plural>/`` of a key (what bounds the series cache), b"" for other keys."""
     if not key.startswith(b"/registry/"):
         return b""
     end = key.find(b"/", key.find(b"/", 10) + 1)
@@ -264,22 +256,22 @@ def etcd_observe(operation: str, key: bytes, seconds: float, *, failed: bool = F
         entry = _ETCD_CHILDREN.get((operation, prefix))
         if entry is None:
             kind = etcd_type(prefix)
-            entry = _ETCD_CHILDREN[(operation, prefix)] = (ETCD_DURATION.labels(operation, kind), kind)
+            entry = _ETCD_CHILDREN[(operation, prefix)] = (ETCD_DURATION.series(operation, kind), kind)
         entry[0].observe(seconds)
         if failed:
-            ETCD_ERRORS.labels(operation, entry[1]).inc()
+            ETCD_ERRORS.series(operation, entry[1]).inc()
     except Exception:  # noqa: BLE001 - a metric must never break a storage call
         log.debug("etcd metric for %s failed", operation, exc_info=True)
 
 
-def watch_cache_children(prefix: bytes) -> tuple["CounterT", "CounterT"]:
+def watch_cache_children(prefix: bytes) -> tuple[Count, Count]:
     """(events dispatched, watchers terminated) of the watch cache of a resource's key prefix."""
     group, resource = prefix_group_resource(prefix)
-    return WATCH_CACHE_DISPATCHED.labels(group, resource), TERMINATED_WATCHERS.labels(group, resource)
+    return WATCH_CACHE_DISPATCHED.series(group, resource), TERMINATED_WATCHERS.series(group, resource)
 
 
-def watch_events_child(group: str, version: str, kind: str) -> "CounterT":
-    return WATCH_EVENTS.labels(group, version, kind)
+def watch_events_child(group: str, version: str, kind: str) -> Count:
+    return WATCH_EVENTS.series(group, version, kind)
 
 
 # ------------------------------------------------------------------------------ read at scrape time

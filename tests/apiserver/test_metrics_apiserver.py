@@ -20,15 +20,17 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 
 from apiserver.app import create_app
 from apiserver.auth.attributes import request_attributes
 from apiserver.instrumentation import known_resources
+from apiserver.metricfamilies import CountFamily, FamiliesCollector, HistogramFamily
 from apiserver.metrics import Inflight, dry_run_label, etcd_type, request_labels
 from apiserver.registry import Registry
 from apiserver.resources import default_resources
 from apiserver.storage.etcd import EtcdStorage
-from machinery.metrics import Sample, parse, value
+from machinery.metrics import Sample, exposition, parse, value
 from machinery.userinfo import INSECURE_SUPERUSER
 from tests.cluster import Etcd
 from tests.securecluster import DEFAULT_TOKEN_USERS, SecureCluster
@@ -120,6 +122,25 @@ def test_inflight_reports_the_most_at_once_in_the_last_second() -> None:
     assert f.watermarks(102.0) == {"readOnly": 0, "mutating": 0}
     f.begin("mutating", 102.1)
     assert f.watermarks(110.0) == {"readOnly": 0, "mutating": 1}  # still in flight after a quiet gap
+
+
+def test_families_export_prometheus_counters_gauges_and_cumulative_histograms() -> None:
+    counter = CountFamily("x_requests", "h", ["code"])
+    gauge = CountFamily("x_open", "h", ["verb"], gauge=True)
+    histogram = HistogramFamily("x_seconds", "h", ["op"], buckets=(1.0, 0.1))
+    registry = CollectorRegistry()
+    registry.register(FamiliesCollector(counter, gauge, histogram))
+    counter.series("200").inc()
+    counter.series("200").inc()
+    gauge.series("WATCH").inc()
+    gauge.series("WATCH").dec()
+    for seconds in (0.1, 0.5, 2.0):
+        histogram.series("get").observe(seconds)
+    samples = parse(exposition(registry=registry)[0].decode())
+    assert value(samples, "x_requests_total", code="200") == 2
+    assert samples["x_open"] == [({"verb": "WATCH"}, 0.0)]
+    assert [(labels["le"], v) for labels, v in samples["x_seconds_bucket"]] == [("0.1", 1), ("1.0", 2), ("+Inf", 3)]
+    assert value(samples, "x_seconds_sum") == pytest.approx(2.6) and value(samples, "x_seconds_count") == 3
 
 
 # ------------------------------------------------------------------------------ in process, real etcd
