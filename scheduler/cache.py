@@ -64,6 +64,7 @@ class SchedulerCache:
             return True
         old = info.facts
         info.facts = facts
+        info.la_key = -1  # the scores' memo was for the old allocatable
         return _may_help(old, facts)
 
     def remove_node(self, name: str) -> None:

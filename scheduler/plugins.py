@@ -212,12 +212,17 @@ class NodeInfo:
     pods: int = 0
     ports: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     owners: Counter[str] = field(default_factory=Counter)
+    # A memo of top_scored: the least-allocated half-score for pods of request signature
+    # ``la_key``; any change of the node (a pod added or removed, new facts) clears it.
+    la_key: int = -1
+    la: int = 0
 
     @property
     def name(self) -> str:
         return self.facts.name
 
     def add_pod(self, p: PodInfo, sign: int = 1) -> None:
+        self.la_key = -1
         self.milli_cpu += sign * p.milli_cpu
         self.memory += sign * p.memory
         self.nonzero_cpu += sign * p.nonzero_cpu
@@ -449,23 +454,31 @@ def score(pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
 
 def top_scored(pod: PodInfo, nodes: list[NodeInfo]) -> list[NodeInfo]:
     """The nodes with the highest ``score``, in order (the same totals as ``score``, in one pass
-    without building the list of scores: this runs over hundreds of nodes per pod)."""
+    without building the list of scores: this runs over hundreds of nodes per pod). A node's
+    least-allocated part is kept on the node for the next pod of the same requests (``la_key``):
+    between two visits of the ring most nodes did not change, so it is rarely recomputed."""
     key = pod.owner_key
     counts = [n.owners.get(key, 0) for n in nodes] if key is not None else None
     max_count = max(counts) if counts else 0
     p_cpu, p_mem = pod.nonzero_cpu, pod.nonzero_memory
+    sig = (p_cpu << 64) | p_mem if 0 <= p_mem < 1 << 64 and p_cpu >= 0 else -2
     best = -1
     top: list[NodeInfo] = []
     for i, n in enumerate(nodes):
-        f = n.facts
-        total = 0
-        alloc, used = f.alloc_cpu, n.nonzero_cpu + p_cpu
-        if alloc > 0 and used <= alloc:
-            total += (alloc - used) * MAX_SCORE // alloc
-        alloc, used = f.alloc_memory, n.nonzero_memory + p_mem
-        if alloc > 0 and used <= alloc:
-            total += (alloc - used) * MAX_SCORE // alloc
-        total //= 2
+        if n.la_key == sig:
+            total = n.la
+        else:
+            f = n.facts
+            total = 0
+            alloc, used = f.alloc_cpu, n.nonzero_cpu + p_cpu
+            if alloc > 0 and used <= alloc:
+                total += (alloc - used) * MAX_SCORE // alloc
+            alloc, used = f.alloc_memory, n.nonzero_memory + p_mem
+            if alloc > 0 and used <= alloc:
+                total += (alloc - used) * MAX_SCORE // alloc
+            total //= 2
+            if sig >= 0:
+                n.la_key, n.la = sig, total
         if counts is not None and max_count > 0:
             total += MAX_SCORE * (max_count - counts[i]) // max_count
         else:

@@ -310,10 +310,23 @@ def test_scan_and_top_scored_equal_the_plugin_chain_and_score(seed: int, want: i
     for start in (0, 7, 39):
         feasible, rejected, evaluated = p.scan(pd, nodes, start, want)
         assert ([n.name for n in feasible], rejected, evaluated) == _slow_scan(pd, nodes, start, want)
-        if feasible:
+        for _ in range(3):  # top_scored keeps a memo on the nodes: it must follow their changes
+            if not feasible:
+                break
             scores = p.score(pd, feasible)
-            assert [n.name for n in p.top_scored(pd, feasible)] == [
-                n.name for n, s in zip(feasible, scores) if s == max(scores)]
+            top = p.top_scored(pd, feasible)
+            assert [n.name for n in top] == [n.name for n, s in zip(feasible, scores) if s == max(scores)]
+            top[0].add_pod(p.pod_info(pod("more", cpu="300m", memory="1Gi", owner="u1")))
+
+
+def test_top_scored_memo_follows_new_allocatable() -> None:
+    cache = SchedulerCache()
+    for name in ("a", "b"):
+        cache.set_node(node(name, cpu="4", memory="8Gi"))
+    pd = p.pod_info(pod(cpu="1", memory="1Gi"))
+    assert [n.name for n in p.top_scored(pd, cache.node_infos)] == ["a", "b"]
+    cache.set_node(node("b", cpu="8", memory="8Gi"))  # b grows: its memoized score must not stay
+    assert [n.name for n in p.top_scored(pd, cache.node_infos)] == ["b"]
 
 
 def test_scan_runs_the_extra_filter_only_on_nodes_the_plugins_pass() -> None:
