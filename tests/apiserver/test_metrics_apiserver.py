@@ -23,9 +23,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from apiserver.app import create_app
+from apiserver.cache import CacheEvent, Entry, TooSlowError, Watcher
 from apiserver.auth.attributes import request_attributes
 from apiserver.instrumentation import known_resources
-from apiserver.metricfamilies import CountFamily, FamiliesCollector, HistogramFamily
+from apiserver.metricfamilies import Count, CountFamily, FamiliesCollector, HistogramFamily
 from apiserver.metrics import Inflight, dry_run_label, etcd_type, request_labels
 from apiserver.registry import Registry
 from apiserver.resources import default_resources
@@ -141,6 +142,16 @@ def test_families_export_prometheus_counters_gauges_and_cumulative_histograms() 
     assert samples["x_open"] == [({"verb": "WATCH"}, 0.0)]
     assert [(labels["le"], v) for labels, v in samples["x_seconds_bucket"]] == [("0.1", 1), ("1.0", 2), ("+Inf", 3)]
     assert value(samples, "x_seconds_sum") == pytest.approx(2.6) and value(samples, "x_seconds_count") == 3
+
+
+async def test_a_watcher_that_falls_behind_is_counted_once_as_terminated() -> None:
+    terminated = Count()
+    w = Watcher(lambda obj: True, on_terminated=terminated.inc)
+    entry = Entry(b"/registry/core/pods/ns/p", {"metadata": {}}, b"{}", 1)
+    for rv in range(1, 4100):  # the queue holds 4096
+        w.offer(CacheEvent("MODIFIED", entry, entry, rv))
+    assert terminated.n == 1
+    assert isinstance(w.queue.get_nowait(), TooSlowError)
 
 
 # ------------------------------------------------------------------------------ in process, real etcd
