@@ -10,7 +10,6 @@ Kubernetes ``Status``; no request ever answers with a traceback.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -123,11 +122,6 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if on_startup:
             await on_startup()
-            # What start-up made (OpenAPI schemas, the client's models, the caches: ~150,000 objects)
-            # lives as long as the process: out of the collector's sight, a full collection no longer
-            # walks it (one took 30-50 ms on a quiet machine, a pause for every request in flight).
-            gc.collect()
-            gc.freeze()
         yield
         if on_shutdown:
             await on_shutdown()
