@@ -1,9 +1,10 @@
 """The API server's Prometheus metrics: Kubernetes' names and labels, and the pure label decisions.
 
-Data flow: declared once at import time on the process-wide registry (``machinery.metrics``) ->
+Data flow: declared once at import time on the process-wide registry (``machinery.metrics``), as
+plain-number families (``apiserver.metricfamilies``: the hot path adds to ints and bucket lists) ->
 ``apiserver.instrumentation`` asks ``request_labels`` for each request's labels (pure: the request's
-method, path, query, content type and its ``Attributes``), binds the label children once per label
-set (``RequestChildren``) and only increments and observes -> the etcd storage times each call with
+method, path, query, content type and its ``Attributes``), binds the series once per label set
+(``RequestChildren``) and only adds -> the etcd storage times each call with
 ``etcd_observe``; the watch cache counts dispatched events and ended slow watchers with the children
 of ``watch_cache_children``; the watch handler counts the events it sends (``watch_events_child``)
 -> at scrape time ``CacheCollector`` reads the object counts and revisions of every live watch cache
