@@ -52,6 +52,7 @@ from .allocators import ServiceAllocations
 from .kinds.base import CreateContext
 from .fieldmanager import FieldManager, Writer
 from .openapi import OpenAPI
+from .probes import SharedProbe
 from .resources import Resource, ResourceTable
 from .storage import (
     KeyExistsError,
@@ -138,6 +139,7 @@ class Registry:
                                               if {"get", "list", "watch"} & set(r.verbs)}
         self._last_write: dict[str, int] = {}
         self._transform_keys: dict[str, str] = {}
+        self._probes: dict[str, SharedProbe] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -210,10 +212,16 @@ class Registry:
         ``key``); None when it did not catch up in time (then the caller reads etcd)."""
         cache = self.cache(res)
         try:
-            probe = await self.storage.probe(key, prefix=prefix)
+            if prefix:
+                probe, covered, whole = await self.storage.probe(key, prefix=True), key, True
+            else:  # a GET: those arriving together share one probe of the resource (apiserver/probes.py)
+                shared = self._probes.get(res.group_resource)
+                if shared is None or shared.prefix != cache.prefix:
+                    shared = self._probes[res.group_resource] = SharedProbe(self.storage, cache.prefix)
+                probe, covered, whole = await shared.probe(key)
         except StorageUnavailableError as e:
             raise errors.ServiceUnavailableError(message=str(e), retry_after_seconds=1)
-        if await cache.wait_until(lambda: cache.caught_up(probe, key, prefix=prefix),
+        if await cache.wait_until(lambda: cache.caught_up(probe, covered, prefix=whole),
                                   timeout=self.settings.consistent_read_wait_seconds):
             return cache
         log.warning("the watch cache of %s is behind etcd revision %d; reading etcd", res.group_resource, probe.revision)
