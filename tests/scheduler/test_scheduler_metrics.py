@@ -13,8 +13,10 @@ from typing import Any, Callable
 import pytest
 
 from machinery import errors
+from prometheus_client import CollectorRegistry
+
 from machinery.metrics import exposition, parse, value
-from scheduler.metrics import attempts_label, exponential_buckets
+from scheduler.metrics import PendingPodsCollector, attempts_label, exponential_buckets
 from scheduler.scheduler import CycleSettings, Scheduler
 from tests.scheduler.helpers import pod_body
 
@@ -103,6 +105,16 @@ def scrape() -> dict[str, list[tuple[dict[str, str], float]]]:
     return parse(body.decode())
 
 
+def gauges(sched: Scheduler) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """The scrape-time gauges of this scheduler alone (the process-wide ones sum every live scheduler)."""
+    registry = CollectorRegistry()
+    collector = PendingPodsCollector()
+    collector.track(sched.queue, sched.cache)
+    registry.register(collector)
+    body, _ = exposition(registry=registry)
+    return parse(body.decode())
+
+
 @pytest.fixture
 def setup() -> tuple[Scheduler, FakeFactory, FakeClient, FakeRecorder]:
     factory, client, recorder = FakeFactory(), FakeClient(), FakeRecorder()
@@ -144,8 +156,8 @@ async def test_counts_match_what_was_scheduled(setup: Any) -> None:
     before = scrape()
     for i in range(6):  # 2 nodes x 2 cpu, 1 cpu each: 4 fit, 2 are unschedulable
         pods.put(pod(f"p{i}", cpu="1"))
-    assert value(scrape(), "scheduler_pending_pods", queue="active") - value(
-        before, "scheduler_pending_pods", queue="active") == 6
+    assert value(gauges(sched), "scheduler_pending_pods", queue="active") == 6
+    assert value(scrape(), "scheduler_pending_pods", queue="active") >= 6  # on the process-wide registry too
     await cycle(sched)
     after = scrape()
 
@@ -170,17 +182,18 @@ async def test_counts_match_what_was_scheduled(setup: Any) -> None:
                  status="Unschedulable", profile=PROFILE) == 2
     # The gauges are read at scrape time: nothing waits in active, 2 wait as unschedulable.
     assert sched.queue.pending_sizes() == {"active": 0, "backoff": 0, "unschedulable": 2, "gated": 0}
+    mine = gauges(sched)
     for q, want in (("active", 0), ("backoff", 0), ("unschedulable", 2), ("gated", 0)):
-        assert delta("scheduler_pending_pods", queue=q) == want, q
-    assert value(after, "scheduler_scheduler_cache_size", type="nodes") >= 2
+        assert value(mine, "scheduler_pending_pods", queue=q) == want, q
+    assert value(mine, "scheduler_scheduler_cache_size", type="nodes") == 2
+    assert value(mine, "scheduler_scheduler_cache_size", type="pods") == 4
 
     # A new node: the two waiting pods move (their backoff not yet over: to the backoff queue), then fit.
     nodes.put(node("big", cpu="8"))
     moved = scrape()
     assert value(moved, "scheduler_queue_incoming_pods_total", queue="backoff", event="NodeAdd") - value(
         after, "scheduler_queue_incoming_pods_total", queue="backoff", event="NodeAdd") == 2
-    assert value(moved, "scheduler_pending_pods", queue="backoff") - value(
-        after, "scheduler_pending_pods", queue="backoff") == 2
+    assert value(gauges(sched), "scheduler_pending_pods", queue="backoff") == 2
     sched.queue.active._waiting, waiting = {}, sched.queue.active._waiting
     for key, (_, handle) in waiting.items():  # end the backoff now
         handle.cancel()
