@@ -7,10 +7,7 @@ event (allocatable, labels, taints, readiness) -> the cache (``scheduler.cache``
 -> ``run_filters(pod, node)`` returns None (fits) or the reasons it does not, in Kubernetes'
 own words and plugin order (NodeUnschedulable, TaintToleration, node readiness, NodeAffinity,
 NodePorts, NodeResourcesFit; the first failing plugin decides, as in the scheduler framework)
--> ``scan`` walks the nodes round the ring from a start until enough fit (the simple pod on a
-plain node checked inline: the hot path at 1000 nodes) -> ``score`` ranks the feasible nodes
-(least allocated + spreading one owner's pods) and ``top_scored`` keeps the best of them in one
-pass ->
+-> ``scheduler.scoring`` walks the nodes with these filters and ranks the feasible ones ->
 ``fit_error_message`` turns the per-node reasons of a pod that fits nowhere into Kubernetes'
 ``0/N nodes are available: ...`` message.
 
@@ -22,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from machinery.quantity import QuantityError, cpu_millis, to_bytes
 from machinery.taints import tolerates
@@ -378,119 +375,6 @@ def run_filters(pod: PodInfo, node: NodeInfo) -> list[str] | None:
     return None
 
 
-def scan(pod: PodInfo, nodes: Sequence[NodeInfo], start: int, want: int, *,
-         extra: Callable[[NodeInfo], list[str] | None] | None = None,
-         ) -> tuple[list[NodeInfo], dict[str, list[str]], int]:
-    """Filter ``nodes`` round the ring from ``start`` until ``want`` fit (Kubernetes' findNodesThatFit
-    with numFeasibleNodesToFind): (the feasible nodes in walk order, the reasons of each rejected
-    node, how many nodes were evaluated). ``extra`` is one more filter (VolumeBinding) run on the
-    nodes the plugins pass."""
-    feasible: list[NodeInfo] = []
-    rejected: dict[str, list[str]] = {}
-    inline = pod.simple and extra is None
-    cpu, mem = pod.milli_cpu, pod.memory
-    evaluated = 0
-    for ni in (list(nodes[start:]) + list(nodes[:start])) if start else nodes:
-        evaluated += 1
-        f = ni.facts
-        if (inline and f.plain and ni.pods < f.alloc_pods and cpu <= f.alloc_cpu - ni.milli_cpu
-                and mem <= f.alloc_memory - ni.memory):
-            reasons = None  # run_filters' own fast path, without the call
-        else:
-            reasons = run_filters(pod, ni)
-            if reasons is None and extra is not None:
-                reasons = extra(ni)
-        if reasons is None:
-            feasible.append(ni)
-            if len(feasible) >= want:
-                break
-        else:
-            rejected[f.name] = reasons
-    return feasible, rejected, evaluated
-
-
-# ------------------------------------------------------------------------------ scores
-def least_allocated_score(pod: PodInfo, node: NodeInfo) -> int:
-    """0..100: the mean free fraction of cpu and memory after placing the pod (Kubernetes' LeastAllocated)."""
-    f = node.facts
-    total = 0
-    for alloc, used in ((f.alloc_cpu, node.nonzero_cpu + pod.nonzero_cpu),
-                        (f.alloc_memory, node.nonzero_memory + pod.nonzero_memory)):
-        if alloc > 0 and used <= alloc:
-            total += (alloc - used) * MAX_SCORE // alloc
-    return total // 2
-
-
-def spread_score(pod: PodInfo, node: NodeInfo, max_count: int) -> int:
-    """0..100: fewer pods of the same owner on the node scores higher (Kubernetes' selector spreading)."""
-    if pod.owner_key is None or max_count <= 0:
-        return MAX_SCORE
-    return MAX_SCORE * (max_count - node.owners.get(pod.owner_key, 0)) // max_count
-
-
-def score(pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
-    """The total score of each feasible node, in order: least_allocated_score + spread_score, inlined
-    because this runs for hundreds of nodes per pod."""
-    key = pod.owner_key
-    max_count = max((n.owners.get(key, 0) for n in nodes), default=0) if key is not None else 0
-    p_cpu, p_mem = pod.nonzero_cpu, pod.nonzero_memory
-    out = []
-    for n in nodes:
-        f = n.facts
-        total = 0
-        alloc, used = f.alloc_cpu, n.nonzero_cpu + p_cpu
-        if alloc > 0 and used <= alloc:
-            total += (alloc - used) * MAX_SCORE // alloc
-        alloc, used = f.alloc_memory, n.nonzero_memory + p_mem
-        if alloc > 0 and used <= alloc:
-            total += (alloc - used) * MAX_SCORE // alloc
-        if key is None or max_count <= 0:
-            spread = MAX_SCORE
-        else:
-            spread = MAX_SCORE * (max_count - n.owners.get(key, 0)) // max_count
-        out.append(total // 2 + spread)
-    return out
-
-
-def top_scored(pod: PodInfo, nodes: list[NodeInfo]) -> list[NodeInfo]:
-    """The nodes with the highest ``score``, in order (the same totals as ``score``, in one pass
-    without building the list of scores: this runs over hundreds of nodes per pod). A node's
-    least-allocated part is kept on the node for the next pod of the same requests (``la_key``):
-    between two visits of the ring most nodes did not change, so it is rarely recomputed."""
-    key = pod.owner_key
-    counts = [n.owners.get(key, 0) for n in nodes] if key is not None else None
-    max_count = max(counts) if counts else 0
-    p_cpu, p_mem = pod.nonzero_cpu, pod.nonzero_memory
-    sig = (p_cpu << 64) | p_mem if 0 <= p_mem < 1 << 64 and p_cpu >= 0 else -2
-    best = -1
-    top: list[NodeInfo] = []
-    for i, n in enumerate(nodes):
-        if n.la_key == sig:
-            total = n.la
-        else:
-            f = n.facts
-            total = 0
-            alloc, used = f.alloc_cpu, n.nonzero_cpu + p_cpu
-            if alloc > 0 and used <= alloc:
-                total += (alloc - used) * MAX_SCORE // alloc
-            alloc, used = f.alloc_memory, n.nonzero_memory + p_mem
-            if alloc > 0 and used <= alloc:
-                total += (alloc - used) * MAX_SCORE // alloc
-            total //= 2
-            if sig >= 0:
-                n.la_key, n.la = sig, total
-        if counts is not None and max_count > 0:
-            total += MAX_SCORE * (max_count - counts[i]) // max_count
-        else:
-            total += MAX_SCORE
-        if total > best:
-            best = total
-            top = [n]
-        elif total == best:
-            top.append(n)
-    return top
-
-
 # ------------------------------------------------------------------------------ messages
 def _histogram(counts: Mapping[str, int]) -> str:
     return ", ".join(sorted(f"{n} {reason}" for reason, n in counts.items()))
@@ -518,8 +402,7 @@ def fit_error_message(num_nodes: int, node_reasons: Mapping[str, list[str]]) -> 
     return msg
 
 
-__all__ = ["FILTERS", "NodeFacts", "NodeInfo", "PodInfo", "fit_error_message", "filter_node_affinity",
+__all__ = ["FILTERS", "MAX_SCORE", "NodeFacts", "NodeInfo", "PodInfo", "fit_error_message", "filter_node_affinity",
            "filter_ports", "filter_ready", "filter_resources", "filter_taints", "filter_unschedulable",
-           "least_allocated_score", "match_expression", "match_term", "node_facts", "owner_key", "pod_info",
-           "pod_key", "pod_requests", "run_filters", "scan", "score", "spread_score", "taint_reason", "tolerates",
-           "top_scored"]
+           "match_expression", "match_term", "node_facts", "owner_key", "pod_info", "pod_key", "pod_requests",
+           "run_filters", "taint_reason", "tolerates"]

@@ -40,8 +40,9 @@ from machinery.informer import Informer
 from machinery.sharedinformers import InformerFactory
 from scheduler.cache import SchedulerCache, holds_resources
 from scheduler.metrics import ERROR, PENDING_PODS, SCHEDULED, UNSCHEDULABLE, SchedulerMetrics
-from scheduler.plugins import NodeInfo, PodInfo, fit_error_message, pod_info, pod_key, scan, top_scored
+from scheduler.plugins import NodeInfo, PodInfo, fit_error_message, pod_info, pod_key
 from scheduler.queue import SchedulingQueue
+from scheduler.scoring import scan, top_scored
 from scheduler.volumebinding import PodVolumes, VolumeBinding, prefilter_message
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from scheduler import plugins as p
+from scheduler import scoring as sc
 from scheduler.cache import SchedulerCache
 from scheduler.scheduler import num_feasible_nodes_to_find
 
@@ -175,16 +176,16 @@ def test_least_allocated_prefers_free_node() -> None:
     pd = p.pod_info(pod(cpu="1", memory="1Gi"))
     empty = info_with(node("a"))
     busy = info_with(node("b"), pod("x", cpu="2", memory="4Gi"))
-    assert p.least_allocated_score(pd, empty) > p.least_allocated_score(pd, busy)
+    assert sc.least_allocated_score(pd, empty) > sc.least_allocated_score(pd, busy)
     # (4000-1000)/4000 = 75, (8-1)/8 = 87 -> 81
-    assert p.least_allocated_score(pd, empty) == (75 + 87) // 2
+    assert sc.least_allocated_score(pd, empty) == (75 + 87) // 2
 
 
 def test_requestless_pods_still_count_when_scoring() -> None:
     pd = p.pod_info(pod())
     empty = info_with(node("a"))
     busy = info_with(node("b"), *[pod(f"x{i}") for i in range(10)])
-    assert p.least_allocated_score(pd, empty) > p.least_allocated_score(pd, busy)
+    assert sc.least_allocated_score(pd, empty) > sc.least_allocated_score(pd, busy)
     assert busy.milli_cpu == 0  # but filtering sees no requests
 
 
@@ -192,14 +193,14 @@ def test_spread_by_owner_then_labels() -> None:
     a = info_with(node("a"), pod("x", owner="u1"), pod("y", owner="u1"))
     b = info_with(node("b"), pod("z", owner="u2"))
     mine = p.pod_info(pod(owner="u1"))
-    scores = p.score(mine, [a, b])
+    scores = sc.score(mine, [a, b])
     assert scores[1] > scores[0]
-    assert p.spread_score(mine, a, 2) == 0 and p.spread_score(mine, b, 2) == 100
+    assert sc.spread_score(mine, a, 2) == 0 and sc.spread_score(mine, b, 2) == 100
     # no owner: the same labels (same namespace) are one group
     la = info_with(node("a"), pod("x", labels={"app": "w"}))
     lb = info_with(node("b"))
-    assert p.spread_score(p.pod_info(pod(labels={"app": "w"})), la, 1) == 0
-    assert p.spread_score(p.pod_info(pod(labels={"app": "w"})), lb, 1) == 100
+    assert sc.spread_score(p.pod_info(pod(labels={"app": "w"})), la, 1) == 0
+    assert sc.spread_score(p.pod_info(pod(labels={"app": "w"})), lb, 1) == 100
     assert p.owner_key(pod()) is None
 
 
@@ -253,7 +254,7 @@ def test_inlined_score_equals_the_plugins() -> None:
              info_with(node("b", memory="3Gi")), info_with(node("c"), pod("y", owner="u"), pod("z", owner="u"))]
     for pd in (p.pod_info(pod(cpu="500m", owner="u")), p.pod_info(pod(memory="1Gi")), p.pod_info(pod())):
         max_count = max(n.owners.get(pd.owner_key, 0) for n in nodes) if pd.owner_key else 0
-        assert p.score(pd, nodes) == [p.least_allocated_score(pd, n) + p.spread_score(pd, n, max_count)
+        assert sc.score(pd, nodes) == [sc.least_allocated_score(pd, n) + sc.spread_score(pd, n, max_count)
                                       for n in nodes]
 
 
@@ -308,13 +309,13 @@ def test_scan_and_top_scored_equal_the_plugin_chain_and_score(seed: int, want: i
                      "selector": pod(cpu="100m", selector={"disk": "ssd"}), "owned": pod(cpu="250m", owner="u1"),
                      "best-effort": pod(labels={"app": "w"})}[kind])
     for start in (0, 7, 39):
-        feasible, rejected, evaluated = p.scan(pd, nodes, start, want)
+        feasible, rejected, evaluated = sc.scan(pd, nodes, start, want)
         assert ([n.name for n in feasible], rejected, evaluated) == _slow_scan(pd, nodes, start, want)
         for _ in range(3):  # top_scored keeps a memo on the nodes: it must follow their changes
             if not feasible:
                 break
-            scores = p.score(pd, feasible)
-            top = p.top_scored(pd, feasible)
+            scores = sc.score(pd, feasible)
+            top = sc.top_scored(pd, feasible)
             assert [n.name for n in top] == [n.name for n, s in zip(feasible, scores) if s == max(scores)]
             top[0].add_pod(p.pod_info(pod("more", cpu="300m", memory="1Gi", owner="u1")))
 
@@ -324,9 +325,9 @@ def test_top_scored_memo_follows_new_allocatable() -> None:
     for name in ("a", "b"):
         cache.set_node(node(name, cpu="4", memory="8Gi"))
     pd = p.pod_info(pod(cpu="1", memory="1Gi"))
-    assert [n.name for n in p.top_scored(pd, cache.node_infos)] == ["a", "b"]
+    assert [n.name for n in sc.top_scored(pd, cache.node_infos)] == ["a", "b"]
     cache.set_node(node("b", cpu="8", memory="8Gi"))  # b grows: its memoized score must not stay
-    assert [n.name for n in p.top_scored(pd, cache.node_infos)] == ["b"]
+    assert [n.name for n in sc.top_scored(pd, cache.node_infos)] == ["b"]
 
 
 def test_scan_runs_the_extra_filter_only_on_nodes_the_plugins_pass() -> None:
@@ -336,6 +337,6 @@ def test_scan_runs_the_extra_filter_only_on_nodes_the_plugins_pass() -> None:
     def extra(ni: p.NodeInfo) -> list[str] | None:
         seen.append(ni.name)
         return ["volume node affinity conflict"] if ni.name == "a" else None
-    feasible, rejected, evaluated = p.scan(p.pod_info(pod(cpu="1")), nodes, 0, 5, extra=extra)
+    feasible, rejected, evaluated = sc.scan(p.pod_info(pod(cpu="1")), nodes, 0, 5, extra=extra)
     assert [n.name for n in feasible] == ["c"] and seen == ["a", "c"] and evaluated == 3
     assert rejected == {"a": ["volume node affinity conflict"], "b": [p.REASON_NOT_READY]}
