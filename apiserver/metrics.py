@@ -1,7 +1,7 @@
 """The API server's Prometheus metrics: Kubernetes' names and labels, and the pure label decisions.
 
 Data flow: declared once at import time on the process-wide registry (``machinery.metrics``), as
-plain-number families (``apiserver.metricfamilies``: the hot path adds to ints and bucket lists) ->
+plain-number families (``machinery.metricfamilies``: the hot path adds to ints and bucket lists) ->
 ``apiserver.instrumentation`` asks ``request_labels`` for each request's labels (pure: the request's
 method, path, query, content type and its ``Attributes``), binds the series once per label set
 (``RequestChildren``) and only adds -> the etcd storage times each call with
@@ -44,7 +44,7 @@ from prometheus_client.registry import Collector
 from machinery.metrics import FINE_BUCKETS, REGISTRY, REQUEST_DURATION_BUCKETS
 
 from .auth.attributes import Attributes
-from .metricfamilies import Buckets, Count, CountFamily, FamiliesCollector, HistogramFamily
+from machinery.metricfamilies import Buckets, Count, CountFamily, FamiliesCollector, HistogramFamily
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ process (the tests, ``minik8s up`` does not do that) share the registry, as Kube
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, disable_created_metrics
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -31,6 +31,9 @@ FINE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 # Pod start and scheduling latencies (seconds to minutes), as kubelet_pod_start_duration_seconds.
 SLOW_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 20.0, 30.0, 45.0, 60.0,
                 120.0, 300.0, 600.0)
+
+# Kubernetes exports no ``*_created`` series; prometheus_client would add one to every counter and histogram.
+disable_created_metrics()
 
 Sample = tuple[dict[str, str], float]
 

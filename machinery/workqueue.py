@@ -35,7 +35,6 @@ restarted, e.g. after a leader change, keeps counting). An unnamed queue (tests)
 from __future__ import annotations
 
 import asyncio
-import bisect
 import time
 import weakref
 from collections import deque
@@ -46,6 +45,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from machinery.metricfamilies import Buckets
 from machinery.metrics import REGISTRY
 
 K = TypeVar("K", bound=Hashable)
@@ -59,27 +59,6 @@ WORKQUEUE_BUCKETS = tuple(10.0 ** e for e in range(-6, 4))
 _LE = [floatToGoString(b) for b in WORKQUEUE_BUCKETS] + ["+Inf"]
 
 
-class _Histogram:
-    """A histogram's counts per bucket (not cumulative; the last is +Inf) and sum, exported at scrape time."""
-
-    __slots__ = ("counts", "sum")
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(WORKQUEUE_BUCKETS) + 1)
-        self.sum = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(WORKQUEUE_BUCKETS, seconds)] += 1  # le: the first bound >= seconds
-        self.sum += seconds
-
-    def buckets(self) -> list[tuple[str, float]]:
-        total, out = 0, []
-        for le, count in zip(_LE, list(self.counts)):
-            total += count
-            out.append((le, float(total)))
-        return out
-
-
 class _NameStats:
     """What the queues of one name count between scrapes (shared by every queue of that name)."""
 
@@ -88,8 +67,8 @@ class _NameStats:
     def __init__(self, name: str) -> None:
         self.adds = 0
         self.retries = 0
-        self.queue_duration = _Histogram()
-        self.work_duration = _Histogram()
+        self.queue_duration = Buckets(WORKQUEUE_BUCKETS)
+        self.work_duration = Buckets(WORKQUEUE_BUCKETS)
         self.queues: weakref.WeakSet[WorkQueue[Any]] = weakref.WeakSet()
 
 
@@ -132,8 +111,8 @@ class _QueueCollector(Collector):
             retries.add_metric([name], stats.retries)
             unfinished.add_metric([name], sum(sum(r) for r in running))
             longest.add_metric([name], max((max(r) for r in running if r), default=0.0))
-            queued.add_metric([name], stats.queue_duration.buckets(), stats.queue_duration.sum)
-            worked.add_metric([name], stats.work_duration.buckets(), stats.work_duration.sum)
+            queued.add_metric([name], stats.queue_duration.cumulative(_LE), stats.queue_duration.sum)
+            worked.add_metric([name], stats.work_duration.cumulative(_LE), stats.work_duration.sum)
         yield from (depth, adds, retries, queued, worked, unfinished, longest)
 
 

@@ -26,7 +26,7 @@ from apiserver.app import create_app
 from apiserver.cache import CacheEvent, Entry, TooSlowError, Watcher
 from apiserver.auth.attributes import request_attributes
 from apiserver.instrumentation import known_resources
-from apiserver.metricfamilies import Count, CountFamily, FamiliesCollector, HistogramFamily
+from machinery.metricfamilies import Count, CountFamily, FamiliesCollector, HistogramFamily
 from apiserver.metrics import Inflight, dry_run_label, etcd_type, request_labels
 from apiserver.registry import Registry
 from apiserver.resources import default_resources

@@ -1,5 +1,7 @@
 """Metric families kept as plain numbers on the hot path and turned into Prometheus families at scrape time.
 
+Shared by the API server (apiserver/metrics.py) and the work queue (machinery/workqueue.py).
+
 Data flow: a family (``CountFamily``: a counter or a gauge; ``HistogramFamily``) hands out one
 mutable series per label values, once (``series(*values)``, cached) -> the request path, the watch
 fan-out and the etcd calls only add to a ``Count`` or bisect into a ``Buckets`` (no locks, no
