@@ -34,7 +34,7 @@ class _Waiting:
 class SchedulingQueue:
     def __init__(self, *, initial_backoff_s: float = 1.0, max_backoff_s: float = 10.0,
                  max_unschedulable_s: float = 60.0) -> None:
-        self.active: WorkQueue[str] = WorkQueue(base_delay_s=initial_backoff_s, max_delay_s=max_backoff_s)
+        self.active: WorkQueue[str] = WorkQueue(name="scheduler", base_delay_s=initial_backoff_s, max_delay_s=max_backoff_s)
         self.unschedulable: dict[str, _Waiting] = {}
         self._attempts: dict[str, int] = {}
         self._initial_backoff_s = initial_backoff_s

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from machinery.client import ApiClient, default_user_agent
 from machinery.events import EventRecorder
 from machinery.healthz import serve_healthz
+from machinery.leadermetrics import report_leader
 from machinery.kubeconfig import ClientConfig
 from machinery.leaderelection import LeaderElectionSettings, LeaderElector, default_identity
 from machinery.process import run_until_signalled, until_stopped
@@ -79,6 +80,8 @@ async def main(settings: SchedulerSettings, *, stop: asyncio.Event | None = None
     log.info("scheduler %s (%s) against %s, leader election %s", settings.identity, settings.scheduler_name,
              settings.server, "on" if elector else "off")
     checks = {"leaderElection": elector.health} if elector is not None else {}
+    if elector is not None:
+        report_leader(LEASE_NAME, lambda: elector.is_leader)
     health = await serve_healthz(settings.healthz_bind_address, settings.healthz_port, checks, client=client) \
         if settings.healthz_port else None
     try:

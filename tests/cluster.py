@@ -14,11 +14,25 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cli.processes import component_command, etcd_binary, etcd_command, free_port, stop as _stop, wait_http as _wait
+from cli.processes import component_command, etcd_binary, etcd_command, free_port, stop as _stop, wait_http
 
 __all__ = ["ApiServerProcess", "ComponentProcess", "Etcd", "etcd_binary", "free_port"]
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# Start-up takes about 4 s on a quiet machine; a loaded one (several suites side by side) has
+# needed 20-40 s, so the wait is generous. A process that is not ready in time is stopped, never
+# left behind (an orphaned API server retries its stopped etcd forever and loads the machine).
+READY_TIMEOUT_S = 90.0
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    try:
+        wait_http(url, proc, log, timeout=READY_TIMEOUT_S)
+    except BaseException:
+        _stop(proc)
+        raise
 
 
 @dataclass
