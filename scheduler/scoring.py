@@ -69,27 +69,11 @@ def spread_score(pod: PodInfo, node: NodeInfo, max_count: int) -> int:
 
 
 def score(pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
-    """The total score of each feasible node, in order: least_allocated_score + spread_score, inlined
-    because this runs for hundreds of nodes per pod."""
+    """The total score of each feasible node, in order: least_allocated_score + spread_score (the
+    reference that ``top_scored``, the scheduler's path, is tested against)."""
     key = pod.owner_key
     max_count = max((n.owners.get(key, 0) for n in nodes), default=0) if key is not None else 0
-    p_cpu, p_mem = pod.nonzero_cpu, pod.nonzero_memory
-    out = []
-    for n in nodes:
-        f = n.facts
-        total = 0
-        alloc, used = f.alloc_cpu, n.nonzero_cpu + p_cpu
-        if alloc > 0 and used <= alloc:
-            total += (alloc - used) * MAX_SCORE // alloc
-        alloc, used = f.alloc_memory, n.nonzero_memory + p_mem
-        if alloc > 0 and used <= alloc:
-            total += (alloc - used) * MAX_SCORE // alloc
-        if key is None or max_count <= 0:
-            spread = MAX_SCORE
-        else:
-            spread = MAX_SCORE * (max_count - n.owners.get(key, 0)) // max_count
-        out.append(total // 2 + spread)
-    return out
+    return [least_allocated_score(pod, n) + spread_score(pod, n, max_count) for n in nodes]
 
 
 def top_scored(pod: PodInfo, nodes: list[NodeInfo]) -> list[NodeInfo]:
@@ -108,15 +92,7 @@ def top_scored(pod: PodInfo, nodes: list[NodeInfo]) -> list[NodeInfo]:
         if n.la_key == sig:
             total = n.la
         else:
-            f = n.facts
-            total = 0
-            alloc, used = f.alloc_cpu, n.nonzero_cpu + p_cpu
-            if alloc > 0 and used <= alloc:
-                total += (alloc - used) * MAX_SCORE // alloc
-            alloc, used = f.alloc_memory, n.nonzero_memory + p_mem
-            if alloc > 0 and used <= alloc:
-                total += (alloc - used) * MAX_SCORE // alloc
-            total //= 2
+            total = least_allocated_score(pod, n)
             if sig >= 0:
                 n.la_key, n.la = sig, total
         if counts is not None and max_count > 0:
