@@ -213,6 +213,29 @@ def memory(readings: Any, argv: list[str]) -> Section:
     return s
 
 
+def scale(r: Any, argv: list[str]) -> Section:
+    """One API server holding many pods: its memory against the pods' bytes, reads against a raw range."""
+    from bench.bench_scale import TARGETS
+
+    full = r.full_scale  # the targets are stated for 1000 nodes and 30,000 pods; smaller runs show no verdict
+    what = f"{r.pods:,} pods on {r.nodes:,} nodes"
+    raw = f"{r.raw_range_s:.2f} s: raw etcd range of every pod key"
+    s = Section("", "", "", figures=[
+        Figure(f"API server resident memory holding {what} (peak {r.peak_mib:,.0f} MiB)", f"{r.rss_mib:,.0f} MiB",
+               f"{r.stored_mib:,.1f} MiB: the pods' bytes in etcd", r.rss_mib / r.stored_mib if r.stored_mib else None,
+               "<= 2 GiB" if full else "", r.rss_mib <= TARGETS["rss_mib"] if full else None),
+        Figure(f"kubectl get pods -A ({r.kubectl_lines:,} rows)", f"{r.kubectl_s:.2f} s", raw,
+               r.kubectl_s / r.raw_range_s if r.raw_range_s else None, "< 5 s" if full else "",
+               r.kubectl_s < TARGETS["kubectl_s"] if full else None),
+        Figure(f"informer relist of {r.relist_items:,} pods", f"{r.relist_s:.2f} s", raw,
+               r.relist_s / r.raw_range_s if r.raw_range_s else None, "< 10 s" if full else "",
+               r.relist_s < TARGETS["relist_s"] if full else None)])
+    s.notes.append(f"- {r.pods:,} pods created in {r.create_s:.1f} s ({r.pods / r.create_s:.0f}/s, nodeName set, no "
+                   f"scheduler); {r.running:,} reported Running by the simulated kubelet {r.running_s:.1f} s after "
+                   f"the first create; etcd's resident memory {r.etcd_rss_mib:,.0f} MiB")
+    return s
+
+
 def watch(result: Any, argv: list[str]) -> Section:
     """bench_watch.py (another part of issue 15) converts its own result with ``figures(result)``."""
     mod = importlib.import_module("bench.bench_watch")
@@ -259,6 +282,9 @@ SUITE: tuple[Spec, ...] = (
          timeout_full=3600),
     Spec("simulated", "Simulated kubelet: many nodes in one process", "bench_simulated",
          ("--count", "1000", "--steady", "30"), ("--count", "50", "--steady", "0"), simulated),
+    Spec("scale", "Scale: 1000 nodes and 30,000 pods in one API server, read by kubectl and an informer",
+         "bench_scale", ("--nodes", "1000", "--pods", "30000"),
+         ("--nodes", "10", "--pods", "200", "--namespaces", "2", "--runs", "1"), scale, timeout_full=3600),
     Spec("pod_start", "Docker kubelet: pod start latency against docker run, by concurrency",
          "bench_pod_start", ("--pods", "20", "--concurrency", "1", "5", "20"),
          ("--pods", "3", "--concurrency", "1", "3"), pod_start),

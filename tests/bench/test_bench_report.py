@@ -154,3 +154,17 @@ def test_cached_get_target_moves_to_rv0_when_measured_apart() -> None:
         return Cell(op, 1, 10, 500.0, 1.0, 2.0, 0), Cell(op, 1, 10, 1000.0, 0.5, 1.0, 0)
     s = suite.apiserver([row("get"), row("get rv=0")], [])
     assert [(f.what.split(",")[0], f.target) for f in s.figures] == [("get", ""), ("get rv=0", "ratio >= 1.0")]
+
+
+def test_scale_verdicts_only_at_the_stated_scale() -> None:
+    from bench.bench_scale import Result as Scale
+
+    def r(nodes: int, pods: int, rss: float, kubectl: float, relist: float) -> Scale:
+        return Scale(nodes, pods, pods, 10.0, 20.0, rss, rss + 10, 300.0, 100.0, 0.5, kubectl, pods, relist, pods)
+    full = suite.scale(r(1000, 30000, 1500.0, 6.0, 4.0), [])
+    assert [f.met for f in full.figures] == [True, False, True]
+    assert full.figures[0].ratio == 15.0 and full.figures[1].ratio == 12.0
+    assert [f.target for f in full.figures] == ["<= 2 GiB", "< 5 s", "< 10 s"]
+    small = suite.scale(r(10, 200, 150.0, 1.0, 0.2), [])
+    assert [f.met for f in small.figures] == [None, None, None] and all(not f.target for f in small.figures)
+    assert "200 pods created" in small.notes[0]
