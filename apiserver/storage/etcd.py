@@ -74,10 +74,16 @@ class ValueTransformer(Protocol):
     def from_storage(self, key: bytes, value: bytes) -> bytes: ...
 
 
+# gRPC refuses a response over 4 MiB by default, and one range of a resource's prefix is one
+# response: 30,000 pods are about 100 MB. kube-apiserver's etcd client accepts up to MaxInt32.
+GRPC_OPTIONS = {"grpc.max_receive_message_length": 2**31 - 1}
+
+
 class EtcdStorage:
     def __init__(self, endpoint: str, *, timeout: float = 5.0, transformer: ValueTransformer | None = None) -> None:
         self._endpoints = parse_endpoints(endpoint)
-        self._clients = [aetcd.Client(host=host, port=port, timeout=timeout) for host, port in self._endpoints]
+        self._clients = [aetcd.Client(host=host, port=port, timeout=timeout, options=GRPC_OPTIONS)
+                         for host, port in self._endpoints]
         self._current = 0
         self._timeout = timeout
         self._transformer = transformer
@@ -215,7 +221,7 @@ class EtcdStorage:
             return  # another watch of the same stream renewed it already
         i = self._clients.index(client)
         host, port = self._endpoints[i]
-        self._clients[i] = aetcd.Client(host=host, port=port, timeout=self._timeout)
+        self._clients[i] = aetcd.Client(host=host, port=port, timeout=self._timeout, options=GRPC_OPTIONS)
 
         async def close_later() -> None:
             await asyncio.sleep(30)

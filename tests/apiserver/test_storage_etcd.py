@@ -68,6 +68,16 @@ async def test_list_returns_items_and_the_revision_it_was_read_at(store: EtcdSto
     assert await store.current_revision() >= rev
 
 
+async def test_a_list_larger_than_grpcs_default_4_mib_message(store: EtcdStorage) -> None:
+    """One range is one gRPC response: 30,000 pods are about 100 MB, far over gRPC's default 4 MiB."""
+    p = _prefix()
+    big = b"x" * (1024 * 1024)  # under etcd's 1.5 MiB request limit; six of them are 6 MiB
+    for i in range(6):
+        await store.create(p + f"k{i}".encode(), big)
+    items, _ = await store.list(p)
+    assert len(items) == 6 and all(kv.value == big for kv in items)
+
+
 async def test_watch_from_revision_replays_in_order_then_compaction_expires_it(store: EtcdStorage) -> None:
     p = _prefix()
     r1 = await store.create(p + b"x", b"1")
