@@ -15,7 +15,10 @@ engine (the previous phase's pods / containers are removed first), after one war
 warm-up ``docker run`` (not counted): N pods / N ``docker run`` processes with at most C in flight
 (C = 1: one at a time, create, wait until Running, next; C = N: all N at once).
 A pod is two containers (the sandbox holding the network namespace, then the app container) plus
-the apiserver round trips (create, the kubelet's watch, its status write, our watch).
+the apiserver round trips (create, the kubelet's watch, its status write, our watch); a second
+baseline, measured the same way, is those two containers by hand (``docker run -d`` of a sandbox on
+the pod network, then of the app container with ``--network container:<sandbox>``): the floor under
+any kubelet that keeps Kubernetes' sandbox.
 
 Run: ``.venv/bin/python bench/bench_pod_start.py [--pods 20] [--concurrency 1 5 20]``. Everything it made is removed at
 the end (pods, containers by label, the pod network, the processes it started, by pid).
@@ -166,6 +169,26 @@ async def docker_phase(n: int, concurrency: int) -> list[float]:
     return await at_most(concurrency, [docker_run_once] * n)
 
 
+async def pair_once() -> float:
+    """A pod's two containers by hand: ``docker run -d`` of a sandbox on the pod network, then of the
+    app container in its network namespace (the floor under any kubelet that keeps Kubernetes' sandbox)."""
+    t0 = time.monotonic()
+    ids: list[str] = []
+    for net in (NETWORK, None):
+        p = await asyncio.create_subprocess_exec(
+            "docker", "run", "-d", "--label", DOCKER_LABEL, "--network", net or f"container:{ids[0]}", IMAGE,
+            "sleep", "3600", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await p.communicate()
+        if p.returncode != 0:
+            raise RuntimeError(f"docker run failed: {err.decode()}")
+        ids.append(out.decode().strip())
+    return time.monotonic() - t0
+
+
+async def pair_phase(n: int, concurrency: int) -> list[float]:
+    return await at_most(concurrency, [pair_once] * n)
+
+
 def remove_docker_containers() -> None:
     ids = docker("ps", "-aq", "--filter", f"label={DOCKER_LABEL}").split()
     if ids:
@@ -195,15 +218,19 @@ def line(label: str, xs: list[float]) -> str:
             f"mean {sum(xs) / len(xs) * 1000:7.0f} ms")
 
 
-async def bench(n: int, concurrency: list[int]) -> dict[int, tuple[list[float], list[float]]]:
-    """Prints and returns, per concurrency level, (pod start seconds, ``docker run`` seconds)."""
+Phases = dict[int, tuple[list[float], list[float], list[float]]]
+
+
+async def bench(n: int, concurrency: list[int]) -> Phases:
+    """Prints and returns, per concurrency level, (pod start seconds, ``docker run`` seconds, seconds
+    for a sandbox and an app container by hand)."""
     if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
         raise SystemExit(f"{IMAGE} is missing: run scripts/docker-up and scripts/build-images")
     print("machine:", machine())
     etcd = Etcd.start()
     api = ApiServerProcess.start(etcd.url)
     kubelet: ComponentProcess | None = None
-    results: dict[int, tuple[list[float], list[float]]] = {}
+    results: Phases = {}
     try:
         async with ApiClient(api.url, timeout=60) as client:
             await client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace",
@@ -242,7 +269,10 @@ async def bench(n: int, concurrency: list[int]) -> dict[int, tuple[list[float], 
                 runs = await docker_phase(n, c)
                 print(line(f"docker run -d, {c} at a time", runs), flush=True)
                 remove_docker_containers()
-                results[c] = (pods, runs)
+                pairs = await pair_phase(n, c)
+                print(line(f"sandbox + container by hand, {c}", pairs), flush=True)
+                remove_docker_containers()
+                results[c] = (pods, runs, pairs)
             await w.stop()
             await clear_pods(client)
     finally:
@@ -258,15 +288,16 @@ async def bench(n: int, concurrency: list[int]) -> dict[int, tuple[list[float], 
         etcd.stop()
 
     print()
-    print("| at a time | minik8s pod p50 | p99 | docker run p50 | p99 | ratio p50 | ratio p99 |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for c, (p, d) in results.items():
+    print("| at a time | minik8s pod p50 | p99 | docker run p50 | p99 | ratio p50 | ratio p99 | two containers p50 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for c, (p, d, two) in results.items():
         print(f"| {c} | {pct(p, 50) * 1000:.0f} ms | {pct(p, 99) * 1000:.0f} ms | {pct(d, 50) * 1000:.0f} ms | "
-              f"{pct(d, 99) * 1000:.0f} ms | {pct(p, 50) / pct(d, 50):.2f} | {pct(p, 99) / pct(d, 99):.2f} |")
+              f"{pct(d, 99) * 1000:.0f} ms | {pct(p, 50) / pct(d, 50):.2f} | {pct(p, 99) / pct(d, 99):.2f} | "
+              f"{pct(two, 50) * 1000:.0f} ms |")
     return results
 
 
-def measure(argv: list[str] | None = None) -> dict[int, tuple[list[float], list[float]]]:
+def measure(argv: list[str] | None = None) -> Phases:
     """The benchmark with these command-line flags (``python -m bench`` calls this)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--pods", type=int, default=20, help="pods (and docker runs) per phase")

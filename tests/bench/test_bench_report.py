@@ -39,7 +39,7 @@ def test_create_p99_target(api_p99: float, raw_p99: float, met: bool) -> None:
 
 
 def test_pod_start_ratios_series_and_targets() -> None:
-    results = {1: ([0.4] * 5, [0.3] * 5), 20: ([2.0] * 19 + [6.0], [1.5] * 20)}
+    results = {1: ([0.4] * 5, [0.3] * 5, [0.5] * 5), 20: ([2.0] * 19 + [6.0], [1.5] * 20, [])}
     s = suite.pod_start(results, [])
     assert s.series["concurrency"] == [1, 20]
     assert s.series["pod_p50"] == [pytest.approx(400), pytest.approx(2000)]
@@ -48,6 +48,8 @@ def test_pod_start_ratios_series_and_targets() -> None:
     assert by_what["pod start p50, 20 at a time"].met is True  # 1.33 <= 1.5
     assert by_what["pod start p99, 20 at a time"].met is False  # 6 s
     assert by_what["pod start p99, 1 at a time"].met is True
+    hand = [f for f in s.figures if "by hand" in f.what]  # the two-container floor, where it was measured
+    assert len(hand) == 1 and hand[0].ratio == pytest.approx(0.8) and hand[0].met is None
 
 
 def test_scheduler_ratio_target_only_for_100_and_1000_nodes() -> None:
