@@ -160,7 +160,10 @@ class LocalCluster:
         self.children.append(child)
         return child
 
-    def _wait_http(self, url: str, child: Child, timeout: float = 30.0, *,
+    # A component answers in about 4 s on a quiet 2-core machine; a busy one has needed 20-40 s.
+    READY_TIMEOUT_S = 90.0
+
+    def _wait_http(self, url: str, child: Child, timeout: float = READY_TIMEOUT_S, *,
                    verify: ssl.SSLContext | bool = True) -> None:
         try:
             wait_http(url, child.proc, child.log, timeout=timeout, cancelled=self.cancelled, verify=verify)

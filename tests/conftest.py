@@ -1,7 +1,9 @@
 """Session fixtures: one real etcd, one real apiserver and the namespace controller for the run.
 
 Tests isolate themselves by working in their own namespace (the ``namespace`` fixture), so
-they can share the cluster and still run in any order. Only the namespace controller runs beside
+they can share the cluster and still run in any order. ``scripts/test`` runs the suite on
+pytest-xdist workers (``--dist loadgroup``): each worker has its own session cluster, and
+``pytest_collection_modifyitems`` below says what may run side by side and what starts first. Only the namespace controller runs beside
 the apiserver (so deleting a namespace completes, as in any cluster); tests of the other
 controllers, the scheduler and the kubelets start those themselves.
 """
@@ -22,6 +24,40 @@ from tests.securecluster import SecureCluster
 # Every Docker kubelet a test starts (they inherit this environment) uses the local image as its
 # pods' sandbox: the default one would be pulled from a registry, and none is reachable here.
 os.environ.setdefault("MINIK8S_SANDBOX_IMAGE", IMAGE)
+
+
+# ---------------------------------------------------------------------------- parallel runs
+# Modules that hold one machine-wide thing (the compose stack's image builds and fixed ports, the
+# default pod network "minik8s-pods" of `minik8s up` and of the Docker kubelet's own tests, port
+# 8080 of the image test) run one after another, on one worker.
+ONE_AT_A_TIME = ("tests/e2e/test_compose.py", "tests/e2e/test_compose_ha.py", "tests/test_images.py",
+                 "tests/e2e/test_up_docker.py", "tests/kubelet/test_agent.py")
+# Modules whose tests are independent units (each its own namespace and processes): spread per test.
+PER_TEST = ("tests/apiserver/test_fuzz.py", "tests/bench/test_bench_quick.py")
+# The longest units first (seconds per module measured on 3 workers of a 2-core machine, 2026-12-03),
+# so no long module starts last and holds the run's end; the rest keep their collection order.
+LONGEST_FIRST = (*ONE_AT_A_TIME, *PER_TEST, "tests/e2e/test_authn_e2e.py", "tests/test_typing.py",
+                 "tests/e2e/test_official_e2e.py", "tests/e2e/test_traffic.py", "tests/e2e/test_statefulset.py",
+                 "tests/e2e/test_faults_rollout.py", "tests/e2e/test_disruption.py", "tests/e2e/test_crd.py",
+                 "tests/apiserver/test_fuzz_auth.py", "tests/e2e/test_autoscaling.py",
+                 "tests/e2e/test_faults_storage.py", "tests/e2e/test_volumes.py", "tests/e2e/test_workloads.py",
+                 "tests/e2e/test_mkctl_streams.py", "tests/gitops/test_sync.py", "tests/e2e/test_storage.py",
+                 "tests/e2e/test_batch.py", "tests/machinery/test_informer.py", "tests/e2e/test_docker_kubelet.py")
+
+
+def xdist_group(path: str, nodeid: str) -> str:
+    """The unit a worker runs whole: the shared one, one test, or (by default) the module."""
+    if path in ONE_AT_A_TIME:
+        return "one-at-a-time"
+    return nodeid if path in PER_TEST else path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(xdist_group(path, item.nodeid)))
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,10 @@ pytestmark = pytest.mark.fuzz
 
 # Examples per (operation, mode). Tuned so the whole test stays under ~4 minutes on 2 cores.
 EXAMPLES = {"heavy": 2, "body": 4, "light": 8}
+# The operations are split into this many tests (each with its own namespace, seeds and etcd
+# snapshots), so a parallel run (tests/conftest.py: one xdist group per test of this module)
+# spreads the fuzzing over its workers instead of holding one of them for the whole pass.
+SHARDS = 3
 # Request bodies whose generation dominates the run time (PodSpec is a large, deep schema).
 HEAVY_BODIES = ("V1Pod", "V1Deployment", "V1ReplicaSet", "V1Endpoints", "V1Job", "V1CronJob", "V1DaemonSet",
                 "V1StatefulSet", "V1ReplicationController", "V1PersistentVolume")
@@ -294,14 +298,17 @@ def fuzz_env(etcd: Any, apiserver: Any, http: httpx.Client, namespace: str) -> I
             http.delete(f"/api/v1/{plural}/{name}")
 
 
+@pytest.mark.parametrize("shard", range(SHARDS))
 def test_fuzz_api_from_openapi(etcd: Any, apiserver: Any, http: httpx.Client,
-                               fuzz_env: dict[str, Any]) -> None:
+                               fuzz_env: dict[str, Any], shard: int) -> None:
     started = time.monotonic()
     ns = fuzz_env["ns"]
     schema = schemathesis.openapi.from_dict(merged_openapi(http))
     operations = sorted((op for op in (r.ok() for r in schema.get_all_operations())
                          if op.path.rsplit("/", 1)[-1] not in CONNECT_SUBRESOURCES), key=_operation_order)
     assert len(operations) >= 100, f"only {len(operations)} operations in the served OpenAPI"
+    # Every SHARDS-th operation, in the same (deletes-last) order: the shards cover every operation once.
+    operations = operations[shard::SHARDS]
     seeds = seed_objects(ns, node=fuzz_env["node"], victim_ns=fuzz_env["victim_ns"])
 
     def seeded_name(op: Any) -> str:
@@ -387,7 +394,7 @@ def test_fuzz_api_from_openapi(etcd: Any, apiserver: Any, http: httpx.Client,
     for line in run.generation_errors:
         print("fuzz: could not generate:", line)
 
-    assert total >= 1000, f"only {total} requests were made"
+    assert total >= 1000 // SHARDS, f"only {total} requests were made"
     assert run.counts["negative"] > 0 and run.counts["positive"] > 0
     problems = [f"{len(examples)}x {problem}: {label} -> {code} {reason!r}\n    e.g. {examples[0]}"
                 for (problem, label, code, reason), examples in sorted(run.failures.items())]

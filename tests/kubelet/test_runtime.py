@@ -211,7 +211,10 @@ def test_logs_tail_timestamps_and_follow(runtime: DockerRuntime, make_pod: Calla
     for chunk in runtime.follow_logs(slow):
         seen.append((time.monotonic() - t0, chunk))
     assert b"".join(c for _, c in seen) == b"tick-1\ntick-2\ntick-3\n"
-    assert seen[0][0] < 0.5 and seen[-1][0] >= 0.5, seen  # streamed as written, ended at exit
+    # Streamed as written: the ticks arrive spread over the ~0.6 s the container prints them in (all
+    # at once at exit would be one chunk, or several within a few ms). The container may have
+    # started printing before the follow began, so the spread is measured, not the first arrival.
+    assert len(seen) >= 2 and seen[-1][0] - seen[0][0] >= 0.3, seen
 
     # Closing a follow of a running container returns promptly.
     forever = run(runtime, pod, "forever", "while true; do echo x; sleep 0.2; done")
