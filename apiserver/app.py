@@ -435,7 +435,8 @@ def create_app(registry: Registry, *, server_address: str = "127.0.0.1:8080",
         meta: dict[str, Any] = {"resourceVersion": rv}
         if result.continue_token:
             meta["continue"] = result.continue_token
-            meta["remainingItemCount"] = result.remaining
+            if result.remaining is not None:
+                meta["remainingItemCount"] = result.remaining
         if form == "partial":
             return _json({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
                           "items": [partial_object(e.obj) for e in result.items]})

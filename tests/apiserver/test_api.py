@@ -346,6 +346,25 @@ def test_pagination_with_limit_and_continue(http: httpx.Client, namespace: str) 
     assert_status(http.get(pods(namespace), params={"continue": "garbage"}), 400, "BadRequest")
 
 
+def test_pages_with_a_selector_cover_the_matches_and_leave_the_count_unset(http: httpx.Client, namespace: str) -> None:
+    """As Kubernetes' etcd3 store: remainingItemCount only for an unselective list (it is exact then)."""
+    for i in range(9):
+        body = pod(f"s{i}")
+        body["metadata"]["labels"] = {"odd": str(i % 2)}
+        assert http.post(pods(namespace), json=body).status_code == 201
+    seen: list[str] = []
+    token = ""
+    while True:
+        r = http.get(pods(namespace), params={"limit": 2, "labelSelector": "odd=1",
+                                              **({"continue": token} if token else {})}).json()
+        seen += [p["metadata"]["name"] for p in r["items"]]
+        token = r["metadata"].get("continue", "")
+        if not token:
+            break
+        assert "remainingItemCount" not in r["metadata"], r["metadata"]
+    assert seen == ["s1", "s3", "s5", "s7"]
+
+
 def test_table_response_for_kubectl(http: httpx.Client, namespace: str) -> None:
     http.post(deps(namespace), json=deployment("tbl"))
     r = http.get(deps(namespace), headers={"accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"})
