@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -45,19 +45,32 @@ LONGEST_FIRST = (*ONE_AT_A_TIME, *PER_TEST, "tests/e2e/test_authn_e2e.py", "test
                  "tests/e2e/test_batch.py", "tests/machinery/test_informer.py", "tests/e2e/test_docker_kubelet.py")
 
 
-def xdist_group(path: str, nodeid: str) -> str:
-    """The unit a worker runs whole: the shared one, one test, or (by default) the module."""
+def unit(nodeid: str) -> str:
+    """The unit a worker runs whole: the shared one, one test, or (by default) the test's module."""
+    path = nodeid.split("::", 1)[0]
     if path in ONE_AT_A_TIME:
         return "one-at-a-time"
     return nodeid if path in PER_TEST else path
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(xdist_group(path, item.nodeid)))
     rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: no error where xdist is not loaded
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` by ``unit`` (the scheduler of ``--dist loadscope``, which keeps each unit
+    on one worker and, with ``--no-loadscope-reorder``, hands them out in collection order).
+    xdist's own loadgroup reads ``xdist_group`` marks into node ids, which pytest 9 ignores."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit(nodeid)
+    return ByUnit(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +111,4 @@ def secure_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureC
     c = SecureCluster.start(tmp_path_factory.mktemp("secure"))
     yield c
     c.stop()
+
