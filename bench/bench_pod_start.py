@@ -154,39 +154,36 @@ async def pods_phase(client: ApiClient, w: RunningWatch, prefix: str, n: int, co
                                        for i in range(n)])
 
 
-async def docker_run_once() -> float:
-    t0 = time.monotonic()
-    p = await asyncio.create_subprocess_exec("docker", "run", "-d", "--label", DOCKER_LABEL, IMAGE, "sleep", "3600",
-                                             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+async def docker_run(*flags: str) -> str:
+    """``docker run -d`` of the benchmark's container (labelled, ``sleep 3600``) with ``flags``; its id."""
+    p = await asyncio.create_subprocess_exec("docker", "run", "-d", "--label", DOCKER_LABEL, *flags, IMAGE,
+                                             "sleep", "3600", stdout=asyncio.subprocess.PIPE,
+                                             stderr=asyncio.subprocess.PIPE)
     out, err = await p.communicate()
-    t = time.monotonic() - t0
     if p.returncode != 0:
         raise RuntimeError(f"docker run failed: {err.decode()}")
-    return t
+    return out.decode().strip()
 
 
-async def docker_phase(n: int, concurrency: int) -> list[float]:
-    return await at_most(concurrency, [docker_run_once] * n)
+async def docker_run_once() -> float:
+    t0 = time.monotonic()
+    await docker_run()
+    return time.monotonic() - t0
 
 
 async def pair_once() -> float:
     """A pod's two containers by hand: ``docker run -d`` of a sandbox on the pod network, then of the
     app container in its network namespace (the floor under any kubelet that keeps Kubernetes' sandbox)."""
     t0 = time.monotonic()
-    ids: list[str] = []
-    for net in (NETWORK, None):
-        p = await asyncio.create_subprocess_exec(
-            "docker", "run", "-d", "--label", DOCKER_LABEL, "--network", net or f"container:{ids[0]}", IMAGE,
-            "sleep", "3600", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await p.communicate()
-        if p.returncode != 0:
-            raise RuntimeError(f"docker run failed: {err.decode()}")
-        ids.append(out.decode().strip())
+    sandbox = await docker_run("--network", NETWORK)
+    await docker_run("--network", f"container:{sandbox}")
     return time.monotonic() - t0
 
 
-async def pair_phase(n: int, concurrency: int) -> list[float]:
-    return await at_most(concurrency, [pair_once] * n)
+async def docker_phase(n: int, concurrency: int,
+                       once: Callable[[], Awaitable[float]] = docker_run_once) -> list[float]:
+    """``once`` (one ``docker run``, or a sandbox and its container) n times, at most ``concurrency`` at a time."""
+    return await at_most(concurrency, [once] * n)
 
 
 def remove_docker_containers() -> None:
@@ -269,7 +266,7 @@ async def bench(n: int, concurrency: list[int]) -> Phases:
                 runs = await docker_phase(n, c)
                 print(line(f"docker run -d, {c} at a time", runs), flush=True)
                 remove_docker_containers()
-                pairs = await pair_phase(n, c)
+                pairs = await docker_phase(n, c, pair_once)
                 print(line(f"sandbox + container by hand, {c}", pairs), flush=True)
                 remove_docker_containers()
                 results[c] = (pods, runs, pairs)

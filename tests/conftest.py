@@ -2,8 +2,9 @@
 
 Tests isolate themselves by working in their own namespace (the ``namespace`` fixture), so
 they can share the cluster and still run in any order. ``scripts/test`` runs the suite on
-pytest-xdist workers (``--dist loadgroup``): each worker has its own session cluster, and
-``pytest_collection_modifyitems`` below says what may run side by side and what starts first. Only the namespace controller runs beside
+pytest-xdist workers (``--dist loadgroup``), each with its own session cluster: ``unit`` below says
+what one worker runs whole (the scheduler of ``pytest_xdist_make_scheduler`` hands out those units)
+and ``pytest_collection_modifyitems`` which start first. Only the namespace controller runs beside
 the apiserver (so deleting a namespace completes, as in any cluster); tests of the other
 controllers, the scheduler and the kubelets start those themselves.
 """
@@ -45,9 +46,13 @@ LONGEST_FIRST = (*ONE_AT_A_TIME, *PER_TEST, "tests/e2e/test_authn_e2e.py", "test
                  "tests/e2e/test_batch.py", "tests/machinery/test_informer.py", "tests/e2e/test_docker_kubelet.py")
 
 
+def module_path(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
 def unit(nodeid: str) -> str:
     """The unit a worker runs whole: the shared one, one test, or (by default) the test's module."""
-    path = nodeid.split("::", 1)[0]
+    path = module_path(nodeid)
     if path in ONE_AT_A_TIME:
         return "one-at-a-time"
     return nodeid if path in PER_TEST else path
@@ -55,7 +60,7 @@ def unit(nodeid: str) -> str:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+    items.sort(key=lambda item: rank.get(module_path(item.nodeid), len(rank)))
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: no error where xdist is not loaded
@@ -111,4 +116,3 @@ def secure_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureC
     c = SecureCluster.start(tmp_path_factory.mktemp("secure"))
     yield c
     c.stop()
-

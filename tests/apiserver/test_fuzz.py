@@ -51,7 +51,7 @@ pytestmark = pytest.mark.fuzz
 # Examples per (operation, mode). Tuned so the whole test stays under ~4 minutes on 2 cores.
 EXAMPLES = {"heavy": 2, "body": 4, "light": 8}
 # The operations are split into this many tests (each with its own namespace, seeds and etcd
-# snapshots), so a parallel run (tests/conftest.py: one xdist group per test of this module)
+# snapshots), so a parallel run (tests/conftest.py: each test of this module is a unit of its own)
 # spreads the fuzzing over its workers instead of holding one of them for the whole pass.
 SHARDS = 3
 # Request bodies whose generation dominates the run time (PodSpec is a large, deep schema).
