@@ -9,7 +9,8 @@ Data flow:
     the kubelet, right after it starts a sandbox (before any app container) and whenever it
     sees a running sandbox it has not programmed (adopted after a restart)
       -> ``add(sandbox id, pid, pod uid)``: waits for the first sync (``sync_timeout``), applies
-         the current table, so a new pod reaches Services from its first second
+         a table rendered from the caches as they are then, so a new pod reaches Services from
+         its first second
     pod gone -> ``forget(pod uid)``
     with ``nodeports`` (a traffic.proxy.server.Proxier on the Node's InternalIP): every burst also
       opens/retargets/closes the user-space NodePort listeners there, relaying to the Service's
@@ -92,12 +93,14 @@ class PodServiceProxy:
         if self.disabled or not pid:
             return
         self._netns.setdefault(sandbox_id, _Netns(pid=pid, pod_uid=pod_uid))
-        if self.current is None:
-            if not await self.watch.wait_synced(self.sync_timeout):
-                log.warning("Services not listed within %.0fs; pod %s starts without ClusterIPs for now",
-                            self.sync_timeout, pod_uid)
-                return
-            self.current = self._render()
+        if self.current is None and not await self.watch.wait_synced(self.sync_timeout):
+            log.warning("Services not listed within %.0fs; pod %s starts without ClusterIPs for now",
+                        self.sync_timeout, pod_uid)
+            return
+        # Rendered from the caches as they are now, not the last burst's table: that burst's
+        # tables may still be going into other pods while a later change (an endpoint turning
+        # ready) waits its turn, and this pod's first command must see that change.
+        self.current = self._render()
         await self._sync_one(sandbox_id)
 
     def forget(self, pod_uid: str) -> None:
