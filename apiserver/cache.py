@@ -24,6 +24,7 @@ would have a newer mod_revision and a key deleted after C would lower the count.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 from collections import deque
@@ -59,6 +60,13 @@ def decode(key: bytes, value: bytes, revision: int, transform: "Transform | None
         transform(obj)  # e.g. a custom resource's schema defaults, applied on read as Kubernetes does
     obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
     return Entry(key, obj, orjson.dumps(obj), revision)
+
+
+def _prefix_end(prefix: bytes) -> bytes | None:
+    """The first key after every key that starts with ``prefix`` (etcd's range end of a prefix),
+    None when there is none (a prefix of 0xff bytes only)."""
+    trimmed = prefix.rstrip(b"\xff")
+    return trimmed[:-1] + bytes([trimmed[-1] + 1]) if trimmed else None
 
 
 @dataclass(slots=True)
@@ -149,6 +157,7 @@ class WatchCache:
         self._history_size = history
         self._retry = retry_seconds
         self.objects: dict[bytes, Entry] = {}
+        self._keys: list[bytes] = []  # the keys of ``objects``, sorted: lists need no sort per request
         self.unreadable: dict[bytes, str] = {}  # keys whose stored value cannot be decrypted -> why
         self.revision = 0
         self.floor = 0  # events after this revision are all in _history
@@ -187,7 +196,7 @@ class WatchCache:
         for key, why in self.unreadable.items():
             log.error("cannot serve %s: %s", key.decode(errors="replace"), why)
         restarted = self.ready.is_set()
-        self.objects, self.revision, self.floor = fresh, rev, rev
+        self.objects, self._keys, self.revision, self.floor = fresh, sorted(fresh), rev, rev
         self._history.clear()
         if restarted:
             for w in list(self._watchers):
@@ -237,10 +246,13 @@ class WatchCache:
             last = dict(prev.obj, metadata={**prev.obj["metadata"], "resourceVersion": str(revision)})
             gone = Entry(key, last, orjson.dumps(last), revision)
             del self.objects[key]
+            del self._keys[bisect.bisect_left(self._keys, key)]
             ev = CacheEvent("DELETED", gone, prev, revision)
         else:
             entry = self.decode(key, value, revision)
             self.objects[key] = entry
+            if prev is None:
+                bisect.insort(self._keys, key)
             ev = CacheEvent("MODIFIED" if prev is not None else "ADDED", entry, prev, revision)
         self.revision = revision
         self._history.append(ev)
@@ -298,13 +310,17 @@ class WatchCache:
             self._history.popleft()
         self.floor = max(self.floor, min(revision, self.revision))
 
-    def list(self, prefix: bytes | None = None) -> tuple[list[Entry], int]:
-        if prefix is None or prefix == self.prefix:
-            items = list(self.objects.values())
-        else:
-            items = [e for k, e in self.objects.items() if k.startswith(prefix)]
-        items.sort(key=lambda e: e.key)
-        return items, self.revision
+    def list(self, prefix: bytes | None = None, *, after: bytes = b"") -> tuple[list[Entry], int]:
+        """The entries under ``prefix`` (all by default) sorted by key, those after ``after`` only
+        when given (a continued page): found by bisection in the sorted keys, no scan, no sort."""
+        keys = self._keys
+        end = _prefix_end(prefix) if prefix else None
+        lo = bisect.bisect_left(keys, prefix) if prefix else 0
+        hi = bisect.bisect_left(keys, end) if end is not None else len(keys)
+        if after:
+            lo = max(lo, bisect.bisect_right(keys, after))
+        objects = self.objects
+        return [objects[k] for k in keys[lo:hi]], self.revision
 
     def get(self, key: bytes) -> Entry | None:
         return self.objects.get(key)
@@ -317,7 +333,7 @@ class WatchCache:
         """
         w = Watcher(matches, after=from_revision or 0, on_terminated=self._terminated.inc)
         if from_revision is None:
-            for entry in sorted(self.objects.values(), key=lambda e: e.key):
+            for entry in [self.objects[k] for k in self._keys]:
                 w.offer(CacheEvent("ADDED", entry, None, entry.revision))
         else:
             if from_revision < self.floor:

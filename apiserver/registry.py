@@ -297,22 +297,26 @@ class Registry:
         found = (await self._fresh_cache(res) if continue_token
                  else await self._read_cache(res, resource_version, prefix, prefix=True))
         cache = self.cache(res)
-        entries, rev = found.list(prefix) if found is not None else await self._list_storage(res, prefix)
-        start = b""
+        start, token_rev = b"", 0
         if continue_token:
             try:
                 tok = orjson.loads(base64.urlsafe_b64decode(continue_token.encode()))
-                start, rev = base64.b64decode(tok["start"]), int(tok["rv"])
+                start, token_rev = base64.b64decode(tok["start"]), int(tok["rv"])
             except Exception:  # noqa: BLE001 - any garbage token is the client's error
                 raise errors.BadRequestError(message="invalid continue token")
-            if rev < cache.floor:
+            if token_rev < cache.floor:
                 raise errors.GoneError(message="The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+        # Entries come sorted by key and a page starts after its token's key, found by bisection,
+        # not by a walk up to it (a list of 30,000 in pages of 500 would walk it once per page).
+        if found is not None:
+            entries, rev = found.list(prefix, after=start)
+        else:
+            entries, rev = await self._list_storage(res, prefix)
+            entries = entries[bisect.bisect_right(entries, start, key=lambda e: e.key):] if start else entries
+        rev = token_rev or rev
         out: list[Entry] = []
         token, remaining = "", None
-        # Entries are sorted by key: a page starts after its token's key without scanning up to it
-        # (a list of 30,000 in pages of 500 would otherwise walk the whole list for every page).
-        first = bisect.bisect_right(entries, start, key=lambda e: e.key) if start else 0
-        for i in range(first, len(entries)):
+        for i in range(len(entries)):
             e = entries[i]
             if not matches(e.obj):
                 continue
@@ -619,7 +623,7 @@ class Registry:
                     continue
                 raise self._conflict(res, name)
             try:
-                new = mutate(copy.deepcopy(current.obj))
+                new = mutate(orjson.loads(current.raw))  # a fresh copy: 10x cheaper than deepcopy
             except (errors.InvalidError, errors.ConflictError):
                 if not fresh:  # maybe only against a stale cached version: try the current one
                     fresh = True
@@ -688,7 +692,7 @@ class Registry:
         warnings: builtins.list[str] = []
         old_meta = old.get("metadata") or {}
         if subresource == "status":
-            merged = copy.deepcopy(old)
+            merged = orjson.loads(orjson.dumps(old))  # a fresh copy (JSON data): cheaper than deepcopy
             if "status" in new:
                 merged["status"] = new["status"]
             else:

@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +46,9 @@ import orjson  # noqa: E402
 from apiserver.storage.etcd import EtcdStorage  # noqa: E402
 from bench.bench_apiserver import machine  # noqa: E402
 from bench.bench_scheduler import pool, simulated_nodes  # noqa: E402
+from bench.pyspy import Profiles  # noqa: E402
 from machinery.client import ApiClient  # noqa: E402
+from machinery import metrics  # noqa: E402
 from machinery.informer import Informer  # noqa: E402
 from tests.cluster import ApiServerProcess, ComponentProcess, Etcd  # noqa: E402
 
@@ -116,7 +121,31 @@ async def wait_running(client: ApiClient, want: int, timeout: float) -> tuple[in
     return running, time.perf_counter() - started
 
 
-async def timings(api: ApiServerProcess, etcd: Etcd, runs: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def write_counts(api_url: str) -> dict[str, float]:
+    """The API server's writes so far by "VERB resource" (apiserver_request_total on its /metrics)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{api_url}/metrics") as r:
+        samples = metrics.parse(await r.text())
+    out: dict[str, float] = {}
+    for labels, v in samples.get("apiserver_request_total", ()):
+        if labels.get("verb") in ("POST", "PUT", "PATCH", "APPLY", "DELETE"):
+            what = f"{labels['verb']} {labels.get('resource')}" + (
+                f"/{labels['subresource']}" if labels.get("subresource") else "")
+            out[what] = out.get(what, 0.0) + v
+    return out
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def timings(api: ApiServerProcess, etcd: Etcd, runs: int, *, profile: bool = False) -> dict[str, float]:
     store = EtcdStorage(etcd.url)
     out: dict[str, float] = {}
     raw: list[float] = []
@@ -131,15 +160,27 @@ async def timings(api: ApiServerProcess, etcd: Etcd, runs: int) -> dict[str, flo
     kubectl = kubectl_binary()
     took: list[float] = []
     lines = 0
-    for _ in range(runs):
-        t = time.perf_counter()
-        r = subprocess.run([kubectl, "--server", api.url, "get", "pods", "-A"], capture_output=True, text=True,
-                           timeout=300)
-        took.append(time.perf_counter() - t)
-        if r.returncode != 0:
-            raise RuntimeError(f"kubectl get pods -A failed: {r.stderr[-2000:]}")
-        lines = len(r.stdout.splitlines()) - 1  # the header
+    # Where the time goes: the API server's CPU and kubectl's own (decoding and printing 30,000 rows).
+    api_cpu, kubectl_cpu = cpu_seconds(api.proc.pid), children_cpu_seconds()
+    writes0, t0 = await write_counts(api.url), time.perf_counter()
+    with Profiles({"apiserver": api.proc.pid}, ("apiserver",), out=Path(tempfile.mkdtemp(prefix="bench-scale-")), label="kubectl get pods -A",
+                  enabled=profile):
+        for _ in range(runs):
+            t = time.perf_counter()
+            r = subprocess.run([kubectl, "--server", api.url, "get", "pods", "-A"], capture_output=True, text=True,
+                               timeout=300)
+            took.append(time.perf_counter() - t)
+            if r.returncode != 0:
+                raise RuntimeError(f"kubectl get pods -A failed: {r.stderr[-2000:]}")
+            lines = len(r.stdout.splitlines()) - 1  # the header
     out["kubectl_s"], out["kubectl_lines"] = statistics.median(took), lines
+    out["kubectl_api_cpu_s"] = (cpu_seconds(api.proc.pid) - api_cpu) / runs
+    out["kubectl_own_cpu_s"] = (children_cpu_seconds() - kubectl_cpu) / runs
+    # The nodes' heartbeats go on meanwhile, as in any cluster of this size: what they cost the reads.
+    writes1, seconds = await write_counts(api.url), time.perf_counter() - t0
+    rates = sorted(((v - writes0.get(k, 0.0)) / seconds, k) for k, v in writes1.items())[::-1]
+    out["background_writes_per_s"] = sum(r for r, _ in rates)
+    print("writes per second meanwhile: " + ", ".join(f"{k} {r:.0f}" for r, k in rates if r >= 0.5), flush=True)
 
     relists: list[float] = []
     async with ApiClient(api.url, timeout=300) as client:
@@ -187,7 +228,7 @@ async def bench(args: argparse.Namespace) -> Result:
             running, _ = await wait_running(client, args.pods, args.timeout)
             running_s = time.perf_counter() - started
             print(f"{running}/{args.pods} pods Running {running_s:.1f}s after the first create", flush=True)
-        t = await timings(api, etcd, args.runs)
+        t = await timings(api, etcd, args.runs, profile=args.profile)
         rss, peak = proc_mib(api.proc.pid, "VmRSS"), proc_mib(api.proc.pid, "VmHWM")
         etcd_rss = proc_mib(etcd.proc.pid, "VmRSS")
         r = Result(args.nodes, args.pods, running, created, running_s, rss, peak, etcd_rss, t["stored_mib"],
@@ -196,6 +237,8 @@ async def bench(args: argparse.Namespace) -> Result:
               f"{r.stored_mib:.1f} MiB", flush=True)
         print(f"raw etcd range of every pod key: {r.raw_range_s:.2f}s; kubectl get pods -A: {r.kubectl_s:.2f}s "
               f"({r.kubectl_lines} rows); informer relist: {r.relist_s:.2f}s ({r.relist_items} pods)", flush=True)
+        print(f"kubectl get pods -A, CPU per run: API server {t['kubectl_api_cpu_s']:.2f}s, kubectl itself "
+              f"{t['kubectl_own_cpu_s']:.2f}s", flush=True)
         print("machine: " + "; ".join(f"{k} {v}" for k, v in machine().items()), flush=True)
         return r
     finally:
@@ -214,6 +257,7 @@ def measure(argv: list[str] | None = None) -> Result:
     p.add_argument("--concurrency", type=int, default=32, help="concurrent creates (default 32)")
     p.add_argument("--runs", type=int, default=3, help="timings of each read; the median is reported")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the pods to be Running")
+    p.add_argument("--profile", action="store_true", help="py-spy the API server while kubectl reads (bench.pyspy)")
     return asyncio.run(bench(p.parse_args(argv)))
 
 

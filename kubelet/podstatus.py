@@ -7,7 +7,8 @@ Data flow:
     informer add/update (pod with status.podIP on one of our nodes) -> PodIPAM.reserve
         (so a restarted kubelet re-learns every IP it gave out before allocating new ones)
     reconcile(pod) -> PodIPAM.allocate(node, uid) -> running_status(pod, pod_ip, host_ip, now)
-        -> equal to the pod's status? nothing to write : PUT pods/{name}/status
+        -> the same as the pod's status (``same_status``: a null field counts as absent, as the
+           API server stores it)? nothing to write : PUT pods/{name}/status
     informer delete / the kubelet finishing a delete -> PodIPAM.release(uid)
 
 ``running_status`` keeps every timestamp already present (startTime, startedAt, condition
@@ -181,9 +182,24 @@ def running_status(pod: Obj, *, pod_ip: str, host_ip: str, now: datetime) -> Obj
     return status
 
 
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def same_status(stored: Obj, desired: Obj) -> bool:
+    """Whether writing ``desired`` would change ``stored``: the API server drops null fields (a
+    condition's ``lastProbeTime: null``), so a desired status that has them is still the same, and
+    a kubelet that compared with ``==`` would write the same status again on every sync."""
+    return stored == desired or _without_nulls(stored) == _without_nulls(desired)
+
+
 def needs_ip(pod: Obj) -> bool:
     """False for host-network pods, which take the node's IP."""
     return not (pod.get("spec") or {}).get("hostNetwork")
 
 
-__all__ = ["POD_CONDITIONS", "PodIPAM", "needs_ip", "running_status"]
+__all__ = ["POD_CONDITIONS", "PodIPAM", "needs_ip", "running_status", "same_status"]

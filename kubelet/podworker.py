@@ -48,6 +48,7 @@ from kubelet.cri import (
 )
 from kubelet.node import NodeAgent, now_utc
 from kubelet.poddns import pod_dns
+from kubelet.podstatus import same_status
 from kubelet.probes import ProbeEvent, ProbeManager
 from kubelet.serviceproxy import PodServiceProxy
 from kubelet.settings import KubeletSettings
@@ -269,7 +270,7 @@ class PodWorker:
         for st in status.get("containerStatuses") or []:
             if st.get("started"):
                 st["started"] = self.probes.started(uid, str(st.get("name")))
-        if status != (pod.get("status") or {}):
+        if not same_status(pod.get("status") or {}, status):
             self.starts.writing(uid, pod.get("status") or {}, status)
             try:
                 await self.write_status(pod, status, namespace)

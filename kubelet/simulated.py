@@ -51,7 +51,7 @@ from kubelet.nodestatus import (
     simulated_local_path_dir, status_needs_update,
 )
 from kubelet.metrics import PodStartTracker
-from kubelet.podstatus import PodIPAM, needs_ip, running_status
+from kubelet.podstatus import PodIPAM, needs_ip, running_status, same_status
 from kubelet.simexit import finish, killed
 from machinery import errors
 from machinery.client import ApiClient, default_user_agent
@@ -342,7 +342,7 @@ class SimulatedKubelet:
         now = _now()
         desired, wake = finish(pod, running_status(pod, pod_ip=ip, host_ip=ident.internal_ip, now=now), now)
         again = Result.after(wake) if wake is not None else None
-        if desired == status:
+        if same_status(status, desired):
             return again
         body = {**pod, "status": desired}  # a shallow copy: the cached pod itself is not touched
         self.starts.writing(uid, status, desired)
