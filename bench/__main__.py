@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(spec.name)
         print(f"  {'FAILED: ' + section.error if section.error else 'ok'} ({section.seconds:.0f} s, "
               f"{len(section.figures)} figures)", flush=True)
-    info["load average"] = f"{load0} (1 / 5 / 15 min) at the start, {load()} at the end"
+    info["load average"] = (f"{load0} (1 / 5 / 15 min) at the start, {load()} at the end"
+                            + (" of the last run (each section gives its own)" if args.only else ""))
     order = [s.name for s in by_name(None)]
     ordered = sorted(sections.values(), key=lambda s: order.index(s.name) if s.name in order else len(order))
     text = render(ordered, info=info, started=begun, quick=args.quick, total_s=time.monotonic() - t0,

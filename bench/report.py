@@ -133,9 +133,14 @@ def render(sections: list[Section], *, info: dict[str, str], started: str, quick
            charts: list[tuple[str, str]], notes: str = "") -> str:
     """The whole of RESULTS.md. ``charts`` are (title, path relative to the report)."""
     failed = [s for s in sections if s.error]
+    # A run of a subset (--only) keeps the other sections of earlier runs: say when they all ran.
+    dates = sorted(s.date for s in sections if s.date)
+    ran = (f"started {started}, {total_s:.0f} s in all" if not dates or dates[0] >= started else
+           f"last run started {started} ({total_s:.0f} s); the sections below ran between {dates[0]} and "
+           f"{dates[-1]}, {sum(s.seconds for s in sections):.0f} s in all, each section dated")
     out = ["# Benchmark results", "",
-           f"Written by `python -m bench{' --quick' if quick else ''}` (`bench/run`), started {started}, "
-           f"{total_s:.0f} s in all; do not edit by hand: the hand-kept context is in `bench/NOTES.md`, "
+           f"Written by `python -m bench{' --quick' if quick else ''}` (`bench/run`), {ran}; "
+           "do not edit by hand: the hand-kept context is in `bench/NOTES.md`, "
            "included at the end. Every figure is next to its baseline, measured in the same run on the "
            "same machine; ratios, not absolute times, are what carries over to another machine.", ""]
     if quick:
