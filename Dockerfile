@@ -64,6 +64,7 @@ COPY controllers /src/controllers
 COPY kubelet /src/kubelet
 COPY gitops /src/gitops
 COPY traffic /src/traffic
+COPY console /src/console
 # Every dependency and the build backend are in the venv already: no index, no build isolation.
 RUN pip install --no-index --no-deps --no-build-isolation /src \
  && rm -rf /src \

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import dnscmd, ingresscmd, proxycmd
+from cli import consolecmd, dnscmd, ingresscmd, proxycmd
 from cli.options import KUBECONFIG, SERVER, setup_logging
 from machinery.kubeconfig import component_config
 
@@ -449,8 +449,9 @@ def healthcheck(
         raise typer.Exit(1)
 
 
-# The traffic components' commands live beside their flags (cli/proxycmd.py, dnscmd.py, ingresscmd.py).
-for _command_module in (proxycmd, dnscmd, ingresscmd):
+# The traffic components' and the console's commands live beside their flags (cli/proxycmd.py, dnscmd.py,
+# ingresscmd.py, consolecmd.py).
+for _command_module in (proxycmd, dnscmd, ingresscmd, consolecmd):
     _command_module.register(app)
 
 
