@@ -6,11 +6,13 @@
 import { ApiError, request } from "./api.js";
 import { h, replaceChildren } from "./dom.js";
 import { onConnection, stopAll } from "./store.js";
-import { overview } from "./views/overview.js";
-import { nodes } from "./views/nodes.js";
-import { pods } from "./views/pods.js";
 
-const routes = { overview, nodes, pods };
+// Route name -> the module in views/ that draws it (its export of the same name). A view is
+// loaded on first use: view(container, args, ctx) mounts it and returns its unmount function.
+const routes = {
+  overview: "overview", nodes: "nodes", workloads: "workloads", pods: "pods", pod: "pod",
+  services: "services", gitsyncs: "gitsyncs", events: "events", yaml: "yaml",
+};
 const main = document.getElementById("main");
 let user = null;
 let unmount = null;
@@ -53,11 +55,16 @@ function showLogin(message) {
   document.getElementById("login-token").focus();
 }
 
-function route() {
+let routing = 0;
+async function route() {
   if (!user) return;
-  const [name, ...args] = (location.hash.replace(/^#\/?/, "") || "overview").split("/").map(decodeURIComponent);
-  const view = routes[name] || overview;
+  const [asked, ...args] = (location.hash.replace(/^#\/?/, "") || "overview").split("/").map(decodeURIComponent);
+  const name = routes[asked] ? asked : "overview";
+  const ticket = ++routing;
+  const view = (await import(`./views/${routes[name]}.js`))[name];
+  if (ticket !== routing || !user) return; // another route (or a logout) came first
   if (unmount) unmount();
+  unmount = null;
   for (const a of document.querySelectorAll("#nav a")) {
     if (a.getAttribute("href") === `#/${name}`) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
