@@ -134,7 +134,9 @@ class EtcdStorage:
         function of the client; ``read``: safe to send again whatever happened to the first try."""
         if not callable(op):
             return await self._translate(op)
-        for tries_left in range(len(self._clients) - 1, -1, -1):
+        # One try per endpoint, and at least two: a read that timed out on a busy etcd (or a request
+        # that never reached it) is sent once more, as etcd's own client retries safe calls.
+        for tries_left in range(max(len(self._clients), 2) - 1, -1, -1):
             client = self._client
             try:
                 return await asyncio.wait_for(op(client), self._timeout)
@@ -152,7 +154,7 @@ class EtcdStorage:
             return await asyncio.wait_for(coro, self._timeout)
         except (etcd_errors.ConnectionFailedError, etcd_errors.ConnectionTimeoutError,
                 etcd_errors.InternalError, asyncio.TimeoutError) as e:
-            raise StorageUnavailableError(f"etcd is unavailable: {e or type(e).__name__}") from e
+            raise StorageUnavailableError(f"etcd is unavailable: {str(e) or type(e).__name__}") from e
         except etcd_errors.RevisionCompactedError as e:
             raise RevisionCompactedError(e.compacted_revision) from e
         except etcd_errors.ClientError as e:

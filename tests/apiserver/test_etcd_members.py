@@ -179,3 +179,25 @@ async def test_health_moves_to_an_endpoint_that_answers(etcd: object) -> None:
     finally:
         await store.close()
         silent.close()
+
+
+async def test_a_read_that_timed_out_is_sent_once_more_even_with_one_endpoint() -> None:
+    """A busy etcd that misses the timeout once does not fail a read (a GET answered 503 in CI);
+    a write that may have been applied is not sent again, and the error names what happened."""
+    store = EtcdStorage(f"http://127.0.0.1:{free_port()}", timeout=1)
+    calls: list[object] = []
+
+    async def slow_once(client: object) -> str:
+        calls.append(client)
+        if len(calls) == 1:
+            raise asyncio.TimeoutError()
+        return "read"
+    try:
+        assert await store._attempt(slow_once, read=True) == "read"
+        assert len(calls) == 2
+        calls.clear()
+        with pytest.raises(StorageUnavailableError, match="^etcd is unavailable: TimeoutError$"):
+            await store._attempt(slow_once, read=False)
+        assert len(calls) == 1
+    finally:
+        await store.close()
