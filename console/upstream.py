@@ -22,9 +22,10 @@ import logging
 from typing import Any
 
 import aiohttp
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from console.sessions import Identity
+from machinery import wsrelay
 
 log = logging.getLogger(__name__)
 
@@ -97,24 +98,10 @@ async def relay_websocket(request: web.Request, http: aiohttp.ClientSession, bas
     except (aiohttp.ClientError, OSError) as e:
         return unavailable(f"the API server at {base_url} cannot be reached: {e}")
     page = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), max_msg_size=0)
-    await page.prepare(request)
-
-    async def pump(src: Any, dst: Any) -> None:
-        async for msg in src:
-            if msg.type == WSMsgType.BINARY:
-                await dst.send_bytes(msg.data)
-            elif msg.type == WSMsgType.TEXT:
-                await dst.send_str(msg.data)
-            else:
-                break
-
-    tasks = [asyncio.create_task(pump(page, upstream)), asyncio.create_task(pump(upstream, page))]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await page.prepare(request)
+        await wsrelay.join(page, upstream)
     finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         await upstream.close()
         await page.close()
     return page

@@ -23,7 +23,6 @@ keeps the backend it was given.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import AbstractSet, Iterable
@@ -32,6 +31,8 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
+
+from machinery import wsrelay
 
 from .routes import Backend, RouteTable
 from .tls import Certificates
@@ -294,32 +295,11 @@ class IngressProxy:
                                      max_msg_size=0, compress=False)
         try:
             await down.prepare(request)
-            pumps = [asyncio.create_task(_pump(upstream, down)), asyncio.create_task(_pump(down, upstream))]
-            try:
-                await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for t in pumps:
-                    t.cancel()
-                await asyncio.gather(*pumps, return_exceptions=True)
+            await wsrelay.join(upstream, down)
         finally:
             await upstream.close()
             await down.close()
         return down
-
-
-async def _pump(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
-                dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse) -> None:
-    """Messages from ``src`` to ``dst`` until ``src`` closes; then close ``dst`` with its code."""
-    async for msg in src:
-        if msg.type == aiohttp.WSMsgType.TEXT:
-            await dst.send_str(msg.data)
-        elif msg.type == aiohttp.WSMsgType.BINARY:
-            await dst.send_bytes(msg.data)
-        elif msg.type == aiohttp.WSMsgType.PING:
-            await dst.ping(msg.data)
-        elif msg.type == aiohttp.WSMsgType.PONG:
-            await dst.pong(msg.data)
-    await dst.close(code=src.close_code or aiohttp.WSCloseCode.OK)
 
 
 __all__ = ["HOP_BY_HOP", "IngressProxy", "ProxySettings", "is_websocket", "request_headers", "response_headers"]
