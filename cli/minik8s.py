@@ -417,6 +417,8 @@ def up(
                                       help="the branch of --gitops-repo"),
     ingress_port: int = typer.Option(8081, "--ingress-port", envvar="MINIK8S_INGRESS_PORT",
                                      help="the Ingress controller's HTTP port on 127.0.0.1"),
+    console_port: int = typer.Option(9090, "--console-port", envvar="MINIK8S_CONSOLE_PORT",
+                                     help="the web console's port on 127.0.0.1"),
 ) -> None:
     """Run a whole cluster on this machine as child processes; Ctrl-C stops it."""
     from pathlib import Path
@@ -430,7 +432,7 @@ def up(
                                        pod_network_subnet=pod_network_subnet, sandbox_image=sandbox_image,
                                        shutdown_grace_period=shutdown_grace_period, gitops_repo=gitops_repo,
                                        gitops_path=gitops_path, gitops_branch=gitops_branch,
-                                       ingress_port=ingress_port)))
+                                       ingress_port=ingress_port, console_port=console_port)))
 
 
 @app.command()

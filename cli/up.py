@@ -28,6 +28,8 @@ Data flow:
             pod network's upper half, given to the apiserver), ``minik8s proxy`` (NodePorts and
             LoadBalancer addresses on loopback) and ``minik8s ingress`` on 127.0.0.1:INGRESS_PORT
             -> their /healthz
+    console ``minik8s console`` on 127.0.0.1:CONSOLE_PORT (the API server's address and CA only:
+            users log in with their own token or kubeconfig, e.g. the one written below) -> /healthz
     config  a kubeconfig for kubectl, mkctl and the official client (DATA_DIR/kubeconfig or
             ``--kubeconfig``; also ~/.kube/config when there is none): the server
             https://127.0.0.1:PORT, the cluster CA and the admin's client certificate (group
@@ -92,6 +94,7 @@ class UpSettings:
     gitops_path: str = ""
     gitops_branch: str = "main"
     ingress_port: int = 8081  # the Ingress controller's HTTP port on 127.0.0.1
+    console_port: int = 9090  # the web console's port on 127.0.0.1
     ready_timeout: float = 60.0  # for the nodes to turn Ready
     not_ready_timeout: float = 12.0  # a node that says NotReady (and why) this long fails ``up``
 
@@ -214,6 +217,7 @@ class LocalCluster:
                                  cancelled=self.cancelled)
         traffic_lines = self._start_traffic(docker_node=kubelet is not None and not s.simulated)
         kubeconfig = s.kubeconfig or s.data_dir / "kubeconfig"
+        console_lines = self._start_console(kubeconfig)
         write_user_kubeconfig(kubeconfig, creds)
         default = Path("~/.kube/config").expanduser()
         if s.kubeconfig is None and not default.exists():
@@ -224,7 +228,7 @@ class LocalCluster:
                                  f"kubeconfig; delete the folder for a new CA)"),
                 ("audit log", str(self.logs / "audit.log")), ("etcd", f"{etcd_url} (data in {data})"),
                 *node_lines, *gitops_lines,
-                *traffic_lines, ("kubeconfig", str(kubeconfig)), ("logs", str(self.logs))]
+                *traffic_lines, *console_lines, ("kubeconfig", str(kubeconfig)), ("logs", str(self.logs))]
 
     @property
     def service_range(self) -> str:
@@ -272,6 +276,16 @@ class LocalCluster:
         lines += [("services", f"ClusterIPs from {self.service_range}; NodePorts on 127.0.0.1:30000-32767"),
                   ("ingress", f"http://127.0.0.1:{s.ingress_port} (IngressClass minik8s, the default)")]
         return lines
+
+    def _start_console(self, kubeconfig: Path) -> list[tuple[str, str]]:
+        """Spawns the web console on 127.0.0.1 (it trusts the cluster CA and holds no credential of
+        its own); waits for its health; the summary line."""
+        port = self.settings.console_port
+        child = self._spawn("console", component_command(
+            "console", "--server", self.server, "--certificate-authority", str(self._creds.pki.ca_cert),
+            "--bind-address", "127.0.0.1", "--port", str(port)))
+        self._wait_http(f"http://127.0.0.1:{port}/healthz", child)
+        return [("console", f"http://127.0.0.1:{port} (log in with a token or a kubeconfig, e.g. {kubeconfig})")]
 
     def _start_gitops(self) -> tuple[tuple[Child, str], list[tuple[str, str]]]:
         """Spawns gitops: (it, its health URL) and the summary lines."""

@@ -52,7 +52,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_up_runs_a_cluster_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    port, ingress_port = free_port(), free_port()
+    port, ingress_port, console_port = free_port(), free_port(), free_port()
     env = {**os.environ, "HOME": str(tmp_path)}
     repo = GitRepo.create(tmp_path)
     repo.write("deploy/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-git\ndata:\n  k: v1\n")
@@ -60,7 +60,8 @@ def test_up_runs_a_cluster_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "cli.minik8s", "up", "--simulated", "--nodes", "2",
                              "--port", str(port), "--data-dir", str(tmp_path / "mk"),
                              "--gitops-repo", repo.url, "--gitops-path", "deploy",
-                             "--ingress-port", str(ingress_port)], stdout=subprocess.PIPE,
+                             "--ingress-port", str(ingress_port), "--console-port", str(console_port)],
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, env=env, text=True)
     children: list[int] = []
     try:
@@ -103,9 +104,16 @@ def test_up_runs_a_cluster_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert (tmp_path / "mk" / "logs" / "audit.log").stat().st_size > 0
         children = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                                    text=True).stdout.split()]
-        # etcd, apiserver, scheduler, controller-manager, gitops, kubelet, proxy, ingress (dns runs with a
-        # Docker node only: it listens on the pod network).
-        assert len(children) == 8
+        # etcd, apiserver, scheduler, controller-manager, gitops, kubelet, proxy, ingress, console (dns
+        # runs with a Docker node only: it listens on the pod network).
+        assert len(children) == 9
+        # The web console, and a login with the kubeconfig up wrote (its embedded admin certificate).
+        assert f"http://127.0.0.1:{console_port}" in out, out
+        console = f"http://127.0.0.1:{console_port}"
+        with httpx.Client(base_url=console, headers={"Origin": console}, timeout=10) as page:
+            r = page.post("/console/login", json={"kubeconfig": (tmp_path / "mk" / "kubeconfig").read_text()})
+            assert r.status_code == 200 and r.json()["username"] == "kubernetes-admin", r.text
+            assert len(page.get("/api/v1/nodes").json()["items"]) == 2
         assert "ingress" in out and f"http://127.0.0.1:{ingress_port}" in out, out
         # The Ingress controller answers (404: no Ingress yet) and made the default IngressClass.
         assert httpx.get(f"http://127.0.0.1:{ingress_port}/", timeout=5).status_code == 404

@@ -54,7 +54,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = ("docker-compose.yml", "docker-compose.offline.yml")
 SERVICES = ("etcd", "apiserver", "scheduler", "controller-manager", "gitops", "dns", "proxy", "ingress",
-            "node-1", "node-2")
+            "console", "node-1", "node-2")
 IMAGE_V2 = "minik8s/busybox:e2e-v2"  # the same image under another name: the "new version"
 LABEL_NODE = "io.minik8s.node"
 
@@ -91,6 +91,7 @@ class Stack:
         self.repos.mkdir()
         self.webhook_port = free_port()
         self.ingress_port = free_port()
+        self.console_port = free_port()
         subnet = ipaddress.IPv4Network(free_subnet("192.168.200.0/21"))
         pods, services = subnet.subnets(prefixlen_diff=1)
         self.env = {
@@ -98,6 +99,7 @@ class Stack:
             "MINIK8S_API_PORT": str(self.port), "MINIK8S_NETWORK": self.network, "MINIK8S_SUBNET": str(subnet),
             "MINIK8S_POD_IP_RANGE": str(pods), "MINIK8S_SERVICE_CIDR": str(services),
             "MINIK8S_CLUSTER_DNS": str(services.network_address + 10), "MINIK8S_INGRESS_PORT": str(self.ingress_port),
+            "MINIK8S_CONSOLE_PORT": str(self.console_port),
             "MINIK8S_PROXY_HEALTH_PORT": str(free_port()),
             "MINIK8S_NODE_PREFIX": self.prefix, "MINIK8S_ROOT_DIR": str(self.root_dir),
             "MINIK8S_GITOPS_REPOS": str(self.repos), "MINIK8S_CONFIG_DIR": str(self.config_dir), "MINIK8S_GITOPS_WEBHOOK_PORT": str(self.webhook_port),
@@ -264,6 +266,16 @@ def test_build_up_and_everything_healthy(stack: Stack) -> None:
     ports = json.loads(stack.docker("inspect", stack.container("gitops")))[0]["NetworkSettings"]["Ports"]
     assert [b["HostIp"] for b in ports["9292/tcp"]] == ["127.0.0.1"]
     assert stack.http.get("/apis/gitops.minik8s.io/v1/gitsyncs").status_code == 200
+    # The web console on 127.0.0.1: the README's login (the admin's kubeconfig), then the API through it.
+    console = f"http://127.0.0.1:{stack.console_port}"
+    with httpx.Client(base_url=console, headers={"Origin": console}, timeout=30) as page:
+        assert page.get("/api/v1/nodes").status_code == 401  # nothing without a login
+        r = page.post("/console/login", json={"kubeconfig": stack.kubeconfig.read_text()})
+        assert r.status_code == 200 and r.json()["username"] == "kubernetes-admin", r.text
+        names = {n["metadata"]["name"] for n in page.get("/api/v1/nodes").json()["items"]}
+        assert names == {stack.node1, stack.node2}
+    ports = json.loads(stack.docker("inspect", stack.container("console")))[0]["NetworkSettings"]["Ports"]
+    assert [b["HostIp"] for b in ports["9090/tcp"]] == ["127.0.0.1"]
 
 
 def test_deployment_runs_on_both_nodes_and_kubectl_sees_it(stack: Stack) -> None:

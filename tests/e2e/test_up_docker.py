@@ -110,7 +110,8 @@ class Up:
         self.env = {**os.environ, "HOME": str(tmp)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cli.minik8s", "up", "--port", str(port), "--data-dir", str(tmp / "mk"),
-             "--kubeconfig", str(self.kubeconfig), "--node-name", NODE, "--ingress-port", str(free_port())],
+             "--kubeconfig", str(self.kubeconfig), "--node-name", NODE, "--ingress-port", str(free_port()),
+             "--console-port", str(free_port())],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env)
         self.lines: list[str] = []
         self._q: queue.Queue[str | None] = queue.Queue()
