@@ -127,7 +127,10 @@ class Informer {
 }
 
 // subscribe("/api/v1/pods", fn) -> fn(informer) now and on every change; returns the unsubscribe.
-// One informer per path is shared by every view; it stops a minute after its last subscriber.
+// One informer per path is shared by every view. It stops as soon as its last subscriber leaves
+// (after the current task, so the next view of a route change can take it over): each watch holds
+// one of the browser's 6 HTTP/1.1 connections to the console, so a view keeps to 5 streams at most
+// and leaves the sixth to its requests.
 export function subscribe(urlPath, fn) {
   let inf = informers.get(urlPath);
   if (!inf) {
@@ -139,7 +142,7 @@ export function subscribe(urlPath, fn) {
   if (inf.status !== "loading") fn(inf);
   return () => {
     inf.subscribers.delete(fn);
-    if (inf.subscribers.size === 0) inf.idle = setTimeout(() => inf.stop(), 60000);
+    if (inf.subscribers.size === 0) inf.idle = setTimeout(() => inf.stop(), 0);
   };
 }
 

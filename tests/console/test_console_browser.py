@@ -1,9 +1,12 @@
 """The web console in a real browser against a real cluster (tests/console/conftest.py): the login,
-the nodes view following a Deployment's pods live (each within a second of its creation), scaling
-from nothing but the API's watch, and the page surviving an API server it cannot reach."""
+the nodes view following a Deployment's pods live (each within a second of its creation) and its
+cordon and drain, the overview's counts, and the page surviving an API server restart (last: it
+restarts the module's API server)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import time
 import uuid
@@ -11,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from tests.console.conftest import ConsoleCluster, logged_in, screenshot
+from tests.console.conftest import ROOT, ConsoleCluster, logged_in, screenshot
+from tests.waiting import wait_for
 
 
 def deployment(ns: str, name: str, replicas: int) -> dict[str, Any]:
@@ -91,3 +95,86 @@ def test_the_overview_counts_nodes_and_pods(page: Any, console_cluster: ConsoleC
     assert "Nodes: 2 of 2 Ready" in heading.inner_text()
     page.wait_for_selector("dd[data-phase=Running]")
     screenshot(page, "overview")
+
+
+def test_cordon_and_drain_from_the_nodes_view(page: Any, console_cluster: ConsoleCluster) -> None:
+    page.on("dialog", lambda d: d.accept())  # the drain's confirmation
+    logged_in(page, console_cluster, "admin", route="nodes")
+    with console_cluster.admin() as admin:
+        ns = namespace(admin)
+        assert admin.post(f"/apis/apps/v1/namespaces/{ns}/deployments", json=deployment(ns, "spread", 4)).status_code == 201
+
+        def on(node: str) -> list[str]:
+            pods = admin.get(f"/api/v1/namespaces/{ns}/pods").json()["items"]
+            return [p["metadata"]["name"] for p in pods if p["spec"].get("nodeName") == node
+                    and p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
+        wait_for(lambda: len(on("sim-1")) + len(on("sim-2")) == 4 and on("sim-1"), 30, "4 pods Running, some on sim-1")
+        page.click('[data-node="sim-1"] [data-action=drain]')
+        wait_for(lambda: admin.get("/api/v1/nodes/sim-1").json()["spec"].get("unschedulable") is True, 10,
+                 "sim-1 cordoned by the drain")
+        page.wait_for_selector('[data-node="sim-1"] [data-action=uncordon]')
+        wait_for(lambda: not on("sim-1") and len(on("sim-2")) == 4, 30, "every pod evicted to sim-2")
+        page.wait_for_function(f"""() => !document.querySelector('[data-node="sim-1"] [data-pod^="{ns}/"]')""")
+        page.click('[data-node="sim-1"] [data-action=uncordon]')
+        wait_for(lambda: not admin.get("/api/v1/nodes/sim-1").json()["spec"].get("unschedulable"), 10,
+                 "sim-1 uncordoned")
+        page.wait_for_selector('[data-node="sim-1"] [data-action=cordon]')
+        admin.delete(f"/apis/apps/v1/namespaces/{ns}/deployments/spread")
+
+
+def restart_apiserver(c: ConsoleCluster, down_seconds: float) -> None:
+    """The module's API server stopped, kept down ``down_seconds``, started again on the same ports."""
+    api = c.api.apiserver
+    api.stop()
+    time.sleep(down_seconds)
+    api.proc = subprocess.Popen(api.args, stdout=api.log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    c.api._wait_secure()
+
+
+def test_the_page_says_when_the_api_server_is_away_and_resumes_after_its_restart(
+        page: Any, console_cluster: ConsoleCluster) -> None:
+    logged_in(page, console_cluster, "admin", route="nodes")
+    page.wait_for_selector('[data-node="sim-1"]')
+    stopped = threading.Thread(target=restart_apiserver, args=(console_cluster, 6.0))
+    stopped.start()
+    page.wait_for_function("() => document.getElementById('connection').textContent.includes('Reconnecting')",
+                           timeout=10000)
+    screenshot(page, "reconnecting")
+    stopped.join(120)
+    page.wait_for_function("() => document.getElementById('connection').textContent === ''", timeout=30000)
+    with console_cluster.admin() as admin:
+        ns = namespace(admin)
+        assert admin.post(f"/apis/apps/v1/namespaces/{ns}/deployments", json=deployment(ns, "after", 2)).status_code == 201
+    # The same page, never reloaded, follows the cluster again.
+    page.wait_for_function(f"""() => document.querySelectorAll('[data-pod^="{ns}/"]').length === 2""", timeout=30000)
+
+
+UNLABELLED = """() => [...document.querySelectorAll('main button, main input, main select, main textarea, main a')]
+  .filter(el => el.offsetParent !== null)
+  .filter(el => {
+    const name = (el.getAttribute('aria-label') || el.textContent || el.value || el.title || '').trim();
+    const labelled = el.id && document.querySelector(`label[for="${el.id}"]`);
+    const wrapped = el.closest('label');
+    return !name && !labelled && !wrapped && !el.getAttribute('aria-labelledby');
+  })
+  .map(el => el.outerHTML.slice(0, 120))"""
+
+
+def test_every_view_names_its_controls_and_keeps_focus_visible(page: Any, console_cluster: ConsoleCluster) -> None:
+    """Keyboard and screen-reader basics on every view of the navigation: each visible button,
+    link, input and select has an accessible name, and the navigation is reachable with Tab."""
+    logged_in(page, console_cluster, "admin", route="overview")
+    routes = page.eval_on_selector_all("#nav a", "els => els.map(a => a.getAttribute('href'))")
+    assert len(routes) >= 7, routes
+    for href in routes:
+        page.goto(f"{console_cluster.url}/{href}")
+        page.wait_for_selector(f'main .view[data-view="{href.split("/")[1]}"]')
+        page.wait_for_timeout(500)  # the first list arrived
+        assert page.evaluate(UNLABELLED) == [], f"unnamed controls on {href}"
+    page.goto(f"{console_cluster.url}/#/overview")
+    page.wait_for_selector('main .view[data-view="overview"]')
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"  # the skip link comes first
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('nav') !== null")

@@ -1,0 +1,629 @@
+// Git sync: GitSync objects (gitops.minik8s.io/v1), shown the way Argo CD shows its applications.
+//
+// #/gitsyncs (every namespace the user may list) or #/gitsyncs/<namespace>: one row per GitSync.
+// #/gitsyncs/<namespace>/<name>: one GitSync, live:
+//   the GitSync (a live collection of its namespace) -> source, revisions, conditions, the next
+//   sync (what gitops publishes of it: fetched vs applied revision, errors, uncorrected drift) and
+//   the last runs (status.history, which gitops keeps to 10);
+//   its inventory (status.inventory) -> for the kinds whose health is their live state
+//   (workloads, Pods, CRDs: see LIVE) one live collection per kind and namespace, plus the pods
+//   under workloads -> a tree of objects, each with its health judged from its own live state as
+//   gitops/health.py judges it (other kinds: the health gitops recorded);
+//   the Events of the namespace that involve this GitSync -> drift corrections as a timeline
+//   (DriftCorrected / DriftDetected, which gitops/enforce.py records; status.history when the
+//   user may not read Events) and the other Events.
+// Actions are plain API calls (the API server's RBAC decides; its message is shown when it refuses):
+//   suspend  -> merge patch spec.suspend: true (as mkctl gitops suspend)
+//   resume   -> merge patch spec.suspend: false + the requestedAt annotation (mkctl gitops resume)
+//   sync now -> merge patch of the gitops.minik8s.io/requestedAt annotation (mkctl gitops sync);
+//               done when status.lastHandledRequestedAt carries the value (gitops writes it with
+//               the status of the run that acted on the request).
+import { patch, path } from "../api.js";
+import { age, h, replaceChildren } from "../dom.js";
+import { subscribe } from "../store.js";
+
+const GV = "gitops.minik8s.io/v1";
+const REQUESTED = "gitops.minik8s.io/requestedAt";
+const DRIFT_REASONS = ["DriftCorrected", "DriftDetected"];
+// gitops/plan.py's apply order: what others depend on first (the tree lists the inventory so).
+const ORDER = ["Namespace", "CustomResourceDefinition", "PriorityClass", "StorageClass", "ServiceAccount",
+  "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Secret", "ConfigMap", "PersistentVolume",
+  "PersistentVolumeClaim", "LimitRange", "ResourceQuota", "Service", "Endpoints", "DaemonSet", "Pod",
+  "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler", "StatefulSet", "Job",
+  "CronJob", "Ingress", "IngressClass"];
+const POD_OWNERS = ["ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController"];
+// The kinds whose health depends on their live state (gitops/health.py): watched, in this order of
+// priority, with the pods of their namespace. Any other kind is healthy once it exists, which
+// gitops itself watches (it re-creates a deleted object within a second): the page shows the
+// health gitops recorded in status.inventory for those, and opens no watch for them.
+const LIVE = {
+  Deployment: ["apps/v1", "deployments"], StatefulSet: ["apps/v1", "statefulsets"],
+  DaemonSet: ["apps/v1", "daemonsets"], Job: ["batch/v1", "jobs"], ReplicaSet: ["apps/v1", "replicasets"],
+  ReplicationController: ["v1", "replicationcontrollers"], Pod: ["v1", "pods"],
+  CustomResourceDefinition: ["apiextensions.k8s.io/v1", "customresourcedefinitions"],
+};
+// A watch is a fetch that stays open, and a browser opens at most 6 HTTP/1.1 connections to the
+// console: with the GitSync's and the Events' watches, this view keeps to 5 streams, so one
+// connection stays free for its requests (the actions). Kinds beyond it show recorded health.
+const WATCH_BUDGET = 3;
+
+// ------------------------------------------------------------------ pure helpers
+
+export function conditionOf(obj, type) {
+  return ((obj.status || {}).conditions || []).find((c) => c.type === type);
+}
+
+// The GitSync's state in one word, as a badge: Suspended wins, then the Ready condition.
+export function syncState(obj) {
+  if ((obj.spec || {}).suspend) return { text: "Suspended", cls: "warn" };
+  const c = conditionOf(obj, "Ready");
+  if (!c) return { text: "Unknown", cls: "muted" };
+  if (c.status === "True") return { text: "Ready", cls: "ok" };
+  if (c.status === "False") return { text: "Not ready", cls: "bad" };
+  return { text: "Progressing", cls: "progress" };
+}
+
+export function refText(ref) {
+  ref = ref || {};
+  if (ref.tag) return `tag ${ref.tag}`;
+  if (ref.commit) return `commit ${ref.commit}`;
+  return `branch ${ref.branch || "main"}`;
+}
+
+// main@sha1:<40 hex> -> main@sha1:abc1234 (mkctl's short_revision).
+export function shortRevision(rev) {
+  if (!rev) return "";
+  const i = rev.lastIndexOf(":");
+  return i >= 0 ? `${rev.slice(0, i + 1)}${rev.slice(i + 1, i + 8)}` : rev.slice(0, 7);
+}
+
+// mkctl gitops sync's outcome of the run that handled a request: [ok, text].
+export function syncOutcome(obj) {
+  const st = obj.status || {};
+  const source = conditionOf(obj, "SourceReady") || {};
+  if (source.status !== "True") return [false, `fetch failed: ${source.message || source.reason || "unknown"}`];
+  if (st.fetchedRevision && st.lastAppliedRevision === st.fetchedRevision) {
+    return [true, `applied revision ${shortRevision(st.lastAppliedRevision)}`];
+  }
+  const applied = conditionOf(obj, "Applied") || {};
+  if (applied.status === "False") return [false, `${applied.reason}: ${applied.message}`];
+  return [false, `revision ${shortRevision(st.fetchedRevision) || "<none>"} is not applied yet`];
+}
+
+function cond(obj, type) {
+  return ((obj.status || {}).conditions || []).find((c) => c.type === type);
+}
+
+function observed(obj) {
+  const generation = (obj.metadata || {}).generation;
+  const seen = (obj.status || {}).observedGeneration;
+  return generation === undefined || generation === null || (seen !== undefined && seen !== null && seen >= generation);
+}
+
+// gitops/health.py in the page: [state, message], state Healthy | Progressing | Failed.
+export function health(obj, kind) {
+  kind = kind || obj.kind || "";
+  const spec = obj.spec || {};
+  const st = obj.status || {};
+  const n = (v) => Number(v || 0);
+  if ((obj.metadata || {}).deletionTimestamp) return ["Progressing", "being deleted"];
+  if (kind === "Deployment") {
+    if (!observed(obj)) return ["Progressing", "the new generation is not observed yet"];
+    const p = cond(obj, "Progressing");
+    if (p && p.reason === "ProgressDeadlineExceeded") return ["Failed", p.message || "progress deadline exceeded"];
+    const want = spec.replicas ?? 1;
+    const updated = n(st.updatedReplicas);
+    const available = n(st.availableReplicas);
+    if (updated < want || available < want || n(st.replicas) > updated) {
+      return ["Progressing", `${available} of ${want} replicas available, ${updated} updated`];
+    }
+    return ["Healthy", `${available} of ${want} replicas available`];
+  }
+  if (["ReplicaSet", "StatefulSet", "ReplicationController"].includes(kind)) {
+    const want = spec.replicas ?? 1;
+    const ready = n(st.readyReplicas);
+    if (!observed(obj) || ready < want) return ["Progressing", `${ready} of ${want} replicas ready`];
+    return ["Healthy", `${ready} of ${want} replicas ready`];
+  }
+  if (kind === "DaemonSet") {
+    const want = n(st.desiredNumberScheduled);
+    const available = n(st.numberAvailable);
+    if (!observed(obj) || available < want || n(st.updatedNumberScheduled) < want) {
+      return ["Progressing", `${available} of ${want} pods available`];
+    }
+    return ["Healthy", `${available} of ${want} pods available`];
+  }
+  if (kind === "Pod") {
+    if (st.phase === "Succeeded") return ["Healthy", "succeeded"];
+    if (st.phase === "Failed") return ["Failed", st.message || st.reason || "pod failed"];
+    const ready = cond(obj, "Ready");
+    if (st.phase === "Running" && ready && ready.status === "True") return ["Healthy", "running and ready"];
+    return ["Progressing", `phase ${st.phase || "Pending"}`];
+  }
+  if (kind === "Job") {
+    for (const [name, state] of [["Complete", "Healthy"], ["Failed", "Failed"]]) {
+      const c = cond(obj, name);
+      if (c && c.status === "True") return [state, c.message || name.toLowerCase()];
+    }
+    return ["Progressing", "running"];
+  }
+  if (kind === "CustomResourceDefinition") {
+    const c = cond(obj, "Established");
+    return c && c.status === "True" ? ["Healthy", "established"] : ["Progressing", "not established yet"];
+  }
+  return ["Healthy", "exists"];
+}
+
+const HEALTH_CLASS = { Healthy: "ok", Progressing: "progress", Failed: "bad", Missing: "bad", Unknown: "muted" };
+const RESULT_CLASS = { Succeeded: "ok", DriftCorrected: "progress", Progressing: "progress" };
+
+function entryKey(e) {
+  return `${e.kind}/${e.namespace || ""}/${e.name}`;
+}
+
+function kindRank(kind) {
+  const i = ORDER.indexOf(kind);
+  return i < 0 ? ORDER.length : i;
+}
+
+function when(ts) {
+  if (!ts) return h("span", { class: "age" }, "—");
+  return h("time", { class: "age", datetime: ts, title: ts }, `${age(ts)} ago`);
+}
+
+function badge(text, cls, attrs = {}) {
+  return h("span", { class: `badge gs-badge ${cls}`, ...attrs }, text);
+}
+
+function eventTime(e) {
+  return e.lastTimestamp || e.eventTime || e.firstTimestamp || (e.metadata || {}).creationTimestamp || "";
+}
+
+// "Deployment.apps ns/web put back to Git (spec.replicas)" -> ["Deployment.apps ns/web", "spec.replicas"]
+export function driftParts(message) {
+  const m = /^(.*) put back to Git \((.*)\)$/.exec(message || "");
+  if (m) return [m[1], m[2]];
+  const d = /^drift from Git \(self-heal is off\): (.*)$/.exec(message || "");
+  if (d) return [d[1], "not corrected: self-heal is off"];
+  return ["", message || ""];
+}
+
+// ------------------------------------------------------------------ the view
+
+export function gitsyncs(container, args) {
+  const [namespace, name] = args;
+  return namespace && name ? detail(container, namespace, name) : list(container, namespace);
+}
+
+function list(container, namespace) {
+  const table = h("tbody");
+  const note = h("p", { class: "status-line", role: "status" });
+  replaceChildren(container,
+    h("h1", {}, namespace ? `Git sync in ${namespace}` : "Git sync"), note,
+    h("table", { class: "list gs-list" },
+      h("thead", {}, h("tr", {}, ["Namespace", "Name", "State", "Revision", "Source", "Age", "Message"]
+        .map((c) => h("th", { scope: "col" }, c)))),
+      table));
+  const url = path(GV, "gitsyncs", namespace);
+  let inf = null;
+  function draw() {
+    if (!inf) return;
+    note.textContent = inf.status === "forbidden" || inf.status === "reconnecting" ? inf.error.message : "";
+    const rows = inf.list().sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`
+      .localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+    replaceChildren(table, rows.length ? rows.map((g) => {
+      const m = g.metadata;
+      const spec = g.spec || {};
+      const st = g.status || {};
+      const state = syncState(g);
+      const ready = conditionOf(g, "Ready") || {};
+      return h("tr", { "data-gitsync": `${m.namespace}/${m.name}` },
+        h("td", {}, m.namespace),
+        h("td", {}, h("a", { href: `#/gitsyncs/${encodeURIComponent(m.namespace)}/${encodeURIComponent(m.name)}` }, m.name)),
+        h("td", {}, badge(state.text, state.cls, { "data-field": "state" })),
+        h("td", { class: "mono", "data-field": "revision" }, st.revision || ""),
+        h("td", { class: "gs-cut", title: spec.url }, `${spec.url || ""} · ${refText(spec.ref)} · ${spec.path || "."}`),
+        h("td", {}, age(m.creationTimestamp)),
+        h("td", { class: "gs-cut", title: ready.message || "" }, ready.message || ""));
+    }) : h("tr", {}, h("td", { colspan: "7" }, inf.status === "live" ? "No GitSync objects." : "")));
+  }
+  const stop = subscribe(url, (i) => { inf = i; draw(); });
+  const timer = setInterval(draw, 10000); // the ages
+  return () => { stop(); clearInterval(timer); };
+}
+
+function detail(container, ns, name) {
+  const key = `${ns}/${name}`;
+  const url = path(GV, "gitsyncs", ns, name);
+  const stateBadge = h("span", { class: "badge gs-badge muted", "data-field": "state" }, "…");
+  const syncButton = h("button", { type: "button", class: "gs-action", "data-action": "sync" }, "Sync now");
+  const suspendButton = h("button", { type: "button", class: "gs-action", "data-action": "suspend" }, "Suspend");
+  const note = h("p", { class: "gs-note", role: "status", "aria-live": "polite", "data-field": "action-status" });
+  const card = (id, title, cls = "") => {
+    const body = h("div", { class: "gs-body" });
+    const section = h("section", { class: `card gs-card ${cls}`, "aria-labelledby": `gs-${id}`, "data-section": id },
+      h("h2", { id: `gs-${id}` }, title), body);
+    return [section, body];
+  };
+  const [sourceCard, sourceBody] = card("source", "Source and revision");
+  const [nextCard, nextBody] = card("next", "Next sync");
+  const [conditionsCard, conditionsBody] = card("conditions", "Conditions");
+  const [inventoryCard, inventoryBody] = card("inventory", "Inventory", "wide");
+  const [driftCard, driftBody] = card("drift", "Drift corrections");
+  const [runsCard, runsBody] = card("runs", "Last runs");
+  const [eventsCard, eventsBody] = card("events", "Events");
+  inventoryBody.classList.add("gs-scroll", "gs-tree-box");
+  driftBody.classList.add("gs-scroll");
+  runsBody.classList.add("gs-scroll");
+  eventsBody.classList.add("gs-scroll");
+  nextBody.classList.add("gs-scroll");
+  conditionsBody.classList.add("gs-scroll");
+  sourceBody.classList.add("gs-scroll");
+  const missing = h("p", { class: "status-line", role: "alert", "data-field": "missing" });
+  replaceChildren(container,
+    h("p", { class: "gs-crumbs" }, h("a", { href: "#/gitsyncs" }, "Git sync"), ` / ${ns} /`),
+    h("div", { class: "gs-head" },
+      h("h1", {}, `GitSync ${name}`, " ", stateBadge),
+      h("div", { class: "gs-actions", role: "group", "aria-label": "Actions" }, syncButton, suspendButton)),
+    note, missing,
+    h("div", { class: "gs-grid" }, sourceCard, conditionsCard, inventoryCard, driftCard, runsCard, nextCard, eventsCard));
+
+  let syncInf = null;
+  let eventInf = null;
+  let obj = null;
+  let busy = false; // an action's request is under way
+  let pending = null; // { value, what, since }: a sync request gitops has not handled yet
+  const subs = new Map(); // urlPath -> unsubscribe
+  const infs = new Map(); // urlPath -> informer
+  let wanted = new Set();
+  let scheduled = false;
+  let stopped = false;
+
+  function schedule() {
+    if (scheduled || stopped) return;
+    scheduled = true;
+    requestAnimationFrame(() => { scheduled = false; if (!stopped) draw(); });
+  }
+
+  function say(text, error = false) {
+    note.textContent = text;
+    note.className = error ? "gs-note error" : "gs-note";
+  }
+
+  // ---------------------------------------------------------------- live objects of the inventory
+  // The collections the inventory needs, most useful first: [urlPath, ...] (pods right after the
+  // first workload of their namespace: they make its tree).
+  function plan(entries) {
+    const out = [];
+    const add = (p) => { if (!out.includes(p)) out.push(p); };
+    for (const kind of Object.keys(LIVE)) {
+      for (const e of entries) {
+        if (e.kind !== kind || e.apiVersion !== LIVE[kind][0]) continue;
+        add(livePath(e));
+        if (POD_OWNERS.includes(kind) || kind === "Deployment") add(path("v1", "pods", e.namespace));
+      }
+    }
+    return out.slice(0, WATCH_BUDGET);
+  }
+
+  function livePath(e) {
+    const [apiVersion, plural] = LIVE[e.kind];
+    return path(apiVersion, plural, e.kind === "CustomResourceDefinition" ? undefined : e.namespace);
+  }
+
+  function informer(urlPath) {
+    wanted.add(urlPath);
+    if (!subs.has(urlPath)) {
+      subs.set(urlPath, null);
+      // subscribe() may call back at once: the callback only schedules a redraw.
+      subs.set(urlPath, subscribe(urlPath, (inf) => { infs.set(urlPath, inf); schedule(); }));
+    }
+    return infs.get(urlPath);
+  }
+
+  function releaseUnwanted() {
+    for (const [p, stop] of [...subs]) {
+      if (!wanted.has(p)) {
+        if (stop) stop();
+        subs.delete(p);
+        infs.delete(p);
+      }
+    }
+  }
+
+  // [live object or null, state, message] of an inventory entry.
+  function live(entry, watched) {
+    const recorded = [null, entry.health || "Unknown", entry.health ? "as gitops last saw it" : "no health recorded yet"];
+    if (!LIVE[entry.kind] || entry.apiVersion !== LIVE[entry.kind][0]) return recorded;
+    const p = livePath(entry);
+    if (!watched.includes(p)) return [null, recorded[1], `${recorded[2]} (not watched: the browser's connections are taken)`];
+    const inf = informer(p);
+    if (!inf || inf.status === "loading") return [null, "Unknown", "loading"];
+    if (inf.status === "forbidden") return [null, "Unknown", inf.error.message];
+    const found = inf.items.get(entry.kind === "CustomResourceDefinition" ? entry.name : `${entry.namespace}/${entry.name}`);
+    if (!found) {
+      return inf.status === "live" ? [null, "Missing", "the object does not exist"] : [null, "Unknown", "reconnecting"];
+    }
+    return [found, ...health(found, entry.kind)];
+  }
+
+  // The pods of a workload, from the namespace's pods (when that collection is watched): owned by
+  // it, or, for a Deployment, by its ReplicaSets (<deployment>-<pod-template-hash>).
+  function podsOf(kind, obj, watched) {
+    const m = obj.metadata || {};
+    const p = path("v1", "pods", m.namespace);
+    if (!m.namespace || !watched.includes(p)) return [];
+    const inf = informer(p);
+    if (!inf) return [];
+    const mine = (pod) => ((pod.metadata || {}).ownerReferences || []).some((r) => (kind === "Deployment"
+      ? r.kind === "ReplicaSet" && r.name === `${m.name}-${((pod.metadata.labels || {})["pod-template-hash"]) || ""}`
+      : r.uid === m.uid));
+    return inf.list().filter(mine).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+      .map((pod) => ({ kind: "Pod", obj: pod }));
+  }
+
+  function row(kind, label, state, message, attrs, cls) {
+    return h("div", { class: "gs-row", ...attrs },
+      h("span", { class: "gs-kind" }, kind),
+      h("span", { class: "gs-name", title: label }, label),
+      badge(state, cls || HEALTH_CLASS[state] || "muted", { "data-field": "health" }),
+      h("span", { class: "gs-msg", title: message }, message));
+  }
+
+  function childItem(node) {
+    const m = node.obj.metadata;
+    const [state, message] = health(node.obj, node.kind);
+    const owner = ((m.ownerReferences || [])[0] || {}).name;
+    return h("li", { "data-child": `${node.kind}/${m.namespace}/${m.name}`, "data-health": state },
+      row(node.kind, m.name, state, owner ? `${message} · ${owner}` : message, {}));
+  }
+
+  function drawInventory(st) {
+    const entries = [...(st.inventory || [])].sort((a, b) => kindRank(a.kind) - kindRank(b.kind)
+      || (a.namespace || "").localeCompare(b.namespace || "") || a.name.localeCompare(b.name));
+    const watched = plan(entries);
+    const items = entries.map((e) => {
+      const [found, state, message] = live(e, watched);
+      const label = e.namespace ? `${e.namespace}/${e.name}` : e.name;
+      return h("li", { "data-inventory": entryKey(e), "data-api-version": e.apiVersion, "data-kind": e.kind,
+                       "data-namespace": e.namespace || "", "data-name": e.name, "data-uid": e.uid || "",
+                       "data-recorded-health": e.health || "", "data-health": state },
+        row(e.kind, label, state, e.health && e.health !== state ? `${message} (gitops last saw ${e.health})` : message,
+            { title: `${e.apiVersion} ${e.kind} ${label}` }),
+        found ? (() => {
+          const kids = podsOf(e.kind, found, watched);
+          return kids.length ? h("ul", { class: "gs-tree" }, kids.map(childItem)) : null;
+        })() : null);
+    });
+    const counts = {};
+    for (const li of items) counts[li.dataset.health] = (counts[li.dataset.health] || 0) + 1;
+    replaceChildren(inventoryBody,
+      h("p", { class: "meta", "data-field": "inventory-summary" }, `${entries.length} object${entries.length === 1 ? "" : "s"}`,
+        Object.keys(counts).length ? `: ${Object.entries(counts).map(([s, c]) => `${c} ${s}`).join(", ")}` : ""),
+      h("ul", { class: "gs-tree gs-root", "aria-label": `Objects GitSync ${key} applied, with their health` },
+        h("li", { "data-root": key },
+          row("GitSync", key, syncState(obj).text, (conditionOf(obj, "Ready") || {}).message || "", {}, syncState(obj).cls),
+          items.length ? h("ul", { class: "gs-tree" }, items) : h("p", { class: "meta" }, "Nothing applied yet."))));
+  }
+
+  // ---------------------------------------------------------------- the rest of the status
+  function drawSource(spec, st) {
+    const fields = [
+      ["Repository", spec.url, "url"], ["Ref", refText(spec.ref), "ref"], ["Path", spec.path || ".", "path"],
+      ["Interval", spec.interval || "15s", "interval"],
+      ["Target namespace", spec.targetNamespace || "—", "targetNamespace"],
+      ["Prune · self-heal", `${spec.prune === false ? "off" : "on"} · ${spec.selfHeal === false ? "off" : "on"}`, "policy"],
+      ["Applied revision", st.lastAppliedRevision || "none yet", "lastAppliedRevision"],
+    ];
+    if (st.fetchedRevision && st.fetchedRevision !== st.lastAppliedRevision) fields.push(["Fetched revision", st.fetchedRevision, "fetchedRevision"]);
+    if (st.lastAttemptedRevision && st.lastAttemptedRevision !== st.lastAppliedRevision) {
+      fields.push(["Attempted revision", st.lastAttemptedRevision, "lastAttemptedRevision"]);
+    }
+    replaceChildren(sourceBody, h("dl", { class: "gs-fields" }, fields.map(([label, value, field]) => [
+      h("dt", {}, label), h("dd", { "data-field": field, title: value, class: field.endsWith("Revision") ? "mono" : "" }, value)])));
+  }
+
+  function drawConditions(st) {
+    const conditions = st.conditions || [];
+    replaceChildren(conditionsBody, conditions.length ? h("table", { class: "list gs-conditions" },
+      h("thead", {}, h("tr", {}, ["Type", "Status", "Reason", "Since", "Message"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, conditions.map((c) => h("tr", { "data-condition": c.type },
+        h("td", { "data-field": "type" }, c.type),
+        h("td", { "data-field": "status" }, badge(c.status, c.status === "True" ? "ok" : c.status === "False" ? "bad" : "progress")),
+        h("td", { "data-field": "reason" }, c.reason || ""),
+        h("td", { "data-field": "lastTransitionTime" }, when(c.lastTransitionTime)),
+        h("td", { "data-field": "message", class: "gs-cut", title: c.message || "" }, c.message || "")))))
+      : h("p", { class: "meta" }, "Not reconciled yet (is minik8s gitops running?)."));
+  }
+
+  function drawNext(st) {
+    const fetched = st.fetchedRevision;
+    const applied = st.lastAppliedRevision;
+    const appliedCond = conditionOf(obj, "Applied") || {};
+    const lines = [];
+    if (!fetched) {
+      lines.push(h("p", {}, "Nothing fetched yet."));
+    } else if (fetched === applied) {
+      lines.push(h("p", { "data-field": "next-revision" }, "The fetched revision ", h("code", {}, shortRevision(fetched)),
+        " is applied: the next sync changes nothing unless Git or the cluster does."));
+    } else {
+      lines.push(h("p", { "data-field": "next-revision" }, "Revision ", h("code", {}, shortRevision(fetched)),
+        " is fetched but not applied", appliedCond.status === "False" ? `: ${appliedCond.reason}: ${appliedCond.message}` : " yet."));
+    }
+    if ((st.drift || []).length) {
+      lines.push(h("p", {}, "Differs from Git and is not put back (self-heal is off):"),
+        h("ul", { class: "gs-plain", "data-field": "drift" }, st.drift.map((d) => h("li", {}, d))));
+    }
+    if ((st.errors || []).length) {
+      const where = (e) => `${e.file || ""}${e.document !== undefined ? ` (document ${e.document})` : ""}`;
+      lines.push(h("p", {}, `${st.errors.length} error(s) in the revision:`),
+        h("ul", { class: "gs-plain", "data-field": "errors" }, st.errors.map((e) => h("li", {},
+          `${where(e)}: ${[e.kind, e.name].filter(Boolean).join(" ")}: ${e.message}`))));
+    }
+    lines.push(h("p", { class: "meta" }, "gitops does not publish the diff of the next sync through the API; ",
+      h("code", {}, `mkctl gitops diff ${name} -n ${ns}`), " computes it from Git."));
+    replaceChildren(nextBody, lines);
+  }
+
+  function drawRuns(st) {
+    const runs = st.history || [];
+    replaceChildren(runsBody, runs.length ? h("table", { class: "list gs-runs" },
+      h("thead", {}, h("tr", {}, ["Started", "Revision", "Result", "Took", "Writes", "Message"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, runs.map((r, i) => h("tr", { "data-run": String(i), "data-result": r.result || "" },
+        h("td", {}, when(r.startedAt)),
+        h("td", { class: "mono", title: r.revision || "" }, shortRevision(r.revision || "").replace(/^.*@sha1:/, "")),
+        h("td", {}, badge(r.result || "?", RESULT_CLASS[r.result] || "bad")),
+        h("td", {}, r.durationSeconds !== undefined ? `${Number(r.durationSeconds).toFixed(2)}s` : ""),
+        h("td", {}, r.writes ?? ""),
+        h("td", { class: "gs-cut", title: r.message || "" }, r.message || ""))))) : h("p", { class: "meta" }, "No run yet."));
+  }
+
+  // This GitSync's Events, newest first; null when the user may not read Events (or not yet).
+  function myEvents() {
+    if (!eventInf || eventInf.status === "forbidden") return null;
+    const uid = obj && obj.metadata.uid;
+    return eventInf.list().filter((e) => {
+      const o = e.involvedObject || {};
+      return o.kind === "GitSync" && o.name === name && (!uid || !o.uid || o.uid === uid);
+    }).sort((a, b) => eventTime(b).localeCompare(eventTime(a)) || b.metadata.name.localeCompare(a.metadata.name));
+  }
+
+  function tick(id, reason, count, ts, what, fields, extra) {
+    return h("li", { class: `gs-tick ${reason === "DriftCorrected" ? "progress" : "warn"}`, "data-drift": id,
+                     "data-reason": reason, "data-count": String(count) },
+      when(ts), " ", h("strong", {}, reason === "DriftCorrected" ? "put back" : "drift"), " ",
+      h("span", { class: "gs-obj", "data-field": "object" }, what), " ",
+      h("span", { "data-field": "fields" }, fields), extra);
+  }
+
+  // Drift corrections as a timeline: the DriftCorrected / DriftDetected Events gitops records
+  // (one per object and fields; a repeat counts up), else the DriftCorrected runs of the history.
+  function drawDrift(st, events) {
+    let items;
+    let from = null;
+    if (events) {
+      items = events.filter((e) => DRIFT_REASONS.includes(e.reason)).map((e) => {
+        const [what, fields] = driftParts(e.message);
+        const count = e.count || 1;
+        return tick(e.metadata.name, e.reason, count, eventTime(e), what, fields,
+          count > 1 ? h("span", { class: "meta" }, ` ×${count}, first ${age(e.firstTimestamp)} ago`) : null);
+      });
+    } else if (!eventInf) {
+      replaceChildren(driftBody, h("p", { class: "meta" }, "Loading…"));
+      return;
+    } else {
+      from = h("p", { class: "meta" }, `From status.history: the Events are not readable (${eventInf.error.message}).`);
+      items = (st.history || []).filter((r) => r.result === "DriftCorrected")
+        .map((r) => tick(`run-${r.startedAt}`, "DriftCorrected", 1, r.startedAt, "", r.message || "", null));
+    }
+    replaceChildren(driftBody, from, items.length
+      ? h("ol", { class: "gs-timeline", "aria-label": "Drift corrections, newest first" }, items)
+      : h("p", { class: "meta", "data-field": "no-drift" }, "No drift recorded: the cluster has matched Git."));
+  }
+
+  function drawEvents(events) {
+    if (!events) {
+      replaceChildren(eventsBody, h("p", { class: "meta" }, eventInf && eventInf.error ? eventInf.error.message : "Loading…"));
+      return;
+    }
+    const rest = events.filter((e) => !DRIFT_REASONS.includes(e.reason)).slice(0, 30);
+    replaceChildren(eventsBody, rest.length ? h("ul", { class: "events gs-events" }, rest.map((e) => h("li", {
+      "data-event": e.metadata.name, "data-reason": e.reason },
+      when(eventTime(e)), " ", badge(e.type || "Normal", e.type === "Warning" ? "bad" : "ok"), " ",
+      h("strong", {}, e.reason), ` ${e.message}`, (e.count || 1) > 1 ? ` (×${e.count})` : "")))
+      : h("p", { class: "meta" }, "No events."));
+  }
+
+  function drawActions() {
+    const suspended = !!(obj && (obj.spec || {}).suspend);
+    suspendButton.textContent = suspended ? "Resume" : "Suspend";
+    suspendButton.dataset.action = suspended ? "resume" : "suspend";
+    suspendButton.disabled = !obj || busy;
+    syncButton.disabled = !obj || busy || suspended || !!pending;
+    syncButton.title = suspended ? "Resume the GitSync first: a suspended GitSync is not reconciled" : "";
+    if (pending && obj && (obj.status || {}).lastHandledRequestedAt === pending.value) {
+      const [ok, text] = syncOutcome(obj);
+      say(`${pending.what}: ${ok ? "synced" : "sync failed"}: ${text}`, !ok);
+      pending = null;
+      syncButton.disabled = !obj || busy || suspended;
+    } else if (pending && Date.now() - pending.since > 60000) {
+      say(`${pending.what}: gitops has not handled the request after a minute (is minik8s gitops running?)`, true);
+      pending = null;
+    }
+  }
+
+  function draw() {
+    wanted = new Set();
+    if (!syncInf) return;
+    obj = syncInf.items.get(key) || null;
+    if (!obj) {
+      missing.textContent = syncInf.status === "live" ? `GitSync ${key} does not exist.`
+        : syncInf.error ? syncInf.error.message : "";
+      drawActions();
+      releaseUnwanted();
+      return;
+    }
+    missing.textContent = syncInf.status === "reconnecting" ? syncInf.error.message : "";
+    const st = obj.status || {};
+    const state = syncState(obj);
+    stateBadge.textContent = state.text;
+    stateBadge.className = `badge gs-badge ${state.cls}`;
+    const events = myEvents();
+    drawActions();
+    drawSource(obj.spec || {}, st);
+    drawNext(st);
+    drawConditions(st);
+    drawInventory(st);
+    drawDrift(st, events);
+    drawRuns(st);
+    drawEvents(events);
+    releaseUnwanted();
+  }
+
+  // ---------------------------------------------------------------- actions
+  async function act(what, body, request) {
+    busy = true;
+    drawActions();
+    say(`${what}…`);
+    try {
+      await patch(url, body);
+      if (request) {
+        pending = { value: request, what, since: Date.now() };
+        say(`${what}: requested, waiting for gitops to handle it…`);
+        setTimeout(schedule, 60500);
+      } else {
+        say(`${what}: done.`);
+      }
+    } catch (e) {
+      say(`${what} failed: ${e.message}`, true);
+    } finally {
+      busy = false;
+      schedule();
+    }
+  }
+  syncButton.addEventListener("click", () => {
+    const value = new Date().toISOString();
+    act("Sync", { metadata: { annotations: { [REQUESTED]: value } } }, value);
+  });
+  suspendButton.addEventListener("click", () => {
+    if (suspendButton.dataset.action === "resume") {
+      const value = new Date().toISOString();
+      act("Resume", { metadata: { annotations: { [REQUESTED]: value } }, spec: { suspend: false } }, value);
+    } else {
+      act("Suspend", { spec: { suspend: true } }, null);
+    }
+  });
+
+  const stops = [
+    subscribe(path(GV, "gitsyncs", ns), (inf) => { syncInf = inf; schedule(); }),
+    subscribe(path("v1", "events", ns), (inf) => { eventInf = inf; schedule(); }),
+  ];
+  const timer = setInterval(schedule, 5000); // the ages
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+    stops.forEach((s) => s());
+    for (const stop of subs.values()) if (stop) stop();
+    subs.clear();
+  };
+}

@@ -1,0 +1,132 @@
+"""Access control through the console, in a real browser (tests/console/conftest.py): alice, bound
+to a Role that only reads namespace X, sees X's pods, services and events; the all-namespaces
+lists show the API server's 403 message in place of data, and nothing of another namespace ever
+reaches the page; deleting (or changing) one of X's pods from the YAML view shows the API's 403
+message, and the pod stays. The messages shown are compared with what the API says to alice
+directly: the console relays her credential and the page shows the API's words."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.console.conftest import ConsoleCluster, logged_in, screenshot
+from tests.waiting import wait_for
+
+READ = ["get", "list", "watch"]
+
+
+def pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": labels},
+            "spec": {"containers": [{"name": "c", "image": "minik8s/busybox:1"}]}}
+
+
+def event(ns: str, name: str, obj: str, reason: str) -> dict[str, Any]:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"metadata": {"name": name, "namespace": ns},
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": obj, "namespace": ns},
+            "type": "Warning", "reason": reason, "message": f"{reason} for {obj}", "count": 1,
+            "source": {"component": "console-test"}, "firstTimestamp": now, "lastTimestamp": now}
+
+
+def populate(admin: httpx.Client, ns: str, prefix: str) -> None:
+    assert admin.post("/api/v1/namespaces", json={"metadata": {"name": ns}}).status_code == 201
+    assert admin.post(f"/api/v1/namespaces/{ns}/pods", json=pod(f"{prefix}-pod", {"app": prefix})).status_code == 201
+    assert admin.post(f"/api/v1/namespaces/{ns}/services", json={
+        "metadata": {"name": f"{prefix}-svc"},
+        "spec": {"selector": {"app": prefix}, "ports": [{"port": 80}]}}).status_code == 201
+    r = admin.post(f"/api/v1/namespaces/{ns}/events", json=event(ns, f"{prefix}-event", f"{prefix}-pod", f"{prefix.upper()}Reason"))
+    assert r.status_code == 201, r.text
+
+
+def forbidden_message(alice: httpx.Client, method: str, url: str, **kw: Any) -> str:
+    r = alice.request(method, url, **kw)
+    assert r.status_code == 403, r.text
+    return str(r.json()["message"])
+
+
+def go(page: Any, route: str) -> None:
+    page.evaluate(f"location.hash = '#/{route}'")
+
+
+def test_a_user_allowed_one_namespace_sees_only_it_and_gets_the_apis_403(page: Any, console_cluster: ConsoleCluster) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    x, y = f"team-{suffix}", f"other-{suffix}"
+    with console_cluster.admin() as admin:
+        populate(admin, x, "x")
+        populate(admin, y, "y")
+        rbac = "/apis/rbac.authorization.k8s.io/v1"
+        r = admin.post(f"{rbac}/namespaces/{x}/roles", json={"metadata": {"name": "reader"}, "rules": [
+            {"apiGroups": [""], "resources": ["pods", "services", "endpoints", "events", "configmaps"], "verbs": READ},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
+            {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": READ}]})
+        assert r.status_code == 201, r.text
+        r = admin.post(f"{rbac}/namespaces/{x}/rolebindings", json={
+            "metadata": {"name": "alice-reads"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+            "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]})
+        assert r.status_code == 201, r.text
+
+    with console_cluster.api.client("alice") as alice:
+        wait_for(lambda: alice.get(f"/api/v1/namespaces/{x}/pods").status_code == 200, 15,
+                 "the RoleBinding in the authorizer's cache")
+        denied = {what: forbidden_message(alice, "GET", f"/api/v1/{what}") for what in ("pods", "services", "events")}
+        assert denied["pods"] == ('pods is forbidden: User "alice" cannot list resource "pods" in API group "" '
+                                  'at the cluster scope')
+        # Asked as a dry run, so nothing could go even if the API allowed it: the same 403 as a delete.
+        delete_denied = forbidden_message(alice, "DELETE", f"/api/v1/namespaces/{x}/pods/x-pod", params={"dryRun": "All"})
+        assert 'cannot delete resource "pods"' in delete_denied
+
+    def nothing_of_the_other_namespace() -> None:
+        content = page.content()
+        assert y not in content and "y-pod" not in content and "y-svc" not in content and "YReason" not in content
+
+    logged_in(page, console_cluster, "alice", route=f"pods/{x}")
+    assert page.inner_text("#who") == "alice"
+    page.wait_for_selector(f'[data-pod="{x}/x-pod"]')
+    nothing_of_the_other_namespace()
+    go(page, "pods")
+    page.wait_for_function("(m) => document.querySelector('[data-view=pods] .status-line').textContent === m",
+                           arg=denied["pods"])
+    assert page.query_selector_all("[data-pod]") == []
+
+    go(page, f"services/{x}")
+    page.wait_for_selector(f'[data-service="{x}/x-svc"]')
+    nothing_of_the_other_namespace()
+    go(page, "services")
+    page.wait_for_function("(m) => document.querySelector('[data-error=services]').textContent === m",
+                           arg=denied["services"])
+    assert page.query_selector_all("[data-service]") == []
+
+    go(page, f"events/{x}")
+    page.wait_for_selector(f'[data-event="{x}/x-event"][data-reason="XReason"]')
+    nothing_of_the_other_namespace()
+    go(page, "events")
+    page.wait_for_function("(m) => document.querySelector('[data-error=events]').textContent === m",
+                           arg=denied["events"])
+    assert page.query_selector_all("[data-event]") == []
+    nothing_of_the_other_namespace()
+
+    # Deleting one of X's pods from its YAML view: a confirm step, then the API's 403, word for word.
+    go(page, f"yaml/v1/pods/{x}/x-pod")
+    page.wait_for_function("() => document.querySelector('#yaml-text')?.value.includes('name: x-pod')")
+    page.get_by_role("button", name="Delete…").click()
+    confirm = page.get_by_role("group", name=f"Delete Pod {x}/x-pod?")
+    confirm.wait_for()
+    assert page.evaluate("document.activeElement.dataset.action") == "cancel-delete"  # the safe choice first
+    confirm.get_by_role("button", name="Yes, delete").click()
+    page.wait_for_selector('[data-yaml-result][data-outcome="error"]')
+    assert page.inner_text("[data-yaml-result]") == delete_denied
+    screenshot(page, "rbac-denied")
+    # Changing it is refused the same way (an update).
+    page.fill("#yaml-text", page.input_value("#yaml-text").replace("app: x", "app: changed"))
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_function("""() => document.querySelector('[data-yaml-result]').textContent.includes(
+        'cannot update resource "pods"')""")
+    with console_cluster.admin() as admin:
+        live = admin.get(f"/api/v1/namespaces/{x}/pods/x-pod")
+        assert live.status_code == 200 and live.json()["metadata"]["labels"] == {"app": "x"}
+        assert live.json()["metadata"].get("deletionTimestamp") is None
