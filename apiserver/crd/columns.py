@@ -16,6 +16,7 @@ per object -> the apiserver's ``Table`` response.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -90,7 +91,8 @@ def cell_for_value(column_type: str, value: Any, *, now: datetime) -> Any:
         return None
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if column_type == "integer" and is_number:
-        return int(value)
+        # JSON has no infinity or NaN (a Python-decoded body can): no integer cell for them.
+        return int(value) if math.isfinite(value) else None
     if column_type == "number" and is_number:
         return float(value)
     if column_type == "boolean" and isinstance(value, bool):
