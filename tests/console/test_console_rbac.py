@@ -8,12 +8,12 @@ directly: the console relays her credential and the page shows the API's words."
 from __future__ import annotations
 
 import datetime
-import uuid
 from typing import Any
 
 import httpx
 
 from tests.console.conftest import ConsoleCluster, logged_in, screenshot
+from tests.console.steps import forbidden_message, go, grant, namespace, shows
 from tests.waiting import wait_for
 
 READ = ["get", "list", "watch"]
@@ -33,7 +33,7 @@ def event(ns: str, name: str, obj: str, reason: str) -> dict[str, Any]:
 
 
 def populate(admin: httpx.Client, ns: str, prefix: str) -> None:
-    assert admin.post("/api/v1/namespaces", json={"metadata": {"name": ns}}).status_code == 201
+    """A pod ``<prefix>-pod``, a Service ``<prefix>-svc`` and an Event ``<prefix>-event`` in ``ns``."""
     assert admin.post(f"/api/v1/namespaces/{ns}/pods", json=pod(f"{prefix}-pod", {"app": prefix})).status_code == 201
     assert admin.post(f"/api/v1/namespaces/{ns}/services", json={
         "metadata": {"name": f"{prefix}-svc"},
@@ -42,33 +42,15 @@ def populate(admin: httpx.Client, ns: str, prefix: str) -> None:
     assert r.status_code == 201, r.text
 
 
-def forbidden_message(alice: httpx.Client, method: str, url: str, **kw: Any) -> str:
-    r = alice.request(method, url, **kw)
-    assert r.status_code == 403, r.text
-    return str(r.json()["message"])
-
-
-def go(page: Any, route: str) -> None:
-    page.evaluate(f"location.hash = '#/{route}'")
-
-
 def test_a_user_allowed_one_namespace_sees_only_it_and_gets_the_apis_403(page: Any, console_cluster: ConsoleCluster) -> None:
-    suffix = uuid.uuid4().hex[:6]
-    x, y = f"team-{suffix}", f"other-{suffix}"
     with console_cluster.admin() as admin:
+        x, y = namespace(admin, "team"), namespace(admin, "other")
         populate(admin, x, "x")
         populate(admin, y, "y")
-        rbac = "/apis/rbac.authorization.k8s.io/v1"
-        r = admin.post(f"{rbac}/namespaces/{x}/roles", json={"metadata": {"name": "reader"}, "rules": [
+        grant(admin, x, "alice", "reader", [
             {"apiGroups": [""], "resources": ["pods", "services", "endpoints", "events", "configmaps"], "verbs": READ},
             {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
-            {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": READ}]})
-        assert r.status_code == 201, r.text
-        r = admin.post(f"{rbac}/namespaces/{x}/rolebindings", json={
-            "metadata": {"name": "alice-reads"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
-            "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]})
-        assert r.status_code == 201, r.text
+            {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": READ}])
 
     with console_cluster.api.client("alice") as alice:
         wait_for(lambda: alice.get(f"/api/v1/namespaces/{x}/pods").status_code == 200, 15,
@@ -86,28 +68,18 @@ def test_a_user_allowed_one_namespace_sees_only_it_and_gets_the_apis_403(page: A
 
     logged_in(page, console_cluster, "alice", route=f"pods/{x}")
     assert page.inner_text("#who") == "alice"
-    page.wait_for_selector(f'[data-pod="{x}/x-pod"]')
-    nothing_of_the_other_namespace()
-    go(page, "pods")
-    page.wait_for_function("(m) => document.querySelector('[data-view=pods] .status-line').textContent === m",
-                           arg=denied["pods"])
-    assert page.query_selector_all("[data-pod]") == []
-
-    go(page, f"services/{x}")
-    page.wait_for_selector(f'[data-service="{x}/x-svc"]')
-    nothing_of_the_other_namespace()
-    go(page, "services")
-    page.wait_for_function("(m) => document.querySelector('[data-error=services]').textContent === m",
-                           arg=denied["services"])
-    assert page.query_selector_all("[data-service]") == []
-
-    go(page, f"events/{x}")
-    page.wait_for_selector(f'[data-event="{x}/x-event"][data-reason="XReason"]')
-    nothing_of_the_other_namespace()
-    go(page, "events")
-    page.wait_for_function("(m) => document.querySelector('[data-error=events]').textContent === m",
-                           arg=denied["events"])
-    assert page.query_selector_all("[data-event]") == []
+    # Each list: X's (X's object shown, nothing of Y's; the login opened X's pods already), then
+    # every namespace's (the API's 403 in place of data, and no rows).
+    for what, mine, rows, refusal in (
+            ("pods", f'[data-pod="{x}/x-pod"]', "[data-pod]", "[data-view=pods] .status-line"),
+            ("services", f'[data-service="{x}/x-svc"]', "[data-service]", "[data-error=services]"),
+            ("events", f'[data-event="{x}/x-event"][data-reason="XReason"]', "[data-event]", "[data-error=events]")):
+        go(page, f"{what}/{x}")
+        page.wait_for_selector(mine)
+        nothing_of_the_other_namespace()
+        go(page, what)
+        shows(page, refusal, denied[what], exact=True)
+        assert page.query_selector_all(rows) == []
     nothing_of_the_other_namespace()
 
     # Deleting one of X's pods from its YAML view: a confirm step, then the API's 403, word for word.
@@ -124,8 +96,7 @@ def test_a_user_allowed_one_namespace_sees_only_it_and_gets_the_apis_403(page: A
     # Changing it is refused the same way (an update).
     page.fill("#yaml-text", page.input_value("#yaml-text").replace("app: x", "app: changed"))
     page.get_by_role("button", name="Apply").click()
-    page.wait_for_function("""() => document.querySelector('[data-yaml-result]').textContent.includes(
-        'cannot update resource "pods"')""")
+    shows(page, "[data-yaml-result]", 'cannot update resource "pods"')
     with console_cluster.admin() as admin:
         live = admin.get(f"/api/v1/namespaces/{x}/pods/x-pod")
         assert live.status_code == 200 and live.json()["metadata"]["labels"] == {"app": "x"}

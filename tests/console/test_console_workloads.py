@@ -7,13 +7,13 @@ DaemonSets and Jobs with their pods."""
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 
 from tests.console.conftest import ConsoleCluster, logged_in, screenshot
+from tests.console.steps import forbidden_message, grant, namespace, shows
 from tests.waiting import wait_for
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -24,12 +24,6 @@ ROWS = """key => [...document.querySelectorAll(`[data-workload="${key}"] .wl-rs[
     current: +r.dataset.current, ready: +r.dataset.ready, pods: r.querySelectorAll('[data-pod]').length}))"""
 HISTORY = """key => [...document.querySelectorAll(`[data-workload="${key}"] table.wl-hist tbody tr`)].map(r => ({
     revision: +r.dataset.revision, image: r.dataset.image, role: r.dataset.role}))"""
-
-
-def namespace(admin: httpx.Client) -> str:
-    ns = f"wl-{uuid.uuid4().hex[:6]}"
-    assert admin.post("/api/v1/namespaces", json={"metadata": {"name": ns}}).status_code == 201
-    return ns
 
 
 def template(name: str, image: str) -> dict[str, Any]:
@@ -72,9 +66,33 @@ def the_deployment(admin: httpx.Client, ns: str, name: str) -> dict[str, Any]:
     return r.json()
 
 
+def web_on_the_page(page: Any, console_cluster: ConsoleCluster, admin: httpx.Client, replicas: int) -> tuple[str, str]:
+    """Deployment ``web`` with ``replicas`` in a new namespace, and the admin on its workloads page;
+    returns (the namespace, the workload's key)."""
+    ns = namespace(admin, "wl")
+    key = create_deployment(admin, deployment(ns, "web", replicas))
+    logged_in(page, console_cluster, "admin", route=f"workloads/{ns}")
+    return ns, key
+
+
+def history_is(page: Any, key: str, rows: list[dict[str, Any]], what: str) -> None:
+    """Waits until the card's history table is ``rows`` (revision, image, role), newest first."""
+    wait_for(lambda: page.evaluate(HISTORY, key) == rows, 15, what, lambda: repr(page.evaluate(HISTORY, key)))
+
+
+def history_has(page: Any, key: str, revisions: int, timeout: float) -> None:
+    """Waits until the card's history table has ``revisions`` rows."""
+    page.wait_for_function(f"key => ({HISTORY})(key).length === {revisions}", arg=key, timeout=timeout)
+
+
+def result_says(page: Any, key: str, text: str) -> None:
+    """Waits until the card's result line (an action's outcome) says ``text``."""
+    shows(page, f'[data-workload="{key}"] [data-result]', text, timeout=10000)
+
+
 def test_a_rolling_update_is_drawn_as_old_and_new_replicasets(page: Any, console_cluster: ConsoleCluster) -> None:
     with console_cluster.admin() as admin:
-        ns = namespace(admin)
+        ns = namespace(admin, "wl")
         logged_in(page, console_cluster, "admin", route="workloads")
         # minReadySeconds makes each step of the rollout wait a second: the in-between is visible.
         key = create_deployment(admin, deployment(ns, "web", 3, min_ready=1))
@@ -107,10 +125,8 @@ def test_a_rolling_update_is_drawn_as_old_and_new_replicasets(page: Any, console
         assert {r["image"] for r in both if r["role"] == "new"} == {"minik8s/busybox:2"}, both
         rolled_out(page, key, "minik8s/busybox:2", 3)
         # The history: both revisions, newest first, with their images; the Progressing condition shown.
-        wait_for(lambda: page.evaluate(HISTORY, key) == [
-            {"revision": 2, "image": "minik8s/busybox:2", "role": "new"},
-            {"revision": 1, "image": "minik8s/busybox:1", "role": "old"}], 15, "the history",
-            lambda: repr(page.evaluate(HISTORY, key)))
+        history_is(page, key, [{"revision": 2, "image": "minik8s/busybox:2", "role": "new"},
+                               {"revision": 1, "image": "minik8s/busybox:1", "role": "old"}], "the history")
         wait_for(lambda: "NewReplicaSetAvailable" in page.inner_text(
             f'[data-workload="{key}"] [data-condition=Progressing]'), 15, "Progressing: NewReplicaSetAvailable")
         screenshot(page, "workloads")
@@ -118,9 +134,7 @@ def test_a_rolling_update_is_drawn_as_old_and_new_replicasets(page: Any, console
 
 def test_scaling_from_the_page_changes_spec_replicas(page: Any, console_cluster: ConsoleCluster) -> None:
     with console_cluster.admin() as admin:
-        ns = namespace(admin)
-        key = create_deployment(admin, deployment(ns, "web", 2))
-        logged_in(page, console_cluster, "admin", route=f"workloads/{ns}")
+        ns, key = web_on_the_page(page, console_cluster, admin, 2)
         replicas = f'[data-workload="{key}"] input[data-action=replicas]'
         page.wait_for_function(f"() => document.querySelector('{replicas}')?.value === '2'", timeout=15000)
         # With the keyboard: the field, a new number, Enter.
@@ -128,42 +142,34 @@ def test_scaling_from_the_page_changes_spec_replicas(page: Any, console_cluster:
         page.fill(replicas, "4")
         page.keyboard.press("Enter")
         wait_for(lambda: the_deployment(admin, ns, "web")["spec"]["replicas"] == 4, 15, "spec.replicas 4")
-        page.wait_for_function(f"""() => document.querySelector('[data-workload="{key}"] [data-result]')
-            .textContent.includes('scaled to 4')""", timeout=10000)
+        result_says(page, key, "scaled to 4")
         rolled_out(page, key, "minik8s/busybox:1", 4)
         assert page.input_value(replicas) == "4"
 
 
 def test_undo_from_the_page_goes_back_to_the_previous_image(page: Any, console_cluster: ConsoleCluster) -> None:
     with console_cluster.admin() as admin:
-        ns = namespace(admin)
-        key = create_deployment(admin, deployment(ns, "web", 2))
-        logged_in(page, console_cluster, "admin", route=f"workloads/{ns}")
+        ns, key = web_on_the_page(page, console_cluster, admin, 2)
         rolled_out(page, key, "minik8s/busybox:1", 2)
         set_image(admin, ns, "web", "minik8s/busybox:2")
         rolled_out(page, key, "minik8s/busybox:2", 2)
-        page.wait_for_function(f"""() => document.querySelectorAll('[data-workload="{key}"] table.wl-hist tbody tr')
-            .length === 2""", timeout=15000)
+        history_has(page, key, 2, timeout=15000)
         page.click(f'[data-workload="{key}"] button[data-action=undo]')
         wait_for(lambda: the_deployment(admin, ns, "web")["spec"]["template"]["spec"]["containers"][0]["image"]
                  == "minik8s/busybox:1", 15, "the image back to minik8s/busybox:1",
                  lambda: page.inner_text(f'[data-workload="{key}"] [data-result]') )
-        page.wait_for_function(f"""() => document.querySelector('[data-workload="{key}"] [data-result]')
-            .textContent.includes('rolled back to revision 1')""", timeout=10000)
+        result_says(page, key, "rolled back to revision 1")
         rolled_out(page, key, "minik8s/busybox:1", 2)
         # kubectl's rollback reuses revision 1's ReplicaSet, which becomes revision 3.
-        wait_for(lambda: page.evaluate(HISTORY, key) == [
-            {"revision": 3, "image": "minik8s/busybox:1", "role": "new"},
-            {"revision": 2, "image": "minik8s/busybox:2", "role": "old"}], 15, "the history after the undo",
-            lambda: repr(page.evaluate(HISTORY, key)))
+        history_is(page, key, [{"revision": 3, "image": "minik8s/busybox:1", "role": "new"},
+                               {"revision": 2, "image": "minik8s/busybox:2", "role": "old"}],
+                   "the history after the undo")
         assert the_deployment(admin, ns, "web")["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
 
 
 def test_restart_from_the_page_sets_the_restarted_at_annotation(page: Any, console_cluster: ConsoleCluster) -> None:
     with console_cluster.admin() as admin:
-        ns = namespace(admin)
-        key = create_deployment(admin, deployment(ns, "web", 2))
-        logged_in(page, console_cluster, "admin", route=f"workloads/{ns}")
+        ns, key = web_on_the_page(page, console_cluster, admin, 2)
         rolled_out(page, key, "minik8s/busybox:1", 2)
         before = datetime.now(timezone.utc).replace(microsecond=0)
         page.click(f'[data-workload="{key}"] button[data-action=restart]')
@@ -175,15 +181,12 @@ def test_restart_from_the_page_sets_the_restarted_at_annotation(page: Any, conso
         when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
         assert before.timestamp() - 5 <= when.timestamp() <= time.time() + 5, (stamp, before)
         # A new revision rolls the pods over: the history has two.
-        page.wait_for_function(f"""() => document.querySelectorAll('[data-workload="{key}"] table.wl-hist tbody tr')
-            .length === 2""", timeout=30000)
+        history_has(page, key, 2, timeout=30000)
 
 
 def test_delete_asks_first_then_deletes(page: Any, console_cluster: ConsoleCluster) -> None:
     with console_cluster.admin() as admin:
-        ns = namespace(admin)
-        key = create_deployment(admin, deployment(ns, "web", 1))
-        logged_in(page, console_cluster, "admin", route=f"workloads/{ns}")
+        ns, key = web_on_the_page(page, console_cluster, admin, 1)
         card = f'[data-workload="{key}"]'
         page.click(f"{card} button[data-action=delete]")
         assert page.is_visible(f"{card} button[data-action=confirm-delete]")
@@ -201,27 +204,19 @@ def test_delete_asks_first_then_deletes(page: Any, console_cluster: ConsoleClust
 
 def test_a_refused_action_shows_the_api_servers_message(page: Any, console_cluster: ConsoleCluster) -> None:
     with console_cluster.admin() as admin:
-        ns = namespace(admin)
+        ns = namespace(admin, "wl")
         key = create_deployment(admin, deployment(ns, "web", 1))
         # bob may read the namespace's workloads, not change them.
-        role = {"metadata": {"name": "workload-reader", "namespace": ns},
-                "rules": [{"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets", "daemonsets"],
-                           "verbs": ["get", "list", "watch"]},
-                          {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch"]},
-                          {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]}
-        assert admin.post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles", json=role).status_code == 201
-        binding = {"metadata": {"name": "bob-reads", "namespace": ns},
-                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "workload-reader"},
-                   "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}]}
-        assert admin.post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
-                          json=binding).status_code == 201
+        grant(admin, ns, "bob", "workload-reader", [
+            {"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets", "daemonsets"],
+             "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}])
     # Every namespace: bob may not list them, and the page says so in the API's words.
     logged_in(page, console_cluster, "bob", route="workloads")
     refused = page.wait_for_selector("[data-kind-section=Deployment] .wl-empty.error", timeout=15000)
     with console_cluster.api.client("bob") as bob:
-        r = bob.get("/apis/apps/v1/deployments")
-    assert r.status_code == 403
-    assert refused.inner_text() == f"Not allowed: {r.json()['message']}"
+        assert refused.inner_text() == f"Not allowed: {forbidden_message(bob, 'GET', '/apis/apps/v1/deployments')}"
     assert "choose a namespace" in page.inner_text(".status-line")
     # His namespace: the Deployment is there; scaling it is refused, with the API server's own message.
     page.fill("#wl-namespace", ns)
@@ -232,17 +227,16 @@ def test_a_refused_action_shows_the_api_servers_message(page: Any, console_clust
     page.click(f"{card} button[data-action=scale]")
     result = page.wait_for_selector(f"{card} [data-result].error", timeout=10000)
     with console_cluster.api.client("bob") as bob:
-        r = bob.patch(f"/apis/apps/v1/namespaces/{ns}/deployments/web/scale", json={"spec": {"replicas": 3}},
-                      headers=MERGE)
-    assert r.status_code == 403
-    assert result.inner_text() == r.json()["message"], (result.inner_text(), r.text)
+        message = forbidden_message(bob, "PATCH", f"/apis/apps/v1/namespaces/{ns}/deployments/web/scale",
+                                    json={"spec": {"replicas": 3}}, headers=MERGE)
+    assert result.inner_text() == message, (result.inner_text(), message)
     with console_cluster.admin() as admin:
         assert the_deployment(admin, ns, "web")["spec"]["replicas"] == 1
 
 
 def test_statefulsets_daemonsets_and_jobs_with_their_pods(page: Any, console_cluster: ConsoleCluster) -> None:
     with console_cluster.admin() as admin:
-        ns = namespace(admin)
+        ns = namespace(admin, "wl")
         sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": ns},
                "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
                         "template": template("db", "minik8s/busybox:1")}}
