@@ -43,6 +43,20 @@ _RUN = {"type": "object", "properties": {
 _ERROR = {"type": "object", "properties": {
     "file": {"type": "string"}, "document": {"type": "integer"}, "kind": {"type": "string"},
     "name": {"type": "string"}, "message": {"type": "string"}}}
+_CHANGE = {"type": "object", "properties": {
+    "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "namespace": {"type": "string"},
+    "name": {"type": "string"},
+    "action": {"type": "string", "enum": ["create", "update", "prune"]},
+    "reason": {"type": "string", "description": "create, manifest changed, drift, ... or no longer in Git."},
+    "note": {"type": "string", "description": "Why the next sync will not make this change, when it will not."},
+    "diff": {"type": "string", "description": "A unified diff of the live object against the server's "
+                                               "dry-run answer to the apply, server-set fields left out."}}}
+_NEXT_SYNC = {"type": "object", "description": "What the next sync would change (the console draws it).",
+              "properties": {
+                  "revision": {"type": "string"},
+                  "summary": {"type": "string", "description": "create N / update N / prune N."},
+                  "blocked": {"type": "string", "description": "Why the next sync will not apply the revision."},
+                  "changes": {"type": "array", "items": _CHANGE}}}
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -94,6 +108,7 @@ SCHEMA: dict[str, Any] = {
                 "errors": {"type": "array", "items": _ERROR},
                 "drift": {"type": "array", "items": {"type": "string"}},
                 "history": {"type": "array", "items": _RUN},
+                "nextSync": _NEXT_SYNC,
             },
         },
     },

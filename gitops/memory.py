@@ -1,7 +1,7 @@
 """What the reconciler keeps per GitSync between reconciles, and its settings.
 
 Data flow: ``Reconciler.memory[key]`` holds a ``Memory``: the fetched and applied revisions and
-their objects (for drift and rollback), the attempts of failed revisions (their backoff), the
+their objects (for drift and rollback), the preview of the next sync (``gitops.preview``), the attempts of failed revisions (their backoff), the
 fields owned right after each apply (to name drifted fields), the answers of our own applies (a
 watch may not have brought them yet), and the drift fights per object. Nothing here is
 persistent: the status holds what must survive a restart (the applied revision, the inventory).
@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from machinery.client import ApiResource
 
 from .plan import Desired, ObjKey
+from .resolve import Resolved
 from .revision import Revision
 
 
@@ -56,6 +57,12 @@ class Memory:
     fights: dict[ObjKey, tuple[int, float]] = field(default_factory=dict)
     resources: dict[ObjKey, ApiResource] = field(default_factory=dict)
     drift_reported: frozenset[ObjKey] = frozenset()
+    # The GitSync as our last status write answered: read instead of the cache while that is older.
+    written: dict[str, Any] | None = None
+    # gitops.preview: a revision that is not applied, resolved once per (SHA, generation), and the
+    # diffs of status.nextSync per object with the (resourceVersion, manifest hash, SHA) they were made for.
+    preview_resolved: tuple[tuple[str, int], Resolved] | None = None
+    diffs: dict[ObjKey, tuple[tuple[int, str, str], str]] = field(default_factory=dict)
 
 
 def rv_of(value: Any) -> int:

@@ -6,8 +6,10 @@ Data flow, per GitSync key (``namespace/name``) taken from the shared work queue
   -> a new revision: ``revisionrun.new_revision`` (resolve kinds, dry-run all of it, apply in
   order, prune, or roll back) -> the applied revision: ``enforce.enforce`` (compare with the live
   objects, put back what drifted) and ``enforce.check_health`` (health of the inventory, rollback
-  when it is not healthy in time) -> ``status.next_status`` -> one status write if the status
-  changed -> requeue at the next poll (sooner while objects are progressing or a retry backs off).
+  when it is not healthy in time) -> ``preview.next_sync`` (``status.nextSync``: what the next sync
+  would change; a suspended GitSync still fetches for it, and applies nothing) ->
+  ``status.next_status`` -> one status write if the status changed -> requeue at the next poll
+  (sooner while objects are progressing or a retry backs off).
   Every reconcile ends with its metrics (``gitops.metrics``: duration, conditions, result).
   This module holds the orchestration, the informers of managed types and the status write.
 
@@ -41,6 +43,7 @@ from .enforce import check_health, enforce
 from .memory import Memory, ReconcilerSettings, now_rfc3339, rv, rv_of
 from .metrics import forget_sync, record_sync
 from .plan import LABEL_NAME, LABEL_NAMESPACE, ObjKey
+from .preview import next_sync
 from .resolve import BuiltObject, Resolved, resolve_objects, unknown_kinds
 from .revision import Source, SourceError
 from .revisionrun import new_revision
@@ -156,6 +159,10 @@ class Reconciler:
             forget_sync(namespace, name)
             return None
         mem = self.memory.setdefault(key, Memory())
+        if mem.written is not None and rv(mem.written) > rv(obj):
+            # The cache has not brought our last status write yet: that write is the newer truth (its
+            # inventory above all: without it the objects just applied would look like drift).
+            obj = mem.written
         meta = obj.get("metadata") or {}
         generation = int(meta.get("generation") or 0)
         outcome = st.Outcome(generation, now_rfc3339())
@@ -163,15 +170,18 @@ class Reconciler:
             spec = parse(obj)
         except SpecError as e:
             outcome.source = st.Condition("SourceReady", "False", st.STALLED, str(e))
-            await self._write_status(obj, outcome, started=started)
-            return None
-        if spec.suspend:
-            await self._write_status(obj, outcome, suspended=True, started=started)
+            await self._write_status(obj, outcome, started=started, mem=mem)
             return None
         now = time.monotonic()
         if generation != mem.generation:
             mem.generation, mem.fetch_now = generation, True
             mem.attempts.clear()
+        if spec.suspend:
+            # Nothing is applied; Git is still fetched at the interval to show what resuming would do.
+            await self._fetch(obj, spec, mem, outcome, now=now)
+            outcome.next_sync = await self._preview(obj, spec, mem, outcome, suspended=True)
+            await self._write_status(obj, outcome, suspended=True, started=started, mem=mem)
+            return Result.after(max(0.05, mem.next_fetch - time.monotonic()))
         requested = str((meta.get("annotations") or {}).get(ANNOTATION_REQUESTED) or "")
         if requested and requested != mem.handled_request:
             mem.handled_request, mem.fetch_now = requested, True
@@ -181,19 +191,7 @@ class Reconciler:
             # outcome are in the same status write, so a waiter reads both at once.
             outcome.handled_request = mem.handled_request
         current = obj.get("status") or {}
-        if mem.fetch_now or mem.fetched is None or now >= mem.next_fetch:
-            mem.fetch_now = False
-            mem.next_fetch = now + spec.interval
-            try:
-                mem.fetched = await self.source.fetch(self.client, namespace, spec)
-                outcome.source = st.Condition("SourceReady", "True", st.SUCCEEDED,
-                                              f"fetched revision {mem.fetched.name}")
-                outcome.fetched_revision = mem.fetched.name
-            except SourceError as e:
-                outcome.source = st.Condition("SourceReady", "False", st.FETCH_FAILED, str(e))
-                if st.condition(current, "SourceReady") is None or \
-                        (st.condition(current, "SourceReady") or {}).get("message") != str(e):
-                    await self.recorder.event(dict(obj), "Warning", st.FETCH_FAILED, str(e))
+        await self._fetch(obj, spec, mem, outcome, now=now)
         requeue: list[float] = [max(0.0, mem.next_fetch - time.monotonic())]
         if mem.fetched is not None and mem.applied is None and current.get("lastAppliedRevision"):
             await self._restore(obj, spec, mem, str(current["lastAppliedRevision"]))
@@ -208,8 +206,36 @@ class Reconciler:
             retry = await check_health(self, obj, spec, mem, outcome)
             if retry is not None:
                 requeue.append(retry)
-        await self._write_status(obj, outcome, started=started)
+        outcome.next_sync = await self._preview(obj, spec, mem, outcome)
+        await self._write_status(obj, outcome, started=started, mem=mem)
         return Result.after(max(0.05, min(requeue)))
+
+    async def _fetch(self, obj: Obj, spec: SyncSpec, mem: Memory, outcome: st.Outcome, *, now: float) -> None:
+        """Fetch the ref when the interval is up or a fetch was asked for (the outcome says how it went)."""
+        if not (mem.fetch_now or mem.fetched is None or now >= mem.next_fetch):
+            return
+        mem.fetch_now = False
+        mem.next_fetch = now + spec.interval
+        current = obj.get("status") or {}
+        namespace = str((obj.get("metadata") or {}).get("namespace"))
+        try:
+            mem.fetched = await self.source.fetch(self.client, namespace, spec)
+            outcome.source = st.Condition("SourceReady", "True", st.SUCCEEDED, f"fetched revision {mem.fetched.name}")
+            outcome.fetched_revision = mem.fetched.name
+        except SourceError as e:
+            outcome.source = st.Condition("SourceReady", "False", st.FETCH_FAILED, str(e))
+            if (st.condition(current, "SourceReady") or {}).get("message") != str(e):
+                await self.recorder.event(dict(obj), "Warning", st.FETCH_FAILED, str(e))
+
+    async def _preview(self, obj: Obj, spec: SyncSpec, mem: Memory, outcome: st.Outcome, *,
+                       suspended: bool = False) -> dict[str, Any] | None:
+        """status.nextSync (gitops.preview); None keeps the current one when the server cannot answer."""
+        try:
+            return await next_sync(self, obj, spec, mem, outcome, suspended=suspended)
+        except (errors.ApiError, OSError) as e:
+            log.info("gitops %s/%s: no preview of the next sync: %s", (obj.get("metadata") or {}).get("namespace"),
+                     (obj.get("metadata") or {}).get("name"), e)
+            return None
 
     async def _restore(self, obj: Obj, spec: SyncSpec, mem: Memory, revision: str) -> None:
         """After a restart: rebuild the applied revision from Git to enforce it (no writes)."""
@@ -232,7 +258,8 @@ class Reconciler:
         mem.applied, mem.applied_objects = rev, desired
         mem.resources.update(resources)
 
-    async def _write_status(self, obj: Obj, outcome: st.Outcome, *, started: float, suspended: bool = False) -> None:
+    async def _write_status(self, obj: Obj, outcome: st.Outcome, *, started: float, mem: Memory,
+                            suspended: bool = False) -> None:
         for event in self.pending_events:
             await self.recorder.event(*event)
         self.pending_events.clear()
@@ -242,7 +269,7 @@ class Reconciler:
         if new == current:
             return
         try:
-            await self.client.update_status(RESOURCE, {**obj, "status": new})
+            mem.written = await self.client.update_status(RESOURCE, {**obj, "status": new})
         except errors.ConflictError:
             self.controller.enqueue_after(f"{(obj.get('metadata') or {}).get('namespace')}/"
                                           f"{(obj.get('metadata') or {}).get('name')}", 0.1)

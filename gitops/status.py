@@ -101,6 +101,8 @@ class Outcome:
     # that `mkctl gitops sync --wait` can wait for, since an unchanged revision writes nothing else.
     handled_request: str | None = None
     extra_history: list[dict[str, Any]] = field(default_factory=list)
+    # status.nextSync (gitops.preview): what the next sync would change; {} removes it.
+    next_sync: dict[str, Any] | None = None
 
 
 def _ready(conditions: Sequence[Mapping[str, Any]], suspended: bool) -> Condition:
@@ -148,6 +150,11 @@ def next_status(current: Mapping[str, Any] | None, outcome: Outcome, *, suspende
             status["drift"] = sorted(outcome.drift)
         else:
             status.pop("drift", None)
+    if outcome.next_sync is not None:
+        if outcome.next_sync:
+            status["nextSync"] = outcome.next_sync
+        else:
+            status.pop("nextSync", None)
     runs = [*outcome.extra_history, *([outcome.run] if outcome.run else [])]
     if runs:
         status["history"] = [*runs[::-1], *(status.get("history") or [])][:HISTORY]

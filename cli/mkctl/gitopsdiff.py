@@ -10,8 +10,6 @@ left out -> ``create N / update N / prune N``; exit 0 (nothing to write), 1 (cha
 
 from __future__ import annotations
 
-import copy
-import difflib
 import fcntl
 import os
 from contextlib import contextmanager
@@ -21,6 +19,8 @@ from typing import Annotated, Any, Iterator, Mapping, Sequence
 
 import typer
 
+from gitops.diff import strip_server_fields
+from gitops.diff import unified as unified_text
 from gitops.git import Mirrors
 from gitops.plan import FIELD_MANAGER, Desired, ObjKey, Plan, inventory_of, plan
 from gitops.resolve import Resolved, resolve_objects
@@ -37,36 +37,12 @@ from .session import CliError, GlobalOptions, Session, print_error, run_command
 
 # Failed reasons whose revision the reconciler does not retry until the revision or the spec changes.
 _PERMANENT = ("ValidationFailed", "UnsafeContent", "PruneBlocked")
-# Fields the API server sets, never Git: left out of diffs (kubectl diff hides the same).
-_SERVER_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink")
-
-
-# ------------------------------------------------------------------------------- pure: diff
-def strip_server_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy without what the API server sets (and ``status``): what a diff should show."""
-    out = copy.deepcopy(dict(obj))
-    out.pop("status", None)
-    meta = out.get("metadata")
-    if isinstance(meta, dict):
-        for name in _SERVER_METADATA:
-            meta.pop(name, None)
-    return out
-
-
-def object_path(key: ObjKey) -> str:
-    kind = f"{key.kind}.{key.group}" if key.group else key.kind
-    return f"{kind}/{key.namespace}/{key.name}" if key.namespace else f"{kind}/{key.name}"
 
 
 def unified(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, *, key: ObjKey,
             revision: str) -> str:
-    """``diff -u`` of two objects as YAML; a missing side is /dev/null."""
-    a = to_yaml(strip_server_fields(before)).splitlines(keepends=True) if before is not None else []
-    b = to_yaml(strip_server_fields(after)).splitlines(keepends=True) if after is not None else []
-    path = object_path(key)
-    lines = difflib.unified_diff(a, b, fromfile=f"live/{path}" if before is not None else "/dev/null",
-                                 tofile=f"{revision}/{path}" if after is not None else "/dev/null", n=3)
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    """``diff -u`` of two objects as YAML in kubectl's style (gitops.diff, with mkctl's YAML)."""
+    return unified_text(before, after, key=key, revision=revision, dump=to_yaml)
 
 
 @dataclass

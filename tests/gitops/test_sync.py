@@ -366,3 +366,18 @@ def test_a_restarted_reconciler_rewrites_nothing_and_goes_on(cluster: GitOpsClus
     sha2 = repo.commit()
     cluster.wait_applied(ns, "app", sha2)
     assert get(cluster, paths[0]).json()["data"]["key"] == "v2"
+
+
+def test_a_first_apply_is_not_taken_for_drift(cluster: GitOpsCluster, ns: str, repo: GitRepo) -> None:
+    """The objects a run just applied are not "put back" by the reconciles their own watch events
+    start, even before the GitSync's cache has brought the run's status (its inventory)."""
+    repo.write("app.yaml", deployment("web", replicas=2) + "---\n" + service("web") + "---\n" + configmap("cfg"))
+    sha = repo.commit()
+    cluster.gitsync(ns, "s", repo, interval="1h", targetNamespace=ns)
+    cluster.wait_applied(ns, "s", sha)
+    wait_for(lambda: cluster.condition(ns, "s", "Healthy").get("status") == "True", 30, "healthy", cluster.diagnostics)
+    time.sleep(1.0)  # the watch events of the apply (and the rollout's) have been reconciled by now
+    events = get(cluster, f"/api/v1/namespaces/{ns}/events").json()["items"]
+    assert [e["message"] for e in events if e["reason"] == "DriftCorrected"] == []
+    history = cluster.get_sync(ns, "s")["status"]["history"]
+    assert [(h["result"], h["writes"]) for h in history] == [("Succeeded", 3)]
