@@ -6,7 +6,8 @@ secured cluster (tests/console/conftest.py's ``console_cluster``) with the real 
 What is proved: the page shows what ``kubectl get gs -o yaml`` says (revision, conditions,
 inventory with health, field by field); a ``kubectl scale`` of a managed Deployment appears on the
 drift timeline live (the page is not reloaded); "Sync now" makes gitops fetch a new commit at once;
-suspend and resume from the page change ``spec.suspend``; a user RBAC lets read but not patch sees
+suspend and resume from the page change ``spec.suspend``; the "Next sync" card shows the diff
+gitops publishes in ``status.nextSync``; a user RBAC lets read but not patch sees
 the API server's refusal.
 """
 
@@ -289,6 +290,49 @@ def test_suspend_and_resume_from_the_page_change_spec_suspend(page: Any, setup: 
     meta = s.sync()["metadata"]
     assert meta["annotations"]["gitops.minik8s.io/requestedAt"] != requested_before
     page.wait_for_selector("tr[data-condition=Ready] [data-field=reason]:text-is('Succeeded')", timeout=30000)
+
+
+def test_the_next_sync_card_shows_the_diff_gitops_publishes(page: Any, setup: GitSyncSetup) -> None:
+    """Suspended, a kubectl scale is not put back: the "Next sync" card shows what resuming would
+    change, with the diff gitops published in status.nextSync (kubectl sees the same)."""
+    s = setup
+    open_detail(page, s)
+    page.wait_for_selector("[data-section=next] [data-field=next-summary]", timeout=30000)
+    assert "create 0 / update 0 / prune 0" in page.text_content("[data-section=next] [data-field=next-summary]")
+    patch = ["patch", "gs", NAME, "-n", s.ns, "--type=merge", "-p"]
+    r = s.cluster.api.kubectl("admin", *patch, '{"spec":{"suspend":true}}')
+    assert r.returncode == 0, r.stderr
+    try:
+        r = s.cluster.api.kubectl("admin", "scale", "deployment/web", "--replicas=4", "-n", s.ns)
+        assert r.returncode == 0, r.stderr
+        page.wait_for_function("""() => (document.querySelector('[data-section=next] [data-field=next-summary]')
+            || {}).textContent === 'create 0 / update 1 / prune 0'""", timeout=20000)
+        change = page.locator(f'[data-section=next] details[data-change="update Deployment {s.ns}/web"]')
+        assert "suspended" in change.locator("summary").text_content()
+        change.locator("summary").click()
+        diff = change.locator("pre.gs-diff")
+        diff.wait_for()
+        lines = diff.locator("span.diff-del").all_text_contents()
+        assert any("replicas: 4" in line for line in lines) and \
+            any("replicas: 2" in line for line in diff.locator("span.diff-add").all_text_contents())
+        # What the page draws is what any client reads.
+        published = s.kubectl_gs()["status"]["nextSync"]
+        assert published["summary"] == "create 0 / update 1 / prune 0"
+        assert [c["name"] for c in published["changes"]] == ["web"]
+        assert published["changes"][0]["diff"].strip() == diff.text_content().strip()
+        # Opened diffs stay open while the status streams in.
+        page.wait_for_timeout(1500)
+        assert change.get_attribute("open") is not None
+        assert s.get(f"/apis/apps/v1/namespaces/{s.ns}/deployments/web")["spec"]["replicas"] == 4
+        change.scroll_into_view_if_needed()
+        screenshot(page, "gitsync-next")
+    finally:
+        r = s.cluster.api.kubectl("admin", *patch, '{"spec":{"suspend":false}}')
+        assert r.returncode == 0, r.stderr
+    wait_for(lambda: s.get(f"/apis/apps/v1/namespaces/{s.ns}/deployments/web")["spec"]["replicas"] == 2, 30,
+             "the Deployment back at Git's 2 replicas after the resume", s.diagnostics)
+    page.wait_for_function("""() => (document.querySelector('[data-section=next] [data-field=next-summary]')
+        || {}).textContent === 'create 0 / update 0 / prune 0'""", timeout=20000)
 
 
 def test_rbac_decides_what_a_user_may_do(page: Any, setup: GitSyncSetup) -> None:

@@ -3,8 +3,9 @@
 // #/gitsyncs (every namespace the user may list) or #/gitsyncs/<namespace>: one row per GitSync.
 // #/gitsyncs/<namespace>/<name>: one GitSync, live:
 //   the GitSync (a live collection of its namespace) -> source, revisions, conditions, the next
-//   sync (what gitops publishes of it: fetched vs applied revision, errors, uncorrected drift) and
-//   the last runs (status.history, which gitops keeps to 10);
+//   sync (status.nextSync, which gitops/preview.py publishes: create / update / prune with a diff
+//   per object, or why the revision is blocked; and the revision's errors) and the last runs
+//   (status.history, which gitops keeps to 10);
 //   its inventory (status.inventory) -> for the kinds whose health is their live state
 //   (workloads, Pods, CRDs: see LIVE) one live collection per kind and namespace, plus the pods
 //   under workloads -> a tree of objects, each with its health judged from its own live state as
@@ -112,6 +113,8 @@ function detail(container, ns, name) {
   const subs = new Map(); // urlPath -> unsubscribe
   const infs = new Map(); // urlPath -> informer
   let wanted = new Set();
+  let drawnNext = null; // the nextSync last drawn (JSON)
+  const openChanges = new Set(); // the changes whose diff the user opened
   let scheduled = false;
   let stopped = false;
 
@@ -272,33 +275,54 @@ function detail(container, ns, name) {
       : h("p", { class: "meta" }, "Not reconciled yet (is minik8s gitops running?)."));
   }
 
+  // status.nextSync (gitops/preview.py): the revision the next sync acts on, a summary, and per
+  // change a diff of the live object against the server's dry-run answer to the apply. Redrawn
+  // only when it changes; the diffs a user opened stay open while the status streams in.
   function drawNext(st) {
-    const fetched = st.fetchedRevision;
-    const applied = st.lastAppliedRevision;
-    const appliedCond = conditionOf(obj, "Applied") || {};
+    const next = st.nextSync || null;
+    const errors = st.errors || [];
+    const text = JSON.stringify([next, errors, st.fetchedRevision || ""]);
+    if (text === drawnNext) return;
+    drawnNext = text;
     const lines = [];
-    if (!fetched) {
-      lines.push(h("p", {}, "Nothing fetched yet."));
-    } else if (fetched === applied) {
-      lines.push(h("p", { "data-field": "next-revision" }, "The fetched revision ", h("code", {}, shortRevision(fetched)),
-        " is applied: the next sync changes nothing unless Git or the cluster does."));
+    if (!next) {
+      lines.push(h("p", { "data-field": "next-revision" }, st.fetchedRevision
+        ? `Revision ${shortRevision(st.fetchedRevision)} is fetched; gitops has not published its preview yet.`
+        : "Nothing fetched yet."));
     } else {
-      lines.push(h("p", { "data-field": "next-revision" }, "Revision ", h("code", {}, shortRevision(fetched)),
-        " is fetched but not applied", appliedCond.status === "False" ? `: ${appliedCond.reason}: ${appliedCond.message}` : " yet."));
+      lines.push(h("p", { "data-field": "next-revision" }, "Revision ", h("code", {}, shortRevision(next.revision)), ": ",
+        h("strong", { "data-field": "next-summary" }, next.summary || "")));
+      if (next.blocked) lines.push(h("p", { class: "error", "data-field": "next-blocked" }, next.blocked));
+      const changes = next.changes || [];
+      if (changes.length) {
+        lines.push(h("ul", { class: "gs-changes", "data-field": "next-changes" }, changes.map((c) => changeItem(c))));
+      } else if (!next.blocked) {
+        lines.push(h("p", { class: "meta" }, "Git and the cluster agree: the next sync changes nothing."));
+      }
     }
-    if ((st.drift || []).length) {
-      lines.push(h("p", {}, "Differs from Git and is not put back (self-heal is off):"),
-        h("ul", { class: "gs-plain", "data-field": "drift" }, st.drift.map((d) => h("li", {}, d))));
-    }
-    if ((st.errors || []).length) {
+    if (errors.length) {
       const where = (e) => `${e.file || ""}${e.document !== undefined ? ` (document ${e.document})` : ""}`;
-      lines.push(h("p", {}, `${st.errors.length} error(s) in the revision:`),
-        h("ul", { class: "gs-plain", "data-field": "errors" }, st.errors.map((e) => h("li", {},
+      lines.push(h("p", {}, `${errors.length} error(s) in the revision:`),
+        h("ul", { class: "gs-plain", "data-field": "errors" }, errors.map((e) => h("li", {},
           `${where(e)}: ${[e.kind, e.name].filter(Boolean).join(" ")}: ${e.message}`))));
     }
-    lines.push(h("p", { class: "meta" }, "gitops does not publish the diff of the next sync through the API; ",
-      h("code", {}, `mkctl gitops diff ${name} -n ${ns}`), " computes it from Git."));
     replaceChildren(nextBody, lines);
+  }
+
+  function changeItem(c) {
+    const id = `${c.action} ${c.kind} ${c.namespace ? `${c.namespace}/` : ""}${c.name}`;
+    const details = h("details", { class: "gs-change", "data-change": id },
+      h("summary", {}, badge(c.action, c.action === "prune" ? "bad" : c.action === "create" ? "ok" : "progress"), " ",
+        h("span", { class: "gs-obj" }, `${c.kind} ${c.namespace ? `${c.namespace}/` : ""}${c.name}`), " ",
+        h("span", { class: "meta" }, `(${c.reason})`), c.note ? h("span", { class: "gs-change-note" }, ` ${c.note}`) : ""),
+      h("pre", { class: "gs-diff", "aria-label": `diff of ${id}` }, (c.diff || "").split("\n").filter((l, i, a) => l || i < a.length - 1)
+        .map((l) => h("span", { class: l.startsWith("+++") || l.startsWith("---") ? "diff-file"
+          : l.startsWith("+") ? "diff-add" : l.startsWith("-") ? "diff-del" : l.startsWith("@@") ? "diff-hunk" : "" }, `${l}\n`))));
+    details.open = openChanges.has(id);
+    details.addEventListener("toggle", () => {
+      if (details.open) openChanges.add(id); else openChanges.delete(id);
+    });
+    return h("li", {}, details);
   }
 
   function drawRuns(st) {
