@@ -266,3 +266,32 @@ def test_statefulsets_daemonsets_and_jobs_with_their_pods(page: Any, console_clu
         assert page.query_selector(f'[data-workload="{ns}/job/once"] button[data-action=restart]') is None
         assert page.query_selector(f'[data-workload="{ns}/daemonset/agent"]') is None  # its tab is not shown
 
+
+
+def test_undo_of_a_daemonset_goes_back_to_its_previous_controllerrevision(
+        page: Any, console_cluster: ConsoleCluster) -> None:
+    with console_cluster.admin() as admin:
+        ns = namespace(admin, "wl")
+        ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": ns},
+              "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": template("agent", "minik8s/busybox:1")}}
+        url = f"/apis/apps/v1/namespaces/{ns}/daemonsets/agent"
+        r = admin.post(f"/apis/apps/v1/namespaces/{ns}/daemonsets", json=ds)
+        assert r.status_code == 201, r.text
+
+        def revisions() -> list[int]:
+            listed = admin.get(f"/apis/apps/v1/namespaces/{ns}/controllerrevisions").json()["items"]
+            return sorted(int(c["revision"]) for c in listed)
+
+        wait_for(lambda: revisions() == [1], 30, "the DaemonSet's first ControllerRevision")
+        r = admin.patch(url, json={"spec": {"template": template("agent", "minik8s/busybox:2")}}, headers=MERGE)
+        assert r.status_code == 200, r.text
+        wait_for(lambda: revisions() == [1, 2], 30, "a second ControllerRevision after the image change")
+        logged_in(page, console_cluster, "admin", route=f"workloads/{ns}")
+        page.click("button[data-tab=DaemonSet]")
+        key = f"{ns}/daemonset/agent"
+        page.click(f'[data-workload="{key}"] button[data-action=undo]')
+        result_says(page, key, "rolled back to revision 1")
+        image = admin.get(url).json()["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == "minik8s/busybox:1"
+        # As kubectl's rollback: revision 1's ControllerRevision is taken up again as the newest.
+        wait_for(lambda: revisions() == [2, 3], 30, "revision 1 renumbered 3 by the DaemonSet controller")
