@@ -6,7 +6,9 @@ Data flow (see ``console/__init__.py`` for the whole picture):
     POST /console/login         -> console.sessions (token or kubeconfig -> SelfSubjectReview)
                                    -> Set-Cookie: the session id (HttpOnly, SameSite=Strict)
     GET /console/session        -> who is logged in (401 when nobody)
-    POST /console/logout        -> the session dropped, the cookie cleared
+    POST /console/logout        -> the session dropped, the cookie cleared, its watch sockets closed
+    GET /console/watch          -> WebSocket: every watch of the page over this one connection
+                                   (console.watchmux; 401 Status without a session)
     /api, /apis, /version, /openapi (any method, WebSocket upgrades too)
                                 -> 401 Status without a session; else console.upstream as that user
 
@@ -28,6 +30,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from console import watchmux
 from console.sessions import LoginError, Sessions, Upstream, credential
 from console.upstream import relay, relay_websocket
 from machinery.kubeconfig import ClientConfig
@@ -38,6 +41,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "minik8s-console-session"
 API_ROUTES = ("/api", "/api/{rest:.*}", "/apis", "/apis/{rest:.*}", "/version", "/openapi/{rest:.*}")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SESSIONS = web.AppKey("sessions", Sessions)
+HTTP = web.AppKey("http", aiohttp.ClientSession)  # to the API server, shared by every user's requests
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class ConsoleSettings:
     bind_address: str = "127.0.0.1"
     port: int = 9090
     idle_seconds: float = 12 * 3600
+    max_watches: int = watchmux.MAX_WATCHES  # per watch socket (one a page)
 
 
 def status(code: int, reason: str, message: str) -> web.Response:
@@ -65,13 +71,18 @@ def create_app(settings: ConsoleSettings) -> web.Application:
     upstream = Upstream(settings.server)
     sessions = Sessions(idle_seconds=settings.idle_seconds)
     app = web.Application(client_max_size=8 * 1024 * 1024)
-    app["sessions"] = sessions
+    app[SESSIONS] = sessions
+    sockets = watchmux.Sockets()
 
     async def client(app: web.Application):  # type: ignore[no-untyped-def]
-        app["http"] = aiohttp.ClientSession(auto_decompress=False)
+        app[HTTP] = aiohttp.ClientSession(auto_decompress=False)
         yield
-        await app["http"].close()
+        await app[HTTP].close()
     app.cleanup_ctx.append(client)
+
+    async def going_away(app: web.Application) -> None:
+        await sockets.close_all()  # the pages see a close at once (and retry), not a stalled stop
+    app.on_shutdown.append(going_away)
 
     async def index(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
@@ -87,7 +98,7 @@ def create_app(settings: ConsoleSettings) -> web.Application:
         except (ValueError, orjson.JSONDecodeError):
             body = None
         try:
-            identity = await upstream.identity(request.app["http"], credential(body))
+            identity = await upstream.identity(request.app[HTTP], credential(body))
         except LoginError as e:
             return status(e.status, "Unauthorized" if e.status == 401 else "BadRequest", str(e))
         sessions.drop(request.cookies.get(COOKIE))
@@ -107,6 +118,7 @@ def create_app(settings: ConsoleSettings) -> web.Application:
         if not same_origin(request):
             return status(403, "Forbidden", "a logout must come from the console's own page")
         sessions.drop(request.cookies.get(COOKIE))
+        await sockets.close(request.cookies.get(COOKIE))
         response = web.json_response({})
         response.del_cookie(COOKIE, path="/")
         return response
@@ -118,14 +130,27 @@ def create_app(settings: ConsoleSettings) -> web.Application:
         if not same_origin(request):
             return status(403, "Forbidden", "a request that changes something must come from the console's own page")
         if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await relay_websocket(request, request.app["http"], upstream.url, identity)
-        return await relay(request, request.app["http"], upstream.url, identity)
+            return await relay_websocket(request, request.app[HTTP], upstream.url, identity)
+        return await relay(request, request.app[HTTP], upstream.url, identity)
+
+    async def watch(request: web.Request) -> web.StreamResponse:
+        sid = request.cookies.get(COOKIE)
+        identity = sessions.get(sid)
+        if identity is None or sid is None:
+            return status(401, "Unauthorized", "log in to the console first")
+        if not same_origin(request):
+            return status(403, "Forbidden", "the watch socket must be opened by the console's own page")
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return status(400, "BadRequest", "/console/watch is a WebSocket (see console/watchmux.py)")
+        return await watchmux.serve(request, request.app[HTTP], upstream.url, identity, sid=sid, sockets=sockets,
+                                    alive=lambda: sessions.get(sid) is not None, max_watches=settings.max_watches)
 
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/console/login", login)
     app.router.add_get("/console/session", session)
     app.router.add_post("/console/logout", logout)
+    app.router.add_get("/console/watch", watch)
     app.router.add_static("/static/", STATIC, append_version=False)
     for route in API_ROUTES:
         app.router.add_route("*", route, api)
