@@ -65,26 +65,146 @@ export function objectPath(obj, plural, subresource) {
   return path(obj.apiVersion, plural, obj.metadata.namespace, obj.metadata.name, subresource);
 }
 
-// A watch stream: one JSON event per line, handed to onEvent as it arrives. Resolves when the
-// server ends the stream, rejects on a failure (the caller resumes or relists).
-export async function watch(urlPath, query, onEvent, signal) {
-  const response = await fetch(`${urlPath}?${new URLSearchParams({ ...query, watch: "1" })}`, {
-    headers: { Accept: "application/json" }, credentials: "same-origin", signal,
+// ------------------------------------------------------------------------------ watches
+// Every watch of the page goes over ONE WebSocket to the console (/console/watch, console/watchmux.py):
+// a fetch per watch held one of the browser's 6 HTTP/1.1 connections to the console each, so a page
+// could follow 5 collections at most and a second console tab hung. The socket is opened with the
+// first watch and closed when no watch has used it for IDLE_MS.
+//   page -> console  {op: "watch", id, path, query} | {op: "cancel", id}
+//   console -> page  {id, event} per line of the API's stream | {id, end: true} | {id, error: Status, code}
+// A closed socket (the console restarting, a network failure) rejects every open watch: the informers
+// (store.js) resume from their resourceVersion on a new socket. A refused handshake (no session any
+// more) and the close code 4401 (a logout) dispatch "console:logged-out".
+const IDLE_MS = 10000;
+const LOGGED_OUT = 4401;
+let mux = null; // { socket, watches: id -> {onEvent, resolve, reject}, queue: frames before "open", opened, idle }
+let lastId = 0;
+
+function loggedOut() {
+  window.dispatchEvent(new CustomEvent("console:logged-out"));
+}
+
+function socketUrl() {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/console/watch`;
+}
+
+function send(m, frame) {
+  const text = JSON.stringify(frame);
+  if (m.opened) m.socket.send(text);
+  else m.queue.push(text);
+}
+
+function connect() {
+  const m = { socket: new WebSocket(socketUrl()), watches: new Map(), queue: [], opened: false, idle: null };
+  m.socket.addEventListener("open", () => {
+    m.opened = true;
+    for (const text of m.queue) m.socket.send(text);
+    m.queue = [];
   });
-  if (response.status === 401) window.dispatchEvent(new CustomEvent("console:logged-out"));
-  if (!response.ok) throw await failure(response);
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffered = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffered += decoder.decode(value, { stream: true });
-    let newline;
-    while ((newline = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, newline).trim();
-      buffered = buffered.slice(newline + 1);
-      if (line) onEvent(JSON.parse(line));
-    }
+  m.socket.addEventListener("message", (ev) => received(m, ev.data));
+  m.socket.addEventListener("close", (ev) => closed(m, ev));
+  return m;
+}
+
+function settle(m, id) {
+  const w = m.watches.get(id);
+  m.watches.delete(id);
+  if (m.watches.size === 0 && mux === m) {
+    clearTimeout(m.idle);
+    m.idle = setTimeout(() => {
+      if (m.watches.size > 0) return;
+      if (mux === m) mux = null;
+      m.socket.close(1000, "no watches");
+    }, IDLE_MS);
   }
+  return w;
+}
+
+function received(m, data) {
+  let frame;
+  try { frame = JSON.parse(data); } catch (_) { return; }
+  const w = m.watches.get(frame.id);
+  if (!w) return; // cancelled already (its last frames were on their way)
+  if (frame.event !== undefined) {
+    try {
+      w.onEvent(frame.event);
+    } catch (e) { // the caller gave up on this stream (an ERROR event): it ends here, as a fetch's would
+      settle(m, frame.id);
+      send(m, { op: "cancel", id: frame.id });
+      w.reject(e);
+    }
+  } else if (frame.error !== undefined) {
+    settle(m, frame.id);
+    const s = frame.error || {};
+    const code = s.code || frame.code;
+    if (code === 401) loggedOut();
+    w.reject(s.kind === "Status" ? new ApiError(s, code, s.reason, s.message)
+      : new ApiError(null, frame.code, "", `${frame.code}`));
+  } else if (frame.end) {
+    settle(m, frame.id);
+    w.resolve();
+  }
+}
+
+async function closed(m, ev) {
+  if (mux === m) mux = null;
+  clearTimeout(m.idle);
+  const open = [...m.watches.values()];
+  m.watches.clear();
+  if (!open.length) return;
+  let error;
+  if (ev.code === LOGGED_OUT) {
+    loggedOut();
+    error = new ApiError(null, 401, "Unauthorized", ev.reason || "the session ended: log in again");
+  } else if (!m.opened) {
+    // A refused handshake: the browser does not say why, the console's session answer does.
+    error = new Error("the console refused the watch connection");
+    try {
+      const answer = await fetch("/console/session", { credentials: "same-origin" });
+      if (answer.status === 401) {
+        loggedOut();
+        error = await failure(answer);
+      }
+    } catch (_) {
+      error = new Error("the console cannot be reached");
+    }
+  } else {
+    error = new Error(`the connection to the console closed (${ev.code}${ev.reason ? `: ${ev.reason}` : ""})`);
+  }
+  for (const w of open) w.reject(error);
+}
+
+// A watch stream: the API's events (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR) handed to onEvent as
+// they arrive. Resolves when the API ends the stream, rejects with an ApiError carrying the API's
+// Status when it refuses (403, 410, ...), with an Error when the connection fails, and with an
+// AbortError when `signal` aborts; if onEvent throws, the stream ends with that error. The caller
+// resumes or relists.
+export function watch(urlPath, query, onEvent, signal) {
+  return new Promise((resolve, reject) => {
+    const aborted = () => (signal.reason !== undefined ? signal.reason
+      : new DOMException("The watch was aborted.", "AbortError"));
+    if (signal && signal.aborted) {
+      reject(aborted());
+      return;
+    }
+    if (!mux) mux = connect();
+    const m = mux;
+    clearTimeout(m.idle);
+    const id = ++lastId;
+    const stop = () => {
+      if (m.watches.get(id) !== entry) return;
+      settle(m, id);
+      send(m, { op: "cancel", id });
+      reject(aborted());
+    };
+    const done = () => { if (signal) signal.removeEventListener("abort", stop); };
+    const entry = {
+      onEvent,
+      resolve: (v) => { done(); resolve(v); },
+      reject: (e) => { done(); reject(e); },
+    };
+    m.watches.set(id, entry);
+    if (signal) signal.addEventListener("abort", stop);
+    send(m, { op: "watch", id, path: urlPath, query: { ...query } });
+  });
 }

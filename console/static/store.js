@@ -3,7 +3,8 @@
 // list -> the objects and the list's resourceVersion -> watch from it (with bookmarks) -> every
 // ADDED / MODIFIED / DELETED updates the map and notifies the subscribers (batched to one call per
 // animation frame, so a burst of events redraws once). A stream that ends or breaks (the API
-// server restarting) resumes from the last resourceVersion after a back-off (0.5 s doubling to
+// server restarting, or the console's watch socket closing: every watch of the page shares that
+// one WebSocket, api.js) resumes from the last resourceVersion after a back-off (0.5 s doubling to
 // 8 s); a 410 Gone relists. `status` says "live", "reconnecting" or "forbidden" (the API's 403,
 // with its message), so a view can say why it shows nothing.
 import { ApiError, get, watch } from "./api.js";
@@ -128,9 +129,10 @@ class Informer {
 
 // subscribe("/api/v1/pods", fn) -> fn(informer) now and on every change; returns the unsubscribe.
 // One informer per path is shared by every view. It stops as soon as its last subscriber leaves
-// (after the current task, so the next view of a route change can take it over): each watch holds
-// one of the browser's 6 HTTP/1.1 connections to the console, so a view keeps to 5 streams at most
-// and leaves the sixth to its requests.
+// (after the current task, so the next view of a route change can take it over), so the API server
+// streams only what some view shows. The streams hold no HTTP connection of their own (they all go
+// over the page's one watch WebSocket, api.js), so the browser's 6 connections to the console stay
+// free for requests, whatever the number of streams and of console tabs.
 export function subscribe(urlPath, fn) {
   let inf = informers.get(urlPath);
   if (!inf) {
