@@ -110,12 +110,16 @@ async def test_a_cancelled_watch_sends_nothing_more(console_cluster: ConsoleClus
             s.ws_connect(console_cluster.url + "/console/watch") as ws:
         path = f"/api/v1/namespaces/{ns}/configmaps"
         await ws.send_json(watch(7, path, resourceVersion=rv))
-        await ws.send_json(watch(8, path, resourceVersion=rv))
+        # The query reaches the API as the page wrote it (selectors with = , ( ) and spaces).
+        await ws.send_json(watch(8, path, resourceVersion=rv, labelSelector="app in (one, two),tier!=db",
+                                 fieldSelector="metadata.name!=other"))
         await asyncio.sleep(0.3)
         await ws.send_json({"op": "cancel", "id": 7})
         await ws.send_json({"op": "cancel", "id": 12345})  # an unknown id: nothing to do
         await asyncio.sleep(0.3)
-        await admin_call(console_cluster, "POST", path, json={"metadata": {"name": "after-cancel"}})
+        for name, labels in (("other", {"app": "one"}), ("db", {"app": "two", "tier": "db"}),
+                             ("after-cancel", {"app": "two", "tier": "web"})):
+            await admin_call(console_cluster, "POST", path, json={"metadata": {"name": name, "labels": labels}})
         f = await frame(ws)
         assert f["id"] == 8 and f["event"]["object"]["metadata"]["name"] == "after-cancel"
         with pytest.raises(asyncio.TimeoutError):
@@ -300,6 +304,50 @@ def test_two_console_pages_with_many_streams_each_stay_live(page: Any, console_c
     screenshot(second, "two-pages-workloads")
     watch_url = console_cluster.url.replace("http://", "ws://") + "/console/watch"
     assert sockets == {"first": [watch_url], "second": [watch_url], "third": [watch_url]}
+
+
+WATCH_SEMANTICS = """async (ns) => {
+  const { watch, ApiError } = await import('/static/api.js');  // the page's own module (one socket)
+  const out = { events: [] };
+  const mine = `/api/v1/namespaces/${ns}/configmaps`;
+  out.resolved = await watch(mine, { timeoutSeconds: '1' }, (ev) => out.events.push(`${ev.type} ${ev.object.metadata.name}`))
+    .then(() => true, (e) => String(e));
+  await watch('/api/v1/namespaces/default/configmaps', {}, () => {})
+    .catch((e) => { out.refused = [e instanceof ApiError, e.code, e.message, e.status.kind]; });
+  const ctl = new AbortController();
+  const aborted = watch(mine, {}, () => {}, ctl.signal);
+  setTimeout(() => ctl.abort(), 200);
+  await aborted.catch((e) => { out.aborted = e.name; });
+  await watch(mine, {}, () => { throw new Error('enough'); }).catch((e) => { out.thrown = e.message; });
+  await watch('/console/session', {}, () => {}).catch((e) => { out.outside = [e.code, e.message]; });
+  return out;
+}"""
+
+
+def test_the_pages_watch_keeps_its_promise(page: Any, console_cluster: ConsoleCluster) -> None:
+    """api.js ``watch()`` over the socket, as a limited user: resolves when the API ends the stream, rejects
+    with an ApiError carrying the API's 403 Status, with an AbortError on abort, with what onEvent threw."""
+    with console_cluster.admin() as admin:
+        ns = f"mux-{uuid.uuid4().hex[:6]}"
+        assert admin.post("/api/v1/namespaces", json={"metadata": {"name": ns}}).status_code == 201
+        rbac = "/apis/rbac.authorization.k8s.io/v1"
+        assert admin.post(f"{rbac}/namespaces/{ns}/roles", json={"metadata": {"name": "read"}, "rules": [
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}]}).status_code == 201
+        assert admin.post(f"{rbac}/namespaces/{ns}/rolebindings", json={
+            "metadata": {"name": "alice-read"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read"},
+            "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]}).status_code == 201
+        assert admin.post(f"/api/v1/namespaces/{ns}/configmaps", json={"metadata": {"name": "hers"}}).status_code == 201
+    with console_cluster.api.client("alice") as alice:
+        wait_for(lambda: alice.get(f"/api/v1/namespaces/{ns}/configmaps").status_code == 200, 15,
+                 "the RoleBinding in the authorizer's cache")
+        denied = alice.get("/api/v1/namespaces/default/configmaps", params={"watch": "1"}).json()["message"]
+    logged_in(page, console_cluster, "alice", route=f"pods/{ns}")
+    out = page.evaluate(WATCH_SEMANTICS, ns)
+    assert out["resolved"] is True and "ADDED hers" in out["events"], out
+    assert out["refused"] == [True, 403, denied, "Status"]
+    assert out["aborted"] == "AbortError" and out["thrown"] == "enough"
+    assert out["outside"][0] == 400 and out["outside"][1].startswith("only paths under /api and /apis")
 
 
 def test_a_page_follows_the_cluster_again_after_the_console_restarts(page: Any, console_cluster: ConsoleCluster) -> None:
