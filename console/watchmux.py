@@ -222,10 +222,15 @@ class Mux:
 
     async def refusal(self, upstream: aiohttp.ClientResponse) -> dict[str, Any]:
         """The API's Status of a non-2xx answer (or one made of its status line and body)."""
+        chunks: list[bytes] = []
         try:
-            body = await upstream.content.read(MAX_ERROR_BODY)
+            async for chunk in upstream.content.iter_any():
+                chunks.append(chunk)
+                if sum(map(len, chunks)) >= MAX_ERROR_BODY:
+                    break
         except (aiohttp.ClientError, ConnectionResetError, asyncio.TimeoutError):
-            body = b""
+            pass
+        body = b"".join(chunks)[:MAX_ERROR_BODY]
         try:
             answer = orjson.loads(body)
         except orjson.JSONDecodeError:

@@ -3,9 +3,10 @@ secured cluster (tests/console/conftest.py): the protocol spoken by an aiohttp c
 ``minik8s console`` process (events as the API sends them, a stream's end, cancel, the API's 403
 for an RBAC-limited user word for word, paths outside the API refused, no socket without a session
 or from another site, a logout closing the socket); the per-socket limit and cancelled upstream
-requests on an in-process console (its tasks can be counted); and two console pages of one browser
-open at once on views of many streams (more than a browser's 6 connections to a host), both live.
-"""
+requests on an in-process console (its tasks can be counted); in a real browser, api.js ``watch()``
+keeping its promise, three pages of one browser with more streams than a browser's 6 connections to
+a host all live, a logout reaching the session's other pages, and a page living through the
+console's restart (last: it restarts the module's console)."""
 
 from __future__ import annotations
 
@@ -348,6 +349,20 @@ def test_the_pages_watch_keeps_its_promise(page: Any, console_cluster: ConsoleCl
     assert out["refused"] == [True, 403, denied, "Status"]
     assert out["aborted"] == "AbortError" and out["thrown"] == "enough"
     assert out["outside"][0] == 400 and out["outside"][1].startswith("only paths under /api and /apis")
+
+
+def test_a_logout_in_one_page_sends_the_sessions_other_pages_to_the_login(page: Any, console_cluster: ConsoleCluster) -> None:
+    logged_in(page, console_cluster, "admin", route="nodes")
+    other = page.context.new_page()  # the same session cookie
+    other.goto(f"{console_cluster.url}/#/nodes")
+    for p in (page, other):
+        p.wait_for_selector('[data-node="sim-1"]')
+    page.click("#logout")
+    page.wait_for_selector("form.login")
+    # The other page learns at once (its watch socket closed with 4401), not at its next request.
+    other.wait_for_function("() => document.querySelector('form.login [role=alert]')?.textContent"
+                            " === 'Your session ended: log in again.'", timeout=5000)
+    assert page.inner_text("form.login [role=alert]") == ""  # the one that logged out says nothing more
 
 
 def test_a_page_follows_the_cluster_again_after_the_console_restarts(page: Any, console_cluster: ConsoleCluster) -> None:
