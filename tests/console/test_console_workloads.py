@@ -251,20 +251,16 @@ def test_statefulsets_daemonsets_and_jobs_with_their_pods(page: Any, console_clu
             r = admin.post(f"/{group}/namespaces/{ns}/{plural}", json=body)
             assert r.status_code == 201, r.text
         logged_in(page, console_cluster, "admin", route=f"workloads/{ns}")
-        # One kind at a time besides Deployments (a tab each: the browser's connections are few).
-        for tab, key, pods in (("StatefulSet", f"{ns}/statefulset/db", 2), ("DaemonSet", f"{ns}/daemonset/agent", 2)):
-            page.click(f"button[data-tab={tab}]")
-            assert page.get_attribute(f"button[data-tab={tab}]", "aria-pressed") == "true"
+        # Every kind at once, each with its pods (the page's watches share one WebSocket).
+        for key, pods in ((f"{ns}/statefulset/db", 2), (f"{ns}/daemonset/agent", 2), (f"{ns}/job/once", 1)):
             page.wait_for_function(f"""() => document.querySelectorAll('[data-workload="{key}"] [data-pod]').length
                 === {pods}""", timeout=30000)
-            if tab == "StatefulSet":  # it has /scale
-                assert page.is_visible(f'[data-workload="{key}"] input[data-action=replicas]')
-            else:
-                assert page.query_selector(f'[data-workload="{key}"] input[data-action=replicas]') is None
-        page.click("button[data-tab=Job]")
-        page.wait_for_selector(f'[data-workload="{ns}/job/once"] [data-pod]', timeout=30000)
+        assert page.is_visible(f'[data-workload="{ns}/statefulset/db"] input[data-action=replicas]')  # it has /scale
+        assert page.query_selector(f'[data-workload="{ns}/daemonset/agent"] input[data-action=replicas]') is None
         assert page.query_selector(f'[data-workload="{ns}/job/once"] button[data-action=restart]') is None
-        assert page.query_selector(f'[data-workload="{ns}/daemonset/agent"]') is None  # its tab is not shown
+        # "Go to" moves the focus to a kind's section.
+        page.click("button[data-jump=Job]")
+        assert page.evaluate("() => document.activeElement.closest('[data-kind-section]').dataset.kindSection") == "Job"
 
 
 
@@ -287,7 +283,6 @@ def test_undo_of_a_daemonset_goes_back_to_its_previous_controllerrevision(
         assert r.status_code == 200, r.text
         wait_for(lambda: revisions() == [1, 2], 30, "a second ControllerRevision after the image change")
         logged_in(page, console_cluster, "admin", route=f"workloads/{ns}")
-        page.click("button[data-tab=DaemonSet]")
         key = f"{ns}/daemonset/agent"
         page.click(f'[data-workload="{key}"] button[data-action=undo]')
         result_says(page, key, "rolled back to revision 1")

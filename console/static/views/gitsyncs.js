@@ -175,7 +175,7 @@ function detail(container, ns, name) {
     const recorded = [null, entry.health || "Unknown", entry.health ? "as gitops last saw it" : "no health recorded yet"];
     if (!LIVE[entry.kind] || entry.apiVersion !== LIVE[entry.kind][0]) return recorded;
     const p = livePath(entry);
-    if (!watched.includes(p)) return [null, recorded[1], `${recorded[2]} (not watched: the browser's connections are taken)`];
+    if (!watched.includes(p)) return [null, recorded[1], `${recorded[2]} (not watched: more namespaces than the view follows live)`];
     const inf = informer(p);
     if (!inf || inf.status === "loading") return [null, "Unknown", "loading"];
     if (inf.status === "forbidden") return [null, "Unknown", inf.error.message];

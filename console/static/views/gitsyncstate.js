@@ -24,10 +24,10 @@ export const LIVE = {
   ReplicationController: ["v1", "replicationcontrollers"], Pod: ["v1", "pods"],
   CustomResourceDefinition: ["apiextensions.k8s.io/v1", "customresourcedefinitions"],
 };
-// A watch is a fetch that stays open, and a browser opens at most 6 HTTP/1.1 connections to the
-// console: with the GitSync's and the Events' watches, this view keeps to 5 streams, so one
-// connection stays free for its requests (the actions). Kinds beyond it show recorded health.
-export const WATCH_BUDGET = 3;
+// The page's watches share one WebSocket (api.js), which the console caps at 100 streams: an
+// inventory spread over many namespaces keeps to this many live collections, and the kinds and
+// namespaces beyond it show the health gitops recorded.
+export const WATCH_BUDGET = 24;
 
 
 export function conditionOf(obj, type) {

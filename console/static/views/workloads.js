@@ -4,9 +4,8 @@
 // and a row of pod blocks each) with its Progressing condition; its history is its ReplicaSets by
 // deployment.kubernetes.io/revision, with their images.
 //
-// Data: live collections (Deployments, ReplicaSets, pods, and one of StatefulSets / DaemonSets / Jobs at
-// a time, chosen by a tab: four watch streams, within the browser's 6 connections) -> ownership by the controller
-// ownerReference's uid -> one card per workload. A card is kept across redraws (its inputs and buttons
+// Data: live collections (Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs and pods: six watch
+// streams, all on the page's one WebSocket) -> ownership by the controller ownerReference's uid -> one card per workload. A card is kept across redraws (its inputs and buttons
 // keep their focus and what was typed); its live parts are plain data models drawn again only when the
 // model changed, so streaming events do not make the page jump.
 //
@@ -255,17 +254,19 @@ export function workloads(container, args) {
       h("h2", { id: `wl-kind-${k.plural}`, tabindex: "-1" }, k.title, " ", count), empty, cards);
     return { k, el, count, empty, cards, inf: null };
   });
-  // Each watch holds one of the browser's 6 HTTP/1.1 connections to the console (store.js): Deployments,
-  // ReplicaSets and pods are always watched, the other kinds one at a time (a tab each), 4 streams in all.
-  const tabs = sections.slice(1).map((s) => {
-    const b = h("button", { type: "button", class: "wl-tab", "data-tab": s.k.kind, "aria-pressed": "false" }, s.k.title);
-    b.addEventListener("click", () => show(s));
+  // Every kind is watched at once (the page's watches share one WebSocket: store.js, api.js); the
+  // buttons above the sections jump to a kind's section and focus its heading.
+  const jumps = sections.map((s) => {
+    const b = h("button", { type: "button", class: "wl-tab", "data-jump": s.k.kind }, s.k.title);
+    b.addEventListener("click", () => {
+      s.el.scrollIntoView({ block: "start" });
+      s.el.querySelector("h2").focus({ preventScroll: true });
+    });
     return b;
   });
   replaceChildren(container, h("h1", {}, namespace ? `Workloads in ${namespace}` : "Workloads"), nsForm, note,
-    h("div", { class: "wl-kinds" }, sections[0].el,
-      h("div", { class: "wl-tabs", role: "group", "aria-label": "other kinds of workload" }, h("span", {}, "Also:"), tabs),
-      sections.slice(1).map((s) => s.el)));
+    h("div", { class: "wl-tabs", role: "group", "aria-label": "go to a kind of workload" }, h("span", {}, "Go to:"), jumps),
+    h("div", { class: "wl-kinds" }, sections.map((s) => s.el)));
 
   const cards = new Map(); // ns/kind/name -> card
   let rsInf = null;
@@ -315,27 +316,10 @@ export function workloads(container, args) {
     note.textContent = refused.join(" · ");
   }
 
-  const watchKind = (s) => subscribe(at(s.k.apiVersion, s.k.plural), (inf) => { s.inf = inf; draw(); });
-  let shown = null;
-  let stopShown = null;
-  function show(s) {
-    if (shown === s) return;
-    if (stopShown) stopShown();
-    if (shown) { shown.inf = null; shown.el.hidden = true; replaceChildren(shown.cards); }
-    shown = s;
-    s.el.hidden = false;
-    s.empty.hidden = false;
-    s.empty.textContent = "Loading…";
-    tabs.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.tab === s.k.kind)));
-    stopShown = watchKind(s);
-    draw();
-  }
-  sections.slice(1).forEach((s) => { s.el.hidden = true; });
   const stops = [
-    watchKind(sections[0]),
+    ...sections.map((s) => subscribe(at(s.k.apiVersion, s.k.plural), (inf) => { s.inf = inf; draw(); })),
     subscribe(at("apps/v1", "replicasets"), (inf) => { rsInf = inf; draw(); }),
     subscribe(at("v1", "pods"), (inf) => { podInf = inf; draw(); }),
   ];
-  show(sections[1]);
-  return () => { stops.forEach((s) => s()); if (stopShown) stopShown(); };
+  return () => stops.forEach((s) => s());
 }
