@@ -97,11 +97,4 @@ async def relay_websocket(request: web.Request, http: aiohttp.ClientSession, bas
                                   "code": e.status}, status=e.status or 502)
     except (aiohttp.ClientError, OSError) as e:
         return unavailable(f"the API server at {base_url} cannot be reached: {e}")
-    page = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), max_msg_size=0)
-    try:
-        await page.prepare(request)
-        await wsrelay.join(page, upstream)
-    finally:
-        await upstream.close()
-        await page.close()
-    return page
+    return await wsrelay.accept_and_join(request, upstream)

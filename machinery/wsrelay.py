@@ -3,7 +3,9 @@
 Used by the relays that stand between a client and a server: the Ingress controller
 (traffic.ingress.proxy) and the web console (console.upstream). ``join(a, b)`` runs one ``pump``
 each way and returns when the first of them ends (its source closed; the other side is closed with
-the same code); the caller closes both sockets afterwards.
+the same code). ``accept_and_join(request, upstream)`` is what both relays do once their upstream
+socket is open: answer the client's upgrade with the subprotocol the upstream chose, join the two,
+and close both whatever happens.
 """
 
 from __future__ import annotations
@@ -41,4 +43,19 @@ async def join(a: Socket, b: Socket) -> None:
         await asyncio.gather(*pumps, return_exceptions=True)
 
 
-__all__ = ["join", "pump"]
+async def accept_and_join(request: web.BaseRequest, upstream: aiohttp.ClientWebSocketResponse, *, autoping: bool = True,
+                          compress: bool = True) -> web.WebSocketResponse:
+    """Accept the client's upgrade (the upstream's subprotocol, no size limit) and relay until one
+    side closes; both sockets are closed on return."""
+    client = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), autoping=autoping,
+                                   max_msg_size=0, compress=compress)
+    try:
+        await client.prepare(request)
+        await join(client, upstream)
+    finally:
+        await upstream.close()
+        await client.close()
+    return client
+
+
+__all__ = ["accept_and_join", "join", "pump"]

@@ -291,15 +291,7 @@ class IngressProxy:
                 return _text(502, f"502 bad gateway: {backend.key}: {type(e).__name__}")
         if upstream is None:
             return _text(502, f"502 bad gateway: no endpoint of {backend.key} accepts connections")
-        down = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), autoping=False,
-                                     max_msg_size=0, compress=False)
-        try:
-            await down.prepare(request)
-            await wsrelay.join(upstream, down)
-        finally:
-            await upstream.close()
-            await down.close()
-        return down
+        return await wsrelay.accept_and_join(request, upstream, autoping=False, compress=False)
 
 
 __all__ = ["HOP_BY_HOP", "IngressProxy", "ProxySettings", "is_websocket", "request_headers", "response_headers"]
