@@ -161,6 +161,63 @@ UNLABELLED = """() => [...document.querySelectorAll('main button, main input, ma
   .map(el => el.outerHTML.slice(0, 120))"""
 
 
+# WCAG 2 contrast of every visible text against the background it is drawn on (the first opaque
+# background-color of it or an ancestor, semi-transparent ones blended): 4.5:1, or 3:1 for large text
+# (24px, or 18.66px bold). Disabled controls are exempt, as WCAG exempts them.
+LOW_CONTRAST = """() => {
+  const parse = (c) => { const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return [0, 0, 0, 0];
+    const v = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number); return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
+  const blend = (top, under) => top.slice(0, 3).map((c, i) => c * top[3] + under[i] * (1 - top[3]));
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+    }
+    let under = [255, 255, 255];
+    for (const c of layers.reverse()) under = blend(c, under);
+    return under;
+  };
+  const lum = (rgb) => { const [r, g, b] = rgb.map((c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const out = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length || el.closest("[disabled], [aria-disabled=true]")) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === "hidden" || Number(style.opacity) === 0) continue;
+    const bg = background(el);
+    const fg = blend(parse(style.color), bg);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+    const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < needed) out.push(`${ratio.toFixed(2)} < ${needed}: <${el.tagName.toLowerCase()} class="${el.className}"> ${el.textContent.trim().slice(0, 40)}`);
+  }
+  return out;
+}"""
+
+
+def test_every_view_has_enough_contrast(page: Any, console_cluster: ConsoleCluster) -> None:
+    """Every text of every view (and the login form) is readable: WCAG AA contrast, measured in the
+    browser from the computed colours, with the cluster's objects on the page."""
+    page.goto(console_cluster.url)
+    page.wait_for_selector("form")
+    assert page.evaluate(LOW_CONTRAST) == [], "low contrast on the login form"
+    # The measure finds grey on white (2.8:1).
+    page.evaluate("""() => { const p = document.createElement('p'); p.id = 'probe'; p.style.color = '#999';
+        p.textContent = 'probe'; document.body.append(p); }""")
+    assert [x for x in page.evaluate(LOW_CONTRAST) if x.endswith("probe")], "the contrast measure missed #999 on white"
+    page.evaluate("() => document.getElementById('probe').remove()")
+    logged_in(page, console_cluster, "admin", route="overview")
+    routes = page.eval_on_selector_all("#nav a", "els => els.map(a => a.getAttribute('href'))")
+    for href in routes:
+        page.goto(f"{console_cluster.url}/{href}")
+        page.wait_for_selector(f'main .view[data-view="{href.split("/")[1]}"]')
+        page.wait_for_timeout(500)
+        assert page.evaluate(LOW_CONTRAST) == [], f"low contrast on {href}"
+
+
 def test_every_view_names_its_controls_and_keeps_focus_visible(page: Any, console_cluster: ConsoleCluster) -> None:
     """Keyboard and screen-reader basics on every view of the navigation: each visible button,
     link, input and select has an accessible name, and the navigation is reachable with Tab."""

@@ -23,7 +23,7 @@ import yaml
 
 from tests.cluster import ComponentProcess
 from tests.console.conftest import ConsoleCluster, logged_in, screenshot
-from tests.console.test_console_browser import namespace
+from tests.console.test_console_browser import LOW_CONTRAST, namespace
 from tests.gitops.gitrepo import GitRepo
 from tests.gitops.test_sync import configmap, deployment, service
 from tests.waiting import wait_for
@@ -326,6 +326,7 @@ def test_the_next_sync_card_shows_the_diff_gitops_publishes(page: Any, setup: Gi
         assert s.get(f"/apis/apps/v1/namespaces/{s.ns}/deployments/web")["spec"]["replicas"] == 4
         change.scroll_into_view_if_needed()
         screenshot(page, "gitsync-next")
+        assert page.evaluate(LOW_CONTRAST) == []  # the diff's colours, the notes, the badges
     finally:
         r = s.cluster.api.kubectl("admin", *patch, '{"spec":{"suspend":false}}')
         assert r.returncode == 0, r.stderr
