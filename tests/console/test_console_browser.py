@@ -235,3 +235,83 @@ def test_every_view_names_its_controls_and_keeps_focus_visible(page: Any, consol
     assert page.evaluate("document.activeElement.className") == "skip"  # the skip link comes first
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.closest('nav') !== null")
+
+
+# console/static/vt.js, the exec terminal's screen, run in the page as the terminal runs it.
+VT_CASES = """async () => {
+  const { Screen } = await import('/static/vt.js');
+  const { keyBytes } = await import('/static/views/podterminal.js');
+  const out = {};
+  const replies = [];
+  let s = new Screen(10, 3, { reply: (t) => replies.push(t), scrollbackLines: 2 });
+  // Wrap at the last column, scrolling into a bounded scrollback.
+  s.write('0123456789abc\\r\\nline2\\r\\nline3\\r\\nline4');
+  out.wrapped = s.screenText();
+  out.scrollback = s.scrollback.map((l) => s.text(l));
+  // A sequence cut between two writes; cursor position report.
+  s.write('\\x1b[');
+  s.write('2;4H*\\x1b[6n');
+  out.cut = s.text(s.grid[1]);
+  out.replies = replies.slice();
+  // Erase to the end of the line and of the screen.
+  s = new Screen(6, 3);
+  s.write('aaaaaa\\r\\nbbbbbb\\r\\ncccccc\\x1b[2;3H\\x1b[K');
+  out.eraseLine = s.screenText();
+  s.write('\\x1b[1;4H\\x1b[J');
+  out.eraseScreen = s.screenText();
+  // A scroll region: a line feed at its bottom scrolls only the region; insert and delete lines.
+  s = new Screen(4, 4);
+  s.write('top\\r\\nr1\\r\\nr2\\r\\nbot\\x1b[2;3r\\x1b[3;1H\\nnew');
+  out.region = s.screenText();
+  s.write('\\x1b[r\\x1b[2;1H\\x1b[L');
+  out.insertLine = s.screenText();
+  s.write('\\x1b[M\\x1b[M');
+  out.deleteLines = s.screenText();
+  // Delete and insert characters.
+  s = new Screen(8, 1);
+  s.write('abcdef\\x1b[1;2H\\x1b[2P');
+  out.deleteChars = s.screenText();
+  s.write('\\x1b[2@');
+  out.insertChars = s.screenText();
+  // The alternate screen: a full-screen program's, then the shell's screen and cursor back.
+  s = new Screen(10, 2);
+  s.write('shell$ ');
+  s.write('\\x1b[?1049h\\x1b[Hfull-screen');
+  out.alternate = s.screenText();
+  s.write('\\x1b[?1049l');
+  out.restored = [s.screenText(), s.x, s.y];
+  // Colours: red text, then inverse, each drawn as a span; the cursor cell inverted.
+  s = new Screen(6, 1);
+  s.write('\\x1b[31mr\\x1b[0m-\\x1b[7mi\\x1b[m<');
+  out.html = [s.html(s.grid[0], s.x), s.x];
+  // Fewer rows: the top goes to the scrollback and the cursor stays on its line.
+  s = new Screen(5, 4);
+  s.write('a\\r\\nb\\r\\nc\\r\\nd');
+  s.resize(3, 2);
+  out.resized = [s.screenText(), s.scrollback.map((l) => s.text(l)), s.x, s.y, s.cols, s.rows];
+  const key = (k, mods = {}) => keyBytes({ key: k, ctrlKey: false, shiftKey: false, altKey: false, metaKey: false, ...mods });
+  out.keys = [key('Enter'), key('Backspace'), key('c', { ctrlKey: true }), key('ArrowUp'), key('x', { altKey: true }),
+              key('Tab'), key('Tab', { shiftKey: true }), key('C', { ctrlKey: true, shiftKey: true }), key('é'), key('Shift')];
+  return out;
+}"""
+
+
+def test_the_terminal_screen_interprets_what_programs_write(page: Any, console_cluster: ConsoleCluster) -> None:
+    page.goto(console_cluster.url)
+    page.wait_for_selector("form")
+    r = page.evaluate(VT_CASES)
+    assert r["wrapped"] == "line2\nline3\nline4"
+    assert r["scrollback"] == ["0123456789", "abc"]  # the wrapped line's two rows, at most 2 kept
+    assert r["cut"] == "lin*3" and r["replies"] == ["\x1b[2;5R"]
+    assert r["eraseLine"] == "aaaaaa\nbb\ncccccc"
+    assert r["eraseScreen"] == "aaa\n\n"
+    assert r["region"] == "top\nr2\nnew\nbot"
+    assert r["insertLine"] == "top\n\nr2\nnew"
+    assert r["deleteLines"] == "top\nnew\n\n"
+    assert r["deleteChars"] == "adef" and r["insertChars"] == "a  def"
+    assert r["alternate"] == "full-scree\nn"
+    assert r["restored"] == ["shell$\n", 7, 0]
+    assert r["html"] == ['<span style="color:#ff7b72">r</span>-<span style="color:#11151c;background:#e6e9ef">i</span>'
+                         '&lt;<span style="color:#11151c;background:#e6e9ef"> </span> ', 4]
+    assert r["resized"] == ["c\nd", ["a", "b"], 1, 1, 3, 2]
+    assert r["keys"] == ["\r", "\x7f", "\x03", "\x1b[A", "\x1bx", "\t", None, None, "é", None]
