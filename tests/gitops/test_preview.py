@@ -8,6 +8,7 @@ client would, then checks that the preview wrote nothing.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from tests.gitops.conftest import GitOpsCluster
@@ -119,3 +120,26 @@ def test_an_invalid_revision_is_previewed_as_blocked(cluster: GitOpsCluster, ns:
                         "a preview of the invalid revision")
     assert "NoSuchKind" in preview["blocked"] and preview["summary"].startswith("nothing: ")
     assert "changes" not in preview
+
+
+def test_a_secrets_values_never_reach_the_preview(cluster: GitOpsCluster, ns: str, repo: GitRepo) -> None:
+    """Whoever may read the GitSync may not read the Secrets it manages: their diff is masked."""
+    def secret(value: str) -> str:
+        return f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  password: {value}\n"
+
+    repo.write("secret.yaml", secret("s3cr3t-one"))
+    first = repo.commit()
+    cluster.gitsync(ns, "s", repo, interval="1s", targetNamespace=ns)
+    cluster.wait_applied(ns, "s", first)
+    r = cluster.http.patch(f"/apis/gitops.minik8s.io/v1/namespaces/{ns}/gitsyncs/s", json={"spec": {"suspend": True}},
+                           headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    repo.write("secret.yaml", secret("s3cr3t-two"))
+    second = repo.commit()
+    preview = next_sync(cluster, ns, "s", lambda p: str(p.get("revision", "")).endswith(second),
+                        "a preview of the Secret's change")
+    diff = changes_by_name(preview)["creds"]["diff"]
+    assert "-  password: '*** (before)'" in diff and "+  password: '*** (after)'" in diff
+    text = cluster.http.get(f"/apis/gitops.minik8s.io/v1/namespaces/{ns}/gitsyncs/s").text
+    for value in ("s3cr3t-one", "s3cr3t-two"):
+        assert value not in text and base64.b64encode(value.encode()).decode() not in text
