@@ -11,7 +11,7 @@ import { onConnection, stopAll } from "./store.js";
 // loaded on first use: view(container, args, ctx) mounts it and returns its unmount function.
 const routes = {
   overview: "overview", nodes: "nodes", workloads: "workloads", pods: "pods", pod: "pod",
-  services: "services", gitsyncs: "gitsyncs", events: "events", yaml: "yaml",
+  services: "services", gitsyncs: "gitsyncs", events: "events", yaml: "yaml", apply: "apply",
 };
 const main = document.getElementById("main");
 let user = null;

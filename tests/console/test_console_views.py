@@ -276,3 +276,123 @@ list:
                       "YAML line 1: anchors, aliases and tags are not supported",
                       "YAML line 1: indent with spaces, not tabs",
                       "YAML line 1: a [ list is not closed (on this line)"]
+
+
+# Manifests as the Kubernetes docs write them: comments, a flow sequence, a block scalar, a
+# cluster-scoped object, and objects without a namespace (the page's namespace field gives it).
+DOCS_YAML = """# from the docs
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: game-config
+data:
+  game.properties: |
+    enemies=aliens
+    lives=3
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: nginx-deployment
+  labels:
+    app: nginx
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: nginx
+  template:
+    metadata:
+      labels:
+        app: nginx
+    spec:
+      containers:
+      - name: nginx
+        image: minik8s/busybox:1
+        args: ["sleep", "3600"]
+        ports:
+        - containerPort: 80
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: {role}
+rules:
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list"]
+"""
+
+
+def apply_results(page: Any, action: str) -> list[tuple[str, str]]:
+    """Clicks Dry run or Apply and returns (outcome, text) per document once the summary is in."""
+    page.click(f"[data-view=apply] button[data-action={action}]")
+    page.wait_for_function("""() => /^(Dry run:|Applied:|Nothing was applied)/.test(document.querySelector('#apply-summary')
+        ?.textContent || '')""", timeout=30000)
+    return [(li.get_attribute("data-outcome"), li.inner_text()) for li in page.query_selector_all("#apply-results li")]
+
+
+def test_manifests_pasted_are_dry_run_then_applied_server_side(page: Any, console_cluster: ConsoleCluster) -> None:
+    with console_cluster.admin() as admin:
+        ns = namespace(admin, "apply")
+        role = f"console-{uuid.uuid4().hex[:6]}"
+        logged_in(page, console_cluster, "admin", route="apply")
+        page.fill("#apply-text", DOCS_YAML.format(role=role))
+        page.fill("#apply-namespace", ns)
+
+        dry = apply_results(page, "dry-run")
+        assert [o for o, _ in dry] == ["ok"] * 3, dry
+        assert [t.split(" ", 1)[1] for _, t in dry] == ["created (server dry run)"] * 3
+        assert admin.get(f"/apis/apps/v1/namespaces/{ns}/deployments/nginx-deployment").status_code == 404
+
+        done = apply_results(page, "apply")
+        assert [t for _, t in done] == ["configmap/game-config created", "deployment.apps/nginx-deployment created",
+                                        f"clusterrole.rbac.authorization.k8s.io/{role} created"], done
+        cm = admin.get(f"/api/v1/namespaces/{ns}/configmaps/game-config").json()
+        assert cm["data"] == {"game.properties": "enemies=aliens\nlives=3\n"}
+        deploy = admin.get(f"/apis/apps/v1/namespaces/{ns}/deployments/nginx-deployment").json()
+        assert deploy["spec"]["template"]["spec"]["containers"][0]["args"] == ["sleep", "3600"]
+        assert {(m["manager"], m["operation"]) for m in deploy["metadata"]["managedFields"]} >= {("minik8s-console", "Apply")}
+        assert admin.get(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{role}").json()["rules"][0]["verbs"] == \
+            ["get", "list"]
+        # Each line links to the object's YAML view.
+        assert page.get_attribute("#apply-results li[data-doc='2'] a", "href") == \
+            f"#/yaml/apps~v1/deployments/{ns}/nginx-deployment"
+        screenshot(page, "apply")
+
+        # The same text again changes nothing.
+        assert [t.rsplit(" ", 1)[1] for _, t in apply_results(page, "apply")] == ["unchanged"] * 3
+
+        # kubectl scale takes spec.replicas: applying 2 again is a conflict the API names, until forced.
+        r = console_cluster.api.kubectl("admin", "scale", "deployment/nginx-deployment", "--replicas=5", "-n", ns)
+        assert r.returncode == 0, r.stderr
+        refused = apply_results(page, "apply")
+        assert refused[1][0] == "error" and "conflict" in refused[1][1].lower() and ".spec.replicas" in refused[1][1]
+        assert admin.get(f"/apis/apps/v1/namespaces/{ns}/deployments/nginx-deployment").json()["spec"]["replicas"] == 5
+        page.check("#apply-force")
+        forced = apply_results(page, "apply")
+        assert forced[1] == ("ok", "deployment.apps/nginx-deployment configured")
+        assert admin.get(f"/apis/apps/v1/namespaces/{ns}/deployments/nginx-deployment").json()["spec"]["replicas"] == 2
+        admin.delete(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{role}")
+
+
+def test_a_manifest_that_cannot_be_read_applies_nothing(page: Any, console_cluster: ConsoleCluster) -> None:
+    with console_cluster.admin() as admin:
+        ns = namespace(admin, "apply")
+        logged_in(page, console_cluster, "admin", route="apply")
+        page.fill("#apply-namespace", ns)
+        page.fill("#apply-text", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: first\n---\n"
+                                 "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [broken\n")
+        assert apply_results(page, "apply") == []
+        summary = page.text_content("#apply-summary") or ""
+        assert summary.startswith("Nothing was applied: document 2 (line 6)"), summary
+        assert admin.get(f"/api/v1/namespaces/{ns}/configmaps/first").status_code == 404
+        # A kind the server does not serve, and a name missing: kubectl's words, the others applied.
+        page.fill("#apply-text", "apiVersion: v1\nkind: Nonsense\nmetadata:\n  name: x\n---\n"
+                                 "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: y-\n---\n"
+                                 "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n")
+        results = apply_results(page, "apply")
+        assert [o for o, _ in results] == ["error", "error", "ok"], results
+        assert 'no matches for kind "Nonsense" in version "v1"' in results[0][1]
+        assert "generateName" in results[1][1]
+        assert admin.get(f"/api/v1/namespaces/{ns}/configmaps/fine").status_code == 200
