@@ -121,6 +121,14 @@ def test_a_command_typed_in_the_terminal_runs_in_the_container(page: Any, docker
     page.keyboard.type("cat /tmp/note")
     page.keyboard.press("Enter")
     term_shows(page, "^note-from-vi\\s*$")
+    # top redraws its whole screen in place, and q ends it.
+    page.keyboard.type("top")
+    page.keyboard.press("Enter")
+    term_shows(page, "^\\s*PID\\s+PPID\\s+USER")
+    page.keyboard.type("q")
+    page.keyboard.type("echo top-done")
+    page.keyboard.press("Enter")
+    term_shows(page, "^top-done\\s*$")
     # A narrower window makes a narrower terminal, and the shell is told.
     page.set_viewport_size({"width": 900, "height": 800})
     page.keyboard.type("clear; stty size")
