@@ -9,6 +9,7 @@ looking at what the reconciler wrote.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -232,9 +233,12 @@ def test_suspend_stops_applying_and_resume_applies(cluster: GitOpsCluster, ns: s
 
 
 def _versions(c: GitOpsCluster, namespace: str) -> dict[str, str]:
+    """The resourceVersions of the namespace's ConfigMaps and of the GitSync's spec and metadata
+    (its status is the reconciler's: a suspended GitSync still writes status.nextSync)."""
     items = c.http.get(f"/api/v1/namespaces/{namespace}/configmaps").json()["items"]
     out = {i["metadata"]["name"]: i["metadata"]["resourceVersion"] for i in items}
-    out["gitsync"] = c.get_sync(namespace, "app")["metadata"]["resourceVersion"]
+    sync = c.get_sync(namespace, "app")
+    out["gitsync"] = json.dumps([sync["spec"], sync["metadata"].get("annotations"), sync["metadata"]["generation"]])
     return out
 
 
@@ -276,6 +280,9 @@ def test_diff_agrees_with_the_next_reconcile(cluster: GitOpsCluster, ns: str, re
     assert "+  key: v1\n" in out  # the created object, whole
     assert "managedFields" not in out and "resourceVersion" not in out and "uid:" not in out
     assert _versions(cluster, ns) == before  # GETs only
+    # The reconciler's own preview of the suspended GitSync says the same.
+    wait_for(lambda: ((cluster.get_sync(ns, "app").get("status") or {}).get("nextSync") or {}).get("summary")
+             == "create 1 / update 1 / prune 1", 30, "status.nextSync of the new commit", cluster.diagnostics)
 
     r = mk(cluster, "resume", "app", "-n", ns)
     assert r.exit_code == 0, r.output
