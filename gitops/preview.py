@@ -144,7 +144,7 @@ async def next_sync(rec: Reconciler, obj: Obj, spec: SyncSpec, mem: Memory, outc
     diffs: dict[ObjKey, tuple[tuple[int, str, str], str]] = {}
     reported = 0
     for d, reason in the_plan.apply:
-        note = _note(spec, mem, t, d.key, suspended=suspended)
+        note = _note(spec, mem, t, d.key, suspended=suspended, fight_window=rec.settings.drift_fight_window)
         if t.enforce_only and not spec.self_heal:
             reported += 1
         if len(changes) >= MAX_CHANGES:
@@ -171,7 +171,7 @@ def _entry(key: ObjKey, api_version: str) -> dict[str, Any]:
             "name": key.name}
 
 
-def _note(spec: SyncSpec, mem: Memory, t: Target, key: ObjKey, *, suspended: bool) -> str:
+def _note(spec: SyncSpec, mem: Memory, t: Target, key: ObjKey, *, suspended: bool, fight_window: float) -> str:
     if suspended:
         return "suspended: applied when the GitSync is resumed"
     if t.blocked:
@@ -179,7 +179,7 @@ def _note(spec: SyncSpec, mem: Memory, t: Target, key: ObjKey, *, suspended: boo
     if t.enforce_only and not spec.self_heal:
         return "spec.selfHeal is false: reported, not corrected"
     count, last = mem.fights.get(key, (0, 0.0))
-    if t.enforce_only and count and time.monotonic() - last < 60:
+    if t.enforce_only and count and time.monotonic() - last < fight_window:
         return "changed again right after its last correction: put back after a back-off"
     return ""
 

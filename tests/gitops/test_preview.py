@@ -28,6 +28,12 @@ def next_sync(cluster: GitOpsCluster, ns: str, name: str, predicate: Any, what: 
                                                   f"{cluster.diagnostics()}"))
 
 
+def suspend(cluster: GitOpsCluster, ns: str, name: str, on: bool) -> None:
+    r = cluster.http.patch(f"/apis/gitops.minik8s.io/v1/namespaces/{ns}/gitsyncs/{name}", json={"spec": {"suspend": on}},
+                           headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+
+
 def changes_by_name(preview: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in preview.get("changes") or []}
 
@@ -54,9 +60,7 @@ def test_a_suspended_gitsync_shows_what_resuming_would_change_and_applies_nothin
     first = repo.commit()
     cluster.gitsync(ns, "s", repo, interval="1s", targetNamespace=ns)
     cluster.wait_applied(ns, "s", first)
-    r = cluster.http.patch(f"/apis/gitops.minik8s.io/v1/namespaces/{ns}/gitsyncs/s", json={"spec": {"suspend": True}},
-                           headers={"Content-Type": "application/merge-patch+json"})
-    assert r.status_code == 200, r.text
+    suspend(cluster, ns, "s", True)
 
     repo.write("keep.yaml", configmap("keep", "two"))
     repo.remove("gone.yaml")
@@ -81,9 +85,7 @@ def test_a_suspended_gitsync_shows_what_resuming_would_change_and_applies_nothin
     assert str(cluster.get_sync(ns, "s")["status"]["lastAppliedRevision"]).endswith(first)
 
     # Resumed: the sync does what the preview said, and the preview goes back to nothing.
-    r = cluster.http.patch(f"/apis/gitops.minik8s.io/v1/namespaces/{ns}/gitsyncs/s", json={"spec": {"suspend": False}},
-                           headers={"Content-Type": "application/merge-patch+json"})
-    assert r.status_code == 200, r.text
+    suspend(cluster, ns, "s", False)
     cluster.wait_applied(ns, "s", second)
     wait_for(lambda: data_of(cluster, ns, "gone") is None, 10, "gone pruned")
     assert data_of(cluster, ns, "keep") == {"k": "two"} and data_of(cluster, ns, "new") == {"k": "three"}
@@ -131,9 +133,7 @@ def test_a_secrets_values_never_reach_the_preview(cluster: GitOpsCluster, ns: st
     first = repo.commit()
     cluster.gitsync(ns, "s", repo, interval="1s", targetNamespace=ns)
     cluster.wait_applied(ns, "s", first)
-    r = cluster.http.patch(f"/apis/gitops.minik8s.io/v1/namespaces/{ns}/gitsyncs/s", json={"spec": {"suspend": True}},
-                           headers={"Content-Type": "application/merge-patch+json"})
-    assert r.status_code == 200, r.text
+    suspend(cluster, ns, "s", True)
     repo.write("secret.yaml", secret("s3cr3t-two"))
     second = repo.commit()
     preview = next_sync(cluster, ns, "s", lambda p: str(p.get("revision", "")).endswith(second),
