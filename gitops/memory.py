@@ -59,9 +59,9 @@ class Memory:
     drift_reported: frozenset[ObjKey] = frozenset()
     # The GitSync as our last status write answered: read instead of the cache while that is older.
     written: dict[str, Any] | None = None
-    # gitops.preview: a revision that is not applied, resolved once per (SHA, generation), and the
+    # gitops.preview: a revision that is not applied, resolved (or refused) once per (SHA, generation), and the
     # diffs of status.nextSync per object with the (resourceVersion, manifest hash, SHA) they were made for.
-    preview_resolved: tuple[tuple[str, int], Resolved] | None = None
+    preview_resolved: tuple[tuple[str, int], Resolved | str] | None = None
     diffs: dict[ObjKey, tuple[tuple[int, str, str], str]] = field(default_factory=dict)
 
 

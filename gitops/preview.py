@@ -95,19 +95,22 @@ async def target(rec: Reconciler, obj: Obj, spec: SyncSpec, mem: Memory, outcome
 
 async def _resolved(rec: Reconciler, spec: SyncSpec, mem: Memory, rev: Revision, namespace: str,
                     name: str) -> Resolved | str:
-    """The revision built and resolved (once per SHA and generation), or why it cannot be."""
+    """The revision built and resolved, or why it cannot be: once per SHA and generation (a refused
+    revision stays refused until either changes, as the reconciler holds it)."""
     if mem.preview_resolved is not None and mem.preview_resolved[0] == (rev.sha, mem.generation):
         return mem.preview_resolved[1]
+    outcome: Resolved | str
     try:
         built = await rec.source.build(rev, spec)
     except SourceError as e:
-        return f"revision {rev.name} cannot be built: {e}"
-    resolved = await rec.resolve(built.objects, spec, namespace, name)
-    failures = sorted([*built.failures, *resolved.failures], key=lambda f: (f.file, f.document or 0))
-    if failures:
-        return f"revision {rev.name} is invalid: {len(failures)} error(s); first: {failures[0]}"
-    mem.preview_resolved = ((rev.sha, mem.generation), resolved)
-    return resolved
+        outcome = f"revision {rev.name} cannot be built: {e}"
+    else:
+        resolved = await rec.resolve(built.objects, spec, namespace, name)
+        failures = sorted([*built.failures, *resolved.failures], key=lambda f: (f.file, f.document or 0))
+        outcome = (f"revision {rev.name} is invalid: {len(failures)} error(s); first: {failures[0]}" if failures
+                   else resolved)
+    mem.preview_resolved = ((rev.sha, mem.generation), outcome)
+    return outcome
 
 
 async def next_sync(rec: Reconciler, obj: Obj, spec: SyncSpec, mem: Memory, outcome: st.Outcome, *,
