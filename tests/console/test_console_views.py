@@ -209,6 +209,8 @@ def test_the_pods_list_links_each_pod_to_its_yaml(page: Any, console_cluster: Co
             "metadata": {"name": "solo"},
             "spec": {"containers": [{"name": "c", "image": "minik8s/busybox:1"}]}}).status_code == 201
     logged_in(page, console_cluster, "admin", route=f"pods/{ns}")
+    page.wait_for_selector(f'[data-pod="{ns}/solo"] a[data-yaml]')
+    screenshot(page, "pods")
     page.click(f'[data-pod="{ns}/solo"] a[data-yaml]')
     page.wait_for_function("() => document.querySelector('#yaml-text') && "
                            "document.querySelector('#yaml-text').value.includes('name: solo')")
