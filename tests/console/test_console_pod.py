@@ -102,8 +102,11 @@ def test_a_command_typed_in_the_terminal_runs_in_the_container(page: Any, docker
     page.keyboard.type("stty size")
     page.keyboard.press("Enter")
     assert term_shows(page, "^\\d+ \\d+\\s*$").split() == [str(rows), str(cols)]
-    page.keyboard.type("sleep 30")
+    # Ctrl+C only once the sleep is the terminal's foreground: the child shell says so before it
+    # becomes the sleep (a Ctrl+C that reaches the shell first only gives a new prompt; CI saw that).
+    page.keyboard.type("sh -c 'echo sleeping-$((3*3)); exec sleep 30'")
     page.keyboard.press("Enter")
+    term_shows(page, "^sleeping-9\\s*$")
     page.keyboard.press("Control+C")
     page.keyboard.type("echo after-$((1+1))")
     page.keyboard.press("Enter")

@@ -245,11 +245,11 @@ def test_webhook_triggers_a_sync_at_once(cluster: GitOpsCluster, ns: str, repo: 
     time.sleep(2)
     assert cluster.get_sync(ns, "app")["status"]["fetchedRevision"].endswith(sha)
 
-    started = time.monotonic()
     r = httpx.post(f"{hook}/app", content=body, headers=_github(body, b"s3cret"))
     assert r.status_code == 202, r.text
-    cluster.wait_applied(ns, "app", sha2, timeout=5)
-    assert time.monotonic() - started < 5
+    # At once, not at the hour's interval (typically within a second; a bound of seconds on a busy
+    # CI machine failed at 6.6 s, and speed is the benchmarks' business).
+    cluster.wait_applied(ns, "app", sha2, timeout=30)
     assert "s3cret" not in cluster.gitops.logs()
 
 
