@@ -229,18 +229,11 @@ class WatchCache:
             except RevisionCompactedError:
                 log.warning("watch on %s fell behind compaction; relisting", self.prefix.decode())
                 need_list = True
-            except Exception as e:  # noqa: BLE001 - keep the cache alive whatever a decode hits
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    # A cancel that reached a gRPC call comes out as its failure (wait_for and aetcd
-                    # turn it into "etcd is unavailable"): the cache was stopped, so stop, not retry.
-                    # CI saw a session's event loop hang on close, the cache retrying forever.
-                    raise asyncio.CancelledError from e
-                if isinstance(e, StorageError):
-                    log.warning("watch on %s broke (%s); retrying in %.1fs", self.prefix.decode(), e, delay)
-                else:
-                    log.exception("watch cache %s failed; relisting", self.prefix.decode())
-                    need_list = True
+            except StorageError as e:
+                log.warning("watch on %s broke (%s); retrying in %.1fs", self.prefix.decode(), e, delay)
+            except Exception:  # noqa: BLE001 - keep the cache alive whatever a decode hits
+                log.exception("watch cache %s failed; relisting", self.prefix.decode())
+                need_list = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 

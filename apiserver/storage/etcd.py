@@ -66,6 +66,20 @@ def never_sent(error: BaseException) -> bool:
     return isinstance(error, etcd_errors.ConnectionFailedError) and any(m in text for m in _NOT_SENT)
 
 
+def _cancelling() -> bool:
+    """Whether the calling task is being cancelled. A cancel can come out of an etcd call as the
+    call's failure: asyncio.wait_for (Python 3.11) returns the inner call's error when it finished as
+    the cancel came, and aetcd's watch stream fails when cancelled. The caller must then get its
+    CancelledError, neither a retry nor "etcd is unavailable", which the watch cache, the compactor
+    and the allocators retry forever (CI saw a test session's event loop hang at its close on one)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _unavailable(message: str) -> BaseException:
+    return asyncio.CancelledError() if _cancelling() else StorageUnavailableError(message)
+
+
 class ValueTransformer(Protocol):
     """``apiserver.encryption.Transformer``: from_storage raises when a value cannot be read."""
 
@@ -143,7 +157,7 @@ class EtcdStorage:
             except (etcd_errors.ConnectionFailedError, etcd_errors.ConnectionTimeoutError, asyncio.TimeoutError) as e:
                 if len(self._clients) > 1 and self._client is client:
                     self._current = (self._current + 1) % len(self._clients)  # the next call goes elsewhere
-                if not tries_left or not (read or never_sent(e)):
+                if not tries_left or _cancelling() or not (read or never_sent(e)):
                     return await self._translate(_raise(e))
             except Exception as e:  # noqa: BLE001 - translated below, as every other failure
                 return await self._translate(_raise(e))
@@ -154,11 +168,11 @@ class EtcdStorage:
             return await asyncio.wait_for(coro, self._timeout)
         except (etcd_errors.ConnectionFailedError, etcd_errors.ConnectionTimeoutError,
                 etcd_errors.InternalError, asyncio.TimeoutError) as e:
-            raise StorageUnavailableError(f"etcd is unavailable: {str(e) or type(e).__name__}") from e
+            raise _unavailable(f"etcd is unavailable: {str(e) or type(e).__name__}") from e
         except etcd_errors.RevisionCompactedError as e:
             raise RevisionCompactedError(e.compacted_revision) from e
         except etcd_errors.ClientError as e:
-            raise StorageUnavailableError(f"etcd error: {e}") from e
+            raise _unavailable(f"etcd error: {e}") from e
 
     async def get(self, key: bytes) -> KeyValue:
         res = await self._call(lambda c: c.get(key), read=True, operation="get", key=key)
@@ -257,8 +271,9 @@ class EtcdStorage:
         except etcd_errors.RevisionCompactedError as e:
             raise RevisionCompactedError(e.compacted_revision) from e
         except etcd_errors.ClientError as e:
-            self._renew(used[-1])
-            raise StorageUnavailableError(f"etcd watch failed: {e}") from e
+            if not _cancelling():
+                self._renew(used[-1])
+            raise _unavailable(f"etcd watch failed: {e}") from e
         finally:
             try:
                 await asyncio.wait_for(watch.cancel(), 2)

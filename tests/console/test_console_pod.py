@@ -75,6 +75,12 @@ def term_shows(page: Any, pattern: str, timeout: float = 10000) -> str:
     return str(handle.json_value())
 
 
+def enter(page: Any, line: str) -> None:
+    """Types ``line`` into the focused terminal, then Enter."""
+    page.keyboard.type(line)
+    page.keyboard.press("Enter")
+
+
 def test_a_command_typed_in_the_terminal_runs_in_the_container(page: Any, docker_console: DockerConsole,  # noqa: F811
                                                                ns: str, ticker: str) -> None:
     logged_in(page, docker_console.console, "admin", route=f"pod/{ns}/{ticker}")
@@ -89,58 +95,45 @@ def test_a_command_typed_in_the_terminal_runs_in_the_container(page: Any, docker
     size = page.text_content("#pod-term-status") or ""
     cols, rows = (int(n) for n in re.search(r"\((\d+)×(\d+)\)", size).groups())  # type: ignore[union-attr]
 
-    page.keyboard.type("echo hello-$((6*7))")
-    page.keyboard.press("Enter")
+    enter(page, "echo hello-$((6*7))")
     term_shows(page, "hello-42")
-    page.keyboard.type("cat /etc/hostname")
-    page.keyboard.press("Enter")
+    enter(page, "cat /etc/hostname")
     term_shows(page, f"^{ticker}\\s*$")
-    page.keyboard.type("ls /no-such-dir")
-    page.keyboard.press("Enter")
+    enter(page, "ls /no-such-dir")
     assert "no-such-dir" in term_shows(page, "^ls: .*no-such-dir.*$")
     # A pseudo-terminal of the pane's size (channel 4), and Ctrl+C interrupts what runs in it.
-    page.keyboard.type("stty size")
-    page.keyboard.press("Enter")
+    enter(page, "stty size")
     assert term_shows(page, "^\\d+ \\d+\\s*$").split() == [str(rows), str(cols)]
     # Ctrl+C only once the sleep is the terminal's foreground: the child shell says so before it
     # becomes the sleep (a Ctrl+C that reaches the shell first only gives a new prompt; CI saw that).
-    page.keyboard.type("sh -c 'echo sleeping-$((3*3)); exec sleep 30'")
-    page.keyboard.press("Enter")
+    enter(page, "sh -c 'echo sleeping-$((3*3)); exec sleep 30'")
     term_shows(page, "^sleeping-9\\s*$")
     page.keyboard.press("Control+C")
-    page.keyboard.type("echo after-$((1+1))")
-    page.keyboard.press("Enter")
+    enter(page, "echo after-$((1+1))")
     term_shows(page, "after-2", timeout=5000)  # not 30 s: the sleep was interrupted
     screenshot(page, "pod-terminal")
     # A full-screen program: busybox vi draws its screen, takes its keys, writes the file.
-    page.keyboard.type("vi /tmp/note")
-    page.keyboard.press("Enter")
+    enter(page, "vi /tmp/note")
     term_shows(page, "^~\\s*$")  # vi's empty lines
     page.keyboard.type("inote-from-vi")
     page.keyboard.press("Escape")
     page.wait_for_timeout(400)  # as a person types: ESC then ':' at once reads as one escape sequence
-    page.keyboard.type(":wq")
-    page.keyboard.press("Enter")
-    page.keyboard.type("cat /tmp/note")
-    page.keyboard.press("Enter")
+    enter(page, ":wq")
+    enter(page, "cat /tmp/note")
     term_shows(page, "^note-from-vi\\s*$")
     # top redraws its whole screen in place, and q ends it.
-    page.keyboard.type("top")
-    page.keyboard.press("Enter")
+    enter(page, "top")
     term_shows(page, "^\\s*PID\\s+PPID\\s+USER")
     page.keyboard.type("q")
-    page.keyboard.type("echo top-done")
-    page.keyboard.press("Enter")
+    enter(page, "echo top-done")
     term_shows(page, "^top-done\\s*$")
     # A narrower window makes a narrower terminal, and the shell is told.
     page.set_viewport_size({"width": 900, "height": 800})
-    page.keyboard.type("clear; stty size")
-    page.keyboard.press("Enter")
+    enter(page, "clear; stty size")
     narrower = wait_narrower(page, cols)
     assert narrower < cols and f"({narrower}×" in (page.text_content("#pod-term-status") or "")
     # The shell's end comes back on the status channel: its exit code.
-    page.keyboard.type("exit 3")
-    page.keyboard.press("Enter")
+    enter(page, "exit 3")
     page.wait_for_function("() => document.querySelector('#pod-term-status')?.textContent"
                            ".includes('The session ended (exit code 3)')", timeout=10000)
     assert page.text_content("#pod-term-start") == "Open a shell"
