@@ -177,17 +177,22 @@ class WatchCache:
         self._task = asyncio.create_task(self._run(), name=f"watchcache {self.prefix.decode()}")
 
     async def stop(self, *, timeout: float = 5.0) -> None:
-        if self._task:
-            self._task.cancel()
-            # Bounded: an etcd watch being torn down inside aetcd can hold the cancelled task
-            # (seen in tests: a stop that never returned); the storage's close ends it after.
-            done, _ = await asyncio.wait({self._task}, timeout=timeout)
-            if not done:
-                log.warning("watch cache %s did not stop within %.0fs", self.prefix.decode(), timeout)
-            elif not self._task.cancelled():
-                self._task.exception()  # retrieved: a failure while stopping is of no use now
-        for w in list(self._watchers):
-            w.close()
+        """Stop following etcd and end every watch on this cache, even when the stop itself is
+        cancelled while it waits (a CRD's cleanup cancelled as its resource is uninstalled left the
+        resource's watches open: the cache was no longer the registry's, so nothing else ends them)."""
+        try:
+            if self._task:
+                self._task.cancel()
+                # Bounded: an etcd watch being torn down inside aetcd can hold the cancelled task
+                # (seen in tests: a stop that never returned); the storage's close ends it after.
+                done, _ = await asyncio.wait({self._task}, timeout=timeout)
+                if not done:
+                    log.warning("watch cache %s did not stop within %.0fs", self.prefix.decode(), timeout)
+                elif not self._task.cancelled():
+                    self._task.exception()  # retrieved: a failure while stopping is of no use now
+        finally:
+            for w in list(self._watchers):
+                w.close()
 
     async def _relist(self) -> None:
         items, rev = await self._storage.list(self.prefix)

@@ -191,13 +191,14 @@ class Registry:
         for strategy in self.resources.versions_of(group, plural):
             if keep_versions is None or strategy.version not in keep_versions:
                 self.resources.remove(group, strategy.version, plural)
+        cache = None
         if not self.resources.versions_of(group, plural):
             gr = f"{plural}.{group}" if group else plural
             cache = self.caches.pop(gr, None)
             self._transform_keys.pop(gr, None)
-            if cache is not None:
-                await cache.stop()
-        self.openapi.update(self.resources.all)
+        self.openapi.update(self.resources.all)  # before the wait below, which may be cancelled
+        if cache is not None:
+            await cache.stop()
 
     async def _fresh_cache(self, res: Resource) -> WatchCache:
         cache = self.cache(res)

@@ -5,7 +5,9 @@ retries on that (here the watch cache) retries forever instead of stopping; CI o
 session's event loop hang at its close on such a cache.
 
 The aetcd client is replaced by one whose watch waits until cancelled and then fails as gRPC does;
-everything above it (EtcdStorage, WatchCache) is the real code."""
+everything above it (EtcdStorage, WatchCache) is the real code. Last, a stop that is itself
+cancelled while it waits for the cache to end still ends the cache's watches (CI saw a deleted
+CRD's watch stay open)."""
 
 from __future__ import annotations
 
@@ -120,3 +122,31 @@ async def test_a_real_storage_failure_is_still_retried() -> None:
     assert (storage.failures, storage.watches) == (2, 1)  # retried after each failure, then watching
     await cache.stop(timeout=2)
     assert cache._task is not None and cache._task.cancelled()
+
+
+async def test_a_stop_cancelled_while_it_waits_still_ends_the_watches() -> None:
+    class SlowToStop:
+        """A storage with nothing stored whose watch takes its time to end when cancelled."""
+
+        async def list(self, prefix: bytes) -> tuple[list[Any], int]:
+            return [], 1
+
+        async def watch(self, prefix: bytes, *, from_revision: int) -> AsyncIterator[WatchEvent]:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                await asyncio.sleep(1)
+                raise
+            yield WatchEvent("PUT", b"", b"", 0)  # pragma: no cover - never reached
+
+    cache = WatchCache(SlowToStop(), b"/registry/x/")  # type: ignore[arg-type]
+    await cache.start()
+    await asyncio.wait_for(cache.ready.wait(), 2)
+    watcher = cache.watch(from_revision=None, matches=lambda _obj: True)
+    await asyncio.sleep(0.05)
+    stopping = asyncio.create_task(cache.stop(timeout=5))
+    await asyncio.sleep(0.05)
+    stopping.cancel()  # as a CRD's cleanup task is cancelled while it uninstalls the resource
+    await asyncio.wait({stopping}, timeout=2)
+    assert stopping.cancelled()
+    assert watcher.closed and await asyncio.wait_for(watcher.queue.get(), 1) is None  # the watch has ended
