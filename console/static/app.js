@@ -75,6 +75,7 @@ async function route() {
 }
 
 function start() {
+  ownLogout = false;
   document.getElementById("nav").hidden = false;
   document.getElementById("logout").hidden = false;
   document.getElementById("who").textContent = user.username;
@@ -82,8 +83,14 @@ function start() {
 }
 
 window.addEventListener("hashchange", route);
-window.addEventListener("console:logged-out", () => showLogin("Your session ended: log in again."));
+// This page's own logout also closes its watch socket with 4401, which may arrive before or after
+// the logout's answer: that end of the session is not news to this page.
+let ownLogout = false;
+window.addEventListener("console:logged-out", () => {
+  if (!ownLogout) showLogin("Your session ended: log in again.");
+});
 document.getElementById("logout").addEventListener("click", async () => {
+  ownLogout = true;
   await request("POST", "/console/logout").catch(() => {});
   showLogin();
 });
